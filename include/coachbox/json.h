@@ -1,0 +1,29 @@
+/*
+ * json.h - strict JSON input on top of jansson.
+ *
+ * Request bodies are parsed with duplicate keys rejected and must be a JSON
+ * object; errors carry jansson's line and column.  Unknown keys are refused so
+ * a misspelt field never silently does nothing.
+ */
+#ifndef COACHBOX_JSON_H
+#define COACHBOX_JSON_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "coachbox/err.h"
+
+/*
+ * Parse len bytes of text as a JSON object into *out (new reference).
+ * CB_EPARSE with fe->message "malformed JSON at line L, column C: ..." on
+ * syntax errors, duplicate keys or a non-object top level.
+ */
+int cb_json_parse_object(const char *text, size_t len, json_t **out, struct cb_field_error *fe);
+/* CB_EINVAL naming the first key of obj not in the NULL-terminated allowed list. */
+int cb_json_only_keys(const json_t *obj, const char *const *allowed, struct cb_field_error *fe);
+/* Borrowed string value of key, or NULL when absent, null or not a string. */
+const char *cb_json_str(const json_t *obj, const char *key);
+/* Serialise compactly into a new malloc'd string (caller frees); NULL on failure. */
+char *cb_json_dump(const json_t *v);
+
+#endif

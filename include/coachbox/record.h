@@ -1,0 +1,119 @@
+/*
+ * record.h - table-driven records: one field table per synced record type
+ * drives input validation, canonicalisation, SQL and JSON output, so a rule
+ * lives in one place and sync can treat every record as a set of fields.
+ *
+ * Every record table has the columns id (UUIDv7 text), the declared fields,
+ * created_at, updated_at, created_by and deleted (a tombstone flag).
+ *
+ * Ownership: functions taking json_t borrow it; functions returning json_t
+ * through an out-parameter return a new reference the caller must decref.
+ * Connection: all functions use the caller's cb_conn; writers expect the
+ * caller to have begun the transaction (cb_conn_begin).
+ */
+#ifndef COACHBOX_RECORD_H
+#define COACHBOX_RECORD_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "coachbox/err.h"
+
+struct cb_conn;
+
+enum cb_ftype {
+    CB_F_LINE,     /* single-line text */
+    CB_F_TEXT,     /* multi-line text */
+    CB_F_INT,      /* integer within [min, max] */
+    CB_F_REAL,     /* number within [min, max] */
+    CB_F_BOOL,     /* true / false, stored 0 / 1 */
+    CB_F_DATE,     /* "YYYY-MM-DD" */
+    CB_F_TIME,     /* ISO 8601 with zone; stored as UTC with milliseconds */
+    CB_F_ENUM,     /* one of values[] */
+    CB_F_NHS,      /* NHS number, stored as 10 digits */
+    CB_F_POSTCODE, /* UK postcode, stored canonical */
+    CB_F_EMAIL,
+    CB_F_PHONE,
+    CB_F_REF,   /* UUID of a row in ref_table */
+    CB_F_TEAM,  /* id of a row in teams */
+    CB_F_JSON,  /* arbitrary JSON (object or array), stored as text */
+    CB_F_STRSET /* array of distinct values[] strings, stored as JSON text */
+};
+
+enum {
+    CB_FF_REQUIRED = 1u << 0,  /* must be present (non-null) on create */
+    CB_FF_SERVER = 1u << 1,    /* set by the server only; never accepted as input */
+    CB_FF_IMMUTABLE = 1u << 2, /* accepted on create, refused on update */
+    CB_FF_PAST = 1u << 3       /* DATE/TIME: not in the future (and DATE >= 1900-01-01) */
+};
+
+struct cb_field {
+    const char *name;
+    enum cb_ftype type;
+    unsigned flags;
+    size_t max_chars;          /* LINE / TEXT */
+    double min, max;           /* INT / REAL */
+    const char *const *values; /* ENUM / STRSET: NULL-terminated */
+    const char *ref_table;     /* REF */
+};
+
+struct cb_table {
+    const char *name; /* SQL table and wire entity name */
+    const struct cb_field *fields;
+    size_t nfields;
+};
+
+/* The record tables (schema.c). */
+extern const struct cb_table cb_table_participants;
+extern const struct cb_table cb_table_encounters;
+extern const char *const cb_encounter_types[];
+
+/* Look a table up by name; NULL if unknown. */
+const struct cb_table *cb_table_find(const char *name);
+const struct cb_field *cb_table_field(const struct cb_table *t, const char *name);
+
+/* Options for cb_record_validate. */
+struct cb_validate_opts {
+    int creating;      /* 1: create (required fields enforced; id allowed) */
+    int allow_test_nhs; /* accept 999 test NHS numbers (demo / test data) */
+};
+
+/*
+ * Validate client input for table t and produce the canonical field values in
+ * *out (new object).  Refuses unknown and server-only keys, wrong types,
+ * out-of-range values, missing required fields (on create) and immutable ones
+ * (on update).  On create an optional "id" (a UUID, client-minted) passes
+ * through.  When c is non-NULL, TEAM and REF values must name an existing,
+ * live row.  Returns CB_EINVAL with fe naming the field.
+ */
+int cb_record_validate(struct cb_conn *c, const struct cb_table *t, const json_t *in,
+                       const struct cb_validate_opts *opts, json_t **out,
+                       struct cb_field_error *fe);
+
+/*
+ * Insert a row of t with the given id and canonical values (as produced by
+ * cb_record_validate plus any server fields).  Sets created_at/updated_at to
+ * now_iso.  CB_ECONFLICT if the id exists.  Caller holds a write transaction.
+ */
+int cb_record_insert(struct cb_conn *c, const struct cb_table *t, const char *id,
+                     const json_t *values, const char *now_iso, const char *actor);
+/*
+ * Update the given fields of row id (not deleted) and updated_at.
+ * CB_ENOTFOUND if no such live row.  Caller holds a write transaction.
+ */
+int cb_record_update(struct cb_conn *c, const struct cb_table *t, const char *id,
+                     const json_t *values, const char *now_iso);
+/*
+ * Read row id of t as a JSON object of the wire fields plus id, created_at,
+ * updated_at.  CB_ENOTFOUND if absent or deleted.
+ */
+int cb_record_get(struct cb_conn *c, const struct cb_table *t, const char *id, json_t **out);
+/*
+ * Build the JSON object for the current row of st, whose columns are
+ * cb_record_columns(t) in order.
+ */
+json_t *cb_record_from_row(const struct cb_table *t, void *sqlite_stmt);
+/* "id, f1, f2, ..., created_at, updated_at" for SELECTs (static per table). */
+const char *cb_record_columns(const struct cb_table *t);
+
+#endif

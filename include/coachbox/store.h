@@ -1,0 +1,69 @@
+/*
+ * store.h - the SQLite record store: one database file per data directory,
+ * one connection per thread, numbered migrations.
+ *
+ * Threads: a cb_store may be shared by any number of threads.  Each thread
+ * gets its own cb_conn from cb_store_conn() (opened lazily, closed when the
+ * thread exits or when the store closes).  A cb_conn must only be used by the
+ * thread that obtained it.  Connections run in WAL mode with synchronous=FULL
+ * (a committed write survives a power cut), foreign keys on and a busy timeout.
+ *
+ * Writes: cb_conn_begin() issues BEGIN IMMEDIATE; every write path is one
+ * transaction that ends with cb_conn_commit() or cb_conn_rollback().
+ *
+ * Statements: cb_conn_prepare() returns a cached prepared statement, reset and
+ * with bindings cleared; the caller calls cb_stmt_done() when finished with it
+ * (so no read snapshot stays open).  The connection owns all statements.
+ *
+ * Errors: SQLite result codes map to enum cb_err through cb_store_rc().
+ */
+#ifndef COACHBOX_STORE_H
+#define COACHBOX_STORE_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cb_store;
+struct cb_conn;
+
+/* The schema version this binary writes (PRAGMA user_version). */
+int cb_store_schema_version(void);
+
+/*
+ * Open (creating if needed, mode 0700/0600) DIR/coachbox.db, run pending
+ * migrations, and return the store.  CB_ESCHEMA if the database is newer than
+ * this binary; CB_EIO if the directory cannot be created or opened;
+ * CB_ECORRUPT if the file is not a healthy database.
+ */
+int cb_store_open(const char *data_dir, struct cb_store **out);
+/* Close every connection and free the store.  No thread may still use it. */
+void cb_store_close(struct cb_store *s);
+/* Path of the database file (owned by the store). */
+const char *cb_store_path(const struct cb_store *s);
+
+/* This thread's connection to s (opened on first use). */
+int cb_store_conn(struct cb_store *s, struct cb_conn **out);
+/* The raw SQLite handle of c (for sqlite3_changes, errmsg). */
+sqlite3 *cb_conn_db(struct cb_conn *c);
+
+/* Prepared, cached statement for sql; reset with cleared bindings. */
+int cb_conn_prepare(struct cb_conn *c, const char *sql, sqlite3_stmt **out);
+/* Reset st and clear its bindings; safe on NULL. */
+void cb_stmt_done(sqlite3_stmt *st);
+/* Run sql (no results) once; for DDL and simple statements. */
+int cb_conn_exec(struct cb_conn *c, const char *sql);
+
+int cb_conn_begin(struct cb_conn *c);    /* BEGIN IMMEDIATE */
+int cb_conn_commit(struct cb_conn *c);   /* COMMIT; rolls back on failure */
+void cb_conn_rollback(struct cb_conn *c); /* ROLLBACK if a transaction is open */
+
+/* Map an SQLite result code to enum cb_err (SQLITE_OK/ROW/DONE -> CB_OK). */
+int cb_store_rc(int sqlite_rc);
+
+/* Key/value settings (site id, role, ...).  get: CB_ENOTFOUND if absent;
+ * value is copied into out (truncated to outlen). */
+int cb_setting_get(struct cb_conn *c, const char *key, char *out, size_t outlen);
+int cb_setting_set(struct cb_conn *c, const char *key, const char *value);
+
+#endif

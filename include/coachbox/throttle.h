@@ -1,0 +1,29 @@
+/*
+ * throttle.h - in-memory login throttling by key ("user:NAME", "addr:IP").
+ *
+ * After `threshold` failures within the window a key is locked for
+ * base_lock_ms, doubling with each further failure up to max_lock_ms.  A
+ * success clears the key.  The table holds at most CB_THROTTLE_SLOTS keys,
+ * recycling the least recently failed.  Thread-safe (one mutex).  State is
+ * lost on restart, which only ever loosens throttling (documented).
+ */
+#ifndef COACHBOX_THROTTLE_H
+#define COACHBOX_THROTTLE_H
+
+#include <stdint.h>
+
+#define CB_THROTTLE_SLOTS 4096
+
+struct cb_throttle;
+
+int cb_throttle_new(int threshold, int64_t base_lock_ms, int64_t max_lock_ms,
+                    struct cb_throttle **out);
+void cb_throttle_free(struct cb_throttle *t);
+/* CB_ETHROTTLED with *retry_after_s (>= 1) while key is locked; else CB_OK. */
+int cb_throttle_check(struct cb_throttle *t, const char *key, int64_t now_ms, int *retry_after_s);
+/* Record a failure for key. */
+void cb_throttle_fail(struct cb_throttle *t, const char *key, int64_t now_ms);
+/* Forget key (after a successful login). */
+void cb_throttle_clear(struct cb_throttle *t, const char *key);
+
+#endif

@@ -1,0 +1,21 @@
+/*
+ * uuid.h - UUIDv7 identifiers (RFC 9562): 48-bit Unix milliseconds, version
+ * and variant bits, 74 random bits from the CTR_DRBG (rng.h).  Minted where a
+ * record is created, so creation never needs central.  Within one process the
+ * ids are strictly increasing (a 12-bit counter in rand_a breaks ties).
+ */
+#ifndef COACHBOX_UUID_H
+#define COACHBOX_UUID_H
+
+#include <stdint.h>
+
+#define CB_UUID_STRLEN 37 /* 36 characters + NUL */
+
+/* Write a new lowercase UUIDv7 into out. */
+int cb_uuid7(char out[CB_UUID_STRLEN]);
+/* Same, with an explicit timestamp (tests). */
+int cb_uuid7_at(int64_t unix_ms, char out[CB_UUID_STRLEN]);
+/* 1 if s is a canonical lowercase or uppercase UUID of any version, else 0. */
+int cb_uuid_valid(const char *s);
+
+#endif

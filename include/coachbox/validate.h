@@ -1,0 +1,34 @@
+/*
+ * validate.h - validators and canonicalisers for identifiers and free text
+ * (rules cited in docs/MEASURES.md, "Identifiers").  Pure functions; each
+ * returns CB_OK with the canonical form in out, or CB_EINVAL.
+ */
+#ifndef COACHBOX_VALIDATE_H
+#define COACHBOX_VALIDATE_H
+
+#include <stddef.h>
+
+#define CB_NHS_STRLEN      11 /* 10 digits + NUL */
+#define CB_POSTCODE_STRLEN 9  /* "SW1A 1AA" + NUL */
+
+/*
+ * NHS number: 10 digits, spaces accepted on input, modulus 11 check digit.
+ * Test numbers (999 000 0000 - 999 999 9999) are accepted only when
+ * allow_test is non-zero (demo and test data).
+ */
+int cb_nhs_number_normalise(const char *in, int allow_test, char out[CB_NHS_STRLEN]);
+/* UK postcode, case and spacing free on input; canonical "AA9A 9AA". */
+int cb_postcode_normalise(const char *in, char out[CB_POSTCODE_STRLEN]);
+/* A plausible e-mail address (one @, dot in domain, no spaces), <= 254 bytes. */
+int cb_email_valid(const char *s);
+/* UK phone: digits, spaces, +, (), -; 10-13 digits; out gets digits and a leading +. */
+int cb_phone_normalise(const char *in, char *out, size_t outlen);
+/*
+ * Free text: valid UTF-8, no control characters other than \n and \t (and
+ * none at all when single_line), 1..max_chars code points when required.
+ */
+int cb_text_valid(const char *s, size_t max_chars, int single_line);
+/* Number of UTF-8 code points in s, or -1 if s is not valid UTF-8. */
+long cb_utf8_length(const char *s);
+
+#endif

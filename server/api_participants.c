@@ -1,0 +1,103 @@
+/* api_participants.c - /api/participants, /api/encounters, /api/teams. */
+#include "coachbox/api.h"
+#include "coachbox/store.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+/* Reply for a domain result: 2xx with the object, or the error. */
+static int finish(struct cb_req *r, int rc, int status, json_t *out,
+                  const struct cb_field_error *fe)
+{
+    if (rc) {
+        return cb_reply_error(r, rc, fe);
+    }
+    return cb_reply_json(r, status, out, NULL);
+}
+
+int cb_api_teams_list(struct cb_req *r)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(r->db, "SELECT id, name FROM teams WHERE deleted = 0 ORDER BY name",
+                             &st);
+    if (rc) {
+        return rc;
+    }
+    json_t *items = json_array();
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        json_array_append_new(items, json_pack("{s:s, s:s}", "id", sqlite3_column_text(st, 0),
+                                               "name", sqlite3_column_text(st, 1)));
+    }
+    cb_stmt_done(st);
+    if (s != SQLITE_DONE) {
+        json_decref(items);
+        return cb_store_rc(s);
+    }
+    return cb_reply_json(r, 200, json_pack("{s:o}", "items", items), NULL);
+}
+
+int cb_api_participants_create(struct cb_req *r)
+{
+    struct cb_field_error fe = {"", ""};
+    json_t *out = NULL;
+    int rc = cb_participant_create(r->db, &r->actor, r->body, &out, &fe);
+    return finish(r, rc, 201, out, &fe);
+}
+
+int cb_api_participants_search(struct cb_req *r)
+{
+    char q[256] = "", lim[16] = "", cursor[64] = "";
+    struct cb_field_error fe = {"", ""};
+    if (cb_req_query(r, "q", q, sizeof(q)) < 0) {
+        return cb_reply_problem(r, 400, "invalid", "q is too long", "q", NULL);
+    }
+    if (cb_req_query(r, "cursor", cursor, sizeof(cursor)) < 0) {
+        return cb_reply_problem(r, 400, "invalid", "cursor is not valid", "cursor", NULL);
+    }
+    long limit = 20;
+    int has = cb_req_query(r, "limit", lim, sizeof(lim));
+    if (has != 0) {
+        char *end;
+        errno = 0;
+        limit = has > 0 ? strtol(lim, &end, 10) : -1;
+        if (has < 0 || errno || *end || end == lim || limit < 1 || limit > CB_SEARCH_MAX_LIMIT) {
+            return cb_reply_problem(r, 400, "invalid", "limit must be a whole number from 1 to 100",
+                                    "limit", NULL);
+        }
+    }
+    json_t *out = NULL;
+    int rc = cb_participant_search(r->db, &r->actor, q, (int)limit, cursor[0] ? cursor : NULL,
+                                   &out, &fe);
+    return finish(r, rc, 200, out, &fe);
+}
+
+int cb_api_participants_get(struct cb_req *r)
+{
+    json_t *out = NULL;
+    int rc = cb_participant_get(r->db, &r->actor, r->params[0], &out);
+    return finish(r, rc, 200, out, NULL);
+}
+
+int cb_api_participants_patch(struct cb_req *r)
+{
+    struct cb_field_error fe = {"", ""};
+    json_t *out = NULL;
+    int rc = cb_participant_patch(r->db, &r->actor, r->params[0], r->body, &out, &fe);
+    return finish(r, rc, 200, out, &fe);
+}
+
+int cb_api_participant_encounters(struct cb_req *r)
+{
+    json_t *out = NULL;
+    int rc = cb_encounter_list(r->db, &r->actor, r->params[0], &out);
+    return finish(r, rc, 200, out, NULL);
+}
+
+int cb_api_encounters_create(struct cb_req *r)
+{
+    struct cb_field_error fe = {"", ""};
+    json_t *out = NULL;
+    int rc = cb_encounter_create(r->db, &r->actor, r->body, &out, &fe);
+    return finish(r, rc, 201, out, &fe);
+}

@@ -1,0 +1,129 @@
+/* api_session.c - /healthz, /api/login, /api/logout, /api/me. */
+#include "coachbox/api.h"
+#include "coachbox/audit.h"
+#include "coachbox/json.h"
+#include "coachbox/store.h"
+#include "coachbox/throttle.h"
+#include "coachbox/timeutil.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+/* A well-formed hash that matches no password: verified when the user is
+ * unknown so a login takes the same time either way. */
+static const char dummy_hash[] = "pbkdf2-sha256$600000$AAAAAAAAAAAAAAAAAAAAAA==$"
+                                 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+int cb_api_healthz(struct cb_req *r)
+{
+    return cb_reply_json(r, 200,
+                         json_pack("{s:s, s:s, s:s, s:i}", "status", "ok", "version",
+                                   COACHBOX_VERSION, "role", r->app->role, "schema_version",
+                                   cb_store_schema_version()),
+                         NULL);
+}
+
+static void cookie_header(const struct cb_req *r, const char *token, char *out, size_t len)
+{
+    if (token) {
+        snprintf(out, len, "Set-Cookie: %s=%s; Path=/; HttpOnly; SameSite=Strict%s\r\n",
+                 r->tls ? "__Host-cb_session" : "cb_session", token, r->tls ? "; Secure" : "");
+    } else {
+        snprintf(out, len,
+                 "Set-Cookie: %s=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict%s\r\n",
+                 r->tls ? "__Host-cb_session" : "cb_session", r->tls ? "; Secure" : "");
+    }
+}
+
+static void login_audit(struct cb_req *r, const char *actor, const char *outcome,
+                        const char *detail)
+{
+    struct cb_audit_event e = {actor, "login", "users", actor, r->addr, outcome, detail};
+    cb_audit(r->db, &e);
+}
+
+int cb_api_login(struct cb_req *r)
+{
+    static const char *const keys[] = {"username", "password", NULL};
+    struct cb_field_error fe = {"", ""};
+    int rc = cb_json_only_keys(r->body, keys, &fe);
+    if (rc) {
+        return cb_reply_error(r, rc, &fe);
+    }
+    const char *username = cb_json_str(r->body, "username");
+    const char *password = cb_json_str(r->body, "password");
+    if (!username || !username[0] || strlen(username) > 64) {
+        return cb_reply_problem(r, 400, "invalid", "username is required", "username", NULL);
+    }
+    if (!password || !password[0]) {
+        return cb_reply_problem(r, 400, "invalid", "password is required", "password", NULL);
+    }
+    char ukey[96], akey[80];
+    snprintf(ukey, sizeof(ukey), "user:");
+    for (size_t i = 0; username[i] && i < 64; i++) {
+        ukey[5 + i] = (char)tolower((unsigned char)username[i]);
+        ukey[6 + i] = '\0';
+    }
+    snprintf(akey, sizeof(akey), "addr:%s", r->addr);
+    int64_t now = cb_mono_ms();
+    int wait = 0;
+    if (cb_throttle_check(r->app->throttle, ukey, now, &wait) == CB_ETHROTTLED ||
+        cb_throttle_check(r->app->throttle_addr, akey, now, &wait) == CB_ETHROTTLED) {
+        char hdr[48];
+        snprintf(hdr, sizeof(hdr), "Retry-After: %d\r\n", wait);
+        login_audit(r, NULL, "throttled", NULL);
+        return cb_reply_problem(r, 429, "throttled",
+                                "too many failed sign-in attempts; try again later", NULL, hdr);
+    }
+    struct cb_user u;
+    char hash[CB_HASH_STRLEN];
+    int found = cb_user_find(r->db, username, &u, hash, sizeof(hash)) == CB_OK;
+    int ok = 0;
+    rc = cb_password_verify(password, found ? hash : dummy_hash, &ok);
+    if (rc || !found || !ok || u.disabled) {
+        cb_throttle_fail(r->app->throttle, ukey, now);
+        cb_throttle_fail(r->app->throttle_addr, akey, now);
+        login_audit(r, found ? u.id : NULL, "failed",
+                    found ? (u.disabled ? "account disabled" : "wrong password")
+                          : "unknown username");
+        return cb_reply_problem(r, 401, "unauthenticated", "wrong username or password", NULL,
+                                NULL);
+    }
+    cb_throttle_clear(r->app->throttle, ukey);
+    /* Rotation: a session cookie the browser already had is ended. */
+    char old[CB_TOKEN_STRLEN];
+    if (cb_req_session_cookie(r, old, sizeof(old))) {
+        cb_session_delete(r->db, old);
+    }
+    char token[CB_TOKEN_STRLEN], csrf[CB_TOKEN_STRLEN], cookie[200];
+    rc = cb_session_create(r->db, u.id, token, csrf);
+    if (rc) {
+        return cb_reply_error(r, rc, NULL);
+    }
+    login_audit(r, u.id, "ok", NULL);
+    cookie_header(r, token, cookie, sizeof(cookie));
+    return cb_reply_json(r, 200,
+                         json_pack("{s:o, s:s}", "user", cb_user_json(&u), "csrf_token", csrf),
+                         cookie);
+}
+
+int cb_api_logout(struct cb_req *r)
+{
+    char cookie[200];
+    int rc = cb_session_delete(r->db, r->token);
+    if (rc) {
+        return cb_reply_error(r, rc, NULL);
+    }
+    struct cb_audit_event e = {r->user.id, "logout", "users", r->user.id, r->addr, "ok", NULL};
+    cb_audit(r->db, &e);
+    cookie_header(r, NULL, cookie, sizeof(cookie));
+    return cb_reply_json(r, 200, json_pack("{s:b}", "ok", 1), cookie);
+}
+
+int cb_api_me(struct cb_req *r)
+{
+    return cb_reply_json(
+        r, 200, json_pack("{s:o, s:s}", "user", cb_user_json(&r->user), "csrf_token", r->csrf),
+        NULL);
+}

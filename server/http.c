@@ -1,0 +1,522 @@
+/* http.c - hardened CivetWeb embedding, routing, headers, errors; see http.h. */
+#include "coachbox/http.h"
+#include "coachbox/api.h"
+#include "coachbox/assets.h"
+#include "coachbox/audit.h"
+#include "coachbox/buf.h"
+#include "coachbox/json.h"
+#include "coachbox/store.h"
+
+#include <assert.h>
+#include <civetweb.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SESSION_COOKIE     "cb_session"
+#define SESSION_COOKIE_TLS "__Host-cb_session"
+
+struct cb_http {
+    struct mg_context *ctx;
+    struct cb_app *app;
+    int tls;
+    char url[128];
+};
+
+static const char security_headers[] =
+    "Content-Security-Policy: default-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self'\r\n"
+    "X-Content-Type-Options: nosniff\r\n"
+    "Referrer-Policy: no-referrer\r\n"
+    "X-Frame-Options: DENY\r\n"
+    "Cross-Origin-Opener-Policy: same-origin\r\n"
+    "Cross-Origin-Resource-Policy: same-origin\r\n"
+    "Permissions-Policy: camera=(), microphone=(), geolocation=()\r\n";
+
+static const char hsts_header[] = "Strict-Transport-Security: max-age=31536000\r\n";
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
+    default: return "Status";
+    }
+}
+
+/* Write the status line and the headers every response carries. */
+static void write_head(struct mg_connection *mc, int tls, int status, int close_conn)
+{
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    mg_printf(mc, "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s%s", status, reason(status), date,
+              security_headers, tls ? hsts_header : "",
+              close_conn ? "Connection: close\r\n" : "");
+}
+
+int cb_reply_json(struct cb_req *r, int status, json_t *body, const char *extra_headers)
+{
+    assert(r->status == 0);
+    char *text = body ? cb_json_dump(body) : NULL;
+    json_decref(body);
+    const char *out = text ? text : "{}";
+    size_t len = strlen(out);
+    write_head(r->mc, r->tls, status, r->body_unread);
+    mg_printf(r->mc,
+              "Content-Type: application/json; charset=utf-8\r\n"
+              "Cache-Control: no-store\r\n"
+              "%s"
+              "Content-Length: %zu\r\n\r\n",
+              extra_headers ? extra_headers : "", len);
+    if (strcmp(r->ri->request_method, "HEAD") != 0) {
+        mg_write(r->mc, out, len);
+    }
+    free(text);
+    r->status = status;
+    return CB_OK;
+}
+
+int cb_reply_problem(struct cb_req *r, int status, const char *code, const char *message,
+                     const char *field, const char *extra_headers)
+{
+    json_t *err = json_pack("{s:{s:s, s:s, s:s?}}", "error", "code", code, "message", message,
+                            "field", field && field[0] ? field : NULL);
+    return cb_reply_json(r, status, err, extra_headers);
+}
+
+int cb_reply_error(struct cb_req *r, int code, const struct cb_field_error *fe)
+{
+    int status = cb_err_http_status(code);
+    const char *msg = cb_strerror(code);
+    char buf[400];
+    if (fe && fe->message[0]) {
+        if (fe->field[0]) {
+            snprintf(buf, sizeof(buf), "%s %s", fe->field, fe->message);
+        } else {
+            snprintf(buf, sizeof(buf), "%s", fe->message);
+        }
+        msg = buf;
+    }
+    if (status >= 500) {
+        fprintf(stderr, "coachbox: %s %s failed: %s\n", r->ri->request_method,
+                r->ri->local_uri, cb_strerror(code));
+    }
+    return cb_reply_problem(r, status, cb_errname(code), msg, fe ? fe->field : NULL, NULL);
+}
+
+int cb_req_query(const struct cb_req *r, const char *name, char *buf, size_t len)
+{
+    const char *qs = r->ri->query_string;
+    if (!qs) {
+        return 0;
+    }
+    int n = mg_get_var(qs, strlen(qs), name, buf, len);
+    if (n == -1) {
+        return 0;
+    }
+    if (n < 0) {
+        return CB_ETOOLARGE;
+    }
+    return 1;
+}
+
+const char *cb_req_header(const struct cb_req *r, const char *name)
+{
+    return mg_get_header(r->mc, name);
+}
+
+/*
+ * Match path against pattern; "{x}" segments capture into r->params
+ * (pointers into pbuf, which must outlive the request).
+ */
+static int match(const char *pattern, const char *path, struct cb_req *r, char pbuf[2][128])
+{
+    int np = 0;
+    const char *p = pattern, *s = path;
+    while (*p && *s) {
+        if (*p == '{') {
+            const char *end = strchr(s, '/');
+            size_t n = end ? (size_t)(end - s) : strlen(s);
+            if (n == 0 || n >= 128 || np >= 2) {
+                return 0;
+            }
+            memcpy(pbuf[np], s, n);
+            pbuf[np][n] = '\0';
+            r->params[np] = pbuf[np];
+            np++;
+            s += n;
+            p = strchr(p, '}');
+            if (!p) {
+                return 0;
+            }
+            p++;
+        } else if (*p++ != *s++) {
+            return 0;
+        }
+    }
+    return *p == '\0' && *s == '\0';
+}
+
+/* Read the whole request body into b (capped); CB_ETOOLARGE past the cap. */
+static int read_body(struct cb_req *r, struct cb_buf *b)
+{
+    long long declared = r->ri->content_length;
+    if (declared > 0 && (unsigned long long)declared > r->app->max_body) {
+        r->body_unread = 1;
+        return CB_ETOOLARGE;
+    }
+    char chunk[8192];
+    for (;;) {
+        int n = mg_read(r->mc, chunk, sizeof(chunk));
+        if (n < 0) {
+            r->body_unread = 1;
+            return CB_EIO;
+        }
+        if (n == 0) {
+            return CB_OK;
+        }
+        int rc = cb_buf_add(b, chunk, (size_t)n);
+        if (rc) {
+            r->body_unread = 1;
+            return rc;
+        }
+    }
+}
+
+int cb_req_session_cookie(const struct cb_req *r, char *out, size_t len)
+{
+    const char *cookies = mg_get_header(r->mc, "Cookie");
+    if (!cookies) {
+        return 0;
+    }
+    int n = mg_get_cookie(cookies, r->tls ? SESSION_COOKIE_TLS : SESSION_COOKIE, out, len);
+    if (n <= 0) {
+        out[0] = '\0';
+        return 0;
+    }
+    return 1;
+}
+
+/* Session from the cookie; sets r->authed and r->user. */
+static int authenticate(struct cb_req *r)
+{
+    if (!cb_req_session_cookie(r, r->token, sizeof(r->token))) {
+        return CB_EUNAUTH;
+    }
+    int rc = cb_session_lookup(r->db, r->token, &r->app->sessions, &r->user, r->csrf);
+    if (rc == CB_OK) {
+        r->authed = 1;
+    }
+    return rc;
+}
+
+static int is_write_method(const char *m)
+{
+    return strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0;
+}
+
+static int content_type_json(const char *ct)
+{
+    if (!ct) {
+        return 0;
+    }
+    size_t n = strlen("application/json");
+    return strncasecmp(ct, "application/json", n) == 0 && (ct[n] == '\0' || ct[n] == ';');
+}
+
+static void audit_denied(struct cb_req *r, const char *what)
+{
+    struct cb_audit_event e = {r->authed ? r->user.id : NULL, what, NULL, NULL, r->addr,
+                               "denied", r->ri->local_uri};
+    cb_audit(r->db, &e);
+}
+
+/* Dispatch an /api/ or /healthz request through the route table. */
+static int handle_api(struct cb_req *r)
+{
+    char pbuf[2][128];
+    const char *method = r->ri->request_method;
+    const char *path = r->ri->local_uri;
+    const struct cb_route *route = NULL;
+    char allow[64] = "";
+    for (size_t i = 0; i < cb_api_routes_count; i++) {
+        const struct cb_route *rt = &cb_api_routes[i];
+        r->params[0] = r->params[1] = NULL;
+        if (!match(rt->pattern, path, r, pbuf)) {
+            continue;
+        }
+        if (strcmp(rt->method, method) == 0 ||
+            (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
+            route = rt;
+            break;
+        }
+        size_t used = strlen(allow);
+        snprintf(allow + used, sizeof(allow) - used, "%s%s", used ? ", " : "", rt->method);
+    }
+    if (!route) {
+        if (allow[0]) {
+            char hdr[96];
+            snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
+            return cb_reply_problem(r, 405, "method_not_allowed",
+                                    "this method is not allowed here", NULL, hdr);
+        }
+        return cb_reply_problem(r, 404, "not_found", "no such API route", NULL, NULL);
+    }
+    /* Re-match the chosen route so params point at its captures. */
+    match(route->pattern, path, r, pbuf);
+
+    int rc;
+    if (!(route->flags & CB_ROUTE_PUBLIC)) {
+        rc = authenticate(r);
+        if (rc == CB_EUNAUTH) {
+            return cb_reply_problem(r, 401, "unauthenticated", "sign-in required", NULL, NULL);
+        }
+        if (rc) {
+            return cb_reply_error(r, rc, NULL);
+        }
+        if (is_write_method(method)) {
+            const char *sent = mg_get_header(r->mc, "X-CSRF-Token");
+            if (!sent || !cb_secure_streq(sent, r->csrf)) {
+                audit_denied(r, "csrf");
+                return cb_reply_problem(r, 403, "csrf", "missing or wrong X-CSRF-Token header",
+                                        "X-CSRF-Token", NULL);
+            }
+        }
+    }
+    if (route->flags & CB_ROUTE_BODY) {
+        if (!content_type_json(mg_get_header(r->mc, "Content-Type"))) {
+            r->body_unread = 1;
+            return cb_reply_problem(r, 415, "unsupported_media_type",
+                                    "the body must be JSON (Content-Type: application/json)",
+                                    "Content-Type", NULL);
+        }
+        struct cb_buf b;
+        struct cb_field_error fe = {"", ""};
+        cb_buf_init(&b, r->app->max_body);
+        rc = read_body(r, &b);
+        if (rc == CB_OK) {
+            rc = cb_json_parse_object(cb_buf_str(&b), b.len, &r->body, &fe);
+        }
+        cb_buf_free(&b);
+        if (rc == CB_ETOOLARGE) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "the request body is larger than %zu bytes",
+                     r->app->max_body);
+            return cb_reply_problem(r, 413, "too_large", msg, NULL, NULL);
+        }
+        if (rc) {
+            return cb_reply_error(r, rc, &fe);
+        }
+    }
+    rc = route->handler(r);
+    if (rc && r->status == 0) {
+        cb_reply_error(r, rc, NULL);
+    }
+    return CB_OK;
+}
+
+/* Serve an embedded asset (GET/HEAD only), gzip when accepted, with ETag. */
+static int handle_asset(struct cb_req *r)
+{
+    const char *method = r->ri->request_method;
+    const struct cb_asset *a = cb_asset_find(r->ri->local_uri);
+    if (!a) {
+        return cb_reply_problem(r, 404, "not_found", "not found", NULL, NULL);
+    }
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        return cb_reply_problem(r, 405, "method_not_allowed", "assets are read-only", NULL,
+                                "Allow: GET, HEAD\r\n");
+    }
+    const char *cache = a->immutable ? "public, max-age=31536000, immutable" : "no-cache";
+    const char *inm = mg_get_header(r->mc, "If-None-Match");
+    if (inm && strstr(inm, a->etag)) {
+        write_head(r->mc, r->tls, 304, 0);
+        mg_printf(r->mc, "ETag: %s\r\nCache-Control: %s\r\nVary: Accept-Encoding\r\n\r\n",
+                  a->etag, cache);
+        r->status = 304;
+        return CB_OK;
+    }
+    const char *ae = mg_get_header(r->mc, "Accept-Encoding");
+    int gz = ae && strstr(ae, "gzip") && a->gz_len > 0;
+    const unsigned char *data = gz ? a->gz : a->raw;
+    size_t len = gz ? a->gz_len : a->raw_len;
+    write_head(r->mc, r->tls, 200, 0);
+    mg_printf(r->mc,
+              "Content-Type: %s\r\nETag: %s\r\nCache-Control: %s\r\nVary: Accept-Encoding\r\n"
+              "%sContent-Length: %zu\r\n\r\n",
+              a->content_type, a->etag, cache, gz ? "Content-Encoding: gzip\r\n" : "", len);
+    if (strcmp(method, "HEAD") != 0) {
+        mg_write(r->mc, data, len);
+    }
+    r->status = 200;
+    return CB_OK;
+}
+
+/* CivetWeb begin_request: every request is answered here. */
+static int on_request(struct mg_connection *mc)
+{
+    const struct mg_request_info *ri = mg_get_request_info(mc);
+    struct cb_http *h = ri->user_data;
+    struct cb_req r;
+    memset(&r, 0, sizeof(r));
+    r.mc = mc;
+    r.ri = ri;
+    r.app = h->app;
+    r.tls = ri->is_ssl;
+    snprintf(r.addr, sizeof(r.addr), "%s", ri->remote_addr);
+    r.actor.user = &r.user;
+    r.actor.address = r.addr;
+    r.actor.allow_test_nhs = h->app->allow_test_nhs;
+    const char *path = ri->local_uri ? ri->local_uri : "";
+    int rc = cb_store_conn(h->app->store, &r.db);
+    if (rc) {
+        r.body_unread = 1;
+        cb_reply_error(&r, rc, NULL);
+    } else if (strncmp(path, "/api/", 5) == 0 || strcmp(path, "/healthz") == 0) {
+        handle_api(&r);
+    } else {
+        handle_asset(&r);
+    }
+    if (r.status == 0) {
+        cb_reply_error(&r, CB_EINTERNAL, NULL);
+    }
+    json_decref(r.body);
+    return r.status;
+}
+
+/* CivetWeb's own errors (bad request line, oversized headers, ...). */
+static int on_http_error(struct mg_connection *mc, int status, const char *msg)
+{
+    const struct mg_request_info *ri = mg_get_request_info(mc);
+    struct cb_http *h = ri ? ri->user_data : NULL;
+    json_t *body = json_pack("{s:{s:s, s:s}}", "error", "code", "http_error", "message",
+                             msg && msg[0] ? msg : reason(status));
+    char *text = cb_json_dump(body);
+    json_decref(body);
+    const char *out = text ? text : "{}";
+    write_head(mc, h ? h->tls : 0, status, 1);
+    mg_printf(mc,
+              "Content-Type: application/json; charset=utf-8\r\nCache-Control: no-store\r\n"
+              "Content-Length: %zu\r\n\r\n%s",
+              strlen(out), out);
+    free(text);
+    return 0;
+}
+
+static int on_log_message(const struct mg_connection *mc, const char *msg)
+{
+    (void)mc;
+    fprintf(stderr, "coachbox: http: %s\n", msg);
+    return 1;
+}
+
+int cb_http_listen_is_loopback(const char *listen)
+{
+    return strncmp(listen, "127.", 4) == 0 || strncmp(listen, "localhost:", 10) == 0;
+}
+
+int cb_http_start(struct cb_app *app, const struct cb_http_config *cfg, struct cb_http **out)
+{
+    char host[64], ports[96], threads[16], timeout[16];
+    const char *colon = strrchr(cfg->listen, ':');
+    if (!colon || colon == cfg->listen || (size_t)(colon - cfg->listen) >= sizeof(host)) {
+        return CB_EINVAL;
+    }
+    memcpy(host, cfg->listen, (size_t)(colon - cfg->listen));
+    host[colon - cfg->listen] = '\0';
+    errno = 0;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (errno || *end || end == colon + 1 || port < 0 || port > 65535) {
+        return CB_EINVAL;
+    }
+    if (strcmp(host, "localhost") == 0) {
+        snprintf(host, sizeof(host), "127.0.0.1");
+    }
+    snprintf(ports, sizeof(ports), "%s:%ld%s", host, port, cfg->cert ? "s" : "");
+    snprintf(threads, sizeof(threads), "%d", cfg->threads > 0 ? cfg->threads : 48);
+    snprintf(timeout, sizeof(timeout), "%d",
+             cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms : 10000);
+
+    const char *options[40];
+    int n = 0;
+#define OPT(k, v) (options[n++] = (k), options[n++] = (v))
+    OPT("listening_ports", ports);
+    OPT("num_threads", threads);
+    OPT("request_timeout_ms", timeout);
+    OPT("keep_alive_timeout_ms", "5000");
+    OPT("enable_keep_alive", "yes");
+    OPT("enable_directory_listing", "no");
+    OPT("cgi_pattern", "");
+    OPT("ssi_pattern", "");
+    OPT("access_control_allow_origin", "");
+    OPT("max_request_size", "16384");
+    OPT("tcp_nodelay", "1");
+    OPT("enable_auth_domain_check", "no");
+    if (cfg->cert) {
+        OPT("ssl_certificate", cfg->cert);
+        OPT("ssl_protocol_version", "4");
+        OPT("ssl_cipher_list", "ECDHE+AESGCM:ECDHE+CHACHA20");
+        OPT("strict_transport_security", "31536000");
+    }
+    options[n] = NULL;
+#undef OPT
+    assert(n < (int)(sizeof(options) / sizeof(options[0])));
+
+    struct cb_http *h = calloc(1, sizeof(*h));
+    if (!h) {
+        return CB_ENOMEM;
+    }
+    h->app = app;
+    h->tls = cfg->cert != NULL;
+    struct mg_callbacks cb;
+    memset(&cb, 0, sizeof(cb));
+    cb.begin_request = on_request;
+    cb.http_error = on_http_error;
+    cb.log_message = on_log_message;
+    mg_init_library(cfg->cert ? MG_FEATURES_TLS : 0);
+    h->ctx = mg_start(&cb, h, options);
+    if (!h->ctx) {
+        free(h);
+        return CB_EIO;
+    }
+    struct mg_server_port sp[4];
+    int np = mg_get_server_ports(h->ctx, 4, sp);
+    int bound = np > 0 ? sp[0].port : (int)port;
+    snprintf(h->url, sizeof(h->url), "%s://%s:%d", h->tls ? "https" : "http", host, bound);
+    *out = h;
+    return CB_OK;
+}
+
+void cb_http_stop(struct cb_http *h)
+{
+    if (h) {
+        mg_stop(h->ctx);
+        free(h);
+    }
+}
+
+const char *cb_http_url(const struct cb_http *h)
+{
+    return h->url;
+}

@@ -1,0 +1,55 @@
+/* json.c - strict JSON helpers over jansson; see json.h. */
+#include "coachbox/json.h"
+
+#include <stdint.h>
+#include <string.h>
+
+int cb_json_parse_object(const char *text, size_t len, json_t **out, struct cb_field_error *fe)
+{
+    json_error_t e;
+    json_t *v = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
+    if (!v) {
+        cb_field_fail(fe, "", "malformed JSON at line %d, column %d: %s", e.line, e.column,
+                      e.text);
+        return CB_EPARSE;
+    }
+    if (!json_is_object(v)) {
+        json_decref(v);
+        cb_field_fail(fe, "", "the request body must be a JSON object");
+        return CB_EPARSE;
+    }
+    *out = v;
+    return CB_OK;
+}
+
+int cb_json_only_keys(const json_t *obj, const char *const *allowed, struct cb_field_error *fe)
+{
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)(uintptr_t)obj, key, val)
+    {
+        int ok = 0;
+        (void)val;
+        for (const char *const *a = allowed; *a; a++) {
+            if (strcmp(*a, key) == 0) {
+                ok = 1;
+                break;
+            }
+        }
+        if (!ok) {
+            return cb_field_fail(fe, key, "unknown field \"%s\"", key);
+        }
+    }
+    return CB_OK;
+}
+
+const char *cb_json_str(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+char *cb_json_dump(const json_t *v)
+{
+    return json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
+}

@@ -1,0 +1,363 @@
+/*
+ * main.c - the coachbox command line: serve, user, team, score, version.
+ * Each subcommand parses its own flags, prints a clear message and exits
+ * non-zero (2 for usage errors, 1 for runtime failures) on any problem.
+ */
+#include "coachbox/auth.h"
+#include "coachbox/err.h"
+#include "coachbox/http.h"
+#include "coachbox/measures.h"
+#include "coachbox/rng.h"
+#include "coachbox/store.h"
+#include "coachbox/team.h"
+#include "coachbox/throttle.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void usage(void)
+{
+    fputs("usage: coachbox COMMAND [options]\n"
+          "\n"
+          "  serve   --data DIR [--listen ADDR:PORT] [--cert FILE] [--insecure-http]\n"
+          "          [--threads N] [--allow-test-nhs]\n"
+          "          run a field server (default ./coachbox-data on 127.0.0.1:8080)\n"
+          "  user add --data DIR --username U --role coach|lead|manager|admin\n"
+          "          [--team TEAM] [--display-name NAME]   (password read from stdin)\n"
+          "  user disable|enable --data DIR --username U\n"
+          "  team add --data DIR --id ID --name NAME\n"
+          "  score INSTRUMENT KEY=VALUE ...   score an outcome measure (--list for all)\n"
+          "  version\n",
+          stderr);
+}
+
+/* Simple flag reader: --name VALUE pairs and boolean --name flags. */
+struct flags {
+    int argc;
+    char **argv;
+};
+
+static const char *flag_value(const struct flags *f, const char *name)
+{
+    for (int i = 0; i < f->argc; i++) {
+        if (strcmp(f->argv[i], name) == 0) {
+            return i + 1 < f->argc ? f->argv[i + 1] : NULL;
+        }
+    }
+    return NULL;
+}
+
+static int flag_present(const struct flags *f, const char *name)
+{
+    for (int i = 0; i < f->argc; i++) {
+        if (strcmp(f->argv[i], name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Refuse flags not in known (value flags end with '=', e.g. "--data=").
+ * Returns 0 when every argument is known and value flags have values.
+ */
+static int flags_check(const struct flags *f, const char *const *known)
+{
+    for (int i = 0; i < f->argc; i++) {
+        int ok = 0;
+        for (const char *const *k = known; *k; k++) {
+            size_t n = strlen(*k);
+            int takes_value = (*k)[n - 1] == '=';
+            if (takes_value ? (strncmp(f->argv[i], *k, n - 1) == 0 && f->argv[i][n - 1] == '\0')
+                            : strcmp(f->argv[i], *k) == 0) {
+                ok = 1;
+                if (takes_value) {
+                    if (i + 1 >= f->argc) {
+                        fprintf(stderr, "coachbox: %s needs a value\n", f->argv[i]);
+                        return -1;
+                    }
+                    i++;
+                }
+                break;
+            }
+        }
+        if (!ok) {
+            fprintf(stderr, "coachbox: unknown option '%s'\n", f->argv[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int open_store(const char *dir, struct cb_store **s)
+{
+    int rc = cb_store_open(dir, s);
+    if (rc) {
+        fprintf(stderr, "coachbox: cannot open the data directory %s: %s\n", dir,
+                cb_strerror(rc));
+    }
+    return rc;
+}
+
+static int cmd_serve(struct flags *f)
+{
+    static const char *const known[] = {"--data=",          "--listen=", "--cert=",
+                                        "--insecure-http",  "--threads=", "--allow-test-nhs",
+                                        "--idle-timeout=",  NULL};
+    if (flags_check(f, known)) {
+        return 2;
+    }
+    const char *data = flag_value(f, "--data") ? flag_value(f, "--data") : "./coachbox-data";
+    const char *listen = flag_value(f, "--listen") ? flag_value(f, "--listen") : "127.0.0.1:8080";
+    const char *cert = flag_value(f, "--cert");
+    int threads = 48;
+    if (flag_value(f, "--threads")) {
+        char *end;
+        errno = 0;
+        long t = strtol(flag_value(f, "--threads"), &end, 10);
+        if (errno || *end || t < 2 || t > 256) {
+            fprintf(stderr, "coachbox: --threads must be a number from 2 to 256\n");
+            return 2;
+        }
+        threads = (int)t;
+    }
+    int64_t idle_ms = 30 * 60 * 1000;
+    if (flag_value(f, "--idle-timeout")) {
+        char *end;
+        errno = 0;
+        long t = strtol(flag_value(f, "--idle-timeout"), &end, 10);
+        if (errno || *end || t < 1 || t > 86400) {
+            fprintf(stderr, "coachbox: --idle-timeout must be seconds from 1 to 86400\n");
+            return 2;
+        }
+        idle_ms = (int64_t)t * 1000;
+    }
+    if (!cb_http_listen_is_loopback(listen) && !cert && !flag_present(f, "--insecure-http")) {
+        fprintf(stderr,
+                "coachbox: refusing plain HTTP on %s: it is not a loopback address.\n"
+                "  Serve HTTPS with --cert FILE (certificate and key, PEM), or pass\n"
+                "  --insecure-http if this network is otherwise protected.\n",
+                listen);
+        return 2;
+    }
+    if (cert && access(cert, R_OK) != 0) {
+        fprintf(stderr, "coachbox: cannot read certificate %s: %s\n", cert, strerror(errno));
+        return 2;
+    }
+    if (cb_rng_init()) {
+        fprintf(stderr, "coachbox: no entropy source for the random generator\n");
+        return 1;
+    }
+    struct cb_app app;
+    memset(&app, 0, sizeof(app));
+    if (open_store(data, &app.store)) {
+        return 1;
+    }
+    app.role = "field";
+    app.sessions.idle_ms = idle_ms;
+    app.sessions.absolute_ms = 12LL * 3600 * 1000;
+    app.allow_test_nhs = flag_present(f, "--allow-test-nhs");
+    app.max_body = CB_MAX_BODY_DEFAULT;
+    if (cb_throttle_new(5, 30 * 1000, 15 * 60 * 1000, &app.throttle) ||
+        cb_throttle_new(20, 30 * 1000, 15 * 60 * 1000, &app.throttle_addr)) {
+        cb_store_close(app.store);
+        return 1;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct cb_http_config cfg = {listen, cert, threads, 10000};
+    struct cb_http *h = NULL;
+    int rc = cb_http_start(&app, &cfg, &h);
+    if (rc) {
+        fprintf(stderr, "coachbox: cannot listen on %s: %s\n", listen,
+                rc == CB_EINVAL ? "expected ADDR:PORT" : "address in use, or bad certificate");
+        cb_throttle_free(app.throttle);
+        cb_throttle_free(app.throttle_addr);
+        cb_store_close(app.store);
+        return 1;
+    }
+    printf("coachbox: field server listening on %s (data in %s)\n", cb_http_url(h), data);
+    fflush(stdout);
+    while (!stop_requested) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    printf("coachbox: stopping\n");
+    fflush(stdout);
+    cb_http_stop(h);
+    cb_store_close(app.store);
+    cb_throttle_free(app.throttle);
+    cb_throttle_free(app.throttle_addr);
+    return 0;
+}
+
+/* Read one line (the password) from stdin without the newline. */
+static int read_password(char *buf, size_t len)
+{
+    if (!fgets(buf, (int)len, stdin)) {
+        return -1;
+    }
+    size_t n = strlen(buf);
+    if (n == len - 1 && buf[n - 1] != '\n') {
+        return -2;
+    }
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
+        buf[--n] = '\0';
+    }
+    return 0;
+}
+
+static int cmd_user(int argc, char **argv)
+{
+    if (argc < 1) {
+        usage();
+        return 2;
+    }
+    struct flags f = {argc - 1, argv + 1};
+    const char *data = flag_value(&f, "--data");
+    const char *username = flag_value(&f, "--username");
+    if (strcmp(argv[0], "add") == 0) {
+        static const char *const known[] = {"--data=", "--username=", "--role=", "--team=",
+                                            "--display-name=", NULL};
+        if (flags_check(&f, known)) {
+            return 2;
+        }
+        if (!data || !username || !flag_value(&f, "--role")) {
+            fprintf(stderr, "coachbox: user add needs --data, --username and --role\n");
+            return 2;
+        }
+        char pw[CB_PASSWORD_MAX + 2];
+        int prc = read_password(pw, sizeof(pw));
+        if (prc) {
+            fprintf(stderr, "coachbox: %s\n",
+                    prc == -2 ? "password is longer than 256 characters"
+                              : "expected the password on standard input");
+            return 2;
+        }
+        struct cb_store *s;
+        struct cb_conn *c;
+        if (open_store(data, &s) || cb_store_conn(s, &c)) {
+            return 1;
+        }
+        struct cb_field_error fe = {"", ""};
+        struct cb_user u;
+        int rc = cb_user_create(c, username, flag_value(&f, "--display-name"),
+                                flag_value(&f, "--role"), flag_value(&f, "--team"), pw, &u, &fe);
+        memset(pw, 0, sizeof(pw));
+        cb_store_close(s);
+        if (rc) {
+            fprintf(stderr, "coachbox: cannot add user: %s%s%s\n", fe.field,
+                    fe.field[0] ? " " : "", fe.message[0] ? fe.message : cb_strerror(rc));
+            return rc == CB_EINVAL || rc == CB_ECONFLICT ? 2 : 1;
+        }
+        printf("added %s user %s (%s)\n", u.role, u.username, u.id);
+        return 0;
+    }
+    if (strcmp(argv[0], "disable") == 0 || strcmp(argv[0], "enable") == 0) {
+        static const char *const known[] = {"--data=", "--username=", NULL};
+        if (flags_check(&f, known)) {
+            return 2;
+        }
+        if (!data || !username) {
+            fprintf(stderr, "coachbox: user %s needs --data and --username\n", argv[0]);
+            return 2;
+        }
+        struct cb_store *s;
+        struct cb_conn *c;
+        if (open_store(data, &s) || cb_store_conn(s, &c)) {
+            return 1;
+        }
+        int rc = cb_user_set_disabled(c, username, strcmp(argv[0], "disable") == 0);
+        cb_store_close(s);
+        if (rc) {
+            fprintf(stderr, "coachbox: cannot %s %s: %s\n", argv[0], username,
+                    rc == CB_ENOTFOUND ? "no such user" : cb_strerror(rc));
+            return rc == CB_ENOTFOUND ? 2 : 1;
+        }
+        printf("%sd user %s\n", argv[0], username);
+        return 0;
+    }
+    usage();
+    return 2;
+}
+
+static int cmd_team(int argc, char **argv)
+{
+    if (argc < 1 || strcmp(argv[0], "add") != 0) {
+        usage();
+        return 2;
+    }
+    struct flags f = {argc - 1, argv + 1};
+    static const char *const known[] = {"--data=", "--id=", "--name=", NULL};
+    if (flags_check(&f, known)) {
+        return 2;
+    }
+    const char *data = flag_value(&f, "--data"), *id = flag_value(&f, "--id"),
+               *name = flag_value(&f, "--name");
+    if (!data || !id || !name) {
+        fprintf(stderr, "coachbox: team add needs --data, --id and --name\n");
+        return 2;
+    }
+    struct cb_store *s;
+    struct cb_conn *c;
+    if (open_store(data, &s) || cb_store_conn(s, &c)) {
+        return 1;
+    }
+    struct cb_field_error fe = {"", ""};
+    int rc = cb_team_add(c, id, name, &fe);
+    cb_store_close(s);
+    if (rc) {
+        fprintf(stderr, "coachbox: cannot add team: %s%s%s\n", fe.field, fe.field[0] ? " " : "",
+                fe.message[0] ? fe.message : cb_strerror(rc));
+        return rc == CB_EINVAL || rc == CB_ECONFLICT ? 2 : 1;
+    }
+    printf("added team %s (%s)\n", id, name);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage();
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "serve") == 0) {
+        struct flags f = {argc - 2, argv + 2};
+        return cmd_serve(&f);
+    }
+    if (strcmp(cmd, "user") == 0) {
+        return cmd_user(argc - 2, argv + 2);
+    }
+    if (strcmp(cmd, "team") == 0) {
+        return cmd_team(argc - 2, argv + 2);
+    }
+    if (strcmp(cmd, "score") == 0) {
+        return cb_measures_cli(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("coachbox %s (schema %d)\n", COACHBOX_VERSION, cb_store_schema_version());
+        return 0;
+    }
+    fprintf(stderr, "coachbox: unknown command '%s'\n", cmd);
+    usage();
+    return 2;
+}

@@ -1,0 +1,482 @@
+/* participant.c - participants and encounters; see participant.h. */
+#include "coachbox/participant.h"
+#include "coachbox/audit.h"
+#include "coachbox/buf.h"
+#include "coachbox/json.h"
+#include "coachbox/record.h"
+#include "coachbox/store.h"
+#include "coachbox/timeutil.h"
+#include "coachbox/uuid.h"
+#include "coachbox/validate.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+static void audit(struct cb_conn *c, const struct cb_actor *a, const char *action,
+                  const char *entity, const char *id, const char *outcome)
+{
+    struct cb_audit_event e = {a->user->id, action, entity, id, a->address, outcome, NULL};
+    cb_audit(c, &e);
+}
+
+/* Team of a live participant; CB_ENOTFOUND if none. */
+static int participant_team(struct cb_conn *c, const char *id, char *team, size_t len)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c, "SELECT team FROM participants WHERE id = ?1 AND deleted = 0",
+                             &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        snprintf(team, len, "%s", (const char *)sqlite3_column_text(st, 0));
+        rc = CB_OK;
+    } else {
+        rc = s == SQLITE_DONE ? CB_ENOTFOUND : cb_store_rc(s);
+    }
+    cb_stmt_done(st);
+    return rc;
+}
+
+/*
+ * CB_OK if the actor may see participant id; CB_ENOTFOUND (audited as denied
+ * when the record exists) otherwise.
+ */
+static int check_visible(struct cb_conn *c, const struct cb_actor *a, const char *id,
+                         const char *action, char *team, size_t len)
+{
+    if (!cb_user_is_clinical(a->user)) {
+        return CB_EFORBIDDEN;
+    }
+    int rc = participant_team(c, id, team, len);
+    if (rc) {
+        return rc;
+    }
+    if (!cb_user_sees_team(a->user, team)) {
+        audit(c, a, action, "participants", id, "denied");
+        return CB_ENOTFOUND;
+    }
+    return CB_OK;
+}
+
+int cb_participant_create(struct cb_conn *c, const struct cb_actor *a, const json_t *in,
+                          json_t **out, struct cb_field_error *fe)
+{
+    char id[CB_UUID_STRLEN], now[CB_TIME_STRLEN];
+    struct cb_validate_opts o = {1, a->allow_test_nhs};
+    json_t *vals = NULL;
+    if (!cb_user_is_clinical(a->user)) {
+        return CB_EFORBIDDEN;
+    }
+    int rc = cb_conn_begin(c);
+    if (rc) {
+        return rc;
+    }
+    json_t *input = json_deep_copy(in);
+    if (!input) {
+        cb_conn_rollback(c);
+        return CB_ENOMEM;
+    }
+    if (!json_object_get(input, "team") && a->user->team[0]) {
+        json_object_set_new(input, "team", json_string(a->user->team));
+    }
+    rc = cb_record_validate(c, &cb_table_participants, input, &o, &vals, fe);
+    json_decref(input);
+    if (rc == CB_OK && !cb_user_sees_team(a->user, cb_json_str(vals, "team"))) {
+        cb_field_fail(fe, "team", "you can only register people in your own team");
+        rc = CB_EFORBIDDEN;
+    }
+    if (rc == CB_OK) {
+        if (json_object_get(vals, "id")) {
+            snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(vals, "id")));
+            json_object_del(vals, "id");
+        } else {
+            rc = cb_uuid7(id);
+        }
+    }
+    if (rc == CB_OK) {
+        cb_time_format(cb_now_ms(), now);
+        rc = cb_record_insert(c, &cb_table_participants, id, vals, now, a->user->id);
+        if (rc == CB_ECONFLICT) {
+            cb_field_fail(fe, "id", "a record with this id already exists");
+        }
+    }
+    if (rc == CB_OK) {
+        struct cb_audit_event e = {a->user->id, "participant.create", "participants", id,
+                                   a->address, "ok", NULL};
+        rc = cb_audit(c, &e);
+    }
+    if (rc == CB_OK) {
+        rc = cb_record_get(c, &cb_table_participants, id, out);
+    }
+    json_decref(vals);
+    if (rc == CB_OK) {
+        rc = cb_conn_commit(c);
+        if (rc) {
+            json_decref(*out);
+            *out = NULL;
+        }
+    } else {
+        cb_conn_rollback(c);
+    }
+    return rc;
+}
+
+int cb_participant_get(struct cb_conn *c, const struct cb_actor *a, const char *id,
+                       json_t **out)
+{
+    char team[80];
+    if (!cb_uuid_valid(id)) {
+        return CB_ENOTFOUND;
+    }
+    int rc = check_visible(c, a, id, "participant.read", team, sizeof(team));
+    if (rc == CB_OK) {
+        rc = cb_record_get(c, &cb_table_participants, id, out);
+    }
+    if (rc == CB_OK) {
+        struct cb_audit_event e = {a->user->id, "participant.read", "participants", id,
+                                   a->address, "ok", NULL};
+        rc = cb_audit(c, &e);
+        if (rc) {
+            /* An unaudited read is not served. */
+            json_decref(*out);
+            *out = NULL;
+        }
+    }
+    return rc;
+}
+
+int cb_participant_patch(struct cb_conn *c, const struct cb_actor *a, const char *id,
+                         const json_t *in, json_t **out, struct cb_field_error *fe)
+{
+    char team[80] = "", now[CB_TIME_STRLEN];
+    struct cb_validate_opts o = {0, a->allow_test_nhs};
+    json_t *vals = NULL;
+    if (!cb_uuid_valid(id)) {
+        return CB_ENOTFOUND;
+    }
+    int rc = cb_conn_begin(c);
+    if (rc) {
+        return rc;
+    }
+    rc = check_visible(c, a, id, "participant.update", team, sizeof(team));
+    if (rc == CB_OK) {
+        rc = cb_record_validate(c, &cb_table_participants, in, &o, &vals, fe);
+    }
+    if (rc == CB_OK) {
+        cb_time_format(cb_now_ms(), now);
+        rc = cb_record_update(c, &cb_table_participants, id, vals, now);
+    }
+    if (rc == CB_OK) {
+        struct cb_audit_event e = {a->user->id, "participant.update", "participants", id,
+                                   a->address, "ok", NULL};
+        rc = cb_audit(c, &e);
+    }
+    if (rc == CB_OK) {
+        rc = cb_record_get(c, &cb_table_participants, id, out);
+    }
+    json_decref(vals);
+    if (rc == CB_OK) {
+        rc = cb_conn_commit(c);
+        if (rc) {
+            json_decref(*out);
+            *out = NULL;
+        }
+    } else {
+        /* A denial audited inside the transaction must survive the rollback. */
+        cb_conn_rollback(c);
+        if (rc == CB_ENOTFOUND && team[0] && !cb_user_sees_team(a->user, team)) {
+            audit(c, a, "participant.update", "participants", id, "denied");
+        }
+    }
+    return rc;
+}
+
+/* Append "lower(col) >= ?N AND lower(col) < ?N+1" and bind the prefix range. */
+static int prefix_clause(struct cb_buf *sql, const char *col, int *idx)
+{
+    int rc = cb_buf_addf(sql, "(lower(%s) >= ?%d AND lower(%s) < ?%d)", col, *idx, col,
+                         *idx + 1);
+    *idx += 2;
+    return rc;
+}
+
+static void bind_prefix(sqlite3_stmt *st, int idx, const char *tok)
+{
+    char hi[160];
+    snprintf(hi, sizeof(hi), "%s\xf4\x8f\xbf\xbf", tok);
+    sqlite3_bind_text(st, idx, tok, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, idx + 1, hi, -1, SQLITE_TRANSIENT);
+}
+
+/* Split q into at most 2 lowercase tokens of at most 100 bytes. */
+static int name_tokens(const char *q, char tok[2][128], int *ntok, struct cb_field_error *fe)
+{
+    *ntok = 0;
+    const char *p = q;
+    while (*p) {
+        while (*p == ' ') {
+            p++;
+        }
+        if (!*p) {
+            break;
+        }
+        const char *start = p;
+        while (*p && *p != ' ') {
+            p++;
+        }
+        size_t n = (size_t)(p - start);
+        if (*ntok >= 2 || n > 100) {
+            return cb_field_fail(fe, "q", "search for at most two names of up to 100 characters");
+        }
+        for (size_t i = 0; i < n; i++) {
+            tok[*ntok][i] = (char)tolower((unsigned char)start[i]);
+        }
+        tok[*ntok][n] = '\0';
+        (*ntok)++;
+    }
+    return CB_OK;
+}
+
+int cb_participant_search(struct cb_conn *c, const struct cb_actor *a, const char *q,
+                          int limit, const char *cursor, json_t **out,
+                          struct cb_field_error *fe)
+{
+    enum { ALL, NHS, DOB, NAME } kind = ALL;
+    char nhs[CB_NHS_STRLEN], tok[2][128];
+    int ntok = 0, y, m, d;
+    if (!cb_user_is_clinical(a->user)) {
+        return CB_EFORBIDDEN;
+    }
+    if (!q) {
+        q = "";
+    }
+    if (cb_text_valid(q, 200, 1)) {
+        return cb_field_fail(fe, "q", "must be at most 200 characters on one line");
+    }
+    if (limit < 1 || limit > CB_SEARCH_MAX_LIMIT) {
+        return cb_field_fail(fe, "limit", "must be from 1 to %d", CB_SEARCH_MAX_LIMIT);
+    }
+    if (cursor && !cb_uuid_valid(cursor)) {
+        return cb_field_fail(fe, "cursor", "is not a cursor returned by a previous page");
+    }
+    if (cb_nhs_number_normalise(q, 1, nhs) == CB_OK) {
+        kind = NHS;
+    } else if (cb_date_parse(q, &y, &m, &d) == CB_OK) {
+        kind = DOB;
+    } else {
+        int rc = name_tokens(q, tok, &ntok, fe);
+        if (rc) {
+            return rc;
+        }
+        kind = ntok ? NAME : ALL;
+    }
+
+    struct cb_buf sql;
+    cb_buf_init(&sql, 8192);
+    int idx = 1;
+    int rc = cb_buf_addf(&sql, "SELECT %s FROM participants p WHERE deleted = 0",
+                         cb_record_columns(&cb_table_participants));
+    int team_idx = 0, q_idx = 0, cur_idx = 0;
+    if (rc == CB_OK && strcmp(a->user->role, "manager") != 0) {
+        team_idx = idx++;
+        rc = cb_buf_addf(&sql, " AND team = ?%d", team_idx);
+    }
+    if (rc == CB_OK && kind == NHS) {
+        q_idx = idx++;
+        rc = cb_buf_addf(&sql, " AND nhs_number = ?%d", q_idx);
+    } else if (rc == CB_OK && kind == DOB) {
+        q_idx = idx++;
+        rc = cb_buf_addf(&sql, " AND date_of_birth = ?%d", q_idx);
+    } else if (rc == CB_OK && kind == NAME) {
+        q_idx = idx;
+        rc = cb_buf_adds(&sql, " AND (");
+        if (ntok == 1) {
+            rc = rc ? rc : prefix_clause(&sql, "family_name", &idx);
+            rc = rc ? rc : cb_buf_adds(&sql, " OR ");
+            rc = rc ? rc : prefix_clause(&sql, "given_name", &idx);
+        } else {
+            rc = rc ? rc : cb_buf_adds(&sql, "(");
+            rc = rc ? rc : prefix_clause(&sql, "given_name", &idx);
+            rc = rc ? rc : cb_buf_adds(&sql, " AND ");
+            rc = rc ? rc : prefix_clause(&sql, "family_name", &idx);
+            rc = rc ? rc : cb_buf_adds(&sql, ") OR (");
+            rc = rc ? rc : prefix_clause(&sql, "family_name", &idx);
+            rc = rc ? rc : cb_buf_adds(&sql, " AND ");
+            rc = rc ? rc : prefix_clause(&sql, "given_name", &idx);
+            rc = rc ? rc : cb_buf_adds(&sql, ")");
+        }
+        rc = rc ? rc : cb_buf_adds(&sql, ")");
+    }
+    if (rc == CB_OK && cursor) {
+        cur_idx = idx++;
+        rc = cb_buf_addf(&sql,
+                         " AND (lower(family_name), lower(given_name), id) > "
+                         "(SELECT lower(family_name), lower(given_name), id FROM participants "
+                         "WHERE id = ?%d)",
+                         cur_idx);
+    }
+    int lim_idx = idx++;
+    if (rc == CB_OK) {
+        rc = cb_buf_addf(&sql, " ORDER BY lower(family_name), lower(given_name), id LIMIT ?%d",
+                         lim_idx);
+    }
+    sqlite3_stmt *st = NULL;
+    if (rc == CB_OK) {
+        rc = cb_conn_prepare(c, cb_buf_str(&sql), &st);
+    }
+    cb_buf_free(&sql);
+    if (rc) {
+        return rc;
+    }
+    if (team_idx) {
+        sqlite3_bind_text(st, team_idx, a->user->team, -1, SQLITE_TRANSIENT);
+    }
+    if (kind == NHS) {
+        sqlite3_bind_text(st, q_idx, nhs, -1, SQLITE_TRANSIENT);
+    } else if (kind == DOB) {
+        sqlite3_bind_text(st, q_idx, q, -1, SQLITE_TRANSIENT);
+    } else if (kind == NAME) {
+        if (ntok == 1) {
+            bind_prefix(st, q_idx, tok[0]);
+            bind_prefix(st, q_idx + 2, tok[0]);
+        } else {
+            bind_prefix(st, q_idx, tok[0]);
+            bind_prefix(st, q_idx + 2, tok[1]);
+            bind_prefix(st, q_idx + 4, tok[0]);
+            bind_prefix(st, q_idx + 6, tok[1]);
+        }
+    }
+    if (cur_idx) {
+        sqlite3_bind_text(st, cur_idx, cursor, -1, SQLITE_TRANSIENT);
+    }
+    sqlite3_bind_int(st, lim_idx, limit + 1);
+    json_t *items = json_array();
+    int s, n = 0;
+    json_t *next = json_null();
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == limit) {
+            json_decref(next);
+            next = json_incref(json_object_get(json_array_get(items, (size_t)n - 1), "id"));
+            break;
+        }
+        json_array_append_new(items, cb_record_from_row(&cb_table_participants, st));
+        n++;
+    }
+    cb_stmt_done(st);
+    if (s != SQLITE_ROW && s != SQLITE_DONE) {
+        json_decref(items);
+        json_decref(next);
+        return cb_store_rc(s);
+    }
+    *out = json_pack("{s:o, s:o}", "items", items, "next_cursor", next);
+    return *out ? CB_OK : CB_ENOMEM;
+}
+
+int cb_encounter_create(struct cb_conn *c, const struct cb_actor *a, const json_t *in,
+                        json_t **out, struct cb_field_error *fe)
+{
+    char id[CB_UUID_STRLEN], now[CB_TIME_STRLEN], team[80] = "";
+    struct cb_validate_opts o = {1, a->allow_test_nhs};
+    json_t *vals = NULL;
+    if (!cb_user_is_clinical(a->user)) {
+        return CB_EFORBIDDEN;
+    }
+    int rc = cb_conn_begin(c);
+    if (rc) {
+        return rc;
+    }
+    rc = cb_record_validate(c, &cb_table_encounters, in, &o, &vals, fe);
+    if (rc == CB_OK) {
+        const char *pid = cb_json_str(vals, "participant_id");
+        rc = participant_team(c, pid, team, sizeof(team));
+        if (rc == CB_OK && !cb_user_sees_team(a->user, team)) {
+            rc = CB_ENOTFOUND;
+        }
+        if (rc == CB_ENOTFOUND) {
+            cb_field_fail(fe, "participant_id", "no such participant");
+            rc = CB_EINVAL;
+        }
+    }
+    if (rc == CB_OK) {
+        json_object_set_new(vals, "coach", json_string(a->user->id));
+        json_object_set_new(vals, "team", json_string(team));
+        if (json_object_get(vals, "id")) {
+            snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(vals, "id")));
+            json_object_del(vals, "id");
+        } else {
+            rc = cb_uuid7(id);
+        }
+    }
+    if (rc == CB_OK) {
+        cb_time_format(cb_now_ms(), now);
+        rc = cb_record_insert(c, &cb_table_encounters, id, vals, now, a->user->id);
+        if (rc == CB_ECONFLICT) {
+            cb_field_fail(fe, "id", "a record with this id already exists");
+        }
+    }
+    if (rc == CB_OK) {
+        struct cb_audit_event e = {a->user->id, "encounter.create", "encounters", id,
+                                   a->address, "ok", NULL};
+        rc = cb_audit(c, &e);
+    }
+    if (rc == CB_OK) {
+        rc = cb_record_get(c, &cb_table_encounters, id, out);
+    }
+    json_decref(vals);
+    if (rc == CB_OK) {
+        rc = cb_conn_commit(c);
+        if (rc) {
+            json_decref(*out);
+            *out = NULL;
+        }
+    } else {
+        cb_conn_rollback(c);
+    }
+    return rc;
+}
+
+int cb_encounter_list(struct cb_conn *c, const struct cb_actor *a, const char *participant_id,
+                      json_t **out)
+{
+    char team[80], sql[4096];
+    if (!cb_uuid_valid(participant_id)) {
+        return CB_ENOTFOUND;
+    }
+    int rc = check_visible(c, a, participant_id, "encounter.list", team, sizeof(team));
+    if (rc) {
+        return rc;
+    }
+    snprintf(sql, sizeof(sql),
+             "SELECT %s FROM encounters WHERE participant_id = ?1 AND deleted = 0 "
+             "ORDER BY occurred_at DESC, id DESC LIMIT 1000",
+             cb_record_columns(&cb_table_encounters));
+    sqlite3_stmt *st;
+    rc = cb_conn_prepare(c, sql, &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, participant_id, -1, SQLITE_TRANSIENT);
+    json_t *items = json_array();
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        json_array_append_new(items, cb_record_from_row(&cb_table_encounters, st));
+    }
+    cb_stmt_done(st);
+    if (s != SQLITE_DONE) {
+        json_decref(items);
+        return cb_store_rc(s);
+    }
+    struct cb_audit_event e = {a->user->id, "encounter.list", "participants", participant_id,
+                               a->address, "ok", NULL};
+    rc = cb_audit(c, &e);
+    if (rc) {
+        json_decref(items);
+        return rc;
+    }
+    *out = json_pack("{s:o}", "items", items);
+    return CB_OK;
+}

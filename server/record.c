@@ -1,0 +1,540 @@
+/* record.c - table-driven validation, SQL and JSON for records; see record.h. */
+#include "coachbox/record.h"
+#include "coachbox/buf.h"
+#include "coachbox/json.h"
+#include "coachbox/store.h"
+#include "coachbox/timeutil.h"
+#include "coachbox/uuid.h"
+#include "coachbox/validate.h"
+
+#include <assert.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SQL_MAX (16 * 1024)
+
+const struct cb_field *cb_table_field(const struct cb_table *t, const char *name)
+{
+    for (size_t i = 0; i < t->nfields; i++) {
+        if (strcmp(t->fields[i].name, name) == 0) {
+            return &t->fields[i];
+        }
+    }
+    return NULL;
+}
+
+static int in_values(const char *const *values, const char *s)
+{
+    for (const char *const *v = values; v && *v; v++) {
+        if (strcmp(*v, s) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Does a live row with this id exist in table?  (table names are static.) */
+static int row_exists(struct cb_conn *c, const char *table, const char *id, int *exists)
+{
+    char sql[160];
+    sqlite3_stmt *st;
+    snprintf(sql, sizeof(sql), "SELECT 1 FROM %s WHERE id = ?1 AND deleted = 0", table);
+    int rc = cb_conn_prepare(c, sql, &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    *exists = s == SQLITE_ROW;
+    rc = (s == SQLITE_ROW || s == SQLITE_DONE) ? CB_OK : cb_store_rc(s);
+    cb_stmt_done(st);
+    return rc;
+}
+
+/* Copy s with leading and trailing white space removed into a new JSON string. */
+static json_t *trimmed(const char *s)
+{
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') {
+        s++;
+    }
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r')) {
+        n--;
+    }
+    return json_stringn(s, n);
+}
+
+/*
+ * Validate one non-null value v for field f; on success *out is the canonical
+ * JSON value (new reference).
+ */
+static int validate_value(struct cb_conn *c, const struct cb_field *f, const json_t *v,
+                          const struct cb_validate_opts *o, json_t **out,
+                          struct cb_field_error *fe)
+{
+    const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+    char buf[64];
+    switch (f->type) {
+    case CB_F_LINE:
+    case CB_F_TEXT: {
+        if (!s) {
+            return cb_field_fail(fe, f->name, "must be text");
+        }
+        json_t *t = trimmed(s);
+        if (!t) {
+            return CB_ENOMEM;
+        }
+        if (cb_text_valid(json_string_value(t), f->max_chars, f->type == CB_F_LINE)) {
+            json_decref(t);
+            return cb_field_fail(fe, f->name,
+                                 "must be at most %zu characters of %s text without control "
+                                 "characters",
+                                 f->max_chars, f->type == CB_F_LINE ? "single-line" : "valid");
+        }
+        if ((f->flags & CB_FF_REQUIRED) && json_string_length(t) == 0) {
+            json_decref(t);
+            return cb_field_fail(fe, f->name, "must not be empty");
+        }
+        *out = t;
+        return CB_OK;
+    }
+    case CB_F_INT:
+        if (!json_is_integer(v) || (double)json_integer_value(v) < f->min ||
+            (double)json_integer_value(v) > f->max) {
+            return cb_field_fail(fe, f->name, "must be a whole number from %g to %g", f->min,
+                                 f->max);
+        }
+        *out = json_integer(json_integer_value(v));
+        return CB_OK;
+    case CB_F_REAL:
+        if (!json_is_number(v) || !isfinite(json_number_value(v)) ||
+            json_number_value(v) < f->min || json_number_value(v) > f->max) {
+            return cb_field_fail(fe, f->name, "must be a number from %g to %g", f->min, f->max);
+        }
+        *out = json_real(json_number_value(v));
+        return CB_OK;
+    case CB_F_BOOL:
+        if (!json_is_boolean(v)) {
+            return cb_field_fail(fe, f->name, "must be true or false");
+        }
+        *out = json_boolean(json_is_true(v));
+        return CB_OK;
+    case CB_F_DATE: {
+        int y, m, d;
+        if (!s || cb_date_parse(s, &y, &m, &d)) {
+            return cb_field_fail(fe, f->name, "must be a real date written YYYY-MM-DD");
+        }
+        if (f->flags & CB_FF_PAST) {
+            char today[CB_DATE_STRLEN];
+            cb_today(today);
+            if (strcmp(s, today) > 0) {
+                return cb_field_fail(fe, f->name, "must not be in the future");
+            }
+            if (y < 1900) {
+                return cb_field_fail(fe, f->name, "must not be before 1900-01-01");
+            }
+        }
+        *out = json_string(s);
+        return CB_OK;
+    }
+    case CB_F_TIME: {
+        int64_t ms;
+        char iso[CB_TIME_STRLEN];
+        if (!s || cb_time_parse(s, &ms)) {
+            return cb_field_fail(fe, f->name,
+                                 "must be an ISO 8601 date and time with a time zone, for "
+                                 "example 2026-11-26T10:30:00.000Z");
+        }
+        if ((f->flags & CB_FF_PAST) && ms > cb_now_ms() + 5 * 60 * 1000) {
+            return cb_field_fail(fe, f->name, "must not be in the future");
+        }
+        if (ms < cb_days_from_civil(1900, 1, 1) * 86400000LL) {
+            return cb_field_fail(fe, f->name, "must not be before 1900");
+        }
+        cb_time_format(ms, iso);
+        *out = json_string(iso);
+        return CB_OK;
+    }
+    case CB_F_ENUM:
+        if (!s || !in_values(f->values, s)) {
+            return cb_field_fail(fe, f->name, "must be one of the listed values");
+        }
+        *out = json_string(s);
+        return CB_OK;
+    case CB_F_NHS: {
+        char nhs[CB_NHS_STRLEN];
+        if (!s || cb_nhs_number_normalise(s, o->allow_test_nhs, nhs)) {
+            return cb_field_fail(fe, f->name,
+                                 "must be a valid 10-digit NHS number (check digit failed or "
+                                 "wrong length)");
+        }
+        *out = json_string(nhs);
+        return CB_OK;
+    }
+    case CB_F_POSTCODE: {
+        char pc[CB_POSTCODE_STRLEN];
+        if (!s || cb_postcode_normalise(s, pc)) {
+            return cb_field_fail(fe, f->name, "must be a UK postcode, for example BL9 0EJ");
+        }
+        *out = json_string(pc);
+        return CB_OK;
+    }
+    case CB_F_EMAIL:
+        if (!s || cb_email_valid(s)) {
+            return cb_field_fail(fe, f->name, "must be an e-mail address");
+        }
+        *out = json_string(s);
+        return CB_OK;
+    case CB_F_PHONE:
+        if (!s || cb_phone_normalise(s, buf, sizeof(buf))) {
+            return cb_field_fail(fe, f->name, "must be a UK phone number of 10 to 13 digits");
+        }
+        *out = json_string(buf);
+        return CB_OK;
+    case CB_F_REF:
+    case CB_F_TEAM: {
+        const char *table = f->type == CB_F_TEAM ? "teams" : f->ref_table;
+        if (!s || (f->type == CB_F_REF && !cb_uuid_valid(s)) ||
+            (f->type == CB_F_TEAM && (strlen(s) == 0 || strlen(s) > 64))) {
+            return cb_field_fail(fe, f->name, "must be the id of a %s record", table);
+        }
+        if (c) {
+            int exists = 0;
+            int rc = row_exists(c, table, s, &exists);
+            if (rc) {
+                return rc;
+            }
+            if (!exists) {
+                return cb_field_fail(fe, f->name, "no such %s: %s", table,
+                                     f->type == CB_F_TEAM ? s : "unknown id");
+            }
+        }
+        *out = json_string(s);
+        return CB_OK;
+    }
+    case CB_F_JSON:
+        if (!json_is_object(v) && !json_is_array(v)) {
+            return cb_field_fail(fe, f->name, "must be a JSON object or array");
+        }
+        *out = json_deep_copy(v);
+        return CB_OK;
+    case CB_F_STRSET: {
+        size_t i;
+        json_t *item;
+        if (!json_is_array(v) || json_array_size(v) > 64) {
+            return cb_field_fail(fe, f->name, "must be a list of listed values");
+        }
+        json_array_foreach(v, i, item)
+        {
+            if (!json_is_string(item) || !in_values(f->values, json_string_value(item))) {
+                return cb_field_fail(fe, f->name, "item %zu is not one of the listed values", i);
+            }
+            for (size_t j = 0; j < i; j++) {
+                if (json_equal(json_array_get(v, j), item)) {
+                    return cb_field_fail(fe, f->name, "lists \"%s\" twice",
+                                         json_string_value(item));
+                }
+            }
+        }
+        *out = json_deep_copy(v);
+        return CB_OK;
+    }
+    }
+    return CB_EINTERNAL;
+}
+
+int cb_record_validate(struct cb_conn *c, const struct cb_table *t, const json_t *in,
+                       const struct cb_validate_opts *o, json_t **out,
+                       struct cb_field_error *fe)
+{
+    const char *key;
+    json_t *v;
+    json_t *res = json_object();
+    if (!res) {
+        return CB_ENOMEM;
+    }
+    json_object_foreach((json_t *)(uintptr_t)in, key, v)
+    {
+        int rc;
+        if (strcmp(key, "id") == 0 && o->creating) {
+            if (!json_is_string(v) || !cb_uuid_valid(json_string_value(v))) {
+                rc = cb_field_fail(fe, "id", "must be a UUID");
+                json_decref(res);
+                return rc;
+            }
+            json_object_set(res, "id", v);
+            continue;
+        }
+        const struct cb_field *f = cb_table_field(t, key);
+        if (!f || (f->flags & CB_FF_SERVER)) {
+            rc = cb_field_fail(fe, key, f ? "is set by the server and cannot be written"
+                                          : "is not a known field");
+            json_decref(res);
+            return rc;
+        }
+        if (!o->creating && (f->flags & CB_FF_IMMUTABLE)) {
+            json_decref(res);
+            return cb_field_fail(fe, key, "cannot be changed once recorded");
+        }
+        if (json_is_null(v)) {
+            if (f->flags & CB_FF_REQUIRED) {
+                json_decref(res);
+                return cb_field_fail(fe, key, "is required");
+            }
+            if (!o->creating) {
+                json_object_set_new(res, key, json_null());
+            }
+            continue;
+        }
+        json_t *canon = NULL;
+        rc = validate_value(c, f, v, o, &canon, fe);
+        if (rc) {
+            json_decref(res);
+            return rc;
+        }
+        if (!canon) {
+            json_decref(res);
+            return CB_ENOMEM;
+        }
+        json_object_set_new(res, key, canon);
+    }
+    if (o->creating) {
+        for (size_t i = 0; i < t->nfields; i++) {
+            const struct cb_field *f = &t->fields[i];
+            if ((f->flags & CB_FF_REQUIRED) && !(f->flags & CB_FF_SERVER) &&
+                !json_object_get(res, f->name)) {
+                json_decref(res);
+                return cb_field_fail(fe, f->name, "is required");
+            }
+        }
+    }
+    *out = res;
+    return CB_OK;
+}
+
+/* Bind canonical JSON value v for field f at index idx. */
+static int bind_value(sqlite3_stmt *st, int idx, const struct cb_field *f, const json_t *v)
+{
+    if (!v || json_is_null(v)) {
+        return sqlite3_bind_null(st, idx);
+    }
+    switch (f->type) {
+    case CB_F_INT:
+        return sqlite3_bind_int64(st, idx, json_integer_value(v));
+    case CB_F_BOOL:
+        return sqlite3_bind_int(st, idx, json_is_true(v));
+    case CB_F_REAL:
+        return sqlite3_bind_double(st, idx, json_number_value(v));
+    case CB_F_JSON:
+    case CB_F_STRSET: {
+        char *txt = cb_json_dump(v);
+        if (!txt) {
+            return SQLITE_NOMEM;
+        }
+        return sqlite3_bind_text(st, idx, txt, -1, free);
+    }
+    default:
+        return sqlite3_bind_text(st, idx, json_string_value(v), -1, SQLITE_TRANSIENT);
+    }
+}
+
+int cb_record_insert(struct cb_conn *c, const struct cb_table *t, const char *id,
+                     const json_t *values, const char *now_iso, const char *actor)
+{
+    struct cb_buf sql;
+    cb_buf_init(&sql, SQL_MAX);
+    int rc = cb_buf_addf(&sql, "INSERT INTO %s(id", t->name);
+    int n = 0;
+    for (size_t i = 0; i < t->nfields && rc == CB_OK; i++) {
+        const json_t *v = json_object_get(values, t->fields[i].name);
+        if (v && !json_is_null(v)) {
+            rc = cb_buf_addf(&sql, ", %s", t->fields[i].name);
+            n++;
+        }
+    }
+    if (rc == CB_OK) {
+        rc = cb_buf_adds(&sql, ", created_at, updated_at, created_by) VALUES (?1");
+    }
+    for (int i = 0; i < n + 3 && rc == CB_OK; i++) {
+        rc = cb_buf_addf(&sql, ", ?%d", i + 2);
+    }
+    if (rc == CB_OK) {
+        rc = cb_buf_adds(&sql, ")");
+    }
+    sqlite3_stmt *st = NULL;
+    if (rc == CB_OK) {
+        rc = cb_conn_prepare(c, cb_buf_str(&sql), &st);
+    }
+    cb_buf_free(&sql);
+    if (rc) {
+        return rc;
+    }
+    int idx = 1;
+    sqlite3_bind_text(st, idx++, id, -1, SQLITE_TRANSIENT);
+    for (size_t i = 0; i < t->nfields; i++) {
+        const json_t *v = json_object_get(values, t->fields[i].name);
+        if (v && !json_is_null(v)) {
+            bind_value(st, idx++, &t->fields[i], v);
+        }
+    }
+    sqlite3_bind_text(st, idx++, now_iso, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, idx++, now_iso, -1, SQLITE_TRANSIENT);
+    if (actor) {
+        sqlite3_bind_text(st, idx, actor, -1, SQLITE_TRANSIENT);
+    }
+    rc = cb_store_rc(sqlite3_step(st));
+    cb_stmt_done(st);
+    return rc;
+}
+
+int cb_record_update(struct cb_conn *c, const struct cb_table *t, const char *id,
+                     const json_t *values, const char *now_iso)
+{
+    struct cb_buf sql;
+    cb_buf_init(&sql, SQL_MAX);
+    int rc = cb_buf_addf(&sql, "UPDATE %s SET updated_at = ?1", t->name);
+    int idx = 2;
+    for (size_t i = 0; i < t->nfields && rc == CB_OK; i++) {
+        if (json_object_get(values, t->fields[i].name)) {
+            rc = cb_buf_addf(&sql, ", %s = ?%d", t->fields[i].name, idx++);
+        }
+    }
+    if (rc == CB_OK) {
+        rc = cb_buf_addf(&sql, " WHERE id = ?%d AND deleted = 0", idx);
+    }
+    sqlite3_stmt *st = NULL;
+    if (rc == CB_OK) {
+        rc = cb_conn_prepare(c, cb_buf_str(&sql), &st);
+    }
+    cb_buf_free(&sql);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, now_iso, -1, SQLITE_TRANSIENT);
+    idx = 2;
+    for (size_t i = 0; i < t->nfields; i++) {
+        const json_t *v = json_object_get(values, t->fields[i].name);
+        if (v) {
+            bind_value(st, idx++, &t->fields[i], v);
+        }
+    }
+    sqlite3_bind_text(st, idx, id, -1, SQLITE_TRANSIENT);
+    rc = cb_store_rc(sqlite3_step(st));
+    if (rc == CB_OK && sqlite3_changes(cb_conn_db(c)) == 0) {
+        rc = CB_ENOTFOUND;
+    }
+    cb_stmt_done(st);
+    return rc;
+}
+
+/* Cache of "id, f1, ..., created_at, updated_at" per table. */
+static pthread_mutex_t cols_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    const struct cb_table *t;
+    char *cols;
+} cols_cache[32];
+
+const char *cb_record_columns(const struct cb_table *t)
+{
+    const char *res = NULL;
+    pthread_mutex_lock(&cols_lock);
+    for (size_t i = 0; i < sizeof(cols_cache) / sizeof(cols_cache[0]); i++) {
+        if (cols_cache[i].t == t) {
+            res = cols_cache[i].cols;
+            break;
+        }
+        if (!cols_cache[i].t) {
+            struct cb_buf b;
+            cb_buf_init(&b, SQL_MAX);
+            int rc = cb_buf_adds(&b, "id");
+            for (size_t k = 0; k < t->nfields && rc == CB_OK; k++) {
+                rc = cb_buf_addf(&b, ", %s", t->fields[k].name);
+            }
+            if (rc == CB_OK) {
+                rc = cb_buf_adds(&b, ", created_at, updated_at");
+            }
+            if (rc == CB_OK) {
+                cols_cache[i].t = t;
+                cols_cache[i].cols = b.data; /* kept for the process lifetime */
+                res = b.data;
+            } else {
+                cb_buf_free(&b);
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&cols_lock);
+    assert(res);
+    return res;
+}
+
+json_t *cb_record_from_row(const struct cb_table *t, void *sqlite_stmt)
+{
+    sqlite3_stmt *st = sqlite_stmt;
+    json_t *o = json_object();
+    if (!o) {
+        return NULL;
+    }
+    json_object_set_new(o, "id", json_string((const char *)sqlite3_column_text(st, 0)));
+    for (size_t i = 0; i < t->nfields; i++) {
+        const struct cb_field *f = &t->fields[i];
+        int col = (int)i + 1;
+        json_t *v;
+        if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+            v = json_null();
+        } else {
+            switch (f->type) {
+            case CB_F_INT:
+                v = json_integer(sqlite3_column_int64(st, col));
+                break;
+            case CB_F_BOOL:
+                v = json_boolean(sqlite3_column_int(st, col));
+                break;
+            case CB_F_REAL:
+                v = json_real(sqlite3_column_double(st, col));
+                break;
+            case CB_F_JSON:
+            case CB_F_STRSET:
+                v = json_loads((const char *)sqlite3_column_text(st, col), 0, NULL);
+                if (!v) {
+                    v = json_null();
+                }
+                break;
+            default:
+                v = json_string((const char *)sqlite3_column_text(st, col));
+                break;
+            }
+        }
+        json_object_set_new(o, f->name, v);
+    }
+    int n = (int)t->nfields + 1;
+    json_object_set_new(o, "created_at", json_string((const char *)sqlite3_column_text(st, n)));
+    json_object_set_new(o, "updated_at",
+                        json_string((const char *)sqlite3_column_text(st, n + 1)));
+    return o;
+}
+
+int cb_record_get(struct cb_conn *c, const struct cb_table *t, const char *id, json_t **out)
+{
+    char sql[SQL_MAX];
+    snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE id = ?1 AND deleted = 0",
+             cb_record_columns(t), t->name);
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c, sql, &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        *out = cb_record_from_row(t, st);
+        rc = *out ? CB_OK : CB_ENOMEM;
+    } else {
+        rc = s == SQLITE_DONE ? CB_ENOTFOUND : cb_store_rc(s);
+    }
+    cb_stmt_done(st);
+    return rc;
+}

@@ -1,0 +1,392 @@
+/* store.c - SQLite connections, statement cache, migrations; see store.h. */
+#include "coachbox/store.h"
+#include "coachbox/err.h"
+#include "migrations.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define STMT_CACHE 96
+
+struct stmt_slot {
+    char *sql; /* owned copy: the cache key */
+    sqlite3_stmt *st;
+};
+
+struct cb_conn {
+    sqlite3 *db;
+    struct cb_store *store;
+    struct cb_conn *next; /* in store->conns */
+    struct stmt_slot cache[STMT_CACHE];
+    int ncache;
+    int next_evict;
+};
+
+struct cb_store {
+    char path[4096];
+    pthread_key_t key;
+    pthread_mutex_t lock; /* guards conns */
+    struct cb_conn *conns;
+};
+
+int cb_store_schema_version(void)
+{
+    return (int)cb_migrations_count;
+}
+
+int cb_store_rc(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return CB_OK;
+    case SQLITE_NOMEM:
+        return CB_ENOMEM;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return CB_EBUSY;
+    case SQLITE_CONSTRAINT:
+        return CB_ECONFLICT;
+    case SQLITE_FULL:
+        return CB_EFULL;
+    case SQLITE_READONLY:
+        return CB_EREADONLY;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        return CB_ECORRUPT;
+    case SQLITE_CANTOPEN:
+    case SQLITE_IOERR:
+    case SQLITE_PERM:
+        return CB_EIO;
+    case SQLITE_TOOBIG:
+        return CB_ETOOLARGE;
+    default:
+        return CB_EDB;
+    }
+}
+
+/* Finalize every statement and close the handle; c is freed. */
+static void conn_free(struct cb_conn *c)
+{
+    for (int i = 0; i < c->ncache; i++) {
+        sqlite3_finalize(c->cache[i].st);
+        free(c->cache[i].sql);
+    }
+    sqlite3_close_v2(c->db);
+    free(c);
+}
+
+/* pthread key destructor: the thread that owned c has exited. */
+static void conn_thread_exit(void *p)
+{
+    struct cb_conn *c = p;
+    struct cb_store *s = c->store;
+    pthread_mutex_lock(&s->lock);
+    for (struct cb_conn **pp = &s->conns; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    conn_free(c);
+}
+
+int cb_conn_exec(struct cb_conn *c, const char *sql)
+{
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    return cb_store_rc(rc);
+}
+
+/* Open a configured connection to s->path; the caller owns *out. */
+static int conn_open(struct cb_store *s, struct cb_conn **out)
+{
+    struct cb_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        return CB_ENOMEM;
+    }
+    c->store = s;
+    int rc = sqlite3_open_v2(s->path, &c->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                                 SQLITE_OPEN_EXRESCODE,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        int e = cb_store_rc(rc);
+        conn_free(c);
+        return e;
+    }
+    sqlite3_busy_timeout(c->db, 10000);
+    sqlite3_extended_result_codes(c->db, 1);
+    rc = cb_conn_exec(c, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                         "PRAGMA foreign_keys=ON; PRAGMA trusted_schema=OFF;");
+    if (rc) {
+        conn_free(c);
+        return rc;
+    }
+    *out = c;
+    return CB_OK;
+}
+
+int cb_store_conn(struct cb_store *s, struct cb_conn **out)
+{
+    struct cb_conn *c = pthread_getspecific(s->key);
+    if (c) {
+        *out = c;
+        return CB_OK;
+    }
+    int rc = conn_open(s, &c);
+    if (rc) {
+        return rc;
+    }
+    pthread_mutex_lock(&s->lock);
+    c->next = s->conns;
+    s->conns = c;
+    pthread_mutex_unlock(&s->lock);
+    pthread_setspecific(s->key, c);
+    *out = c;
+    return CB_OK;
+}
+
+sqlite3 *cb_conn_db(struct cb_conn *c)
+{
+    return c->db;
+}
+
+int cb_conn_prepare(struct cb_conn *c, const char *sql, sqlite3_stmt **out)
+{
+    for (int i = 0; i < c->ncache; i++) {
+        if (strcmp(c->cache[i].sql, sql) == 0) {
+            sqlite3_reset(c->cache[i].st);
+            sqlite3_clear_bindings(c->cache[i].st);
+            *out = c->cache[i].st;
+            return CB_OK;
+        }
+    }
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    if (rc != SQLITE_OK) {
+        fprintf(stderr, "coachbox: SQL prepare failed: %s\n", sqlite3_errmsg(c->db));
+        return cb_store_rc(rc) ? cb_store_rc(rc) : CB_EDB;
+    }
+    char *key = strdup(sql);
+    if (!key) {
+        sqlite3_finalize(st);
+        return CB_ENOMEM;
+    }
+    int slot;
+    if (c->ncache < STMT_CACHE) {
+        slot = c->ncache++;
+    } else {
+        /* Evict round-robin; the evicted statement is not in use by contract. */
+        slot = c->next_evict;
+        c->next_evict = (c->next_evict + 1) % STMT_CACHE;
+        sqlite3_finalize(c->cache[slot].st);
+        free(c->cache[slot].sql);
+    }
+    c->cache[slot].sql = key;
+    c->cache[slot].st = st;
+    *out = st;
+    return CB_OK;
+}
+
+void cb_stmt_done(sqlite3_stmt *st)
+{
+    if (st) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+}
+
+int cb_conn_begin(struct cb_conn *c)
+{
+    return cb_store_rc(sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
+}
+
+int cb_conn_commit(struct cb_conn *c)
+{
+    int rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        int e = cb_store_rc(rc);
+        cb_conn_rollback(c);
+        return e ? e : CB_EDB;
+    }
+    return CB_OK;
+}
+
+void cb_conn_rollback(struct cb_conn *c)
+{
+    if (!sqlite3_get_autocommit(c->db)) {
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+}
+
+/* Read PRAGMA user_version. */
+static int user_version(struct cb_conn *c, int *v)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        return cb_store_rc(rc);
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *v = sqlite3_column_int(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return cb_store_rc(rc);
+}
+
+/* Apply pending migrations, each in its own IMMEDIATE transaction. */
+static int migrate(struct cb_conn *c)
+{
+    int v = 0;
+    int rc = user_version(c, &v);
+    if (rc) {
+        return rc;
+    }
+    if (v > (int)cb_migrations_count) {
+        fprintf(stderr,
+                "coachbox: database schema version %d is newer than this program (%d); "
+                "upgrade coachbox\n",
+                v, (int)cb_migrations_count);
+        return CB_ESCHEMA;
+    }
+    for (int i = v; i < (int)cb_migrations_count; i++) {
+        char pragma[64];
+        if ((rc = cb_conn_begin(c)) != CB_OK) {
+            return rc;
+        }
+        rc = cb_conn_exec(c, cb_migrations[i]);
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%d", i + 1);
+        if (rc == CB_OK) {
+            rc = cb_conn_exec(c, pragma);
+        }
+        if (rc == CB_OK) {
+            rc = cb_conn_commit(c);
+        } else {
+            fprintf(stderr, "coachbox: migration %d failed: %s\n", i + 1, sqlite3_errmsg(c->db));
+            cb_conn_rollback(c);
+        }
+        if (rc) {
+            return rc;
+        }
+    }
+    return CB_OK;
+}
+
+int cb_store_open(const char *data_dir, struct cb_store **out)
+{
+    struct stat sb;
+    if (stat(data_dir, &sb) != 0) {
+        if (errno != ENOENT || mkdir(data_dir, 0700) != 0) {
+            fprintf(stderr, "coachbox: cannot create data directory %s: %s\n", data_dir,
+                    strerror(errno));
+            return CB_EIO;
+        }
+    } else if (!S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "coachbox: %s is not a directory\n", data_dir);
+        return CB_EIO;
+    }
+    struct cb_store *s = calloc(1, sizeof(*s));
+    if (!s) {
+        return CB_ENOMEM;
+    }
+    int n = snprintf(s->path, sizeof(s->path), "%s/coachbox.db", data_dir);
+    if (n < 0 || (size_t)n >= sizeof(s->path)) {
+        free(s);
+        return CB_ETOOLARGE;
+    }
+    if (pthread_key_create(&s->key, conn_thread_exit) != 0) {
+        free(s);
+        return CB_ENOMEM;
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    mode_t old = umask(077);
+    struct cb_conn *c;
+    int rc = cb_store_conn(s, &c);
+    if (rc == CB_OK) {
+        /* Touch the file so a non-database is detected before migrating. */
+        rc = cb_conn_exec(c, "SELECT count(*) FROM sqlite_schema");
+        if (rc == CB_OK) {
+            rc = migrate(c);
+        }
+    }
+    umask(old);
+    if (rc) {
+        if (rc != CB_ESCHEMA) {
+            fprintf(stderr, "coachbox: cannot open database %s: %s\n", s->path, cb_strerror(rc));
+        }
+        cb_store_close(s);
+        return rc;
+    }
+    *out = s;
+    return CB_OK;
+}
+
+void cb_store_close(struct cb_store *s)
+{
+    if (!s) {
+        return;
+    }
+    pthread_setspecific(s->key, NULL);
+    pthread_mutex_lock(&s->lock);
+    struct cb_conn *c = s->conns;
+    s->conns = NULL;
+    pthread_mutex_unlock(&s->lock);
+    while (c) {
+        struct cb_conn *next = c->next;
+        conn_free(c);
+        c = next;
+    }
+    pthread_key_delete(s->key);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+const char *cb_store_path(const struct cb_store *s)
+{
+    return s->path;
+}
+
+int cb_setting_get(struct cb_conn *c, const char *key, char *out, size_t outlen)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c, "SELECT value FROM settings WHERE key = ?1", &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        snprintf(out, outlen, "%s", (const char *)sqlite3_column_text(st, 0));
+        rc = CB_OK;
+    } else {
+        rc = s == SQLITE_DONE ? CB_ENOTFOUND : cb_store_rc(s);
+    }
+    cb_stmt_done(st);
+    return rc;
+}
+
+int cb_setting_set(struct cb_conn *c, const char *key, const char *value)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c,
+                             "INSERT INTO settings(key, value) VALUES (?1, ?2) "
+                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                             &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    rc = cb_store_rc(sqlite3_step(st));
+    cb_stmt_done(st);
+    return rc;
+}

@@ -1,0 +1,113 @@
+/* throttle.c - login throttling table; see throttle.h. */
+#include "coachbox/throttle.h"
+#include "coachbox/err.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WINDOW_MS (15 * 60 * 1000)
+
+struct slot {
+    char key[160];
+    int failures;
+    int64_t last_fail_ms;
+    int64_t locked_until_ms;
+};
+
+struct cb_throttle {
+    pthread_mutex_t lock;
+    int threshold;
+    int64_t base_lock_ms, max_lock_ms;
+    struct slot slots[CB_THROTTLE_SLOTS];
+};
+
+int cb_throttle_new(int threshold, int64_t base_lock_ms, int64_t max_lock_ms,
+                    struct cb_throttle **out)
+{
+    struct cb_throttle *t = calloc(1, sizeof(*t));
+    if (!t) {
+        return CB_ENOMEM;
+    }
+    pthread_mutex_init(&t->lock, NULL);
+    t->threshold = threshold;
+    t->base_lock_ms = base_lock_ms;
+    t->max_lock_ms = max_lock_ms;
+    *out = t;
+    return CB_OK;
+}
+
+void cb_throttle_free(struct cb_throttle *t)
+{
+    if (t) {
+        pthread_mutex_destroy(&t->lock);
+        free(t);
+    }
+}
+
+/* Find key's slot; with create, take a free or the least recently failed one. */
+static struct slot *find(struct cb_throttle *t, const char *key, int create)
+{
+    struct slot *oldest = NULL;
+    for (int i = 0; i < CB_THROTTLE_SLOTS; i++) {
+        struct slot *s = &t->slots[i];
+        if (s->key[0] && strcmp(s->key, key) == 0) {
+            return s;
+        }
+        if (create && (!oldest || s->last_fail_ms < oldest->last_fail_ms)) {
+            oldest = s;
+        }
+    }
+    if (oldest) {
+        memset(oldest, 0, sizeof(*oldest));
+        snprintf(oldest->key, sizeof(oldest->key), "%s", key);
+    }
+    return oldest;
+}
+
+int cb_throttle_check(struct cb_throttle *t, const char *key, int64_t now_ms, int *retry_after_s)
+{
+    int rc = CB_OK;
+    pthread_mutex_lock(&t->lock);
+    struct slot *s = find(t, key, 0);
+    if (s && s->locked_until_ms > now_ms) {
+        int64_t wait = (s->locked_until_ms - now_ms + 999) / 1000;
+        *retry_after_s = wait < 1 ? 1 : (int)wait;
+        rc = CB_ETHROTTLED;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
+void cb_throttle_fail(struct cb_throttle *t, const char *key, int64_t now_ms)
+{
+    pthread_mutex_lock(&t->lock);
+    struct slot *s = find(t, key, 1);
+    if (now_ms - s->last_fail_ms > WINDOW_MS && s->locked_until_ms <= now_ms) {
+        s->failures = 0;
+    }
+    s->failures++;
+    s->last_fail_ms = now_ms;
+    if (s->failures >= t->threshold) {
+        int64_t lock = t->base_lock_ms;
+        for (int i = t->threshold; i < s->failures && lock < t->max_lock_ms; i++) {
+            lock *= 2;
+        }
+        if (lock > t->max_lock_ms) {
+            lock = t->max_lock_ms;
+        }
+        s->locked_until_ms = now_ms + lock;
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
+void cb_throttle_clear(struct cb_throttle *t, const char *key)
+{
+    pthread_mutex_lock(&t->lock);
+    struct slot *s = find(t, key, 0);
+    if (s) {
+        memset(s, 0, sizeof(*s));
+    }
+    pthread_mutex_unlock(&t->lock);
+}
