@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian machine:
+#   1. install missing dependencies (tools/deps.sh),
+#   2. build and run every test (unit, integration, ...) in a normal build,
+#   3. build and run them again with AddressSanitizer + UndefinedBehaviorSanitizer,
+#   4. run the browser end-to-end tests when present (tests/e2e).
+# Exits non-zero if anything fails.  Build trees: build/test and build/asan.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+e2e=0
+[ -f tests/e2e/run.sh ] && e2e=1
+if [ "$e2e" = 1 ]; then tools/deps.sh --e2e; else tools/deps.sh; fi
+
+jobs=$(nproc 2>/dev/null || echo 2)
+status=0
+
+run_suite() {
+  local dir=$1; shift
+  echo "== configure $dir ($*)"
+  cmake -S . -B "$dir" -DCOACHBOX_WERROR=ON "$@" >/dev/null
+  echo "== build $dir"
+  cmake --build "$dir" -j"$jobs"
+  echo "== test $dir"
+  (cd "$dir" && ctest --output-on-failure -j"$jobs" --timeout 1200) || status=1
+}
+
+run_suite build/test -DCMAKE_BUILD_TYPE=RelWithDebInfo
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  run_suite build/asan -DCMAKE_BUILD_TYPE=Debug -DCOACHBOX_SANITIZE=ON
+
+if [ "$e2e" = 1 ]; then
+  echo "== browser end-to-end tests"
+  COACHBOX_BIN="$root/build/test/coachbox" tests/e2e/run.sh || status=1
+fi
+
+if [ "$status" = 0 ]; then echo "tools/test.sh: all suites passed"; else echo "tools/test.sh: FAILED"; fi
+exit "$status"
