@@ -51,5 +51,5 @@ const char *cb_json_str(const json_t *obj, const char *key)
 
 char *cb_json_dump(const json_t *v)
 {
-    return json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
+    return json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(15));
 }

@@ -39,11 +39,13 @@ const char *const cb_migrations[] = {
     "  nhs_number TEXT, postcode TEXT, team TEXT NOT NULL REFERENCES teams(id),"
     "  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, created_by TEXT,"
     "  deleted INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX participants_family ON participants(lower(family_name));"
+    /* Name search: range scans on these (team filtered after, see participant.c). */
+    "CREATE INDEX participants_family ON participants(lower(family_name), lower(given_name), id);"
     "CREATE INDEX participants_given ON participants(lower(given_name));"
+    /* A team's list in name order, read in index order with LIMIT. */
+    "CREATE INDEX participants_team ON participants(team, lower(family_name), lower(given_name), id);"
     "CREATE INDEX participants_nhs ON participants(nhs_number);"
     "CREATE INDEX participants_dob ON participants(date_of_birth);"
-    "CREATE INDEX participants_team ON participants(team);"
     "CREATE TABLE encounters(id TEXT PRIMARY KEY,"
     "  participant_id TEXT NOT NULL REFERENCES participants(id),"
     "  type TEXT NOT NULL, occurred_at TEXT NOT NULL, notes TEXT,"

@@ -282,8 +282,10 @@ int cb_participant_search(struct cb_conn *c, const struct cb_actor *a, const cha
                          cb_record_columns(&cb_table_participants));
     int team_idx = 0, q_idx = 0, cur_idx = 0;
     if (rc == CB_OK && strcmp(a->user->role, "manager") != 0) {
+        /* For name, NHS and DOB searches "+team" keeps the planner on the
+         * selective name/NHS/DOB indexes instead of scanning the whole team. */
         team_idx = idx++;
-        rc = cb_buf_addf(&sql, " AND team = ?%d", team_idx);
+        rc = cb_buf_addf(&sql, kind == ALL ? " AND team = ?%d" : " AND +team = ?%d", team_idx);
     }
     if (rc == CB_OK && kind == NHS) {
         q_idx = idx++;
