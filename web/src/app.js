@@ -1,0 +1,165 @@
+// Live Well coachbox: the coach's app.  Entry point.
+import { api, setUnauthorizedHandler } from './lib/api.js';
+import { clear, focusEl } from './lib/dom.js';
+import { addRoute, href, navigate, startRouter } from './lib/router.js';
+import { session } from './lib/session.js';
+import { loadTeams, resetTeams } from './lib/teams.js';
+import { focusField } from './components/errors.js';
+import { createLayout, SERVICE_NAME } from './components/layout.js';
+import { loginView } from './views/login.js';
+import { notFoundView } from './views/notFound.js';
+import { peopleView } from './views/people.js';
+import { personView } from './views/person.js';
+import { registerView } from './views/register.js';
+
+document.body.classList.add('js-enabled', 'nhsuk-frontend-supported');
+
+addRoute(/^\/login$/, loginView, { public: true });
+addRoute(/^\/people$/, peopleView);
+addRoute(/^\/people\/new$/, registerView);
+addRoute(/^\/people\/([^/]+)$/, personView, { keys: ['id'] });
+addRoute(/^$/, notFoundView, { notFound: true, public: true });
+
+let returnTo = null; // where to go after signing in
+
+async function clearSavedData() {
+  // The service worker keeps the last copy of API reads for offline use;
+  // it must not outlive the session that fetched it.
+  try {
+    if (navigator.serviceWorker && navigator.serviceWorker.controller) {
+      navigator.serviceWorker.controller.postMessage({ type: 'clear-api-cache' });
+    }
+    if (window.caches) {
+      const keys = await caches.keys();
+      await Promise.all(keys.filter((k) => k.startsWith('cb-api')).map((k) => caches.delete(k)));
+    }
+  } catch {
+    /* best effort */
+  }
+}
+
+async function signOut() {
+  try {
+    await api.logout();
+  } catch {
+    /* signed out locally even if the server cannot be told */
+  }
+  session.clear();
+  resetTeams();
+  await clearSavedData();
+  navigate(href('/login', { reason: 'signed-out' }));
+}
+
+const layout = createLayout(document.getElementById('app'), { onSignOut: signOut });
+
+session.subscribe((user) => {
+  layout.setUser(user);
+  if (user) {
+    loadTeams().then(() => layout.setUser(session.user), () => {});
+  }
+});
+
+setUnauthorizedHandler(() => {
+  if (!session.user) return;
+  const here = location.hash;
+  session.clear();
+  resetTeams();
+  clearSavedData();
+  if (!here.startsWith('#/login')) returnTo = here;
+  navigate(href('/login', { reason: 'expired' }));
+});
+
+// In-page links (#maincontent, #field-id) must not be taken as routes.
+document.addEventListener('click', (ev) => {
+  const a = ev.target instanceof Element ? ev.target.closest('a[href^="#"]') : null;
+  if (!a) return;
+  const target = a.getAttribute('href');
+  if (target.startsWith('#/') || target === '#') return;
+  ev.preventDefault();
+  const id = decodeURIComponent(target.slice(1));
+  const el = document.getElementById(id);
+  if (!el) return;
+  if (/^(INPUT|SELECT|TEXTAREA)$/.test(el.tagName)) focusField(id);
+  else focusEl(el);
+});
+
+function setTitle(t) {
+  document.title = t ? `${t} – ${SERVICE_NAME}` : SERVICE_NAME;
+}
+
+async function boot() {
+  const main = layout.main;
+  main.setAttribute('aria-busy', 'true');
+  await session.restore();
+  main.removeAttribute('aria-busy');
+
+  await startRouter({
+    guard(route, loc) {
+      if (loc.path === '/' || loc.path === '') return '#/people';
+      if (route && !route.public && !session.user) {
+        returnTo = location.hash;
+        return '#/login';
+      }
+      if (route && route.view === loginView && session.user) return '#/people';
+      return null;
+    },
+    beforeRender(ctx) {
+      clear(main);
+      ctx.focusBefore = document.activeElement;
+      ctx.main = main;
+      ctx.setTitle = setTitle;
+      ctx.onSignedIn = () => {
+        const to = returnTo && !returnTo.startsWith('#/login') ? returnTo : '#/people';
+        returnTo = null;
+        navigate(to, { replace: true });
+      };
+      setTitle(ctx.route ? ctx.route.view.title : '');
+      layout.setPath(ctx.path);
+    },
+    afterRender(ctx, result, initial) {
+      // If the person has already moved on (say, started typing in the
+      // search box while results loaded), leave their focus alone.
+      const now = document.activeElement;
+      if (now && now !== document.body && now !== ctx.focusBefore) return;
+      if (result.focus) {
+        focusEl(result.focus);
+      } else if (!initial) {
+        focusEl(main.querySelector('h1'), { scroll: false });
+        window.scrollTo(0, 0);
+      }
+    },
+  });
+}
+
+function registerServiceWorker() {
+  if (!('serviceWorker' in navigator) || !window.isSecureContext) return;
+  // Only an update replacing a worker that already ran this page is news.
+  const hadController = !!navigator.serviceWorker.controller;
+  navigator.serviceWorker.register('/sw.js', { scope: '/' }).then((reg) => {
+    reg.addEventListener('updatefound', () => {
+      const sw = reg.installing;
+      if (!sw) return;
+      sw.addEventListener('statechange', () => {
+        // A newer app shell is installed while this page runs an older one.
+        if (sw.state === 'activated' && hadController) {
+          layout.showUpdate(() => location.reload());
+        }
+      });
+    });
+    // Check for a new version when the tablet comes back online.
+    window.addEventListener('online', () => reg.update().catch(() => {}));
+  }).catch(() => {
+    /* the app still works online without offline start */
+  });
+}
+
+boot().catch((err) => {
+  // Last resort: show something rather than a blank page.
+  const main = layout.main;
+  clear(main);
+  const p = document.createElement('p');
+  p.textContent = 'Sorry, coachbox could not start. Reload the page to try again.';
+  main.appendChild(p);
+  console.error(err);
+});
+registerServiceWorker();

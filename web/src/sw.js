@@ -1,0 +1,122 @@
+// coachbox service worker (served at /sw.js, scope /).
+//
+// - App shell (index.html, hashed JS/CSS/icons, manifest): precached at
+//   install, served cache-first, so the app starts with no network.  The list
+//   and version are baked in by build.mjs, so every new build is a new worker.
+// - API reads (GET /api/...): network first; the last good copy is kept and
+//   served, marked with X-Coachbox-Cached-At, when the field server cannot be
+//   reached (or is too slow to answer).
+// - API writes go straight to the network.  (The offline outbox, with
+//   IndexedDB, client-minted IDs and idempotency keys, will hook in here.)
+// - The saved API copies are personal data: they are dropped on sign-in,
+//   sign-out and whenever the server says the session is gone.
+
+/* global __CB_SHELL__, __CB_VERSION__ */
+const VERSION = __CB_VERSION__;
+const SHELL = __CB_SHELL__;
+const SHELL_CACHE = `cb-shell-${VERSION}`;
+const API_CACHE = 'cb-api-v1';
+const NETWORK_TIMEOUT_MS = 8000;
+
+self.addEventListener('install', (event) => {
+  event.waitUntil(
+    caches
+      .open(SHELL_CACHE)
+      .then((cache) => cache.addAll(SHELL.map((url) => new Request(url, { cache: 'reload', credentials: 'same-origin' }))))
+      .then(() => self.skipWaiting()),
+  );
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil(
+    caches
+      .keys()
+      .then((keys) => Promise.all(keys.filter((k) => k.startsWith('cb-shell-') && k !== SHELL_CACHE).map((k) => caches.delete(k))))
+      .then(() => self.clients.claim()),
+  );
+});
+
+self.addEventListener('message', (event) => {
+  if (event.data && event.data.type === 'clear-api-cache') {
+    event.waitUntil(caches.delete(API_CACHE));
+  }
+});
+
+function dropApiCache() {
+  return caches.delete(API_CACHE).catch(() => false);
+}
+
+async function saveCopy(request, response) {
+  const headers = new Headers(response.headers);
+  headers.set('X-Coachbox-Cached-At', new Date().toISOString());
+  const body = await response.arrayBuffer();
+  const cache = await caches.open(API_CACHE);
+  await cache.put(request, new Response(body, { status: response.status, statusText: response.statusText, headers }));
+}
+
+async function apiRead(event) {
+  const request = event.request;
+  const network = fetch(request);
+  // Keep or drop the saved copy.  Registered before anything else reads the
+  // response, so the clone happens before the page consumes the body.
+  event.waitUntil(
+    network
+      .then((response) => {
+        if (response.status === 200) return saveCopy(request, response.clone());
+        if (response.status === 401) return dropApiCache();
+        if (response.status === 403 || response.status === 404) {
+          return caches.open(API_CACHE).then((c) => c.delete(request, { ignoreVary: true }));
+        }
+        return null;
+      })
+      .catch(() => {}),
+  );
+  const saved = () => caches.match(request, { cacheName: API_CACHE, ignoreVary: true });
+
+  // Slow network: after a while, answer from the saved copy if there is one
+  // (the network request still completes and refreshes it).
+  let timer;
+  const slow = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(saved()), NETWORK_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([network, slow.then((copy) => copy || network)]);
+  } catch {
+    const copy = await saved();
+    return copy || Response.error();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function shell(request, key) {
+  const cache = await caches.open(SHELL_CACHE);
+  const hit = await cache.match(key);
+  if (hit) return hit;
+  return fetch(request);
+}
+
+self.addEventListener('fetch', (event) => {
+  const request = event.request;
+  const url = new URL(request.url);
+  if (url.origin !== self.location.origin) return;
+
+  if (url.pathname.startsWith('/api/')) {
+    if (request.method === 'GET') {
+      event.respondWith(apiRead(event));
+    } else if (url.pathname === '/api/login' || url.pathname === '/api/logout') {
+      // A new session (or none): the saved copies belong to the old one.
+      const network = fetch(request);
+      event.waitUntil(network.then((response) => (response.ok ? dropApiCache() : null)).catch(() => {}));
+      event.respondWith(network);
+    }
+    return; // other writes: straight to the network
+  }
+
+  if (request.method !== 'GET') return;
+  if (request.mode === 'navigate' && (url.pathname === '/' || url.pathname === '/index.html')) {
+    event.respondWith(shell(request, '/index.html'));
+  } else if (SHELL.includes(url.pathname)) {
+    event.respondWith(shell(request, url.pathname));
+  }
+});
