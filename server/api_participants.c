@@ -1,5 +1,6 @@
 /* api_participants.c - /api/participants, /api/encounters, /api/teams. */
 #include "coachbox/api.h"
+#include "coachbox/measures.h"
 #include "coachbox/store.h"
 
 #include <errno.h>
@@ -18,8 +19,8 @@ static int finish(struct cb_req *r, int rc, int status, json_t *out,
 int cb_api_teams_list(struct cb_req *r)
 {
     sqlite3_stmt *st;
-    int rc = cb_conn_prepare(r->db, "SELECT id, name FROM teams WHERE deleted = 0 ORDER BY name",
-                             &st);
+    int rc =
+        cb_conn_prepare(r->db, "SELECT id, name FROM teams WHERE deleted = 0 ORDER BY name", &st);
     if (rc) {
         return rc;
     }
@@ -67,8 +68,8 @@ int cb_api_participants_search(struct cb_req *r)
         }
     }
     json_t *out = NULL;
-    int rc = cb_participant_search(r->db, &r->actor, q, (int)limit, cursor[0] ? cursor : NULL,
-                                   &out, &fe);
+    int rc = cb_participant_search(r->db, &r->actor, q, (int)limit, cursor[0] ? cursor : NULL, &out,
+                                   &fe);
     return finish(r, rc, 200, out, &fe);
 }
 
@@ -87,17 +88,47 @@ int cb_api_participants_patch(struct cb_req *r)
     return finish(r, rc, 200, out, &fe);
 }
 
-int cb_api_participant_encounters(struct cb_req *r)
+int cb_api_venues_list(struct cb_req *r)
 {
-    json_t *out = NULL;
-    int rc = cb_encounter_list(r->db, &r->actor, r->params[0], &out);
-    return finish(r, rc, 200, out, NULL);
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(r->db,
+                             "SELECT id, name, team, address, postcode FROM venues "
+                             "WHERE deleted = 0 ORDER BY name, id",
+                             &st);
+    if (rc) {
+        return rc;
+    }
+    json_t *items = json_array();
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        json_array_append_new(
+            items,
+            json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "id", sqlite3_column_text(st, 0), "name",
+                      sqlite3_column_text(st, 1), "team", sqlite3_column_text(st, 2), "address",
+                      sqlite3_column_text(st, 3), "postcode", sqlite3_column_text(st, 4)));
+    }
+    cb_stmt_done(st);
+    if (s != SQLITE_DONE) {
+        json_decref(items);
+        return cb_store_rc(s);
+    }
+    return cb_reply_json(r, 200, json_pack("{s:o}", "items", items), NULL);
 }
 
-int cb_api_encounters_create(struct cb_req *r)
+int cb_api_instruments(struct cb_req *r)
 {
-    struct cb_field_error fe = {"", ""};
-    json_t *out = NULL;
-    int rc = cb_encounter_create(r->db, &r->actor, r->body, &out, &fe);
-    return finish(r, rc, 201, out, &fe);
+    const char *const *ids;
+    size_t n;
+    int rc = cb_measure_list(&ids, &n);
+    if (rc) {
+        return rc;
+    }
+    json_t *items = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *d = NULL;
+        if (cb_measure_describe(ids[i], &d, NULL) == CB_OK) {
+            json_array_append_new(items, d);
+        }
+    }
+    return cb_reply_json(r, 200, json_pack("{s:o}", "items", items), NULL);
 }

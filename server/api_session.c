@@ -30,8 +30,7 @@ static void cookie_header(const struct cb_req *r, const char *token, char *out, 
         snprintf(out, len, "Set-Cookie: %s=%s; Path=/; HttpOnly; SameSite=Strict%s\r\n",
                  r->tls ? "__Host-cb_session" : "cb_session", token, r->tls ? "; Secure" : "");
     } else {
-        snprintf(out, len,
-                 "Set-Cookie: %s=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict%s\r\n",
+        snprintf(out, len, "Set-Cookie: %s=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict%s\r\n",
                  r->tls ? "__Host-cb_session" : "cb_session", r->tls ? "; Secure" : "");
     }
 }
@@ -39,7 +38,7 @@ static void cookie_header(const struct cb_req *r, const char *token, char *out, 
 static void login_audit(struct cb_req *r, const char *actor, const char *outcome,
                         const char *detail)
 {
-    struct cb_audit_event e = {actor, "login", "users", actor, r->addr, outcome, detail};
+    struct cb_audit_event e = {actor, "login", "users", actor, r->addr, outcome, detail, NULL};
     cb_audit(r->db, &e);
 }
 
@@ -103,9 +102,8 @@ int cb_api_login(struct cb_req *r)
     }
     login_audit(r, u.id, "ok", NULL);
     cookie_header(r, token, cookie, sizeof(cookie));
-    return cb_reply_json(r, 200,
-                         json_pack("{s:o, s:s}", "user", cb_user_json(&u), "csrf_token", csrf),
-                         cookie);
+    return cb_reply_json(
+        r, 200, json_pack("{s:o, s:s}", "user", cb_user_json(&u), "csrf_token", csrf), cookie);
 }
 
 int cb_api_logout(struct cb_req *r)
@@ -115,7 +113,8 @@ int cb_api_logout(struct cb_req *r)
     if (rc) {
         return cb_reply_error(r, rc, NULL);
     }
-    struct cb_audit_event e = {r->user.id, "logout", "users", r->user.id, r->addr, "ok", NULL};
+    struct cb_audit_event e = {r->user.id, "logout", "users", r->user.id,
+                               r->addr,    "ok",     NULL,    NULL};
     cb_audit(r->db, &e);
     cookie_header(r, NULL, cookie, sizeof(cookie));
     return cb_reply_json(r, 200, json_pack("{s:b}", "ok", 1), cookie);

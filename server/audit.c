@@ -30,8 +30,8 @@ int cb_audit(struct cb_conn *c, const struct cb_audit_event *e)
     sqlite3_stmt *st;
     int rc = cb_conn_prepare(c,
                              "INSERT INTO audit_events(at, actor, action, entity, entity_id, "
-                             "address, site, outcome, detail) "
-                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                             "address, site, outcome, detail, participant_id) "
+                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                              &st);
     if (rc) {
         return rc;
@@ -49,31 +49,31 @@ int cb_audit(struct cb_conn *c, const struct cb_audit_event *e)
     bind_opt(st, 7, site[0] ? site : NULL);
     bind_opt(st, 8, e->outcome ? e->outcome : "ok");
     bind_opt(st, 9, e->detail);
+    bind_opt(st, 10, e->participant);
     rc = cb_store_rc(sqlite3_step(st));
     cb_stmt_done(st);
     return rc;
 }
 
-int cb_audit_list(struct cb_conn *c, const char *entity, const char *entity_id, json_t **out)
+int cb_audit_list(struct cb_conn *c, const char *participant_id, json_t **out)
 {
     sqlite3_stmt *st;
     int rc = cb_conn_prepare(c,
                              "SELECT a.seq, a.at, a.actor, u.username, a.action, a.address, "
-                             "a.site, a.outcome, a.detail FROM audit_events a "
-                             "LEFT JOIN users u ON u.id = a.actor "
-                             "WHERE a.entity = ?1 AND a.entity_id = ?2 ORDER BY a.seq",
+                             "a.site, a.outcome, a.detail, a.entity, a.entity_id "
+                             "FROM audit_events a LEFT JOIN users u ON u.id = a.actor "
+                             "WHERE a.participant_id = ?1 ORDER BY a.seq LIMIT 10000",
                              &st);
     if (rc) {
         return rc;
     }
-    sqlite3_bind_text(st, 1, entity, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, entity_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 1, participant_id, -1, SQLITE_TRANSIENT);
     json_t *items = json_array();
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         json_array_append_new(
-            items, json_pack("{s:I, s:s, s:s?, s:s?, s:s, s:s?, s:s?, s:s, s:s?}", "seq",
-                             (json_int_t)sqlite3_column_int64(st, 0), "at",
+            items, json_pack("{s:I, s:s, s:s?, s:s?, s:s, s:s?, s:s?, s:s, s:s?, s:s?, s:s?}",
+                             "seq", (json_int_t)sqlite3_column_int64(st, 0), "at",
                              (const char *)sqlite3_column_text(st, 1), "actor",
                              (const char *)sqlite3_column_text(st, 2), "username",
                              (const char *)sqlite3_column_text(st, 3), "action",
@@ -81,7 +81,9 @@ int cb_audit_list(struct cb_conn *c, const char *entity, const char *entity_id, 
                              (const char *)sqlite3_column_text(st, 5), "site",
                              (const char *)sqlite3_column_text(st, 6), "outcome",
                              (const char *)sqlite3_column_text(st, 7), "detail",
-                             (const char *)sqlite3_column_text(st, 8)));
+                             (const char *)sqlite3_column_text(st, 8), "entity",
+                             (const char *)sqlite3_column_text(st, 9), "entity_id",
+                             (const char *)sqlite3_column_text(st, 10)));
     }
     cb_stmt_done(st);
     if (s != SQLITE_DONE) {

@@ -209,8 +209,8 @@ int cb_user_find(struct cb_conn *c, const char *username, struct cb_user *out, c
 }
 
 int cb_user_create(struct cb_conn *c, const char *username, const char *display_name,
-                   const char *role, const char *team, const char *password,
-                   struct cb_user *out, struct cb_field_error *fe)
+                   const char *role, const char *team, const char *password, struct cb_user *out,
+                   struct cb_field_error *fe)
 {
     char hash[CB_HASH_STRLEN], now[CB_TIME_STRLEN];
     struct cb_user u;
@@ -283,7 +283,7 @@ int cb_user_create(struct cb_conn *c, const char *username, const char *display_
         }
     }
     if (rc == CB_OK) {
-        struct cb_audit_event e = {NULL, "user.create", "users", u.id, NULL, "ok", role};
+        struct cb_audit_event e = {NULL, "user.create", "users", u.id, NULL, "ok", role, NULL};
         rc = cb_audit(c, &e);
     }
     if (rc == CB_OK) {
@@ -326,8 +326,8 @@ int cb_user_set_disabled(struct cb_conn *c, const char *username, int disabled)
         rc = cb_session_delete_user(c, u.id);
     }
     if (rc == CB_OK) {
-        struct cb_audit_event e = {NULL, disabled ? "user.disable" : "user.enable", "users",
-                                   u.id, NULL, "ok", NULL};
+        struct cb_audit_event e = {
+            NULL, disabled ? "user.disable" : "user.enable", "users", u.id, NULL, "ok", NULL, NULL};
         rc = cb_audit(c, &e);
     }
     if (rc == CB_OK) {
@@ -430,8 +430,7 @@ int cb_session_lookup(struct cb_conn *c, const char *token, const struct cb_sess
         return CB_EUNAUTH;
     }
     if (now - seen > 60 * 1000) {
-        rc = cb_conn_prepare(c, "UPDATE sessions SET last_seen_ms = ?1 WHERE token_hash = ?2",
-                             &st);
+        rc = cb_conn_prepare(c, "UPDATE sessions SET last_seen_ms = ?1 WHERE token_hash = ?2", &st);
         if (rc == CB_OK) {
             sqlite3_bind_int64(st, 1, now);
             sqlite3_bind_text(st, 2, th, -1, SQLITE_STATIC);

@@ -40,24 +40,42 @@ static const char hsts_header[] = "Strict-Transport-Security: max-age=31536000\r
 static const char *reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    case 507: return "Insufficient Storage";
-    default: return "Status";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    case 507:
+        return "Insufficient Storage";
+    default:
+        return "Status";
     }
 }
 
@@ -70,8 +88,7 @@ static void write_head(struct mg_connection *mc, int tls, int status, int close_
     gmtime_r(&now, &tm);
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
     mg_printf(mc, "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s%s", status, reason(status), date,
-              security_headers, tls ? hsts_header : "",
-              close_conn ? "Connection: close\r\n" : "");
+              security_headers, tls ? hsts_header : "", close_conn ? "Connection: close\r\n" : "");
 }
 
 int cb_reply_json(struct cb_req *r, int status, json_t *body, const char *extra_headers)
@@ -110,7 +127,12 @@ int cb_reply_error(struct cb_req *r, int code, const struct cb_field_error *fe)
     const char *msg = cb_strerror(code);
     char buf[400];
     if (fe && fe->message[0]) {
-        if (fe->field[0]) {
+        /* "date_of_birth must not be ..."; unless the message already names it. */
+        const char *last = strrchr(fe->field, '.');
+        last = last ? last + 1 : fe->field;
+        size_t ln = strlen(last);
+        if (fe->field[0] && !(ln && strncmp(fe->message, last, ln) == 0 &&
+                              (fe->message[ln] == ' ' || fe->message[ln] == ':'))) {
             snprintf(buf, sizeof(buf), "%s %s", fe->field, fe->message);
         } else {
             snprintf(buf, sizeof(buf), "%s", fe->message);
@@ -118,8 +140,8 @@ int cb_reply_error(struct cb_req *r, int code, const struct cb_field_error *fe)
         msg = buf;
     }
     if (status >= 500) {
-        fprintf(stderr, "coachbox: %s %s failed: %s\n", r->ri->request_method,
-                r->ri->local_uri, cb_strerror(code));
+        fprintf(stderr, "coachbox: %s %s failed: %s\n", r->ri->request_method, r->ri->local_uri,
+                cb_strerror(code));
     }
     return cb_reply_problem(r, status, cb_errname(code), msg, fe ? fe->field : NULL, NULL);
 }
@@ -246,8 +268,8 @@ static int content_type_json(const char *ct)
 
 static void audit_denied(struct cb_req *r, const char *what)
 {
-    struct cb_audit_event e = {r->authed ? r->user.id : NULL, what, NULL, NULL, r->addr,
-                               "denied", r->ri->local_uri};
+    struct cb_audit_event e = {
+        r->authed ? r->user.id : NULL, what, NULL, NULL, r->addr, "denied", r->ri->local_uri, NULL};
     cb_audit(r->db, &e);
 }
 
@@ -259,31 +281,34 @@ static int handle_api(struct cb_req *r)
     const char *path = r->ri->local_uri;
     const struct cb_route *route = NULL;
     char allow[64] = "";
-    for (size_t i = 0; i < cb_api_routes_count; i++) {
-        const struct cb_route *rt = &cb_api_routes[i];
-        r->params[0] = r->params[1] = NULL;
-        if (!match(rt->pattern, path, r, pbuf)) {
-            continue;
+    for (size_t i = 0; !route && i < cb_api_route_sets_count; i++) {
+        for (size_t j = 0; j < *cb_api_route_sets[i].count; j++) {
+            const struct cb_route *rt = &cb_api_route_sets[i].routes[j];
+            r->params[0] = r->params[1] = NULL;
+            if (!match(rt->pattern, path, r, pbuf)) {
+                continue;
+            }
+            if (strcmp(rt->method, method) == 0 ||
+                (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
+                route = rt;
+                break;
+            }
+            size_t used = strlen(allow);
+            snprintf(allow + used, sizeof(allow) - used, "%s%s", used ? ", " : "", rt->method);
         }
-        if (strcmp(rt->method, method) == 0 ||
-            (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
-            route = rt;
-            break;
-        }
-        size_t used = strlen(allow);
-        snprintf(allow + used, sizeof(allow) - used, "%s%s", used ? ", " : "", rt->method);
     }
     if (!route) {
         if (allow[0]) {
             char hdr[96];
             snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
-            return cb_reply_problem(r, 405, "method_not_allowed",
-                                    "this method is not allowed here", NULL, hdr);
+            return cb_reply_problem(r, 405, "method_not_allowed", "this method is not allowed here",
+                                    NULL, hdr);
         }
         return cb_reply_problem(r, 404, "not_found", "no such API route", NULL, NULL);
     }
     /* Re-match the chosen route so params point at its captures. */
     match(route->pattern, path, r, pbuf);
+    r->route = route;
 
     int rc;
     if (!(route->flags & CB_ROUTE_PUBLIC)) {
@@ -351,8 +376,8 @@ static int handle_asset(struct cb_req *r)
     const char *inm = mg_get_header(r->mc, "If-None-Match");
     if (inm && strstr(inm, a->etag)) {
         write_head(r->mc, r->tls, 304, 0);
-        mg_printf(r->mc, "ETag: %s\r\nCache-Control: %s\r\nVary: Accept-Encoding\r\n\r\n",
-                  a->etag, cache);
+        mg_printf(r->mc, "ETag: %s\r\nCache-Control: %s\r\nVary: Accept-Encoding\r\n\r\n", a->etag,
+                  cache);
         r->status = 304;
         return CB_OK;
     }

@@ -9,8 +9,7 @@ int cb_json_parse_object(const char *text, size_t len, json_t **out, struct cb_f
     json_error_t e;
     json_t *v = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
     if (!v) {
-        cb_field_fail(fe, "", "malformed JSON at line %d, column %d: %s", e.line, e.column,
-                      e.text);
+        cb_field_fail(fe, "", "malformed JSON at line %d, column %d: %s", e.line, e.column, e.text);
         return CB_EPARSE;
     }
     if (!json_is_object(v)) {

@@ -106,17 +106,16 @@ static int open_store(const char *dir, struct cb_store **s)
 {
     int rc = cb_store_open(dir, s);
     if (rc) {
-        fprintf(stderr, "coachbox: cannot open the data directory %s: %s\n", dir,
-                cb_strerror(rc));
+        fprintf(stderr, "coachbox: cannot open the data directory %s: %s\n", dir, cb_strerror(rc));
     }
     return rc;
 }
 
 static int cmd_serve(struct flags *f)
 {
-    static const char *const known[] = {"--data=",          "--listen=", "--cert=",
-                                        "--insecure-http",  "--threads=", "--allow-test-nhs",
-                                        "--idle-timeout=",  NULL};
+    static const char *const known[] = {
+        "--data=",    "--listen=",        "--cert=",         "--insecure-http",
+        "--threads=", "--allow-test-nhs", "--idle-timeout=", NULL};
     if (flags_check(f, known)) {
         return 2;
     }
@@ -235,8 +234,8 @@ static int cmd_user(int argc, char **argv)
     const char *data = flag_value(&f, "--data");
     const char *username = flag_value(&f, "--username");
     if (strcmp(argv[0], "add") == 0) {
-        static const char *const known[] = {"--data=", "--username=", "--role=", "--team=",
-                                            "--display-name=", NULL};
+        static const char *const known[] = {
+            "--data=", "--username=", "--role=", "--team=", "--display-name=", NULL};
         if (flags_check(&f, known)) {
             return 2;
         }
@@ -264,8 +263,8 @@ static int cmd_user(int argc, char **argv)
         memset(pw, 0, sizeof(pw));
         cb_store_close(s);
         if (rc) {
-            fprintf(stderr, "coachbox: cannot add user: %s%s%s\n", fe.field,
-                    fe.field[0] ? " " : "", fe.message[0] ? fe.message : cb_strerror(rc));
+            fprintf(stderr, "coachbox: cannot add user: %s%s%s\n", fe.field, fe.field[0] ? " " : "",
+                    fe.message[0] ? fe.message : cb_strerror(rc));
             return rc == CB_EINVAL || rc == CB_ECONFLICT ? 2 : 1;
         }
         printf("added %s user %s (%s)\n", u.role, u.username, u.id);

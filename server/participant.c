@@ -3,6 +3,7 @@
 #include "coachbox/audit.h"
 #include "coachbox/buf.h"
 #include "coachbox/json.h"
+#include "coachbox/kind.h"
 #include "coachbox/record.h"
 #include "coachbox/store.h"
 #include "coachbox/timeutil.h"
@@ -16,7 +17,7 @@
 static void audit(struct cb_conn *c, const struct cb_actor *a, const char *action,
                   const char *entity, const char *id, const char *outcome)
 {
-    struct cb_audit_event e = {a->user->id, action, entity, id, a->address, outcome, NULL};
+    struct cb_audit_event e = {a->user->id, action, entity, id, a->address, outcome, NULL, id};
     cb_audit(c, &e);
 }
 
@@ -24,8 +25,7 @@ static void audit(struct cb_conn *c, const struct cb_actor *a, const char *actio
 static int participant_team(struct cb_conn *c, const char *id, char *team, size_t len)
 {
     sqlite3_stmt *st;
-    int rc = cb_conn_prepare(c, "SELECT team FROM participants WHERE id = ?1 AND deleted = 0",
-                             &st);
+    int rc = cb_conn_prepare(c, "SELECT team FROM participants WHERE id = ?1 AND deleted = 0", &st);
     if (rc) {
         return rc;
     }
@@ -105,8 +105,8 @@ int cb_participant_create(struct cb_conn *c, const struct cb_actor *a, const jso
         }
     }
     if (rc == CB_OK) {
-        struct cb_audit_event e = {a->user->id, "participant.create", "participants", id,
-                                   a->address, "ok", NULL};
+        struct cb_audit_event e = {
+            a->user->id, "participant.create", "participants", id, a->address, "ok", NULL, id};
         rc = cb_audit(c, &e);
     }
     if (rc == CB_OK) {
@@ -125,8 +125,7 @@ int cb_participant_create(struct cb_conn *c, const struct cb_actor *a, const jso
     return rc;
 }
 
-int cb_participant_get(struct cb_conn *c, const struct cb_actor *a, const char *id,
-                       json_t **out)
+int cb_participant_get(struct cb_conn *c, const struct cb_actor *a, const char *id, json_t **out)
 {
     char team[80];
     if (!cb_uuid_valid(id)) {
@@ -137,8 +136,8 @@ int cb_participant_get(struct cb_conn *c, const struct cb_actor *a, const char *
         rc = cb_record_get(c, &cb_table_participants, id, out);
     }
     if (rc == CB_OK) {
-        struct cb_audit_event e = {a->user->id, "participant.read", "participants", id,
-                                   a->address, "ok", NULL};
+        struct cb_audit_event e = {
+            a->user->id, "participant.read", "participants", id, a->address, "ok", NULL, id};
         rc = cb_audit(c, &e);
         if (rc) {
             /* An unaudited read is not served. */
@@ -170,9 +169,13 @@ int cb_participant_patch(struct cb_conn *c, const struct cb_actor *a, const char
         cb_time_format(cb_now_ms(), now);
         rc = cb_record_update(c, &cb_table_participants, id, vals, now);
     }
+    if (rc == CB_OK && cb_json_str(vals, "team") && strcmp(cb_json_str(vals, "team"), team) != 0) {
+        /* Moving to another team: every record about the person moves with them. */
+        rc = cb_kind_retag_participant(c, id, cb_json_str(vals, "team"));
+    }
     if (rc == CB_OK) {
-        struct cb_audit_event e = {a->user->id, "participant.update", "participants", id,
-                                   a->address, "ok", NULL};
+        struct cb_audit_event e = {
+            a->user->id, "participant.update", "participants", id, a->address, "ok", NULL, id};
         rc = cb_audit(c, &e);
     }
     if (rc == CB_OK) {
@@ -198,8 +201,7 @@ int cb_participant_patch(struct cb_conn *c, const struct cb_actor *a, const char
 /* Append "lower(col) >= ?N AND lower(col) < ?N+1" and bind the prefix range. */
 static int prefix_clause(struct cb_buf *sql, const char *col, int *idx)
 {
-    int rc = cb_buf_addf(sql, "(lower(%s) >= ?%d AND lower(%s) < ?%d)", col, *idx, col,
-                         *idx + 1);
+    int rc = cb_buf_addf(sql, "(lower(%s) >= ?%d AND lower(%s) < ?%d)", col, *idx, col, *idx + 1);
     *idx += 2;
     return rc;
 }
@@ -241,9 +243,8 @@ static int name_tokens(const char *q, char tok[2][128], int *ntok, struct cb_fie
     return CB_OK;
 }
 
-int cb_participant_search(struct cb_conn *c, const struct cb_actor *a, const char *q,
-                          int limit, const char *cursor, json_t **out,
-                          struct cb_field_error *fe)
+int cb_participant_search(struct cb_conn *c, const struct cb_actor *a, const char *q, int limit,
+                          const char *cursor, json_t **out, struct cb_field_error *fe)
 {
     enum { ALL, NHS, DOB, NAME } kind = ALL;
     char nhs[CB_NHS_STRLEN], tok[2][128];
@@ -376,109 +377,4 @@ int cb_participant_search(struct cb_conn *c, const struct cb_actor *a, const cha
     }
     *out = json_pack("{s:o, s:o}", "items", items, "next_cursor", next);
     return *out ? CB_OK : CB_ENOMEM;
-}
-
-int cb_encounter_create(struct cb_conn *c, const struct cb_actor *a, const json_t *in,
-                        json_t **out, struct cb_field_error *fe)
-{
-    char id[CB_UUID_STRLEN], now[CB_TIME_STRLEN], team[80] = "";
-    struct cb_validate_opts o = {1, a->allow_test_nhs};
-    json_t *vals = NULL;
-    if (!cb_user_is_clinical(a->user)) {
-        return CB_EFORBIDDEN;
-    }
-    int rc = cb_conn_begin(c);
-    if (rc) {
-        return rc;
-    }
-    rc = cb_record_validate(c, &cb_table_encounters, in, &o, &vals, fe);
-    if (rc == CB_OK) {
-        const char *pid = cb_json_str(vals, "participant_id");
-        rc = participant_team(c, pid, team, sizeof(team));
-        if (rc == CB_OK && !cb_user_sees_team(a->user, team)) {
-            rc = CB_ENOTFOUND;
-        }
-        if (rc == CB_ENOTFOUND) {
-            cb_field_fail(fe, "participant_id", "no such participant");
-            rc = CB_EINVAL;
-        }
-    }
-    if (rc == CB_OK) {
-        json_object_set_new(vals, "coach", json_string(a->user->id));
-        json_object_set_new(vals, "team", json_string(team));
-        if (json_object_get(vals, "id")) {
-            snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(vals, "id")));
-            json_object_del(vals, "id");
-        } else {
-            rc = cb_uuid7(id);
-        }
-    }
-    if (rc == CB_OK) {
-        cb_time_format(cb_now_ms(), now);
-        rc = cb_record_insert(c, &cb_table_encounters, id, vals, now, a->user->id);
-        if (rc == CB_ECONFLICT) {
-            cb_field_fail(fe, "id", "a record with this id already exists");
-        }
-    }
-    if (rc == CB_OK) {
-        struct cb_audit_event e = {a->user->id, "encounter.create", "encounters", id,
-                                   a->address, "ok", NULL};
-        rc = cb_audit(c, &e);
-    }
-    if (rc == CB_OK) {
-        rc = cb_record_get(c, &cb_table_encounters, id, out);
-    }
-    json_decref(vals);
-    if (rc == CB_OK) {
-        rc = cb_conn_commit(c);
-        if (rc) {
-            json_decref(*out);
-            *out = NULL;
-        }
-    } else {
-        cb_conn_rollback(c);
-    }
-    return rc;
-}
-
-int cb_encounter_list(struct cb_conn *c, const struct cb_actor *a, const char *participant_id,
-                      json_t **out)
-{
-    char team[80], sql[4096];
-    if (!cb_uuid_valid(participant_id)) {
-        return CB_ENOTFOUND;
-    }
-    int rc = check_visible(c, a, participant_id, "encounter.list", team, sizeof(team));
-    if (rc) {
-        return rc;
-    }
-    snprintf(sql, sizeof(sql),
-             "SELECT %s FROM encounters WHERE participant_id = ?1 AND deleted = 0 "
-             "ORDER BY occurred_at DESC, id DESC LIMIT 1000",
-             cb_record_columns(&cb_table_encounters));
-    sqlite3_stmt *st;
-    rc = cb_conn_prepare(c, sql, &st);
-    if (rc) {
-        return rc;
-    }
-    sqlite3_bind_text(st, 1, participant_id, -1, SQLITE_TRANSIENT);
-    json_t *items = json_array();
-    int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        json_array_append_new(items, cb_record_from_row(&cb_table_encounters, st));
-    }
-    cb_stmt_done(st);
-    if (s != SQLITE_DONE) {
-        json_decref(items);
-        return cb_store_rc(s);
-    }
-    struct cb_audit_event e = {a->user->id, "encounter.list", "participants", participant_id,
-                               a->address, "ok", NULL};
-    rc = cb_audit(c, &e);
-    if (rc) {
-        json_decref(items);
-        return rc;
-    }
-    *out = json_pack("{s:o}", "items", items);
-    return CB_OK;
 }

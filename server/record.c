@@ -72,8 +72,7 @@ static json_t *trimmed(const char *s)
  * JSON value (new reference).
  */
 static int validate_value(struct cb_conn *c, const struct cb_field *f, const json_t *v,
-                          const struct cb_validate_opts *o, json_t **out,
-                          struct cb_field_error *fe)
+                          const struct cb_validate_opts *o, json_t **out, struct cb_field_error *fe)
 {
     const char *s = json_is_string(v) ? json_string_value(v) : NULL;
     char buf[64];
@@ -215,6 +214,12 @@ static int validate_value(struct cb_conn *c, const struct cb_field *f, const jso
         *out = json_string(s);
         return CB_OK;
     }
+    case CB_F_CODE:
+        if (!s || strlen(s) > 64 || !f->check(s)) {
+            return cb_field_fail(fe, f->name, "is not one of the known codes");
+        }
+        *out = json_string(s);
+        return CB_OK;
     case CB_F_JSON:
         if (!json_is_object(v) && !json_is_array(v)) {
             return cb_field_fail(fe, f->name, "must be a JSON object or array");
@@ -247,8 +252,7 @@ static int validate_value(struct cb_conn *c, const struct cb_field *f, const jso
 }
 
 int cb_record_validate(struct cb_conn *c, const struct cb_table *t, const json_t *in,
-                       const struct cb_validate_opts *o, json_t **out,
-                       struct cb_field_error *fe)
+                       const struct cb_validate_opts *o, json_t **out, struct cb_field_error *fe)
 {
     const char *key;
     json_t *v;
@@ -270,8 +274,8 @@ int cb_record_validate(struct cb_conn *c, const struct cb_table *t, const json_t
         }
         const struct cb_field *f = cb_table_field(t, key);
         if (!f || (f->flags & CB_FF_SERVER)) {
-            rc = cb_field_fail(fe, key, f ? "is set by the server and cannot be written"
-                                          : "is not a known field");
+            rc = cb_field_fail(
+                fe, key, f ? "is set by the server and cannot be written" : "is not a known field");
             json_decref(res);
             return rc;
         }
@@ -304,6 +308,9 @@ int cb_record_validate(struct cb_conn *c, const struct cb_table *t, const json_t
     if (o->creating) {
         for (size_t i = 0; i < t->nfields; i++) {
             const struct cb_field *f = &t->fields[i];
+            if (f->def && !json_object_get(res, f->name)) {
+                json_object_set_new(res, f->name, json_string(f->def));
+            }
             if ((f->flags & CB_FF_REQUIRED) && !(f->flags & CB_FF_SERVER) &&
                 !json_object_get(res, f->name)) {
                 json_decref(res);
@@ -512,8 +519,7 @@ json_t *cb_record_from_row(const struct cb_table *t, void *sqlite_stmt)
     }
     int n = (int)t->nfields + 1;
     json_object_set_new(o, "created_at", json_string((const char *)sqlite3_column_text(st, n)));
-    json_object_set_new(o, "updated_at",
-                        json_string((const char *)sqlite3_column_text(st, n + 1)));
+    json_object_set_new(o, "updated_at", json_string((const char *)sqlite3_column_text(st, n + 1)));
     return o;
 }
 

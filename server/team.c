@@ -51,7 +51,7 @@ int cb_team_add(struct cb_conn *c, const char *id, const char *name, struct cb_f
         }
     }
     if (rc == CB_OK) {
-        struct cb_audit_event e = {NULL, "team.create", "teams", id, NULL, "ok", NULL};
+        struct cb_audit_event e = {NULL, "team.create", "teams", id, NULL, "ok", NULL, NULL};
         rc = cb_audit(c, &e);
     }
     if (rc == CB_OK) {

@@ -202,18 +202,19 @@ int main(int argc, char **argv)
         snprintf(sh.cookie, sizeof(sh.cookie), "%.*s=%s", (int)(name_end - name), name, tab + 1);
     }
     curl_slist_free_all(cookies);
-    printf("coachbox-bench: %s, %d connections, %d s per phase, seeding %d participants\n",
-           srv.url, conns, secs, npart);
+    printf("coachbox-bench: %s, %d connections, %d s per phase, seeding %d participants\n", srv.url,
+           conns, secs, npart);
     fflush(stdout);
     static const char *const given[] = {"Amelia", "Oliver", "Aisha", "Mohammed", "Grace"};
-    static const char *const family[] = {"Smith", "Khan", "Patel", "Jones", "Taylor",
+    static const char *const family[] = {"Smith", "Khan",   "Patel", "Jones",   "Taylor",
                                          "Ahmed", "Wilson", "Brown", "Hussain", "Wright"};
     for (int i = 0; i < npart; i++) {
         char body[256];
         struct cbt_resp r;
-        snprintf(body, sizeof(body),
-                 "{\"given_name\":\"%s\",\"family_name\":\"%s%d\",\"date_of_birth\":\"19%02d-0%d-1%d\"}",
-                 given[i % 5], family[i % 10], i, 40 + i % 60, 1 + i % 9, i % 10);
+        snprintf(
+            body, sizeof(body),
+            "{\"given_name\":\"%s\",\"family_name\":\"%s%d\",\"date_of_birth\":\"19%02d-0%d-1%d\"}",
+            given[i % 5], family[i % 10], i, 40 + i % 60, 1 + i % 9, i % 10);
         if (cbt_request(&c, "POST", "/api/participants", body, &r) || r.status != 201) {
             fprintf(stderr, "coachbox-bench: seeding failed (%ld)\n", r.status);
             cbt_server_stop(&srv);

@@ -8,6 +8,7 @@
  */
 #include "coachbox/auth.h"
 #include "coachbox/err.h"
+#include "coachbox/kind.h"
 #include "coachbox/participant.h"
 #include "coachbox/rng.h"
 #include "coachbox/store.h"
@@ -21,21 +22,21 @@
 #define DEMO_PASSWORD "livewell-demo"
 
 static const char *const given[] = {
-    "Amelia", "Oliver", "Aisha", "Mohammed", "Grace", "Jack", "Fatima", "Harry", "Sophie",
-    "Thomas", "Priya", "Daniel", "Chloe", "Kwame", "Emily", "Yusuf", "Hannah", "Liam",
-    "Zara", "George", "Margaret", "Peter", "Irene", "Stanley", "Joan", "Bernard", "Ewa",
-    "Tomasz", "Siobhan", "Declan", "Mei", "Wei", "Abdul", "Nadia", "Carol", "Derek"};
+    "Amelia", "Oliver",  "Aisha",    "Mohammed", "Grace", "Jack",    "Fatima", "Harry",   "Sophie",
+    "Thomas", "Priya",   "Daniel",   "Chloe",    "Kwame", "Emily",   "Yusuf",  "Hannah",  "Liam",
+    "Zara",   "George",  "Margaret", "Peter",    "Irene", "Stanley", "Joan",   "Bernard", "Ewa",
+    "Tomasz", "Siobhan", "Declan",   "Mei",      "Wei",   "Abdul",   "Nadia",  "Carol",   "Derek"};
 static const char *const family[] = {
-    "Smith", "Jones", "Taylor", "Brown", "Khan", "Hussain", "Williams", "Wilson", "Patel",
-    "Begum", "Walker", "Wright", "Thompson", "Ahmed", "Robinson", "Kowalski", "Murphy",
-    "O'Brien", "Okafor", "Chen", "Hughes", "Edwards", "Green", "Hall", "Wood", "Clarke",
-    "Ali", "Shah", "Lewis", "Harrison", "Kelly", "Nowak"};
+    "Smith",  "Jones",   "Taylor", "Brown",  "Khan",     "Hussain",  "Williams", "Wilson",
+    "Patel",  "Begum",   "Walker", "Wright", "Thompson", "Ahmed",    "Robinson", "Kowalski",
+    "Murphy", "O'Brien", "Okafor", "Chen",   "Hughes",   "Edwards",  "Green",    "Hall",
+    "Wood",   "Clarke",  "Ali",    "Shah",   "Lewis",    "Harrison", "Kelly",    "Nowak"};
 static const char *const teams[] = {"prestwich", "whitefield", "radcliffe", "bury-town",
                                     "ramsbottom-tottington"};
 static const char *const postcodes[] = {"M25 1AX", "M25 9LN", "M45 6TB", "M45 7QF", "M26 2SN",
                                         "M26 4DF", "BL9 0EJ", "BL9 7HX", "BL0 9AN", "BL8 4DA"};
-static const char *const types[] = {"drop_in", "one_to_one", "phone", "group", "one_to_one",
-                                    "video"};
+static const char *const types[] = {"drop_in", "one_to_one", "phone",
+                                    "group",   "one_to_one", "video"};
 static const char *const notes[] = {
     "Talked about walking more; agreed to try the Tuesday health walk.",
     "Wants to cut down smoking before surgery. Referred to stop-smoking service.",
@@ -119,8 +120,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
         struct cb_user u;
         struct cb_field_error fe = {"", ""};
-        int rc = cb_user_create(c, users[i].username, users[i].name, users[i].role,
-                                users[i].team, DEMO_PASSWORD, &u, &fe);
+        int rc = cb_user_create(c, users[i].username, users[i].name, users[i].role, users[i].team,
+                                DEMO_PASSWORD, &u, &fe);
         if (rc) {
             fprintf(stderr, "coachbox-demo-seed: user %s: %s %s\n", users[i].username, fe.field,
                     fe.message[0] ? fe.message : cb_strerror(rc));
@@ -161,7 +162,7 @@ int main(int argc, char **argv)
                                   json_string_value(json_object_get(p, "id")), "type",
                                   types[rnd(6)], "occurred_at", when, "notes", notes[rnd(6)]);
             json_t *eo = NULL;
-            rc = cb_encounter_create(c, &a, e, &eo, &fe);
+            rc = cb_kind_create(c, &a, &cb_kind_encounters, e, &eo, &fe);
             json_decref(e);
             json_decref(eo);
             if (rc) {
@@ -173,7 +174,7 @@ int main(int argc, char **argv)
         json_decref(p);
     }
     cb_store_close(s);
-    printf("demo data: 8 accounts (password '%s'), %ld participants in %s\n", DEMO_PASSWORD,
-           count, argv[1]);
+    printf("demo data: 8 accounts (password '%s'), %ld participants in %s\n", DEMO_PASSWORD, count,
+           argv[1]);
     return 0;
 }

@@ -10,8 +10,23 @@
 
 #include "coachbox/http.h"
 
+/* A module's routes.  http.c tries the sets in order, routes in order. */
+struct cb_route_set {
+    const struct cb_route *routes;
+    const size_t *count;
+};
+extern const struct cb_route_set cb_api_route_sets[];
+extern const size_t cb_api_route_sets_count;
+
+/* Route tables of the API modules (api.c and api_*.c). */
 extern const struct cb_route cb_api_routes[];
 extern const size_t cb_api_routes_count;
+extern const struct cb_route cb_routes_groups[];
+extern const size_t cb_routes_groups_count;
+extern const struct cb_route cb_routes_caseload[];
+extern const size_t cb_routes_caseload_count;
+extern const struct cb_route cb_routes_records[];
+extern const size_t cb_routes_records_count;
 
 /* Handlers, grouped by resource file. */
 int cb_api_healthz(struct cb_req *r);
@@ -23,7 +38,13 @@ int cb_api_participants_create(struct cb_req *r);
 int cb_api_participants_search(struct cb_req *r);
 int cb_api_participants_get(struct cb_req *r);
 int cb_api_participants_patch(struct cb_req *r);
-int cb_api_participant_encounters(struct cb_req *r);
-int cb_api_encounters_create(struct cb_req *r);
+int cb_api_instruments(struct cb_req *r);
+int cb_api_venues_list(struct cb_req *r);
+int cb_api_kind_create(struct cb_req *r);
+int cb_api_kind_get(struct cb_req *r);
+int cb_api_kind_patch(struct cb_req *r);
+int cb_api_kind_delete(struct cb_req *r);
+int cb_api_kind_list_participant(struct cb_req *r);
+int cb_api_kind_list_programme(struct cb_req *r);
 
 #endif

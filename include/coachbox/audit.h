@@ -14,19 +14,21 @@
 struct cb_conn;
 
 struct cb_audit_event {
-    const char *actor;     /* user id, or NULL for the system / anonymous */
-    const char *action;    /* e.g. "login", "participant.read" */
-    const char *entity;    /* table, or NULL */
-    const char *entity_id; /* row id, or NULL */
-    const char *address;   /* client address, or NULL */
-    const char *outcome;   /* "ok", "denied", "failed"; NULL means "ok" */
-    const char *detail;    /* short non-sensitive text, or NULL */
+    const char *actor;       /* user id, or NULL for the system / anonymous */
+    const char *action;      /* e.g. "login", "participant.read" */
+    const char *entity;      /* table, or NULL */
+    const char *entity_id;   /* row id, or NULL */
+    const char *address;     /* client address, or NULL */
+    const char *outcome;     /* "ok", "denied", "failed"; NULL means "ok" */
+    const char *detail;      /* short non-sensitive text, or NULL */
+    const char *participant; /* the person the event is about, or NULL */
 };
 
 /* Set the site name recorded with every event of this process. */
 void cb_audit_set_site(const char *site);
 int cb_audit(struct cb_conn *c, const struct cb_audit_event *e);
-/* Events for one entity, oldest first, as {"items":[...]} (new reference). */
-int cb_audit_list(struct cb_conn *c, const char *entity, const char *entity_id, json_t **out);
+/* Events about one participant (any record of theirs), oldest first, as
+ * {"items":[...]} (new reference). */
+int cb_audit_list(struct cb_conn *c, const char *participant_id, json_t **out);
 
 #endif

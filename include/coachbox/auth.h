@@ -60,8 +60,8 @@ int cb_password_verify(const char *password, const char *stored, int *ok);
  * username is taken.  Writes an audit event.
  */
 int cb_user_create(struct cb_conn *c, const char *username, const char *display_name,
-                   const char *role, const char *team, const char *password,
-                   struct cb_user *out, struct cb_field_error *fe);
+                   const char *role, const char *team, const char *password, struct cb_user *out,
+                   struct cb_field_error *fe);
 /* Look up by username (case-insensitive); hash may be NULL. CB_ENOTFOUND. */
 int cb_user_find(struct cb_conn *c, const char *username, struct cb_user *out, char *hash,
                  size_t hashlen);

@@ -11,26 +11,26 @@
 
 enum cb_err {
     CB_OK = 0,
-    CB_ENOMEM = -1,     /* allocation failed */
-    CB_EINVAL = -2,     /* invalid argument or input (validation) */
-    CB_ENOTFOUND = -3,  /* no such record (or not visible to the caller) */
-    CB_ECONFLICT = -4,  /* uniqueness or state conflict */
-    CB_ETOOLARGE = -5,  /* a capped buffer or body would exceed its cap */
-    CB_EIO = -6,        /* file or socket I/O failed */
-    CB_EDB = -7,        /* SQLite reported an error */
-    CB_EBUSY = -8,      /* database locked beyond busy_timeout */
-    CB_EUNAUTH = -9,    /* no valid session / bad credentials */
+    CB_ENOMEM = -1,      /* allocation failed */
+    CB_EINVAL = -2,      /* invalid argument or input (validation) */
+    CB_ENOTFOUND = -3,   /* no such record (or not visible to the caller) */
+    CB_ECONFLICT = -4,   /* uniqueness or state conflict */
+    CB_ETOOLARGE = -5,   /* a capped buffer or body would exceed its cap */
+    CB_EIO = -6,         /* file or socket I/O failed */
+    CB_EDB = -7,         /* SQLite reported an error */
+    CB_EBUSY = -8,       /* database locked beyond busy_timeout */
+    CB_EUNAUTH = -9,     /* no valid session / bad credentials */
     CB_EFORBIDDEN = -10, /* authenticated but not allowed */
-    CB_ECSRF = -11,     /* missing or wrong CSRF token */
+    CB_ECSRF = -11,      /* missing or wrong CSRF token */
     CB_ETHROTTLED = -12, /* too many attempts; retry later */
-    CB_ESCHEMA = -13,   /* database schema newer than this binary */
-    CB_ECRYPTO = -14,   /* mbedTLS failure */
-    CB_EPARSE = -15,    /* malformed input (JSON, number, date) */
-    CB_EFULL = -16,     /* disk full */
-    CB_EREADONLY = -17, /* storage is read-only */
-    CB_ECORRUPT = -18,  /* database file is corrupt */
-    CB_EMETHOD = -19,   /* HTTP method not allowed on a route */
-    CB_EINTERNAL = -20, /* invariant broken; a bug */
+    CB_ESCHEMA = -13,    /* database schema newer than this binary */
+    CB_ECRYPTO = -14,    /* mbedTLS failure */
+    CB_EPARSE = -15,     /* malformed input (JSON, number, date) */
+    CB_EFULL = -16,      /* disk full */
+    CB_EREADONLY = -17,  /* storage is read-only */
+    CB_ECORRUPT = -18,   /* database file is corrupt */
+    CB_EMETHOD = -19,    /* HTTP method not allowed on a route */
+    CB_EINTERNAL = -20,  /* invariant broken; a bug */
     CB_ERR_MIN = -20
 };
 

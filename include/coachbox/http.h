@@ -66,18 +66,19 @@ struct cb_req {
     struct mg_connection *mc;
     const struct mg_request_info *ri;
     struct cb_app *app;
-    struct cb_conn *db;       /* this worker's store connection */
-    const char *params[2];    /* path parameters ({id}), in order */
-    json_t *body;             /* parsed JSON body (object) for routes with CB_ROUTE_BODY */
-    struct cb_user user;      /* the signed-in user (when authed) */
+    const struct cb_route *route; /* the matched route */
+    struct cb_conn *db;           /* this worker's store connection */
+    const char *params[2];        /* path parameters ({id}), in order */
+    json_t *body;                 /* parsed JSON body (object) for routes with CB_ROUTE_BODY */
+    struct cb_user user;          /* the signed-in user (when authed) */
     int authed;
     char token[CB_TOKEN_STRLEN]; /* session token from the cookie, or "" */
     char csrf[CB_TOKEN_STRLEN];
-    char addr[48];            /* client address */
-    struct cb_actor actor;    /* {&user, addr, allow_test_nhs} for domain calls */
+    char addr[48];         /* client address */
+    struct cb_actor actor; /* {&user, addr, allow_test_nhs} for domain calls */
     int tls;
-    int status;               /* status sent, 0 until a response is written */
-    int body_unread;          /* the request body was not consumed: close after reply */
+    int status;      /* status sent, 0 until a response is written */
+    int body_unread; /* the request body was not consumed: close after reply */
 };
 
 typedef int (*cb_handler)(struct cb_req *r);
@@ -92,6 +93,7 @@ struct cb_route {
     const char *pattern; /* "/api/participants/{id}" */
     cb_handler handler;
     unsigned flags;
+    const void *ctx; /* handler-specific (e.g. the record kind) */
 };
 
 /*

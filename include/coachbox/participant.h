@@ -31,8 +31,7 @@ struct cb_actor {
 
 int cb_participant_create(struct cb_conn *c, const struct cb_actor *a, const json_t *in,
                           json_t **out, struct cb_field_error *fe);
-int cb_participant_get(struct cb_conn *c, const struct cb_actor *a, const char *id,
-                       json_t **out);
+int cb_participant_get(struct cb_conn *c, const struct cb_actor *a, const char *id, json_t **out);
 int cb_participant_patch(struct cb_conn *c, const struct cb_actor *a, const char *id,
                          const json_t *in, json_t **out, struct cb_field_error *fe);
 /*
@@ -42,14 +41,7 @@ int cb_participant_patch(struct cb_conn *c, const struct cb_actor *a, const char
  * (family, given, id): cursor is the id of the last item of the previous
  * page, or NULL.  *out = {"items":[...], "next_cursor": id|null}.
  */
-int cb_participant_search(struct cb_conn *c, const struct cb_actor *a, const char *q,
-                          int limit, const char *cursor, json_t **out,
-                          struct cb_field_error *fe);
-
-int cb_encounter_create(struct cb_conn *c, const struct cb_actor *a, const json_t *in,
-                        json_t **out, struct cb_field_error *fe);
-/* Encounters of a visible participant, newest first: {"items":[...]}. */
-int cb_encounter_list(struct cb_conn *c, const struct cb_actor *a, const char *participant_id,
-                      json_t **out);
+int cb_participant_search(struct cb_conn *c, const struct cb_actor *a, const char *q, int limit,
+                          const char *cursor, json_t **out, struct cb_field_error *fe);
 
 #endif

@@ -34,10 +34,11 @@ enum cb_ftype {
     CB_F_POSTCODE, /* UK postcode, stored canonical */
     CB_F_EMAIL,
     CB_F_PHONE,
-    CB_F_REF,   /* UUID of a row in ref_table */
-    CB_F_TEAM,  /* id of a row in teams */
-    CB_F_JSON,  /* arbitrary JSON (object or array), stored as text */
-    CB_F_STRSET /* array of distinct values[] strings, stored as JSON text */
+    CB_F_REF,    /* UUID of a row in ref_table */
+    CB_F_TEAM,   /* id of a row in teams */
+    CB_F_JSON,   /* arbitrary JSON (object or array), stored as text */
+    CB_F_STRSET, /* array of distinct values[] strings, stored as JSON text */
+    CB_F_CODE    /* string accepted by check() (a code list owned by another module) */
 };
 
 enum {
@@ -51,10 +52,12 @@ struct cb_field {
     const char *name;
     enum cb_ftype type;
     unsigned flags;
-    size_t max_chars;          /* LINE / TEXT */
-    double min, max;           /* INT / REAL */
-    const char *const *values; /* ENUM / STRSET: NULL-terminated */
-    const char *ref_table;     /* REF */
+    size_t max_chars;           /* LINE / TEXT */
+    double min, max;            /* INT / REAL */
+    const char *const *values;  /* ENUM / STRSET: NULL-terminated */
+    const char *ref_table;      /* REF */
+    int (*check)(const char *); /* CODE: 1 if the code is valid */
+    const char *def;            /* ENUM: value set on create when absent */
 };
 
 struct cb_table {
@@ -66,7 +69,33 @@ struct cb_table {
 /* The record tables (schema.c). */
 extern const struct cb_table cb_table_participants;
 extern const struct cb_table cb_table_encounters;
+extern const struct cb_table cb_table_consents;
+extern const struct cb_table cb_table_measures;
+extern const struct cb_table cb_table_goals;
+extern const struct cb_table cb_table_goal_reviews;
+extern const struct cb_table cb_table_referrals;
+extern const struct cb_table cb_table_programmes;
+extern const struct cb_table cb_table_group_sessions;
+extern const struct cb_table cb_table_enrolments;
+extern const struct cb_table cb_table_attendance;
+extern const struct cb_table cb_table_checkins;
+extern const struct cb_table cb_table_venues;
+
+/* Code lists (NULL-terminated), shared with reports. */
+extern const char *const cb_topics[];
 extern const char *const cb_encounter_types[];
+extern const char *const cb_employment_statuses[];
+extern const char *const cb_referral_sources[];
+extern const char *const cb_main_barriers[];
+extern const char *const cb_goal_statuses[];
+extern const char *const cb_referral_destinations[];
+extern const char *const cb_referral_statuses[];
+extern const char *const cb_attendance_statuses[];
+extern const char *const cb_checkin_statuses[];
+
+/* Iterate all record tables: 0 <= i < cb_table_count(). */
+size_t cb_table_count(void);
+const struct cb_table *cb_table_at(size_t i);
 
 /* Look a table up by name; NULL if unknown. */
 const struct cb_table *cb_table_find(const char *name);
@@ -74,7 +103,7 @@ const struct cb_field *cb_table_field(const struct cb_table *t, const char *name
 
 /* Options for cb_record_validate. */
 struct cb_validate_opts {
-    int creating;      /* 1: create (required fields enforced; id allowed) */
+    int creating;       /* 1: create (required fields enforced; id allowed) */
     int allow_test_nhs; /* accept 999 test NHS numbers (demo / test data) */
 };
 

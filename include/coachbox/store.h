@@ -54,8 +54,8 @@ void cb_stmt_done(sqlite3_stmt *st);
 /* Run sql (no results) once; for DDL and simple statements. */
 int cb_conn_exec(struct cb_conn *c, const char *sql);
 
-int cb_conn_begin(struct cb_conn *c);    /* BEGIN IMMEDIATE */
-int cb_conn_commit(struct cb_conn *c);   /* COMMIT; rolls back on failure */
+int cb_conn_begin(struct cb_conn *c);     /* BEGIN IMMEDIATE */
+int cb_conn_commit(struct cb_conn *c);    /* COMMIT; rolls back on failure */
 void cb_conn_rollback(struct cb_conn *c); /* ROLLBACK if a transaction is open */
 
 /* Map an SQLite result code to enum cb_err (SQLITE_OK/ROW/DONE -> CB_OK). */

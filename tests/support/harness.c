@@ -223,8 +223,10 @@ int cbt_add_user(const char *data, const char *username, const char *role, const
 {
     char pw[300];
     snprintf(pw, sizeof(pw), "%s\n", password);
-    const char *args[] = {"user",   "add",  "--data", data,         "--username",
-                          username, "--role", role,   team ? "--team" : NULL, team, NULL};
+    const char *args[] = {"user",   "add",        "--data",
+                          data,     "--username", username,
+                          "--role", role,         team ? "--team" : NULL,
+                          team,     NULL};
     return cbt_run(args, pw, NULL, 0);
 }
 
@@ -291,7 +293,8 @@ int cbt_request_ex(struct cbt_client *c, const char *method, const char *path, c
     if (body) {
         curl_easy_setopt(k, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(k, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-        snprintf(h, sizeof(h), "Content-Type: %s", content_type ? content_type : "application/json");
+        snprintf(h, sizeof(h), "Content-Type: %s",
+                 content_type ? content_type : "application/json");
         hl = curl_slist_append(hl, h);
     } else {
         curl_easy_setopt(k, CURLOPT_POSTFIELDS, NULL);

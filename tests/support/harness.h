@@ -47,10 +47,10 @@ struct cbt_client {
 
 struct cbt_resp {
     long status;
-    char *body;      /* NUL-terminated, malloc'd */
+    char *body; /* NUL-terminated, malloc'd */
     size_t body_len;
-    char *headers;   /* raw response headers, malloc'd */
-    json_t *json;    /* parsed body or NULL */
+    char *headers; /* raw response headers, malloc'd */
+    json_t *json;  /* parsed body or NULL */
 };
 
 int cbt_client_init(struct cbt_client *c, const char *base);

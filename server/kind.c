@@ -1,0 +1,694 @@
+/* kind.c - generic record kinds with access, hooks and audit; see kind.h. */
+#include "coachbox/kind.h"
+#include "coachbox/audit.h"
+#include "coachbox/json.h"
+#include "coachbox/measures.h"
+#include "coachbox/store.h"
+#include "coachbox/timeutil.h"
+#include "coachbox/uuid.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- hooks */
+
+static int set_actor_field(const struct cb_kind_ctx *k, json_t *vals, const char *field)
+{
+    if (!k->current) {
+        json_object_set_new(vals, field, json_string(k->a->user->id));
+    }
+    return CB_OK;
+}
+
+static int encounter_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_field_error *fe)
+{
+    (void)fe;
+    return set_actor_field(k, vals, "coach");
+}
+
+static int recorded_by_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_field_error *fe)
+{
+    (void)fe;
+    return set_actor_field(k, vals, "recorded_by");
+}
+
+/* Value of field in vals if present there, else in the current record. */
+static const json_t *merged(const struct cb_kind_ctx *k, const json_t *vals, const char *field)
+{
+    const json_t *v = json_object_get(vals, field);
+    if (!v && k->current) {
+        v = json_object_get(k->current, field);
+    }
+    return v;
+}
+
+/*
+ * Score the measure on the server (measures.h) and store the result beside
+ * the raw responses.  BMI takes the participant's ethnic group when the
+ * responses do not give one.
+ */
+static int measure_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_field_error *fe)
+{
+    const json_t *inst = merged(k, vals, "instrument");
+    const json_t *resp = merged(k, vals, "responses");
+    const json_t *allow = merged(k, vals, "allow_incomplete");
+    if (!json_is_string(inst) || !json_is_object(resp)) {
+        return cb_field_fail(fe, "responses", "must be an object of item responses");
+    }
+    json_t *inputs = json_deep_copy(resp);
+    if (!inputs) {
+        return CB_ENOMEM;
+    }
+    if (strcmp(json_string_value(inst), "bmi") == 0 && !json_object_get(inputs, "ethnic_group") &&
+        k->participant && json_is_string(json_object_get(k->participant, "ethnic_group"))) {
+        json_object_set(inputs, "ethnic_group", json_object_get(k->participant, "ethnic_group"));
+    }
+    json_t *res = NULL;
+    struct cb_field_error mfe = {"", ""};
+    int rc = cb_measure_score(json_string_value(inst), inputs,
+                              json_is_true(allow) ? CB_MEASURE_ALLOW_INCOMPLETE : 0, &res, &mfe);
+    json_decref(inputs);
+    if (rc) {
+        if (rc == CB_EINVAL) {
+            char field[128];
+            snprintf(field, sizeof(field), "responses.%s", mfe.field);
+            return cb_field_fail(fe, field, "%s", mfe.message);
+        }
+        return rc;
+    }
+    json_t *score = json_object_get(res, "score");
+    json_object_set(vals, "score", json_is_number(score) ? score : json_null());
+    json_object_set(vals, "band",
+                    json_is_string(json_object_get(res, "band")) ? json_object_get(res, "band")
+                                                                 : json_null());
+    json_object_set(vals, "rule_version", json_object_get(res, "rule_version"));
+    json_object_set_new(vals, "complete",
+                        json_boolean(json_is_true(json_object_get(res, "complete"))));
+    json_object_set(vals, "flags", json_object_get(res, "flags"));
+    json_object_set_new(vals, "result", res);
+    return set_actor_field(k, vals, "recorded_by");
+}
+
+/* Look up one column of a live row: *out is a new JSON string or NULL. */
+static int lookup_text(struct cb_conn *c, const char *sql, const char *id, char *out, size_t len)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c, sql, &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        snprintf(out, len, "%s", (const char *)sqlite3_column_text(st, 0));
+        rc = CB_OK;
+    } else {
+        rc = (s == SQLITE_ROW || s == SQLITE_DONE) ? CB_ENOTFOUND : cb_store_rc(s);
+    }
+    cb_stmt_done(st);
+    return rc;
+}
+
+static int goal_review_resolve(const struct cb_kind_ctx *k, json_t *vals, struct cb_field_error *fe)
+{
+    char pid[64];
+    const char *goal = cb_json_str(vals, "goal_id");
+    if (!goal) {
+        return CB_OK; /* update: participant unchanged */
+    }
+    int rc = lookup_text(k->c, "SELECT participant_id FROM goals WHERE id = ?1 AND deleted = 0",
+                         goal, pid, sizeof(pid));
+    if (rc == CB_ENOTFOUND) {
+        return cb_field_fail(fe, "goal_id", "no such goal");
+    }
+    if (rc == CB_OK) {
+        json_object_set_new(vals, "participant_id", json_string(pid));
+    }
+    return rc;
+}
+
+/* A review sets the goal's status. */
+static int goal_review_after(const struct cb_kind_ctx *k, const char *id, const json_t *vals)
+{
+    (void)id;
+    const json_t *status = merged(k, vals, "status");
+    const json_t *goal = merged(k, vals, "goal_id");
+    if (!json_is_string(status) || !json_is_string(goal)) {
+        return CB_OK;
+    }
+    char now[CB_TIME_STRLEN];
+    cb_time_format(cb_now_ms(), now);
+    json_t *upd = json_pack("{s:O}", "status", status);
+    int rc = cb_record_update(k->c, &cb_table_goals, json_string_value(goal), upd, now);
+    json_decref(upd);
+    return rc;
+}
+
+static int attendance_resolve(const struct cb_kind_ctx *k, json_t *vals, struct cb_field_error *fe)
+{
+    char prog[64];
+    const char *session = cb_json_str(vals, "session_id");
+    if (!session) {
+        return CB_OK;
+    }
+    int rc =
+        lookup_text(k->c, "SELECT programme_id FROM group_sessions WHERE id = ?1 AND deleted = 0",
+                    session, prog, sizeof(prog));
+    if (rc == CB_ENOTFOUND) {
+        return cb_field_fail(fe, "session_id", "no such group session");
+    }
+    if (rc == CB_OK) {
+        json_object_set_new(vals, "programme_id", json_string(prog));
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- kinds */
+
+const struct cb_kind cb_kind_encounters = {"encounters",
+                                           "encounter",
+                                           &cb_table_encounters,
+                                           CB_SCOPE_PARTICIPANT,
+                                           "occurred_at DESC, id DESC",
+                                           1,
+                                           NULL,
+                                           encounter_prepare,
+                                           NULL};
+const struct cb_kind cb_kind_consents = {"consents",
+                                         "consent",
+                                         &cb_table_consents,
+                                         CB_SCOPE_PARTICIPANT,
+                                         "date DESC, id DESC",
+                                         0,
+                                         NULL,
+                                         recorded_by_prepare,
+                                         NULL};
+const struct cb_kind cb_kind_measures = {"measures",
+                                         "measure",
+                                         &cb_table_measures,
+                                         CB_SCOPE_PARTICIPANT,
+                                         "taken_at DESC, id DESC",
+                                         1,
+                                         NULL,
+                                         measure_prepare,
+                                         NULL};
+const struct cb_kind cb_kind_goals = {
+    "goals", "goal", &cb_table_goals, CB_SCOPE_PARTICIPANT, "agreed_date DESC, id DESC", 1, NULL,
+    NULL,    NULL};
+const struct cb_kind cb_kind_goal_reviews = {"goal-reviews",
+                                             "goal_review",
+                                             &cb_table_goal_reviews,
+                                             CB_SCOPE_PARTICIPANT,
+                                             "reviewed_on DESC, id DESC",
+                                             0,
+                                             goal_review_resolve,
+                                             NULL,
+                                             goal_review_after};
+const struct cb_kind cb_kind_referrals = {"referrals",
+                                          "referral",
+                                          &cb_table_referrals,
+                                          CB_SCOPE_PARTICIPANT,
+                                          "sent_date DESC, id DESC",
+                                          1,
+                                          NULL,
+                                          NULL,
+                                          NULL};
+const struct cb_kind cb_kind_enrolments = {"enrolments",
+                                           "enrolment",
+                                           &cb_table_enrolments,
+                                           CB_SCOPE_PARTICIPANT,
+                                           "enrolled_on DESC, id DESC",
+                                           1,
+                                           NULL,
+                                           NULL,
+                                           NULL};
+const struct cb_kind cb_kind_attendance = {"attendance",
+                                           "attendance",
+                                           &cb_table_attendance,
+                                           CB_SCOPE_PARTICIPANT,
+                                           "created_at DESC, id DESC",
+                                           1,
+                                           attendance_resolve,
+                                           recorded_by_prepare,
+                                           NULL};
+const struct cb_kind cb_kind_checkins = {"checkins",
+                                         "checkin",
+                                         &cb_table_checkins,
+                                         CB_SCOPE_PARTICIPANT,
+                                         "arrived_at DESC, id DESC",
+                                         1,
+                                         NULL,
+                                         NULL,
+                                         NULL};
+const struct cb_kind cb_kind_programmes = {"programmes",
+                                           "programme",
+                                           &cb_table_programmes,
+                                           CB_SCOPE_TEAM,
+                                           "start_date DESC, id DESC",
+                                           1,
+                                           NULL,
+                                           NULL,
+                                           NULL};
+const struct cb_kind cb_kind_group_sessions = {"group-sessions",
+                                               "group_session",
+                                               &cb_table_group_sessions,
+                                               CB_SCOPE_PROGRAMME,
+                                               "starts_at, session_number, id",
+                                               1,
+                                               NULL,
+                                               NULL,
+                                               NULL};
+const struct cb_kind cb_kind_venues = {
+    "venues", "venue", &cb_table_venues, CB_SCOPE_TEAM, "name, id", 0, NULL, NULL, NULL};
+
+static const struct cb_kind *const kinds[] = {
+    &cb_kind_encounters,   &cb_kind_consents,   &cb_kind_measures,       &cb_kind_goals,
+    &cb_kind_goal_reviews, &cb_kind_referrals,  &cb_kind_enrolments,     &cb_kind_attendance,
+    &cb_kind_checkins,     &cb_kind_programmes, &cb_kind_group_sessions, &cb_kind_venues};
+
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+const struct cb_kind *cb_kind_find(const char *name)
+{
+    for (size_t i = 0; i < NKINDS; i++) {
+        if (strcmp(kinds[i]->name, name) == 0) {
+            return kinds[i];
+        }
+    }
+    return NULL;
+}
+
+size_t cb_kind_count(void)
+{
+    return NKINDS;
+}
+
+const struct cb_kind *cb_kind_at(size_t i)
+{
+    return i < NKINDS ? kinds[i] : NULL;
+}
+
+/* ---------------------------------------------------------------- access */
+
+/*
+ * Team deciding access for a record given its (merged) values; for the
+ * participant scope also returns the participant record in *participant.
+ */
+static int scope_team(struct cb_conn *c, const struct cb_actor *a, const struct cb_kind *k,
+                      const json_t *vals, char *team, size_t len, json_t **participant,
+                      struct cb_field_error *fe)
+{
+    *participant = NULL;
+    switch (k->scope) {
+    case CB_SCOPE_PARTICIPANT: {
+        const char *pid = cb_json_str(vals, "participant_id");
+        if (!pid) {
+            return cb_field_fail(fe, "participant_id", "is required");
+        }
+        int rc = cb_record_get(c, &cb_table_participants, pid, participant);
+        if (rc == CB_OK && !cb_user_sees_team(a->user, cb_json_str(*participant, "team"))) {
+            json_decref(*participant);
+            *participant = NULL;
+            rc = CB_ENOTFOUND;
+        }
+        if (rc == CB_ENOTFOUND) {
+            return cb_field_fail(fe, "participant_id", "no such participant");
+        }
+        if (rc) {
+            return rc;
+        }
+        snprintf(team, len, "%s", cb_json_str(*participant, "team"));
+        return CB_OK;
+    }
+    case CB_SCOPE_PROGRAMME: {
+        const char *prog = cb_json_str(vals, "programme_id");
+        if (!prog) {
+            return cb_field_fail(fe, "programme_id", "is required");
+        }
+        int rc = lookup_text(c, "SELECT team FROM programmes WHERE id = ?1 AND deleted = 0", prog,
+                             team, len);
+        if (rc == CB_OK && !cb_user_sees_team(a->user, team)) {
+            rc = CB_ENOTFOUND;
+        }
+        if (rc == CB_ENOTFOUND) {
+            return cb_field_fail(fe, "programme_id", "no such programme");
+        }
+        return rc;
+    }
+    case CB_SCOPE_TEAM: {
+        const char *t = cb_json_str(vals, "team");
+        if (!t) {
+            return cb_field_fail(fe, "team", "is required");
+        }
+        /* Admins manage reference data (venues, programmes) for every team. */
+        if (!cb_user_sees_team(a->user, t) && strcmp(a->user->role, "admin") != 0) {
+            cb_field_fail(fe, "team", "you can only record for your own team");
+            return CB_EFORBIDDEN;
+        }
+        snprintf(team, len, "%s", t);
+        return CB_OK;
+    }
+    }
+    return CB_EINTERNAL;
+}
+
+/* A record joined by a participant and a programme must see both. */
+static int check_programme_too(struct cb_conn *c, const struct cb_actor *a, const json_t *vals,
+                               struct cb_field_error *fe)
+{
+    const char *prog = cb_json_str(vals, "programme_id");
+    char team[80];
+    if (!prog) {
+        return CB_OK;
+    }
+    int rc = lookup_text(c, "SELECT team FROM programmes WHERE id = ?1 AND deleted = 0", prog, team,
+                         sizeof(team));
+    if (rc == CB_OK && !cb_user_sees_team(a->user, team)) {
+        rc = CB_ENOTFOUND;
+    }
+    if (rc == CB_ENOTFOUND) {
+        return cb_field_fail(fe, "programme_id", "no such programme");
+    }
+    return rc;
+}
+
+int cb_kind_visible(struct cb_conn *c, const struct cb_actor *a, const struct cb_kind *k,
+                    const char *id, json_t **rec)
+{
+    json_t *r = NULL, *participant = NULL;
+    char team[80];
+    struct cb_field_error fe;
+    if (!cb_user_is_clinical(a->user) &&
+        !(k->scope == CB_SCOPE_TEAM && strcmp(a->user->role, "admin") == 0)) {
+        return CB_EFORBIDDEN;
+    }
+    if (!cb_uuid_valid(id)) {
+        return CB_ENOTFOUND;
+    }
+    int rc = cb_record_get(c, k->table, id, &r);
+    if (rc == CB_OK) {
+        rc = scope_team(c, a, k, r, team, sizeof(team), &participant, &fe);
+        json_decref(participant);
+        if (rc == CB_EINVAL || rc == CB_EFORBIDDEN) {
+            rc = CB_ENOTFOUND;
+        }
+    }
+    if (rc == CB_ENOTFOUND && r) {
+        struct cb_audit_event e = {
+            a->user->id, k->audit, k->table->name, id,
+            a->address,  "denied", "read",         cb_json_str(r, "participant_id")};
+        cb_audit(c, &e);
+    }
+    if (rc == CB_OK && rec) {
+        *rec = r;
+    } else {
+        json_decref(r);
+    }
+    return rc;
+}
+
+static int audit_write(struct cb_conn *c, const struct cb_actor *a, const struct cb_kind *k,
+                       const char *verb, const char *id, const char *participant)
+{
+    char action[64];
+    snprintf(action, sizeof(action), "%s.%s", k->audit, verb);
+    struct cb_audit_event e = {a->user->id, action, k->table->name, id,
+                               a->address,  "ok",   NULL,           participant};
+    return cb_audit(c, &e);
+}
+
+/* ---------------------------------------------------------------- writes */
+
+/* Commit on success (then *out holds the record), roll back otherwise. */
+static int finish(struct cb_conn *c, int rc, json_t **out)
+{
+    if (rc == CB_OK) {
+        rc = cb_conn_commit(c);
+    } else {
+        cb_conn_rollback(c);
+    }
+    if (rc && out && *out) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int cb_kind_create(struct cb_conn *c, const struct cb_actor *a, const struct cb_kind *k,
+                   const json_t *in, json_t **out, struct cb_field_error *fe)
+{
+    char id[CB_UUID_STRLEN], now[CB_TIME_STRLEN], team[80];
+    struct cb_validate_opts o = {1, a->allow_test_nhs};
+    json_t *vals = NULL, *participant = NULL;
+    *out = NULL;
+    if (!cb_user_is_clinical(a->user) &&
+        !(k->scope == CB_SCOPE_TEAM && strcmp(a->user->role, "admin") == 0)) {
+        return CB_EFORBIDDEN;
+    }
+    int rc = cb_conn_begin(c);
+    if (rc) {
+        return rc;
+    }
+    rc = cb_record_validate(c, k->table, in, &o, &vals, fe);
+    struct cb_kind_ctx ctx = {c, a, NULL, NULL};
+    if (rc == CB_OK && k->resolve) {
+        rc = k->resolve(&ctx, vals, fe);
+    }
+    if (rc == CB_OK) {
+        rc = scope_team(c, a, k, vals, team, sizeof(team), &participant, fe);
+    }
+    if (rc == CB_OK && k->scope == CB_SCOPE_PARTICIPANT) {
+        rc = check_programme_too(c, a, vals, fe);
+    }
+    if (rc == CB_OK && k->scope != CB_SCOPE_TEAM) {
+        json_object_set_new(vals, "team", json_string(team));
+    }
+    ctx.participant = participant;
+    if (rc == CB_OK && k->prepare) {
+        rc = k->prepare(&ctx, vals, fe);
+    }
+    if (rc == CB_OK) {
+        if (json_object_get(vals, "id")) {
+            snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(vals, "id")));
+            json_object_del(vals, "id");
+        } else {
+            rc = cb_uuid7(id);
+        }
+    }
+    if (rc == CB_OK) {
+        cb_time_format(cb_now_ms(), now);
+        rc = cb_record_insert(c, k->table, id, vals, now, a->user->id);
+        if (rc == CB_ECONFLICT) {
+            cb_field_fail(fe, "id", "a record with this id (or the same unique key) exists");
+        }
+    }
+    if (rc == CB_OK && k->after) {
+        rc = k->after(&ctx, id, vals);
+    }
+    if (rc == CB_OK) {
+        rc = audit_write(c, a, k, "create", id, cb_json_str(vals, "participant_id"));
+    }
+    if (rc == CB_OK) {
+        rc = cb_record_get(c, k->table, id, out);
+    }
+    json_decref(vals);
+    json_decref(participant);
+    return finish(c, rc, out);
+}
+
+int cb_kind_get(struct cb_conn *c, const struct cb_actor *a, const struct cb_kind *k,
+                const char *id, json_t **out)
+{
+    int rc = cb_kind_visible(c, a, k, id, out);
+    if (rc == CB_OK && k->scope == CB_SCOPE_PARTICIPANT) {
+        rc = audit_write(c, a, k, "read", id, cb_json_str(*out, "participant_id"));
+        if (rc) {
+            json_decref(*out);
+            *out = NULL;
+        }
+    }
+    return rc;
+}
+
+int cb_kind_patch(struct cb_conn *c, const struct cb_actor *a, const struct cb_kind *k,
+                  const char *id, const json_t *in, json_t **out, struct cb_field_error *fe)
+{
+    char now[CB_TIME_STRLEN], team[80];
+    struct cb_validate_opts o = {0, a->allow_test_nhs};
+    json_t *vals = NULL, *current = NULL, *participant = NULL, *merged_rec = NULL;
+    *out = NULL;
+    int rc = cb_conn_begin(c);
+    if (rc) {
+        return rc;
+    }
+    rc = cb_kind_visible(c, a, k, id, &current);
+    if (rc == CB_OK) {
+        rc = cb_record_validate(c, k->table, in, &o, &vals, fe);
+    }
+    struct cb_kind_ctx ctx = {c, a, current, NULL};
+    if (rc == CB_OK && k->scope == CB_SCOPE_TEAM && json_object_get(vals, "team")) {
+        /* Moving a team-scoped record: the new team must be visible too. */
+        merged_rec = json_deep_copy(current);
+        json_object_update(merged_rec, vals);
+        rc = scope_team(c, a, k, merged_rec, team, sizeof(team), &participant, fe);
+    } else if (rc == CB_OK && k->scope == CB_SCOPE_PARTICIPANT) {
+        rc = scope_team(c, a, k, current, team, sizeof(team), &participant, fe);
+    }
+    ctx.participant = participant;
+    if (rc == CB_OK && k->prepare) {
+        rc = k->prepare(&ctx, vals, fe);
+    }
+    if (rc == CB_OK) {
+        cb_time_format(cb_now_ms(), now);
+        rc = cb_record_update(c, k->table, id, vals, now);
+    }
+    if (rc == CB_OK && k->after) {
+        rc = k->after(&ctx, id, vals);
+    }
+    if (rc == CB_OK) {
+        rc = audit_write(c, a, k, "update", id, cb_json_str(current, "participant_id"));
+    }
+    if (rc == CB_OK) {
+        rc = cb_record_get(c, k->table, id, out);
+    }
+    json_decref(vals);
+    json_decref(current);
+    json_decref(participant);
+    json_decref(merged_rec);
+    return finish(c, rc, out);
+}
+
+int cb_kind_delete(struct cb_conn *c, const struct cb_actor *a, const struct cb_kind *k,
+                   const char *id)
+{
+    if (!k->deletable) {
+        return CB_EFORBIDDEN;
+    }
+    int rc = cb_conn_begin(c);
+    if (rc) {
+        return rc;
+    }
+    json_t *current = NULL;
+    rc = cb_kind_visible(c, a, k, id, &current);
+    if (rc == CB_OK) {
+        char sql[160], now[CB_TIME_STRLEN];
+        sqlite3_stmt *st;
+        snprintf(sql, sizeof(sql),
+                 "UPDATE %s SET deleted = 1, updated_at = ?1 WHERE id = ?2 AND deleted = 0",
+                 k->table->name);
+        rc = cb_conn_prepare(c, sql, &st);
+        if (rc == CB_OK) {
+            cb_time_format(cb_now_ms(), now);
+            sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+            rc = cb_store_rc(sqlite3_step(st));
+            cb_stmt_done(st);
+        }
+    }
+    if (rc == CB_OK) {
+        rc = audit_write(c, a, k, "delete", id, cb_json_str(current, "participant_id"));
+    }
+    json_decref(current);
+    return finish(c, rc, NULL);
+}
+
+int cb_kind_list(struct cb_conn *c, const struct cb_actor *a, const struct cb_kind *k,
+                 const char *parent_field, const char *parent_id, json_t **out)
+{
+    char team[80], sql[4096];
+    json_t *participant = NULL;
+    struct cb_field_error fe;
+    if (!cb_user_is_clinical(a->user) &&
+        !(k->scope == CB_SCOPE_TEAM && strcmp(a->user->role, "admin") == 0)) {
+        return CB_EFORBIDDEN;
+    }
+    if (!cb_uuid_valid(parent_id) || !cb_table_field(k->table, parent_field)) {
+        return CB_ENOTFOUND;
+    }
+    json_t *probe = json_pack("{s:s}", parent_field, parent_id);
+    const struct cb_kind pk = {
+        NULL,
+        NULL,
+        NULL,
+        strcmp(parent_field, "participant_id") == 0 ? CB_SCOPE_PARTICIPANT : CB_SCOPE_PROGRAMME,
+        NULL,
+        0,
+        NULL,
+        NULL,
+        NULL};
+    int rc = scope_team(c, a, &pk, probe, team, sizeof(team), &participant, &fe);
+    json_decref(probe);
+    json_decref(participant);
+    if (rc == CB_EINVAL || rc == CB_EFORBIDDEN) {
+        rc = CB_ENOTFOUND;
+    }
+    if (rc) {
+        return rc;
+    }
+    snprintf(sql, sizeof(sql),
+             "SELECT %s FROM %s WHERE %s = ?1 AND deleted = 0 ORDER BY %s LIMIT 1000",
+             cb_record_columns(k->table), k->table->name, parent_field, k->order_by);
+    sqlite3_stmt *st;
+    rc = cb_conn_prepare(c, sql, &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, parent_id, -1, SQLITE_TRANSIENT);
+    json_t *items = json_array();
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *row = cb_record_from_row(k->table, st);
+        /* Rows of another team under a visible programme (e.g. attendance of a
+         * participant from elsewhere) are only listed if that team is visible. */
+        if (row && cb_user_sees_team(a->user,
+                                     cb_json_str(row, "team") ? cb_json_str(row, "team") : team)) {
+            json_array_append_new(items, row);
+        } else {
+            json_decref(row);
+        }
+    }
+    cb_stmt_done(st);
+    if (s != SQLITE_DONE) {
+        json_decref(items);
+        return cb_store_rc(s);
+    }
+    if (k->scope == CB_SCOPE_PARTICIPANT && strcmp(parent_field, "participant_id") == 0) {
+        char action[64];
+        snprintf(action, sizeof(action), "%s.list", k->audit);
+        struct cb_audit_event e = {a->user->id, action, "participants", parent_id,
+                                   a->address,  "ok",   NULL,           parent_id};
+        rc = cb_audit(c, &e);
+        if (rc) {
+            json_decref(items);
+            return rc;
+        }
+    }
+    *out = json_pack("{s:o}", "items", items);
+    return CB_OK;
+}
+
+int cb_kind_retag_participant(struct cb_conn *c, const char *participant_id, const char *team)
+{
+    for (size_t i = 0; i < NKINDS; i++) {
+        if (kinds[i]->scope != CB_SCOPE_PARTICIPANT) {
+            continue;
+        }
+        char sql[160];
+        sqlite3_stmt *st;
+        snprintf(sql, sizeof(sql), "UPDATE %s SET team = ?1 WHERE participant_id = ?2",
+                 kinds[i]->table->name);
+        int rc = cb_conn_prepare(c, sql, &st);
+        if (rc) {
+            return rc;
+        }
+        sqlite3_bind_text(st, 1, team, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, participant_id, -1, SQLITE_TRANSIENT);
+        rc = cb_store_rc(sqlite3_step(st));
+        cb_stmt_done(st);
+        if (rc) {
+            return rc;
+        }
+    }
+    return CB_OK;
+}
