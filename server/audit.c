@@ -3,6 +3,7 @@
 #include "coachbox/err.h"
 #include "coachbox/store.h"
 #include "coachbox/timeutil.h"
+#include "coachbox/validate.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -27,6 +28,13 @@ static void bind_opt(sqlite3_stmt *st, int i, const char *s)
 int cb_audit(struct cb_conn *c, const struct cb_audit_event *e)
 {
     char now[CB_TIME_STRLEN], site[128];
+    const char *const text[] = {e->actor,   e->action,  e->entity, e->entity_id,
+                                e->address, e->outcome, e->detail, e->participant};
+    for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++) {
+        if (text[i] && cb_utf8_length(text[i]) < 0) {
+            return CB_EINVAL; /* could never be listed as JSON */
+        }
+    }
     sqlite3_stmt *st;
     int rc = cb_conn_prepare(c,
                              "INSERT INTO audit_events(at, actor, action, entity, entity_id, "

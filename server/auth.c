@@ -1,6 +1,7 @@
 /* auth.c - accounts, PBKDF2 password hashes and sessions; see auth.h. */
 #include "coachbox/auth.h"
 #include "coachbox/audit.h"
+#include "coachbox/capture.h"
 #include "coachbox/rng.h"
 #include "coachbox/store.h"
 #include "coachbox/timeutil.h"
@@ -283,6 +284,14 @@ int cb_user_create(struct cb_conn *c, const char *username, const char *display_
         }
     }
     if (rc == CB_OK) {
+        json_t *f = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:b, s:s, s:n, s:i}", "username",
+                              username, "display_name", display_name, "role", role, "team",
+                              team && team[0] ? team : NULL, "password_hash", hash, "disabled", 0,
+                              "created_at", now, "created_by", "deleted", 0);
+        rc = f ? cb_capture(c, "users", u.id, f) : CB_ENOMEM;
+        json_decref(f);
+    }
+    if (rc == CB_OK) {
         struct cb_audit_event e = {NULL, "user.create", "users", u.id, NULL, "ok", role, NULL};
         rc = cb_audit(c, &e);
     }
@@ -321,6 +330,11 @@ int cb_user_set_disabled(struct cb_conn *c, const char *username, int disabled)
         sqlite3_bind_text(st, 2, u.id, -1, SQLITE_STATIC);
         rc = cb_store_rc(sqlite3_step(st));
         cb_stmt_done(st);
+    }
+    if (rc == CB_OK) {
+        json_t *f = json_pack("{s:b}", "disabled", disabled ? 1 : 0);
+        rc = f ? cb_capture(c, "users", u.id, f) : CB_ENOMEM;
+        json_decref(f);
     }
     if (rc == CB_OK && disabled) {
         rc = cb_session_delete_user(c, u.id);

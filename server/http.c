@@ -203,7 +203,7 @@ static int match(const char *pattern, const char *path, struct cb_req *r, char p
 static int read_body(struct cb_req *r, struct cb_buf *b)
 {
     long long declared = r->ri->content_length;
-    if (declared > 0 && (unsigned long long)declared > r->app->max_body) {
+    if (declared > 0 && (unsigned long long)declared > b->max) {
         r->body_unread = 1;
         return CB_ETOOLARGE;
     }
@@ -335,18 +335,18 @@ static int handle_api(struct cb_req *r)
                                     "the body must be JSON (Content-Type: application/json)",
                                     "Content-Type", NULL);
         }
-        struct cb_buf b;
         struct cb_field_error fe = {"", ""};
-        cb_buf_init(&b, r->app->max_body);
-        rc = read_body(r, &b);
+        size_t cap = (route->flags & CB_ROUTE_LARGE) ? CB_MAX_BODY_SYNC : r->app->max_body;
+        cb_buf_init(&r->bodybuf, cap);
+        rc = read_body(r, &r->bodybuf);
         if (rc == CB_OK) {
-            rc = cb_json_parse_object(cb_buf_str(&b), b.len, &r->body, &fe);
+            rc = cb_json_parse_object(cb_buf_str(&r->bodybuf), r->bodybuf.len, &r->body, &fe);
+            r->raw_body = cb_buf_str(&r->bodybuf);
+            r->raw_len = r->bodybuf.len;
         }
-        cb_buf_free(&b);
         if (rc == CB_ETOOLARGE) {
             char msg[96];
-            snprintf(msg, sizeof(msg), "the request body is larger than %zu bytes",
-                     r->app->max_body);
+            snprintf(msg, sizeof(msg), "the request body is larger than %zu bytes", cap);
             return cb_reply_problem(r, 413, "too_large", msg, NULL, NULL);
         }
         if (rc) {
@@ -412,12 +412,15 @@ static int on_request(struct mg_connection *mc)
     r.actor.user = &r.user;
     r.actor.address = r.addr;
     r.actor.allow_test_nhs = h->app->allow_test_nhs;
+    cb_buf_init(&r.bodybuf, 0);
+    r.raw_body = "";
     const char *path = ri->local_uri ? ri->local_uri : "";
     int rc = cb_store_conn(h->app->store, &r.db);
     if (rc) {
         r.body_unread = 1;
         cb_reply_error(&r, rc, NULL);
-    } else if (strncmp(path, "/api/", 5) == 0 || strcmp(path, "/healthz") == 0) {
+    } else if (strncmp(path, "/api/", 5) == 0 || strncmp(path, "/sync/", 6) == 0 ||
+               strcmp(path, "/healthz") == 0) {
         handle_api(&r);
     } else {
         handle_asset(&r);
@@ -426,6 +429,7 @@ static int on_request(struct mg_connection *mc)
         cb_reply_error(&r, CB_EINTERNAL, NULL);
     }
     json_decref(r.body);
+    cb_buf_free(&r.bodybuf);
     return r.status;
 }
 

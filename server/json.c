@@ -50,5 +50,6 @@ const char *cb_json_str(const json_t *obj, const char *key)
 
 char *cb_json_dump(const json_t *v)
 {
-    return json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(15));
+    return json_dumps(v,
+                      JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
 }

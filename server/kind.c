@@ -164,6 +164,23 @@ static int attendance_resolve(const struct cb_kind_ctx *k, json_t *vals, struct 
     return rc;
 }
 
+/* Resolving a conflict records who and when. */
+static int conflict_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_field_error *fe)
+{
+    (void)fe;
+    const char *status = cb_json_str(vals, "status");
+    if (status && strcmp(status, "resolved") == 0) {
+        char now[CB_TIME_STRLEN];
+        cb_time_format(cb_now_ms(), now);
+        json_object_set_new(vals, "resolved_by", json_string(k->a->user->id));
+        json_object_set_new(vals, "resolved_at", json_string(now));
+    } else if (status) {
+        json_object_set_new(vals, "resolved_by", json_null());
+        json_object_set_new(vals, "resolved_at", json_null());
+    }
+    return CB_OK;
+}
+
 /* ---------------------------------------------------------------- kinds */
 
 const struct cb_kind cb_kind_encounters = {"encounters",
@@ -262,10 +279,15 @@ const struct cb_kind cb_kind_group_sessions = {"group-sessions",
 const struct cb_kind cb_kind_venues = {
     "venues", "venue", &cb_table_venues, CB_SCOPE_TEAM, "name, id", 0, NULL, NULL, NULL};
 
+const struct cb_kind cb_kind_conflicts = {
+    "conflicts", "conflict", &cb_table_conflicts, CB_SCOPE_TEAM, "created_at DESC, id DESC",
+    0,           NULL,       conflict_prepare,    NULL};
+
 static const struct cb_kind *const kinds[] = {
     &cb_kind_encounters,   &cb_kind_consents,   &cb_kind_measures,       &cb_kind_goals,
     &cb_kind_goal_reviews, &cb_kind_referrals,  &cb_kind_enrolments,     &cb_kind_attendance,
-    &cb_kind_checkins,     &cb_kind_programmes, &cb_kind_group_sessions, &cb_kind_venues};
+    &cb_kind_checkins,     &cb_kind_programmes, &cb_kind_group_sessions, &cb_kind_venues,
+    &cb_kind_conflicts};
 
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -572,19 +594,9 @@ int cb_kind_delete(struct cb_conn *c, const struct cb_actor *a, const struct cb_
     json_t *current = NULL;
     rc = cb_kind_visible(c, a, k, id, &current);
     if (rc == CB_OK) {
-        char sql[160], now[CB_TIME_STRLEN];
-        sqlite3_stmt *st;
-        snprintf(sql, sizeof(sql),
-                 "UPDATE %s SET deleted = 1, updated_at = ?1 WHERE id = ?2 AND deleted = 0",
-                 k->table->name);
-        rc = cb_conn_prepare(c, sql, &st);
-        if (rc == CB_OK) {
-            cb_time_format(cb_now_ms(), now);
-            sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
-            sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
-            rc = cb_store_rc(sqlite3_step(st));
-            cb_stmt_done(st);
-        }
+        char now[CB_TIME_STRLEN];
+        cb_time_format(cb_now_ms(), now);
+        rc = cb_record_delete(c, k->table, id, now);
     }
     if (rc == CB_OK) {
         rc = audit_write(c, a, k, "delete", id, cb_json_str(current, "participant_id"));
@@ -670,25 +682,48 @@ int cb_kind_list(struct cb_conn *c, const struct cb_actor *a, const struct cb_ki
 
 int cb_kind_retag_participant(struct cb_conn *c, const char *participant_id, const char *team)
 {
-    for (size_t i = 0; i < NKINDS; i++) {
+    char now[CB_TIME_STRLEN];
+    cb_time_format(cb_now_ms(), now);
+    json_t *upd = json_pack("{s:s}", "team", team);
+    if (!upd) {
+        return CB_ENOMEM;
+    }
+    int rc = CB_OK;
+    for (size_t i = 0; rc == CB_OK && i < NKINDS; i++) {
         if (kinds[i]->scope != CB_SCOPE_PARTICIPANT) {
             continue;
         }
-        char sql[160];
+        /* Row by row through the record layer, so each move is captured for sync. */
+        char sql[200];
         sqlite3_stmt *st;
-        snprintf(sql, sizeof(sql), "UPDATE %s SET team = ?1 WHERE participant_id = ?2",
+        snprintf(sql, sizeof(sql),
+                 "SELECT id FROM %s WHERE participant_id = ?1 AND deleted = 0 AND team <> ?2",
                  kinds[i]->table->name);
-        int rc = cb_conn_prepare(c, sql, &st);
+        rc = cb_conn_prepare(c, sql, &st);
         if (rc) {
-            return rc;
+            break;
         }
-        sqlite3_bind_text(st, 1, team, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 2, participant_id, -1, SQLITE_TRANSIENT);
-        rc = cb_store_rc(sqlite3_step(st));
+        sqlite3_bind_text(st, 1, participant_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, team, -1, SQLITE_TRANSIENT);
+        json_t *ids = json_array();
+        int s;
+        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+            json_array_append_new(ids, json_string((const char *)sqlite3_column_text(st, 0)));
+        }
         cb_stmt_done(st);
-        if (rc) {
-            return rc;
+        if (s != SQLITE_DONE) {
+            rc = cb_store_rc(s);
         }
+        size_t k;
+        json_t *idv;
+        json_array_foreach(ids, k, idv)
+        {
+            if (rc == CB_OK) {
+                rc = cb_record_update(c, kinds[i]->table, json_string_value(idv), upd, now);
+            }
+        }
+        json_decref(ids);
     }
-    return CB_OK;
+    json_decref(upd);
+    return rc;
 }

@@ -4,14 +4,19 @@
  * non-zero (2 for usage errors, 1 for runtime failures) on any problem.
  */
 #include "coachbox/auth.h"
+#include "coachbox/capture.h"
 #include "coachbox/err.h"
 #include "coachbox/http.h"
+#include "coachbox/json.h"
 #include "coachbox/measures.h"
 #include "coachbox/rng.h"
+#include "coachbox/sites.h"
 #include "coachbox/store.h"
+#include "coachbox/sync.h"
 #include "coachbox/team.h"
 #include "coachbox/throttle.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,6 +40,13 @@ static void usage(void)
           "  serve   --data DIR [--listen ADDR:PORT] [--cert FILE] [--insecure-http]\n"
           "          [--threads N] [--allow-test-nhs]\n"
           "          run a field server (default ./coachbox-data on 127.0.0.1:8080)\n"
+          "  central --data DIR [--listen ADDR:PORT] [--cert FILE] [--insecure-http]\n"
+          "          run the central Live Well record store (sync hub, manager views)\n"
+          "  site add --data CENTRAL_DIR --name NAME --team TEAM [--team TEAM ...]\n"
+          "          register a field server; prints its one-time enrollment code\n"
+          "  site list|revoke --data CENTRAL_DIR [--site ID_OR_NAME]\n"
+          "  enroll --data FIELD_DIR --central URL --code CODE [--ca FILE | --pin sha256//...]\n"
+          "  sync --data FIELD_DIR [--verify]   sync with central now (exit 0 when complete)\n"
           "  user add --data DIR --username U --role coach|lead|manager|admin\n"
           "          [--team TEAM] [--display-name NAME]   (password read from stdin)\n"
           "  user disable|enable --data DIR --username U\n"
@@ -111,7 +123,7 @@ static int open_store(const char *dir, struct cb_store **s)
     return rc;
 }
 
-static int cmd_serve(struct flags *f)
+static int cmd_serve(struct flags *f, const char *role)
 {
     static const char *const known[] = {
         "--data=",    "--listen=",        "--cert=",         "--insecure-http",
@@ -165,7 +177,26 @@ static int cmd_serve(struct flags *f)
     if (open_store(data, &app.store)) {
         return 1;
     }
-    app.role = "field";
+    if (strcmp(role, "central") == 0) {
+        struct cb_conn *c;
+        int brc = cb_store_set_role(app.store, "central");
+        if (brc == CB_OK) {
+            brc = cb_store_conn(app.store, &c);
+        }
+        if (brc == CB_OK) {
+            brc = cb_capture_bootstrap_central(c);
+        }
+        if (brc) {
+            fprintf(stderr, "coachbox: cannot prepare the central store: %s\n", cb_strerror(brc));
+            cb_store_close(app.store);
+            return 1;
+        }
+    } else if (strcmp(cb_store_role(app.store), "central") == 0) {
+        fprintf(stderr, "coachbox: %s holds a central store: run `coachbox central`\n", data);
+        cb_store_close(app.store);
+        return 2;
+    }
+    app.role = cb_store_role(app.store);
     app.sessions.idle_ms = idle_ms;
     app.sessions.absolute_ms = 12LL * 3600 * 1000;
     app.allow_test_nhs = flag_present(f, "--allow-test-nhs");
@@ -193,7 +224,11 @@ static int cmd_serve(struct flags *f)
         cb_store_close(app.store);
         return 1;
     }
-    printf("coachbox: field server listening on %s (data in %s)\n", cb_http_url(h), data);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (strcmp(app.role, "field") == 0) {
+        cb_syncer_start(app.store);
+    }
+    printf("coachbox: %s server listening on %s (data in %s)\n", app.role, cb_http_url(h), data);
     fflush(stdout);
     while (!stop_requested) {
         struct timespec ts = {0, 100 * 1000 * 1000};
@@ -201,6 +236,7 @@ static int cmd_serve(struct flags *f)
     }
     printf("coachbox: stopping\n");
     fflush(stdout);
+    cb_syncer_stop();
     cb_http_stop(h);
     cb_store_close(app.store);
     cb_throttle_free(app.throttle);
@@ -332,6 +368,244 @@ static int cmd_team(int argc, char **argv)
     return 0;
 }
 
+/* Values of a repeatable --name flag as a JSON array of strings. */
+static json_t *flag_values(const struct flags *f, const char *name)
+{
+    json_t *a = json_array();
+    for (int i = 0; i + 1 < f->argc; i++) {
+        if (strcmp(f->argv[i], name) == 0) {
+            json_array_append_new(a, json_string(f->argv[i + 1]));
+            i++;
+        }
+    }
+    return a;
+}
+
+static int open_central(const char *data, struct cb_store **s, struct cb_conn **c)
+{
+    if (open_store(data, s)) {
+        return 1;
+    }
+    if (strcmp(cb_store_role(*s), "central") != 0) {
+        fprintf(stderr,
+                "coachbox: %s is not a central store (start it once with "
+                "`coachbox central --data %s`)\n",
+                data, data);
+        cb_store_close(*s);
+        return 2;
+    }
+    if (cb_store_conn(*s, c)) {
+        cb_store_close(*s);
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_site(int argc, char **argv)
+{
+    if (argc < 1) {
+        usage();
+        return 2;
+    }
+    struct flags f = {argc - 1, argv + 1};
+    static const char *const known[] = {"--data=", "--name=", "--team=", "--site=", NULL};
+    if (flags_check(&f, known)) {
+        return 2;
+    }
+    const char *data = flag_value(&f, "--data");
+    if (!data) {
+        fprintf(stderr, "coachbox: site %s needs --data CENTRAL_DIR\n", argv[0]);
+        return 2;
+    }
+    struct cb_store *s;
+    struct cb_conn *c;
+    int orc = open_central(data, &s, &c);
+    if (orc) {
+        return orc;
+    }
+    int rc;
+    if (strcmp(argv[0], "add") == 0) {
+        struct cb_site site;
+        struct cb_field_error fe = {"", ""};
+        char code[CB_CODE_STRLEN];
+        json_t *teams = flag_values(&f, "--team");
+        rc = cb_site_add(c, flag_value(&f, "--name"), teams, &site, code, &fe);
+        json_decref(teams);
+        if (rc == CB_OK) {
+            printf("site %s (%s) added.\nEnrollment code (one use, valid 24 hours): %s\n",
+                   site.name, site.id, code);
+            cb_site_clear(&site);
+        } else {
+            fprintf(stderr, "coachbox: cannot add site: %s%s%s\n", fe.field, fe.field[0] ? " " : "",
+                    fe.message[0] ? fe.message : cb_strerror(rc));
+        }
+    } else if (strcmp(argv[0], "revoke") == 0) {
+        const char *site = flag_value(&f, "--site");
+        rc = site ? cb_site_revoke(c, site) : CB_EINVAL;
+        if (rc == CB_OK) {
+            printf("site %s revoked: it is refused from now on and wipes its synced data at "
+                   "its next contact\n",
+                   site);
+        } else {
+            fprintf(stderr, "coachbox: cannot revoke: %s\n",
+                    !site                ? "give --site ID_OR_NAME"
+                    : rc == CB_ENOTFOUND ? "no such site"
+                                         : cb_strerror(rc));
+        }
+    } else if (strcmp(argv[0], "list") == 0) {
+        json_t *out = NULL;
+        rc = cb_site_list(c, &out);
+        if (rc == CB_OK) {
+            char *text = json_dumps(out, JSON_INDENT(2));
+            printf("%s\n", text ? text : "{}");
+            free(text);
+            json_decref(out);
+        }
+    } else {
+        usage();
+        rc = CB_EINVAL;
+    }
+    cb_store_close(s);
+    return rc == CB_OK ? 0 : (rc == CB_EINVAL || rc == CB_ECONFLICT || rc == CB_ENOTFOUND) ? 2 : 1;
+}
+
+static int cmd_enroll(struct flags *f)
+{
+    static const char *const known[] = {
+        "--data=", "--central=", "--code=", "--ca=", "--pin=", NULL};
+    if (flags_check(f, known)) {
+        return 2;
+    }
+    const char *data = flag_value(f, "--data"), *url = flag_value(f, "--central"),
+               *code = flag_value(f, "--code");
+    if (!data || !url || !code) {
+        fprintf(stderr, "coachbox: enroll needs --data, --central and --code\n");
+        return 2;
+    }
+    if (flag_value(f, "--pin") && strncmp(flag_value(f, "--pin"), "sha256//", 8) != 0) {
+        fprintf(stderr, "coachbox: --pin must look like sha256//BASE64\n");
+        return 2;
+    }
+    struct cb_store *s;
+    if (open_store(data, &s)) {
+        return 1;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    struct cb_sync_tls tls = {flag_value(f, "--ca"), flag_value(f, "--pin")};
+    char msg[512];
+    int rc = cb_sync_enroll(s, url, code, &tls, msg, sizeof(msg));
+    cb_store_close(s);
+    curl_global_cleanup();
+    if (rc) {
+        fprintf(stderr, "coachbox: enrollment failed: %s\n", msg[0] ? msg : cb_strerror(rc));
+        return rc == CB_EINVAL || rc == CB_EUNAUTH || rc == CB_ECONFLICT ? 2 : 1;
+    }
+    printf("%s\n", msg);
+    return 0;
+}
+
+struct progress_state {
+    int tty;
+    const char *last_phase;
+};
+
+/* A bar on a terminal, plain lines otherwise. */
+static void on_progress(void *ud, const char *phase, int64_t done, int64_t total)
+{
+    struct progress_state *p = ud;
+    if (p->tty) {
+        if (total > 0) {
+            int width = 30, fill = (int)(done * width / total);
+            fprintf(stderr, "\r%s [%.*s%*s] %lld/%lld", phase, fill,
+                    "##############################", width - fill, "", (long long)done,
+                    (long long)total);
+        } else {
+            fprintf(stderr, "\r%s %lld changes", phase, (long long)done);
+        }
+    } else {
+        if (total > 0) {
+            fprintf(stderr, "%s: %lld of %lld\n", phase, (long long)done, (long long)total);
+        } else {
+            fprintf(stderr, "%s: %lld\n", phase, (long long)done);
+        }
+    }
+    if (p->tty && p->last_phase && strcmp(p->last_phase, phase) != 0) {
+        fputc('\n', stderr);
+    }
+    p->last_phase = phase;
+}
+
+static int cmd_sync(struct flags *f)
+{
+    static const char *const known[] = {"--data=", "--verify", NULL};
+    if (flags_check(f, known)) {
+        return 2;
+    }
+    const char *data = flag_value(f, "--data") ? flag_value(f, "--data") : "./coachbox-data";
+    struct cb_store *s;
+    if (open_store(data, &s)) {
+        return 1;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    struct progress_state ps = {isatty(2), NULL};
+    struct cb_sync_result res;
+    int rc = cb_sync_round(s, on_progress, &ps, &res);
+    if (ps.tty) {
+        fputc('\n', stderr);
+    }
+    int status = 0;
+    if (rc) {
+        fprintf(stderr, "coachbox: sync failed: %s\n", res.error[0] ? res.error : cb_strerror(rc));
+        fprintf(stderr, "coachbox: %lld change(s) still waiting; nothing was lost\n",
+                (long long)res.pending);
+        status = rc == CB_EINVAL ? 2 : 1;
+    } else {
+        printf("sync complete: pushed %lld, pulled %lld, conflicts %lld, refused %lld, waiting "
+               "%lld\n",
+               (long long)res.pushed, (long long)res.pulled, (long long)res.conflicts,
+               (long long)res.rejected, (long long)res.pending);
+        if (res.pending > 0) {
+            status = 1;
+        }
+    }
+    if (status == 0 && flag_present(f, "--verify")) {
+        json_t *report = NULL;
+        char msg[512];
+        rc = cb_sync_verify(s, &report, msg, sizeof(msg));
+        if (rc) {
+            fprintf(stderr, "coachbox: verify failed: %s\n", msg[0] ? msg : cb_strerror(rc));
+            status = 1;
+        } else if (json_is_true(json_object_get(report, "in_sync"))) {
+            printf("in sync\n");
+        } else {
+            printf("NOT in sync:\n");
+            const char *tbl;
+            json_t *v;
+            json_object_foreach(json_object_get(report, "tables"), tbl, v)
+            {
+                json_t *l = json_object_get(v, "local"), *cc = json_object_get(v, "central");
+                if (!json_equal(l, cc)) {
+                    printf("  %s: local %lld rows, central %lld rows\n", tbl,
+                           (long long)json_integer_value(json_object_get(l, "count")),
+                           (long long)json_integer_value(json_object_get(cc, "count")));
+                }
+            }
+            size_t i;
+            json_array_foreach(json_object_get(report, "differences"), i, v)
+            {
+                printf("  %s %s: local %s, central %s\n", cb_json_str(v, "table"),
+                       cb_json_str(v, "row_id"), cb_json_str(v, "local"),
+                       cb_json_str(v, "central"));
+            }
+            status = 1;
+        }
+        json_decref(report);
+    }
+    cb_store_close(s);
+    curl_global_cleanup();
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
@@ -339,9 +613,20 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "serve") == 0) {
+    if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "central") == 0) {
         struct flags f = {argc - 2, argv + 2};
-        return cmd_serve(&f);
+        return cmd_serve(&f, cmd[0] == 'c' ? "central" : "field");
+    }
+    if (strcmp(cmd, "site") == 0) {
+        return cmd_site(argc - 2, argv + 2);
+    }
+    if (strcmp(cmd, "enroll") == 0) {
+        struct flags f = {argc - 2, argv + 2};
+        return cmd_enroll(&f);
+    }
+    if (strcmp(cmd, "sync") == 0) {
+        struct flags f = {argc - 2, argv + 2};
+        return cmd_sync(&f);
     }
     if (strcmp(cmd, "user") == 0) {
         return cmd_user(argc - 2, argv + 2);

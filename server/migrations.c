@@ -155,6 +155,45 @@ const char *const cb_migrations[] = {
     "CREATE INDEX audit_participant ON audit_events(participant_id) WHERE participant_id IS NOT "
     "NULL;"
     "INSERT INTO settings(key, value) VALUES ('review_weeks', '12');",
+
+    /* 3: sync - per-field versions (one JSON map per row), the site outbox,
+     *    central's change log, conflicts, enrolled sites, replay protection,
+     *    scope exits.  See docs/SYNC.md. */
+    "CREATE TABLE row_meta(tbl TEXT NOT NULL, row_id TEXT NOT NULL, versions TEXT NOT NULL,"
+    "  PRIMARY KEY (tbl, row_id)) WITHOUT ROWID;"
+    "CREATE TABLE outbox(op_id INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL,"
+    "  row_id TEXT NOT NULL, fields TEXT NOT NULL, hlc INTEGER NOT NULL,"
+    "  base_seq INTEGER NOT NULL, participant_id TEXT, created_at TEXT NOT NULL);"
+    "CREATE INDEX outbox_row ON outbox(tbl, row_id);"
+    "CREATE INDEX outbox_participant ON outbox(participant_id) WHERE participant_id IS NOT NULL;"
+    "CREATE TABLE changes(seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL,"
+    "  row_id TEXT NOT NULL, fields TEXT NOT NULL, hlc INTEGER NOT NULL, site TEXT NOT NULL,"
+    "  op_id INTEGER, scope TEXT, scope2 TEXT, restamped INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX changes_scope ON changes(scope, seq);"
+    "CREATE INDEX changes_scope2 ON changes(scope2, seq) WHERE scope2 IS NOT NULL;"
+    "CREATE TABLE conflicts(id TEXT PRIMARY KEY, tbl TEXT NOT NULL, row_id TEXT NOT NULL,"
+    "  field TEXT NOT NULL, base_seq INTEGER NOT NULL, winner_value TEXT,"
+    "  winner_hlc INTEGER NOT NULL, winner_site TEXT NOT NULL, loser_value TEXT,"
+    "  loser_hlc INTEGER NOT NULL, loser_site TEXT NOT NULL, status TEXT NOT NULL,"
+    "  resolution_note TEXT, resolved_by TEXT, resolved_at TEXT, participant_id TEXT,"
+    "  team TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, created_by TEXT,"
+    "  deleted INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX conflicts_open ON conflicts(status, team);"
+    "CREATE INDEX conflicts_participant ON conflicts(participant_id);"
+    "CREATE TABLE sites(id TEXT PRIMARY KEY, name TEXT NOT NULL, teams TEXT NOT NULL,"
+    "  secret TEXT NOT NULL, code_hash TEXT, code_expires_ms INTEGER, enrolled_at TEXT,"
+    "  revoked INTEGER NOT NULL DEFAULT 0, revoked_at TEXT, last_seen_at TEXT,"
+    "  last_op_id INTEGER NOT NULL DEFAULT 0, pending_reported INTEGER,"
+    "  oldest_pending_at TEXT, created_at TEXT NOT NULL);"
+    "CREATE UNIQUE INDEX sites_name ON sites(lower(name));"
+    "CREATE TABLE nonces(site_id TEXT NOT NULL, nonce TEXT NOT NULL, at_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (site_id, nonce)) WITHOUT ROWID;"
+    "CREATE INDEX nonces_at ON nonces(at_ms);"
+    "CREATE TABLE scope_exits(participant_id TEXT PRIMARY KEY, since TEXT NOT NULL);"
+    "ALTER TABLE users ADD COLUMN created_by TEXT;"
+    "ALTER TABLE users ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE teams ADD COLUMN created_by TEXT;"
+    "ALTER TABLE venues ADD COLUMN created_by TEXT;",
 #undef CHILD_COLS
 };
 

@@ -1,6 +1,7 @@
 /* record.c - table-driven validation, SQL and JSON for records; see record.h. */
 #include "coachbox/record.h"
 #include "coachbox/buf.h"
+#include "coachbox/capture.h"
 #include "coachbox/json.h"
 #include "coachbox/store.h"
 #include "coachbox/timeutil.h"
@@ -9,6 +10,7 @@
 
 #include <assert.h>
 #include <math.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -394,6 +396,23 @@ int cb_record_insert(struct cb_conn *c, const struct cb_table *t, const char *id
     }
     rc = cb_store_rc(sqlite3_step(st));
     cb_stmt_done(st);
+    if (rc == CB_OK) {
+        /* A new row is captured whole: every field (null when absent). */
+        json_t *all = json_object();
+        for (size_t i = 0; all && i < t->nfields; i++) {
+            const json_t *v = json_object_get(values, t->fields[i].name);
+            json_object_set_new(all, t->fields[i].name,
+                                v ? json_incref((json_t *)(uintptr_t)v) : json_null());
+        }
+        if (!all) {
+            return CB_ENOMEM;
+        }
+        json_object_set_new(all, "created_at", json_string(now_iso));
+        json_object_set_new(all, "created_by", actor ? json_string(actor) : json_null());
+        json_object_set_new(all, "deleted", json_integer(0));
+        rc = cb_capture(c, t->name, id, all);
+        json_decref(all);
+    }
     return rc;
 }
 
@@ -432,6 +451,179 @@ int cb_record_update(struct cb_conn *c, const struct cb_table *t, const char *id
     rc = cb_store_rc(sqlite3_step(st));
     if (rc == CB_OK && sqlite3_changes(cb_conn_db(c)) == 0) {
         rc = CB_ENOTFOUND;
+    }
+    cb_stmt_done(st);
+    if (rc == CB_OK && json_object_size(values) > 0) {
+        json_t *changed = json_object();
+        for (size_t i = 0; changed && i < t->nfields; i++) {
+            json_t *v = json_object_get(values, t->fields[i].name);
+            if (v) {
+                json_object_set(changed, t->fields[i].name, v);
+            }
+        }
+        if (!changed) {
+            return CB_ENOMEM;
+        }
+        rc = cb_capture(c, t->name, id, changed);
+        json_decref(changed);
+    }
+    return rc;
+}
+
+int cb_record_delete(struct cb_conn *c, const struct cb_table *t, const char *id,
+                     const char *now_iso)
+{
+    char sql[160];
+    sqlite3_stmt *st;
+    snprintf(sql, sizeof(sql),
+             "UPDATE %s SET deleted = 1, updated_at = ?1 WHERE id = ?2 AND deleted = 0", t->name);
+    int rc = cb_conn_prepare(c, sql, &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, now_iso, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    rc = cb_store_rc(sqlite3_step(st));
+    if (rc == CB_OK && sqlite3_changes(cb_conn_db(c)) == 0) {
+        rc = CB_ENOTFOUND;
+    }
+    cb_stmt_done(st);
+    if (rc == CB_OK) {
+        json_t *f = json_pack("{s:i}", "deleted", 1);
+        rc = f ? cb_capture(c, t->name, id, f) : CB_ENOMEM;
+        json_decref(f);
+    }
+    return rc;
+}
+
+int cb_record_synced_column(const struct cb_table *t, const char *name)
+{
+    return cb_table_field(t, name) || strcmp(name, "created_at") == 0 ||
+           strcmp(name, "created_by") == 0 || strcmp(name, "deleted") == 0;
+}
+
+/* Bind a synced column's JSON value (declared field, or the three extras). */
+static int bind_column(sqlite3_stmt *st, int idx, const struct cb_table *t, const char *name,
+                       const json_t *v)
+{
+    const struct cb_field *f = cb_table_field(t, name);
+    if (f) {
+        return bind_value(st, idx, f, v);
+    }
+    if (!v || json_is_null(v)) {
+        return sqlite3_bind_null(st, idx);
+    }
+    if (strcmp(name, "deleted") == 0) {
+        return sqlite3_bind_int(st, idx, json_is_true(v) || json_integer_value(v) != 0);
+    }
+    return sqlite3_bind_text(st, idx, json_is_string(v) ? json_string_value(v) : "", -1,
+                             SQLITE_TRANSIENT);
+}
+
+int cb_record_get_synced(struct cb_conn *c, const struct cb_table *t, const char *id, json_t **out)
+{
+    char sql[SQL_MAX];
+    snprintf(sql, sizeof(sql), "SELECT %s, created_by, deleted FROM %s WHERE id = ?1",
+             cb_record_columns(t), t->name);
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c, sql, &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        json_t *o = cb_record_from_row(t, st);
+        int n = (int)t->nfields + 3;
+        if (o) {
+            json_object_del(o, "id");
+            json_object_del(o, "updated_at");
+            json_object_set_new(o, "created_by",
+                                sqlite3_column_type(st, n) == SQLITE_NULL
+                                    ? json_null()
+                                    : json_string((const char *)sqlite3_column_text(st, n)));
+            json_object_set_new(o, "deleted", json_integer(sqlite3_column_int(st, n + 1)));
+        }
+        *out = o;
+        rc = o ? CB_OK : CB_ENOMEM;
+    } else {
+        rc = s == SQLITE_DONE ? CB_ENOTFOUND : cb_store_rc(s);
+    }
+    cb_stmt_done(st);
+    return rc;
+}
+
+int cb_record_apply(struct cb_conn *c, const struct cb_table *t, const char *id,
+                    const json_t *fields, const char *now_iso)
+{
+    const char *key;
+    json_t *v;
+    struct cb_buf sql;
+    int exists = 0;
+    char probe[160];
+    sqlite3_stmt *st;
+    json_object_foreach((json_t *)(uintptr_t)fields, key, v)
+    {
+        (void)v;
+        if (!cb_record_synced_column(t, key)) {
+            return CB_EINVAL;
+        }
+    }
+    snprintf(probe, sizeof(probe), "SELECT 1 FROM %s WHERE id = ?1", t->name);
+    int rc = cb_conn_prepare(c, probe, &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    exists = s == SQLITE_ROW;
+    cb_stmt_done(st);
+    if (s != SQLITE_ROW && s != SQLITE_DONE) {
+        return cb_store_rc(s);
+    }
+    cb_buf_init(&sql, SQL_MAX);
+    int n = 0;
+    if (exists) {
+        rc = cb_buf_addf(&sql, "UPDATE %s SET updated_at = ?1", t->name);
+        json_object_foreach((json_t *)(uintptr_t)fields, key, v)
+        {
+            rc = rc ? rc : cb_buf_addf(&sql, ", %s = ?%d", key, n + 2);
+            n++;
+        }
+        rc = rc ? rc : cb_buf_addf(&sql, " WHERE id = ?%d", n + 2);
+    } else {
+        int has_created = json_object_get(fields, "created_at") != NULL;
+        rc = cb_buf_addf(&sql, "INSERT INTO %s(updated_at, id%s", t->name,
+                         has_created ? "" : ", created_at");
+        json_object_foreach((json_t *)(uintptr_t)fields, key, v)
+        {
+            rc = rc ? rc : cb_buf_addf(&sql, ", %s", key);
+            n++;
+        }
+        rc = rc ? rc : cb_buf_addf(&sql, ") VALUES (?1, ?%d%s", n + 2, has_created ? "" : ", ?1");
+        for (int i = 0; i < n && rc == CB_OK; i++) {
+            rc = cb_buf_addf(&sql, ", ?%d", i + 2);
+        }
+        rc = rc ? rc : cb_buf_adds(&sql, ")");
+    }
+    if (rc == CB_OK) {
+        rc = cb_conn_prepare(c, cb_buf_str(&sql), &st);
+    }
+    cb_buf_free(&sql);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, now_iso, -1, SQLITE_TRANSIENT);
+    int idx = 2;
+    json_object_foreach((json_t *)(uintptr_t)fields, key, v)
+    {
+        bind_column(st, idx++, t, key, v);
+    }
+    sqlite3_bind_text(st, idx, id, -1, SQLITE_TRANSIENT);
+    rc = cb_store_rc(sqlite3_step(st));
+    if (rc) {
+        fprintf(stderr, "coachbox: sync apply to %s failed: %s\n", t->name,
+                sqlite3_errmsg(cb_conn_db(c)));
     }
     cb_stmt_done(st);
     return rc;

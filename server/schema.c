@@ -270,6 +270,39 @@ static const struct cb_field venue_fields[] = {
     TYPED("postcode", CB_F_POSTCODE, 0),
 };
 
+static const char *const roles[] = {"coach", "lead", "manager", "admin", NULL};
+static const char *const conflict_statuses[] = {"open", "resolved", NULL};
+
+/* Accounts and teams: mastered on central, synced to sites; not API kinds. */
+static const struct cb_field user_fields[] = {
+    LINE("username", 64, REQ), LINE("display_name", 100, REQ),  ENUM("role", roles, REQ),
+    TEAM("team", 0),           LINE("password_hash", 200, REQ), BOOL("disabled", 0),
+};
+
+static const struct cb_field team_fields[] = {
+    LINE("name", 100, REQ),
+};
+
+/* Conflicts are written by central's sync hub; people only resolve them. */
+static const struct cb_field conflict_fields[] = {
+    LINE("tbl", 64, SRV),
+    LINE("row_id", 64, SRV),
+    LINE("field", 64, SRV),
+    INT("base_seq", 0, 9e15, SRV),
+    TEXT("winner_value", 100000, SRV),
+    INT("winner_hlc", 0, 9.2e18, SRV),
+    LINE("winner_site", 64, SRV),
+    TEXT("loser_value", 100000, SRV),
+    INT("loser_hlc", 0, 9.2e18, SRV),
+    LINE("loser_site", 64, SRV),
+    ENUMD("status", conflict_statuses, "open", 0),
+    TEXT("resolution_note", 2000, 0),
+    REF("resolved_by", "users", SRV),
+    TIME("resolved_at", SRV),
+    REF("participant_id", "participants", SRV),
+    TEAM("team", SRV),
+};
+
 #define TABLE(var, sql, fields) const struct cb_table var = {sql, fields, N(fields)}
 TABLE(cb_table_participants, "participants", participant_fields);
 TABLE(cb_table_encounters, "encounters", encounter_fields);
@@ -284,12 +317,15 @@ TABLE(cb_table_enrolments, "enrolments", enrolment_fields);
 TABLE(cb_table_attendance, "attendance", attendance_fields);
 TABLE(cb_table_checkins, "checkins", checkin_fields);
 TABLE(cb_table_venues, "venues", venue_fields);
+TABLE(cb_table_users, "users", user_fields);
+TABLE(cb_table_teams, "teams", team_fields);
+TABLE(cb_table_conflicts, "conflicts", conflict_fields);
 
 static const struct cb_table *const all_tables[] = {
     &cb_table_participants,   &cb_table_encounters,   &cb_table_consents,   &cb_table_measures,
     &cb_table_goals,          &cb_table_goal_reviews, &cb_table_referrals,  &cb_table_programmes,
     &cb_table_group_sessions, &cb_table_enrolments,   &cb_table_attendance, &cb_table_checkins,
-    &cb_table_venues};
+    &cb_table_venues,         &cb_table_users,        &cb_table_teams,      &cb_table_conflicts};
 
 const struct cb_table *cb_table_find(const char *name)
 {

@@ -1,6 +1,7 @@
 /* store.c - SQLite connections, statement cache, migrations; see store.h. */
 #include "coachbox/store.h"
 #include "coachbox/err.h"
+#include "coachbox/hlc.h"
 #include "migrations.h"
 
 #include <assert.h>
@@ -29,6 +30,9 @@ struct cb_conn {
 
 struct cb_store {
     char path[4096];
+    char role[16];
+    struct cb_hlc hlc;
+    int hlc_ready;
     pthread_key_t key;
     pthread_mutex_t lock; /* guards conns */
     struct cb_conn *conns;
@@ -123,7 +127,7 @@ static int conn_open(struct cb_store *s, struct cb_conn **out)
     }
     sqlite3_busy_timeout(c->db, 10000);
     sqlite3_extended_result_codes(c->db, 1);
-    rc = cb_conn_exec(c, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+    rc = cb_conn_exec(c, "PRAGMA synchronous=FULL;"
                          "PRAGMA foreign_keys=ON; PRAGMA trusted_schema=OFF;");
     if (rc) {
         conn_free(c);
@@ -156,6 +160,34 @@ int cb_store_conn(struct cb_store *s, struct cb_conn **out)
 sqlite3 *cb_conn_db(struct cb_conn *c)
 {
     return c->db;
+}
+
+struct cb_store *cb_conn_store(struct cb_conn *c)
+{
+    return c->store;
+}
+
+const char *cb_store_role(const struct cb_store *s)
+{
+    return s->role;
+}
+
+struct cb_hlc *cb_store_hlc(struct cb_store *s)
+{
+    return &s->hlc;
+}
+
+int cb_store_set_role(struct cb_store *s, const char *role)
+{
+    struct cb_conn *c;
+    int rc = cb_store_conn(s, &c);
+    if (rc == CB_OK) {
+        rc = cb_setting_set(c, "role", role);
+    }
+    if (rc == CB_OK) {
+        snprintf(s->role, sizeof(s->role), "%s", role);
+    }
+    return rc;
 }
 
 int cb_conn_prepare(struct cb_conn *c, const char *sql, sqlite3_stmt **out)
@@ -258,6 +290,11 @@ static int migrate(struct cb_conn *c)
                 v, (int)cb_migrations_count);
         return CB_ESCHEMA;
     }
+    /* Only now that the file is known to be ours: WAL persists in the file, so every
+     * later connection runs in WAL mode too. */
+    if ((rc = cb_conn_exec(c, "PRAGMA journal_mode=WAL")) != CB_OK) {
+        return rc;
+    }
     for (int i = v; i < (int)cb_migrations_count; i++) {
         char pragma[64];
         if ((rc = cb_conn_begin(c)) != CB_OK) {
@@ -319,6 +356,24 @@ int cb_store_open(const char *data_dir, struct cb_store **out)
         }
     }
     umask(old);
+    if (rc == CB_OK) {
+        char buf[32];
+        snprintf(s->role, sizeof(s->role), "field");
+        if (cb_setting_get(c, "role", buf, sizeof(buf)) == CB_OK && strcmp(buf, "central") == 0) {
+            snprintf(s->role, sizeof(s->role), "central");
+        }
+        uint64_t persisted = 0;
+        if (cb_setting_get(c, "hlc", buf, sizeof(buf)) == CB_OK) {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(buf, &end, 10);
+            if (errno == 0 && *end == '\0') {
+                persisted = (uint64_t)v;
+            }
+        }
+        cb_hlc_init(&s->hlc, persisted);
+        s->hlc_ready = 1;
+    }
     if (rc) {
         if (rc != CB_ESCHEMA) {
             fprintf(stderr, "coachbox: cannot open database %s: %s\n", s->path, cb_strerror(rc));
@@ -347,6 +402,9 @@ void cb_store_close(struct cb_store *s)
     }
     pthread_key_delete(s->key);
     pthread_mutex_destroy(&s->lock);
+    if (s->hlc_ready) {
+        cb_hlc_destroy(&s->hlc);
+    }
     free(s);
 }
 

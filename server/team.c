@@ -1,6 +1,7 @@
 /* team.c - teams; see team.h. */
 #include "coachbox/team.h"
 #include "coachbox/audit.h"
+#include "coachbox/capture.h"
 #include "coachbox/store.h"
 #include "coachbox/timeutil.h"
 #include "coachbox/validate.h"
@@ -49,6 +50,12 @@ int cb_team_add(struct cb_conn *c, const char *id, const char *name, struct cb_f
         if (rc == CB_ECONFLICT) {
             cb_field_fail(fe, "id", "a team with this id already exists");
         }
+    }
+    if (rc == CB_OK) {
+        json_t *f = json_pack("{s:s, s:s, s:n, s:i}", "name", name, "created_at", now, "created_by",
+                              "deleted", 0);
+        rc = f ? cb_capture(c, "teams", id, f) : CB_ENOMEM;
+        json_decref(f);
     }
     if (rc == CB_OK) {
         struct cb_audit_event e = {NULL, "team.create", "teams", id, NULL, "ok", NULL, NULL};

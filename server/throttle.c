@@ -47,8 +47,11 @@ void cb_throttle_free(struct cb_throttle *t)
 }
 
 /* Find key's slot; with create, take a free or the least recently failed one. */
-static struct slot *find(struct cb_throttle *t, const char *key, int create)
+static struct slot *find(struct cb_throttle *t, const char *key_in, int create)
 {
+    /* Compare in the stored (truncated) form so over-long keys are found again. */
+    char key[sizeof(t->slots[0].key)];
+    snprintf(key, sizeof(key), "%s", key_in);
     struct slot *oldest = NULL;
     for (int i = 0; i < CB_THROTTLE_SLOTS; i++) {
         struct slot *s = &t->slots[i];

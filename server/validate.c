@@ -46,6 +46,8 @@ int cb_nhs_number_normalise(const char *in, int allow_test, char out[CB_NHS_STRL
 
 int cb_postcode_normalise(const char *in, char out[CB_POSTCODE_STRLEN])
 {
+    /* The format rule of shared/reference/measures.md (docs/MEASURES.md): a valid
+     * format does not prove the postcode exists, so no letter-level rules here. */
     static const char *pattern = "^([A-Z][A-HJ-Y]?[0-9][A-Z0-9]?[0-9][A-Z]{2}|GIR0AA)$";
     char c[16];
     size_t n = 0;
@@ -189,6 +191,10 @@ int cb_text_valid(const char *s, size_t max_chars, int single_line)
             if (single_line || (*p != '\n' && *p != '\t' && *p != '\r')) {
                 return CB_EINVAL;
             }
+        }
+        /* C1 controls U+0080..U+009F are C2 80..C2 9F (the UTF-8 was checked above). */
+        if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+            return CB_EINVAL;
         }
     }
     return CB_OK;

@@ -27,6 +27,10 @@ extern const struct cb_route cb_routes_caseload[];
 extern const size_t cb_routes_caseload_count;
 extern const struct cb_route cb_routes_records[];
 extern const size_t cb_routes_records_count;
+extern const struct cb_route cb_routes_syncapi[];
+extern const size_t cb_routes_syncapi_count;
+extern const struct cb_route cb_routes_sync[];
+extern const size_t cb_routes_sync_count;
 
 /* Handlers, grouped by resource file. */
 int cb_api_healthz(struct cb_req *r);

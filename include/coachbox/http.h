@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "coachbox/auth.h"
+#include "coachbox/buf.h"
 #include "coachbox/err.h"
 #include "coachbox/participant.h"
 
@@ -70,7 +71,10 @@ struct cb_req {
     struct cb_conn *db;           /* this worker's store connection */
     const char *params[2];        /* path parameters ({id}), in order */
     json_t *body;                 /* parsed JSON body (object) for routes with CB_ROUTE_BODY */
-    struct cb_user user;          /* the signed-in user (when authed) */
+    const char *raw_body;         /* the body bytes as received (valid during the handler) */
+    size_t raw_len;
+    struct cb_buf bodybuf; /* owns raw_body */
+    struct cb_user user;   /* the signed-in user (when authed) */
     int authed;
     char token[CB_TOKEN_STRLEN]; /* session token from the cookie, or "" */
     char csrf[CB_TOKEN_STRLEN];
@@ -85,8 +89,11 @@ typedef int (*cb_handler)(struct cb_req *r);
 
 enum {
     CB_ROUTE_PUBLIC = 1u << 0, /* no session required (and no CSRF check) */
-    CB_ROUTE_BODY = 1u << 1    /* requires a JSON object body */
+    CB_ROUTE_BODY = 1u << 1,   /* requires a JSON object body */
+    CB_ROUTE_LARGE = 1u << 2   /* body cap CB_MAX_BODY_SYNC instead of the default */
 };
+
+#define CB_MAX_BODY_SYNC (64 * 1024 * 1024)
 
 struct cb_route {
     const char *method;  /* "GET", "POST", "PATCH", "DELETE" */

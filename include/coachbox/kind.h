@@ -63,6 +63,7 @@ extern const struct cb_kind cb_kind_checkins;
 extern const struct cb_kind cb_kind_programmes;
 extern const struct cb_kind cb_kind_group_sessions;
 extern const struct cb_kind cb_kind_venues;
+extern const struct cb_kind cb_kind_conflicts;
 
 /* The kind with this wire name, or NULL. */
 const struct cb_kind *cb_kind_find(const char *name);

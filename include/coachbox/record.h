@@ -80,6 +80,9 @@ extern const struct cb_table cb_table_enrolments;
 extern const struct cb_table cb_table_attendance;
 extern const struct cb_table cb_table_checkins;
 extern const struct cb_table cb_table_venues;
+extern const struct cb_table cb_table_users;
+extern const struct cb_table cb_table_teams;
+extern const struct cb_table cb_table_conflicts;
 
 /* Code lists (NULL-terminated), shared with reports. */
 extern const char *const cb_topics[];
@@ -144,5 +147,26 @@ int cb_record_get(struct cb_conn *c, const struct cb_table *t, const char *id, j
 json_t *cb_record_from_row(const struct cb_table *t, void *sqlite_stmt);
 /* "id, f1, f2, ..., created_at, updated_at" for SELECTs (static per table). */
 const char *cb_record_columns(const struct cb_table *t);
+
+/*
+ * Tombstone row id (deleted = 1), captured for sync.  CB_ENOTFOUND if no
+ * live row.  Caller holds a write transaction.
+ */
+int cb_record_delete(struct cb_conn *c, const struct cb_table *t, const char *id,
+                     const char *now_iso);
+/*
+ * The synced columns of row id, deleted or not: the declared fields plus
+ * created_at, created_by and deleted, as JSON.  CB_ENOTFOUND if absent.
+ */
+int cb_record_get_synced(struct cb_conn *c, const struct cb_table *t, const char *id, json_t **out);
+/*
+ * Sync apply: write the given synced columns of row id (insert when absent,
+ * else update), with no validation beyond the column names and no capture.
+ * Unknown columns are CB_EINVAL.  Caller holds a write transaction.
+ */
+int cb_record_apply(struct cb_conn *c, const struct cb_table *t, const char *id,
+                    const json_t *fields, const char *now_iso);
+/* 1 if name is a synced column of t (a field, created_at, created_by or deleted). */
+int cb_record_synced_column(const struct cb_table *t, const char *name);
 
 #endif

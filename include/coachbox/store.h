@@ -42,6 +42,15 @@ void cb_store_close(struct cb_store *s);
 /* Path of the database file (owned by the store). */
 const char *cb_store_path(const struct cb_store *s);
 
+/* The store's role: "field" (default) or "central" (setting "role"). */
+const char *cb_store_role(const struct cb_store *s);
+/* Set and persist the role (CLI, before serving). */
+int cb_store_set_role(struct cb_store *s, const char *role);
+/* The store's hybrid logical clock (hlc.h), persisted as setting "hlc". */
+struct cb_hlc *cb_store_hlc(struct cb_store *s);
+/* The store a connection belongs to. */
+struct cb_store *cb_conn_store(struct cb_conn *c);
+
 /* This thread's connection to s (opened on first use). */
 int cb_store_conn(struct cb_store *s, struct cb_conn **out);
 /* The raw SQLite handle of c (for sqlite3_changes, errmsg). */

@@ -24,8 +24,9 @@ int cb_email_valid(const char *s);
 /* UK phone: digits, spaces, +, (), -; 10-13 digits; out gets digits and a leading +. */
 int cb_phone_normalise(const char *in, char *out, size_t outlen);
 /*
- * Free text: valid UTF-8, no control characters other than \n and \t (and
- * none at all when single_line), 1..max_chars code points when required.
+ * Free text: valid UTF-8, no control characters (C0 or C1) other than \n, \r
+ * and \t in multi-line text (browsers send CR LF line ends) and none at all
+ * when single_line; at most max_chars code points.
  */
 int cb_text_valid(const char *s, size_t max_chars, int single_line);
 /* Number of UTF-8 code points in s, or -1 if s is not valid UTF-8. */

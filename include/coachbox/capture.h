@@ -1,0 +1,78 @@
+/*
+ * capture.h - change capture for sync (design.md section 4, docs/SYNC.md).
+ *
+ * Every write to a synced table calls cb_capture() inside the writer's open
+ * transaction with the fields it wrote (canonical JSON values), so the
+ * change record commits or rolls back with the data.  A change is one write
+ * to one row: {tbl, row_id, fields:{name:value...}, hlc, site}; conflicts are
+ * still decided field by field, from the per-field versions in row_meta
+ * (a JSON map field -> [seq, hlc, site] per row).
+ *
+ *   field server:  one outbox row per write: a per-site increasing op_id, the
+ *                  fields, a fresh HLC, and base_seq = the site's pull cursor
+ *                  (the highest central seq it had applied when the edit was
+ *                  made).  row_meta gets the local HLC of each field.
+ *   central:       one change-log row per write with a new global seq and the
+ *                  team whose sites receive it (scope; scope2 = the previous
+ *                  team when a participant moves); row_meta = (seq, hlc,
+ *                  site) per field.  A participant moving team is re-logged in
+ *                  full for the new team (cb_capture_relog_participant).
+ *
+ * Tables that sync: every record table (record.h), users, teams, conflicts.
+ * Sessions, settings and the audit log do not.
+ */
+#ifndef COACHBOX_CAPTURE_H
+#define COACHBOX_CAPTURE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cb_conn;
+
+#define CB_SITE_CENTRAL  "central"
+#define CB_SITE_LOCAL    "local"
+#define CB_SCOPE_NOWHERE "!" /* a change no site receives (e.g. manager accounts) */
+
+/* 1 if tbl is a synced table. */
+int cb_capture_synced(const char *tbl);
+/*
+ * Capture the fields (object of field -> canonical value) just written to
+ * row_id of tbl, with a new HLC.  Caller holds the write transaction.
+ */
+int cb_capture(struct cb_conn *c, const char *tbl, const char *row_id, const json_t *fields);
+/*
+ * Central only: append one change (fields as compact JSON text) to the log
+ * with a new seq and the given origin; when update_meta, set each field's
+ * version to (seq, hlc, site).  *seq_out (may be NULL) receives the seq.
+ */
+int cb_capture_append(struct cb_conn *c, const char *tbl, const char *row_id, const json_t *fields,
+                      uint64_t hlc, const char *site, int64_t op_id, int restamped,
+                      const char *scope, const char *scope2, int update_meta, int64_t *seq_out);
+/*
+ * Central only: re-log the current value of every synced field of the
+ * participant and of every record about them, keeping each value's original
+ * hlc and site (relay fidelity), scoped to their current team.
+ */
+int cb_capture_relog_participant(struct cb_conn *c, const char *participant_id);
+/*
+ * The team whose sites receive row row_id of tbl: copied into out, or
+ * *shared = 1 (every site receives it).  CB_SCOPE_NOWHERE: no site.
+ */
+int cb_capture_scope(struct cb_conn *c, const char *tbl, const char *row_id, char *out,
+                     size_t outlen, int *shared);
+/*
+ * Central, once: log every existing synced row (the seeded teams, accounts
+ * created before the store became central, ...) so sites receive them.
+ * Opens its own transaction; a no-op after the first success.
+ */
+int cb_capture_bootstrap_central(struct cb_conn *c);
+/* Per-field versions of a row: *out = {"field":[seq,hlc,"site"],...} (new ref; {} if none). */
+int cb_capture_versions(struct cb_conn *c, const char *tbl, const char *row_id, json_t **out);
+/* Replace the per-field versions of a row. */
+int cb_capture_set_versions(struct cb_conn *c, const char *tbl, const char *row_id,
+                            const json_t *versions);
+/* Read the row's current values of the synced columns as {"field":value} (new ref). */
+int cb_capture_row_values(struct cb_conn *c, const char *tbl, const char *row_id, json_t **out);
+
+#endif

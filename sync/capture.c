@@ -1,0 +1,550 @@
+/* capture.c - change capture: site outbox and central change log; see capture.h. */
+#include "coachbox/capture.h"
+#include "coachbox/err.h"
+#include "coachbox/hlc.h"
+#include "coachbox/json.h"
+#include "coachbox/record.h"
+#include "coachbox/store.h"
+#include "coachbox/sync.h"
+#include "coachbox/timeutil.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Synced tables and how their scope is found. */
+enum scope_rule { SCOPE_TEAM_COLUMN, SCOPE_SHARED, SCOPE_USER };
+
+static const struct {
+    const char *tbl;
+    enum scope_rule rule;
+    int participant_child; /* has a participant_id column */
+} synced[] = {
+    {"participants", SCOPE_TEAM_COLUMN, 0},
+    {"encounters", SCOPE_TEAM_COLUMN, 1},
+    {"consents", SCOPE_TEAM_COLUMN, 1},
+    {"measures", SCOPE_TEAM_COLUMN, 1},
+    {"goals", SCOPE_TEAM_COLUMN, 1},
+    {"goal_reviews", SCOPE_TEAM_COLUMN, 1},
+    {"referrals", SCOPE_TEAM_COLUMN, 1},
+    {"enrolments", SCOPE_TEAM_COLUMN, 1},
+    {"attendance", SCOPE_TEAM_COLUMN, 1},
+    {"checkins", SCOPE_TEAM_COLUMN, 1},
+    {"conflicts", SCOPE_TEAM_COLUMN, 1},
+    {"programmes", SCOPE_TEAM_COLUMN, 0},
+    {"group_sessions", SCOPE_TEAM_COLUMN, 0},
+    {"venues", SCOPE_SHARED, 0},
+    {"teams", SCOPE_SHARED, 0},
+    {"users", SCOPE_USER, 0},
+};
+
+#define NSYNCED (sizeof(synced) / sizeof(synced[0]))
+
+static int synced_index(const char *tbl)
+{
+    for (size_t i = 0; i < NSYNCED; i++) {
+        if (strcmp(synced[i].tbl, tbl) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+int cb_capture_synced(const char *tbl)
+{
+    return synced_index(tbl) >= 0;
+}
+
+/* One text column of a row (NULL-safe): CB_ENOTFOUND if absent or NULL. */
+static int column_text(struct cb_conn *c, const char *tbl, const char *col, const char *row_id,
+                       char *out, size_t outlen)
+{
+    char sql[200];
+    sqlite3_stmt *st;
+    snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE id = ?1", col, tbl);
+    int rc = cb_conn_prepare(c, sql, &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, row_id, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        snprintf(out, outlen, "%s", (const char *)sqlite3_column_text(st, 0));
+        rc = CB_OK;
+    } else {
+        rc = (s == SQLITE_ROW || s == SQLITE_DONE) ? CB_ENOTFOUND : cb_store_rc(s);
+    }
+    cb_stmt_done(st);
+    return rc;
+}
+
+int cb_capture_scope(struct cb_conn *c, const char *tbl, const char *row_id, char *out,
+                     size_t outlen, int *shared)
+{
+    int i = synced_index(tbl);
+    *shared = 0;
+    out[0] = '\0';
+    if (i < 0) {
+        snprintf(out, outlen, "%s", CB_SCOPE_NOWHERE);
+        return CB_OK;
+    }
+    switch (synced[i].rule) {
+    case SCOPE_SHARED:
+        *shared = 1;
+        return CB_OK;
+    case SCOPE_USER: {
+        char role[16];
+        int rc = column_text(c, "users", "role", row_id, role, sizeof(role));
+        if (rc == CB_OK && (strcmp(role, "coach") == 0 || strcmp(role, "lead") == 0)) {
+            rc = column_text(c, "users", "team", row_id, out, outlen);
+        } else if (rc == CB_OK || rc == CB_ENOTFOUND) {
+            rc = CB_ENOTFOUND;
+        }
+        if (rc == CB_ENOTFOUND) {
+            snprintf(out, outlen, "%s", CB_SCOPE_NOWHERE);
+            rc = CB_OK;
+        }
+        return rc;
+    }
+    case SCOPE_TEAM_COLUMN: {
+        int rc = column_text(c, tbl, "team", row_id, out, outlen);
+        if (rc == CB_ENOTFOUND) {
+            /* No team (e.g. a conflict about shared data): central only. */
+            snprintf(out, outlen, "%s", CB_SCOPE_NOWHERE);
+            rc = CB_OK;
+        }
+        return rc;
+    }
+    }
+    return CB_EINTERNAL;
+}
+
+int cb_capture_versions(struct cb_conn *c, const char *tbl, const char *row_id, json_t **out)
+{
+    sqlite3_stmt *st;
+    int rc =
+        cb_conn_prepare(c, "SELECT versions FROM row_meta WHERE tbl = ?1 AND row_id = ?2", &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, tbl, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, row_id, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    json_t *v = NULL;
+    if (s == SQLITE_ROW) {
+        v = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+    }
+    cb_stmt_done(st);
+    if (s != SQLITE_ROW && s != SQLITE_DONE) {
+        return cb_store_rc(s);
+    }
+    if (!json_is_object(v)) {
+        json_decref(v);
+        v = json_object();
+    }
+    *out = v;
+    return v ? CB_OK : CB_ENOMEM;
+}
+
+int cb_capture_set_versions(struct cb_conn *c, const char *tbl, const char *row_id,
+                            const json_t *versions)
+{
+    char *text = cb_json_dump(versions);
+    if (!text) {
+        return CB_ENOMEM;
+    }
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c,
+                             "INSERT INTO row_meta(tbl, row_id, versions) VALUES (?1, ?2, ?3) "
+                             "ON CONFLICT(tbl, row_id) DO UPDATE SET versions = excluded.versions",
+                             &st);
+    if (rc == CB_OK) {
+        sqlite3_bind_text(st, 1, tbl, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, row_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, text, -1, SQLITE_TRANSIENT);
+        rc = cb_store_rc(sqlite3_step(st));
+        cb_stmt_done(st);
+    }
+    free(text);
+    return rc;
+}
+
+int cb_capture_row_values(struct cb_conn *c, const char *tbl, const char *row_id, json_t **out)
+{
+    const struct cb_table *t = cb_table_find(tbl);
+    if (!t) {
+        return CB_EINVAL;
+    }
+    return cb_record_get_synced(c, t, row_id, out);
+}
+
+/* Set each field's version in versions to [seq, hlc, site]. */
+static void stamp(json_t *versions, const json_t *fields, int64_t seq, uint64_t hlc,
+                  const char *site)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)(uintptr_t)fields, key, v)
+    {
+        (void)v;
+        json_object_set_new(versions, key,
+                            json_pack("[I, I, s]", (json_int_t)seq, (json_int_t)hlc, site));
+    }
+}
+
+static int persist_hlc(struct cb_conn *c, uint64_t h)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%llu", (unsigned long long)h);
+    return cb_setting_set(c, "hlc", buf);
+}
+
+int cb_capture_append(struct cb_conn *c, const char *tbl, const char *row_id, const json_t *fields,
+                      uint64_t hlc, const char *site, int64_t op_id, int restamped,
+                      const char *scope, const char *scope2, int update_meta, int64_t *seq_out)
+{
+    char *text = cb_json_dump(fields);
+    if (!text) {
+        return CB_ENOMEM;
+    }
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c,
+                             "INSERT INTO changes(tbl, row_id, fields, hlc, site, op_id, scope, "
+                             "scope2, restamped) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                             &st);
+    if (rc == CB_OK) {
+        sqlite3_bind_text(st, 1, tbl, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, row_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, text, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)hlc);
+        sqlite3_bind_text(st, 5, site, -1, SQLITE_TRANSIENT);
+        if (op_id > 0) {
+            sqlite3_bind_int64(st, 6, op_id);
+        }
+        if (scope) {
+            sqlite3_bind_text(st, 7, scope, -1, SQLITE_TRANSIENT);
+        }
+        if (scope2) {
+            sqlite3_bind_text(st, 8, scope2, -1, SQLITE_TRANSIENT);
+        }
+        sqlite3_bind_int(st, 9, restamped ? 1 : 0);
+        rc = cb_store_rc(sqlite3_step(st));
+        cb_stmt_done(st);
+    }
+    free(text);
+    if (rc) {
+        return rc;
+    }
+    int64_t seq = sqlite3_last_insert_rowid(cb_conn_db(c));
+    if (seq_out) {
+        *seq_out = seq;
+    }
+    if (update_meta) {
+        json_t *versions = NULL;
+        rc = cb_capture_versions(c, tbl, row_id, &versions);
+        if (rc == CB_OK) {
+            stamp(versions, fields, seq, hlc, site);
+            rc = cb_capture_set_versions(c, tbl, row_id, versions);
+        }
+        json_decref(versions);
+    }
+    return rc;
+}
+
+/* The previous team of a participant as last logged (for scope2). */
+static int previous_team(struct cb_conn *c, const char *row_id, char *out, size_t len)
+{
+    json_t *versions = NULL;
+    out[0] = '\0';
+    int rc = cb_capture_versions(c, "participants", row_id, &versions);
+    if (rc) {
+        return rc;
+    }
+    json_t *v = json_object_get(versions, "team");
+    json_int_t seq = json_integer_value(json_array_get(v, 0));
+    json_decref(versions);
+    if (seq <= 0) {
+        return CB_OK;
+    }
+    sqlite3_stmt *st;
+    rc = cb_conn_prepare(c, "SELECT fields FROM changes WHERE seq = ?1", &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_int64(st, 1, seq);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        json_t *f = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+        const char *team = cb_json_str(f, "team");
+        if (team) {
+            snprintf(out, len, "%s", team);
+        }
+        json_decref(f);
+    }
+    cb_stmt_done(st);
+    return CB_OK;
+}
+
+/* Central: log a local write and, for a team move, re-log the person. */
+static int capture_central(struct cb_conn *c, const char *tbl, const char *row_id,
+                           const json_t *fields, uint64_t h)
+{
+    char scope[80], old_team[80] = "";
+    int shared = 0;
+    int moving =
+        strcmp(tbl, "participants") == 0 && json_is_string(json_object_get(fields, "team"));
+    int rc = CB_OK;
+    if (moving) {
+        rc = previous_team(c, row_id, old_team, sizeof(old_team));
+        if (rc == CB_OK && strcmp(old_team, cb_json_str(fields, "team")) == 0) {
+            moving = 0;
+        }
+    }
+    if (rc == CB_OK) {
+        rc = cb_capture_scope(c, tbl, row_id, scope, sizeof(scope), &shared);
+    }
+    if (rc == CB_OK) {
+        rc = cb_capture_append(c, tbl, row_id, fields, h, CB_SITE_CENTRAL, 0, 0,
+                               shared ? NULL : scope, moving && old_team[0] ? old_team : NULL, 1,
+                               NULL);
+    }
+    if (rc == CB_OK && moving) {
+        rc = cb_capture_relog_participant(c, row_id);
+    }
+    return rc;
+}
+
+/* Field: one outbox row for this write. */
+static int capture_field(struct cb_conn *c, const char *tbl, const char *row_id,
+                         const json_t *fields, uint64_t h)
+{
+    char cursor[32] = "0", pid[64] = "", now[CB_TIME_STRLEN];
+    int i = synced_index(tbl);
+    int rc = cb_setting_get(c, "sync_cursor", cursor, sizeof(cursor));
+    if (rc == CB_ENOTFOUND) {
+        rc = CB_OK;
+    }
+    if (rc) {
+        return rc;
+    }
+    if (strcmp(tbl, "participants") == 0) {
+        snprintf(pid, sizeof(pid), "%s", row_id);
+    } else if (synced[i].participant_child) {
+        rc = column_text(c, tbl, "participant_id", row_id, pid, sizeof(pid));
+        if (rc == CB_ENOTFOUND) {
+            rc = CB_OK;
+        }
+    }
+    char *text = cb_json_dump(fields);
+    if (!text) {
+        return CB_ENOMEM;
+    }
+    errno = 0;
+    char *end;
+    long long base = strtoll(cursor, &end, 10);
+    if (errno || *end) {
+        base = 0;
+    }
+    cb_time_format(cb_now_ms(), now);
+    sqlite3_stmt *st;
+    if (rc == CB_OK) {
+        rc = cb_conn_prepare(c,
+                             "INSERT INTO outbox(tbl, row_id, fields, hlc, base_seq, "
+                             "participant_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                             &st);
+    }
+    if (rc == CB_OK) {
+        sqlite3_bind_text(st, 1, tbl, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, row_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, text, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)h);
+        sqlite3_bind_int64(st, 5, base);
+        if (pid[0]) {
+            sqlite3_bind_text(st, 6, pid, -1, SQLITE_TRANSIENT);
+        }
+        sqlite3_bind_text(st, 7, now, -1, SQLITE_TRANSIENT);
+        rc = cb_store_rc(sqlite3_step(st));
+        cb_stmt_done(st);
+    }
+    free(text);
+    if (rc == CB_OK) {
+        /* The local value's version: keep the central seq it was based on. */
+        json_t *versions = NULL;
+        rc = cb_capture_versions(c, tbl, row_id, &versions);
+        if (rc == CB_OK) {
+            const char *key;
+            json_t *v;
+            json_object_foreach((json_t *)(uintptr_t)fields, key, v)
+            {
+                (void)v;
+                json_int_t seq =
+                    json_integer_value(json_array_get(json_object_get(versions, key), 0));
+                json_object_set_new(versions, key,
+                                    json_pack("[I, I, s]", seq, (json_int_t)h, CB_SITE_LOCAL));
+            }
+            rc = cb_capture_set_versions(c, tbl, row_id, versions);
+        }
+        json_decref(versions);
+    }
+    return rc;
+}
+
+int cb_capture(struct cb_conn *c, const char *tbl, const char *row_id, const json_t *fields)
+{
+    if (!cb_capture_synced(tbl) || json_object_size(fields) == 0) {
+        return CB_OK;
+    }
+    struct cb_store *s = cb_conn_store(c);
+    int central = strcmp(cb_store_role(s), "central") == 0;
+    if (!central && (strcmp(tbl, "users") == 0 || strcmp(tbl, "teams") == 0)) {
+        return CB_OK; /* accounts and teams are mastered on central */
+    }
+    uint64_t h = cb_hlc_tick(cb_store_hlc(s), cb_now_ms());
+    int rc = central ? capture_central(c, tbl, row_id, fields, h)
+                     : capture_field(c, tbl, row_id, fields, h);
+    if (rc == CB_OK) {
+        rc = persist_hlc(c, h);
+    }
+    if (rc == CB_OK && !central) {
+        cb_syncer_kick(); /* debounced; a no-op when not serving */
+    }
+    return rc;
+}
+
+int cb_capture_bootstrap_central(struct cb_conn *c)
+{
+    char done[8];
+    if (cb_setting_get(c, "central_bootstrapped", done, sizeof(done)) == CB_OK) {
+        return CB_OK;
+    }
+    int rc = cb_conn_begin(c);
+    for (size_t i = 0; rc == CB_OK && i < NSYNCED; i++) {
+        char sql[160];
+        sqlite3_stmt *st;
+        snprintf(sql, sizeof(sql), "SELECT id FROM %s ORDER BY id", synced[i].tbl);
+        rc = cb_conn_prepare(c, sql, &st);
+        if (rc) {
+            break;
+        }
+        json_t *ids = json_array();
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            json_array_append_new(ids, json_string((const char *)sqlite3_column_text(st, 0)));
+        }
+        cb_stmt_done(st);
+        size_t k;
+        json_t *idv;
+        json_array_foreach(ids, k, idv)
+        {
+            json_t *values = NULL;
+            char scope[80];
+            int shared = 0;
+            if (rc == CB_OK) {
+                rc = cb_capture_row_values(c, synced[i].tbl, json_string_value(idv), &values);
+            }
+            if (rc == CB_OK) {
+                rc = cb_capture_scope(c, synced[i].tbl, json_string_value(idv), scope,
+                                      sizeof(scope), &shared);
+            }
+            if (rc == CB_OK) {
+                uint64_t h = cb_hlc_tick(cb_store_hlc(cb_conn_store(c)), cb_now_ms());
+                rc = cb_capture_append(c, synced[i].tbl, json_string_value(idv), values, h,
+                                       CB_SITE_CENTRAL, 0, 0, shared ? NULL : scope, NULL, 1, NULL);
+            }
+            json_decref(values);
+        }
+        json_decref(ids);
+    }
+    if (rc == CB_OK) {
+        rc = cb_setting_set(c, "central_bootstrapped", "1");
+    }
+    if (rc == CB_OK) {
+        rc = cb_conn_commit(c);
+    } else {
+        cb_conn_rollback(c);
+    }
+    return rc;
+}
+
+/* Re-log one row: each field with its current value, grouped by origin. */
+static int relog_row(struct cb_conn *c, const char *tbl, const char *row_id, const char *team)
+{
+    json_t *values = NULL, *versions = NULL;
+    int rc = cb_capture_row_values(c, tbl, row_id, &values);
+    if (rc == CB_OK) {
+        rc = cb_capture_versions(c, tbl, row_id, &versions);
+    }
+    /* Group fields by (hlc, site) so each logged change keeps its origin. */
+    while (rc == CB_OK && json_object_size(values) > 0) {
+        const char *key;
+        json_t *v;
+        json_int_t hlc = -1;
+        const char *site = NULL;
+        json_t *group = json_object();
+        void *tmp;
+        json_object_foreach_safe(values, tmp, key, v)
+        {
+            json_t *ver = json_object_get(versions, key);
+            json_int_t h = ver ? json_integer_value(json_array_get(ver, 1)) : 0;
+            const char *si = ver ? json_string_value(json_array_get(ver, 2)) : CB_SITE_CENTRAL;
+            if (!si) {
+                si = CB_SITE_CENTRAL;
+            }
+            if (hlc < 0) {
+                hlc = h;
+                site = si;
+            }
+            if (h == hlc && strcmp(si, site) == 0) {
+                json_object_set(group, key, v);
+                json_object_del(values, key);
+            }
+        }
+        rc = cb_capture_append(c, tbl, row_id, group, (uint64_t)hlc, site, 0, 0, team, NULL, 0,
+                               NULL);
+        json_decref(group);
+    }
+    json_decref(values);
+    json_decref(versions);
+    return rc;
+}
+
+int cb_capture_relog_participant(struct cb_conn *c, const char *participant_id)
+{
+    char team[80];
+    int rc = column_text(c, "participants", "team", participant_id, team, sizeof(team));
+    if (rc) {
+        return rc;
+    }
+    rc = relog_row(c, "participants", participant_id, team);
+    for (size_t i = 0; rc == CB_OK && i < NSYNCED; i++) {
+        if (!synced[i].participant_child) {
+            continue;
+        }
+        char sql[160];
+        sqlite3_stmt *st;
+        snprintf(sql, sizeof(sql), "SELECT id FROM %s WHERE participant_id = ?1", synced[i].tbl);
+        rc = cb_conn_prepare(c, sql, &st);
+        if (rc) {
+            break;
+        }
+        sqlite3_bind_text(st, 1, participant_id, -1, SQLITE_TRANSIENT);
+        json_t *ids = json_array();
+        int s;
+        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+            json_array_append_new(ids, json_string((const char *)sqlite3_column_text(st, 0)));
+        }
+        cb_stmt_done(st);
+        if (s != SQLITE_DONE) {
+            rc = cb_store_rc(s);
+        }
+        size_t k;
+        json_t *idv;
+        json_array_foreach(ids, k, idv)
+        {
+            if (rc == CB_OK) {
+                rc = relog_row(c, synced[i].tbl, json_string_value(idv), team);
+            }
+        }
+        json_decref(ids);
+    }
+    return rc;
+}

@@ -1,0 +1,793 @@
+/*
+ * hub.c - central's sync endpoints (design.md section 4, docs/SYNC.md):
+ *   POST /sync/v1/enroll   redeem a one-time code (no signature)
+ *   POST /sync/v1/push     apply a site's outbox batch
+ *   GET  /sync/v1/pull     keyset pages of changes in the site's scope
+ *   GET  /sync/v1/digest   hashes of the scope's current state
+ * Every request but enroll is HMAC-signed (sign.h) with a fresh timestamp and
+ * nonce, and carries the schema version.  Only a central serves these.
+ */
+#include "coachbox/api.h"
+
+#include <civetweb.h>
+#include "coachbox/audit.h"
+#include "coachbox/capture.h"
+#include "coachbox/hlc.h"
+#include "coachbox/json.h"
+#include "coachbox/record.h"
+#include "coachbox/sign.h"
+#include "coachbox/sites.h"
+#include "coachbox/store.h"
+#include "coachbox/sync.h"
+#include "coachbox/timeutil.h"
+#include "coachbox/uuid.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_TIME_SKEW_MS (5 * 60 * 1000)
+#define NONCE_TTL_MS     (10 * 60 * 1000)
+#define MAX_OPS          10000
+#define PULL_DEFAULT     2000
+#define PULL_MAX         10000
+
+static int is_central(const struct cb_req *r)
+{
+    return strcmp(r->app->role, "central") == 0;
+}
+
+static int not_central(struct cb_req *r)
+{
+    return cb_reply_problem(r, 404, "not_found", "this server is not a central record store", NULL,
+                            NULL);
+}
+
+/* Check schema header; reply 409 when it differs. */
+static int check_schema(struct cb_req *r)
+{
+    const char *v = cb_req_header(r, "X-CB-Schema");
+    char msg[160];
+    if (v && strtol(v, NULL, 10) == cb_store_schema_version()) {
+        return CB_OK;
+    }
+    snprintf(msg, sizeof(msg), "central runs schema %d; this site runs %s: upgrade to match",
+             cb_store_schema_version(), v ? v : "an unknown schema");
+    cb_reply_problem(r, 409, "schema_mismatch", msg, "X-CB-Schema", NULL);
+    return CB_ESCHEMA;
+}
+
+/*
+ * Verify the signature headers; on failure reply (401/403/409) and return an
+ * error.  On success *site is loaded (caller clears it).
+ */
+static int authenticate_site(struct cb_req *r, struct cb_site *site)
+{
+    const char *id = cb_req_header(r, "X-CB-Site");
+    const char *ts = cb_req_header(r, "X-CB-Timestamp");
+    const char *nonce = cb_req_header(r, "X-CB-Nonce");
+    const char *sig = cb_req_header(r, "X-CB-Signature");
+    memset(site, 0, sizeof(*site));
+    if (!id || !ts || !nonce || !sig || strlen(nonce) < 16 || strlen(nonce) > 64) {
+        cb_reply_problem(r, 401, "unauthenticated", "missing or malformed signature headers",
+                         "X-CB-Signature", NULL);
+        return CB_EUNAUTH;
+    }
+    if (!cb_uuid_valid(id) || cb_site_get(r->db, id, site) != CB_OK) {
+        cb_reply_problem(r, 401, "unauthenticated", "unknown site", "X-CB-Site", NULL);
+        return CB_EUNAUTH;
+    }
+    if (site->revoked) {
+        cb_reply_json(r, 403,
+                      json_pack("{s:{s:s, s:s}, s:b}", "error", "code", "revoked", "message",
+                                "this site has been revoked: wipe the synced data", "wipe", 1),
+                      NULL);
+        struct cb_audit_event e = {NULL,    "sync.refused", "sites",   id,
+                                   r->addr, "denied",       "revoked", NULL};
+        cb_audit(r->db, &e);
+        return CB_EFORBIDDEN;
+    }
+    char *end;
+    errno = 0;
+    long long t = strtoll(ts, &end, 10);
+    int64_t now = cb_now_ms();
+    if (errno || *end || t < now - MAX_TIME_SKEW_MS || t > now + MAX_TIME_SKEW_MS) {
+        cb_reply_problem(r, 401, "stale_request",
+                         "the request timestamp is more than 5 minutes from central's clock",
+                         "X-CB-Timestamp", NULL);
+        return CB_EUNAUTH;
+    }
+    char path[2048], want[CB_SIG_HEXLEN];
+    const char *qs = r->ri->query_string;
+    snprintf(path, sizeof(path), "%s%s%s", r->ri->local_uri, qs && qs[0] ? "?" : "", qs ? qs : "");
+    if (cb_sign(site->secret, r->ri->request_method, path, ts, nonce, r->raw_body, r->raw_len,
+                want) != CB_OK ||
+        !cb_secure_streq(want, sig)) {
+        struct cb_audit_event e = {NULL,    "sync.refused", "sites",         id,
+                                   r->addr, "denied",       "bad signature", NULL};
+        cb_audit(r->db, &e);
+        cb_reply_problem(r, 401, "bad_signature", "the request signature does not verify",
+                         "X-CB-Signature", NULL);
+        return CB_EUNAUTH;
+    }
+    /* Replay protection: each nonce once within the window. */
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(r->db, "DELETE FROM nonces WHERE at_ms < ?1", &st);
+    if (rc == CB_OK) {
+        sqlite3_bind_int64(st, 1, now - NONCE_TTL_MS);
+        sqlite3_step(st);
+        cb_stmt_done(st);
+        rc = cb_conn_prepare(r->db, "INSERT INTO nonces(site_id, nonce, at_ms) VALUES (?1, ?2, ?3)",
+                             &st);
+    }
+    if (rc == CB_OK) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, nonce, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 3, now);
+        rc = cb_store_rc(sqlite3_step(st));
+        cb_stmt_done(st);
+    }
+    if (rc == CB_ECONFLICT) {
+        struct cb_audit_event e = {NULL,    "sync.refused", "sites",          id,
+                                   r->addr, "denied",       "replayed nonce", NULL};
+        cb_audit(r->db, &e);
+        cb_reply_problem(r, 401, "replayed", "this request was already received (nonce reused)",
+                         "X-CB-Nonce", NULL);
+        return CB_EUNAUTH;
+    }
+    if (rc) {
+        cb_reply_error(r, rc, NULL);
+        return rc;
+    }
+    return check_schema(r);
+}
+
+/* ------------------------------------------------------------------ enroll */
+
+static int sync_enroll(struct cb_req *r)
+{
+    static const char *const keys[] = {"code", "first_op_id", "schema", NULL};
+    struct cb_field_error fe = {"", ""};
+    struct cb_site site;
+    if (!is_central(r)) {
+        return not_central(r);
+    }
+    int rc = cb_json_only_keys(r->body, keys, &fe);
+    if (rc) {
+        return cb_reply_error(r, rc, &fe);
+    }
+    json_t *schema = json_object_get(r->body, "schema");
+    if (!json_is_integer(schema) || json_integer_value(schema) != cb_store_schema_version()) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "central runs schema %d: upgrade this site to match",
+                 cb_store_schema_version());
+        return cb_reply_problem(r, 409, "schema_mismatch", msg, "schema", NULL);
+    }
+    json_t *first = json_object_get(r->body, "first_op_id");
+    if (!json_is_integer(first) || json_integer_value(first) < 1) {
+        return cb_reply_problem(r, 400, "invalid", "first_op_id must be a positive integer",
+                                "first_op_id", NULL);
+    }
+    rc = cb_site_enroll(r->db, cb_json_str(r->body, "code"), json_integer_value(first), &site);
+    if (rc == CB_EUNAUTH) {
+        struct cb_audit_event e = {NULL,    "site.enroll", "sites",    NULL,
+                                   r->addr, "failed",      "bad code", NULL};
+        cb_audit(r->db, &e);
+        return cb_reply_problem(r, 401, "bad_code",
+                                "the enrollment code is unknown, used, expired or revoked", "code",
+                                NULL);
+    }
+    if (rc) {
+        return cb_reply_error(r, rc, NULL);
+    }
+    json_t *out =
+        json_pack("{s:s, s:s, s:s, s:O, s:i}", "site_id", site.id, "name", site.name, "secret",
+                  site.secret, "teams", site.teams, "schema", cb_store_schema_version());
+    cb_site_clear(&site);
+    return cb_reply_json(r, 200, out, NULL);
+}
+
+/* ------------------------------------------------------------------ push */
+
+/* Is team one of the site's teams? */
+static int site_has_team(const struct cb_site *s, const char *team)
+{
+    size_t i;
+    json_t *t;
+    if (!team) {
+        return 0;
+    }
+    json_array_foreach(s->teams, i, t)
+    {
+        if (json_is_string(t) && strcmp(json_string_value(t), team) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * May this site write this op?  Rows of its teams' participants, programmes
+ * and sessions; conflicts only to resolve them; never accounts or teams.
+ */
+static int op_allowed(struct cb_conn *c, const struct cb_site *s, const char *tbl,
+                      const char *row_id, const json_t *fields, const json_t *current,
+                      const char **why)
+{
+    static const char *const forbidden[] = {"users", "teams", NULL};
+    for (const char *const *f = forbidden; *f; f++) {
+        if (strcmp(tbl, *f) == 0) {
+            *why = "accounts and teams are managed on central";
+            return 0;
+        }
+    }
+    if (strcmp(tbl, "venues") == 0) {
+        const char *team = cb_json_str(current ? current : fields, "team");
+        if (!site_has_team(s, team) || (current && cb_json_str(fields, "team") &&
+                                        !site_has_team(s, cb_json_str(fields, "team")))) {
+            *why = "venue outside the site's teams";
+            return 0;
+        }
+        return 1;
+    }
+    if (strcmp(tbl, "conflicts") == 0) {
+        const char *key;
+        json_t *v;
+        if (!current) {
+            *why = "conflicts are created by central";
+            return 0;
+        }
+        json_object_foreach((json_t *)(uintptr_t)fields, key, v)
+        {
+            (void)v;
+            if (strcmp(key, "status") && strcmp(key, "resolution_note") &&
+                strcmp(key, "resolved_by") && strcmp(key, "resolved_at")) {
+                *why = "only a conflict's resolution can be changed";
+                return 0;
+            }
+        }
+    }
+    /* The row's team now (at central), and after this write. */
+    const char *team_now = current ? cb_json_str(current, "team") : NULL;
+    const char *team_new = cb_json_str(fields, "team");
+    if (current && !site_has_team(s, team_now)) {
+        *why = "record outside the site's teams";
+        return 0;
+    }
+    if (!current && !site_has_team(s, team_new)) {
+        /* A new child record: its participant must be in scope. */
+        const char *pid = cb_json_str(fields, "participant_id");
+        *why = "record outside the site's teams";
+        if (!pid) {
+            return 0;
+        }
+        json_t *p = NULL;
+        int ok = cb_record_get_synced(c, &cb_table_participants, pid, &p) == CB_OK &&
+                 site_has_team(s, cb_json_str(p, "team"));
+        json_decref(p);
+        return ok;
+    }
+    (void)row_id;
+    return 1;
+}
+
+/* Version triple of field in versions: returns 1 when present. */
+static int version_of(const json_t *versions, const char *field, int64_t *seq, uint64_t *hlc,
+                      const char **site)
+{
+    json_t *v = json_object_get(versions, field);
+    if (!json_is_array(v) || json_array_size(v) != 3) {
+        return 0;
+    }
+    *seq = json_integer_value(json_array_get(v, 0));
+    *hlc = (uint64_t)json_integer_value(json_array_get(v, 1));
+    *site = json_string_value(json_array_get(v, 2));
+    if (!*site) {
+        *site = "";
+    }
+    return 1;
+}
+
+/* (hlc, site) ordering: 1 if a wins over b. */
+static int wins(uint64_t ha, const char *sa, uint64_t hb, const char *sb)
+{
+    if (ha != hb) {
+        return ha > hb;
+    }
+    return strcmp(sa, sb) > 0;
+}
+
+/* Record a conflict (both values kept) as a synced conflicts row. */
+static int record_conflict(struct cb_conn *c, const char *tbl, const char *row_id,
+                           const char *field, int64_t base_seq, const json_t *winner, uint64_t whlc,
+                           const char *wsite, const json_t *loser, uint64_t lhlc, const char *lsite,
+                           const json_t *row)
+{
+    char id[CB_UUID_STRLEN], now[CB_TIME_STRLEN];
+    int rc = cb_uuid7(id);
+    if (rc) {
+        return rc;
+    }
+    char *wv = winner ? cb_json_dump(winner) : NULL;
+    char *lv = loser ? cb_json_dump(loser) : NULL;
+    const char *pid =
+        strcmp(tbl, "participants") == 0 ? row_id : cb_json_str(row, "participant_id");
+    const char *team = cb_json_str(row, "team");
+    cb_time_format(cb_now_ms(), now);
+    json_t *f = json_pack("{s:s, s:s, s:s, s:I, s:s?, s:I, s:s, s:s?, s:I, s:s, s:s, s:s?, "
+                          "s:s?, s:s, s:n, s:i}",
+                          "tbl", tbl, "row_id", row_id, "field", field, "base_seq",
+                          (json_int_t)base_seq, "winner_value", wv, "winner_hlc", (json_int_t)whlc,
+                          "winner_site", wsite, "loser_value", lv, "loser_hlc", (json_int_t)lhlc,
+                          "loser_site", lsite, "status", "open", "participant_id", pid, "team",
+                          team, "created_at", now, "created_by", "deleted", 0);
+    free(wv);
+    free(lv);
+    if (!f) {
+        return CB_ENOMEM;
+    }
+    rc = cb_record_apply(c, &cb_table_conflicts, id, f, now);
+    if (rc == CB_OK) {
+        uint64_t h = cb_hlc_tick(cb_store_hlc(cb_conn_store(c)), cb_now_ms());
+        rc = cb_capture_append(c, "conflicts", id, f, h, CB_SITE_CENTRAL, 0, 0,
+                               team ? team : CB_SCOPE_NOWHERE, NULL, 1, NULL);
+    }
+    json_decref(f);
+    return rc;
+}
+
+struct push_stats {
+    int applied, conflicts, rejected, restamped, duplicates;
+};
+
+/*
+ * Apply one op at central (caller holds the transaction).  Field by field:
+ * a value whose current version is newer than the op's base and from another
+ * site is concurrent: the higher (hlc, site) wins and both values are kept in
+ * a conflict.  A delete racing edits, or an edit of a row deleted
+ * concurrently, is a conflict on the "deleted" field.  Lost values are
+ * re-asserted so every replica converges on the winner.
+ */
+static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op,
+                    struct push_stats *stats, json_t *rejected)
+{
+    const char *tbl = cb_json_str(op, "tbl");
+    const char *row_id = cb_json_str(op, "row_id");
+    json_t *fields = json_object_get(op, "fields");
+    json_int_t op_id = json_integer_value(json_object_get(op, "op_id"));
+    int64_t base = json_integer_value(json_object_get(op, "base_seq"));
+    uint64_t hlc = (uint64_t)json_integer_value(json_object_get(op, "hlc"));
+    const struct cb_table *t = tbl ? cb_table_find(tbl) : NULL;
+    const char *why = NULL;
+    int restamped = 0;
+
+    if (!t || !cb_capture_synced(tbl) || !row_id || !cb_uuid_valid(row_id) ||
+        !json_is_object(fields) || json_object_size(fields) == 0) {
+        why = "malformed change";
+    } else {
+        const char *key;
+        json_t *v;
+        json_object_foreach(fields, key, v)
+        {
+            if (!cb_record_synced_column(t, key)) {
+                why = "unknown field";
+            }
+        }
+    }
+    json_t *current = NULL;
+    if (!why) {
+        int rc = cb_record_get_synced(c, t, row_id, &current);
+        if (rc && rc != CB_ENOTFOUND) {
+            return rc;
+        }
+        if (op_allowed(c, s, tbl, row_id, fields, current, &why)) {
+            why = NULL;
+        }
+    }
+    if (why) {
+        json_array_append_new(rejected, json_pack("{s:I, s:s}", "op_id", op_id, "reason", why));
+        stats->rejected++;
+        json_decref(current);
+        return CB_OK;
+    }
+    int64_t now = cb_now_ms();
+    struct cb_hlc *clock = cb_store_hlc(cb_conn_store(c));
+    if (cb_hlc_too_far_ahead(hlc, now)) {
+        hlc = cb_hlc_tick(clock, now); /* a wrong clock cannot win every conflict */
+        restamped = 1;
+        stats->restamped++;
+    } else {
+        cb_hlc_observe(clock, hlc, now);
+    }
+    json_t *versions = NULL;
+    int rc = cb_capture_versions(c, tbl, row_id, &versions);
+    if (rc) {
+        json_decref(current);
+        return rc;
+    }
+    json_t *apply = json_object();
+    json_t *reassert = json_object();
+    int64_t vseq;
+    uint64_t vhlc;
+    const char *vsite;
+    int is_delete = json_integer_value(json_object_get(fields, "deleted")) == 1 ||
+                    json_is_true(json_object_get(fields, "deleted"));
+    int row_deleted = current && json_integer_value(json_object_get(current, "deleted")) == 1;
+
+    if (current && row_deleted && !is_delete &&
+        version_of(versions, "deleted", &vseq, &vhlc, &vsite) && vseq > base &&
+        strcmp(vsite, s->id) != 0) {
+        /* An edit racing a delete. */
+        int edit_wins = wins(hlc, s->id, vhlc, vsite);
+        json_t *del = json_integer(1);
+        rc = edit_wins ? record_conflict(c, tbl, row_id, "deleted", base, fields, hlc, s->id, del,
+                                         vhlc, vsite, current)
+                       : record_conflict(c, tbl, row_id, "deleted", base, del, vhlc, vsite, fields,
+                                         hlc, s->id, current);
+        json_decref(del);
+        stats->conflicts++;
+        if (edit_wins) {
+            json_object_update(apply, fields);
+            json_object_set_new(apply, "deleted", json_integer(0));
+        } else {
+            json_object_set_new(reassert, "deleted", json_integer(1));
+        }
+    } else if (current && is_delete && !row_deleted) {
+        /* A delete racing edits: the newest concurrent edit decides. */
+        const char *key;
+        json_t *v;
+        uint64_t best_h = 0;
+        const char *best_site = NULL;
+        json_object_foreach(versions, key, v)
+        {
+            if (version_of(versions, key, &vseq, &vhlc, &vsite) && vseq > base &&
+                strcmp(vsite, s->id) != 0 && (!best_site || wins(vhlc, vsite, best_h, best_site))) {
+                best_h = vhlc;
+                best_site = vsite;
+            }
+        }
+        if (best_site) {
+            int del_wins = wins(hlc, s->id, best_h, best_site);
+            stats->conflicts++;
+            json_t *del = json_integer(1);
+            rc = del_wins ? record_conflict(c, tbl, row_id, "deleted", base, del, hlc, s->id,
+                                            current, best_h, best_site, current)
+                          : record_conflict(c, tbl, row_id, "deleted", base, current, best_h,
+                                            best_site, del, hlc, s->id, current);
+            json_decref(del);
+            if (del_wins) {
+                json_object_update(apply, fields);
+            } else {
+                json_object_set_new(reassert, "deleted", json_integer(0));
+            }
+        } else {
+            json_object_update(apply, fields);
+        }
+    } else {
+        const char *key;
+        json_t *v;
+        json_object_foreach(fields, key, v)
+        {
+            if (rc) {
+                break;
+            }
+            if (current && version_of(versions, key, &vseq, &vhlc, &vsite) && vseq > base &&
+                strcmp(vsite, s->id) != 0) {
+                json_t *cur = json_object_get(current, key);
+                if (json_equal(cur, v)) {
+                    json_object_set(apply, key, v); /* same value: no conflict */
+                    continue;
+                }
+                stats->conflicts++;
+                if (wins(hlc, s->id, vhlc, vsite)) {
+                    rc = record_conflict(c, tbl, row_id, key, base, v, hlc, s->id, cur, vhlc, vsite,
+                                         current);
+                    json_object_set(apply, key, v);
+                } else {
+                    rc = record_conflict(c, tbl, row_id, key, base, cur, vhlc, vsite, v, hlc, s->id,
+                                         current);
+                    json_object_set(reassert, key, cur ? cur : json_null());
+                }
+            } else {
+                json_object_set(apply, key, v);
+            }
+        }
+    }
+    char scope[80], old_team[80] = "";
+    int shared = 0;
+    int moving = strcmp(tbl, "participants") == 0 && current &&
+                 json_is_string(json_object_get(apply, "team")) && cb_json_str(current, "team") &&
+                 strcmp(cb_json_str(current, "team"), cb_json_str(apply, "team")) != 0;
+    if (moving) {
+        snprintf(old_team, sizeof(old_team), "%s", cb_json_str(current, "team"));
+    }
+    if (rc == CB_OK && json_object_size(apply) > 0) {
+        char iso[CB_TIME_STRLEN];
+        cb_time_format(now, iso);
+        rc = cb_record_apply(c, t, row_id, apply, iso);
+        if (rc == CB_OK) {
+            rc = cb_capture_scope(c, tbl, row_id, scope, sizeof(scope), &shared);
+        }
+        if (rc == CB_OK) {
+            rc = cb_capture_append(c, tbl, row_id, apply, hlc, s->id, op_id, restamped,
+                                   shared ? NULL : scope, moving ? old_team : NULL, 1, NULL);
+        }
+        if (rc == CB_OK && moving) {
+            rc = cb_capture_relog_participant(c, row_id);
+        }
+        stats->applied++;
+    }
+    if (rc == CB_OK && json_object_size(reassert) > 0) {
+        /* Re-send the winning values so the losing site converges too. */
+        const char *key;
+        json_t *v;
+        json_object_foreach(reassert, key, v)
+        {
+            if (rc) {
+                break;
+            }
+            json_t *one = json_pack("{s:O}", key, v);
+            int64_t s2;
+            uint64_t h2;
+            const char *site2;
+            if (!version_of(versions, key, &s2, &h2, &site2)) {
+                h2 = hlc;
+                site2 = CB_SITE_CENTRAL;
+            }
+            rc = cb_capture_scope(c, tbl, row_id, scope, sizeof(scope), &shared);
+            if (rc == CB_OK) {
+                rc = cb_capture_append(c, tbl, row_id, one, h2, site2, 0, 0, shared ? NULL : scope,
+                                       NULL, 0, NULL);
+            }
+            json_decref(one);
+        }
+    }
+    json_decref(apply);
+    json_decref(reassert);
+    json_decref(versions);
+    json_decref(current);
+    return rc;
+}
+
+static int sync_push(struct cb_req *r)
+{
+    static const char *const keys[] = {"ops", "pending", "oldest_pending_at", NULL};
+    struct cb_field_error fe = {"", ""};
+    struct cb_site site;
+    struct push_stats stats = {0, 0, 0, 0, 0};
+    if (!is_central(r)) {
+        return not_central(r);
+    }
+    if (authenticate_site(r, &site) != CB_OK) {
+        cb_site_clear(&site);
+        return CB_OK;
+    }
+    int rc = cb_json_only_keys(r->body, keys, &fe);
+    json_t *ops = json_object_get(r->body, "ops");
+    if (rc == CB_OK && (!json_is_array(ops) || json_array_size(ops) > MAX_OPS)) {
+        rc = cb_field_fail(&fe, "ops", "must be a list of at most %d changes", MAX_OPS);
+    }
+    if (rc) {
+        cb_site_clear(&site);
+        return cb_reply_error(r, rc, &fe);
+    }
+    json_t *rejected = json_array();
+    int64_t last = site.last_op_id;
+    /* Foreign keys are checked by the sites that wrote the data; rows may
+     * arrive in scope order, not dependency order. */
+    cb_conn_exec(r->db, "PRAGMA foreign_keys=OFF");
+    rc = cb_conn_begin(r->db);
+    size_t i;
+    json_t *op;
+    json_array_foreach(ops, i, op)
+    {
+        if (rc) {
+            break;
+        }
+        json_int_t id = json_integer_value(json_object_get(op, "op_id"));
+        if (!json_is_object(op) || id <= 0) {
+            rc = cb_field_fail(&fe, "ops", "change %zu has no op_id", i);
+            break;
+        }
+        if (id <= last) {
+            stats.duplicates++;
+            continue; /* already applied: idempotent */
+        }
+        if (id != last + 1) {
+            break; /* a gap: apply nothing past it; the site resends from the ack */
+        }
+        rc = apply_op(r->db, &site, op, &stats, rejected);
+        if (rc == CB_OK) {
+            last = id;
+        }
+    }
+    if (rc == CB_OK) {
+        char now[CB_TIME_STRLEN];
+        sqlite3_stmt *st;
+        cb_time_format(cb_now_ms(), now);
+        rc = cb_conn_prepare(r->db,
+                             "UPDATE sites SET last_op_id = ?1, last_seen_at = ?2, "
+                             "pending_reported = ?3, oldest_pending_at = ?4 WHERE id = ?5",
+                             &st);
+        if (rc == CB_OK) {
+            json_int_t pending = json_integer_value(json_object_get(r->body, "pending"));
+            pending -= (json_int_t)(last - site.last_op_id);
+            sqlite3_bind_int64(st, 1, last);
+            sqlite3_bind_text(st, 2, now, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_int64(st, 3, pending > 0 ? pending : 0);
+            const char *oldest = cb_json_str(r->body, "oldest_pending_at");
+            if (oldest && pending > 0) {
+                sqlite3_bind_text(st, 4, oldest, -1, SQLITE_TRANSIENT);
+            }
+            sqlite3_bind_text(st, 5, site.id, -1, SQLITE_TRANSIENT);
+            rc = cb_store_rc(sqlite3_step(st));
+            cb_stmt_done(st);
+        }
+    }
+    if (rc == CB_OK && stats.restamped) {
+        struct cb_audit_event e = {NULL,
+                                   "sync.restamped",
+                                   "sites",
+                                   site.id,
+                                   r->addr,
+                                   "ok",
+                                   "site clock more than 5 minutes ahead",
+                                   NULL};
+        rc = cb_audit(r->db, &e);
+    }
+    if (rc == CB_OK) {
+        rc = cb_conn_commit(r->db);
+    } else {
+        cb_conn_rollback(r->db);
+    }
+    cb_conn_exec(r->db, "PRAGMA foreign_keys=ON");
+    cb_site_clear(&site);
+    if (rc) {
+        json_decref(rejected);
+        return cb_reply_error(r, rc, &fe);
+    }
+    return cb_reply_json(r, 200,
+                         json_pack("{s:I, s:i, s:i, s:i, s:i, s:o}", "ack", (json_int_t)last,
+                                   "applied", stats.applied, "conflicts", stats.conflicts,
+                                   "duplicates", stats.duplicates, "restamped", stats.restamped,
+                                   "rejected", rejected),
+                         NULL);
+}
+
+/* ------------------------------------------------------------------ pull */
+
+static int query_int(const struct cb_req *r, const char *name, long long def, long long lo,
+                     long long hi, long long *out)
+{
+    char buf[32];
+    int has = cb_req_query(r, name, buf, sizeof(buf));
+    if (has == 0) {
+        *out = def;
+        return CB_OK;
+    }
+    char *end;
+    errno = 0;
+    long long v = has > 0 ? strtoll(buf, &end, 10) : -1;
+    if (has < 0 || errno || *end || end == buf || v < lo || v > hi) {
+        return CB_EINVAL;
+    }
+    *out = v;
+    return CB_OK;
+}
+
+static int sync_pull(struct cb_req *r)
+{
+    struct cb_site site;
+    long long since, limit;
+    if (!is_central(r)) {
+        return not_central(r);
+    }
+    if (authenticate_site(r, &site) != CB_OK) {
+        cb_site_clear(&site);
+        return CB_OK;
+    }
+    if (query_int(r, "since", 0, 0, (long long)9e18, &since) ||
+        query_int(r, "limit", PULL_DEFAULT, 1, PULL_MAX, &limit)) {
+        cb_site_clear(&site);
+        return cb_reply_problem(r, 400, "invalid", "since and limit must be whole numbers", "since",
+                                NULL);
+    }
+    char *teams = cb_json_dump(site.teams);
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(r->db,
+                             "SELECT seq, tbl, row_id, fields, hlc, site FROM changes "
+                             "WHERE seq > ?1 AND (scope IS NULL OR scope IN "
+                             "(SELECT value FROM json_each(?2)) OR scope2 IN "
+                             "(SELECT value FROM json_each(?2))) ORDER BY seq LIMIT ?3",
+                             &st);
+    json_t *items = json_array();
+    long long last = since;
+    int n = 0, s = SQLITE_DONE;
+    /* One read snapshot for the page and the head, so nothing committed
+     * between them is skipped. */
+    int in_txn = rc == CB_OK && cb_conn_exec(r->db, "BEGIN") == CB_OK;
+    if (rc == CB_OK) {
+        sqlite3_bind_int64(st, 1, since);
+        sqlite3_bind_text(st, 2, teams ? teams : "[]", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 3, limit);
+        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+            json_t *fields = json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL);
+            last = sqlite3_column_int64(st, 0);
+            json_array_append_new(
+                items, json_pack("{s:I, s:s, s:s, s:o, s:I, s:s}", "seq", (json_int_t)last, "tbl",
+                                 sqlite3_column_text(st, 1), "row_id", sqlite3_column_text(st, 2),
+                                 "fields", fields ? fields : json_object(), "hlc",
+                                 (json_int_t)sqlite3_column_int64(st, 4), "site",
+                                 sqlite3_column_text(st, 5)));
+            n++;
+        }
+        cb_stmt_done(st);
+        if (s != SQLITE_DONE) {
+            rc = cb_store_rc(s);
+        }
+    }
+    /* With a short page the site is up to date with everything so far. */
+    long long head = last;
+    if (rc == CB_OK && n < limit) {
+        sqlite3_stmt *h;
+        if (cb_conn_prepare(r->db, "SELECT coalesce(max(seq), 0) FROM changes", &h) == CB_OK) {
+            if (sqlite3_step(h) == SQLITE_ROW && sqlite3_column_int64(h, 0) > head) {
+                head = sqlite3_column_int64(h, 0);
+            }
+            cb_stmt_done(h);
+        }
+    }
+    if (in_txn) {
+        cb_conn_exec(r->db, "COMMIT");
+    }
+    free(teams);
+    json_t *teams_json = json_incref(site.teams);
+    cb_site_clear(&site);
+    if (rc) {
+        json_decref(items);
+        json_decref(teams_json);
+        return cb_reply_error(r, rc, NULL);
+    }
+    return cb_reply_json(r, 200,
+                         json_pack("{s:o, s:I, s:b, s:o}", "changes", items, "next",
+                                   (json_int_t)head, "more", n >= limit, "teams", teams_json),
+                         NULL);
+}
+
+/* ------------------------------------------------------------------ digest */
+
+static int sync_digest(struct cb_req *r)
+{
+    struct cb_site site;
+    char table[64] = "";
+    if (!is_central(r)) {
+        return not_central(r);
+    }
+    if (authenticate_site(r, &site) != CB_OK) {
+        cb_site_clear(&site);
+        return CB_OK;
+    }
+    if (cb_req_query(r, "table", table, sizeof(table)) < 0) {
+        cb_site_clear(&site);
+        return cb_reply_problem(r, 400, "invalid", "table is too long", "table", NULL);
+    }
+    json_t *out = NULL;
+    int rc = cb_sync_digest(r->db, site.teams, table[0] ? table : NULL, &out);
+    cb_site_clear(&site);
+    if (rc == CB_EINVAL) {
+        return cb_reply_problem(r, 400, "invalid", "no such synced table", "table", NULL);
+    }
+    if (rc) {
+        return cb_reply_error(r, rc, NULL);
+    }
+    return cb_reply_json(r, 200, out, NULL);
+}
+
+const struct cb_route cb_routes_sync[] = {
+    {"POST", "/sync/v1/enroll", sync_enroll, CB_ROUTE_PUBLIC | CB_ROUTE_BODY, NULL},
+    {"POST", "/sync/v1/push", sync_push, CB_ROUTE_PUBLIC | CB_ROUTE_BODY | CB_ROUTE_LARGE, NULL},
+    {"GET", "/sync/v1/pull", sync_pull, CB_ROUTE_PUBLIC, NULL},
+    {"GET", "/sync/v1/digest", sync_digest, CB_ROUTE_PUBLIC, NULL},
+};
+const size_t cb_routes_sync_count = sizeof(cb_routes_sync) / sizeof(cb_routes_sync[0]);

@@ -1,0 +1,1079 @@
+/*
+ * site.c - the field server's sync engine: enrollment, push/pull rounds,
+ * applying pulled pages, scope exits, revocation wipe, verification, status
+ * and the background syncer.  See sync.h and docs/SYNC.md.
+ *
+ * Threads: cb_sync_round() may run on any thread; it uses that thread's
+ * store connection.  The background syncer runs rounds on its own thread;
+ * rounds never overlap (round_lock).
+ */
+#include "coachbox/audit.h"
+#include "coachbox/buf.h"
+#include "coachbox/capture.h"
+#include "coachbox/hlc.h"
+#include "coachbox/json.h"
+#include "coachbox/record.h"
+#include "coachbox/rng.h"
+#include "coachbox/sign.h"
+#include "coachbox/store.h"
+#include "coachbox/sync.h"
+#include "coachbox/timeutil.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PUSH_BATCH   2000
+#define PULL_PAGE    2000
+#define MAX_RESPONSE (256 * 1024 * 1024)
+
+static pthread_mutex_t round_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* ------------------------------------------------------------ settings */
+
+static int setting(struct cb_conn *c, const char *key, char *out, size_t len)
+{
+    int rc = cb_setting_get(c, key, out, len);
+    if (rc == CB_ENOTFOUND) {
+        out[0] = '\0';
+        return CB_OK;
+    }
+    return rc;
+}
+
+static int64_t setting_int(struct cb_conn *c, const char *key)
+{
+    char buf[32];
+    if (setting(c, key, buf, sizeof(buf)) || !buf[0]) {
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    return errno || *end ? 0 : v;
+}
+
+static int set_int(struct cb_conn *c, const char *key, int64_t v)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%lld", (long long)v);
+    return cb_setting_set(c, key, buf);
+}
+
+static void set_error(struct cb_conn *c, const char *msg)
+{
+    cb_setting_set(c, "last_error", msg ? msg : "");
+}
+
+int cb_sync_enrolled(struct cb_store *s)
+{
+    struct cb_conn *c;
+    char id[64];
+    return cb_store_conn(s, &c) == CB_OK && setting(c, "site_id", id, sizeof(id)) == CB_OK &&
+           id[0] != '\0';
+}
+
+/* ------------------------------------------------------------ HTTP */
+
+struct http_resp {
+    long status;
+    struct cb_buf body;
+    json_t *json;
+};
+
+static size_t on_data(char *p, size_t size, size_t n, void *ud)
+{
+    struct cb_buf *b = ud;
+    return cb_buf_add(b, p, size * n) == CB_OK ? size * n : 0;
+}
+
+/* Is url's host a loopback address (plain http allowed)? */
+static int url_is_loopback(const char *url)
+{
+    return strncmp(url, "http://127.", 11) == 0 || strncmp(url, "http://localhost:", 17) == 0 ||
+           strncmp(url, "http://localhost/", 17) == 0;
+}
+
+static int url_ok(const char *url, char *msg, size_t len)
+{
+    if (strncmp(url, "https://", 8) == 0 || url_is_loopback(url)) {
+        return CB_OK;
+    }
+    snprintf(msg, len, "central must be reached over https:// (plain http only on loopback)");
+    return CB_EINVAL;
+}
+
+/*
+ * One request to central: method path (with query) and an optional JSON
+ * body; signed when the site is enrolled.  On transport failure CB_EIO with
+ * msg set; otherwise CB_OK with resp->status and the parsed body.
+ */
+static int http_call(struct cb_conn *c, const char *base, const char *method, const char *path,
+                     const char *body, struct http_resp *resp, char *msg, size_t msglen)
+{
+    char url[1024], id[64] = "", secret[80] = "", ca[1024] = "", pin[256] = "";
+    char ts[32], nonce[40], sig[CB_SIG_HEXLEN], hdr[256];
+    struct curl_slist *hl = NULL;
+    memset(resp, 0, sizeof(*resp));
+    cb_buf_init(&resp->body, MAX_RESPONSE);
+    snprintf(url, sizeof(url), "%s%s", base, path);
+    if (url_ok(base, msg, msglen)) {
+        return CB_EINVAL;
+    }
+    setting(c, "site_id", id, sizeof(id));
+    setting(c, "site_secret", secret, sizeof(secret));
+    setting(c, "central_ca", ca, sizeof(ca));
+    setting(c, "central_pin", pin, sizeof(pin));
+    CURL *k = curl_easy_init();
+    if (!k) {
+        return CB_ENOMEM;
+    }
+    snprintf(hdr, sizeof(hdr), "X-CB-Schema: %d", cb_store_schema_version());
+    hl = curl_slist_append(hl, hdr);
+    hl = curl_slist_append(hl, "Content-Type: application/json");
+    hl = curl_slist_append(hl, "Expect:");
+    if (id[0] && secret[0]) {
+        snprintf(ts, sizeof(ts), "%lld", (long long)cb_now_ms());
+        cb_rng_hex(nonce, 16);
+        cb_sign(secret, method, path, ts, nonce, body, body ? strlen(body) : 0, sig);
+        snprintf(hdr, sizeof(hdr), "X-CB-Site: %s", id);
+        hl = curl_slist_append(hl, hdr);
+        snprintf(hdr, sizeof(hdr), "X-CB-Timestamp: %s", ts);
+        hl = curl_slist_append(hl, hdr);
+        snprintf(hdr, sizeof(hdr), "X-CB-Nonce: %s", nonce);
+        hl = curl_slist_append(hl, hdr);
+        snprintf(hdr, sizeof(hdr), "X-CB-Signature: %s", sig);
+        hl = curl_slist_append(hl, hdr);
+    }
+    curl_easy_setopt(k, CURLOPT_URL, url);
+    curl_easy_setopt(k, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(k, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(k, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(k, CURLOPT_FOLLOWLOCATION, 0L); /* never follow redirects */
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(k, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(k, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(k, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(k, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (ca[0]) {
+        curl_easy_setopt(k, CURLOPT_CAINFO, ca);
+    }
+    if (pin[0]) {
+        curl_easy_setopt(k, CURLOPT_PINNEDPUBLICKEY, pin);
+    }
+    curl_easy_setopt(k, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(k, CURLOPT_TIMEOUT, 300L);
+    curl_easy_setopt(k, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(k, CURLOPT_WRITEDATA, &resp->body);
+    if (body) {
+        curl_easy_setopt(k, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(k, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+    }
+    CURLcode cc = curl_easy_perform(k);
+    int rc = CB_OK;
+    if (cc != CURLE_OK) {
+        snprintf(msg, msglen, "central unreachable at %s: %s", base, curl_easy_strerror(cc));
+        rc = CB_EIO;
+    } else {
+        curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &resp->status);
+        resp->json = json_loadb(cb_buf_str(&resp->body), resp->body.len, 0, NULL);
+        if (resp->status >= 300 && resp->status < 400) {
+            snprintf(msg, msglen, "central answered with a redirect (%ld); not followed",
+                     resp->status);
+            rc = CB_EIO;
+        }
+    }
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(k);
+    return rc;
+}
+
+static void resp_free(struct http_resp *r)
+{
+    cb_buf_free(&r->body);
+    json_decref(r->json);
+    r->json = NULL;
+}
+
+/* Turn an error response into (code, message). */
+static int resp_error(const struct http_resp *r, char *msg, size_t len)
+{
+    json_t *e = json_object_get(r->json, "error");
+    const char *code = cb_json_str(e, "code");
+    const char *m = cb_json_str(e, "message");
+    snprintf(msg, len, "central refused the request (%ld %s): %s", r->status, code ? code : "error",
+             m ? m : "no details");
+    if (code && strcmp(code, "revoked") == 0) {
+        return CB_EFORBIDDEN;
+    }
+    if (code && strcmp(code, "schema_mismatch") == 0) {
+        return CB_ESCHEMA;
+    }
+    if (r->status == 401) {
+        return CB_EUNAUTH;
+    }
+    return CB_EIO;
+}
+
+/* ------------------------------------------------------------ enrollment */
+
+int cb_sync_enroll(struct cb_store *s, const char *url, const char *code,
+                   const struct cb_sync_tls *tls, char *msg, size_t msglen)
+{
+    struct cb_conn *c;
+    struct http_resp resp;
+    char base[512];
+    msg[0] = '\0';
+    int rc = cb_store_conn(s, &c);
+    if (rc) {
+        return rc;
+    }
+    if (strcmp(cb_store_role(s), "central") == 0) {
+        snprintf(msg, msglen, "this data directory is a central store, not a field server");
+        return CB_EINVAL;
+    }
+    if (cb_sync_enrolled(s)) {
+        snprintf(msg, msglen,
+                 "already enrolled; a revoked or replaced site needs a fresh data "
+                 "directory");
+        return CB_ECONFLICT;
+    }
+    snprintf(base, sizeof(base), "%s", url);
+    size_t n = strlen(base);
+    while (n > 0 && base[n - 1] == '/') {
+        base[--n] = '\0';
+    }
+    if ((rc = url_ok(base, msg, msglen)) != CB_OK) {
+        return rc;
+    }
+    /* TLS options are needed for this first call too. */
+    rc = cb_setting_set(c, "central_ca", tls && tls->ca_file ? tls->ca_file : "");
+    if (rc == CB_OK) {
+        rc = cb_setting_set(c, "central_pin", tls && tls->pin ? tls->pin : "");
+    }
+    if (rc) {
+        return rc;
+    }
+    /* The first op id this site will push: its oldest waiting edit, or the next one. */
+    int64_t first = 1;
+    sqlite3_stmt *st;
+    if (cb_conn_prepare(c,
+                        "SELECT coalesce((SELECT min(op_id) FROM outbox), "
+                        "(SELECT seq + 1 FROM sqlite_sequence WHERE name = 'outbox'), 1)",
+                        &st) == CB_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            first = sqlite3_column_int64(st, 0);
+        }
+        cb_stmt_done(st);
+    }
+    json_t *req = json_pack("{s:s, s:I, s:i}", "code", code, "first_op_id", (json_int_t)first,
+                            "schema", cb_store_schema_version());
+    char *body = cb_json_dump(req);
+    json_decref(req);
+    rc = http_call(c, base, "POST", "/sync/v1/enroll", body, &resp, msg, msglen);
+    free(body);
+    if (rc == CB_OK && resp.status != 200) {
+        rc = resp_error(&resp, msg, msglen);
+        if (resp.status == 401) {
+            rc = CB_EUNAUTH;
+        }
+    }
+    if (rc == CB_OK) {
+        const char *id = cb_json_str(resp.json, "site_id");
+        const char *secret = cb_json_str(resp.json, "secret");
+        const char *name = cb_json_str(resp.json, "name");
+        char *teams = cb_json_dump(json_object_get(resp.json, "teams"));
+        if (!id || !secret || !teams) {
+            snprintf(msg, msglen, "central's enrollment answer is incomplete");
+            rc = CB_EIO;
+        }
+        if (rc == CB_OK) {
+            rc = cb_conn_begin(c);
+        }
+        if (rc == CB_OK) {
+            rc = cb_setting_set(c, "site_id", id);
+            rc = rc ? rc : cb_setting_set(c, "site_secret", secret);
+            rc = rc ? rc : cb_setting_set(c, "site_name", name ? name : "");
+            rc = rc ? rc : cb_setting_set(c, "site_teams", teams);
+            rc = rc ? rc : cb_setting_set(c, "central_url", base);
+            rc = rc ? rc : cb_setting_set(c, "sync_cursor", "0");
+            rc = rc ? rc : cb_setting_set(c, "last_error", "");
+            if (rc == CB_OK) {
+                struct cb_audit_event e = {NULL, "site.enrolled", "sites", id, NULL, "ok", base,
+                                           NULL};
+                rc = cb_audit(c, &e);
+            }
+            if (rc == CB_OK) {
+                rc = cb_conn_commit(c);
+            } else {
+                cb_conn_rollback(c);
+            }
+        }
+        free(teams);
+        if (rc == CB_OK) {
+            snprintf(msg, msglen, "enrolled as site %s (%s)", name ? name : "", id);
+        }
+    }
+    resp_free(&resp);
+    return rc;
+}
+
+/* ------------------------------------------------------------ wipe, scope exit */
+
+static const char *const purge_order[] = {"conflicts", "attendance", "enrolments",   "goal_reviews",
+                                          "goals",     "referrals",  "measures",     "consents",
+                                          "checkins",  "encounters", "participants", NULL};
+
+/* Hard-delete one participant's local copy (scope exit). */
+static int purge_participant(struct cb_conn *c, const char *pid)
+{
+    char sql[200];
+    int rc = CB_OK;
+    for (const char *const *t = purge_order; *t && rc == CB_OK; t++) {
+        const char *col = strcmp(*t, "participants") == 0 ? "id" : "participant_id";
+        sqlite3_stmt *st;
+        snprintf(sql, sizeof(sql),
+                 "DELETE FROM row_meta WHERE tbl = '%s' AND row_id IN "
+                 "(SELECT id FROM %s WHERE %s = ?1)",
+                 *t, *t, col);
+        rc = cb_conn_prepare(c, sql, &st);
+        if (rc == CB_OK) {
+            sqlite3_bind_text(st, 1, pid, -1, SQLITE_TRANSIENT);
+            rc = cb_store_rc(sqlite3_step(st));
+            cb_stmt_done(st);
+        }
+        snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE %s = ?1", *t, col);
+        if (rc == CB_OK) {
+            rc = cb_conn_prepare(c, sql, &st);
+        }
+        if (rc == CB_OK) {
+            sqlite3_bind_text(st, 1, pid, -1, SQLITE_TRANSIENT);
+            rc = cb_store_rc(sqlite3_step(st));
+            cb_stmt_done(st);
+        }
+    }
+    if (rc == CB_OK) {
+        sqlite3_stmt *st;
+        rc = cb_conn_prepare(c, "DELETE FROM scope_exits WHERE participant_id = ?1", &st);
+        if (rc == CB_OK) {
+            sqlite3_bind_text(st, 1, pid, -1, SQLITE_TRANSIENT);
+            rc = cb_store_rc(sqlite3_step(st));
+            cb_stmt_done(st);
+        }
+    }
+    return rc;
+}
+
+/* Purge participants that left scope once nothing of theirs waits to be pushed. */
+static int process_scope_exits(struct cb_conn *c)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c,
+                             "SELECT participant_id FROM scope_exits s WHERE NOT EXISTS "
+                             "(SELECT 1 FROM outbox o WHERE o.participant_id = s.participant_id)",
+                             &st);
+    if (rc) {
+        return rc;
+    }
+    json_t *ids = json_array();
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        json_array_append_new(ids, json_string((const char *)sqlite3_column_text(st, 0)));
+    }
+    cb_stmt_done(st);
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        if (rc == CB_OK) {
+            rc = purge_participant(c, json_string_value(v));
+        }
+    }
+    json_decref(ids);
+    return rc;
+}
+
+int cb_sync_wipe(struct cb_conn *c)
+{
+    static const char *const tables[] = {
+        "conflicts",  "attendance", "enrolments", "goal_reviews", "goals",        "referrals",
+        "measures",   "consents",   "checkins",   "encounters",   "participants", "group_sessions",
+        "programmes", "sessions",   "outbox",     "row_meta",     "scope_exits",  NULL};
+    char sql[128];
+    cb_conn_exec(c, "PRAGMA foreign_keys=OFF");
+    int rc = cb_conn_begin(c);
+    for (const char *const *t = tables; *t && rc == CB_OK; t++) {
+        snprintf(sql, sizeof(sql), "DELETE FROM %s", *t);
+        rc = cb_conn_exec(c, sql);
+    }
+    /* Accounts received from central go too; venues and teams are not personal data. */
+    if (rc == CB_OK) {
+        rc = cb_conn_exec(c, "DELETE FROM users WHERE id IN (SELECT row_id FROM changes) OR 1");
+    }
+    static const char *const keys[] = {"site_secret", "site_id", "sync_cursor", NULL};
+    for (const char *const *k = keys; *k && rc == CB_OK; k++) {
+        sqlite3_stmt *st;
+        rc = cb_conn_prepare(c, "DELETE FROM settings WHERE key = ?1", &st);
+        if (rc == CB_OK) {
+            sqlite3_bind_text(st, 1, *k, -1, SQLITE_STATIC);
+            rc = cb_store_rc(sqlite3_step(st));
+            cb_stmt_done(st);
+        }
+    }
+    if (rc == CB_OK) {
+        rc = cb_setting_set(c, "revoked", "1");
+    }
+    if (rc == CB_OK) {
+        struct cb_audit_event e = {NULL, "site.wiped",         NULL, NULL, NULL,
+                                   "ok", "revoked by central", NULL};
+        rc = cb_audit(c, &e);
+    }
+    if (rc == CB_OK) {
+        rc = cb_conn_commit(c);
+    } else {
+        cb_conn_rollback(c);
+    }
+    cb_conn_exec(c, "PRAGMA foreign_keys=ON");
+    if (rc == CB_OK) {
+        cb_conn_exec(c, "PRAGMA wal_checkpoint(TRUNCATE); VACUUM;");
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ push */
+
+static int push_all(struct cb_conn *c, const char *base, cb_sync_progress progress, void *ud,
+                    struct cb_sync_result *res)
+{
+    int64_t total = 0;
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c, "SELECT count(*) FROM outbox", &st);
+    if (rc) {
+        return rc;
+    }
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        total = sqlite3_column_int64(st, 0);
+    }
+    cb_stmt_done(st);
+    int64_t done = 0;
+    for (;;) {
+        json_t *ops = json_array();
+        int64_t first = 0, lastid = 0;
+        char oldest[CB_TIME_STRLEN] = "";
+        rc = cb_conn_prepare(c,
+                             "SELECT op_id, tbl, row_id, fields, hlc, base_seq, created_at "
+                             "FROM outbox ORDER BY op_id LIMIT ?1",
+                             &st);
+        if (rc) {
+            json_decref(ops);
+            return rc;
+        }
+        sqlite3_bind_int(st, 1, PUSH_BATCH);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            int64_t id = sqlite3_column_int64(st, 0);
+            if (!first) {
+                first = id;
+                snprintf(oldest, sizeof(oldest), "%s", (const char *)sqlite3_column_text(st, 6));
+            }
+            lastid = id;
+            json_t *fields = json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL);
+            json_array_append_new(
+                ops, json_pack("{s:I, s:s, s:s, s:o, s:I, s:I}", "op_id", (json_int_t)id, "tbl",
+                               sqlite3_column_text(st, 1), "row_id", sqlite3_column_text(st, 2),
+                               "fields", fields ? fields : json_object(), "hlc",
+                               (json_int_t)sqlite3_column_int64(st, 4), "base_seq",
+                               (json_int_t)sqlite3_column_int64(st, 5)));
+        }
+        cb_stmt_done(st);
+        if (json_array_size(ops) == 0) {
+            json_decref(ops);
+            return CB_OK;
+        }
+        json_t *req = json_pack("{s:o, s:I, s:s}", "ops", ops, "pending",
+                                (json_int_t)(total - done), "oldest_pending_at", oldest);
+        char *body = cb_json_dump(req);
+        json_decref(req);
+        struct http_resp resp;
+        rc = http_call(c, base, "POST", "/sync/v1/push", body, &resp, res->error,
+                       sizeof(res->error));
+        free(body);
+        if (rc == CB_OK && resp.status != 200) {
+            rc = resp_error(&resp, res->error, sizeof(res->error));
+        }
+        int64_t ack = 0;
+        if (rc == CB_OK) {
+            ack = json_integer_value(json_object_get(resp.json, "ack"));
+            res->conflicts += json_integer_value(json_object_get(resp.json, "conflicts"));
+            res->rejected += (int64_t)json_array_size(json_object_get(resp.json, "rejected"));
+            if (json_array_size(json_object_get(resp.json, "rejected")) > 0) {
+                fprintf(stderr, "coachbox: sync: central refused %zu change(s), e.g. %s\n",
+                        json_array_size(json_object_get(resp.json, "rejected")),
+                        cb_json_str(json_array_get(json_object_get(resp.json, "rejected"), 0),
+                                    "reason"));
+            }
+        }
+        resp_free(&resp);
+        if (rc) {
+            return rc;
+        }
+        if (ack < first) {
+            snprintf(res->error, sizeof(res->error),
+                     "central acknowledged nothing (ack %lld, first waiting change %lld)",
+                     (long long)ack, (long long)first);
+            return CB_EIO;
+        }
+        /* Central has durably applied everything up to ack: clear it. */
+        rc = cb_conn_begin(c);
+        if (rc == CB_OK) {
+            rc = cb_conn_prepare(c, "DELETE FROM outbox WHERE op_id <= ?1", &st);
+        }
+        if (rc == CB_OK) {
+            sqlite3_bind_int64(st, 1, ack);
+            rc = cb_store_rc(sqlite3_step(st));
+            cb_stmt_done(st);
+        }
+        if (rc == CB_OK) {
+            rc = process_scope_exits(c);
+        }
+        if (rc == CB_OK) {
+            rc = cb_conn_commit(c);
+        } else {
+            cb_conn_rollback(c);
+        }
+        if (rc) {
+            return rc;
+        }
+        int64_t n = (ack < lastid ? ack : lastid) - first + 1;
+        done += n;
+        res->pushed += n;
+        if (progress) {
+            progress(ud, "push", done, total);
+        }
+        if (ack < lastid) {
+            snprintf(res->error, sizeof(res->error),
+                     "central applied only part of a batch (up to %lld of %lld)", (long long)ack,
+                     (long long)lastid);
+            return CB_EIO;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ pull */
+
+static int team_in(const json_t *teams, const char *team)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(teams, i, t)
+    {
+        if (team && json_is_string(t) && strcmp(json_string_value(t), team) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Fields of row with edits still waiting in the outbox (object used as a set). */
+static int pending_fields(struct cb_conn *c, const char *tbl, const char *row_id, json_t *set)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c, "SELECT fields FROM outbox WHERE tbl = ?1 AND row_id = ?2", &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, tbl, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, row_id, -1, SQLITE_TRANSIENT);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        json_t *f = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+        const char *key;
+        json_t *v;
+        json_object_foreach(f, key, v)
+        {
+            (void)v;
+            json_object_set_new(set, key, json_true());
+        }
+        json_decref(f);
+    }
+    cb_stmt_done(st);
+    return CB_OK;
+}
+
+/* Apply one pulled change (caller holds the transaction). */
+static int apply_change(struct cb_conn *c, const json_t *ch, const json_t *teams, json_t *exits)
+{
+    const char *tbl = cb_json_str(ch, "tbl");
+    const char *row_id = cb_json_str(ch, "row_id");
+    json_t *fields = json_object_get(ch, "fields");
+    json_int_t seq = json_integer_value(json_object_get(ch, "seq"));
+    uint64_t hlc = (uint64_t)json_integer_value(json_object_get(ch, "hlc"));
+    const char *site = cb_json_str(ch, "site");
+    const struct cb_table *t = tbl ? cb_table_find(tbl) : NULL;
+    if (!t || !row_id || !json_is_object(fields) || !site) {
+        return CB_EPARSE;
+    }
+    cb_hlc_observe(cb_store_hlc(cb_conn_store(c)), hlc, cb_now_ms());
+    json_t *pending = json_object();
+    int rc = pending_fields(c, tbl, row_id, pending);
+    json_t *apply = json_object();
+    const char *key;
+    json_t *v;
+    json_object_foreach(fields, key, v)
+    {
+        if (!json_object_get(pending, key) && cb_record_synced_column(t, key)) {
+            json_object_set(apply, key, v);
+        }
+    }
+    if (rc == CB_OK && json_object_size(apply) > 0) {
+        char now[CB_TIME_STRLEN];
+        cb_time_format(cb_now_ms(), now);
+        rc = cb_record_apply(c, t, row_id, apply, now);
+        json_t *versions = NULL;
+        if (rc == CB_OK) {
+            rc = cb_capture_versions(c, tbl, row_id, &versions);
+        }
+        if (rc == CB_OK) {
+            json_object_foreach(apply, key, v)
+            {
+                (void)v;
+                json_object_set_new(versions, key,
+                                    json_pack("[I, I, s]", seq, (json_int_t)hlc, site));
+            }
+            rc = cb_capture_set_versions(c, tbl, row_id, versions);
+        }
+        json_decref(versions);
+    }
+    /* A participant moved to a team this site does not serve: leave scope. */
+    if (rc == CB_OK && strcmp(tbl, "participants") == 0 &&
+        json_is_string(json_object_get(fields, "team")) &&
+        !team_in(teams, cb_json_str(fields, "team"))) {
+        json_array_append_new(exits, json_string(row_id));
+    }
+    json_decref(apply);
+    json_decref(pending);
+    return rc;
+}
+
+static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progress, void *ud,
+                    struct cb_sync_result *res)
+{
+    for (;;) {
+        char path[128], teams_text[4096];
+        int64_t cursor = setting_int(c, "sync_cursor");
+        snprintf(path, sizeof(path), "/sync/v1/pull?since=%lld&limit=%d", (long long)cursor,
+                 PULL_PAGE);
+        struct http_resp resp;
+        int rc = http_call(c, base, "GET", path, NULL, &resp, res->error, sizeof(res->error));
+        if (rc == CB_OK && resp.status != 200) {
+            rc = resp_error(&resp, res->error, sizeof(res->error));
+        }
+        json_t *changes = rc == CB_OK ? json_object_get(resp.json, "changes") : NULL;
+        json_int_t next = json_integer_value(json_object_get(resp.json, "next"));
+        int more = json_is_true(json_object_get(resp.json, "more"));
+        if (rc == CB_OK && (!json_is_array(changes) || next < cursor)) {
+            snprintf(res->error, sizeof(res->error), "central sent a malformed page");
+            rc = CB_EPARSE;
+        }
+        json_t *teams = NULL;
+        if (rc == CB_OK) {
+            teams = json_object_get(resp.json, "teams");
+            if (!json_is_array(teams)) {
+                setting(c, "site_teams", teams_text, sizeof(teams_text));
+                teams = json_loads(teams_text, 0, NULL);
+            } else {
+                json_incref(teams);
+            }
+        }
+        json_t *exits = json_array();
+        if (rc == CB_OK) {
+            /* The page and the cursor commit together. */
+            cb_conn_exec(c, "PRAGMA foreign_keys=OFF");
+            rc = cb_conn_begin(c);
+            size_t i;
+            json_t *ch;
+            json_array_foreach(changes, i, ch)
+            {
+                if (rc == CB_OK) {
+                    rc = apply_change(c, ch, teams, exits);
+                }
+            }
+            if (rc == CB_OK) {
+                rc = set_int(c, "sync_cursor", next);
+            }
+            if (rc == CB_OK) {
+                char *tt = cb_json_dump(teams);
+                rc = tt ? cb_setting_set(c, "site_teams", tt) : CB_ENOMEM;
+                free(tt);
+            }
+            json_array_foreach(exits, i, ch)
+            {
+                sqlite3_stmt *st;
+                char now[CB_TIME_STRLEN];
+                cb_time_format(cb_now_ms(), now);
+                if (rc == CB_OK) {
+                    rc = cb_conn_prepare(c,
+                                         "INSERT OR IGNORE INTO scope_exits(participant_id, since) "
+                                         "VALUES (?1, ?2)",
+                                         &st);
+                }
+                if (rc == CB_OK) {
+                    sqlite3_bind_text(st, 1, json_string_value(ch), -1, SQLITE_TRANSIENT);
+                    sqlite3_bind_text(st, 2, now, -1, SQLITE_TRANSIENT);
+                    rc = cb_store_rc(sqlite3_step(st));
+                    cb_stmt_done(st);
+                }
+            }
+            if (rc == CB_OK) {
+                rc = process_scope_exits(c);
+            }
+            if (rc == CB_OK) {
+                rc = cb_conn_commit(c);
+            } else {
+                cb_conn_rollback(c);
+                if (!res->error[0]) {
+                    snprintf(res->error, sizeof(res->error),
+                             "could not apply changes from central: %s", cb_strerror(rc));
+                }
+            }
+            cb_conn_exec(c, "PRAGMA foreign_keys=ON");
+            if (rc == CB_OK) {
+                res->pulled += (int64_t)json_array_size(changes);
+                if (progress) {
+                    progress(ud, "pull", res->pulled, -1);
+                }
+            }
+        }
+        json_decref(exits);
+        json_decref(teams);
+        resp_free(&resp);
+        if (rc) {
+            return rc;
+        }
+        if (!more) {
+            return CB_OK;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ rounds */
+
+int cb_sync_round(struct cb_store *s, cb_sync_progress progress, void *ud,
+                  struct cb_sync_result *res)
+{
+    struct cb_conn *c;
+    char base[512];
+    memset(res, 0, sizeof(*res));
+    int rc = cb_store_conn(s, &c);
+    if (rc) {
+        return rc;
+    }
+    if (!cb_sync_enrolled(s)) {
+        char revoked[8];
+        setting(c, "revoked", revoked, sizeof(revoked));
+        snprintf(res->error, sizeof(res->error), "%s",
+                 revoked[0] ? "this site was revoked by central and its synced data wiped"
+                            : "not enrolled: run coachbox enroll first");
+        res->revoked = revoked[0] != '\0';
+        return res->revoked ? CB_EFORBIDDEN : CB_EINVAL;
+    }
+    pthread_mutex_lock(&round_lock);
+    setting(c, "central_url", base, sizeof(base));
+    set_int(c, "last_attempt_ms", cb_now_ms());
+    rc = push_all(c, base, progress, ud, res);
+    if (rc == CB_OK) {
+        rc = pull_all(c, base, progress, ud, res);
+    }
+    if (rc == CB_OK) {
+        /* Anything captured meanwhile is pushed at the next round. */
+        char now[CB_TIME_STRLEN];
+        cb_time_format(cb_now_ms(), now);
+        cb_setting_set(c, "last_sync_at", now);
+        set_error(c, "");
+    } else if (rc == CB_EFORBIDDEN) {
+        res->revoked = 1;
+        cb_sync_wipe(c);
+        snprintf(res->error, sizeof(res->error),
+                 "central has revoked this site: its synced data has been wiped");
+        set_error(c, res->error);
+    } else {
+        if (!res->error[0]) {
+            snprintf(res->error, sizeof(res->error), "%s", cb_strerror(rc));
+        }
+        set_error(c, res->error);
+    }
+    sqlite3_stmt *st;
+    if (cb_conn_prepare(c, "SELECT count(*) FROM outbox", &st) == CB_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            res->pending = sqlite3_column_int64(st, 0);
+        }
+        cb_stmt_done(st);
+    }
+    pthread_mutex_unlock(&round_lock);
+    return rc;
+}
+
+/* ------------------------------------------------------------ verify */
+
+int cb_sync_verify(struct cb_store *s, json_t **report, char *msg, size_t msglen)
+{
+    struct cb_conn *c;
+    char base[512], teams_text[4096];
+    msg[0] = '\0';
+    int rc = cb_store_conn(s, &c);
+    if (rc) {
+        return rc;
+    }
+    if (!cb_sync_enrolled(s)) {
+        snprintf(msg, msglen, "not enrolled: run coachbox enroll first");
+        return CB_EINVAL;
+    }
+    setting(c, "central_url", base, sizeof(base));
+    setting(c, "site_teams", teams_text, sizeof(teams_text));
+    json_t *teams = json_loads(teams_text, 0, NULL);
+    json_t *local = NULL;
+    rc = cb_sync_digest(c, teams, NULL, &local);
+    struct http_resp resp;
+    memset(&resp, 0, sizeof(resp));
+    if (rc == CB_OK) {
+        rc = http_call(c, base, "GET", "/sync/v1/digest", NULL, &resp, msg, msglen);
+        if (rc == CB_OK && resp.status != 200) {
+            rc = resp_error(&resp, msg, msglen);
+        }
+    }
+    json_t *out = json_pack("{s:b, s:{}, s:[]}", "in_sync", 1, "tables", "differences");
+    if (rc == CB_OK) {
+        json_t *lt = json_object_get(local, "tables");
+        json_t *ct = json_object_get(resp.json, "tables");
+        const char *tbl;
+        json_t *lv;
+        json_object_foreach(lt, tbl, lv)
+        {
+            json_t *cv = json_object_get(ct, tbl);
+            json_object_set_new(
+                json_object_get(out, "tables"), tbl,
+                json_pack("{s:O, s:O}", "local", lv, "central", cv ? cv : json_null()));
+            if (cv && json_equal(lv, cv)) {
+                continue;
+            }
+            json_object_set_new(out, "in_sync", json_false());
+            /* Row by row for the tables that differ. */
+            char path[128];
+            struct http_resp rows;
+            json_t *lrows = NULL;
+            snprintf(path, sizeof(path), "/sync/v1/digest?table=%s", tbl);
+            if (cb_sync_digest(c, teams, tbl, &lrows) != CB_OK ||
+                http_call(c, base, "GET", path, NULL, &rows, msg, msglen) != CB_OK ||
+                rows.status != 200) {
+                json_decref(lrows);
+                resp_free(&rows);
+                continue;
+            }
+            json_t *lr = json_object_get(lrows, "rows");
+            json_t *cr = json_object_get(rows.json, "rows");
+            const char *id;
+            json_t *h;
+            json_object_foreach(lr, id, h)
+            {
+                json_t *ch = json_object_get(cr, id);
+                if (!json_equal(h, ch)) {
+                    json_array_append_new(json_object_get(out, "differences"),
+                                          json_pack("{s:s, s:s, s:s, s:s}", "table", tbl, "row_id",
+                                                    id, "local", "present", "central",
+                                                    ch ? "different" : "missing"));
+                }
+            }
+            json_object_foreach(cr, id, h)
+            {
+                if (!json_object_get(lr, id)) {
+                    json_array_append_new(json_object_get(out, "differences"),
+                                          json_pack("{s:s, s:s, s:s, s:s}", "table", tbl, "row_id",
+                                                    id, "local", "missing", "central", "present"));
+                }
+            }
+            json_decref(lrows);
+            resp_free(&rows);
+        }
+    }
+    resp_free(&resp);
+    json_decref(local);
+    json_decref(teams);
+    if (rc) {
+        json_decref(out);
+        return rc;
+    }
+    *report = out;
+    return CB_OK;
+}
+
+/* ------------------------------------------------------------ status */
+
+static pthread_mutex_t syncer_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t syncer_cond = PTHREAD_COND_INITIALIZER;
+static pthread_t syncer_thread;
+static int syncer_running, syncer_stop, syncer_kicked, syncer_busy_flag;
+static struct cb_store *syncer_store;
+static int64_t syncer_next_ms;
+
+int cb_syncer_busy(void)
+{
+    pthread_mutex_lock(&syncer_lock);
+    int b = syncer_busy_flag;
+    pthread_mutex_unlock(&syncer_lock);
+    return b;
+}
+
+int cb_sync_status(struct cb_store *s, json_t **out)
+{
+    struct cb_conn *c;
+    char id[64], name[128], url[512], last[64], err[512], teams[4096], revoked[8];
+    int rc = cb_store_conn(s, &c);
+    if (rc) {
+        return rc;
+    }
+    setting(c, "site_id", id, sizeof(id));
+    setting(c, "site_name", name, sizeof(name));
+    setting(c, "central_url", url, sizeof(url));
+    setting(c, "last_sync_at", last, sizeof(last));
+    setting(c, "last_error", err, sizeof(err));
+    setting(c, "site_teams", teams, sizeof(teams));
+    setting(c, "revoked", revoked, sizeof(revoked));
+    int64_t pending = 0;
+    char oldest[CB_TIME_STRLEN] = "";
+    sqlite3_stmt *st;
+    if (cb_conn_prepare(c, "SELECT count(*), min(created_at) FROM outbox", &st) == CB_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            pending = sqlite3_column_int64(st, 0);
+            if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+                snprintf(oldest, sizeof(oldest), "%s", (const char *)sqlite3_column_text(st, 1));
+            }
+        }
+        cb_stmt_done(st);
+    }
+    int64_t open_conflicts = 0;
+    if (cb_conn_prepare(c, "SELECT count(*) FROM conflicts WHERE status = 'open' AND deleted = 0",
+                        &st) == CB_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            open_conflicts = sqlite3_column_int64(st, 0);
+        }
+        cb_stmt_done(st);
+    }
+    json_t *tj = json_loads(teams, 0, NULL);
+    *out = json_pack(
+        "{s:s, s:b, s:b, s:s?, s:s?, s:s?, s:o, s:s?, s:s?, s:I, s:s?, s:I, s:b, "
+        "s:I}",
+        "role", cb_store_role(s), "enrolled", id[0] != '\0', "revoked", revoked[0] != '\0',
+        "site_id", id[0] ? id : NULL, "site_name", name[0] ? name : NULL, "central_url",
+        url[0] ? url : NULL, "teams", tj ? tj : json_array(), "last_sync_at", last[0] ? last : NULL,
+        "last_error", err[0] ? err : NULL, "pending", (json_int_t)pending, "oldest_pending_at",
+        oldest[0] ? oldest : NULL, "open_conflicts", (json_int_t)open_conflicts, "syncing",
+        cb_syncer_busy(), "cursor", (json_int_t)setting_int(c, "sync_cursor"));
+    return *out ? CB_OK : CB_ENOMEM;
+}
+
+/* ------------------------------------------------------------ background syncer */
+
+#define SYNC_INTERVAL_MS (60 * 1000)
+#define DEBOUNCE_MS      (2 * 1000)
+#define BACKOFF_MAX_MS   (5 * 60 * 1000)
+
+static void *syncer_main(void *arg)
+{
+    (void)arg;
+    int64_t backoff = 0;
+    pthread_mutex_lock(&syncer_lock);
+    syncer_next_ms = cb_mono_ms() + DEBOUNCE_MS;
+    while (!syncer_stop) {
+        int64_t now = cb_mono_ms();
+        if (now < syncer_next_ms) {
+            int64_t wait = syncer_next_ms - now;
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += wait / 1000;
+            ts.tv_nsec += (wait % 1000) * 1000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&syncer_cond, &syncer_lock, &ts);
+            continue;
+        }
+        if (!cb_sync_enrolled(syncer_store)) {
+            syncer_next_ms = cb_mono_ms() + SYNC_INTERVAL_MS;
+            continue;
+        }
+        syncer_kicked = 0;
+        syncer_busy_flag = 1;
+        pthread_mutex_unlock(&syncer_lock);
+        struct cb_sync_result res;
+        int rc = cb_sync_round(syncer_store, NULL, NULL, &res);
+        pthread_mutex_lock(&syncer_lock);
+        syncer_busy_flag = 0;
+        if (rc == CB_OK) {
+            backoff = 0;
+            syncer_next_ms = cb_mono_ms() + (syncer_kicked ? DEBOUNCE_MS : SYNC_INTERVAL_MS);
+        } else if (res.revoked) {
+            syncer_next_ms = cb_mono_ms() + 24LL * 3600 * 1000;
+        } else {
+            /* Exponential backoff with jitter; a kick does not cut it short. */
+            backoff = backoff ? backoff * 2 : 2000;
+            if (backoff > BACKOFF_MAX_MS) {
+                backoff = BACKOFF_MAX_MS;
+            }
+            unsigned char j;
+            cb_rng_bytes(&j, 1);
+            syncer_next_ms = cb_mono_ms() + backoff / 2 + (backoff / 2) * j / 255;
+        }
+    }
+    pthread_mutex_unlock(&syncer_lock);
+    return NULL;
+}
+
+int cb_syncer_start(struct cb_store *s)
+{
+    pthread_mutex_lock(&syncer_lock);
+    if (syncer_running) {
+        pthread_mutex_unlock(&syncer_lock);
+        return CB_OK;
+    }
+    syncer_store = s;
+    syncer_stop = 0;
+    int rc = pthread_create(&syncer_thread, NULL, syncer_main, NULL) == 0 ? CB_OK : CB_ENOMEM;
+    syncer_running = rc == CB_OK;
+    pthread_mutex_unlock(&syncer_lock);
+    return rc;
+}
+
+void cb_syncer_kick(void)
+{
+    pthread_mutex_lock(&syncer_lock);
+    if (syncer_running && !syncer_kicked) {
+        syncer_kicked = 1;
+        int64_t soon = cb_mono_ms() + DEBOUNCE_MS;
+        if (syncer_next_ms > soon && !syncer_busy_flag) {
+            syncer_next_ms = soon;
+        }
+        pthread_cond_signal(&syncer_cond);
+    }
+    pthread_mutex_unlock(&syncer_lock);
+}
+
+void cb_syncer_stop(void)
+{
+    pthread_mutex_lock(&syncer_lock);
+    if (!syncer_running) {
+        pthread_mutex_unlock(&syncer_lock);
+        return;
+    }
+    syncer_stop = 1;
+    pthread_cond_signal(&syncer_cond);
+    pthread_mutex_unlock(&syncer_lock);
+    pthread_join(syncer_thread, NULL);
+    pthread_mutex_lock(&syncer_lock);
+    syncer_running = 0;
+    pthread_mutex_unlock(&syncer_lock);
+}
