@@ -1,64 +1,97 @@
 /*
- * api_caseload.c - a coach's working lists: "my caseload" (assigned, active).
+ * api_caseload.c - a coach's working lists (caseload.h): caseload,
+ * follow-ups, reviews due, the drop-in queue, and calling a person in.
  */
 #include "coachbox/api.h"
-#include "coachbox/record.h"
-#include "coachbox/store.h"
+#include "coachbox/caseload.h"
 
-#include <stdio.h>
+/* Buffers behind a struct cb_list_params. */
+struct list_query {
+    char team[80], coach[64], within_days[16], weeks[16], date[16], venue[64];
+};
 
 /*
- * GET /api/caseload - participants assigned to the signed-in user and
- * active, each with the date of their last contact and next follow-up.
+ * Read the known query parameters into q and point p at the present ones.
+ * A value too long for its buffer has been answered with a 400 naming it.
  */
-static int caseload(struct cb_req *r)
+static int read_query(struct cb_req *r, struct list_query *q, struct cb_list_params *p)
 {
-    char sql[2048];
-    if (!cb_user_is_clinical(&r->user)) {
-        return CB_EFORBIDDEN;
+    struct {
+        const char *name;
+        char *buf;
+        size_t len;
+        const char **dst;
+    } f[] = {
+        {"team", q->team, sizeof(q->team), &p->team},
+        {"coach", q->coach, sizeof(q->coach), &p->coach},
+        {"within_days", q->within_days, sizeof(q->within_days), &p->within_days},
+        {"weeks", q->weeks, sizeof(q->weeks), &p->weeks},
+        {"date", q->date, sizeof(q->date), &p->date},
+        {"venue", q->venue, sizeof(q->venue), &p->venue},
+    };
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        int rc = cb_req_query(r, f[i].name, f[i].buf, f[i].len);
+        if (rc < 0) {
+            cb_reply_problem(r, 400, "invalid", "the parameter is too long", f[i].name, NULL);
+            return rc;
+        }
+        *f[i].dst = rc == 1 ? f[i].buf : NULL;
     }
-    snprintf(sql, sizeof(sql),
-             "SELECT %s, (SELECT max(occurred_at) FROM encounters e WHERE e.participant_id = p.id "
-             "AND e.deleted = 0), (SELECT next_follow_up FROM encounters e WHERE "
-             "e.participant_id = p.id AND e.deleted = 0 ORDER BY occurred_at DESC LIMIT 1) "
-             "FROM participants p WHERE p.deleted = 0 AND p.assigned_coach = ?1 "
-             "AND p.status = 'active' ORDER BY lower(family_name), lower(given_name), id "
-             "LIMIT 1000",
-             cb_record_columns(&cb_table_participants));
-    sqlite3_stmt *st;
-    int rc = cb_conn_prepare(r->db, sql, &st);
+    return CB_OK;
+}
+
+typedef int (*list_fn)(struct cb_conn *c, const struct cb_actor *a, const struct cb_list_params *p,
+                       json_t **out, struct cb_field_error *fe);
+
+/* A list route's ctx: the domain function it calls. */
+struct list_route {
+    list_fn fn;
+};
+
+/*
+ * GET /api/caseload, /api/follow-ups, /api/reviews-due, /api/queue: parse
+ * the query, call the route's domain function, reply 200 or the error.
+ */
+static int list_handler(struct cb_req *r)
+{
+    const struct list_route *lr = r->route->ctx;
+    struct list_query q;
+    struct cb_list_params p = {NULL, NULL, NULL, NULL, NULL, NULL};
+    struct cb_field_error fe = {"", ""};
+    json_t *out = NULL;
+    int rc = read_query(r, &q, &p);
     if (rc) {
         return rc;
     }
-    sqlite3_bind_text(st, 1, r->user.id, -1, SQLITE_TRANSIENT);
-    json_t *items = json_array();
-    int s, n = (int)cb_table_participants.nfields + 3;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *p = cb_record_from_row(&cb_table_participants, st);
-        /* A record assigned to someone who has since moved team stays hidden. */
-        if (!cb_user_sees_team(&r->user, json_string_value(json_object_get(p, "team")))) {
-            json_decref(p);
-            continue;
-        }
-        json_object_set_new(p, "last_contact_at",
-                            sqlite3_column_type(st, n) == SQLITE_NULL
-                                ? json_null()
-                                : json_string((const char *)sqlite3_column_text(st, n)));
-        json_object_set_new(p, "next_follow_up",
-                            sqlite3_column_type(st, n + 1) == SQLITE_NULL
-                                ? json_null()
-                                : json_string((const char *)sqlite3_column_text(st, n + 1)));
-        json_array_append_new(items, p);
+    rc = lr->fn(r->db, &r->actor, &p, &out, &fe);
+    if (rc) {
+        return cb_reply_error(r, rc, &fe);
     }
-    cb_stmt_done(st);
-    if (s != SQLITE_DONE) {
-        json_decref(items);
-        return cb_store_rc(s);
-    }
-    return cb_reply_json(r, 200, json_pack("{s:o}", "items", items), NULL);
+    return cb_reply_json(r, 200, out, NULL);
 }
 
+/* POST /api/checkins/{id}/call - status with_coach, coach = me; 409 if seen/left. */
+static int checkin_call(struct cb_req *r)
+{
+    struct cb_field_error fe = {"", ""};
+    json_t *out = NULL;
+    int rc = cb_checkin_call(r->db, &r->actor, r->params[0], &out, &fe);
+    if (rc) {
+        return cb_reply_error(r, rc, &fe);
+    }
+    return cb_reply_json(r, 200, out, NULL);
+}
+
+static const struct list_route caseload_route = {cb_caseload_list};
+static const struct list_route follow_ups_route = {cb_follow_ups_list};
+static const struct list_route reviews_route = {cb_reviews_due_list};
+static const struct list_route queue_route = {cb_queue_list};
+
 const struct cb_route cb_routes_caseload[] = {
-    {"GET", "/api/caseload", caseload, 0, NULL},
+    {"GET", "/api/caseload", list_handler, 0, &caseload_route},
+    {"GET", "/api/follow-ups", list_handler, 0, &follow_ups_route},
+    {"GET", "/api/reviews-due", list_handler, 0, &reviews_route},
+    {"GET", "/api/queue", list_handler, 0, &queue_route},
+    {"POST", "/api/checkins/{id}/call", checkin_call, 0, NULL},
 };
 const size_t cb_routes_caseload_count = sizeof(cb_routes_caseload) / sizeof(cb_routes_caseload[0]);

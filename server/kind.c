@@ -164,6 +164,22 @@ static int attendance_resolve(const struct cb_kind_ctx *k, json_t *vals, struct 
     return rc;
 }
 
+/*
+ * Check-ins: "seen" and "left" are final.  Runs inside cb_kind_patch's
+ * transaction on the record read there, so the refusal cannot race.
+ */
+static int checkin_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_field_error *fe)
+{
+    const char *cur = k->current ? cb_json_str(k->current, "status") : NULL;
+    const char *next = cb_json_str(vals, "status");
+    if (cur && next && strcmp(cur, next) != 0 &&
+        (strcmp(cur, "seen") == 0 || strcmp(cur, "left") == 0)) {
+        cb_field_fail(fe, "status", "is '%s' and cannot change", cur);
+        return CB_ECONFLICT;
+    }
+    return CB_OK;
+}
+
 /* Resolving a conflict records who and when. */
 static int conflict_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_field_error *fe)
 {
@@ -256,7 +272,7 @@ const struct cb_kind cb_kind_checkins = {"checkins",
                                          "arrived_at DESC, id DESC",
                                          1,
                                          NULL,
-                                         NULL,
+                                         checkin_prepare,
                                          NULL};
 const struct cb_kind cb_kind_programmes = {"programmes",
                                            "programme",

@@ -4,9 +4,12 @@
  * Bury-area postcodes).  Safe to run twice: does nothing if the demo
  * manager account already exists.
  *
- * usage: coachbox-demo-seed DATA_DIR [PARTICIPANTS]
+ * usage: coachbox-demo-seed [--central] DATA_DIR [PARTICIPANTS]
+ *   --central  make DATA_DIR a central store first, so the demo data is in its
+ *              change log and enrolled field sites receive it.
  */
 #include "coachbox/auth.h"
+#include "coachbox/capture.h"
 #include "coachbox/err.h"
 #include "coachbox/kind.h"
 #include "coachbox/participant.h"
@@ -78,8 +81,13 @@ static void test_nhs(unsigned i, char out[11])
 
 int main(int argc, char **argv)
 {
+    int central = argc > 1 && strcmp(argv[1], "--central") == 0;
+    if (central) {
+        argv++;
+        argc--;
+    }
     if (argc < 2 || argc > 3) {
-        fprintf(stderr, "usage: coachbox-demo-seed DATA_DIR [PARTICIPANTS]\n");
+        fprintf(stderr, "usage: coachbox-demo-seed [--central] DATA_DIR [PARTICIPANTS]\n");
         return 2;
     }
     long count = 300;
@@ -96,6 +104,11 @@ int main(int argc, char **argv)
     struct cb_conn *c;
     if (cb_store_open(argv[1], &s) || cb_store_conn(s, &c)) {
         fprintf(stderr, "coachbox-demo-seed: cannot open %s\n", argv[1]);
+        return 1;
+    }
+    if (central && (cb_store_set_role(s, "central") || cb_capture_bootstrap_central(c))) {
+        fprintf(stderr, "coachbox-demo-seed: cannot make %s a central store\n", argv[1]);
+        cb_store_close(s);
         return 1;
     }
     struct cb_user mgr;
