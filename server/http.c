@@ -6,6 +6,7 @@
 #include "coachbox/buf.h"
 #include "coachbox/json.h"
 #include "coachbox/store.h"
+#include "coachbox/timeutil.h"
 
 #include <assert.h>
 #include <civetweb.h>
@@ -44,6 +45,8 @@ static const char *reason(int status)
         return "OK";
     case 201:
         return "Created";
+    case 202:
+        return "Accepted";
     case 204:
         return "No Content";
     case 304:
@@ -64,6 +67,8 @@ static const char *reason(int status)
         return "Payload Too Large";
     case 415:
         return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Content";
     case 429:
         return "Too Many Requests";
     case 431:
@@ -91,6 +96,88 @@ static void write_head(struct mg_connection *mc, int tls, int status, int close_
               security_headers, tls ? hsts_header : "", close_conn ? "Connection: close\r\n" : "");
 }
 
+/* ---- idempotent replays (offline queues): Idempotency-Key on writes ---- */
+
+#define IDEM_TTL_MS (14LL * 24 * 3600 * 1000)
+
+/* Remember a successful answer to (user, key) so a replay gets it again. */
+static void idem_store(struct cb_req *r, int status, const char *body)
+{
+    sqlite3_stmt *st;
+    if (cb_conn_prepare(r->db,
+                        "INSERT OR IGNORE INTO idempotency(user_id, key, method, path, status, "
+                        "body, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        &st) == CB_OK) {
+        sqlite3_bind_text(st, 1, r->user.id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, r->idem_key, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, r->ri->request_method, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 4, r->ri->local_uri, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, 5, status);
+        sqlite3_bind_text(st, 6, body, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 7, cb_now_ms());
+        sqlite3_step(st);
+        cb_stmt_done(st);
+    }
+    if (cb_conn_prepare(r->db, "DELETE FROM idempotency WHERE created_ms < ?1", &st) == CB_OK) {
+        sqlite3_bind_int64(st, 1, cb_now_ms() - IDEM_TTL_MS);
+        sqlite3_step(st);
+        cb_stmt_done(st);
+    }
+}
+
+/*
+ * A write carrying an Idempotency-Key already answered: replay the stored
+ * answer (returns 1).  A key reused for another request is a 422.
+ */
+static int idem_replay(struct cb_req *r)
+{
+    const char *key = mg_get_header(r->mc, "Idempotency-Key");
+    if (!key) {
+        return 0;
+    }
+    size_t n = strlen(key);
+    int ok = n >= 8 && n < sizeof(r->idem_key);
+    for (size_t i = 0; ok && i < n; i++) {
+        char ch = key[i];
+        ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+             ch == '-' || ch == '_';
+    }
+    if (!ok) {
+        cb_reply_problem(r, 400, "invalid", "Idempotency-Key must be 8-100 of [A-Za-z0-9_-]",
+                         "Idempotency-Key", NULL);
+        return 1;
+    }
+    sqlite3_stmt *st;
+    if (cb_conn_prepare(r->db,
+                        "SELECT method, path, status, body FROM idempotency "
+                        "WHERE user_id = ?1 AND key = ?2",
+                        &st) != CB_OK) {
+        return 0;
+    }
+    sqlite3_bind_text(st, 1, r->user.id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
+    int replayed = 0;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        replayed = 1;
+        if (strcmp((const char *)sqlite3_column_text(st, 0), r->ri->request_method) != 0 ||
+            strcmp((const char *)sqlite3_column_text(st, 1), r->ri->local_uri) != 0) {
+            cb_stmt_done(st);
+            cb_reply_problem(r, 422, "idempotency_key_reused",
+                             "this Idempotency-Key was used for a different request",
+                             "Idempotency-Key", NULL);
+            return 1;
+        }
+        json_t *body = json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL);
+        int status = sqlite3_column_int(st, 2);
+        cb_stmt_done(st);
+        cb_reply_json(r, status, body, "Idempotent-Replay: true\r\n");
+        return replayed;
+    }
+    cb_stmt_done(st);
+    snprintf(r->idem_key, sizeof(r->idem_key), "%s", key);
+    return 0;
+}
+
 int cb_reply_json(struct cb_req *r, int status, json_t *body, const char *extra_headers)
 {
     assert(r->status == 0);
@@ -107,6 +194,9 @@ int cb_reply_json(struct cb_req *r, int status, json_t *body, const char *extra_
               extra_headers ? extra_headers : "", len);
     if (strcmp(r->ri->request_method, "HEAD") != 0) {
         mg_write(r->mc, out, len);
+    }
+    if (r->idem_key[0] && status >= 200 && status < 300) {
+        idem_store(r, status, out);
     }
     free(text);
     r->status = status;
@@ -327,6 +417,10 @@ static int handle_api(struct cb_req *r)
                                         "X-CSRF-Token", NULL);
             }
         }
+    }
+    if (r->authed && is_write_method(method) && idem_replay(r)) {
+        r->body_unread = 1;
+        return CB_OK;
     }
     if (route->flags & CB_ROUTE_BODY) {
         if (!content_type_json(mg_get_header(r->mc, "Content-Type"))) {

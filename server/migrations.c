@@ -194,6 +194,12 @@ const char *const cb_migrations[] = {
     "ALTER TABLE users ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE teams ADD COLUMN created_by TEXT;"
     "ALTER TABLE venues ADD COLUMN created_by TEXT;",
+
+    /* 4: answers to writes sent with an Idempotency-Key (offline replays) */
+    "CREATE TABLE idempotency(user_id TEXT NOT NULL, key TEXT NOT NULL, method TEXT NOT NULL,"
+    "  path TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL, PRIMARY KEY (user_id, key)) WITHOUT ROWID;"
+    "CREATE INDEX idempotency_created ON idempotency(created_ms);",
 #undef CHILD_COLS
 };
 

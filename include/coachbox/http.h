@@ -83,6 +83,7 @@ struct cb_req {
     int tls;
     int status;      /* status sent, 0 until a response is written */
     int body_unread; /* the request body was not consumed: close after reply */
+    char idem_key[101]; /* Idempotency-Key of a first-time write, or "" */
 };
 
 typedef int (*cb_handler)(struct cb_req *r);
