@@ -414,7 +414,7 @@ int cb_sync_wipe(struct cb_conn *c)
     }
     /* Accounts received from central go too; venues and teams are not personal data. */
     if (rc == CB_OK) {
-        rc = cb_conn_exec(c, "DELETE FROM users WHERE id IN (SELECT row_id FROM changes) OR 1");
+        rc = cb_conn_exec(c, "DELETE FROM users");
     }
     static const char *const keys[] = {"site_secret", "site_id", "sync_cursor", NULL};
     for (const char *const *k = keys; *k && rc == CB_OK; k++) {
