@@ -200,6 +200,12 @@ const char *const cb_migrations[] = {
     "  path TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL,"
     "  created_ms INTEGER NOT NULL, PRIMARY KEY (user_id, key)) WITHOUT ROWID;"
     "CREATE INDEX idempotency_created ON idempotency(created_ms);",
+
+    /* 5: per-person lookups (merge, per-person lists) and merges by person */
+    "CREATE INDEX goal_reviews_participant ON goal_reviews(participant_id);"
+    "CREATE INDEX checkins_participant ON checkins(participant_id);"
+    "CREATE INDEX merges_survivor ON merges(survivor_id);"
+    "CREATE INDEX merges_merged ON merges(merged_id);",
 #undef CHILD_COLS
 };
 

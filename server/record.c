@@ -470,13 +470,15 @@ int cb_record_update(struct cb_conn *c, const struct cb_table *t, const char *id
     return rc;
 }
 
-int cb_record_delete(struct cb_conn *c, const struct cb_table *t, const char *id,
-                     const char *now_iso)
+/* Set the tombstone flag of a row (from "from" to "to"), captured for sync. */
+static int set_deleted(struct cb_conn *c, const struct cb_table *t, const char *id,
+                       const char *now_iso, int from, int to)
 {
     char sql[160];
     sqlite3_stmt *st;
     snprintf(sql, sizeof(sql),
-             "UPDATE %s SET deleted = 1, updated_at = ?1 WHERE id = ?2 AND deleted = 0", t->name);
+             "UPDATE %s SET deleted = %d, updated_at = ?1 WHERE id = ?2 AND deleted = %d", t->name,
+             to, from);
     int rc = cb_conn_prepare(c, sql, &st);
     if (rc) {
         return rc;
@@ -489,11 +491,23 @@ int cb_record_delete(struct cb_conn *c, const struct cb_table *t, const char *id
     }
     cb_stmt_done(st);
     if (rc == CB_OK) {
-        json_t *f = json_pack("{s:i}", "deleted", 1);
+        json_t *f = json_pack("{s:i}", "deleted", to);
         rc = f ? cb_capture(c, t->name, id, f) : CB_ENOMEM;
         json_decref(f);
     }
     return rc;
+}
+
+int cb_record_delete(struct cb_conn *c, const struct cb_table *t, const char *id,
+                     const char *now_iso)
+{
+    return set_deleted(c, t, id, now_iso, 0, 1);
+}
+
+int cb_record_restore(struct cb_conn *c, const struct cb_table *t, const char *id,
+                      const char *now_iso)
+{
+    return set_deleted(c, t, id, now_iso, 1, 0);
 }
 
 int cb_record_synced_column(const struct cb_table *t, const char *name)

@@ -252,12 +252,13 @@ int cb_capture_append(struct cb_conn *c, const char *tbl, const char *row_id, co
     return rc;
 }
 
-/* The previous team of a participant as last logged (for scope2). */
-static int previous_team(struct cb_conn *c, const char *row_id, char *out, size_t len)
+/* The previous team of a row as last logged (for scope2). */
+static int previous_team(struct cb_conn *c, const char *tbl, const char *row_id, char *out,
+                         size_t len)
 {
     json_t *versions = NULL;
     out[0] = '\0';
-    int rc = cb_capture_versions(c, "participants", row_id, &versions);
+    int rc = cb_capture_versions(c, tbl, row_id, &versions);
     if (rc) {
         return rc;
     }
@@ -285,18 +286,22 @@ static int previous_team(struct cb_conn *c, const char *row_id, char *out, size_
     return CB_OK;
 }
 
-/* Central: log a local write and, for a team move, re-log the person. */
+/*
+ * Central: log a local write.  A row moving to another team is logged with
+ * scope2 = the old team and then re-logged whole for the new one (for a
+ * participant: with everything about them), so the sites newly in scope
+ * receive complete rows, never a partial update of a row they lack.
+ */
 static int capture_central(struct cb_conn *c, const char *tbl, const char *row_id,
                            const json_t *fields, uint64_t h)
 {
     char scope[80], old_team[80] = "";
     int shared = 0;
-    int moving =
-        strcmp(tbl, "participants") == 0 && json_is_string(json_object_get(fields, "team"));
+    int moving = json_is_string(json_object_get(fields, "team"));
     int rc = CB_OK;
     if (moving) {
-        rc = previous_team(c, row_id, old_team, sizeof(old_team));
-        if (rc == CB_OK && strcmp(old_team, cb_json_str(fields, "team")) == 0) {
+        rc = previous_team(c, tbl, row_id, old_team, sizeof(old_team));
+        if (rc == CB_OK && (!old_team[0] || strcmp(old_team, cb_json_str(fields, "team")) == 0)) {
             moving = 0;
         }
     }
@@ -309,7 +314,7 @@ static int capture_central(struct cb_conn *c, const char *tbl, const char *row_i
                                NULL);
     }
     if (rc == CB_OK && moving) {
-        rc = cb_capture_relog_participant(c, row_id);
+        rc = cb_capture_relog_moved(c, tbl, row_id);
     }
     return rc;
 }
@@ -461,6 +466,22 @@ int cb_capture_bootstrap_central(struct cb_conn *c)
         rc = cb_conn_commit(c);
     } else {
         cb_conn_rollback(c);
+    }
+    return rc;
+}
+
+static int relog_row(struct cb_conn *c, const char *tbl, const char *row_id, const char *team);
+
+int cb_capture_relog_moved(struct cb_conn *c, const char *tbl, const char *row_id)
+{
+    char scope[80];
+    int shared = 0;
+    if (strcmp(tbl, "participants") == 0) {
+        return cb_capture_relog_participant(c, row_id);
+    }
+    int rc = cb_capture_scope(c, tbl, row_id, scope, sizeof(scope), &shared);
+    if (rc == CB_OK && !shared) {
+        rc = relog_row(c, tbl, row_id, scope);
     }
     return rc;
 }

@@ -496,8 +496,8 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
     }
     char scope[80], old_team[80] = "";
     int shared = 0;
-    int moving = strcmp(tbl, "participants") == 0 && current &&
-                 json_is_string(json_object_get(apply, "team")) && cb_json_str(current, "team") &&
+    int moving = current && json_is_string(json_object_get(apply, "team")) &&
+                 cb_json_str(current, "team") &&
                  strcmp(cb_json_str(current, "team"), cb_json_str(apply, "team")) != 0;
     if (moving) {
         snprintf(old_team, sizeof(old_team), "%s", cb_json_str(current, "team"));
@@ -514,7 +514,7 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
                                    shared ? NULL : scope, moving ? old_team : NULL, 1, NULL);
         }
         if (rc == CB_OK && moving) {
-            rc = cb_capture_relog_participant(c, row_id);
+            rc = cb_capture_relog_moved(c, tbl, row_id);
         }
         stats->applied++;
     }

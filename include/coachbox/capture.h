@@ -56,6 +56,11 @@ int cb_capture_append(struct cb_conn *c, const char *tbl, const char *row_id, co
  */
 int cb_capture_relog_participant(struct cb_conn *c, const char *participant_id);
 /*
+ * Central only: after a row moved team, re-log it whole for its new scope (a
+ * participant together with every record about them).
+ */
+int cb_capture_relog_moved(struct cb_conn *c, const char *tbl, const char *row_id);
+/*
  * The team whose sites receive row row_id of tbl: copied into out, or
  * *shared = 1 (every site receives it).  CB_SCOPE_NOWHERE: no site.
  */

@@ -155,6 +155,12 @@ const char *cb_record_columns(const struct cb_table *t);
 int cb_record_delete(struct cb_conn *c, const struct cb_table *t, const char *id,
                      const char *now_iso);
 /*
+ * Undo a tombstone (deleted = 0), captured for sync like cb_record_delete.
+ * CB_ENOTFOUND if no tombstoned row.  Caller holds a write transaction.
+ */
+int cb_record_restore(struct cb_conn *c, const struct cb_table *t, const char *id,
+                      const char *now_iso);
+/*
  * The synced columns of row id, deleted or not: the declared fields plus
  * created_at, created_by and deleted, as JSON.  CB_ENOTFOUND if absent.
  */
