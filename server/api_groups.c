@@ -1,8 +1,10 @@
 /*
  * api_groups.c - group programmes beyond generic CRUD (kind.h): listing the
- * programmes a user can see.
+ * programmes a user can see, scheduling sessions, registers, follow-ups, and
+ * a participant's timeline.  The logic lives in groups.c (groups.h).
  */
 #include "coachbox/api.h"
+#include "coachbox/groups.h"
 #include "coachbox/kind.h"
 #include "coachbox/store.h"
 
@@ -49,7 +51,64 @@ static int programmes_list(struct cb_req *r)
     return cb_reply_json(r, 200, json_pack("{s:o}", "items", items), NULL);
 }
 
+/* Reply with out (stolen) and status, or with the error rc (fe may name the field). */
+static int reply(struct cb_req *r, int rc, int status, json_t *out, const struct cb_field_error *fe)
+{
+    if (rc) {
+        json_decref(out);
+        return cb_reply_error(r, rc, fe);
+    }
+    return cb_reply_json(r, status, out, NULL);
+}
+
+/* POST /api/programmes/{id}/schedule - create a run of sessions. */
+static int schedule(struct cb_req *r)
+{
+    struct cb_field_error fe = {"", ""};
+    json_t *out = NULL;
+    int rc = cb_groups_schedule(r->db, &r->actor, r->params[0], r->body, &out, &fe);
+    return reply(r, rc, 201, out, &fe);
+}
+
+/* GET /api/group-sessions/{id}/register */
+static int register_get(struct cb_req *r)
+{
+    json_t *out = NULL;
+    int rc = cb_groups_register_get(r->db, &r->actor, r->params[0], &out);
+    return reply(r, rc, 200, out, NULL);
+}
+
+/* PUT /api/group-sessions/{id}/register - record the whole register at once. */
+static int register_put(struct cb_req *r)
+{
+    struct cb_field_error fe = {"", ""};
+    json_t *out = NULL;
+    int rc = cb_groups_register_put(r->db, &r->actor, r->params[0], r->body, &out, &fe);
+    return reply(r, rc, 200, out, &fe);
+}
+
+/* GET /api/programmes/{id}/follow-ups */
+static int follow_ups(struct cb_req *r)
+{
+    json_t *out = NULL;
+    int rc = cb_groups_follow_ups(r->db, &r->actor, r->params[0], &out);
+    return reply(r, rc, 200, out, NULL);
+}
+
+/* GET /api/participants/{id}/timeline */
+static int timeline(struct cb_req *r)
+{
+    json_t *out = NULL;
+    int rc = cb_timeline_get(r->db, &r->actor, r->params[0], &out);
+    return reply(r, rc, 200, out, NULL);
+}
+
 const struct cb_route cb_routes_groups[] = {
     {"GET", "/api/programmes", programmes_list, 0, NULL},
+    {"POST", "/api/programmes/{id}/schedule", schedule, CB_ROUTE_BODY, NULL},
+    {"GET", "/api/programmes/{id}/follow-ups", follow_ups, 0, NULL},
+    {"GET", "/api/group-sessions/{id}/register", register_get, 0, NULL},
+    {"PUT", "/api/group-sessions/{id}/register", register_put, CB_ROUTE_BODY, NULL},
+    {"GET", "/api/participants/{id}/timeline", timeline, 0, NULL},
 };
 const size_t cb_routes_groups_count = sizeof(cb_routes_groups) / sizeof(cb_routes_groups[0]);

@@ -506,8 +506,17 @@ int cb_kind_create(struct cb_conn *c, const struct cb_actor *a, const struct cb_
     if (rc == CB_OK && k->prepare) {
         rc = k->prepare(&ctx, vals, fe);
     }
+    int derived = k == &cb_kind_enrolments || k == &cb_kind_attendance;
     if (rc == CB_OK) {
-        if (json_object_get(vals, "id")) {
+        if (derived) {
+            /* A natural key: one id for (programme|session, person) on every server, so
+             * the same enrolment or attendance recorded at two offline sites is one record. */
+            cb_uuid_derived(
+                k->name,
+                cb_json_str(vals, k == &cb_kind_enrolments ? "programme_id" : "session_id"),
+                cb_json_str(vals, "participant_id"), id);
+            json_object_del(vals, "id");
+        } else if (json_object_get(vals, "id")) {
             snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(vals, "id")));
             json_object_del(vals, "id");
         } else {
@@ -516,7 +525,10 @@ int cb_kind_create(struct cb_conn *c, const struct cb_actor *a, const struct cb_
     }
     if (rc == CB_OK) {
         cb_time_format(cb_now_ms(), now);
-        rc = cb_record_insert(c, k->table, id, vals, now, a->user->id);
+        /* A tombstoned record with the derived id comes back to life with these values. */
+        int restored = derived && cb_record_restore(c, k->table, id, now) == CB_OK;
+        rc = restored ? cb_record_update(c, k->table, id, vals, now)
+                      : cb_record_insert(c, k->table, id, vals, now, a->user->id);
         if (rc == CB_ECONFLICT) {
             cb_field_fail(fe, "id", "a record with this id (or the same unique key) exists");
         }

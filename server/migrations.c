@@ -205,7 +205,8 @@ const char *const cb_migrations[] = {
     "CREATE INDEX goal_reviews_participant ON goal_reviews(participant_id);"
     "CREATE INDEX checkins_participant ON checkins(participant_id);"
     "CREATE INDEX merges_survivor ON merges(survivor_id);"
-    "CREATE INDEX merges_merged ON merges(merged_id);",
+    "CREATE INDEX merges_merged ON merges(merged_id);"
+    "CREATE INDEX attendance_programme ON attendance(programme_id, session_id) WHERE deleted = 0;",
 #undef CHILD_COLS
 };
 

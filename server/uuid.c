@@ -5,6 +5,7 @@
 #include "coachbox/timeutil.h"
 
 #include <ctype.h>
+#include <mbedtls/sha256.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -71,4 +72,23 @@ int cb_uuid_valid(const char *s)
         }
     }
     return 1;
+}
+
+void cb_uuid_derived(const char *kind, const char *a, const char *b, char out[CB_UUID_STRLEN])
+{
+    unsigned char d[32];
+    mbedtls_sha256_context ctx;
+    mbedtls_sha256_init(&ctx);
+    mbedtls_sha256_starts_ret(&ctx, 0);
+    mbedtls_sha256_update_ret(&ctx, (const unsigned char *)kind, strlen(kind) + 1);
+    mbedtls_sha256_update_ret(&ctx, (const unsigned char *)a, strlen(a) + 1);
+    mbedtls_sha256_update_ret(&ctx, (const unsigned char *)b, strlen(b) + 1);
+    mbedtls_sha256_finish_ret(&ctx, d);
+    mbedtls_sha256_free(&ctx);
+    d[6] = (unsigned char)(0x80 | (d[6] & 0x0f)); /* version 8 */
+    d[8] = (unsigned char)(0x80 | (d[8] & 0x3f)); /* RFC 9562 variant */
+    snprintf(out, CB_UUID_STRLEN,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", d[0], d[1],
+             d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12], d[13], d[14],
+             d[15]);
 }

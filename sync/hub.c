@@ -506,6 +506,18 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
         char iso[CB_TIME_STRLEN];
         cb_time_format(now, iso);
         rc = cb_record_apply(c, t, row_id, apply, iso);
+        if (rc == CB_ECONFLICT) {
+            /* The row clashes with another on a unique key: keep the site's values in a
+             * conflict for a person, rather than block the site's queue. */
+            stats->conflicts++;
+            json_decref(apply);
+            json_decref(reassert);
+            json_decref(versions);
+            rc = record_conflict(c, tbl, row_id, "*", base, NULL, 0, CB_SITE_CENTRAL, fields, hlc,
+                                 s->id, current ? current : fields);
+            json_decref(current);
+            return rc;
+        }
         if (rc == CB_OK) {
             rc = cb_capture_scope(c, tbl, row_id, scope, sizeof(scope), &shared);
         }

@@ -97,7 +97,7 @@ enum {
 #define CB_MAX_BODY_SYNC (64 * 1024 * 1024)
 
 struct cb_route {
-    const char *method;  /* "GET", "POST", "PATCH", "DELETE" */
+    const char *method;  /* "GET", "POST", "PUT", "PATCH", "DELETE" */
     const char *pattern; /* "/api/participants/{id}" */
     cb_handler handler;
     unsigned flags;

@@ -15,6 +15,13 @@
 int cb_uuid7(char out[CB_UUID_STRLEN]);
 /* Same, with an explicit timestamp (tests). */
 int cb_uuid7_at(int64_t unix_ms, char out[CB_UUID_STRLEN]);
+/*
+ * A name-based id (UUID version 8, SHA-256 of kind, a and b): the same
+ * inputs give the same id on every server, so records with a natural key
+ * (attendance of a person at a session, enrolment of a person in a
+ * programme) created at two offline sites are one record when they sync.
+ */
+void cb_uuid_derived(const char *kind, const char *a, const char *b, char out[CB_UUID_STRLEN]);
 /* 1 if s is a canonical lowercase or uppercase UUID of any version, else 0. */
 int cb_uuid_valid(const char *s);
 
