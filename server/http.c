@@ -513,6 +513,10 @@ static int on_request(struct mg_connection *mc)
     if (rc) {
         r.body_unread = 1;
         cb_reply_error(&r, rc, NULL);
+    } else if (strchr(path, '%')) {
+        /* No route or asset needs percent-encoding: refuse it rather than decode it
+         * (%00 truncation, %2e%2e traversal). */
+        cb_reply_problem(&r, 404, "not_found", "not found", NULL, NULL);
     } else if (strncmp(path, "/api/", 5) == 0 || strncmp(path, "/sync/", 6) == 0 ||
                strcmp(path, "/healthz") == 0) {
         handle_api(&r);
@@ -590,6 +594,7 @@ int cb_http_start(struct cb_app *app, const struct cb_http_config *cfg, struct c
     OPT("keep_alive_timeout_ms", "5000");
     OPT("enable_keep_alive", "yes");
     OPT("enable_directory_listing", "no");
+    OPT("decode_url", "no"); /* route on the raw path; see on_request */
     OPT("cgi_pattern", "");
     OPT("ssi_pattern", "");
     OPT("access_control_allow_origin", "");

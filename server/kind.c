@@ -351,7 +351,7 @@ static int scope_team(struct cb_conn *c, const struct cb_actor *a, const struct 
             rc = CB_ENOTFOUND;
         }
         if (rc == CB_ENOTFOUND) {
-            return cb_field_fail(fe, "participant_id", "no such participant");
+            return cb_field_fail(fe, "participant_id", "no such record");
         }
         if (rc) {
             return rc;
@@ -370,7 +370,7 @@ static int scope_team(struct cb_conn *c, const struct cb_actor *a, const struct 
             rc = CB_ENOTFOUND;
         }
         if (rc == CB_ENOTFOUND) {
-            return cb_field_fail(fe, "programme_id", "no such programme");
+            return cb_field_fail(fe, "programme_id", "no such record");
         }
         return rc;
     }
@@ -406,7 +406,7 @@ static int check_programme_too(struct cb_conn *c, const struct cb_actor *a, cons
         rc = CB_ENOTFOUND;
     }
     if (rc == CB_ENOTFOUND) {
-        return cb_field_fail(fe, "programme_id", "no such programme");
+        return cb_field_fail(fe, "programme_id", "no such record");
     }
     return rc;
 }

@@ -165,6 +165,13 @@ int cb_participant_patch(struct cb_conn *c, const struct cb_actor *a, const char
     if (rc == CB_OK) {
         rc = cb_record_validate(c, &cb_table_participants, in, &o, &vals, fe);
     }
+    if (rc == CB_OK && cb_json_str(vals, "team") &&
+        !cb_user_sees_team(a->user, cb_json_str(vals, "team"))) {
+        /* Same rule as create: nobody writes into a caseload they cannot see, so
+         * moving someone to another team is a manager's job. */
+        cb_field_fail(fe, "team", "only a manager can move people into another team");
+        rc = CB_EFORBIDDEN;
+    }
     if (rc == CB_OK) {
         cb_time_format(cb_now_ms(), now);
         rc = cb_record_update(c, &cb_table_participants, id, vals, now);
@@ -191,7 +198,8 @@ int cb_participant_patch(struct cb_conn *c, const struct cb_actor *a, const char
     } else {
         /* A denial audited inside the transaction must survive the rollback. */
         cb_conn_rollback(c);
-        if (rc == CB_ENOTFOUND && team[0] && !cb_user_sees_team(a->user, team)) {
+        if ((rc == CB_ENOTFOUND && team[0] && !cb_user_sees_team(a->user, team)) ||
+            rc == CB_EFORBIDDEN) {
             audit(c, a, "participant.update", "participants", id, "denied");
         }
     }

@@ -209,8 +209,12 @@ static int validate_value(struct cb_conn *c, const struct cb_field *f, const jso
                 return rc;
             }
             if (!exists) {
-                return cb_field_fail(fe, f->name, "no such %s: %s", table,
-                                     f->type == CB_F_TEAM ? s : "unknown id");
+                if (f->type == CB_F_TEAM) {
+                    return cb_field_fail(fe, f->name, "no such team: %s", s);
+                }
+                /* Worded like an out-of-scope reference (kind.c scope_team) so the
+                 * answer does not tell whether the id exists in another team. */
+                return cb_field_fail(fe, f->name, "no such record");
             }
         }
         *out = json_string(s);

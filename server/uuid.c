@@ -67,7 +67,7 @@ int cb_uuid_valid(const char *s)
             if (s[i] != '-') {
                 return 0;
             }
-        } else if (!isxdigit((unsigned char)s[i])) {
+        } else if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
             return 0;
         }
     }

@@ -22,7 +22,7 @@ int cb_uuid7_at(int64_t unix_ms, char out[CB_UUID_STRLEN]);
  * programme) created at two offline sites are one record when they sync.
  */
 void cb_uuid_derived(const char *kind, const char *a, const char *b, char out[CB_UUID_STRLEN]);
-/* 1 if s is a canonical lowercase or uppercase UUID of any version, else 0. */
+/* 1 if s is a canonical (lowercase) UUID of any version, else 0. */
 int cb_uuid_valid(const char *s);
 
 #endif

@@ -560,7 +560,8 @@ static void test_register_roundtrip(void **state)
         jstr(json_array_get(json_object_get(r.json, "entries"), 3), "attendance_id"), ids[3]);
     cbt_resp_free(&r);
     assert_int_equal(attendance_count(&g), NP);
-    /* The same person spelt in upper case is the same person (and an unchanged mark). */
+    /* Ids are canonical lower case everywhere: an upper-case spelling is refused,
+     * naming the entry, and changes nothing. */
     char upper[40], path[160];
     for (size_t i = 0; i < sizeof(upper); i++) {
         upper[i] = (char)toupper((unsigned char)g.pids[3][i]);
@@ -568,8 +569,8 @@ static void test_register_roundtrip(void **state)
     register_path(g.sessions[0], path, sizeof(path));
     rqj(&G.lead, "PUT", path,
         json_pack("{s:[{s:s, s:s}]}", "entries", "participant_id", upper, "status", "absent"), &r);
-    expect_status(&r, 200, "upper-case id");
-    expect_statuses(&r, &g, want);
+    expect_status(&r, 400, "upper-case id");
+    assert_string_equal(cbt_jstr(&r, "error.field"), "entries[0].participant_id");
     cbt_resp_free(&r);
     assert_int_equal(attendance_count(&g), NP);
     snprintf(path, sizeof(path), "/api/attendance/%s", ids[3]);

@@ -79,6 +79,7 @@ int cbt_server_start(struct cbt_server *s, const char *data, const char *const *
         cbt_tempdir(s->data, sizeof(s->data), "srv");
     }
     snprintf(s->log, sizeof(s->log), "%s.log", s->data);
+    unlink(s->log); /* a stale log would hand back the previous run's URL */
     const char *args[32];
     int n = 0;
     args[n++] = cbt_bin();

@@ -189,7 +189,7 @@ static void test_valid_accepts_and_rejects(void **state)
 {
     (void)state;
     assert_true(cb_uuid_valid("01890a5d-ac96-774b-bcce-b302099a8057"));
-    assert_true(cb_uuid_valid("01890A5D-AC96-774B-BCCE-B302099A8057"));
+    assert_false(cb_uuid_valid("01890A5D-AC96-774B-BCCE-B302099A8057")); /* lowercase only */
     assert_true(cb_uuid_valid("550e8400-e29b-41d4-a716-446655440000")); /* v4 */
     assert_true(cb_uuid_valid("00000000-0000-0000-0000-000000000000"));
 
