@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define STMT_CACHE 96
 
@@ -331,6 +332,12 @@ int cb_store_open(const char *data_dir, struct cb_store **out)
         fprintf(stderr, "coachbox: %s is not a directory\n", data_dir);
         return CB_EIO;
     }
+    /* SQLite needs to create its -wal and -shm files beside the database. */
+    if (access(data_dir, R_OK | W_OK | X_OK) != 0) {
+        fprintf(stderr, "coachbox: the data directory %s is not readable and writable: %s\n",
+                data_dir, strerror(errno));
+        return CB_EIO;
+    }
     struct cb_store *s = calloc(1, sizeof(*s));
     if (!s) {
         return CB_ENOMEM;
@@ -348,6 +355,13 @@ int cb_store_open(const char *data_dir, struct cb_store **out)
     mode_t old = umask(077);
     struct cb_conn *c;
     int rc = cb_store_conn(s, &c);
+    if (rc == CB_OK && sqlite3_db_readonly(c->db, "main") == 1) {
+        fprintf(stderr,
+                "coachbox: the database %s is read-only (check its permissions): "
+                "refusing to start, nothing could be stored\n",
+                s->path);
+        rc = CB_EREADONLY;
+    }
     if (rc == CB_OK) {
         /* Touch the file so a non-database is detected before migrating. */
         rc = cb_conn_exec(c, "SELECT count(*) FROM sqlite_schema");
