@@ -206,6 +206,24 @@ int cb_participant_patch(struct cb_conn *c, const struct cb_actor *a, const char
     return rc;
 }
 
+/* The summary a search lists (the full record is one GET away). */
+#define SUMMARY_COLS                                                                               \
+    "id, given_name, family_name, preferred_name, date_of_birth, nhs_number, postcode, team, "     \
+    "status, assigned_coach, updated_at"
+
+static json_t *summary_from_row(sqlite3_stmt *st)
+{
+    static const char *const names[] = {
+        "id",       "given_name", "family_name", "preferred_name", "date_of_birth", "nhs_number",
+        "postcode", "team",       "status",      "assigned_coach", "updated_at"};
+    json_t *o = json_object();
+    for (int i = 0; o && i < (int)(sizeof(names) / sizeof(names[0])); i++) {
+        const unsigned char *v = sqlite3_column_text(st, i);
+        json_object_set_new(o, names[i], v ? json_string((const char *)v) : json_null());
+    }
+    return o;
+}
+
 /* Append "lower(col) >= ?N AND lower(col) < ?N+1" and bind the prefix range. */
 static int prefix_clause(struct cb_buf *sql, const char *col, int *idx)
 {
@@ -287,8 +305,7 @@ int cb_participant_search(struct cb_conn *c, const struct cb_actor *a, const cha
     struct cb_buf sql;
     cb_buf_init(&sql, 8192);
     int idx = 1;
-    int rc = cb_buf_addf(&sql, "SELECT %s FROM participants p WHERE deleted = 0",
-                         cb_record_columns(&cb_table_participants));
+    int rc = cb_buf_adds(&sql, "SELECT " SUMMARY_COLS " FROM participants p WHERE deleted = 0");
     int team_idx = 0, q_idx = 0, cur_idx = 0;
     if (rc == CB_OK && strcmp(a->user->role, "manager") != 0) {
         /* For name, NHS and DOB searches "+team" keeps the planner on the
@@ -374,7 +391,7 @@ int cb_participant_search(struct cb_conn *c, const struct cb_actor *a, const cha
             next = json_incref(json_object_get(json_array_get(items, (size_t)n - 1), "id"));
             break;
         }
-        json_array_append_new(items, cb_record_from_row(&cb_table_participants, st));
+        json_array_append_new(items, summary_from_row(st));
         n++;
     }
     cb_stmt_done(st);
