@@ -1,0 +1,359 @@
+/*
+ * it_records.c - the generic record kinds of a real `coachbox serve`:
+ * consents, measures (scored on the server), goals and reviews, referrals,
+ * venues and programmes; their validation errors, per-record access across
+ * teams and roles, tombstones, and the audit trail they leave.
+ *
+ * Users (one login each, PBKDF2 costs ~0.3 s): ann (coach, bury-town),
+ * ben (coach, radcliffe), meg (manager), ada (admin).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define PW "records-password-1"
+
+enum { ANN, BEN, MEG, ADA, NUSERS };
+static const char *const users[NUSERS][3] = {{"ann", "coach", "bury-town"},
+                                             {"ben", "coach", "radcliffe"},
+                                             {"meg", "manager", NULL},
+                                             {"ada", "admin", NULL}};
+
+static struct {
+    struct cbt_server srv;
+    struct cbt_client c[NUSERS];
+    char person[40]; /* ann's participant (ethnic group asian_indian) */
+    char other[40];  /* ben's participant */
+} G;
+
+static long req(int u, const char *method, const char *path, const char *body, struct cbt_resp *r)
+{
+    assert_int_equal(cbt_request(&G.c[u], method, path, body, r), 0);
+    return r->status;
+}
+
+/* Send and expect status; on 400 also the error field.  Frees the response. */
+static void expect(int u, const char *method, const char *path, const char *body, long status,
+                   const char *field)
+{
+    struct cbt_resp r;
+    long got = req(u, method, path, body, &r);
+    if (got != status) {
+        fail_msg("%s %s: want %ld, got %ld: %s", method, path, status, got, r.body);
+    }
+    if (field) {
+        const char *f = cbt_jstr(&r, "error.field");
+        if (!f || strcmp(f, field) != 0) {
+            fail_msg("%s %s: want error field %s, got %s (%s)", method, path, field, f ? f : "none",
+                     r.body);
+        }
+    }
+    cbt_resp_free(&r);
+}
+
+/* POST and return the created id into out (asserting 201). */
+static void create(int u, const char *path, const char *body, char out[40])
+{
+    struct cbt_resp r;
+    long got = req(u, "POST", path, body, &r);
+    if (got != 201) {
+        fail_msg("POST %s: want 201, got %ld: %s", path, got, r.body);
+    }
+    snprintf(out, 40, "%s", cbt_jstr(&r, "id"));
+    cbt_resp_free(&r);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    char dir[512];
+    cbt_tempdir(dir, sizeof(dir), "records");
+    for (int i = 0; i < NUSERS; i++) {
+        if (cbt_add_user(dir, users[i][0], users[i][1], users[i][2], PW) != 0) {
+            return -1;
+        }
+    }
+    if (cbt_server_start(&G.srv, dir, NULL) != 0) {
+        return -1;
+    }
+    for (int i = 0; i < NUSERS; i++) {
+        cbt_client_init(&G.c[i], G.srv.url);
+        if (cbt_login(&G.c[i], users[i][0], PW) != 200) {
+            return -1;
+        }
+    }
+    create(ANN, "/api/participants",
+           "{\"given_name\":\"Priya\",\"family_name\":\"Shah\",\"date_of_birth\":\"1975-04-05\","
+           "\"ethnic_group\":\"asian_indian\",\"sex\":\"female\",\"carer\":true,"
+           "\"topics\":[\"weight\",\"physical_activity\"]}",
+           G.person);
+    create(BEN, "/api/participants",
+           "{\"given_name\":\"Owen\",\"family_name\":\"Hughes\",\"date_of_birth\":\"1950-01-02\"}",
+           G.other);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    for (int i = 0; i < NUSERS; i++) {
+        cbt_client_free(&G.c[i]);
+    }
+    int st = cbt_server_stop(&G.srv);
+    return st == 0 ? 0 : -1;
+}
+
+static void measure_body(char *out, size_t len, const char *pid, const char *inst,
+                         const char *responses, const char *extra)
+{
+    snprintf(out, len,
+             "{\"participant_id\":\"%s\",\"instrument\":\"%s\",\"timepoint\":\"baseline\","
+             "\"taken_at\":\"2026-10-01T10:00:00Z\",\"responses\":%s%s}",
+             pid, inst, responses, extra ? extra : "");
+}
+
+static void test_measures_scored_on_server(void **state)
+{
+    (void)state;
+    char body[1024], id[40], path[200];
+    struct cbt_resp r;
+    /* SWEMWBS: raw 21 -> metric 19.25 (docs/MEASURES.md table), licence notice kept. */
+    measure_body(body, sizeof(body), G.person, "swemwbs",
+                 "{\"q1\":3,\"q2\":3,\"q3\":3,\"q4\":3,\"q5\":3,\"q6\":3,\"q7\":3}", NULL);
+    assert_int_equal(req(ANN, "POST", "/api/measures", body, &r), 201);
+    assert_true(fabs(json_real_value(json_object_get(r.json, "score")) - 19.25) < 1e-9);
+    assert_true(json_is_true(json_object_get(r.json, "complete")));
+    assert_string_equal(cbt_jstr(&r, "rule_version"), "swemwbs-1");
+    assert_non_null(
+        strstr(json_string_value(json_object_get(json_object_get(r.json, "result"), "notice")),
+               "University of Warwick"));
+    snprintf(id, sizeof(id), "%s", cbt_jstr(&r, "id"));
+    cbt_resp_free(&r);
+    /* Changing the responses re-scores: raw 35 -> 35.00. */
+    snprintf(path, sizeof(path), "/api/measures/%s", id);
+    assert_int_equal(req(ANN, "PATCH", path,
+                         "{\"responses\":{\"q1\":5,\"q2\":5,\"q3\":5,\"q4\":5,\"q5\":5,\"q6\":5,"
+                         "\"q7\":5}}",
+                         &r),
+                     200);
+    assert_true(fabs(json_number_value(json_object_get(r.json, "score")) - 35.0) < 1e-9);
+    cbt_resp_free(&r);
+    /* The instrument cannot change; a missing item is a 400 naming it. */
+    expect(ANN, "PATCH", path, "{\"instrument\":\"wemwbs\"}", 400, "instrument");
+    measure_body(body, sizeof(body), G.person, "swemwbs",
+                 "{\"q1\":3,\"q2\":3,\"q3\":3,\"q4\":3,\"q5\":3,\"q6\":3}", NULL);
+    expect(ANN, "POST", "/api/measures", body, 400, "responses.q7");
+    measure_body(body, sizeof(body), G.person, "swemwbs",
+                 "{\"q1\":3,\"q2\":3,\"q3\":3,\"q4\":3,\"q5\":3,\"q6\":3,\"q7\":6}", NULL);
+    expect(ANN, "POST", "/api/measures", body, 400, "responses.q7");
+    measure_body(body, sizeof(body), G.person, "nosuch", "{}", NULL);
+    expect(ANN, "POST", "/api/measures", body, 400, "instrument");
+    /* ... unless the coach stores it as incomplete on purpose: no score. */
+    measure_body(body, sizeof(body), G.person, "swemwbs",
+                 "{\"q1\":3,\"q2\":3,\"q3\":3,\"q4\":3,\"q5\":3,\"q6\":3}",
+                 ",\"allow_incomplete\":true");
+    assert_int_equal(req(ANN, "POST", "/api/measures", body, &r), 201);
+    assert_true(json_is_false(json_object_get(r.json, "complete")));
+    assert_true(json_is_null(json_object_get(r.json, "score")));
+    cbt_resp_free(&r);
+    /* PHQ-9 item 9 >= 1 raises the safeguarding flag. */
+    measure_body(
+        body, sizeof(body), G.person, "phq9",
+        "{\"q1\":0,\"q2\":0,\"q3\":0,\"q4\":0,\"q5\":0,\"q6\":0,\"q7\":0,\"q8\":0,\"q9\":1}", NULL);
+    assert_int_equal(req(ANN, "POST", "/api/measures", body, &r), 201);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(r.json, "flags"), 0)),
+                        "safeguarding");
+    cbt_resp_free(&r);
+    /* A severe blood pressure asks for same-day advice. */
+    measure_body(body, sizeof(body), G.person, "bp", "{\"systolic\":182,\"diastolic\":95}", NULL);
+    assert_int_equal(req(ANN, "POST", "/api/measures", body, &r), 201);
+    assert_non_null(strstr(r.body, "urgent_same_day"));
+    cbt_resp_free(&r);
+    /* BMI 24.2 takes the participant's ethnic group: overweight on the lower thresholds. */
+    measure_body(body, sizeof(body), G.person, "bmi", "{\"height_cm\":170,\"weight_kg\":70}", NULL);
+    assert_int_equal(req(ANN, "POST", "/api/measures", body, &r), 201);
+    assert_string_equal(cbt_jstr(&r, "band"), "overweight");
+    cbt_resp_free(&r);
+    /* The person's measures, newest first; the instrument list for forms. */
+    snprintf(path, sizeof(path), "/api/participants/%s/measures", G.person);
+    assert_int_equal(req(ANN, "GET", path, NULL, &r), 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 5);
+    cbt_resp_free(&r);
+    assert_int_equal(req(ANN, "GET", "/api/measures/instruments", NULL, &r), 200);
+    assert_true(json_array_size(json_object_get(r.json, "items")) >= 17);
+    cbt_resp_free(&r);
+}
+
+static void test_consents_goals_referrals(void **state)
+{
+    (void)state;
+    char body[1024], goal[40], ref[40], consent[40], path[200];
+    struct cbt_resp r;
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"kind\":\"share_gp\",\"given\":true,"
+             "\"date\":\"2026-10-01\"}",
+             G.person);
+    create(ANN, "/api/consents", body, consent);
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"kind\":\"photos\",\"given\":true,"
+             "\"date\":\"2026-10-01\"}",
+             G.person);
+    expect(ANN, "POST", "/api/consents", body, 400, "kind");
+    snprintf(path, sizeof(path), "/api/consents/%s", consent);
+    expect(ANN, "DELETE", path, NULL, 405, NULL); /* a change of mind is a new consent */
+
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"text\":\"Walk 30 minutes, 3 days a week\","
+             "\"topic\":\"physical_activity\",\"agreed_date\":\"2026-10-01\"}",
+             G.person);
+    assert_int_equal(req(ANN, "POST", "/api/goals", body, &r), 201);
+    assert_string_equal(cbt_jstr(&r, "status"), "agreed");
+    snprintf(goal, sizeof(goal), "%s", cbt_jstr(&r, "id"));
+    cbt_resp_free(&r);
+    snprintf(body, sizeof(body),
+             "{\"goal_id\":\"%s\",\"reviewed_on\":\"2026-11-01\",\"status\":\"fully_achieved\"}",
+             goal);
+    assert_int_equal(req(ANN, "POST", "/api/goal-reviews", body, &r), 201);
+    assert_string_equal(cbt_jstr(&r, "participant_id"), G.person);
+    cbt_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/goals/%s", goal);
+    assert_int_equal(req(ANN, "GET", path, NULL, &r), 200);
+    assert_string_equal(cbt_jstr(&r, "status"), "fully_achieved");
+    cbt_resp_free(&r);
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"text\":\"x\",\"topic\":\"juggling\","
+             "\"agreed_date\":\"2026-10-01\"}",
+             G.person);
+    expect(ANN, "POST", "/api/goals", body, 400, "topic");
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"text\":\"x\",\"topic\":\"diet\","
+             "\"agreed_date\":\"2999-10-01\"}",
+             G.person);
+    expect(ANN, "POST", "/api/goals", body, 400, "agreed_date");
+
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"destination\":\"stop_smoking\","
+             "\"sent_date\":\"2026-10-02\"}",
+             G.person);
+    assert_int_equal(req(ANN, "POST", "/api/referrals", body, &r), 201);
+    assert_string_equal(cbt_jstr(&r, "status"), "sent");
+    snprintf(ref, sizeof(ref), "%s", cbt_jstr(&r, "id"));
+    cbt_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/referrals/%s", ref);
+    expect(ANN, "PATCH", path, "{\"status\":\"accepted\",\"status_date\":\"2026-10-09\"}", 200,
+           NULL);
+    expect(ANN, "PATCH", path, "{\"status\":\"lost\"}", 400, "status");
+    expect(ANN, "PATCH", path, "{\"participant_id\":\"01a21800-0000-7000-8000-000000000000\"}", 400,
+           "participant_id");
+    /* Tombstone: gone from reads and lists, still in the audit trail. */
+    expect(ANN, "DELETE", path, NULL, 200, NULL);
+    expect(ANN, "GET", path, NULL, 404, NULL);
+    snprintf(path, sizeof(path), "/api/participants/%s/referrals", G.person);
+    assert_int_equal(req(ANN, "GET", path, NULL, &r), 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 0);
+    cbt_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/participants/%s/audit", G.person);
+    assert_int_equal(req(MEG, "GET", path, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "referral.delete"));
+    assert_non_null(strstr(r.body, "goal_review.create"));
+    assert_non_null(strstr(r.body, "consent.create"));
+    cbt_resp_free(&r);
+    expect(ANN, "GET", path, NULL, 403, NULL); /* only managers read audit trails */
+}
+
+static void test_access_across_teams_and_roles(void **state)
+{
+    (void)state;
+    char body[1024], goal[40], path[200];
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"text\":\"Stop smoking\",\"topic\":\"smoking\","
+             "\"agreed_date\":\"2026-10-01\"}",
+             G.other);
+    create(BEN, "/api/goals", body, goal);
+    /* Ann (another team) learns nothing: 404 on reads, writes and lists. */
+    snprintf(path, sizeof(path), "/api/goals/%s", goal);
+    expect(ANN, "GET", path, NULL, 404, NULL);
+    expect(ANN, "PATCH", path, "{\"status\":\"not_achieved\"}", 404, NULL);
+    expect(ANN, "DELETE", path, NULL, 404, NULL);
+    snprintf(path, sizeof(path), "/api/participants/%s/goals", G.other);
+    expect(ANN, "GET", path, NULL, 404, NULL);
+    /* Writing about someone in another team names the field, not whether they exist. */
+    expect(ANN, "POST", "/api/goals", body, 400, "participant_id");
+    /* The manager sees everyone; the admin sees no records. */
+    snprintf(path, sizeof(path), "/api/goals/%s", goal);
+    expect(MEG, "GET", path, NULL, 200, NULL);
+    expect(ADA, "GET", path, NULL, 403, NULL);
+    expect(ADA, "POST", "/api/goals", body, 403, NULL);
+    snprintf(path, sizeof(path), "/api/participants/%s/measures", G.other);
+    expect(ADA, "GET", path, NULL, 403, NULL);
+}
+
+static void test_venues_and_programmes(void **state)
+{
+    (void)state;
+    char venue[40], prog[40], path[200], body[512];
+    struct cbt_resp r;
+    create(ANN, "/api/venues",
+           "{\"name\":\"Bury library\",\"team\":\"bury-town\",\"postcode\":\"bl9 0dg\"}", venue);
+    expect(ANN, "POST", "/api/venues", "{\"name\":\"Elsewhere\",\"team\":\"radcliffe\"}", 403,
+           "team");
+    expect(ADA, "POST", "/api/venues", "{\"name\":\"Hub\",\"team\":\"radcliffe\"}", 201, NULL);
+    assert_int_equal(req(BEN, "GET", "/api/venues", NULL, &r), 200); /* reference data */
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 2);
+    assert_non_null(strstr(r.body, "BL9 0DG"));
+    cbt_resp_free(&r);
+    snprintf(body, sizeof(body),
+             "{\"name\":\"Strength and balance\",\"topic\":\"frailty_falls\","
+             "\"team\":\"bury-town\",\"venue\":\"%s\",\"start_date\":\"2026-12-01\","
+             "\"weeks\":12}",
+             venue);
+    create(ANN, "/api/programmes", body, prog);
+    snprintf(path, sizeof(path), "/api/programmes/%s", prog);
+    expect(BEN, "GET", path, NULL, 404, NULL);
+    expect(MEG, "GET", path, NULL, 200, NULL);
+    expect(ANN, "PATCH", path, "{\"weeks\":0}", 400, "weeks");
+    expect(ANN, "PATCH", path, "{\"team\":\"radcliffe\"}", 403, "team");
+    expect(ANN, "PATCH", path, "{\"status\":\"running\"}", 200, NULL);
+}
+
+static void test_conflicts_api(void **state)
+{
+    (void)state;
+    struct cbt_resp r;
+    assert_int_equal(req(ANN, "GET", "/api/conflicts", NULL, &r), 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 0);
+    cbt_resp_free(&r);
+    expect(ANN, "GET", "/api/conflicts?status=maybe", NULL, 400, "status");
+    expect(ANN, "PATCH", "/api/conflicts/01a21800-0000-7000-8000-000000000000",
+           "{\"status\":\"resolved\"}", 404, NULL);
+    assert_int_equal(req(ANN, "GET", "/api/sync/status", NULL, &r), 200);
+    assert_true(json_is_false(json_object_get(r.json, "enrolled")));
+    assert_true(json_is_null(json_object_get(r.json, "last_sync_at")));
+    cbt_resp_free(&r);
+    expect(ANN, "POST", "/api/sync/now", NULL, 409, NULL);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_measures_scored_on_server),
+        cmocka_unit_test(test_consents_goals_referrals),
+        cmocka_unit_test(test_access_across_teams_and_roles),
+        cmocka_unit_test(test_venues_and_programmes),
+        cmocka_unit_test(test_conflicts_api),
+    };
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    curl_global_cleanup();
+    return rc;
+}
