@@ -309,9 +309,14 @@ static int capture_central(struct cb_conn *c, const char *tbl, const char *row_i
         rc = cb_capture_scope(c, tbl, row_id, scope, sizeof(scope), &shared);
     }
     if (rc == CB_OK) {
+        /* A move goes to the old team's sites only; the new team's sites get the
+         * whole row from the re-log below. */
+        int move = moving && old_team[0];
         rc = cb_capture_append(c, tbl, row_id, fields, h, CB_SITE_CENTRAL, 0, 0,
-                               shared ? NULL : scope, moving && old_team[0] ? old_team : NULL, 1,
-                               NULL);
+                               move     ? old_team
+                               : shared ? NULL
+                                        : scope,
+                               move ? old_team : NULL, 1, NULL);
     }
     if (rc == CB_OK && moving) {
         rc = cb_capture_relog_moved(c, tbl, row_id);
@@ -486,7 +491,12 @@ int cb_capture_relog_moved(struct cb_conn *c, const char *tbl, const char *row_i
     return rc;
 }
 
-/* Re-log one row: each field with its current value, grouped by origin. */
+/*
+ * Re-log one row as one change holding every synced field, so that a site that
+ * never had the row can insert it (a change with only some of the fields cannot
+ * satisfy the NOT NULL columns).  It carries the newest origin among its fields;
+ * central's own per-field versions (row_meta) are unchanged.
+ */
 static int relog_row(struct cb_conn *c, const char *tbl, const char *row_id, const char *team)
 {
     json_t *values = NULL, *versions = NULL;
@@ -494,34 +504,22 @@ static int relog_row(struct cb_conn *c, const char *tbl, const char *row_id, con
     if (rc == CB_OK) {
         rc = cb_capture_versions(c, tbl, row_id, &versions);
     }
-    /* Group fields by (hlc, site) so each logged change keeps its origin. */
-    while (rc == CB_OK && json_object_size(values) > 0) {
+    if (rc == CB_OK) {
         const char *key;
         json_t *v;
-        json_int_t hlc = -1;
-        const char *site = NULL;
-        json_t *group = json_object();
-        void *tmp;
-        json_object_foreach_safe(values, tmp, key, v)
+        uint64_t hlc = 0;
+        const char *site = CB_SITE_CENTRAL;
+        json_object_foreach(values, key, v)
         {
             json_t *ver = json_object_get(versions, key);
-            json_int_t h = ver ? json_integer_value(json_array_get(ver, 1)) : 0;
-            const char *si = ver ? json_string_value(json_array_get(ver, 2)) : CB_SITE_CENTRAL;
-            if (!si) {
-                si = CB_SITE_CENTRAL;
-            }
-            if (hlc < 0) {
+            uint64_t h = (uint64_t)json_integer_value(json_array_get(ver, 1));
+            const char *si = json_string_value(json_array_get(ver, 2));
+            if (si && (h > hlc || (h == hlc && strcmp(si, site) > 0))) {
                 hlc = h;
                 site = si;
             }
-            if (h == hlc && strcmp(si, site) == 0) {
-                json_object_set(group, key, v);
-                json_object_del(values, key);
-            }
         }
-        rc = cb_capture_append(c, tbl, row_id, group, (uint64_t)hlc, site, 0, 0, team, NULL, 0,
-                               NULL);
-        json_decref(group);
+        rc = cb_capture_append(c, tbl, row_id, values, hlc, site, 0, 0, team, NULL, 0, NULL);
     }
     json_decref(values);
     json_decref(versions);

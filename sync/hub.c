@@ -208,12 +208,38 @@ static int site_has_team(const struct cb_site *s, const char *team)
 }
 
 /*
+ * Did participant pid leave one of the site's teams after base_seq (a change
+ * logged with scope2 = that team)?  Then an op based on base_seq was made while
+ * the person was still in the site's scope.
+ */
+static int moved_out_after(struct cb_conn *c, const struct cb_site *s, const char *pid,
+                           int64_t base_seq)
+{
+    sqlite3_stmt *st;
+    char *teams = cb_json_dump(s->teams);
+    int found = 0;
+    if (teams && pid &&
+        cb_conn_prepare(c,
+                        "SELECT 1 FROM changes WHERE tbl = 'participants' AND row_id = ?1 AND "
+                        "seq > ?2 AND scope2 IN (SELECT value FROM json_each(?3)) LIMIT 1",
+                        &st) == CB_OK) {
+        sqlite3_bind_text(st, 1, pid, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, base_seq);
+        sqlite3_bind_text(st, 3, teams, -1, SQLITE_TRANSIENT);
+        found = sqlite3_step(st) == SQLITE_ROW;
+        cb_stmt_done(st);
+    }
+    free(teams);
+    return found;
+}
+
+/*
  * May this site write this op?  Rows of its teams' participants, programmes
  * and sessions; conflicts only to resolve them; never accounts or teams.
  */
 static int op_allowed(struct cb_conn *c, const struct cb_site *s, const char *tbl,
                       const char *row_id, const json_t *fields, const json_t *current,
-                      const char **why)
+                      int64_t base_seq, const char **why)
 {
     static const char *const forbidden[] = {"users", "teams", NULL};
     for (const char *const *f = forbidden; *f; f++) {
@@ -252,21 +278,31 @@ static int op_allowed(struct cb_conn *c, const struct cb_site *s, const char *tb
     const char *team_now = current ? cb_json_str(current, "team") : NULL;
     const char *team_new = cb_json_str(fields, "team");
     if (current && !site_has_team(s, team_now)) {
+        /* An edit made before the site learnt that the person moved away is still
+         * the site's to send (the old site keeps them until its push). */
+        const char *pid =
+            strcmp(tbl, "participants") == 0 ? row_id : cb_json_str(current, "participant_id");
+        if (moved_out_after(c, s, pid, base_seq)) {
+            return 1;
+        }
         *why = "record outside the site's teams";
         return 0;
     }
-    if (!current && !site_has_team(s, team_new)) {
-        /* A new child record: its participant must be in scope. */
-        const char *pid = cb_json_str(fields, "participant_id");
-        *why = "record outside the site's teams";
-        if (!pid) {
-            return 0;
-        }
+    const char *pid =
+        strcmp(tbl, "participants") == 0 ? NULL : cb_json_str(fields, "participant_id");
+    if (!current && pid) {
+        /* A new record about a person: the person's team decides (the row's team is
+         * copied from them), whatever team the row claims. */
         json_t *p = NULL;
         int ok = cb_record_get_synced(c, &cb_table_participants, pid, &p) == CB_OK &&
-                 site_has_team(s, cb_json_str(p, "team"));
+                 (site_has_team(s, cb_json_str(p, "team")) || moved_out_after(c, s, pid, base_seq));
         json_decref(p);
+        *why = "record about a person outside the site's teams";
         return ok;
+    }
+    if (!current && !site_has_team(s, team_new)) {
+        *why = "record outside the site's teams";
+        return 0;
     }
     (void)row_id;
     return 1;
@@ -381,9 +417,23 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
         if (rc && rc != CB_ENOTFOUND) {
             return rc;
         }
-        if (op_allowed(c, s, tbl, row_id, fields, current, &why)) {
+        if (op_allowed(c, s, tbl, row_id, fields, current, base, &why)) {
             why = NULL;
         }
+    }
+    if (!why && t != &cb_table_participants) {
+        /* A record follows its person: keep its team equal to the person's current
+         * team (a site may have written it before it learnt of a move). */
+        const char *pid = current ? cb_json_str(current, "participant_id")
+                                  : cb_json_str(fields, "participant_id");
+        json_t *p = NULL;
+        if (pid && json_is_string(json_object_get(fields, "team")) &&
+            cb_record_get_synced(c, &cb_table_participants, pid, &p) == CB_OK &&
+            cb_json_str(p, "team") &&
+            strcmp(cb_json_str(p, "team"), cb_json_str(fields, "team")) != 0) {
+            json_object_set_new(fields, "team", json_string(cb_json_str(p, "team")));
+        }
+        json_decref(p);
     }
     if (why) {
         json_array_append_new(rejected, json_pack("{s:I, s:s}", "op_id", op_id, "reason", why));
@@ -431,6 +481,15 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
             json_object_update(apply, fields);
             json_object_set_new(apply, "deleted", json_integer(0));
         } else {
+            /* The losing site holds its edit locally: re-send the current values of
+             * the fields it edited, not just the tombstone, so that it converges. */
+            const char *key;
+            json_t *v;
+            json_object_foreach(fields, key, v)
+            {
+                json_t *cur = json_object_get(current, key);
+                json_object_set(reassert, key, cur ? cur : json_null());
+            }
             json_object_set_new(reassert, "deleted", json_integer(1));
         }
     } else if (current && is_delete && !row_deleted) {
@@ -522,8 +581,14 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
             rc = cb_capture_scope(c, tbl, row_id, scope, sizeof(scope), &shared);
         }
         if (rc == CB_OK) {
+            /* A move goes to the old team's sites only (scope2): the new team's sites
+             * receive the whole row from the re-log below, never a partial row they
+             * cannot insert. */
             rc = cb_capture_append(c, tbl, row_id, apply, hlc, s->id, op_id, restamped,
-                                   shared ? NULL : scope, moving ? old_team : NULL, 1, NULL);
+                                   moving   ? old_team
+                                   : shared ? NULL
+                                            : scope,
+                                   moving ? old_team : NULL, 1, NULL);
         }
         if (rc == CB_OK && moving) {
             rc = cb_capture_relog_moved(c, tbl, row_id);
@@ -590,6 +655,20 @@ static int sync_push(struct cb_req *r)
      * arrive in scope order, not dependency order. */
     cb_conn_exec(r->db, "PRAGMA foreign_keys=OFF");
     rc = cb_conn_begin(r->db);
+    if (rc == CB_OK) {
+        /* The acknowledgement point as of this write transaction: the same batch may
+         * be pushed twice at once (a retry, or `coachbox sync` racing the background
+         * syncer), and the second must skip what the first applied. */
+        sqlite3_stmt *ls;
+        rc = cb_conn_prepare(r->db, "SELECT last_op_id FROM sites WHERE id = ?1", &ls);
+        if (rc == CB_OK) {
+            sqlite3_bind_text(ls, 1, site.id, -1, SQLITE_TRANSIENT);
+            if (sqlite3_step(ls) == SQLITE_ROW) {
+                last = site.last_op_id = sqlite3_column_int64(ls, 0);
+            }
+            cb_stmt_done(ls);
+        }
+    }
     size_t i;
     json_t *op;
     json_array_foreach(ops, i, op)
@@ -636,6 +715,14 @@ static int sync_push(struct cb_req *r)
             rc = cb_store_rc(sqlite3_step(st));
             cb_stmt_done(st);
         }
+    }
+    if (rc == CB_OK) {
+        /* Persist the clock with the batch: it observed the site's HLCs (hlc.h: never
+         * backwards, not across restarts). */
+        char hb[32];
+        snprintf(hb, sizeof(hb), "%llu",
+                 (unsigned long long)cb_hlc_peek(cb_store_hlc(cb_conn_store(r->db))));
+        rc = cb_setting_set(r->db, "hlc", hb);
     }
     if (rc == CB_OK && stats.restamped) {
         struct cb_audit_event e = {NULL,

@@ -201,6 +201,9 @@ int cbt_run(const char *const *args, const char *stdin_text, char *out, size_t o
     char tmp[1024];
     for (;;) {
         ssize_t r = read(outp[0], tmp, sizeof(tmp));
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
         if (r <= 0) {
             break;
         }

@@ -1,0 +1,1849 @@
+/*
+ * it_sync.c - sync end to end (docs/SYNC.md): a real `coachbox central` and
+ * three field servers (`coachbox serve`) on loopback: sites A and B serve team
+ * bury-town, site C serves prestwich.  Rounds are run with `coachbox sync`
+ * (the field servers' background syncers run too; every check is on the state
+ * after explicit rounds, which is the same whichever process pushed first).
+ *
+ * Covered: enrollment (bad code, one use, sync before enrollment), replication
+ * and scope, `sync --verify`, same-field conflicts (one winner everywhere, one
+ * conflict record, resolution syncs), different-field edits, delete vs edit
+ * both ways, central unreachable (outbox kept), disabling an account on
+ * central, a participant moving team (old site removes them, new site receives
+ * them, an edit waiting at the old site is kept until pushed, and not lost),
+ * hand-signed requests to central (bad signature, tampered body, replay,
+ * stale, unknown site, schema, out of scope, accounts, a new record about
+ * another team's person, duplicates, gaps, a fast clock restamped, the same
+ * batch twice at once), central's clock across a restart, and revocation.
+ *
+ * Hand-signed pushes use site B's credentials (read from B's database) and
+ * B's op ids; before B writes again its outbox sequence is raised past them,
+ * as if B had sent them itself.
+ *
+ * The tests run in order and share the servers (one group); each stops what
+ * it starts, and the group teardown (and an atexit guard) stops everything.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coachbox/err.h"
+#include "coachbox/hlc.h"
+#include "coachbox/record.h"
+#include "coachbox/sign.h"
+#include "coachbox/store.h"
+#include "coachbox/sync.h"
+#include "coachbox/timeutil.h"
+#include "harness.h"
+
+#define PW       "sync-Password-4321"
+#define CODE_MAX 32
+
+enum { SA, SB, SC, NSITES };
+static const char *const SITE_NAME[NSITES] = {"A", "B", "C"};
+static const char *const SITE_TEAM[NSITES] = {"bury-town", "bury-town", "prestwich"};
+static const char *const SITE_USER[NSITES] = {"coach.bury", "coach.bury", "coach.pres"};
+
+static struct {
+    /* central, started and stopped by this file */
+    pid_t central_pid;
+    int central_port;
+    char central_url[128];
+    char central_dir[512];
+    char central_log[600];
+    /* field servers */
+    char dir[NSITES][512];
+    char site_id[NSITES][40];
+    char code[NSITES][CODE_MAX];
+    struct cbt_server srv[NSITES];
+    int started[NSITES];
+    struct cbt_client cl[NSITES]; /* coach of the site's team, signed in */
+    struct cbt_client mgr_a;      /* a manager with a local account at A (moves people) */
+    char junk_dir[512];           /* a data dir that tries a used code */
+    /* shared records */
+    char p_basic[40], e_basic[40], m_basic[40];
+    char p_pres[40]; /* created at C (prestwich) */
+    char p_conf[40];  /* conflicts, delete/edit */
+    char p_moved[40]; /* moved to prestwich with nothing pending at B */
+    char e_moved[40], m_moved[40];
+    char p_pend[40]; /* moved while B had an edit waiting */
+} G;
+
+/* ================================================================ helpers */
+
+static int contains(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (const char *p = hay; p && *p; p++) {
+        if (strncasecmp(p, needle, n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Run coachbox with args and optional stdin text; all of its output (stdout and
+ * stderr) into out.  Like cbt_run, but a read interrupted by a signal is retried
+ * rather than taken for the end of the output.  Returns the exit status, or -1
+ * (killed by a signal, or could not run).
+ */
+static int run_in(const char *const *args, const char *stdin_text, char *out, size_t outlen)
+{
+    int in[2], outp[2];
+    if (pipe(in) || pipe(outp)) {
+        return -1;
+    }
+    const char *argv[32];
+    int n = 0;
+    argv[n++] = cbt_bin();
+    for (int i = 0; args[i] && n < 31; i++) {
+        argv[n++] = args[i];
+    }
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid < 0) {
+        return -1;
+    }
+    if (pid == 0) {
+        dup2(in[0], 0);
+        dup2(outp[1], 1);
+        dup2(outp[1], 2);
+        close(in[0]);
+        close(in[1]);
+        close(outp[0]);
+        close(outp[1]);
+        execv(argv[0], (char *const *)(uintptr_t)argv);
+        _exit(127);
+    }
+    close(in[0]);
+    close(outp[1]);
+    if (stdin_text) {
+        ssize_t w = write(in[1], stdin_text, strlen(stdin_text));
+        (void)w;
+    }
+    close(in[1]);
+    size_t got = 0;
+    char tmp[1024];
+    for (;;) {
+        ssize_t r = read(outp[0], tmp, sizeof(tmp));
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            break;
+        }
+        if (got + 1 < outlen) {
+            size_t k = (size_t)r < outlen - 1 - got ? (size_t)r : outlen - 1 - got;
+            memcpy(out + got, tmp, k);
+            got += k;
+        }
+    }
+    out[got] = '\0';
+    close(outp[0]);
+    int st;
+    while (waitpid(pid, &st, 0) < 0) {
+        if (errno != EINTR) {
+            return -1;
+        }
+    }
+    if (WIFSIGNALED(st)) {
+        snprintf(out + got, outlen - got, "[killed by signal %d]", WTERMSIG(st));
+        return -1;
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Run coachbox with a NULL-terminated argument list; output (stdout+stderr) into out. */
+static int run(char *out, size_t outlen, ...)
+{
+    const char *args[32];
+    int n = 0;
+    va_list ap;
+    va_start(ap, outlen);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && n < 31) {
+        args[n++] = a;
+    }
+    va_end(ap);
+    args[n] = NULL;
+    return run_in(args, NULL, out, outlen);
+}
+
+/* `coachbox sync --data DIR` must succeed. */
+static void sync_ok(int site)
+{
+    char out[8192];
+    int st = run(out, sizeof(out), "sync", "--data", G.dir[site], NULL);
+    if (st != 0) {
+        char err[512] = "", path[600];
+        sqlite3 *db = NULL;
+        snprintf(path, sizeof(path), "%s/coachbox.db", G.dir[site]);
+        if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+            sqlite3_stmt *q = NULL;
+            if (sqlite3_prepare_v2(db, "SELECT value FROM settings WHERE key = 'last_error'", -1,
+                                   &q, NULL) == SQLITE_OK &&
+                sqlite3_step(q) == SQLITE_ROW) {
+                snprintf(err, sizeof(err), "%s", (const char *)sqlite3_column_text(q, 0));
+            }
+            sqlite3_finalize(q);
+        }
+        sqlite3_close(db);
+        fail_msg("coachbox sync at site %s: exit %d: %s [last_error: %s]", SITE_NAME[site], st,
+                 out, err);
+    }
+}
+
+/* A pause between two edits at different sites, so the second has the later clock
+ * (two requests can land in the same millisecond). */
+static void pause_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void iso_ago(long secs, char out[CB_TIME_STRLEN])
+{
+    cb_time_format(cb_now_ms() - (int64_t)secs * 1000, out);
+}
+
+/* ---------------------------------------------------------------- central */
+
+static void kill_central(void)
+{
+    if (G.central_pid > 0) {
+        kill(G.central_pid, SIGKILL);
+        waitpid(G.central_pid, NULL, 0);
+        G.central_pid = 0;
+    }
+}
+
+/* Start `coachbox central` on port (0: any); 0 on success. */
+static int central_start(int port)
+{
+    char listen[64];
+    struct stat sb;
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+    off_t start = stat(G.central_log, &sb) == 0 ? sb.st_size : 0;
+    const char *args[] = {cbt_bin(), "central", "--data", G.central_dir, "--listen", listen, NULL};
+    pid_t pid = fork();
+    if (pid < 0) {
+        return -1;
+    }
+    if (pid == 0) {
+        int fd = open(G.central_log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execv(args[0], (char *const *)(uintptr_t)args);
+        _exit(127);
+    }
+    G.central_pid = pid;
+    for (int tries = 0; tries < 3000; tries++) {
+        FILE *f = fopen(G.central_log, "r");
+        if (f) {
+            char buf[4096];
+            fseeko(f, start, SEEK_SET);
+            size_t got = fread(buf, 1, sizeof(buf) - 1, f);
+            fclose(f);
+            buf[got] = '\0';
+            char *p = strstr(buf, "listening on ");
+            if (p) {
+                p += strlen("listening on ");
+                size_t k = strcspn(p, " \n");
+                if (k < sizeof(G.central_url)) {
+                    memcpy(G.central_url, p, k);
+                    G.central_url[k] = '\0';
+                    G.central_port = atoi(strrchr(G.central_url, ':') + 1);
+                    return 0;
+                }
+            }
+        }
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            G.central_pid = 0;
+            return -1;
+        }
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    kill_central();
+    return -1;
+}
+
+/* SIGTERM and wait; the exit status or -1. */
+static int central_stop(void)
+{
+    int st = -1;
+    if (G.central_pid > 0) {
+        kill(G.central_pid, SIGTERM);
+        if (waitpid(G.central_pid, &st, 0) == G.central_pid && WIFEXITED(st)) {
+            st = WEXITSTATUS(st);
+        } else {
+            st = -1;
+        }
+        G.central_pid = 0;
+    }
+    return st;
+}
+
+/* ---------------------------------------------------------------- HTTP */
+
+/* method path [body, stolen] -> want; returns the parsed body (new ref, may be NULL). */
+static json_t *api(struct cbt_client *c, const char *method, const char *path, json_t *body,
+                   long want)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    struct cbt_resp r;
+    if (cbt_request(c, method, path, text, &r) != 0) {
+        free(text);
+        fail_msg("%s %s%s: no HTTP response", method, c->base, path);
+    }
+    free(text);
+    if (r.status != want) {
+        fail_msg("%s %s%s: status %ld, want %ld: %s", method, c->base, path, r.status, want,
+                 r.body);
+    }
+    json_t *j = json_incref(r.json);
+    cbt_resp_free(&r);
+    return j;
+}
+
+static long status_of(struct cbt_client *c, const char *method, const char *path)
+{
+    struct cbt_resp r;
+    if (cbt_request(c, method, path, NULL, &r) != 0) {
+        fail_msg("%s %s%s: no HTTP response", method, c->base, path);
+    }
+    long s = r.status;
+    cbt_resp_free(&r);
+    return s;
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+static void create_person(int site, const char *given, const char *family, char id[40])
+{
+    json_t *p = api(&G.cl[site], "POST", "/api/participants",
+                    json_pack("{s:s, s:s, s:s}", "given_name", given, "family_name", family,
+                              "date_of_birth", "1979-03-14"),
+                    201);
+    assert_non_null(jstr(p, "id"));
+    snprintf(id, 40, "%s", jstr(p, "id"));
+    assert_string_equal(jstr(p, "team"), SITE_TEAM[site]);
+    json_decref(p);
+}
+
+static void create_encounter(int site, const char *pid, const char *notes, char id[40])
+{
+    char at[CB_TIME_STRLEN];
+    iso_ago(3600, at);
+    json_t *e = api(&G.cl[site], "POST", "/api/encounters",
+                    json_pack("{s:s, s:s, s:s, s:s}", "participant_id", pid, "type", "one_to_one",
+                              "occurred_at", at, "notes", notes),
+                    201);
+    snprintf(id, 40, "%s", jstr(e, "id"));
+    json_decref(e);
+}
+
+static void create_measure(int site, const char *pid, const char *eid, char id[40])
+{
+    char at[CB_TIME_STRLEN];
+    iso_ago(3600, at);
+    json_t *m = api(&G.cl[site], "POST", "/api/measures",
+                    json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:i, s:i}}", "participant_id", pid,
+                              "encounter_id", eid, "instrument", "bmi", "timepoint", "baseline",
+                              "taken_at", at, "responses", "height_cm", 170, "weight_kg", 80),
+                    201);
+    snprintf(id, 40, "%s", jstr(m, "id"));
+    json_decref(m);
+}
+
+static void patch(int site, const char *path, json_t *body)
+{
+    json_decref(api(&G.cl[site], "PATCH", path, body, 200));
+}
+
+/* Move a person to another team at site A: a manager's job (a coach gets 403). */
+static void move_at_a(const char *path, const char *team)
+{
+    json_decref(api(&G.cl[SA], "PATCH", path, json_pack("{s:s}", "team", team), 403));
+    json_decref(api(&G.mgr_a, "PATCH", path, json_pack("{s:s}", "team", team), 200));
+}
+
+/* Conflicts on row_id (and field, if given) visible at site via the API. */
+static json_t *conflicts_at(int site, const char *pid, const char *status, const char *row_id,
+                            const char *field)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "/api/conflicts?status=%s&participant_id=%s", status, pid);
+    json_t *all = api(&G.cl[site], "GET", path, NULL, 200);
+    json_t *out = json_array();
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(all, "items"), i, c)
+    {
+        if (strcmp(jstr(c, "row_id"), row_id) == 0 && (!field || strcmp(jstr(c, "field"), field) == 0)) {
+            json_array_append(out, c);
+        }
+    }
+    json_decref(all);
+    return out;
+}
+
+/* ---------------------------------------------------------------- databases */
+
+static sqlite3 *db_open(const char *dir)
+{
+    char path[600];
+    sqlite3 *db = NULL;
+    snprintf(path, sizeof(path), "%s/coachbox.db", dir);
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        fail_msg("cannot open %s", path);
+    }
+    sqlite3_busy_timeout(db, 10000);
+    return db;
+}
+
+static sqlite3_stmt *db_query(sqlite3 *db, const char *sql, const char *a1, const char *a2)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        fail_msg("SQL %s: %s", sql, sqlite3_errmsg(db));
+    }
+    if (a1) {
+        sqlite3_bind_text(st, 1, a1, -1, SQLITE_TRANSIENT);
+    }
+    if (a2) {
+        sqlite3_bind_text(st, 2, a2, -1, SQLITE_TRANSIENT);
+    }
+    return st;
+}
+
+/* One integer from dir's database (?1, ?2 bound to a1, a2). */
+static long long db_int(const char *dir, const char *sql, const char *a1, const char *a2)
+{
+    sqlite3 *db = db_open(dir);
+    sqlite3_stmt *st = db_query(db, sql, a1, a2);
+    int s = sqlite3_step(st);
+    if (s != SQLITE_ROW) {
+        fail_msg("SQL %s: no row (%d: %s)", sql, s, sqlite3_errmsg(db));
+    }
+    long long v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* One text value (NULL column or no row -> returns 0 and out = "(null)"). */
+static int db_text(const char *dir, const char *sql, const char *a1, const char *a2, char *out,
+                   size_t len)
+{
+    sqlite3 *db = db_open(dir);
+    sqlite3_stmt *st = db_query(db, sql, a1, a2);
+    int found = 0;
+    snprintf(out, len, "(null)");
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        snprintf(out, len, "%s", (const char *)sqlite3_column_text(st, 0));
+        found = 1;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return found;
+}
+
+/* The local HLC of a field of a row at a site (its version in row_meta, marked "local"). */
+static uint64_t local_hlc(int site, const char *tbl, const char *row_id, const char *field)
+{
+    char sql[256], who[64];
+    snprintf(sql, sizeof(sql),
+             "SELECT json_extract(versions, '$.%s[2]') FROM row_meta WHERE tbl = ?1 AND "
+             "row_id = ?2",
+             field);
+    db_text(G.dir[site], sql, tbl, row_id, who, sizeof(who));
+    if (strcmp(who, "local") != 0) {
+        fail_msg("site %s: %s.%s of %s is not a waiting local edit (version from %s)",
+                 SITE_NAME[site], tbl, field, row_id, who);
+    }
+    snprintf(sql, sizeof(sql),
+             "SELECT json_extract(versions, '$.%s[1]') FROM row_meta WHERE tbl = ?1 AND "
+             "row_id = ?2",
+             field);
+    return (uint64_t)db_int(G.dir[site], sql, tbl, row_id);
+}
+
+static long long count_rows(const char *dir, const char *tbl, const char *col, const char *id)
+{
+    char sql[200];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE %s = ?1", tbl, col);
+    return db_int(dir, sql, id, NULL);
+}
+
+/* ---------------------------------------------------------------- signed requests */
+
+static struct cbt_client central_cl;
+
+static void nonce_new(char out[40])
+{
+    static unsigned n;
+    snprintf(out, 40, "%016llx%08x%08x", (unsigned long long)cb_now_ms(), (unsigned)getpid(),
+             ++n);
+}
+
+/*
+ * Send a request to central as site B (credentials from B's settings), signed
+ * with key (NULL: B's secret) over ts and nonce (NULL: now / fresh), with the
+ * schema header (NULL: this build's).
+ */
+static void signed_rq(const char *method, const char *pq, const char *body, const char *key,
+                      const char *ts_in, const char *nonce_in, const char *schema,
+                      struct cbt_resp *r)
+{
+    char site[64], secret[80], ts[32], nonce[40], sig[CB_SIG_HEXLEN];
+    char h_site[128], h_ts[64], h_nonce[80], h_schema[64], h_sig[128];
+    assert_true(db_text(G.dir[SB], "SELECT value FROM settings WHERE key = 'site_id'", NULL, NULL,
+                        site, sizeof(site)));
+    assert_true(db_text(G.dir[SB], "SELECT value FROM settings WHERE key = 'site_secret'", NULL,
+                        NULL, secret, sizeof(secret)));
+    if (ts_in) {
+        snprintf(ts, sizeof(ts), "%s", ts_in);
+    } else {
+        snprintf(ts, sizeof(ts), "%lld", (long long)cb_now_ms());
+    }
+    if (nonce_in) {
+        snprintf(nonce, sizeof(nonce), "%s", nonce_in);
+    } else {
+        nonce_new(nonce);
+    }
+    assert_int_equal(cb_sign(key ? key : secret, method, pq, ts, nonce, body,
+                             body ? strlen(body) : 0, sig),
+                     CB_OK);
+    snprintf(h_site, sizeof(h_site), "X-CB-Site: %s", site);
+    snprintf(h_ts, sizeof(h_ts), "X-CB-Timestamp: %s", ts);
+    snprintf(h_nonce, sizeof(h_nonce), "X-CB-Nonce: %s", nonce);
+    if (schema) {
+        snprintf(h_schema, sizeof(h_schema), "X-CB-Schema: %s", schema);
+    } else {
+        snprintf(h_schema, sizeof(h_schema), "X-CB-Schema: %d", cb_store_schema_version());
+    }
+    snprintf(h_sig, sizeof(h_sig), "X-CB-Signature: %s", sig);
+    const char *headers[] = {h_site, h_ts, h_nonce, h_schema, h_sig, NULL};
+    if (cbt_request_ex(&central_cl, method, pq, body, body ? strlen(body) : 0, NULL, headers, r) !=
+        0) {
+        fail_msg("%s %s at central: no HTTP response", method, pq);
+    }
+}
+
+/* A refusal: status, error.code, a message, and the header it is about (if given). */
+static void expect_refusal(struct cbt_resp *r, long status, const char *code, const char *field)
+{
+    if (r->status != status || !cbt_jstr(r, "error.code") ||
+        strcmp(cbt_jstr(r, "error.code"), code) != 0) {
+        fail_msg("want %ld %s, got %ld: %s", status, code, r->status, r->body);
+    }
+    const char *msg = cbt_jstr(r, "error.message");
+    if (!msg || strlen(msg) < 10) {
+        fail_msg("refusal without a message: %s", r->body);
+    }
+    if (field && (!cbt_jstr(r, "error.field") || strcmp(cbt_jstr(r, "error.field"), field) != 0)) {
+        fail_msg("refusal should name %s: %s", field, r->body);
+    }
+}
+
+static long long b_last_op_id(void)
+{
+    return db_int(G.central_dir, "SELECT last_op_id FROM sites WHERE id = ?1", G.site_id[SB],
+                  NULL);
+}
+
+/* {"ops":[{op_id, tbl, row_id, fields, hlc, base_seq}]} with one op; fields stolen. */
+static char *push_body(long long op_id, const char *tbl, const char *row_id, json_t *fields)
+{
+    json_t *b = json_pack("{s:[{s:I, s:s, s:s, s:o, s:I, s:I}], s:i}", "ops", "op_id",
+                          (json_int_t)op_id, "tbl", tbl, "row_id", row_id, "fields", fields,
+                          "hlc", (json_int_t)cb_hlc_pack(cb_now_ms(), 0), "base_seq",
+                          (json_int_t)1000000, "pending", 1);
+    char *text = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    return text;
+}
+
+/* ================================================================ setup */
+
+static int parse_site_add(const char *out, char id[40], char code[CODE_MAX])
+{
+    const char *p = strchr(out, '(');
+    const char *q = p ? strchr(p, ')') : NULL;
+    const char *c = strstr(out, "hours): ");
+    if (!p || !q || q - p - 1 >= 40 || !c) {
+        return -1;
+    }
+    memcpy(id, p + 1, (size_t)(q - p - 1));
+    id[q - p - 1] = '\0';
+    c += strlen("hours): ");
+    size_t k = strcspn(c, " \r\n");
+    if (k >= CODE_MAX) {
+        return -1;
+    }
+    memcpy(code, c, k);
+    code[k] = '\0';
+    return 0;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    char out[4096];
+    memset(&G, 0, sizeof(G));
+    atexit(kill_central);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    cbt_tempdir(G.central_dir, sizeof(G.central_dir), "sync-central");
+    snprintf(G.central_log, sizeof(G.central_log), "%s.log", G.central_dir);
+    for (int i = 0; i < NSITES; i++) {
+        char tag[32];
+        snprintf(tag, sizeof(tag), "sync-site%s", SITE_NAME[i]);
+        cbt_tempdir(G.dir[i], sizeof(G.dir[i]), tag);
+    }
+    cbt_tempdir(G.junk_dir, sizeof(G.junk_dir), "sync-junk");
+    /* Accounts are created on central; sites receive them by sync. */
+    if (cbt_add_user(G.central_dir, "coach.bury", "coach", "bury-town", PW) != 0 ||
+        cbt_add_user(G.central_dir, "coach.bury2", "coach", "bury-town", PW) != 0 ||
+        cbt_add_user(G.central_dir, "coach.pres", "coach", "prestwich", PW) != 0 ||
+        cbt_add_user(G.central_dir, "manager.central", "manager", NULL, PW) != 0) {
+        fprintf(stderr, "it_sync: cannot add users on central\n");
+        return -1;
+    }
+    /* Local accounts of field site A (not from central): an administrator, and a
+     * manager (only managers move people between teams). */
+    if (cbt_add_user(G.dir[SA], "admin.a", "admin", NULL, PW) != 0 ||
+        cbt_add_user(G.dir[SA], "manager.a", "manager", NULL, PW) != 0) {
+        fprintf(stderr, "it_sync: cannot add the local accounts of A\n");
+        return -1;
+    }
+    if (central_start(0) != 0) {
+        fprintf(stderr, "it_sync: central did not start (log %s)\n", G.central_log);
+        return -1;
+    }
+    for (int i = 0; i < NSITES; i++) {
+        int st = run(out, sizeof(out), "site", "add", "--data", G.central_dir, "--name",
+                     SITE_NAME[i], "--team", SITE_TEAM[i], NULL);
+        if (st != 0 || parse_site_add(out, G.site_id[i], G.code[i]) != 0) {
+            fprintf(stderr, "it_sync: site add %s: exit %d: %s\n", SITE_NAME[i], st, out);
+            return -1;
+        }
+    }
+    cbt_client_init(&central_cl, G.central_url);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    for (int i = 0; i < NSITES; i++) {
+        if (G.started[i]) {
+            cbt_server_stop(&G.srv[i]);
+            G.started[i] = 0;
+        }
+        cbt_client_free(&G.cl[i]);
+    }
+    cbt_client_free(&G.mgr_a);
+    cbt_client_free(&central_cl);
+    int st = central_stop();
+    if (st != 0) {
+        fprintf(stderr, "it_sync: central exited with %d\n", st);
+    }
+    if (!getenv("CB_KEEP")) {
+        cbt_rmtree(G.central_dir);
+        unlink(G.central_log);
+        for (int i = 0; i < NSITES; i++) {
+            char log[600];
+            cbt_rmtree(G.dir[i]);
+            snprintf(log, sizeof(log), "%s.log", G.dir[i]);
+            unlink(log);
+        }
+        cbt_rmtree(G.junk_dir);
+    }
+    curl_global_cleanup();
+    return 0;
+}
+
+static void start_site(int i)
+{
+    if (cbt_server_start(&G.srv[i], G.dir[i], NULL) != 0) {
+        fail_msg("field server %s did not start", SITE_NAME[i]);
+    }
+    G.started[i] = 1;
+    cbt_client_free(&G.cl[i]);
+    cbt_client_init(&G.cl[i], G.srv[i].url);
+}
+
+static void stop_site(int i)
+{
+    if (G.started[i]) {
+        assert_int_equal(cbt_server_stop(&G.srv[i]), 0);
+        G.started[i] = 0;
+    }
+}
+
+/* ================================================================ tests */
+
+static void test_enrollment(void **state)
+{
+    (void)state;
+    char out[8192];
+    /* Sync before enrollment: refused, with a message saying what to do. */
+    int st = run(out, sizeof(out), "sync", "--data", G.dir[SA], NULL);
+    assert_int_not_equal(st, 0);
+    if (!contains(out, "not enrolled") || !contains(out, "enroll")) {
+        fail_msg("sync before enrollment: %s", out);
+    }
+    /* A bad code: refused clearly; nothing stored. */
+    st = run(out, sizeof(out), "enroll", "--data", G.dir[SA], "--central", G.central_url, "--code",
+             "ZZZZ-ZZZZ-ZZZZ", NULL);
+    assert_int_not_equal(st, 0);
+    if (!contains(out, "enrollment failed") || !contains(out, "code")) {
+        fail_msg("enroll with a bad code: %s", out);
+    }
+    char v[128];
+    assert_false(db_text(G.dir[SA], "SELECT value FROM settings WHERE key = 'site_id'", NULL, NULL,
+                         v, sizeof(v)));
+    /* The real codes work. */
+    for (int i = 0; i < NSITES; i++) {
+        st = run(out, sizeof(out), "enroll", "--data", G.dir[i], "--central", G.central_url,
+                 "--code", G.code[i], NULL);
+        if (st != 0 || !contains(out, "enrolled")) {
+            fail_msg("enroll %s: exit %d: %s", SITE_NAME[i], st, out);
+        }
+        assert_true(db_text(G.dir[i], "SELECT value FROM settings WHERE key = 'site_id'", NULL,
+                            NULL, v, sizeof(v)));
+        assert_string_equal(v, G.site_id[i]);
+    }
+    /* A code works once only. */
+    st = run(out, sizeof(out), "enroll", "--data", G.junk_dir, "--central", G.central_url, "--code",
+             G.code[SA], NULL);
+    assert_int_not_equal(st, 0);
+    if (!contains(out, "code")) {
+        fail_msg("second use of a code: %s", out);
+    }
+    assert_false(db_text(G.junk_dir, "SELECT value FROM settings WHERE key = 'site_id'", NULL,
+                         NULL, v, sizeof(v)));
+    /* An enrolled site cannot enroll again. */
+    st = run(out, sizeof(out), "enroll", "--data", G.dir[SA], "--central", G.central_url, "--code",
+             G.code[SB], NULL);
+    assert_int_not_equal(st, 0);
+    assert_true(contains(out, "already enrolled"));
+
+    /* First rounds: accounts of each site's team arrive, no others. */
+    for (int i = 0; i < NSITES; i++) {
+        sync_ok(i);
+    }
+    assert_int_equal(count_rows(G.dir[SA], "users", "username", "coach.bury"), 1);
+    assert_int_equal(count_rows(G.dir[SA], "users", "username", "coach.bury2"), 1);
+    assert_int_equal(count_rows(G.dir[SA], "users", "username", "coach.pres"), 0);
+    assert_int_equal(count_rows(G.dir[SA], "users", "username", "manager.central"), 0);
+    assert_int_equal(count_rows(G.dir[SC], "users", "username", "coach.pres"), 1);
+    assert_int_equal(count_rows(G.dir[SC], "users", "username", "coach.bury"), 0);
+
+    /* Field servers up; each site's coach signs in with the account from central. */
+    for (int i = 0; i < NSITES; i++) {
+        start_site(i);
+        long s = cbt_login(&G.cl[i], SITE_USER[i], PW);
+        if (s != 200) {
+            fail_msg("login %s at site %s: %ld", SITE_USER[i], SITE_NAME[i], s);
+        }
+    }
+    cbt_client_init(&G.mgr_a, G.srv[SA].url);
+    assert_int_equal(cbt_login(&G.mgr_a, "manager.a", PW), 200);
+    json_t *status = api(&G.cl[SA], "GET", "/api/sync/status", NULL, 200);
+    assert_true(json_is_true(json_object_get(status, "enrolled")));
+    assert_string_equal(jstr(status, "site_id"), G.site_id[SA]);
+    json_decref(status);
+}
+
+/* A record with updated_at removed (set locally on each replica). */
+static json_t *get_record(int site, const char *kind, const char *id, long want)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "/api/%s/%s", kind, id);
+    json_t *o = api(&G.cl[site], "GET", path, NULL, want);
+    if (o && want == 200) {
+        json_object_del(o, "updated_at");
+    }
+    return o;
+}
+
+static void test_replication_and_scope(void **state)
+{
+    (void)state;
+    create_person(SA, "Ada", "Replica", G.p_basic);
+    create_person(SC, "Pru", "Prestwich", G.p_pres);
+    create_encounter(SA, G.p_basic, "first meeting", G.e_basic);
+    create_measure(SA, G.p_basic, G.e_basic, G.m_basic);
+    json_t *pa = get_record(SA, "participants", G.p_basic, 200);
+    json_t *ea = get_record(SA, "encounters", G.e_basic, 200);
+    json_t *ma = get_record(SA, "measures", G.m_basic, 200);
+
+    sync_ok(SA);
+    sync_ok(SB);
+    sync_ok(SC);
+    json_t *pb = get_record(SB, "participants", G.p_basic, 200);
+    json_t *eb = get_record(SB, "encounters", G.e_basic, 200);
+    json_t *mb = get_record(SB, "measures", G.m_basic, 200);
+    char *da = json_dumps(pa, JSON_SORT_KEYS), *db = json_dumps(pb, JSON_SORT_KEYS);
+    if (!json_equal(pa, pb)) {
+        fail_msg("participant differs: A %s / B %s", da, db);
+    }
+    free(da);
+    free(db);
+    assert_true(json_equal(ea, eb));
+    assert_true(json_equal(ma, mb));
+    assert_string_equal(jstr(mb, "instrument"), "bmi");
+    assert_non_null(json_object_get(mb, "score"));
+    json_decref(pa);
+    json_decref(pb);
+    json_decref(ea);
+    json_decref(eb);
+    json_decref(ma);
+    json_decref(mb);
+
+    /* Nothing of bury-town at C: not via the API, not in its database. */
+    json_decref(get_record(SC, "participants", G.p_basic, 404));
+    json_decref(get_record(SC, "encounters", G.e_basic, 404));
+    assert_int_equal(count_rows(G.dir[SC], "participants", "id", G.p_basic), 0);
+    assert_int_equal(count_rows(G.dir[SC], "encounters", "participant_id", G.p_basic), 0);
+    assert_int_equal(count_rows(G.dir[SC], "measures", "participant_id", G.p_basic), 0);
+    assert_int_equal(db_int(G.dir[SC], "SELECT count(*) FROM participants WHERE team <> "
+                                       "'prestwich'",
+                            NULL, NULL),
+                     0);
+    /* ...and C's person reaches central but neither A nor B. */
+    char v[64];
+    assert_true(db_text(G.central_dir, "SELECT team FROM participants WHERE id = ?1", G.p_pres,
+                        NULL, v, sizeof(v)));
+    assert_string_equal(v, "prestwich");
+    sync_ok(SA);
+    sync_ok(SB);
+    json_decref(get_record(SA, "participants", G.p_pres, 404));
+    assert_int_equal(count_rows(G.dir[SA], "participants", "id", G.p_pres), 0);
+    assert_int_equal(count_rows(G.dir[SB], "participants", "id", G.p_pres), 0);
+
+    /* Everyone agrees with central. */
+    for (int i = 0; i < NSITES; i++) {
+        char out[8192];
+        int st = run(out, sizeof(out), "sync", "--data", G.dir[i], "--verify", NULL);
+        if (st != 0 || !strstr(out, "in sync") || strstr(out, "NOT in sync")) {
+            fail_msg("sync --verify at %s: exit %d: %s", SITE_NAME[i], st, out);
+        }
+    }
+}
+
+static void test_conflict_same_field(void **state)
+{
+    (void)state;
+    char path[160];
+    create_person(SA, "Cora", "Original", G.p_conf);
+    sync_ok(SA);
+    sync_ok(SB);
+    snprintf(path, sizeof(path), "/api/participants/%s", G.p_conf);
+
+    /* The same field at A and at B, before either syncs. */
+    patch(SA, path, json_pack("{s:s}", "family_name", "Alpha"));
+    pause_ms(20);
+    patch(SB, path, json_pack("{s:s}", "family_name", "Bravo"));
+    uint64_t ha = local_hlc(SA, "participants", G.p_conf, "family_name");
+    uint64_t hb = local_hlc(SB, "participants", G.p_conf, "family_name");
+    assert_true(ha != hb);
+    const char *winner = hb > ha ? "Bravo" : "Alpha", *loser = hb > ha ? "Alpha" : "Bravo";
+    const char *wsite = hb > ha ? G.site_id[SB] : G.site_id[SA];
+
+    sync_ok(SA);
+    sync_ok(SB);
+    sync_ok(SA);
+
+    /* One winner everywhere: the higher HLC. */
+    for (int i = SA; i <= SB; i++) {
+        json_t *p = get_record(i, "participants", G.p_conf, 200);
+        if (strcmp(jstr(p, "family_name"), winner) != 0) {
+            fail_msg("site %s has family_name %s, want %s", SITE_NAME[i], jstr(p, "family_name"),
+                     winner);
+        }
+        json_decref(p);
+    }
+    char v[256];
+    assert_true(db_text(G.central_dir, "SELECT family_name FROM participants WHERE id = ?1",
+                        G.p_conf, NULL, v, sizeof(v)));
+    assert_string_equal(v, winner);
+
+    /* Exactly one conflict, with both values, the same record at A, B and central. */
+    assert_int_equal(db_int(G.central_dir, "SELECT count(*) FROM conflicts WHERE row_id = ?1",
+                            G.p_conf, NULL),
+                     1);
+    char cid[40] = "";
+    for (int i = SA; i <= SB; i++) {
+        json_t *cs = conflicts_at(i, G.p_conf, "open", G.p_conf, NULL);
+        if (json_array_size(cs) != 1) {
+            char *d = json_dumps(cs, 0);
+            fail_msg("site %s: %zu open conflicts on the person, want 1: %s", SITE_NAME[i],
+                     json_array_size(cs), d);
+        }
+        json_t *c = json_array_get(cs, 0);
+        assert_string_equal(jstr(c, "field"), "family_name");
+        assert_string_equal(jstr(c, "tbl"), "participants");
+        assert_true(json_is_string(json_object_get(c, "winner_value")));
+        assert_true(json_is_string(json_object_get(c, "loser_value")));
+        json_t *wv = json_loads(jstr(c, "winner_value"), JSON_DECODE_ANY, NULL);
+        json_t *lv = json_loads(jstr(c, "loser_value"), JSON_DECODE_ANY, NULL);
+        assert_true(json_is_string(wv) && json_is_string(lv));
+        assert_string_equal(json_string_value(wv), winner);
+        assert_string_equal(json_string_value(lv), loser);
+        json_decref(wv);
+        json_decref(lv);
+        assert_string_equal(jstr(c, "winner_site"), wsite);
+        assert_true(json_integer_value(json_object_get(c, "winner_hlc")) >
+                    json_integer_value(json_object_get(c, "loser_hlc")));
+        assert_int_equal((uint64_t)json_integer_value(json_object_get(c, "winner_hlc")),
+                         hb > ha ? hb : ha);
+        if (i == SA) {
+            snprintf(cid, sizeof(cid), "%s", jstr(c, "id"));
+        } else {
+            assert_string_equal(jstr(c, "id"), cid);
+        }
+        json_decref(cs);
+    }
+    json_t *st = api(&G.cl[SB], "GET", "/api/sync/status", NULL, 200);
+    assert_int_equal(json_integer_value(json_object_get(st, "open_conflicts")), 1);
+    json_decref(st);
+
+    /* Resolved at A; after the rounds it is resolved at B too. */
+    snprintf(path, sizeof(path), "/api/conflicts/%s", cid);
+    patch(SA, path,
+          json_pack("{s:s, s:s}", "status", "resolved", "resolution_note", "checked with Cora"));
+    sync_ok(SA);
+    sync_ok(SB);
+    json_t *open_b = conflicts_at(SB, G.p_conf, "open", G.p_conf, NULL);
+    json_t *res_b = conflicts_at(SB, G.p_conf, "resolved", G.p_conf, NULL);
+    assert_int_equal(json_array_size(open_b), 0);
+    assert_int_equal(json_array_size(res_b), 1);
+    assert_string_equal(jstr(json_array_get(res_b, 0), "resolution_note"), "checked with Cora");
+    json_decref(open_b);
+    json_decref(res_b);
+    assert_true(db_text(G.central_dir, "SELECT status FROM conflicts WHERE id = ?1", cid, NULL, v,
+                        sizeof(v)));
+    assert_string_equal(v, "resolved");
+    st = api(&G.cl[SB], "GET", "/api/sync/status", NULL, 200);
+    assert_int_equal(json_integer_value(json_object_get(st, "open_conflicts")), 0);
+    json_decref(st);
+}
+
+static void test_different_fields_no_conflict(void **state)
+{
+    (void)state;
+    char path[160];
+    snprintf(path, sizeof(path), "/api/participants/%s", G.p_conf);
+    patch(SA, path, json_pack("{s:s}", "given_name", "Corinne"));
+    patch(SB, path, json_pack("{s:s}", "postcode", "bl9 0ej"));
+    sync_ok(SA);
+    sync_ok(SB);
+    sync_ok(SA);
+    for (int i = SA; i <= SB; i++) {
+        json_t *p = get_record(i, "participants", G.p_conf, 200);
+        assert_string_equal(jstr(p, "given_name"), "Corinne");
+        assert_string_equal(jstr(p, "postcode"), "BL9 0EJ");
+        json_decref(p);
+        json_t *cs = conflicts_at(i, G.p_conf, "open", G.p_conf, NULL);
+        assert_int_equal(json_array_size(cs), 0);
+        json_decref(cs);
+    }
+    char v[64];
+    assert_true(db_text(G.central_dir, "SELECT given_name || '|' || postcode FROM participants "
+                                       "WHERE id = ?1",
+                        G.p_conf, NULL, v, sizeof(v)));
+    assert_string_equal(v, "Corinne|BL9 0EJ");
+    assert_int_equal(db_int(G.central_dir, "SELECT count(*) FROM conflicts WHERE row_id = ?1",
+                            G.p_conf, NULL),
+                     1); /* only the earlier family_name conflict */
+}
+
+/* deleted and notes of an encounter as "deleted|notes" in a database. */
+static void enc_state(const char *dir, const char *eid, char *out, size_t len)
+{
+    if (!db_text(dir, "SELECT deleted || '|' || coalesce(notes, '') FROM encounters WHERE id = ?1",
+                 eid, NULL, out, len)) {
+        fail_msg("encounter %s missing in %s", eid, dir);
+    }
+}
+
+static void check_verify(int site)
+{
+    char out[8192];
+    int st = run(out, sizeof(out), "sync", "--data", G.dir[site], "--verify", NULL);
+    if (st != 0 || !strstr(out, "in sync") || strstr(out, "NOT in sync")) {
+        fail_msg("sync --verify at %s: exit %d: %s", SITE_NAME[site], st, out);
+    }
+}
+
+static void test_delete_vs_newer_edit(void **state)
+{
+    (void)state;
+    char eid[40], path[160], sa[256], sb[256], sc[256];
+    create_encounter(SA, G.p_conf, "before the race", eid);
+    sync_ok(SA);
+    sync_ok(SB);
+    snprintf(path, sizeof(path), "/api/encounters/%s", eid);
+    /* Delete at A, then (later, so a higher HLC) an edit at B. */
+    json_decref(api(&G.cl[SA], "DELETE", path, NULL, 200));
+    pause_ms(20);
+    patch(SB, path, json_pack("{s:s}", "notes", "edited at B"));
+    uint64_t hdel = local_hlc(SA, "encounters", eid, "deleted");
+    uint64_t hedit = local_hlc(SB, "encounters", eid, "notes");
+    assert_true(hedit > hdel);
+    sync_ok(SA);
+    sync_ok(SB);
+    sync_ok(SA);
+
+    /* A conflict on "deleted", seen at both sites. */
+    for (int i = SA; i <= SB; i++) {
+        json_t *cs = conflicts_at(i, G.p_conf, "open", eid, "deleted");
+        if (json_array_size(cs) != 1) {
+            fail_msg("site %s: %zu conflicts on deleted, want 1", SITE_NAME[i],
+                     json_array_size(cs));
+        }
+        json_t *c = json_array_get(cs, 0);
+        assert_true(json_is_string(json_object_get(c, "winner_value")));
+        assert_true(json_is_string(json_object_get(c, "loser_value")));
+        assert_string_equal(jstr(c, "tbl"), "encounters");
+        json_decref(cs);
+    }
+    /* The newer edit wins: the encounter is live with B's notes everywhere. */
+    enc_state(G.dir[SA], eid, sa, sizeof(sa));
+    enc_state(G.dir[SB], eid, sb, sizeof(sb));
+    enc_state(G.central_dir, eid, sc, sizeof(sc));
+    assert_string_equal(sc, "0|edited at B");
+    assert_string_equal(sa, sc);
+    assert_string_equal(sb, sc);
+    json_t *e = get_record(SA, "encounters", eid, 200);
+    assert_string_equal(jstr(e, "notes"), "edited at B");
+    json_decref(e);
+    check_verify(SA);
+    check_verify(SB);
+}
+
+static void test_delete_newer_than_edit(void **state)
+{
+    (void)state;
+    char eid[40], path[160], sa[256], sb[256], sc[256];
+    create_encounter(SA, G.p_conf, "original notes", eid);
+    sync_ok(SA);
+    sync_ok(SB);
+    snprintf(path, sizeof(path), "/api/encounters/%s", eid);
+    /* An edit at B, then (later) a delete at A: the delete is newer. */
+    patch(SB, path, json_pack("{s:s}", "notes", "B's losing edit"));
+    pause_ms(20);
+    json_decref(api(&G.cl[SA], "DELETE", path, NULL, 200));
+    uint64_t hedit = local_hlc(SB, "encounters", eid, "notes");
+    uint64_t hdel = local_hlc(SA, "encounters", eid, "deleted");
+    assert_true(hdel > hedit);
+    sync_ok(SA);
+    sync_ok(SB);
+    sync_ok(SA);
+    json_t *cs = conflicts_at(SA, G.p_conf, "open", eid, "deleted");
+    assert_int_equal(json_array_size(cs), 1);
+    json_decref(cs);
+    cs = conflicts_at(SB, G.p_conf, "open", eid, "deleted");
+    assert_int_equal(json_array_size(cs), 1);
+    json_decref(cs);
+    /* Deleted everywhere, and the replicas hold the same row. */
+    json_decref(get_record(SA, "encounters", eid, 404));
+    json_decref(get_record(SB, "encounters", eid, 404));
+    enc_state(G.dir[SA], eid, sa, sizeof(sa));
+    enc_state(G.dir[SB], eid, sb, sizeof(sb));
+    enc_state(G.central_dir, eid, sc, sizeof(sc));
+    assert_true(sc[0] == '1');
+    assert_string_equal(sa, sc);
+    if (strcmp(sb, sc) != 0) {
+        fail_msg("after a delete beat an edit, B holds \"%s\" but central \"%s\" (B kept its "
+                 "losing edit: the replicas diverge)",
+                 sb, sc);
+    }
+    check_verify(SB);
+}
+
+static void test_central_unreachable(void **state)
+{
+    (void)state;
+    char path[160], out[8192];
+    int port = G.central_port;
+    assert_int_equal(central_stop(), 0);
+    snprintf(path, sizeof(path), "/api/participants/%s", G.p_conf);
+    patch(SA, path, json_pack("{s:s}", "preferred_name", "Offline edit"));
+    int st = run(out, sizeof(out), "sync", "--data", G.dir[SA], NULL);
+    assert_int_not_equal(st, 0);
+    if (!contains(out, "unreachable")) {
+        fail_msg("sync with central down: %s", out);
+    }
+    json_t *s = api(&G.cl[SA], "GET", "/api/sync/status", NULL, 200);
+    assert_true(json_integer_value(json_object_get(s, "pending")) > 0);
+    assert_non_null(jstr(s, "oldest_pending_at"));
+    assert_true(contains(jstr(s, "last_error"), "unreachable"));
+    json_decref(s);
+    assert_true(db_int(G.dir[SA], "SELECT count(*) FROM outbox WHERE row_id = ?1", G.p_conf,
+                       NULL) > 0);
+
+    if (central_start(port) != 0) {
+        fail_msg("central did not restart on port %d", port);
+    }
+    sync_ok(SA);
+    s = api(&G.cl[SA], "GET", "/api/sync/status", NULL, 200);
+    assert_int_equal(json_integer_value(json_object_get(s, "pending")), 0);
+    assert_true(json_is_null(json_object_get(s, "last_error")));
+    json_decref(s);
+    char v[64];
+    assert_true(db_text(G.central_dir, "SELECT preferred_name FROM participants WHERE id = ?1",
+                        G.p_conf, NULL, v, sizeof(v)));
+    assert_string_equal(v, "Offline edit");
+}
+
+static void test_disabled_account(void **state)
+{
+    (void)state;
+    char out[4096];
+    struct cbt_client c2;
+    cbt_client_init(&c2, G.srv[SA].url);
+    assert_int_equal(cbt_login(&c2, "coach.bury2", PW), 200);
+    assert_int_equal(status_of(&c2, "GET", "/api/me"), 200);
+    int st = run(out, sizeof(out), "user", "disable", "--data", G.central_dir, "--username",
+                 "coach.bury2", NULL);
+    if (st != 0) {
+        fail_msg("user disable on central: %d %s", st, out);
+    }
+    sync_ok(SA);
+    assert_int_equal(db_int(G.dir[SA], "SELECT disabled FROM users WHERE username = ?1",
+                            "coach.bury2", NULL),
+                     1);
+    /* The session ends, and the password no longer opens one. */
+    assert_int_equal(status_of(&c2, "GET", "/api/me"), 401);
+    assert_int_equal(cbt_login(&c2, "coach.bury2", PW), 401);
+    /* Other coaches are unaffected. */
+    assert_int_equal(status_of(&G.cl[SA], "GET", "/api/me"), 200);
+    cbt_client_free(&c2);
+    /* The accounts agree with central (digest of users in scope). */
+    check_verify(SA);
+}
+
+/* ---------------------------------------------------------------- moving team */
+
+static void test_move_old_site_removes(void **state)
+{
+    (void)state;
+    char path[160];
+    create_person(SA, "Mo", "Mover", G.p_moved);
+    create_encounter(SA, G.p_moved, "before the move", G.e_moved);
+    create_measure(SA, G.p_moved, G.e_moved, G.m_moved);
+    sync_ok(SA);
+    sync_ok(SB);
+    sync_ok(SC);
+    json_decref(get_record(SB, "participants", G.p_moved, 200));
+    assert_int_equal(count_rows(G.dir[SB], "encounters", "participant_id", G.p_moved), 1);
+
+    snprintf(path, sizeof(path), "/api/participants/%s", G.p_moved);
+    move_at_a(path, "prestwich");
+    sync_ok(SA);
+    sync_ok(SB);
+    /* B no longer serves them: gone from its API and its database. */
+    json_decref(get_record(SB, "participants", G.p_moved, 404));
+    json_decref(get_record(SB, "encounters", G.e_moved, 404));
+    assert_int_equal(count_rows(G.dir[SB], "participants", "id", G.p_moved), 0);
+    assert_int_equal(count_rows(G.dir[SB], "encounters", "participant_id", G.p_moved), 0);
+    assert_int_equal(count_rows(G.dir[SB], "measures", "participant_id", G.p_moved), 0);
+    assert_int_equal(count_rows(G.dir[SB], "row_meta", "row_id", G.p_moved), 0);
+    assert_int_equal(count_rows(G.dir[SB], "scope_exits", "participant_id", G.p_moved), 0);
+    /* Central has moved the person and their records. */
+    char v[64];
+    assert_true(db_text(G.central_dir, "SELECT team FROM participants WHERE id = ?1", G.p_moved,
+                        NULL, v, sizeof(v)));
+    assert_string_equal(v, "prestwich");
+    assert_int_equal(db_int(G.central_dir,
+                            "SELECT count(*) FROM encounters WHERE participant_id = ?1 AND team = "
+                            "'prestwich'",
+                            G.p_moved, NULL),
+                     1);
+}
+
+static void test_move_new_site_receives(void **state)
+{
+    (void)state;
+    /* C receives the person and everything about them. */
+    sync_ok(SC);
+    json_t *p = get_record(SC, "participants", G.p_moved, 200);
+    assert_string_equal(jstr(p, "team"), "prestwich");
+    assert_string_equal(jstr(p, "family_name"), "Mover");
+    json_decref(p);
+    json_t *e = get_record(SC, "encounters", G.e_moved, 200);
+    assert_string_equal(jstr(e, "notes"), "before the move");
+    assert_string_equal(jstr(e, "team"), "prestwich");
+    json_decref(e);
+    json_t *m = get_record(SC, "measures", G.m_moved, 200);
+    assert_string_equal(jstr(m, "instrument"), "bmi");
+    json_decref(m);
+    check_verify(SC);
+}
+
+/* Progress hook: once the push phase has committed, a coach edits the person at B. */
+struct hook {
+    struct cb_store *s;
+    const char *pid;
+    int fired, rc;
+};
+
+static int local_edit(struct cb_store *s, const char *pid, const char *field, const char *value)
+{
+    struct cb_conn *c;
+    char now[CB_TIME_STRLEN];
+    int rc = cb_store_conn(s, &c);
+    if (rc) {
+        return rc;
+    }
+    json_t *v = json_pack("{s:s}", field, value);
+    cb_time_format(cb_now_ms(), now);
+    rc = cb_conn_begin(c);
+    if (rc == CB_OK) {
+        rc = cb_record_update(c, &cb_table_participants, pid, v, now);
+        if (rc == CB_OK) {
+            rc = cb_conn_commit(c);
+        } else {
+            cb_conn_rollback(c);
+        }
+    }
+    json_decref(v);
+    return rc;
+}
+
+static void on_progress(void *ud, const char *phase, int64_t done, int64_t total)
+{
+    struct hook *h = ud;
+    (void)done;
+    (void)total;
+    if (!h->fired && strcmp(phase, "pull") == 0) {
+        h->fired = 1;
+        h->rc = local_edit(h->s, h->pid, "family_name", "Late edit at B");
+    }
+}
+
+/* Central applies n ops from "site B" (hand-signed) to a bury-town person: changes in
+ * B's scope.  Returns the last op id used. */
+static long long bulk_push_as_b(int n)
+{
+    long long last = b_last_op_id();
+    json_t *ops = json_array();
+    for (int i = 1; i <= n; i++) {
+        char val[32];
+        snprintf(val, sizeof(val), "bulk %d", i);
+        json_array_append_new(
+            ops, json_pack("{s:I, s:s, s:s, s:{s:s}, s:I, s:I}", "op_id", (json_int_t)(last + i),
+                           "tbl", "participants", "row_id", G.p_conf, "fields", "preferred_name",
+                           val, "hlc", (json_int_t)cb_hlc_pack(cb_now_ms(), (unsigned)i),
+                           "base_seq", (json_int_t)1000000));
+    }
+    json_t *b = json_pack("{s:o, s:i}", "ops", ops, "pending", n);
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    struct cbt_resp r;
+    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
+    free(body);
+    if (r.status != 200 || json_integer_value(json_object_get(r.json, "applied")) != n) {
+        fail_msg("bulk push: %ld %.300s", r.status, r.body);
+    }
+    cbt_resp_free(&r);
+    return last + n;
+}
+
+/*
+ * The hand-signed pushes above used B's op ids; B's own next edit must come after
+ * them (as it would had B sent them), so raise B's outbox sequence to central's
+ * last_op_id for B.  Caller has stopped B's server.
+ */
+static void align_b_outbox_sequence(struct cb_store *s)
+{
+    struct cb_conn *c;
+    char sql[300];
+    long long last = b_last_op_id();
+    assert_int_equal(cb_store_conn(s, &c), CB_OK);
+    snprintf(sql, sizeof(sql),
+             "UPDATE sqlite_sequence SET seq = %lld WHERE name = 'outbox' AND seq < %lld;"
+             "INSERT INTO sqlite_sequence(name, seq) SELECT 'outbox', %lld WHERE NOT EXISTS "
+             "(SELECT 1 FROM sqlite_sequence WHERE name = 'outbox')",
+             last, last, last);
+    assert_int_equal(cb_conn_exec(c, sql), CB_OK);
+}
+
+static void test_move_with_edit_waiting_at_old_site(void **state)
+{
+    (void)state;
+    char path[160];
+    create_person(SA, "Pat", "Pending", G.p_pend);
+    sync_ok(SA);
+    sync_ok(SB);
+    assert_int_equal(count_rows(G.dir[SB], "participants", "id", G.p_pend), 1);
+    /* B's server is stopped so that only this test's rounds run at B. */
+    stop_site(SB);
+    /* More than a page (2,000) of changes in B's scope ahead of the move, so that B's
+     * next round applies the move on its second page, after a first page on which
+     * this test can act (like a coach saving an edit in the middle of a round). */
+    bulk_push_as_b(2100);
+    struct cb_store *s = NULL;
+    assert_int_equal(cb_store_open(G.dir[SB], &s), CB_OK);
+    align_b_outbox_sequence(s);
+    /* An edit at B, not yet pushed, when the person moves at A. */
+    assert_int_equal(local_edit(s, G.p_pend, "given_name", "Patricia"), CB_OK);
+    snprintf(path, sizeof(path), "/api/participants/%s", G.p_pend);
+    move_at_a(path, "prestwich");
+    sync_ok(SA);
+
+    /* B's round: it pushes the first edit, pulls a first page, then the coach edits the
+     * person again, then the page with the move arrives while that edit waits. */
+    struct hook h = {s, G.p_pend, 0, 0};
+    struct cb_sync_result res;
+    int rc = cb_sync_round(s, on_progress, &h, &res);
+    if (rc != CB_OK) {
+        cb_store_close(s);
+        fail_msg("round at B: %s (%s)", cb_strerror(rc), res.error);
+    }
+    assert_true(h.fired);
+    assert_int_equal(h.rc, CB_OK);
+    assert_true(res.pulled > 2000);
+    assert_int_equal(res.pending, 1);
+    cb_store_close(s);
+    /* B keeps the person until that edit is pushed. */
+    assert_int_equal(count_rows(G.dir[SB], "participants", "id", G.p_pend), 1);
+    assert_int_equal(count_rows(G.dir[SB], "scope_exits", "participant_id", G.p_pend), 1);
+    assert_int_equal(count_rows(G.dir[SB], "outbox", "participant_id", G.p_pend), 1);
+    /* The next round pushes it, then removes them. */
+    sync_ok(SB);
+    assert_int_equal(count_rows(G.dir[SB], "participants", "id", G.p_pend), 0);
+    assert_int_equal(count_rows(G.dir[SB], "scope_exits", "participant_id", G.p_pend), 0);
+    assert_int_equal(count_rows(G.dir[SB], "outbox", "participant_id", G.p_pend), 0);
+    assert_int_equal(count_rows(G.dir[SB], "row_meta", "row_id", G.p_pend), 0);
+}
+
+static void test_move_edits_waiting_at_old_site_not_lost(void **state)
+{
+    (void)state;
+    /* B's two edits were made while the person was still in B's team (B had not seen the
+     * move); they touched other fields than the move.  Central must keep them (applied,
+     * or at least in a conflict record), not refuse them as out of scope. */
+    char given[64], family[64];
+    assert_true(db_text(G.central_dir, "SELECT given_name FROM participants WHERE id = ?1",
+                        G.p_pend, NULL, given, sizeof(given)));
+    assert_true(db_text(G.central_dir, "SELECT family_name FROM participants WHERE id = ?1",
+                        G.p_pend, NULL, family, sizeof(family)));
+    long long kept = db_int(G.central_dir,
+                            "SELECT count(*) FROM conflicts WHERE row_id = ?1 AND "
+                            "(loser_value LIKE '%Patricia%' OR loser_value LIKE '%Late edit%')",
+                            G.p_pend, NULL);
+    if ((strcmp(given, "Patricia") != 0 || strcmp(family, "Late edit at B") != 0) && kept == 0) {
+        fail_msg("edits made at B before it learnt of the move were dropped by central: "
+                 "given_name %s, family_name %s, no conflict keeps them",
+                 given, family);
+    }
+}
+
+/* ---------------------------------------------------------------- refused requests */
+
+static void test_signed_requests_refused(void **state)
+{
+    (void)state;
+    struct cbt_resp r;
+    char ts[32], nonce[40];
+    const char *pull = "/sync/v1/pull?since=999999999&limit=1";
+
+    /* A correct request works (sanity). */
+    signed_rq("GET", pull, NULL, NULL, NULL, NULL, NULL, &r);
+    if (r.status != 200) {
+        fail_msg("signed pull: %ld %s", r.status, r.body);
+    }
+    cbt_resp_free(&r);
+
+    /* Bad signature. */
+    signed_rq("GET", pull, NULL, "not-the-secret", NULL, NULL, NULL, &r);
+    expect_refusal(&r, 401, "bad_signature", "X-CB-Signature");
+    cbt_resp_free(&r);
+    /* Tampered body under a signature for another body. */
+    {
+        char site[64], secret[80], sig[CB_SIG_HEXLEN], h[5][160];
+        const char *body = "{\"ops\":[]}", *sent = "{\"ops\": []}";
+        db_text(G.dir[SB], "SELECT value FROM settings WHERE key = 'site_id'", NULL, NULL, site,
+                sizeof(site));
+        db_text(G.dir[SB], "SELECT value FROM settings WHERE key = 'site_secret'", NULL, NULL,
+                secret, sizeof(secret));
+        snprintf(ts, sizeof(ts), "%lld", (long long)cb_now_ms());
+        nonce_new(nonce);
+        cb_sign(secret, "POST", "/sync/v1/push", ts, nonce, body, strlen(body), sig);
+        snprintf(h[0], sizeof(h[0]), "X-CB-Site: %s", site);
+        snprintf(h[1], sizeof(h[1]), "X-CB-Timestamp: %s", ts);
+        snprintf(h[2], sizeof(h[2]), "X-CB-Nonce: %s", nonce);
+        snprintf(h[3], sizeof(h[3]), "X-CB-Schema: %d", cb_store_schema_version());
+        snprintf(h[4], sizeof(h[4]), "X-CB-Signature: %s", sig);
+        const char *hs[] = {h[0], h[1], h[2], h[3], h[4], NULL};
+        assert_int_equal(cbt_request_ex(&central_cl, "POST", "/sync/v1/push", sent, strlen(sent),
+                                        NULL, hs, &r),
+                         0);
+        expect_refusal(&r, 401, "bad_signature", "X-CB-Signature");
+        cbt_resp_free(&r);
+    }
+
+    /* Replay: the same signed request twice. */
+    snprintf(ts, sizeof(ts), "%lld", (long long)cb_now_ms());
+    nonce_new(nonce);
+    signed_rq("GET", pull, NULL, NULL, ts, nonce, NULL, &r);
+    assert_int_equal(r.status, 200);
+    cbt_resp_free(&r);
+    signed_rq("GET", pull, NULL, NULL, ts, nonce, NULL, &r);
+    expect_refusal(&r, 401, "replayed", "X-CB-Nonce");
+    cbt_resp_free(&r);
+
+    /* A timestamp 6 minutes old, and one 6 minutes ahead. */
+    snprintf(ts, sizeof(ts), "%lld", (long long)(cb_now_ms() - 6 * 60 * 1000));
+    signed_rq("GET", pull, NULL, NULL, ts, NULL, NULL, &r);
+    expect_refusal(&r, 401, "stale_request", "X-CB-Timestamp");
+    cbt_resp_free(&r);
+    snprintf(ts, sizeof(ts), "%lld", (long long)(cb_now_ms() + 6 * 60 * 1000));
+    signed_rq("GET", pull, NULL, NULL, ts, NULL, NULL, &r);
+    expect_refusal(&r, 401, "stale_request", "X-CB-Timestamp");
+    cbt_resp_free(&r);
+
+    /* Unknown site; missing headers. */
+    {
+        const char *hs[] = {"X-CB-Site: 01900000-0000-7000-8000-000000000000",
+                            "X-CB-Timestamp: 1", "X-CB-Nonce: 0123456789abcdef0123",
+                            "X-CB-Signature: 00", NULL};
+        assert_int_equal(cbt_request_ex(&central_cl, "GET", pull, NULL, 0, NULL, hs, &r), 0);
+        expect_refusal(&r, 401, "unauthenticated", NULL);
+        cbt_resp_free(&r);
+        assert_int_equal(cbt_request(&central_cl, "GET", pull, NULL, &r), 0);
+        expect_refusal(&r, 401, "unauthenticated", NULL);
+        cbt_resp_free(&r);
+    }
+
+    /* Wrong schema: 409, nothing applied. */
+    long long last = b_last_op_id();
+    char *body = push_body(last + 1, "participants", G.p_conf,
+                           json_pack("{s:s}", "preferred_name", "schema says no"));
+    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, "999", &r);
+    expect_refusal(&r, 409, "schema_mismatch", "X-CB-Schema");
+    cbt_resp_free(&r);
+    free(body);
+    assert_int_equal(b_last_op_id(), last);
+    char v[128];
+    db_text(G.central_dir, "SELECT preferred_name FROM participants WHERE id = ?1", G.p_conf, NULL,
+            v, sizeof(v));
+    assert_string_not_equal(v, "schema says no");
+}
+
+static void test_push_out_of_scope_duplicates_gaps(void **state)
+{
+    (void)state;
+    struct cbt_resp r;
+    char v[128];
+    /* B pushes an op for a person of prestwich: rejected, consumed, not applied. */
+    long long last = b_last_op_id();
+    char *body = push_body(last + 1, "participants", G.p_pres,
+                           json_pack("{s:s}", "family_name", "Hijacked by B"));
+    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
+    free(body);
+    if (r.status != 200) {
+        fail_msg("push: %ld %s", r.status, r.body);
+    }
+    json_t *rej = json_object_get(r.json, "rejected");
+    assert_int_equal(json_array_size(rej), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(rej, 0), "op_id")),
+                     last + 1);
+    const char *why = json_string_value(json_object_get(json_array_get(rej, 0), "reason"));
+    assert_non_null(why);
+    assert_true(contains(why, "team"));
+    assert_int_equal(json_integer_value(json_object_get(r.json, "applied")), 0);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "ack")), last + 1);
+    cbt_resp_free(&r);
+    db_text(G.central_dir, "SELECT family_name FROM participants WHERE id = ?1", G.p_pres, NULL,
+            v, sizeof(v));
+    assert_string_equal(v, "Prestwich");
+
+
+    /* Accounts and teams cannot be pushed at all. */
+    last = b_last_op_id();
+    char uid[40];
+    db_text(G.central_dir, "SELECT id FROM users WHERE username = 'coach.bury'", NULL, NULL, uid,
+            sizeof(uid));
+    body = push_body(last + 1, "users", uid, json_pack("{s:s}", "role", "manager"));
+    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
+    free(body);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "rejected")), 1);
+    cbt_resp_free(&r);
+    db_text(G.central_dir, "SELECT role FROM users WHERE id = ?1", uid, NULL, v, sizeof(v));
+    assert_string_equal(v, "coach");
+
+    /* A batch sent twice: the second is all duplicates, nothing applied twice. */
+    last = b_last_op_id();
+    char op[32];
+    snprintf(op, sizeof(op), "%lld", last + 1);
+    body = push_body(last + 1, "participants", G.p_conf,
+                     json_pack("{s:s}", "preferred_name", "Sent twice"));
+    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "applied")), 1);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "duplicates")), 0);
+    cbt_resp_free(&r);
+    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r); /* fresh nonce */
+    free(body);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "applied")), 0);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "duplicates")), 1);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "ack")), last + 1);
+    cbt_resp_free(&r);
+    assert_int_equal(db_int(G.central_dir, "SELECT count(*) FROM changes WHERE site = ?1 AND op_id = ?2",
+                            G.site_id[SB], op),
+                     1);
+    db_text(G.central_dir, "SELECT preferred_name FROM participants WHERE id = ?1", G.p_conf, NULL,
+            v, sizeof(v));
+    assert_string_equal(v, "Sent twice");
+
+    /* A gap: nothing past it is applied, the ack stays. */
+    last = b_last_op_id();
+    body = push_body(last + 2, "participants", G.p_conf,
+                     json_pack("{s:s}", "preferred_name", "After a gap"));
+    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
+    free(body);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "ack")), last);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "applied")), 0);
+    cbt_resp_free(&r);
+    assert_int_equal(b_last_op_id(), last);
+    db_text(G.central_dir, "SELECT preferred_name FROM participants WHERE id = ?1", G.p_conf, NULL,
+            v, sizeof(v));
+    assert_string_equal(v, "Sent twice");
+}
+
+static void test_push_new_record_about_other_teams_person(void **state)
+{
+    (void)state;
+    struct cbt_resp r;
+    /* B creates a record about C's (prestwich) person, claiming its own team for the
+     * row: a record's scope is its person's team, so this must be refused too. */
+    long long last = b_last_op_id();
+    char *body = push_body(last + 1, "encounters", "01900000-0000-7000-8000-00000000e001",
+                           json_pack("{s:s, s:s, s:s, s:s}", "participant_id", G.p_pres, "type",
+                                     "phone", "occurred_at", "2026-01-05T10:00:00.000Z", "team",
+                                     "bury-town"));
+    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
+    free(body);
+    assert_int_equal(r.status, 200);
+    size_t rejected = json_array_size(json_object_get(r.json, "rejected"));
+    cbt_resp_free(&r);
+    long long stored = count_rows(G.central_dir, "encounters", "participant_id", G.p_pres);
+    if (rejected != 1 || stored != 0) {
+        fail_msg("site B (bury-town) added an encounter about a prestwich participant by "
+                 "labelling it bury-town: rejected %zu, stored %lld",
+                 rejected, stored);
+    }
+}
+
+static void test_push_clock_ahead_restamped(void **state)
+{
+    (void)state;
+    struct cbt_resp r;
+    long long last = b_last_op_id();
+    char op[32];
+    snprintf(op, sizeof(op), "%lld", last + 1);
+    /* A site whose clock is 10 minutes fast: central restamps its change. */
+    uint64_t ahead = cb_hlc_pack(cb_now_ms() + 10 * 60 * 1000, 0);
+    json_t *b = json_pack("{s:[{s:I, s:s, s:s, s:{s:s}, s:I, s:I}]}", "ops", "op_id",
+                          (json_int_t)(last + 1), "tbl", "participants", "row_id", G.p_conf,
+                          "fields", "preferred_name", "fast clock", "hlc", (json_int_t)ahead,
+                          "base_seq", (json_int_t)1000000);
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
+    free(body);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "restamped")), 1);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "applied")), 1);
+    cbt_resp_free(&r);
+    assert_int_equal(db_int(G.central_dir,
+                            "SELECT restamped FROM changes WHERE site = ?1 AND op_id = ?2",
+                            G.site_id[SB], op),
+                     1);
+    uint64_t logged = (uint64_t)db_int(
+        G.central_dir, "SELECT hlc FROM changes WHERE site = ?1 AND op_id = ?2", G.site_id[SB], op);
+    assert_true(logged < ahead);
+    assert_true(cb_hlc_ms(logged) <= cb_now_ms() + 1000);
+    assert_true(db_int(G.central_dir,
+                       "SELECT count(*) FROM audit_events WHERE action = 'sync.restamped' AND "
+                       "entity_id = ?1",
+                       G.site_id[SB], NULL) >= 1);
+}
+
+static void test_central_clock_survives_restart(void **state)
+{
+    (void)state;
+    struct cbt_resp r;
+    long long last = b_last_op_id();
+    /* A site 4 minutes ahead (within the 5 allowed): central adopts its HLC... */
+    uint64_t ahead = cb_hlc_pack(cb_now_ms() + 4 * 60 * 1000, 7);
+    json_t *b = json_pack("{s:[{s:I, s:s, s:s, s:{s:s}, s:I, s:I}]}", "ops", "op_id",
+                          (json_int_t)(last + 1), "tbl", "participants", "row_id", G.p_conf,
+                          "fields", "preferred_name", "slightly fast", "hlc", (json_int_t)ahead,
+                          "base_seq", (json_int_t)1000000);
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
+    free(body);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "restamped")), 0);
+    cbt_resp_free(&r);
+    /* ...and after a restart its clock is still past it (hlc.h: never backwards, not
+     * across restarts, not past an observed value): a manager's edit at central is
+     * stamped later than the site's edit it follows. */
+    int port = G.central_port;
+    assert_int_equal(central_stop(), 0);
+    if (central_start(port) != 0) {
+        fail_msg("central did not restart on port %d", port);
+    }
+    struct cbt_client mgr;
+    char path[160];
+    cbt_client_init(&mgr, G.central_url);
+    assert_int_equal(cbt_login(&mgr, "manager.central", PW), 200);
+    snprintf(path, sizeof(path), "/api/participants/%s", G.p_conf);
+    json_decref(api(&mgr, "PATCH", path, json_pack("{s:s}", "preferred_name", "set by manager"),
+                    200));
+    cbt_client_free(&mgr);
+    uint64_t h = (uint64_t)db_int(G.central_dir,
+                                  "SELECT hlc FROM changes WHERE row_id = ?1 AND site = 'central' "
+                                  "ORDER BY seq DESC LIMIT 1",
+                                  G.p_conf, NULL);
+    if (h <= ahead) {
+        fail_msg("central's edit after a restart has HLC %llu, not after the observed %llu: the "
+                 "hub does not persist the clock it advanced (setting \"hlc\")",
+                 (unsigned long long)h, (unsigned long long)ahead);
+    }
+}
+
+/* The same large batch sent twice at once (a retry racing a slow answer). */
+struct pusher {
+    const char *body;
+    long status;
+    long long applied, duplicates;
+};
+
+static void *push_thread(void *p)
+{
+    struct pusher *ps = p;
+    struct cbt_client cl;
+    char site[64], secret[80], ts[32], nonce[40], sig[CB_SIG_HEXLEN], h[5][160];
+    cbt_client_init(&cl, G.central_url);
+    db_text(G.dir[SB], "SELECT value FROM settings WHERE key = 'site_id'", NULL, NULL, site,
+            sizeof(site));
+    db_text(G.dir[SB], "SELECT value FROM settings WHERE key = 'site_secret'", NULL, NULL, secret,
+            sizeof(secret));
+    snprintf(ts, sizeof(ts), "%lld", (long long)cb_now_ms());
+    nonce_new(nonce);
+    cb_sign(secret, "POST", "/sync/v1/push", ts, nonce, ps->body, strlen(ps->body), sig);
+    snprintf(h[0], sizeof(h[0]), "X-CB-Site: %s", site);
+    snprintf(h[1], sizeof(h[1]), "X-CB-Timestamp: %s", ts);
+    snprintf(h[2], sizeof(h[2]), "X-CB-Nonce: %s", nonce);
+    snprintf(h[3], sizeof(h[3]), "X-CB-Schema: %d", cb_store_schema_version());
+    snprintf(h[4], sizeof(h[4]), "X-CB-Signature: %s", sig);
+    const char *hs[] = {h[0], h[1], h[2], h[3], h[4], NULL};
+    struct cbt_resp r;
+    ps->status = -1;
+    if (cbt_request_ex(&cl, "POST", "/sync/v1/push", ps->body, strlen(ps->body), NULL, hs, &r) ==
+        0) {
+        ps->status = r.status;
+        ps->applied = json_integer_value(json_object_get(r.json, "applied"));
+        ps->duplicates = json_integer_value(json_object_get(r.json, "duplicates"));
+        cbt_resp_free(&r);
+    }
+    cbt_client_free(&cl);
+    return NULL;
+}
+
+static void test_concurrent_duplicate_batches(void **state)
+{
+    (void)state;
+    enum { N = 1500 };
+    long long last = b_last_op_id();
+    json_t *ops = json_array();
+    for (int i = 1; i <= N; i++) {
+        char val[32];
+        snprintf(val, sizeof(val), "batch %d", i);
+        json_array_append_new(
+            ops, json_pack("{s:I, s:s, s:s, s:{s:s}, s:I, s:I}", "op_id", (json_int_t)(last + i),
+                           "tbl", "participants", "row_id", G.p_conf, "fields", "preferred_name",
+                           val, "hlc", (json_int_t)cb_hlc_pack(cb_now_ms(), (unsigned)i),
+                           "base_seq", (json_int_t)1000000));
+    }
+    json_t *b = json_pack("{s:o, s:i}", "ops", ops, "pending", N);
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    struct pusher p1 = {body, 0, 0, 0}, p2 = {body, 0, 0, 0};
+    pthread_t t1, t2;
+    assert_int_equal(pthread_create(&t1, NULL, push_thread, &p1), 0);
+    struct timespec ts = {0, 40 * 1000 * 1000}; /* the second arrives while the first applies */
+    nanosleep(&ts, NULL);
+    assert_int_equal(pthread_create(&t2, NULL, push_thread, &p2), 0);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    free(body);
+    assert_int_equal(p1.status, 200);
+    assert_int_equal(p2.status, 200);
+    assert_int_equal(b_last_op_id(), last + N);
+    char lo[32], hi[32];
+    snprintf(lo, sizeof(lo), "%lld", last + 1);
+    snprintf(hi, sizeof(hi), "%lld", last + N);
+    sqlite3 *db = db_open(G.central_dir);
+    sqlite3_stmt *st = db_query(db,
+                                "SELECT count(*) FROM changes WHERE site = ?1 AND op_id BETWEEN "
+                                "CAST(?2 AS INTEGER) AND CAST(?3 AS INTEGER)",
+                                G.site_id[SB], lo);
+    sqlite3_bind_text(st, 3, hi, -1, SQLITE_TRANSIENT);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    long long n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    if (n != N || p1.applied + p2.applied != N || p1.duplicates + p2.duplicates != N) {
+        fail_msg("one batch of %d ops sent twice at once: %lld changes logged, applied %lld + "
+                 "%lld, duplicates %lld + %lld (each op must be applied exactly once)",
+                 N, n, p1.applied, p2.applied, p1.duplicates, p2.duplicates);
+    }
+}
+
+/* ---------------------------------------------------------------- revocation */
+
+static void test_revocation(void **state)
+{
+    (void)state;
+    char out[8192];
+    assert_true(count_rows(G.dir[SA], "participants", "team", "bury-town") > 0);
+    int st = run(out, sizeof(out), "site", "revoke", "--data", G.central_dir, "--site", "A", NULL);
+    if (st != 0) {
+        fail_msg("site revoke: %d %s", st, out);
+    }
+    st = run(out, sizeof(out), "sync", "--data", G.dir[SA], NULL);
+    assert_int_not_equal(st, 0);
+    if (!contains(out, "revoked")) {
+        fail_msg("sync after revocation: %s", out);
+    }
+    /* Synced data, outbox, sessions, central's accounts and the credentials are gone. */
+    static const char *const tables[] = {"participants", "encounters", "measures", "conflicts",
+                                         "outbox",       "sessions",   "row_meta", NULL};
+    for (const char *const *t = tables; *t; t++) {
+        char sql[128];
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", *t);
+        if (db_int(G.dir[SA], sql, NULL, NULL) != 0) {
+            fail_msg("A still has rows in %s after revocation", *t);
+        }
+    }
+    assert_int_equal(db_int(G.dir[SA], "SELECT count(*) FROM users WHERE role IN ('coach','lead')",
+                            NULL, NULL),
+                     0);
+    char v[128];
+    assert_false(db_text(G.dir[SA], "SELECT value FROM settings WHERE key = 'site_secret'", NULL,
+                         NULL, v, sizeof(v)));
+    assert_false(db_text(G.dir[SA], "SELECT value FROM settings WHERE key = 'site_id'", NULL, NULL,
+                         v, sizeof(v)));
+    assert_true(db_text(G.dir[SA], "SELECT value FROM settings WHERE key = 'revoked'", NULL, NULL,
+                        v, sizeof(v)));
+    /* The coach's session is over. */
+    assert_int_equal(status_of(&G.cl[SA], "GET", "/api/me"), 401);
+    /* Further rounds keep saying so. */
+    st = run(out, sizeof(out), "sync", "--data", G.dir[SA], NULL);
+    assert_int_not_equal(st, 0);
+    assert_true(contains(out, "revoked"));
+    /* Other sites are unaffected. */
+    json_t *s = api(&G.cl[SC], "GET", "/api/sync/status", NULL, 200);
+    assert_false(json_is_true(json_object_get(s, "revoked")));
+    json_decref(s);
+}
+
+static void test_revoked_status_visible(void **state)
+{
+    (void)state;
+    char out[4096];
+    /* The wipe removed every account (docs/SYNC.md), the site's local ones included. */
+    assert_int_equal(db_int(G.dir[SA], "SELECT count(*) FROM users", NULL, NULL), 0);
+    struct cbt_client adm;
+    cbt_client_init(&adm, G.srv[SA].url);
+    assert_int_equal(cbt_login(&adm, "admin.a", PW), 401);
+    /* An operator with the machine adds an account and sees why the site stopped. */
+    char pw[64];
+    snprintf(pw, sizeof(pw), "%s\n", PW);
+    const char *args[] = {"user", "add", "--data", G.dir[SA], "--username", "admin.after",
+                          "--role", "admin", NULL};
+    int st = run_in(args, pw, out, sizeof(out));
+    if (st != 0) {
+        cbt_client_free(&adm);
+        fail_msg("user add at revoked site A: %d %s", st, out);
+    }
+    assert_int_equal(cbt_login(&adm, "admin.after", PW), 200);
+    json_t *s = api(&adm, "GET", "/api/sync/status", NULL, 200);
+    assert_true(json_is_true(json_object_get(s, "revoked")));
+    assert_false(json_is_true(json_object_get(s, "enrolled")));
+    assert_true(json_is_null(json_object_get(s, "site_id")));
+    assert_true(contains(jstr(s, "last_error"), "revoked"));
+    assert_int_equal(json_integer_value(json_object_get(s, "pending")), 0);
+    json_decref(s);
+    /* "Sync now" is refused: not enrolled any more. */
+    json_decref(api(&adm, "POST", "/api/sync/now", NULL, 409));
+    cbt_client_free(&adm);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_enrollment),
+        cmocka_unit_test(test_replication_and_scope),
+        cmocka_unit_test(test_conflict_same_field),
+        cmocka_unit_test(test_different_fields_no_conflict),
+        cmocka_unit_test(test_delete_vs_newer_edit),
+        cmocka_unit_test(test_delete_newer_than_edit),
+        cmocka_unit_test(test_central_unreachable),
+        cmocka_unit_test(test_disabled_account),
+        cmocka_unit_test(test_move_old_site_removes),
+        cmocka_unit_test(test_move_new_site_receives),
+        cmocka_unit_test(test_signed_requests_refused),
+        cmocka_unit_test(test_push_out_of_scope_duplicates_gaps),
+        cmocka_unit_test(test_push_new_record_about_other_teams_person),
+        cmocka_unit_test(test_push_clock_ahead_restamped),
+        cmocka_unit_test(test_concurrent_duplicate_batches),
+        cmocka_unit_test(test_central_clock_survives_restart),
+        cmocka_unit_test(test_move_with_edit_waiting_at_old_site),
+        cmocka_unit_test(test_move_edits_waiting_at_old_site_not_lost),
+        cmocka_unit_test(test_revocation),
+        cmocka_unit_test(test_revoked_status_visible),
+    };
+    return cmocka_run_group_tests_name("sync", tests, group_setup, group_teardown);
+}
