@@ -4,20 +4,42 @@ import { clear, focusEl } from './lib/dom.js';
 import { addRoute, href, navigate, startRouter } from './lib/router.js';
 import { session } from './lib/session.js';
 import { loadTeams, resetTeams } from './lib/teams.js';
+import { outbox } from './lib/outbox.js';
+import { resetVenues } from './lib/venues.js';
 import { focusField } from './components/errors.js';
 import { createLayout, SERVICE_NAME } from './components/layout.js';
+import { caseloadView } from './views/caseload.js';
+import { contactView } from './views/contact.js';
+import { editPersonView } from './views/editPerson.js';
+import { groupsView, newProgrammeView, programmeView, registerSessionView } from './views/groups.js';
 import { loginView } from './views/login.js';
 import { notFoundView } from './views/notFound.js';
 import { peopleView } from './views/people.js';
 import { personView } from './views/person.js';
 import { registerView } from './views/register.js';
+import { settingsView } from './views/settings.js';
+import { signOutView } from './views/signOut.js';
+import { syncView } from './views/sync.js';
+import { todayView } from './views/today.js';
 
 document.body.classList.add('js-enabled', 'nhsuk-frontend-supported');
 
+const HOME = '#/today';
 addRoute(/^\/login$/, loginView, { public: true });
+addRoute(/^\/today$/, todayView);
 addRoute(/^\/people$/, peopleView);
 addRoute(/^\/people\/new$/, registerView);
 addRoute(/^\/people\/([^/]+)$/, personView, { keys: ['id'] });
+addRoute(/^\/people\/([^/]+)\/contact$/, contactView, { keys: ['id'] });
+addRoute(/^\/people\/([^/]+)\/edit$/, editPersonView, { keys: ['id'] });
+addRoute(/^\/caseload$/, caseloadView);
+addRoute(/^\/groups$/, groupsView);
+addRoute(/^\/groups\/new$/, newProgrammeView);
+addRoute(/^\/groups\/([^/]+)$/, programmeView, { keys: ['id'] });
+addRoute(/^\/sessions\/([^/]+)\/register$/, registerSessionView, { keys: ['id'] });
+addRoute(/^\/sync$/, syncView);
+addRoute(/^\/settings$/, settingsView);
+addRoute(/^\/sign-out$/, signOutView);
 addRoute(/^$/, notFoundView, { notFound: true, public: true });
 
 let returnTo = null; // where to go after signing in
@@ -38,7 +60,8 @@ async function clearSavedData() {
   }
 }
 
-async function signOut() {
+/** Sign out now.  Changes not sent yet stay in the outbox for this account's next sign-in. */
+export async function signOut() {
   try {
     await api.logout();
   } catch {
@@ -46,16 +69,36 @@ async function signOut() {
   }
   session.clear();
   resetTeams();
+  resetVenues();
   await clearSavedData();
   navigate(href('/login', { reason: 'signed-out' }));
 }
+signOutView.signOut = signOut;
 
-const layout = createLayout(document.getElementById('app'), { onSignOut: signOut });
+// The header's button: with changes waiting, say so first.
+async function askSignOut() {
+  const s = outbox.state;
+  if (s.pending + s.failed > 0) navigate('#/sign-out');
+  else await signOut();
+}
+
+const layout = createLayout(document.getElementById('app'), { onSignOut: askSignOut });
+
+// Keep a saved copy of what every screen needs (the service worker stores
+// GET answers), so the app still starts and works with no connection.
+function warmCache() {
+  if (!session.user || !navigator.serviceWorker || !navigator.serviceWorker.controller) return;
+  for (const url of ['/api/me', '/api/teams', '/api/venues', '/api/measures/instruments']) {
+    fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } }).catch(() => {});
+  }
+}
 
 session.subscribe((user) => {
   layout.setUser(user);
+  outbox.setUser(user ? user.id : null);
   if (user) {
     loadTeams().then(() => layout.setUser(session.user), () => {});
+    setTimeout(warmCache, 500); // after the service worker has dropped the last session's copies
   }
 });
 
@@ -64,6 +107,7 @@ setUnauthorizedHandler(() => {
   const here = location.hash;
   session.clear();
   resetTeams();
+  resetVenues();
   clearSavedData();
   if (!here.startsWith('#/login')) returnTo = here;
   navigate(href('/login', { reason: 'expired' }));
@@ -95,12 +139,12 @@ async function boot() {
 
   await startRouter({
     guard(route, loc) {
-      if (loc.path === '/' || loc.path === '') return '#/people';
+      if (loc.path === '/' || loc.path === '') return HOME;
       if (route && !route.public && !session.user) {
         returnTo = location.hash;
         return '#/login';
       }
-      if (route && route.view === loginView && session.user) return '#/people';
+      if (route && route.view === loginView && session.user) return HOME;
       return null;
     },
     beforeRender(ctx) {
@@ -109,7 +153,7 @@ async function boot() {
       ctx.main = main;
       ctx.setTitle = setTitle;
       ctx.onSignedIn = () => {
-        const to = returnTo && !returnTo.startsWith('#/login') ? returnTo : '#/people';
+        const to = returnTo && !returnTo.startsWith('#/login') ? returnTo : HOME;
         returnTo = null;
         navigate(to, { replace: true });
       };
@@ -135,6 +179,7 @@ function registerServiceWorker() {
   if (!('serviceWorker' in navigator) || !window.isSecureContext) return;
   // Only an update replacing a worker that already ran this page is news.
   const hadController = !!navigator.serviceWorker.controller;
+  navigator.serviceWorker.addEventListener('controllerchange', warmCache);
   navigator.serviceWorker.register('/sw.js', { scope: '/' }).then((reg) => {
     reg.addEventListener('updatefound', () => {
       const sw = reg.installing;

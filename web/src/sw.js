@@ -6,8 +6,10 @@
 // - API reads (GET /api/...): network first; the last good copy is kept and
 //   served, marked with X-Coachbox-Cached-At, when the field server cannot be
 //   reached (or is too slow to answer).
-// - API writes go straight to the network.  (The offline outbox, with
-//   IndexedDB, client-minted IDs and idempotency keys, will hook in here.)
+// - API writes go straight to the network.  The page's outbox (lib/outbox.js)
+//   keeps them in IndexedDB first, with client-minted ids and idempotency
+//   keys, and replays them in order; a worker cannot hold a session's CSRF
+//   token, so replay happens in the page (on load, on `online`, on a timer).
 // - The saved API copies are personal data: they are dropped on sign-in,
 //   sign-out and whenever the server says the session is gone.
 

@@ -8,6 +8,10 @@ function errorMessage(id, message) {
   return h('span', { class: 'nhsuk-error-message', id }, h('span', { class: 'nhsuk-u-visually-hidden', text: 'Error: ' }), message);
 }
 
+function vhSpan(text) {
+  return h('span', { class: 'nhsuk-u-visually-hidden', text });
+}
+
 function describedBy(...ids) {
   return ids.filter(Boolean).join(' ') || null;
 }
@@ -19,7 +23,7 @@ function hintEl(id, hint) {
 /** A labelled single-line input. */
 export function textField({
   id, name = id, label, hint, type = 'text', value = '', widthClass = null, labelClass = null,
-  autocomplete = 'off', inputmode = null, spellcheck = false, autocapitalize = null, attrs = {},
+  autocomplete = 'off', inputmode = null, spellcheck = false, autocapitalize = null, attrs = {}, suffix = null,
 }) {
   const hintId = hint ? `${id}-hint` : null;
   const errorId = `${id}-error`;
@@ -30,10 +34,14 @@ export function textField({
     'aria-describedby': describedBy(hintId),
     ...attrs,
   });
+  const control = suffix
+    ? h('div', { class: 'nhsuk-input-wrapper' }, input,
+      h('div', { class: 'nhsuk-input-wrapper__suffix', 'aria-hidden': 'true', text: suffix }))
+    : input;
   const group = h('div', { class: 'nhsuk-form-group' },
-    h('label', { class: ['nhsuk-label', labelClass], for: id, text: label }),
+    h('label', { class: ['nhsuk-label', labelClass], for: id }, label, suffix ? vhSpan(` (${suffix})`) : null),
     hintEl(hintId, hint),
-    input);
+    control);
   let err = null;
   return {
     el: group, name, input, focusId: id,
@@ -45,7 +53,7 @@ export function textField({
       group.classList.add('nhsuk-form-group--error');
       input.classList.add('nhsuk-input--error');
       input.setAttribute('aria-describedby', describedBy(hintId, errorId));
-      group.insertBefore(err, input);
+      group.insertBefore(err, control);
     },
     clearError() {
       if (err) err.remove();
@@ -98,14 +106,15 @@ export function textareaField({ id, name = id, label, hint, rows = 5, value = ''
 }
 
 /** A drop-down.  options: [{value, text}] */
-export function selectField({ id, name = id, label, hint, options, value = '' }) {
+export function selectField({ id, name = id, label, hint, options, value = '', labelClass = null }) {
   const hintId = hint ? `${id}-hint` : null;
   const errorId = `${id}-error`;
+  const opt = (o) => h('option', { value: o.value, text: o.text });
   const select = h('select', { class: 'nhsuk-select', id, name, 'aria-describedby': describedBy(hintId) },
-    options.map((o) => h('option', { value: o.value, text: o.text })));
+    options.map((o) => (o.group ? h('optgroup', { label: o.group }, o.items.map(opt)) : opt(o))));
   select.value = value;
   const group = h('div', { class: 'nhsuk-form-group' },
-    h('label', { class: 'nhsuk-label', for: id, text: label }),
+    h('label', { class: ['nhsuk-label', labelClass], for: id, text: label }),
     hintEl(hintId, hint),
     select);
   let err = null;
@@ -134,14 +143,18 @@ export function selectField({ id, name = id, label, hint, options, value = '' })
 }
 
 /** Radio buttons in a fieldset.  options: [{value, text, hint?}] */
-export function radiosField({ id, name = id, legend, legendClass = 'nhsuk-fieldset__legend--s', hint, options, value = null, inline = false }) {
+export function radiosField({
+  id, name = id, legend, legendClass = 'nhsuk-fieldset__legend--s', hint, options, value = null, inline = false,
+  extraClass = null, onchange = null,
+}) {
   const hintId = hint ? `${id}-hint` : null;
   const errorId = `${id}-error`;
   const inputs = [];
   const items = options.map((o, i) => {
     const inputId = i === 0 ? id : `${id}-${i + 1}`;
     const input = h('input', { class: 'nhsuk-radios__input', id: inputId, name, type: 'radio', value: o.value });
-    if (value !== null && o.value === value) input.checked = true;
+    if (value !== null && value !== undefined && o.value === String(value)) input.checked = true;
+    if (onchange) input.addEventListener('change', () => onchange(o.value));
     inputs.push(input);
     const itemHintId = o.hint ? `${inputId}-item-hint` : null;
     if (itemHintId) input.setAttribute('aria-describedby', itemHintId);
@@ -150,7 +163,7 @@ export function radiosField({ id, name = id, legend, legendClass = 'nhsuk-fields
       h('label', { class: 'nhsuk-label nhsuk-radios__label', for: inputId, text: o.text }),
       o.hint ? h('div', { class: 'nhsuk-hint nhsuk-radios__hint', id: itemHintId, text: o.hint }) : null);
   });
-  const radios = h('div', { class: ['nhsuk-radios', inline && 'nhsuk-radios--inline'] }, items);
+  const radios = h('div', { class: ['nhsuk-radios', inline && 'nhsuk-radios--inline', extraClass] }, items);
   const fieldset = h('fieldset', { class: 'nhsuk-fieldset', 'aria-describedby': describedBy(hintId) },
     h('legend', { class: ['nhsuk-fieldset__legend', legendClass], text: legend }),
     hintEl(hintId, hint),
@@ -163,7 +176,8 @@ export function radiosField({ id, name = id, legend, legendClass = 'nhsuk-fields
       const c = inputs.find((i) => i.checked);
       return c ? c.value : null;
     },
-    setValue: (v) => inputs.forEach((i) => { i.checked = i.value === v; }),
+    setValue: (v) => inputs.forEach((i) => { i.checked = v !== null && v !== undefined && i.value === String(v); }),
+    inputs,
     setError(message) {
       this.clearError();
       err = errorMessage(errorId, message);
@@ -319,4 +333,96 @@ export function checkDate({ day, month, year }, label) {
     return { error: `${label} must be a real date`, parts: ['day'] };
   }
   return { year: y, month: m, day: d };
+}
+
+/**
+ * Checkboxes in a fieldset.  options: [{value, text, hint?, conditional?}]
+ * where conditional is an element shown only while the box is ticked.
+ * value() -> [values ticked].
+ */
+export function checkboxesField({
+  id, name = id, legend, legendClass = 'nhsuk-fieldset__legend--s', hint, options, value = [], onchange = null,
+  extraClass = null,
+}) {
+  const hintId = hint ? `${id}-hint` : null;
+  const errorId = `${id}-error`;
+  const inputs = [];
+  const items = [];
+  options.forEach((o, i) => {
+    const inputId = i === 0 ? id : `${id}-${i + 1}`;
+    const condId = o.conditional ? `${inputId}-conditional` : null;
+    const input = h('input', {
+      class: 'nhsuk-checkboxes__input', id: inputId, name, type: 'checkbox', value: o.value,
+      'aria-controls': condId,
+    });
+    input.checked = (value || []).includes(o.value);
+    inputs.push(input);
+    const itemHintId = o.hint ? `${inputId}-item-hint` : null;
+    if (itemHintId) input.setAttribute('aria-describedby', itemHintId);
+    items.push(h('div', { class: 'nhsuk-checkboxes__item' },
+      input,
+      h('label', { class: 'nhsuk-label nhsuk-checkboxes__label', for: inputId, text: o.text }),
+      o.hint ? h('div', { class: 'nhsuk-hint nhsuk-checkboxes__hint', id: itemHintId, text: o.hint }) : null));
+    if (o.conditional) {
+      const cond = h('div', { class: 'nhsuk-checkboxes__conditional cb-conditional', id: condId }, o.conditional);
+      const sync = () => {
+        cond.hidden = !input.checked;
+        input.setAttribute('aria-expanded', input.checked ? 'true' : 'false');
+      };
+      input.addEventListener('change', sync);
+      sync();
+      items.push(cond);
+    }
+    input.addEventListener('change', () => onchange && onchange(o.value, input.checked));
+  });
+  const boxes = h('div', { class: ['nhsuk-checkboxes', extraClass] }, items);
+  const fieldset = h('fieldset', { class: 'nhsuk-fieldset', 'aria-describedby': describedBy(hintId) },
+    legend ? h('legend', { class: ['nhsuk-fieldset__legend', legendClass], text: legend }) : null,
+    hintEl(hintId, hint),
+    boxes);
+  const group = h('div', { class: 'nhsuk-form-group' }, fieldset);
+  let err = null;
+  return {
+    el: group, name, focusId: id, inputs,
+    value: () => inputs.filter((i) => i.checked).map((i) => i.value),
+    setValue(v) {
+      inputs.forEach((i) => {
+        i.checked = (v || []).includes(i.value);
+        i.dispatchEvent(new Event('change'));
+      });
+    },
+    setError(message) {
+      this.clearError();
+      err = errorMessage(errorId, message);
+      group.classList.add('nhsuk-form-group--error');
+      fieldset.setAttribute('aria-describedby', describedBy(hintId, errorId));
+      fieldset.insertBefore(err, boxes);
+    },
+    clearError() {
+      if (err) err.remove();
+      err = null;
+      group.classList.remove('nhsuk-form-group--error');
+      const d = describedBy(hintId);
+      if (d) fieldset.setAttribute('aria-describedby', d);
+      else fieldset.removeAttribute('aria-describedby');
+    },
+  };
+}
+
+/** A date field's value as "YYYY-MM-DD", or { error, parts }, or null when empty and optional. */
+export function dateValue(field, label, { required = true, notFuture = false, today = null } = {}) {
+  const v = field.value();
+  if (!required && !v.day && !v.month && !v.year) return null;
+  const d = checkDate(v, label);
+  if (d.error) return d;
+  const ymd = `${String(d.year).padStart(4, '0')}-${String(d.month).padStart(2, '0')}-${String(d.day).padStart(2, '0')}`;
+  if (d.year < 1900) return { error: `${label} must be after 1900`, parts: ['year'] };
+  if (notFuture && today && ymd > today) return { error: `${label} must be today or in the past` };
+  return { ymd };
+}
+
+/** Set a date field from "YYYY-MM-DD". */
+export function setDate(field, ymd) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(ymd || '');
+  field.setValue(m ? { day: String(+m[3]), month: String(+m[2]), year: m[1] } : { day: '', month: '', year: '' });
 }

@@ -1,16 +1,21 @@
-// The page frame: skip link, NHS header (service name, account, navigation),
-// the connection status bar, and <main>.
+// The page frame: skip link, NHS header (service name, account, changes
+// waiting, navigation), the connection status bar, and <main>.
 
 import { connectivity } from '../lib/connectivity.js';
-import { clear, h } from '../lib/dom.js';
+import { add, clear, h } from '../lib/dom.js';
 import { formatTime } from '../lib/format.js';
+import { outbox } from '../lib/outbox.js';
 import { teamName } from '../lib/teams.js';
 
 export const SERVICE_NAME = 'Live Well coachbox';
 
 const NAV = [
-  { href: '#/people', text: 'Find a person', match: (p) => p === '/people' || (/^\/people\/[^/]+$/.test(p) && p !== '/people/new') },
-  { href: '#/people/new', text: 'Register a person', match: (p) => p === '/people/new' },
+  { href: '#/today', text: 'Today', match: (p) => p === '/today' },
+  { href: '#/people', text: 'People', match: (p) => p.startsWith('/people') },
+  { href: '#/caseload', text: 'Caseload', match: (p) => p === '/caseload' },
+  { href: '#/groups', text: 'Groups', match: (p) => p.startsWith('/groups') || p.startsWith('/sessions') },
+  { href: '#/sync', text: 'Sync', match: (p) => p === '/sync' },
+  { href: '#/settings', text: 'Settings', match: (p) => p === '/settings' || p === '/sign-out' },
 ];
 
 function userIcon() {
@@ -30,13 +35,21 @@ function userIcon() {
 
 export function createLayout(root, { onSignOut }) {
   const account = h('nav', { class: 'nhsuk-header__account', 'aria-label': 'Account', hidden: true });
-  const navList = h('ul', { class: 'nhsuk-header__navigation-list' });
+  const navList = h('ul', { class: 'nhsuk-header__navigation-list cb-nav-list' });
   const nav = h('nav', { class: 'nhsuk-header__navigation', 'aria-label': 'Menu', hidden: true },
     h('div', { class: 'nhsuk-header__navigation-container nhsuk-width-container' }, navList));
+  // Always visible while signed in: how many changes are waiting on this tablet.
+  const badgeCount = h('span', { class: 'cb-badge__count', id: 'outbox-count', text: '0' });
+  const badgeWord = h('span', { class: 'cb-badge__word', text: 'changes ' });
+  const badgeText = h('span', { class: 'cb-badge__text', text: 'waiting' });
+  const badgeMore = h('span', { class: 'nhsuk-u-visually-hidden', text: ' to be sent' });
+  const badge = h('a', { class: 'cb-badge', href: '#/sync', id: 'outbox-badge', hidden: true },
+    badgeCount, h('span', null, badgeWord, badgeText, badgeMore));
   const header = h('header', { class: 'nhsuk-header cb-header', role: 'banner' },
-    h('div', { class: 'nhsuk-header__container nhsuk-width-container' },
+    h('div', { class: 'nhsuk-header__container nhsuk-width-container cb-header__container' },
       h('div', { class: 'nhsuk-header__service' },
-        h('a', { class: 'nhsuk-header__service-name', href: '#/people', text: SERVICE_NAME })),
+        h('a', { class: 'nhsuk-header__service-name', href: '#/today', text: SERVICE_NAME })),
+      badge,
       account),
     nav);
 
@@ -45,7 +58,7 @@ export function createLayout(root, { onSignOut }) {
   const skip = h('a', { class: 'nhsuk-skip-link', href: '#maincontent', text: 'Skip to main content' });
 
   clear(root);
-  root.append(skip, header, h('div', { class: 'nhsuk-width-container' }, status, main));
+  add(root, skip, header, h('div', { class: 'nhsuk-width-container' }, status, main));
 
   let currentPath = '';
   let signOutButton = null;
@@ -68,6 +81,7 @@ export function createLayout(root, { onSignOut }) {
     clear(account);
     account.hidden = !user;
     nav.hidden = !user;
+    badge.hidden = !user;
     if (!user) return;
     const team = teamName(user.team);
     signOutButton = h('button', {
@@ -95,6 +109,17 @@ export function createLayout(root, { onSignOut }) {
     renderNav();
   }
 
+  function renderBadge(s) {
+    const n = s.pending + s.failed;
+    badgeCount.textContent = String(n);
+    badgeWord.textContent = n === 1 ? 'change ' : 'changes ';
+    badge.classList.toggle('cb-badge--waiting', s.pending > 0);
+    badge.classList.toggle('cb-badge--failed', s.failed > 0);
+    badge.classList.toggle('cb-badge--none', n === 0);
+    badgeMore.textContent = ` to be sent${s.failed ? `, ${s.failed} need attention` : ''}`;
+  }
+  outbox.subscribe(renderBadge);
+
   // Connection status: shown only when something is wrong.
   let updateNotice = null;
   function renderStatus(s) {
@@ -103,7 +128,7 @@ export function createLayout(root, { onSignOut }) {
       const since = s.staleSince ? ` Showing information saved at ${formatTime(s.staleSince)}.` : '';
       status.appendChild(h('p', { class: 'cb-status__offline' },
         h('strong', { text: 'Offline. ' }),
-        `The coachbox server cannot be reached.${since} Changes cannot be saved until you are connected again.`));
+        `The coachbox server cannot be reached.${since} What you save is kept on this tablet and sent when the server can be reached again.`));
     }
     if (updateNotice) status.appendChild(updateNotice);
   }

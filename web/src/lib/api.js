@@ -6,10 +6,13 @@
 // copy it saw when the field server cannot be reached; such responses carry
 // the X-Coachbox-Cached-At header and are reported to connectivity.
 //
-// Writes go through mutate().  Later, an offline outbox (IndexedDB, client
-// minted IDs, idempotency keys) slots in there without the views changing.
+// Writes to records go through the outbox (outbox.js): stored in IndexedDB
+// first, sent in order with an Idempotency-Key, creates with a client-minted
+// UUIDv7 id.  They resolve to { queued, data } - see outbox.send().
 
 import { connectivity } from './connectivity.js';
+import { outbox } from './outbox.js';
+import { uuidv7 } from './uuid.js';
 
 export class ApiError extends Error {
   constructor(status, { code = 'error', message = '', field = null, retryAfter = null } = {}) {
@@ -55,10 +58,19 @@ async function readJson(res) {
   }
 }
 
-async function request(method, url, body, { signal, quiet401 = false } = {}) {
-  const headers = { Accept: 'application/json' };
-  const init = { method, headers, credentials: 'same-origin', cache: 'no-store', signal };
-  if (body !== undefined) {
+const offlineError = () => new ApiError(0, { code: 'offline', message: 'The coachbox server could not be reached.' });
+
+async function request(method, url, body, { signal, quiet401 = false, headers: extra = null, timeout = 0 } = {}) {
+  const headers = { Accept: 'application/json', ...(extra || {}) };
+  let timer = null;
+  let ctl = null;
+  if (timeout) {
+    ctl = new AbortController();
+    timer = setTimeout(() => ctl.abort(), timeout);
+    if (signal) signal.addEventListener('abort', () => ctl.abort(), { once: true });
+  }
+  const init = { method, headers, credentials: 'same-origin', cache: 'no-store', signal: ctl ? ctl.signal : signal };
+  if (body !== undefined && body !== null) {
     headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
@@ -70,10 +82,12 @@ async function request(method, url, body, { signal, quiet401 = false } = {}) {
   try {
     res = await fetch(url, init);
   } catch (err) {
-    if (err && err.name === 'AbortError') throw err;
+    clearTimeout(timer);
+    if (err && err.name === 'AbortError' && signal && signal.aborted) throw err; // the page moved on
     connectivity.reportOffline();
-    throw new ApiError(0, { code: 'offline', message: 'The coachbox server could not be reached.' });
+    throw offlineError();
   }
+  clearTimeout(timer);
 
   const cachedAt = res.headers.get('X-Coachbox-Cached-At');
   if (cachedAt) connectivity.reportStale(cachedAt);
@@ -97,7 +111,7 @@ export function get(url, opts) {
   return request('GET', url, undefined, opts);
 }
 
-/** A state-changing request.  Retries once if the CSRF token went stale. */
+/** A state-changing request sent now (not queued).  Retries once if the CSRF token went stale. */
 export async function mutate(method, url, body, opts = {}) {
   try {
     return await request(method, url, body, opts);
@@ -113,13 +127,38 @@ export async function mutate(method, url, body, opts = {}) {
   }
 }
 
+// The outbox sends each write with its own idempotency key.
+outbox.setSender((entry) =>
+  mutate(entry.method, entry.url, entry.body, { headers: { 'Idempotency-Key': entry.key }, timeout: 20000 }));
+
+/**
+ * A write to a record, through the outbox.  For a create, an id is minted
+ * when the body has none.  Resolves to { queued, data, entry }.
+ */
+export function write(method, url, body, { label = '', participantId = null, meta = null } = {}) {
+  return outbox.send({ method, url, body, label, participantId, meta });
+}
+
+/** Create a record (opts: { label, meta } or just the label). */
+export function create(kind, body, opts = {}) {
+  const { label = '', meta = null, participantId = null } = typeof opts === 'string' ? { label: opts } : opts;
+  const b = { id: uuidv7(), ...body };
+  return write('POST', `/api/${kind}`, b, { label, participantId: b.participant_id || participantId, meta }).then((r) => ({
+    ...r,
+    data: r.data || b,
+    id: b.id,
+  }));
+}
+
 export function qs(params) {
   const u = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) {
-    if (v !== null && v !== undefined) u.set(k, String(v));
+    if (v !== null && v !== undefined && v !== '') u.set(k, String(v));
   }
   return u.toString();
 }
+
+const enc = encodeURIComponent;
 
 // ---- endpoints ----
 
@@ -127,14 +166,48 @@ export const api = {
   login: (username, password) =>
     request('POST', '/api/login', { username, password }, { quiet401: true }),
   me: () => request('GET', '/api/me', undefined, { quiet401: true }),
-  logout: () => mutate('POST', '/api/logout', {}),
+  logout: () => mutate('POST', '/api/logout', {}, { timeout: 8000 }),
   teams: (opts) => get('/api/teams', opts),
+  venues: (opts) => get('/api/venues', opts),
+  instruments: (opts) => get('/api/measures/instruments', opts),
+
   searchParticipants: ({ q = '', limit = 20, cursor = null } = {}, opts) =>
     get(`/api/participants?${qs({ q, limit, cursor })}`, opts),
-  participant: (id, opts) => get(`/api/participants/${encodeURIComponent(id)}`, opts),
-  createParticipant: (p) => mutate('POST', '/api/participants', p),
-  updateParticipant: (id, patch) => mutate('PATCH', `/api/participants/${encodeURIComponent(id)}`, patch),
-  encounters: (participantId, opts) =>
-    get(`/api/participants/${encodeURIComponent(participantId)}/encounters`, opts),
-  createEncounter: (e) => mutate('POST', '/api/encounters', e),
+  participant: (id, opts) => get(`/api/participants/${enc(id)}`, opts),
+  createParticipant: (p, opts) => create('participants', p, opts),
+  updateParticipant: (id, patch, label) =>
+    write('PATCH', `/api/participants/${enc(id)}`, patch, { label, participantId: id }),
+  /** Likely existing records (may 404 on a server without the check). */
+  matches: (p) => mutate('POST', '/api/participants/matches', p, { timeout: 8000 }),
+
+  /** A participant's records of one kind, newest first. */
+  records: (participantId, kind, opts) => get(`/api/participants/${enc(participantId)}/${kind}`, opts),
+  timeline: (participantId, opts) => get(`/api/participants/${enc(participantId)}/timeline`, opts),
+  createRecord: (kind, body, opts) => create(kind, body, opts),
+  updateRecord: (kind, id, patch, { label, participantId, meta } = {}) =>
+    write('PATCH', `/api/${kind}/${enc(id)}`, patch, { label, participantId, meta }),
+
+  queue: (params, opts) => get(`/api/queue?${qs(params || {})}`, opts),
+  callCheckin: (id, { label, participantId, meta } = {}) =>
+    write('POST', `/api/checkins/${enc(id)}/call`, undefined, { label, participantId, meta }),
+
+  caseload: (params, opts) => get(`/api/caseload?${qs(params || {})}`, opts),
+  followUps: (params, opts) => get(`/api/follow-ups?${qs(params || {})}`, opts),
+  reviewsDue: (params, opts) => get(`/api/reviews-due?${qs(params || {})}`, opts),
+
+  programmes: (opts) => get('/api/programmes', opts),
+  programme: (id, opts) => get(`/api/programmes/${enc(id)}`, opts),
+  programmeSessions: (id, opts) => get(`/api/programmes/${enc(id)}/group-sessions`, opts),
+  programmeEnrolments: (id, opts) => get(`/api/programmes/${enc(id)}/enrolments`, opts),
+  programmeFollowUps: (id, opts) => get(`/api/programmes/${enc(id)}/follow-ups`, opts),
+  schedule: (id, body, label) => write('POST', `/api/programmes/${enc(id)}/schedule`, body, { label }),
+  groupSession: (id, opts) => get(`/api/group-sessions/${enc(id)}`, opts),
+  register: (sessionId, opts) => get(`/api/group-sessions/${enc(sessionId)}/register`, opts),
+  saveRegister: (sessionId, body, { label, meta } = {}) =>
+    write('PUT', `/api/group-sessions/${enc(sessionId)}/register`, body, { label, meta }),
+
+  syncStatus: (opts) => get('/api/sync/status', opts),
+  syncNow: () => mutate('POST', '/api/sync/now', undefined, { timeout: 8000 }),
+  conflicts: (params, opts) => get(`/api/conflicts?${qs(params || {})}`, opts),
+  resolveConflict: (id, patch, label) => write('PATCH', `/api/conflicts/${enc(id)}`, patch, { label }),
 };

@@ -1,6 +1,6 @@
 // Whether the field server is reachable, and whether what is on screen came
-// from the service worker's saved copy.  The header's status bar listens.
-// (Later: the count of changes waiting in the outbox, and sync state.)
+// from the service worker's saved copy.  The header's status bar listens, and
+// the outbox sends what is waiting when the server is seen again.
 
 const listeners = new Set();
 

@@ -69,3 +69,38 @@ export function focusEl(el, { scroll = true } = {}) {
   }
   el.focus({ preventScroll: !scroll });
 }
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+/** Like h() for SVG elements (createElementNS; attributes only, never markup). */
+export function svg(tag, attrs, ...children) {
+  const el = document.createElementNS(SVG_NS, tag);
+  if (attrs) {
+    for (const [k, v] of Object.entries(attrs)) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === 'text') el.textContent = String(v);
+      else el.setAttribute(k, String(v));
+    }
+  }
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    el.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+/** An NHS tag. */
+export function tag(text, colour) {
+  return h('strong', { class: ['nhsuk-tag', colour && `nhsuk-tag--${colour}`], text });
+}
+
+/** Replace an element's children (nulls skipped, arrays flattened). */
+export function fill(el, ...children) {
+  clear(el);
+  return append(el, children);
+}
+
+/** Append children (nulls skipped, arrays flattened). */
+export function add(el, ...children) {
+  return append(el, children);
+}

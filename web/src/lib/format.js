@@ -144,3 +144,52 @@ export function normaliseSearch(q) {
 export function fullName(p) {
   return [p.given_name, p.family_name].filter(Boolean).join(' ');
 }
+
+/** Today's UK date as "YYYY-MM-DD". */
+export function todayYmd(now = new Date()) {
+  const t = londonToday(now);
+  return toYmd(t.year, t.month, t.day);
+}
+
+/** "YYYY-MM-DD" plus n days. */
+export function addDays(ymd, n) {
+  const d = new Date(`${ymd}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + n);
+  return d.toISOString().slice(0, 10);
+}
+
+/** A date or an instant, whichever the server sent. */
+export function formatWhen(v, { short = false } = {}) {
+  if (/^\d{4}-\d{2}-\d{2}$/.test(v || '')) return formatDate(v, { short });
+  if (short) {
+    const d = parseInstant(v);
+    if (!d) return String(v || '');
+    const p = londonParts(d);
+    return `${formatDate(toYmd(p.year, p.month, p.day), { short: true })}, ${formatTime(d)}`;
+  }
+  return formatDateTime(v);
+}
+
+/** "5 minutes", "1 hour 20 minutes". */
+export function formatMinutes(n) {
+  const m = Math.max(0, Math.round(Number(n) || 0));
+  if (m < 60) return `${m} minute${m === 1 ? '' : 's'}`;
+  const hrs = Math.floor(m / 60);
+  const rest = m % 60;
+  return `${hrs} hour${hrs === 1 ? '' : 's'}${rest ? ` ${rest} minute${rest === 1 ? '' : 's'}` : ''}`;
+}
+
+/** "Amelia Ahmed", with the preferred name when there is one: "Amelia (Millie) Ahmed". */
+export function displayName(p) {
+  if (!p) return '';
+  const given = p.given_name || '';
+  const pref = p.preferred_name && p.preferred_name !== given ? ` (${p.preferred_name})` : '';
+  return `${given}${pref} ${p.family_name || ''}`.trim();
+}
+
+/** The instant of a UK date at a UK wall-clock time, or null. */
+export function ukInstant(ymd, hour = 0, minute = 0) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(ymd || '');
+  if (!m) return null;
+  return londonToDate(+m[1], +m[2], +m[3], hour, minute);
+}

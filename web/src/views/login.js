@@ -1,6 +1,6 @@
 // Sign in.
 import { api, ApiError } from '../lib/api.js';
-import { h } from '../lib/dom.js';
+import { add, h } from '../lib/dom.js';
 import { session } from '../lib/session.js';
 import { errorSummary, formErrors } from '../components/errors.js';
 import { textField } from '../components/fields.js';
@@ -60,7 +60,7 @@ export const loginView = {
     });
 
     const reason = ctx.query.get('reason');
-    ctx.main.append(
+    add(ctx.main, 
       h('div', { class: 'nhsuk-grid-row' },
         h('div', { class: 'nhsuk-grid-column-two-thirds' },
           summary.el,

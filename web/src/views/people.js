@@ -1,7 +1,7 @@
 // Find a person: search by name, NHS number or date of birth; page through
 // results with the server's cursor.
 import { api, ApiError } from '../lib/api.js';
-import { h } from '../lib/dom.js';
+import { add, fill, h } from '../lib/dom.js';
 import { formatDate, formatNhsNumber, fullName, normaliseSearch } from '../lib/format.js';
 import { href, navigate } from '../lib/router.js';
 import { loadTeams, teamName } from '../lib/teams.js';
@@ -57,7 +57,7 @@ export const peopleView = {
     });
 
     const results = h('div', { class: 'cb-results', 'aria-busy': 'true' }, h('p', { class: 'cb-muted', text: 'Loading…' }));
-    ctx.main.append(
+    add(ctx.main, 
       h('div', { class: 'cb-page-head' },
         h('h1', { class: 'cb-page-head__title', text: 'Find a person' }),
         h('a', { class: 'nhsuk-button nhsuk-button--secondary cb-page-head__action', href: '#/people/new', role: 'button', draggable: 'false', text: 'Register a person' })),
@@ -73,7 +73,7 @@ export const peopleView = {
       ]);
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
-      results.replaceChildren(loadError(err, 'Search results'));
+      fill(results, loadError(err, 'Search results'));
       results.removeAttribute('aria-busy');
       return {};
     }
@@ -83,12 +83,15 @@ export const peopleView = {
     const items = (body && body.items) || [];
     if (!items.length) {
       const none = h('h2', { class: 'nhsuk-heading-s', text: q ? `No people found for “${q}”` : 'No people found' });
-      results.replaceChildren(none,
+      fill(results, none,
         h('p', { text: q ? 'Check the spelling, or search by NHS number or date of birth. If they are new to the service, register them.' : 'Nobody is registered with your team yet.' }));
       return { focus: q ? none : null };
     }
 
-    const { table, body: tbody } = resultsTable(q ? `People matching “${q}”` : 'People in your team');
+    const caption = q ? `People matching “${q}”` : 'People in your team';
+    const { table, body: tbody } = resultsTable(caption);
+    table.caption.classList.add('nhsuk-u-visually-hidden');
+    const heading = h('h2', { class: 'nhsuk-heading-s cb-results__heading', text: caption });
     items.forEach((p) => tbody.appendChild(row(p)));
     const more = h('button', { class: 'nhsuk-button nhsuk-button--secondary', type: 'button', text: 'More results' });
     const live = h('p', { class: 'nhsuk-u-visually-hidden', 'aria-live': 'polite' });
@@ -113,7 +116,7 @@ export const peopleView = {
         more.disabled = false;
       }
     });
-    results.replaceChildren(h('div', { class: 'cb-table-wrap' }, table), live, more);
-    return { focus: q ? table.caption : null };
+    fill(results, heading, h('div', { class: 'cb-table-wrap' }, table), live, more);
+    return { focus: q ? heading : null };
   },
 };

@@ -1,0 +1,87 @@
+// The participant record's own forms (details, consent, goal review,
+// referral status), the tablet's venue setting, and enrolling on a programme.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { apiAs, go, launch, newPage, noProblems, signIn, sql, uniqueName } from './lib.mjs';
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser.close(); });
+
+test('details, consent, goal review and referral status are changed from the record', async () => {
+  const coach = await apiAs('coach.bury');
+  const family = uniqueName('Record');
+  const p = await coach.post('/api/participants', { given_name: 'Morgan', family_name: family, date_of_birth: '1966-10-01', team: 'bury-town' });
+  const goal = await coach.post('/api/goals', { participant_id: p.id, text: 'Two alcohol-free days a week', topic: 'alcohol', agreed_date: '2026-01-05' });
+  const ref = await coach.post('/api/referrals', { participant_id: p.id, destination: 'stop_smoking', sent_date: '2026-01-05' });
+
+  const { page, context } = await newPage(browser);
+  await signIn(page);
+  await go(page, `#/people/${p.id}`, new RegExp(family));
+
+  // Details: only what changed is sent.
+  await page.getByRole('button', { name: 'Change details' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Change details' }).waitFor();
+  await page.locator('#phone').fill('07700 900 123');
+  await page.locator('#ethnic_group').selectOption('black_african');
+  await page.getByLabel('Unpaid carer').check();
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await page.getByText('Details saved').waitFor();
+  assert.match(await page.locator('.cb-summary').first().innerText(), /07700900123/);
+  assert.equal(sql(`SELECT phone || '|' || ethnic_group || '|' || carer || '|' || given_name FROM participants WHERE id='${p.id}'`), '07700900123|black_african|1|Morgan');
+
+  // Consent.
+  await page.getByText('Record consent').click();
+  await page.locator('#consent_kind-3').check(); // share with GP
+  await page.locator('#consent_given').check(); // yes
+  await page.getByRole('button', { name: 'Save consent' }).click();
+  await page.getByText('Consent recorded').waitFor();
+  assert.match(await page.locator('#consent').innerText(), /Sharing information with their GP practice\s*Given/);
+
+  // Goal review.
+  await page.getByText('Review this goal').click();
+  await page.getByLabel('Fully achieved').check();
+  await page.locator(`#review-${goal.id}-note`).fill('Managed every week.');
+  await page.getByRole('button', { name: 'Save review' }).click();
+  await page.getByText('Goal review saved').waitFor();
+  assert.match(await page.locator('#goals').innerText(), /Fully achieved[\s\S]*Managed every week/);
+  assert.equal(sql(`SELECT status FROM goals WHERE id='${goal.id}'`), 'fully_achieved');
+
+  // Referral status.
+  await page.locator(`#ref-${ref.id}`).selectOption('accepted');
+  await page.getByRole('button', { name: 'Update referral to Stop smoking service' }).click();
+  await page.getByText('Referral updated').waitFor();
+  assert.equal(sql(`SELECT status FROM referrals WHERE id='${ref.id}'`), 'accepted');
+  noProblems(page);
+  await context.close();
+});
+
+test('the tablet remembers its venue; check-ins use it; people are enrolled from the programme page', async () => {
+  const lead = await apiAs('lead.bury');
+  const venue = await lead.post('/api/venues', { name: `Tottington Centre ${uniqueName('')}`, team: 'bury-town' });
+  const prog = await lead.post('/api/programmes', { name: `Stop smoking group ${uniqueName('')}`, topic: 'smoking', team: 'bury-town', start_date: '2026-01-05', weeks: 6 });
+  const someone = (await lead.get('/api/participants?limit=20')).items[17];
+  const { page, context } = await newPage(browser);
+  await signIn(page, 'lead.bury');
+  await go(page, '#/settings', 'Settings');
+  await page.locator('#venue').selectOption(venue.id);
+  await page.getByRole('button', { name: 'Save venue' }).click();
+  await page.getByText(`This tablet is at ${venue.name}`).waitFor();
+  await go(page, '#/today', 'Today');
+  await page.getByText(`Showing ${venue.name}.`).waitFor();
+  await page.locator('#checkin-search').fill(`${someone.given_name} ${someone.family_name}`);
+  await page.locator('#checkin-search').press('Enter');
+  await page.getByRole('button', { name: `Check in ${someone.given_name} ${someone.family_name}` }).first().click();
+  await page.locator('.cb-queue__item', { hasText: someone.family_name }).waitFor();
+  assert.equal(sql(`SELECT count(*) FROM checkins WHERE participant_id='${someone.id}' AND venue='${venue.id}'`), '1');
+
+  await go(page, `#/groups/${prog.id}`, prog.name);
+  await page.locator('#enrol-search').fill(`${someone.given_name} ${someone.family_name}`);
+  await page.locator('#enrol-search').press('Enter');
+  await page.getByRole('button', { name: `Enrol ${someone.given_name} ${someone.family_name}` }).first().click();
+  await page.getByText(`${someone.given_name} ${someone.family_name} is enrolled`).waitFor();
+  assert.match(await page.getByRole('heading', { name: /People enrolled/ }).innerText(), /\(1\)/);
+  assert.equal(sql(`SELECT count(*) FROM enrolments WHERE participant_id='${someone.id}' AND programme_id='${prog.id}'`), '1');
+  noProblems(page);
+  await context.close();
+});
