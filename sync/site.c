@@ -694,6 +694,16 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
             /* The page and the cursor commit together. */
             cb_conn_exec(c, "PRAGMA foreign_keys=OFF");
             rc = cb_conn_begin(c);
+            if (rc == CB_OK && setting_int(c, "sync_cursor") != cursor) {
+                /* Another round (the background syncer, or a `coachbox sync` in another
+                 * process) applied this page meanwhile: drop ours and go on from there. */
+                cb_conn_rollback(c);
+                cb_conn_exec(c, "PRAGMA foreign_keys=ON");
+                json_decref(exits);
+                json_decref(teams);
+                resp_free(&resp);
+                continue;
+            }
             size_t i;
             json_t *ch;
             json_array_foreach(changes, i, ch)
