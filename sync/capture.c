@@ -540,6 +540,23 @@ int cb_capture_relog_participant(struct cb_conn *c, const char *participant_id)
         }
         char sql[160];
         sqlite3_stmt *st;
+        /* Every record about the person moves with them now, deleted ones and
+         * conflicts included (the record layer's retag skips those), so that the
+         * re-log carries the new team and later changes reach the new team's sites. */
+        snprintf(sql, sizeof(sql),
+                 "UPDATE %s SET team = ?1 WHERE participant_id = ?2 AND team IS NOT ?1",
+                 synced[i].tbl);
+        rc = cb_conn_prepare(c, sql, &st);
+        if (rc) {
+            break;
+        }
+        sqlite3_bind_text(st, 1, team, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, participant_id, -1, SQLITE_TRANSIENT);
+        rc = cb_store_rc(sqlite3_step(st));
+        cb_stmt_done(st);
+        if (rc) {
+            break;
+        }
         snprintf(sql, sizeof(sql), "SELECT id FROM %s WHERE participant_id = ?1", synced[i].tbl);
         rc = cb_conn_prepare(c, sql, &st);
         if (rc) {

@@ -378,6 +378,51 @@ struct push_stats {
 };
 
 /*
+ * Field by field: a value whose current version is newer than the op's base
+ * and from another site is concurrent: the higher (hlc, site) wins, both
+ * values are kept in a conflict, and a losing value is re-asserted.
+ */
+static int merge_fields(struct cb_conn *c, const struct cb_site *s, const char *tbl,
+                        const char *row_id, const json_t *fields, const json_t *current,
+                        const json_t *versions, int64_t base, uint64_t hlc, json_t *apply,
+                        json_t *reassert, struct push_stats *stats)
+{
+    int rc = CB_OK;
+    const char *key;
+    json_t *v;
+    int64_t vseq;
+    uint64_t vhlc;
+    const char *vsite;
+    json_object_foreach((json_t *)(uintptr_t)fields, key, v)
+    {
+        if (rc) {
+            break;
+        }
+        if (current && version_of(versions, key, &vseq, &vhlc, &vsite) && vseq > base &&
+            strcmp(vsite, s->id) != 0) {
+            json_t *cur = json_object_get(current, key);
+            if (json_equal(cur, v)) {
+                json_object_set(apply, key, v); /* same value: no conflict */
+                continue;
+            }
+            stats->conflicts++;
+            if (wins(hlc, s->id, vhlc, vsite)) {
+                rc = record_conflict(c, tbl, row_id, key, base, v, hlc, s->id, cur, vhlc, vsite,
+                                     current);
+                json_object_set(apply, key, v);
+            } else {
+                rc = record_conflict(c, tbl, row_id, key, base, cur, vhlc, vsite, v, hlc, s->id,
+                                     current);
+                json_object_set(reassert, key, cur ? cur : json_null());
+            }
+        } else {
+            json_object_set(apply, key, v);
+        }
+    }
+    return rc;
+}
+
+/*
  * Apply one op at central (caller holds the transaction).  Field by field:
  * a value whose current version is newer than the op's base and from another
  * site is concurrent: the higher (hlc, site) wins and both values are kept in
@@ -478,7 +523,12 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
         json_decref(del);
         stats->conflicts++;
         if (edit_wins) {
-            json_object_update(apply, fields);
+            /* Resurrected, but the edit's fields are still decided one by one: a
+             * value written concurrently before the delete is kept in a conflict too. */
+            if (rc == CB_OK) {
+                rc = merge_fields(c, s, tbl, row_id, fields, current, versions, base, hlc, apply,
+                                  reassert, stats);
+            }
             json_object_set_new(apply, "deleted", json_integer(0));
         } else {
             /* The losing site holds its edit locally: re-send the current values of
@@ -524,34 +574,8 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
             json_object_update(apply, fields);
         }
     } else {
-        const char *key;
-        json_t *v;
-        json_object_foreach(fields, key, v)
-        {
-            if (rc) {
-                break;
-            }
-            if (current && version_of(versions, key, &vseq, &vhlc, &vsite) && vseq > base &&
-                strcmp(vsite, s->id) != 0) {
-                json_t *cur = json_object_get(current, key);
-                if (json_equal(cur, v)) {
-                    json_object_set(apply, key, v); /* same value: no conflict */
-                    continue;
-                }
-                stats->conflicts++;
-                if (wins(hlc, s->id, vhlc, vsite)) {
-                    rc = record_conflict(c, tbl, row_id, key, base, v, hlc, s->id, cur, vhlc, vsite,
-                                         current);
-                    json_object_set(apply, key, v);
-                } else {
-                    rc = record_conflict(c, tbl, row_id, key, base, cur, vhlc, vsite, v, hlc, s->id,
-                                         current);
-                    json_object_set(reassert, key, cur ? cur : json_null());
-                }
-            } else {
-                json_object_set(apply, key, v);
-            }
-        }
+        rc = merge_fields(c, s, tbl, row_id, fields, current, versions, base, hlc, apply, reassert,
+                          stats);
     }
     char scope[80], old_team[80] = "";
     int shared = 0;

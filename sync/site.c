@@ -21,11 +21,14 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #define PUSH_BATCH   2000
 #define PULL_PAGE    2000
@@ -375,16 +378,22 @@ static int purge_participant(struct cb_conn *c, const char *pid)
 static int process_scope_exits(struct cb_conn *c)
 {
     sqlite3_stmt *st;
+    /* A person who came back into scope meanwhile (moved back, possibly later in
+     * the same page) is kept: only their pending exit goes. */
     int rc = cb_conn_prepare(c,
-                             "SELECT participant_id FROM scope_exits s WHERE NOT EXISTS "
+                             "SELECT participant_id, EXISTS (SELECT 1 FROM participants p WHERE "
+                             "p.id = s.participant_id AND p.team IN (SELECT value FROM json_each("
+                             "(SELECT value FROM settings WHERE key = 'site_teams')))) "
+                             "FROM scope_exits s WHERE NOT EXISTS "
                              "(SELECT 1 FROM outbox o WHERE o.participant_id = s.participant_id)",
                              &st);
     if (rc) {
         return rc;
     }
-    json_t *ids = json_array();
+    json_t *ids = json_array(), *back = json_array();
     while (sqlite3_step(st) == SQLITE_ROW) {
-        json_array_append_new(ids, json_string((const char *)sqlite3_column_text(st, 0)));
+        json_array_append_new(sqlite3_column_int(st, 1) ? back : ids,
+                              json_string((const char *)sqlite3_column_text(st, 0)));
     }
     cb_stmt_done(st);
     size_t i;
@@ -395,7 +404,19 @@ static int process_scope_exits(struct cb_conn *c)
             rc = purge_participant(c, json_string_value(v));
         }
     }
+    json_array_foreach(back, i, v)
+    {
+        if (rc == CB_OK) {
+            rc = cb_conn_prepare(c, "DELETE FROM scope_exits WHERE participant_id = ?1", &st);
+        }
+        if (rc == CB_OK) {
+            sqlite3_bind_text(st, 1, json_string_value(v), -1, SQLITE_TRANSIENT);
+            rc = cb_store_rc(sqlite3_step(st));
+            cb_stmt_done(st);
+        }
+    }
     json_decref(ids);
+    json_decref(back);
     return rc;
 }
 
@@ -716,6 +737,14 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
                 rc = set_int(c, "sync_cursor", next);
             }
             if (rc == CB_OK) {
+                /* The clock observed the page's HLCs: persist it with the page, so
+                 * it never goes back across a restart (hlc.h). */
+                char hb[32];
+                snprintf(hb, sizeof(hb), "%llu",
+                         (unsigned long long)cb_hlc_peek(cb_store_hlc(cb_conn_store(c))));
+                rc = cb_setting_set(c, "hlc", hb);
+            }
+            if (rc == CB_OK) {
                 char *tt = cb_json_dump(teams);
                 rc = tt ? cb_setting_set(c, "site_teams", tt) : CB_ENOMEM;
                 free(tt);
@@ -792,6 +821,20 @@ int cb_sync_round(struct cb_store *s, cb_sync_progress progress, void *ud,
         return res->revoked ? CB_EFORBIDDEN : CB_EINVAL;
     }
     pthread_mutex_lock(&round_lock);
+    /* Rounds never overlap across processes either (`coachbox sync` beside the
+     * syncer of `coachbox serve`); the lock goes with its process. */
+    char lockpath[1100];
+    snprintf(lockpath, sizeof(lockpath), "%s.sync-lock", cb_store_path(s));
+    int lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lockfd < 0 || flock(lockfd, LOCK_EX) != 0) {
+        snprintf(res->error, sizeof(res->error), "cannot lock the data directory for a round: %s",
+                 strerror(errno));
+        if (lockfd >= 0) {
+            close(lockfd);
+        }
+        pthread_mutex_unlock(&round_lock);
+        return CB_EIO;
+    }
     setting(c, "central_url", base, sizeof(base));
     set_int(c, "last_attempt_ms", cb_now_ms());
     rc = push_all(c, base, progress, ud, res);
@@ -823,6 +866,7 @@ int cb_sync_round(struct cb_store *s, cb_sync_progress progress, void *ud,
         }
         cb_stmt_done(st);
     }
+    close(lockfd); /* releases the flock */
     pthread_mutex_unlock(&round_lock);
     return rc;
 }
