@@ -77,6 +77,7 @@ const struct cb_route_set cb_api_route_sets[] = {
     {cb_api_routes, &cb_api_routes_count},         {cb_routes_records, &cb_routes_records_count},
     {cb_routes_groups, &cb_routes_groups_count},   {cb_routes_caseload, &cb_routes_caseload_count},
     {cb_routes_syncapi, &cb_routes_syncapi_count}, {cb_routes_sync, &cb_routes_sync_count},
+    {cb_routes_reports, &cb_routes_reports_count},
 };
 
 const size_t cb_api_route_sets_count = sizeof(cb_api_route_sets) / sizeof(cb_api_route_sets[0]);

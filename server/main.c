@@ -9,6 +9,7 @@
 #include "coachbox/http.h"
 #include "coachbox/json.h"
 #include "coachbox/measures.h"
+#include "coachbox/reports.h"
 #include "coachbox/rng.h"
 #include "coachbox/sites.h"
 #include "coachbox/store.h"
@@ -52,6 +53,9 @@ static void usage(void)
           "  user disable|enable --data DIR --username U\n"
           "  team add --data DIR --id ID --name NAME\n"
           "  score INSTRUMENT KEY=VALUE ...   score an outcome measure (--list for all)\n"
+          "  import imd|population --data DIR FILE.csv   replace report reference data\n"
+          "  export quarterly --data DIR --quarter YYYYQn [--team TEAM] [--out FILE]\n"
+          "  export extract --data DIR --out DIR   one CSV per table (no secrets)\n"
           "  version\n",
           stderr);
 }
@@ -636,6 +640,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "score") == 0) {
         return cb_measures_cli(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "import") == 0 || strcmp(cmd, "export") == 0) {
+        return cb_reports_cli(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("coachbox %s (schema %d)\n", COACHBOX_VERSION, cb_store_schema_version());

@@ -207,6 +207,41 @@ const char *const cb_migrations[] = {
     "CREATE INDEX merges_survivor ON merges(survivor_id);"
     "CREATE INDEX merges_merged ON merges(merged_id);"
     "CREATE INDEX attendance_programme ON attendance(programme_id, session_id) WHERE deleted = 0;",
+
+    /* 6: reports (docs/REPORTS.md) - IMD deciles by postcode and population denominators
+     *    (reference data replaced whole by `coachbox import`), the small-number threshold,
+     *    and indexes for the report streams.  The *_report indexes cover their queries,
+     *    `deleted` included (a partial index on deleted = 0 would not count as covering) */
+    "CREATE TABLE imd(postcode TEXT PRIMARY KEY,"
+    "  decile INTEGER NOT NULL CHECK (decile BETWEEN 1 AND 10)) WITHOUT ROWID;"
+    "CREATE TABLE population(split TEXT NOT NULL, grp TEXT NOT NULL,"
+    "  people INTEGER NOT NULL CHECK (people >= 0), PRIMARY KEY (split, grp)) WITHOUT ROWID;"
+    "INSERT INTO settings(key, value) VALUES ('small_number_threshold', '5');"
+    "CREATE INDEX encounters_report ON encounters(team, occurred_at, participant_id, type,"
+    "  deleted);"
+    "CREATE INDEX encounters_topic ON encounters(team, occurred_at, topics, participant_id, type,"
+    "  deleted) WHERE topics IS NOT NULL;"
+    "CREATE INDEX encounters_venue ON encounters(venue, occurred_at) WHERE deleted = 0;"
+    "CREATE INDEX encounters_coach ON encounters(coach, occurred_at) WHERE deleted = 0;"
+    "CREATE INDEX encounters_session ON encounters(group_session_id)"
+    "  WHERE group_session_id IS NOT NULL;"
+    "CREATE INDEX encounters_no_topic ON encounters(occurred_at, participant_id, type, team, id,"
+    "  deleted, topics) WHERE deleted = 0 AND type <> 'dna' AND (topics IS NULL OR topics = '[]');"
+    "CREATE INDEX group_sessions_report ON group_sessions(starts_at) WHERE deleted = 0;"
+    "CREATE INDEX referrals_report ON referrals(team, sent_date, participant_id, destination,"
+    "  status, deleted);"
+    "CREATE INDEX goals_report ON goals(team, agreed_date, participant_id, status, topic,"
+    "  deleted);"
+    "CREATE INDEX measures_report ON measures(instrument, participant_id, taken_at, timepoint,"
+    "  complete, score, team, deleted);"
+    "CREATE INDEX measures_followup ON measures(instrument, taken_at, participant_id, timepoint,"
+    "  complete, deleted, team);"
+    "CREATE INDEX participants_report ON participants(team, id, date_of_birth, sex,"
+    "  ethnic_group, employment_status, referral_source, main_barrier, veteran,"
+    "  learning_disability, carer, long_term_condition, postcode, status, deleted, merged_into);"
+    "CREATE INDEX measures_band ON measures(instrument, band) WHERE deleted = 0;"
+    "CREATE INDEX measures_incomplete ON measures(taken_at, participant_id, instrument, team, id,"
+    "  deleted, complete) WHERE deleted = 0 AND complete = 0;",
 #undef CHILD_COLS
 };
 

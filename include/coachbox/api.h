@@ -31,6 +31,8 @@ extern const struct cb_route cb_routes_syncapi[];
 extern const size_t cb_routes_syncapi_count;
 extern const struct cb_route cb_routes_sync[];
 extern const size_t cb_routes_sync_count;
+extern const struct cb_route cb_routes_reports[];
+extern const size_t cb_routes_reports_count;
 
 /* Handlers, grouped by resource file. */
 int cb_api_healthz(struct cb_req *r);

@@ -1,0 +1,3509 @@
+/*
+ * reports.c - manager reporting (reports.h; figures defined in
+ * docs/REPORTS.md).
+ *
+ * One engine serves every report.  It runs in three phases inside one read
+ * transaction:
+ *   1. event streams: contacts, group attendance, referrals, goals, measure
+ *      pairs and smoking quits of the period are read through covering
+ *      indexes (migration 6) and accumulated per person in a hash table
+ *      keyed by participant id, so no per-contact join is ever made;
+ *   2. attributes: the people touched get their split attributes (age,
+ *      sex, ethnic group, IMD decile, cohort flags, ...) either by one scan
+ *      of participants or by primary-key probes, whichever reads less;
+ *      people deleted, merged, outside the team or the cohort drop out;
+ *   3. roll-up: per-person totals and event lists are added into the total
+ *      and into the groups of the split.  The records route marks the
+ *      people behind one count with the same predicates as the roll-up.
+ *
+ * Query plans (EXPLAIN QUERY PLAN on the migration-6 schema, no ANALYZE):
+ *   contacts     SEARCH encounters USING COVERING INDEX encounters_report (team=? AND
+ *                occurred_at>? AND occurred_at<?), team by team for every team; topic=
+ *                the same on COVERING INDEX encounters_topic; venue= / coach= / programme=
+ *                SEARCH USING INDEX encounters_venue / encounters_coach (x=? AND
+ *                occurred_at>? ...) / encounters_session (group_session_id=?)
+ *   attendance   SEARCH s USING INDEX group_sessions_report (starts_at>? AND starts_at<?),
+ *                programmes by primary key, SEARCH a USING INDEX attendance_unique
+ *   referrals    SEARCH USING COVERING INDEX referrals_report (team=? AND sent_date>? ...)
+ *   goals        SEARCH USING COVERING INDEX goals_report (team=? AND agreed_date>? ...)
+ *   pairs        few follow-ups: SEARCH USING COVERING INDEX measures_report (instrument=?
+ *                AND participant_id=? AND taken_at<?) over a LIST SUBQUERY on COVERING
+ *                INDEX measures_followup (instrument=? AND taken_at>? AND taken_at<?);
+ *                else SEARCH USING COVERING INDEX measures_report (instrument=?)
+ *   quits        SEARCH measures USING INDEX measures_band (instrument=? AND band=?)
+ *   attributes   SCAN participants USING COVERING INDEX participants_report, or SEARCH
+ *                USING INDEX sqlite_autoindex_participants_1 (id=?) per person
+ *   records      SCAN participants USING INDEX participants_family (name order), or by id
+ *   data quality SCAN measures USING COVERING INDEX measures_report (baselines), COVERING
+ *                INDEX encounters_no_topic, measures_incomplete; participants_nhs
+ */
+#include "coachbox/reports.h"
+#include "coachbox/audit.h"
+#include "coachbox/measures.h"
+#include "coachbox/record.h"
+#include "coachbox/store.h"
+#include "coachbox/timeutil.h"
+#include "coachbox/uuid.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+/* Every team, written so SQLite reads the (team, time) covering indexes team by team. */
+#define ALL_TEAMS " AND team IN (SELECT id FROM teams)"
+#define DAY_MS    86400000LL
+#define HOUR_MS   3600000LL
+#define SQL_MAX   8192
+
+/* ================================================================ splits */
+
+enum split_id {
+    SP_NONE = -1,
+    SP_TEAM,
+    SP_AGE,
+    SP_AGE_RETURN,
+    SP_SEX,
+    SP_ETHNIC,
+    SP_IMD,
+    SP_COHORT,
+    SP_EMPLOYMENT,
+    SP_REFERRAL_SOURCE,
+    SP_MAIN_BARRIER,
+    SP_COUNT
+};
+
+static const char *const split_names[SP_COUNT] = {
+    "team",   "age_band",          "age_band_return", "sex",         "ethnic_group", "imd_decile",
+    "cohort", "employment_status", "referral_source", "main_barrier"};
+
+static const char *const age_keys[] = {"under_16", "16_24",   "25_34", "35_49",
+                                       "50_64",    "65_plus", NULL};
+static const char *const age_return_keys[] = {"up_to_35", "36_49", "50_plus", NULL};
+static const char *const sex_codes[] = {"female", "male", "not_stated", NULL};
+static const char *const ethnic_keys[] = {"asian", "black",      "mixed", "white",
+                                          "other", "not_stated", NULL};
+static const char *const imd_keys[] = {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", NULL};
+static const char *const cohort_keys[] = {"veteran", "learning_disability", "carer",
+                                          "long_term_condition", NULL};
+#define NCOHORTS 4
+
+#define NOT_RECORDED "not_recorded"
+
+/* Index of s in a NULL-terminated list, or the list's length when absent/NULL. */
+static int code_index(const char *const *list, const char *s)
+{
+    int i = 0;
+    for (; list[i]; i++) {
+        if (s && strcmp(list[i], s) == 0) {
+            return i;
+        }
+    }
+    return i;
+}
+
+static int list_len(const char *const *list)
+{
+    return code_index(list, NULL);
+}
+
+static int split_parse(const char *s)
+{
+    for (int i = 0; i < SP_COUNT; i++) {
+        if (strcmp(s, split_names[i]) == 0) {
+            return i;
+        }
+    }
+    return SP_NONE;
+}
+
+/* ======================================================= dates and times */
+
+/* Day number of the last Sunday of month m (a month of 31 days). */
+static int64_t last_sunday(int y, int m)
+{
+    int64_t d = cb_days_from_civil(y, m, 31);
+    int64_t weekday = ((d % 7) + 7 + 4) % 7; /* 0 = Sunday; 1970-01-01 was a Thursday */
+    return d - weekday;
+}
+
+/* Civil date of a day number (Howard Hinnant's algorithm). */
+static void civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t yy = yoe + era * 400;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yy + (*m <= 2));
+}
+
+/*
+ * The UTC instant of 00:00 Europe/London on day number days, formatted as
+ * stored times are.  Midnight is in British Summer Time exactly when the day
+ * falls after the last Sunday of March and on or before the last Sunday of
+ * October (clocks change at 01:00 UTC on those Sundays).
+ */
+static void london_midnight(int64_t days, char out[CB_TIME_STRLEN])
+{
+    int y, m, d;
+    civil_from_days(days, &y, &m, &d);
+    int bst = days > last_sunday(y, 3) && days <= last_sunday(y, 10);
+    cb_time_format(days * DAY_MS - (bst ? HOUR_MS : 0), out);
+}
+
+static void days_date(int64_t days, char out[CB_DATE_STRLEN])
+{
+    int y, m, d;
+    civil_from_days(days, &y, &m, &d);
+    char t[48];
+    snprintf(t, sizeof(t), "%04d-%02d-%02d", y, m, d);
+    memcpy(out, t, CB_DATE_STRLEN - 1);
+    out[CB_DATE_STRLEN - 1] = '\0';
+}
+
+/* Parse a strict YYYY-MM-DD in 1900..2199 into a day number. */
+static int date_param(const char *name, const char *s, int64_t *days, struct cb_field_error *fe)
+{
+    int y, m, d;
+    if (!s || strlen(s) != 10 || cb_date_parse(s, &y, &m, &d) != CB_OK || y < 1900 || y > 2199) {
+        return cb_field_fail(fe, name, "must be a date YYYY-MM-DD");
+    }
+    *days = cb_days_from_civil(y, m, d);
+    return CB_OK;
+}
+
+/* Whole number in [lo, hi]; absent gives def. */
+static int int_param(const char *name, const char *s, long lo, long hi, long def, long *out,
+                     struct cb_field_error *fe)
+{
+    if (!s) {
+        *out = def;
+        return CB_OK;
+    }
+    int ok = s[0] != '\0' && strlen(s) <= 9;
+    for (const char *p = s; ok && *p; p++) {
+        ok = *p >= '0' && *p <= '9';
+    }
+    long v = ok ? strtol(s, NULL, 10) : 0;
+    if (!ok || v < lo || v > hi) {
+        return cb_field_fail(fe, name, "must be a whole number from %ld to %ld", lo, hi);
+    }
+    *out = v;
+    return CB_OK;
+}
+
+/* ============================================================ sql helpers */
+
+static int step_done(sqlite3_stmt *st, int s)
+{
+    cb_stmt_done(st);
+    return s == SQLITE_DONE || s == SQLITE_ROW ? CB_OK : cb_store_rc(s);
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+static json_t *col_json_str(sqlite3_stmt *st, int i)
+{
+    const char *s = col_text(st, i);
+    return s ? json_string(s) : json_null();
+}
+
+/* 1 if a live row of table with this id exists (table is a fixed name). */
+static int row_exists(struct cb_conn *c, const char *sql, const char *id, int *exists)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c, sql, &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    *exists = s == SQLITE_ROW;
+    return step_done(st, s);
+}
+
+/* A read snapshot over several statements. */
+static int read_begin(struct cb_conn *c)
+{
+    return cb_conn_exec(c, "BEGIN");
+}
+
+static void read_end(struct cb_conn *c)
+{
+    if (cb_conn_exec(c, "COMMIT") != CB_OK) {
+        cb_conn_rollback(c);
+    }
+}
+
+int cb_report_threshold(struct cb_conn *c, int *threshold)
+{
+    char v[32];
+    *threshold = CB_REPORT_THRESHOLD_DEFAULT;
+    int rc = cb_setting_get(c, "small_number_threshold", v, sizeof(v));
+    if (rc == CB_ENOTFOUND) {
+        return CB_OK;
+    }
+    if (rc) {
+        return rc;
+    }
+    long t = 0;
+    if (int_param("small_number_threshold", v, 1, 1000, CB_REPORT_THRESHOLD_DEFAULT, &t, NULL) ==
+        CB_OK) {
+        *threshold = (int)t;
+    }
+    return CB_OK;
+}
+
+/* ======================================================= the parameters */
+
+/* Resolved, validated report parameters. */
+struct rp {
+    int64_t from_days, to_days;
+    char from[CB_DATE_STRLEN], to[CB_DATE_STRLEN];       /* inclusive dates */
+    char from_ts[CB_TIME_STRLEN], to_ts[CB_TIME_STRLEN]; /* [from_ts, to_ts) instants */
+    int has_period;
+    char team[80]; /* "" = every team */
+    char venue[CB_UUID_STRLEN], coach[CB_UUID_STRLEN], programme[CB_UUID_STRLEN];
+    char topic[40], topic_pat[44]; /* code, and "\"code\"" for JSON arrays */
+    int cohort;                    /* -1 none */
+    int split;                     /* SP_NONE */
+    int suppress;
+    int threshold;
+    int filters; /* any of venue, coach, programme, topic */
+};
+
+enum access { ACC_TEAM, ACC_MANAGER };
+
+static int is_manager(const struct cb_actor *a)
+{
+    return a && strcmp(a->user->role, "manager") == 0;
+}
+
+/*
+ * Check the role and resolve team: managers (a NULL actor is the command
+ * line, which is treated as one) may name any existing team or none;
+ * coaches and leads get their own team (ACC_TEAM routes only).
+ */
+static int resolve_team(struct cb_conn *c, const struct cb_actor *a, enum access acc,
+                        const char *team, struct rp *p, struct cb_field_error *fe)
+{
+    if (a && !cb_user_is_clinical(a->user)) {
+        return CB_EFORBIDDEN;
+    }
+    int manager = !a || is_manager(a);
+    if (!manager && acc == ACC_MANAGER) {
+        return CB_EFORBIDDEN;
+    }
+    p->team[0] = '\0';
+    if (team && team[0]) {
+        if (strlen(team) >= sizeof(p->team)) {
+            return cb_field_fail(fe, "team", "is not a known team");
+        }
+        if (!manager && strcmp(team, a->user->team) != 0) {
+            cb_field_fail(fe, "team", "can only be your own team");
+            return CB_EFORBIDDEN;
+        }
+        int exists = 0;
+        int rc = row_exists(c, "SELECT 1 FROM teams WHERE id = ?1 AND deleted = 0", team, &exists);
+        if (rc) {
+            return rc;
+        }
+        if (!exists) {
+            return cb_field_fail(fe, "team", "is not a known team");
+        }
+        snprintf(p->team, sizeof(p->team), "%s", team);
+    } else if (!manager) {
+        snprintf(p->team, sizeof(p->team), "%s", a->user->team);
+    }
+    return CB_OK;
+}
+
+/* from/to: both required when need, else both or neither. */
+static int resolve_period(const struct cb_report_query *q, int need, struct rp *p,
+                          struct cb_field_error *fe)
+{
+    if (!q->from && !q->to && !need) {
+        return CB_OK;
+    }
+    if (!q->from) {
+        return cb_field_fail(fe, "from", "is required (YYYY-MM-DD)");
+    }
+    if (!q->to) {
+        return cb_field_fail(fe, "to", "is required (YYYY-MM-DD)");
+    }
+    int rc = date_param("from", q->from, &p->from_days, fe);
+    if (!rc) {
+        rc = date_param("to", q->to, &p->to_days, fe);
+    }
+    if (rc) {
+        return rc;
+    }
+    if (p->to_days < p->from_days) {
+        return cb_field_fail(fe, "to", "must not be before from");
+    }
+    days_date(p->from_days, p->from);
+    days_date(p->to_days, p->to);
+    london_midnight(p->from_days, p->from_ts);
+    london_midnight(p->to_days + 1, p->to_ts);
+    p->has_period = 1;
+    return CB_OK;
+}
+
+/* An optional id parameter naming a live row (sql selects it by ?1). */
+static int id_param(struct cb_conn *c, const char *name, const char *v, const char *sql,
+                    char out[CB_UUID_STRLEN], int *filters, struct cb_field_error *fe)
+{
+    out[0] = '\0';
+    if (!v) {
+        return CB_OK;
+    }
+    int exists = 0;
+    if (!cb_uuid_valid(v)) {
+        return cb_field_fail(fe, name, "is not an id");
+    }
+    int rc = row_exists(c, sql, v, &exists);
+    if (rc) {
+        return rc;
+    }
+    if (!exists) {
+        return cb_field_fail(fe, name, "is not a known %s", name);
+    }
+    snprintf(out, CB_UUID_STRLEN, "%s", v);
+    *filters = 1;
+    return CB_OK;
+}
+
+/* Filters, cohort, split and suppression shared by outcomes, records and reach. */
+static int resolve_filters(struct cb_conn *c, const struct cb_actor *a,
+                           const struct cb_report_query *q, struct rp *p, struct cb_field_error *fe)
+{
+    int rc = id_param(c, "venue", q->venue, "SELECT 1 FROM venues WHERE id = ?1 AND deleted = 0",
+                      p->venue, &p->filters, fe);
+    if (!rc) {
+        rc = id_param(c, "coach", q->coach, "SELECT 1 FROM users WHERE id = ?1", p->coach,
+                      &p->filters, fe);
+    }
+    if (!rc && q->programme) {
+        rc = id_param(c, "programme", q->programme,
+                      "SELECT team FROM programmes WHERE id = ?1 AND deleted = 0", p->programme,
+                      &p->filters, fe);
+        if (!rc && a && !is_manager(a)) {
+            /* another team's programme is not known to a coach or lead */
+            sqlite3_stmt *st;
+            rc = cb_conn_prepare(c, "SELECT team FROM programmes WHERE id = ?1", &st);
+            if (!rc) {
+                sqlite3_bind_text(st, 1, p->programme, -1, SQLITE_TRANSIENT);
+                int s = sqlite3_step(st);
+                int mine = s == SQLITE_ROW && col_text(st, 0) &&
+                           strcmp(col_text(st, 0), a->user->team) == 0;
+                rc = step_done(st, s);
+                if (!rc && !mine) {
+                    rc = cb_field_fail(fe, "programme", "is not a known programme");
+                }
+            }
+        }
+    }
+    if (rc) {
+        return rc;
+    }
+    p->topic[0] = p->topic_pat[0] = '\0';
+    if (q->topic) {
+        if (code_index(cb_topics, q->topic) == list_len(cb_topics)) {
+            return cb_field_fail(fe, "topic", "is not a known topic");
+        }
+        snprintf(p->topic, sizeof(p->topic), "%s", q->topic);
+        snprintf(p->topic_pat, sizeof(p->topic_pat), "\"%s\"", q->topic);
+        p->filters = 1;
+    }
+    p->cohort = -1;
+    if (q->cohort) {
+        p->cohort = code_index(cohort_keys, q->cohort);
+        if (p->cohort == NCOHORTS) {
+            return cb_field_fail(fe, "cohort",
+                                 "must be veteran, learning_disability, carer or "
+                                 "long_term_condition");
+        }
+    }
+    p->split = SP_NONE;
+    if (q->split) {
+        p->split = split_parse(q->split);
+        if (p->split == SP_NONE) {
+            return cb_field_fail(fe, "split",
+                                 "must be team, age_band, age_band_return, sex, ethnic_group, "
+                                 "imd_decile, cohort, employment_status, referral_source or "
+                                 "main_barrier");
+        }
+    }
+    p->suppress = 0;
+    if (q->suppress) {
+        if (strcmp(q->suppress, "1") != 0 && strcmp(q->suppress, "0") != 0) {
+            return cb_field_fail(fe, "suppress", "must be 0 or 1");
+        }
+        p->suppress = q->suppress[0] == '1';
+    }
+    return cb_report_threshold(c, &p->threshold);
+}
+
+/* ================================================================ engine */
+
+#define NTYPES     6 /* cb_encounter_types */
+#define NATT       3 /* cb_attendance_statuses */
+#define NGOALST    4 /* cb_goal_statuses */
+#define NDEST      9 /* cb_referral_destinations */
+#define NRSTAT     4 /* cb_referral_statuses */
+#define T_DNA      5 /* index of "dna" */
+#define A_ATTENDED 0
+
+enum pflag {
+    P_SEEN = 1u << 0,      /* a contact (not a DNA) or an attended session in the period */
+    P_LIVE = 1u << 1,      /* attributes loaded: live, in the team and the cohort */
+    P_QUIT_SET = 1u << 2,  /* a quit date in the period */
+    P_QUIT_SELF = 1u << 3, /* a self-reported 4-week quit followed up in the period */
+    P_QUIT_CO = 1u << 4,   /* ... CO-validated */
+    P_MARK = 1u << 5,      /* behind the figure the records route lists */
+    P_ACTIVE = 1u << 6     /* participant status active (data quality) */
+};
+
+struct person {
+    char id[CB_UUID_STRLEN];
+    uint32_t contacts[NTYPES];
+    uint32_t att[NATT];
+    uint32_t goals[NGOALST];
+    uint16_t flags;
+    int16_t age;
+    int8_t team, sex, eth, imd, emp, rsrc, barrier;
+    uint8_t cohort; /* bit i: cohort_keys[i] */
+};
+
+/* Instruments with before/after pairs. */
+enum instr { I_SWEMWBS, I_ONS4, I_GPPAQ, I_BMI, I_AUDITC, NINSTR };
+static const char *const instr_ids[NINSTR] = {"swemwbs", "ons4", "gppaq", "bmi", "audit_c"};
+
+/* A before/after pair: v[0] the score (ONS4: q1..q4; BMI: bmi, weight_kg). */
+struct pair {
+    uint32_t person;
+    double b[4], f[4];
+    int64_t brow, frow; /* measures rowids, to read values from result JSON */
+};
+
+struct ref_ev {
+    uint32_t person;
+    uint8_t dest, status;
+};
+
+enum stream {
+    S_CONTACTS = 1u << 0,
+    S_ATTENDANCE = 1u << 1,
+    S_REFERRALS = 1u << 2,
+    S_GOALS = 1u << 3,
+    S_PAIRS = 1u << 4,
+    S_QUITS = 1u << 5,
+    S_ALL = 0x3f
+};
+
+struct slot;
+
+/* Teams a report can split by (a person's team is an int8_t index). */
+#define MAX_TEAMS 120
+
+struct eng {
+    struct cb_conn *c;
+    const struct rp *p;
+    struct person *pp;
+    size_t np, cap;
+    struct slot *slots;
+    size_t nslots;
+    struct ref_ev *refs;
+    size_t nrefs, caprefs;
+    struct pair *pairs[NINSTR];
+    size_t npairs[NINSTR], cappairs[NINSTR];
+    char teams[MAX_TEAMS][80]; /* live teams in scope, by name */
+    size_t nteams;
+    int need_imd;
+    int age_y, age_m, age_d; /* ages are taken on this date (the period's last day) */
+};
+
+static void eng_free(struct eng *e)
+{
+    free(e->pp);
+    free(e->slots);
+    free(e->refs);
+    for (int i = 0; i < NINSTR; i++) {
+        free(e->pairs[i]);
+    }
+    memset(e, 0, sizeof(*e));
+}
+
+/* 64-bit hash of an id: 8-byte words mixed multiplicatively, splitmix64 finaliser. */
+static uint64_t hash_id(const char *s, size_t n)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
+        h ^= h >> 31;
+        s += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * 0x94D049BB133111EBULL;
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ULL;
+    return h ^ (h >> 32);
+}
+
+/* Open addressing: a slot holds person index + 1 (0 empty) and 32 bits of the hash. */
+struct slot {
+    uint32_t idx;
+    uint32_t tag;
+};
+
+static int eng_rehash(struct eng *e, size_t nslots)
+{
+    struct slot *s = calloc(nslots, sizeof(*s));
+    if (!s) {
+        return CB_ENOMEM;
+    }
+    for (size_t i = 0; i < e->np; i++) {
+        uint64_t hv = hash_id(e->pp[i].id, strlen(e->pp[i].id));
+        size_t h = (size_t)hv & (nslots - 1);
+        while (s[h].idx) {
+            h = (h + 1) & (nslots - 1);
+        }
+        s[h].idx = (uint32_t)(i + 1);
+        s[h].tag = (uint32_t)(hv >> 32);
+    }
+    free(e->slots);
+    e->slots = s;
+    e->nslots = nslots;
+    return CB_OK;
+}
+
+/* The person with this id: *idx gets its index (created when create is set), or -1. */
+static int eng_person(struct eng *e, const char *id, int create, int64_t *idx)
+{
+    *idx = -1;
+    if (!id) {
+        return CB_OK;
+    }
+    size_t n = strlen(id);
+    if (n >= CB_UUID_STRLEN) {
+        return CB_OK; /* not an id this store can hold */
+    }
+    if (!e->slots) {
+        int rc = eng_rehash(e, 1024);
+        if (rc) {
+            return rc;
+        }
+    }
+    uint64_t hv = hash_id(id, n);
+    uint32_t tag = (uint32_t)(hv >> 32);
+    size_t h = (size_t)hv & (e->nslots - 1);
+    while (e->slots[h].idx) {
+        if (e->slots[h].tag == tag) {
+            struct person *p = &e->pp[e->slots[h].idx - 1];
+            if (memcmp(p->id, id, n + 1) == 0) {
+                *idx = (int64_t)(e->slots[h].idx - 1);
+                return CB_OK;
+            }
+        }
+        h = (h + 1) & (e->nslots - 1);
+    }
+    if (!create) {
+        return CB_OK;
+    }
+    if (e->np == e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 1024;
+        struct person *np = realloc(e->pp, cap * sizeof(*np));
+        if (!np) {
+            return CB_ENOMEM;
+        }
+        e->pp = np;
+        e->cap = cap;
+    }
+    struct person *p = &e->pp[e->np];
+    memset(p, 0, sizeof(*p));
+    memcpy(p->id, id, n + 1);
+    p->age = -1;
+    p->team = -1;
+    e->slots[h].idx = (uint32_t)(e->np + 1);
+    e->slots[h].tag = tag;
+    *idx = (int64_t)e->np++;
+    if (e->np * 2 > e->nslots) {
+        return eng_rehash(e, e->nslots * 2);
+    }
+    return CB_OK;
+}
+
+/* Grow a dynamic array of elem-sized items to hold one more. */
+static int grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap) {
+        return CB_OK;
+    }
+    size_t nc = *cap ? *cap * 2 : 256;
+    void *p = realloc(*arr, nc * elem);
+    if (!p) {
+        return CB_ENOMEM;
+    }
+    *arr = p;
+    *cap = nc;
+    return CB_OK;
+}
+
+/* Load the live teams in scope (every team, or the one named), by name. */
+static int eng_teams(struct eng *e)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(e->c,
+                             "SELECT id FROM teams WHERE deleted = 0 AND (?1 = '' OR id = ?1) "
+                             "ORDER BY name, id",
+                             &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, e->p->team, -1, SQLITE_TRANSIENT);
+    int s;
+    e->nteams = 0;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (e->nteams == MAX_TEAMS) {
+            cb_stmt_done(st);
+            return CB_ETOOLARGE; /* never silently leave a team out */
+        }
+        snprintf(e->teams[e->nteams++], sizeof(e->teams[0]), "%s", col_text(st, 0));
+    }
+    return step_done(st, s);
+}
+
+/* Prepare sql built in b (freed here). */
+static int prepare_buf(struct cb_conn *c, struct cb_buf *b, int build_rc, sqlite3_stmt **st)
+{
+    int rc = build_rc ? build_rc : cb_conn_prepare(c, cb_buf_str(b), st);
+    cb_buf_free(b);
+    return rc;
+}
+
+static void bind_opt(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v && v[0]) {
+        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    }
+}
+
+/* Estimated number of participant rows (the largest rowid). */
+static int participants_estimate(struct cb_conn *c, int64_t *n)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c, "SELECT max(rowid) FROM participants", &st);
+    if (rc) {
+        return rc;
+    }
+    int s = sqlite3_step(st);
+    *n = s == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    return step_done(st, s);
+}
+
+/* ---- batched lookups ---- */
+
+/*
+ * Looking a person up costs two cache misses (the slot, then the person);
+ * over millions of rows that dominates.  Rows are therefore resolved in
+ * batches: hash all, prefetch the slots, find candidates, prefetch the
+ * people, then verify.  Anything unusual (a tag collision, a new person)
+ * takes the plain eng_person() path, so the result is the same.
+ */
+#define BATCH 64
+
+struct batch {
+    int n;
+    char id[BATCH][CB_UUID_STRLEN];
+    uint8_t len[BATCH];
+    int64_t idx[BATCH];
+};
+
+/* Queue id (copied); returns its position in the batch. */
+static int batch_add(struct batch *b, const char *id)
+{
+    int k = b->n++;
+    size_t n = id ? strlen(id) : 0;
+    if (n >= CB_UUID_STRLEN) {
+        n = 0; /* not an id this store can hold: resolves to -1 */
+    }
+    memcpy(b->id[k], id ? id : "", n);
+    b->id[k][n] = '\0';
+    b->len[k] = (uint8_t)n;
+    return k;
+}
+
+/* Resolve every queued id to b->idx[] (-1: none), creating people when create is set. */
+static int batch_resolve(struct eng *e, struct batch *b, int create)
+{
+    uint64_t hv[BATCH];
+    uint32_t cand[BATCH];
+    if (!e->slots) {
+        int rc = eng_rehash(e, 1024);
+        if (rc) {
+            return rc;
+        }
+    }
+    for (int k = 0; k < b->n; k++) {
+        hv[k] = b->len[k] ? hash_id(b->id[k], b->len[k]) : 0;
+        __builtin_prefetch(&e->slots[hv[k] & (e->nslots - 1)]);
+    }
+    for (int k = 0; k < b->n; k++) {
+        size_t h = hv[k] & (e->nslots - 1);
+        uint32_t tag = (uint32_t)(hv[k] >> 32);
+        cand[k] = 0;
+        while (b->len[k] && e->slots[h].idx) {
+            if (e->slots[h].tag == tag) {
+                cand[k] = e->slots[h].idx;
+                __builtin_prefetch(&e->pp[cand[k] - 1]);
+                break;
+            }
+            h = (h + 1) & (e->nslots - 1);
+        }
+    }
+    for (int k = 0; k < b->n; k++) {
+        b->idx[k] = -1;
+        if (!b->len[k]) {
+            continue;
+        }
+        if (cand[k] && memcmp(e->pp[cand[k] - 1].id, b->id[k], (size_t)b->len[k] + 1) == 0) {
+            b->idx[k] = cand[k] - 1;
+            continue;
+        }
+        int rc = eng_person(e, b->id[k], create, &b->idx[k]);
+        if (rc) {
+            return rc;
+        }
+    }
+    return CB_OK;
+}
+
+/* Index of an encounter type (one comparison instead of a list walk). */
+static int type_index(const char *t)
+{
+    int i = !t            ? NTYPES
+            : t[0] == 'd' ? (t[1] == 'r' ? 0 : T_DNA)
+            : t[0] == 'o' ? 1
+            : t[0] == 'p' ? 2
+            : t[0] == 'v' ? 3
+            : t[0] == 'g' ? 4
+                          : NTYPES;
+    return i < NTYPES && strcmp(t, cb_encounter_types[i]) == 0 ? i : NTYPES;
+}
+
+/* ---- stream: contacts ---- */
+
+static void contacts_apply(struct eng *e, const struct batch *b, const int8_t *type)
+{
+    for (int k = 0; k < b->n; k++) {
+        if (b->idx[k] < 0 || type[k] >= NTYPES) {
+            continue;
+        }
+        struct person *pe = &e->pp[b->idx[k]];
+        pe->contacts[type[k]]++;
+        if (type[k] != T_DNA) {
+            pe->flags |= P_SEEN;
+        }
+    }
+}
+
+static int stream_contacts(struct eng *e)
+{
+    const struct rp *p = e->p;
+    struct cb_buf sql;
+    cb_buf_init(&sql, SQL_MAX);
+    int rc = cb_buf_adds(&sql, "SELECT participant_id, type FROM encounters WHERE deleted = 0 "
+                               "AND occurred_at >= ?1 AND occurred_at < ?2");
+    /* venue, coach and programme have their own indexes: keep SQLite on them ("+team") */
+    int narrow = p->venue[0] || p->coach[0] || p->programme[0];
+    if (!rc && p->team[0]) {
+        rc = cb_buf_adds(&sql, narrow ? " AND +team = ?3" : " AND team = ?3");
+    } else if (!rc && !narrow) {
+        rc = cb_buf_adds(&sql, ALL_TEAMS);
+    }
+    if (!rc && p->venue[0]) {
+        rc = cb_buf_adds(&sql, " AND venue = ?4");
+    }
+    if (!rc && p->coach[0]) {
+        rc = cb_buf_adds(&sql, " AND coach = ?5");
+    }
+    if (!rc && p->programme[0]) {
+        rc = cb_buf_adds(&sql, " AND group_session_id IS NOT NULL AND group_session_id IN "
+                               "(SELECT id FROM group_sessions WHERE programme_id = ?6 AND "
+                               "deleted = 0)");
+    }
+    if (!rc && p->topic[0]) {
+        rc = cb_buf_adds(&sql, " AND topics IS NOT NULL AND instr(topics, ?7) > 0");
+    }
+    sqlite3_stmt *st;
+    if ((rc = prepare_buf(e->c, &sql, rc, &st)) != CB_OK) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, p->from_ts, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, p->to_ts, -1, SQLITE_TRANSIENT);
+    bind_opt(st, 3, p->team);
+    bind_opt(st, 4, p->venue);
+    bind_opt(st, 5, p->coach);
+    bind_opt(st, 6, p->programme);
+    bind_opt(st, 7, p->topic_pat);
+    struct batch *b = malloc(sizeof(*b));
+    int8_t type[BATCH];
+    int s = SQLITE_DONE;
+    rc = b ? CB_OK : CB_ENOMEM;
+    if (b) {
+        b->n = 0;
+    }
+    while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        int k = batch_add(b, col_text(st, 0));
+        type[k] = (int8_t)type_index(col_text(st, 1));
+        if (b->n == BATCH) {
+            rc = batch_resolve(e, b, 1);
+            contacts_apply(e, b, type);
+            b->n = 0;
+        }
+    }
+    if (!rc && b && b->n) {
+        rc = batch_resolve(e, b, 1);
+        contacts_apply(e, b, type);
+    }
+    free(b);
+    int rc2 = step_done(st, s);
+    return rc ? rc : rc2;
+}
+
+/* ---- stream: group attendance (sessions starting in the period) ---- */
+
+static int stream_attendance(struct eng *e)
+{
+    const struct rp *p = e->p;
+    struct cb_buf b;
+    cb_buf_init(&b, SQL_MAX);
+    int rc = cb_buf_adds(&b, "SELECT a.participant_id, a.status FROM group_sessions s "
+                             "JOIN attendance a ON a.session_id = s.id AND a.deleted = 0 "
+                             "JOIN programmes pr ON pr.id = s.programme_id "
+                             "WHERE s.deleted = 0 AND s.starts_at >= ?1 AND s.starts_at < ?2");
+    if (!rc && p->team[0]) {
+        rc = cb_buf_adds(&b, " AND a.team = ?3");
+    }
+    if (!rc && p->venue[0]) {
+        rc = cb_buf_adds(&b, " AND coalesce(s.venue, pr.venue) = ?4");
+    }
+    if (!rc && p->coach[0]) {
+        rc = cb_buf_adds(&b, " AND (pr.lead = ?5 OR pr.co_lead = ?5)");
+    }
+    if (!rc && p->programme[0]) {
+        rc = cb_buf_adds(&b, " AND s.programme_id = ?6");
+    }
+    if (!rc && p->topic[0]) {
+        rc = cb_buf_adds(&b, " AND pr.topic = ?7");
+    }
+    sqlite3_stmt *st;
+    if ((rc = prepare_buf(e->c, &b, rc, &st)) != CB_OK) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, p->from_ts, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, p->to_ts, -1, SQLITE_TRANSIENT);
+    bind_opt(st, 3, p->team);
+    bind_opt(st, 4, p->venue);
+    bind_opt(st, 5, p->coach);
+    bind_opt(st, 6, p->programme);
+    bind_opt(st, 7, p->topic);
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t i;
+        if ((rc = eng_person(e, col_text(st, 0), 1, &i)) != CB_OK) {
+            break;
+        }
+        int a = code_index(cb_attendance_statuses, col_text(st, 1));
+        if (i < 0 || a >= NATT) {
+            continue;
+        }
+        e->pp[i].att[a]++;
+        if (a == A_ATTENDED) {
+            e->pp[i].flags |= P_SEEN;
+        }
+    }
+    int rc2 = step_done(st, s);
+    return rc ? rc : rc2;
+}
+
+/* ---- stream: onward referrals sent in the period ---- */
+
+static int refs_apply(struct eng *e, const struct batch *b, const uint8_t *dest,
+                      const uint8_t *status)
+{
+    for (int k = 0; k < b->n; k++) {
+        if (b->idx[k] < 0 || dest[k] >= NDEST || status[k] >= NRSTAT) {
+            continue;
+        }
+        int rc = grow((void **)&e->refs, &e->caprefs, e->nrefs, sizeof(*e->refs));
+        if (rc) {
+            return rc;
+        }
+        e->refs[e->nrefs++] = (struct ref_ev){(uint32_t)b->idx[k], dest[k], status[k]};
+    }
+    return CB_OK;
+}
+
+static int stream_referrals(struct eng *e)
+{
+    const struct rp *p = e->p;
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(
+        e->c,
+        p->team[0] ? "SELECT participant_id, destination, status FROM referrals "
+                     "WHERE deleted = 0 AND sent_date >= ?1 AND sent_date <= ?2 "
+                     "AND team = ?3"
+                   : "SELECT participant_id, destination, status FROM referrals "
+                     "WHERE deleted = 0 AND sent_date >= ?1 AND sent_date <= ?2" ALL_TEAMS,
+        &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, p->from, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, p->to, -1, SQLITE_TRANSIENT);
+    bind_opt(st, 3, p->team);
+    struct batch *b = malloc(sizeof(*b));
+    uint8_t dest[BATCH], status[BATCH];
+    int s = SQLITE_DONE;
+    rc = b ? CB_OK : CB_ENOMEM;
+    if (b) {
+        b->n = 0;
+    }
+    while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        int k = batch_add(b, col_text(st, 0));
+        dest[k] = (uint8_t)code_index(cb_referral_destinations, col_text(st, 1));
+        status[k] = (uint8_t)code_index(cb_referral_statuses, col_text(st, 2));
+        if (b->n == BATCH) {
+            rc = batch_resolve(e, b, 1);
+            rc = rc ? rc : refs_apply(e, b, dest, status);
+            b->n = 0;
+        }
+    }
+    if (!rc && b && b->n) {
+        rc = batch_resolve(e, b, 1);
+        rc = rc ? rc : refs_apply(e, b, dest, status);
+    }
+    free(b);
+    int rc2 = step_done(st, s);
+    return rc ? rc : rc2;
+}
+
+/* ---- stream: goals agreed in the period ---- */
+
+static void goals_apply(struct eng *e, const struct batch *b, const uint8_t *status)
+{
+    for (int k = 0; k < b->n; k++) {
+        if (b->idx[k] >= 0 && status[k] < NGOALST) {
+            e->pp[b->idx[k]].goals[status[k]]++;
+        }
+    }
+}
+
+static int stream_goals(struct eng *e)
+{
+    const struct rp *p = e->p;
+    struct cb_buf sql;
+    cb_buf_init(&sql, SQL_MAX);
+    int rc = cb_buf_adds(&sql, "SELECT participant_id, status FROM goals WHERE deleted = 0 "
+                               "AND agreed_date >= ?1 AND agreed_date <= ?2");
+    if (!rc) {
+        rc = cb_buf_adds(&sql, p->team[0] ? " AND team = ?3" : ALL_TEAMS);
+    }
+    if (!rc && p->topic[0]) {
+        rc = cb_buf_adds(&sql, " AND topic = ?7");
+    }
+    sqlite3_stmt *st;
+    if ((rc = prepare_buf(e->c, &sql, rc, &st)) != CB_OK) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, p->from, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, p->to, -1, SQLITE_TRANSIENT);
+    bind_opt(st, 3, p->team);
+    bind_opt(st, 7, p->topic);
+    struct batch *b = malloc(sizeof(*b));
+    uint8_t status[BATCH];
+    int s = SQLITE_DONE;
+    rc = b ? CB_OK : CB_ENOMEM;
+    if (b) {
+        b->n = 0;
+    }
+    while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        int k = batch_add(b, col_text(st, 0));
+        status[k] = (uint8_t)code_index(cb_goal_statuses, col_text(st, 1));
+        if (b->n == BATCH) {
+            rc = batch_resolve(e, b, 1);
+            goals_apply(e, b, status);
+            b->n = 0;
+        }
+    }
+    if (!rc && b && b->n) {
+        rc = batch_resolve(e, b, 1);
+        goals_apply(e, b, status);
+    }
+    free(b);
+    int rc2 = step_done(st, s);
+    return rc ? rc : rc2;
+}
+
+/* ---- stream: before/after pairs of one instrument ---- */
+
+/*
+ * Who counts.  Activity figures (contacts, attendance; already narrowed by
+ * the filters in SQL) count every live person: in the team and the cohort,
+ * not deleted or merged.  Person-level figures (pairs, goals, referrals,
+ * quits) count people in scope: live and, when an activity filter (venue,
+ * coach, programme, topic) is given, seen through it in the period.
+ */
+static int is_live(const struct person *pe)
+{
+    return (pe->flags & P_LIVE) != 0;
+}
+
+static int in_scope(const struct eng *e, const struct person *pe)
+{
+    return is_live(pe) && (!e->p->filters || (pe->flags & P_SEEN));
+}
+
+/* A measure whose result JSON holds a pair's values: which pair, which end. */
+struct vref {
+    int64_t row;
+    uint32_t pair;
+    uint8_t end; /* 0 baseline, 1 follow-up */
+};
+
+static int vref_cmp(const void *x, const void *y)
+{
+    const struct vref *a = x, *b = y;
+    return a->row < b->row ? -1 : a->row > b->row;
+}
+
+/* Parse up to n numbers of a JSON array text "[a,b,...]"; returns how many were numbers. */
+static int json_numbers(const char *t, double *v, int n)
+{
+    int got = 0;
+    if (!t || *t != '[') {
+        return 0;
+    }
+    t++;
+    for (int i = 0; i < n; i++) {
+        char *end;
+        errno = 0;
+        double d = strtod(t, &end);
+        if (end == t || errno) {
+            return got;
+        }
+        v[i] = d;
+        got++;
+        t = end;
+        if (*t == ',') {
+            t++;
+        }
+    }
+    return got;
+}
+
+/*
+ * ONS4 answers and BMI weights live in the result JSON: read them for the
+ * pairs of people who count (after phase 2), in rowid order (neighbouring
+ * rows share pages), one parse per row.  Other pairs, and a pair whose
+ * values are missing, are dropped.
+ */
+static int pair_values(struct eng *e, int in)
+{
+    size_t n = e->npairs[in];
+    int ncol = in == I_ONS4 ? 4 : 2;
+    if (n == 0) {
+        return CB_OK;
+    }
+    struct vref *v = malloc(2 * n * sizeof(*v));
+    uint8_t *ok = calloc(n, 1);
+    if (!v || !ok) {
+        free(v);
+        free(ok);
+        return CB_ENOMEM;
+    }
+    size_t nv = 0;
+    for (size_t j = 0; j < n; j++) {
+        const struct pair *pr = &e->pairs[in][j];
+        if (pr->person < e->np && in_scope(e, &e->pp[pr->person])) {
+            v[nv++] = (struct vref){pr->brow, (uint32_t)j, 0};
+            v[nv++] = (struct vref){pr->frow, (uint32_t)j, 1};
+        }
+    }
+    qsort(v, nv, sizeof(*v), vref_cmp);
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(e->c,
+                             in == I_ONS4 ? "SELECT json_extract(result, '$.raw.q1', '$.raw.q2', "
+                                            "'$.raw.q3', '$.raw.q4') FROM measures WHERE rowid = ?1"
+                                          : "SELECT json_extract(result, '$.raw.weight_kg', "
+                                            "'$.raw.weight_kg') FROM measures WHERE rowid = ?1",
+                             &st);
+    for (size_t k = 0; !rc && k < nv; k++) {
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, v[k].row);
+        int s = sqlite3_step(st);
+        if (s == SQLITE_ROW) {
+            struct pair *pr = &e->pairs[in][v[k].pair];
+            double vals[4];
+            int got = json_numbers(col_text(st, 0), vals, ncol);
+            if (got == ncol) {
+                double *dst = v[k].end ? pr->f : pr->b;
+                if (in == I_ONS4) {
+                    memcpy(dst, vals, sizeof(vals));
+                } else {
+                    dst[1] = vals[0]; /* dst[0] is the BMI score */
+                }
+                ok[v[k].pair] |= (uint8_t)(1u << v[k].end);
+            }
+        } else if (s != SQLITE_DONE) {
+            rc = cb_store_rc(s);
+        }
+    }
+    if (!rc) {
+        cb_stmt_done(st);
+        size_t w = 0;
+        for (size_t j = 0; j < n; j++) {
+            if (ok[j] == 3) {
+                e->pairs[in][w++] = e->pairs[in][j];
+            }
+        }
+        e->npairs[in] = w;
+    }
+    free(v);
+    free(ok);
+    return rc;
+}
+
+/* Keep a person's pair: their id is resolved later, in batches. */
+struct pending {
+    char id[CB_UUID_STRLEN];
+};
+
+/*
+ * Pairs of instrument in: per person, the earliest complete baseline taken
+ * before the period ends, and the latest complete review or exit taken in
+ * the period and after that baseline.
+ */
+/* Follow-ups of instrument in the period (an index range count: cheap). */
+static int count_followups(struct eng *e, int in, long *n)
+{
+    const struct rp *p = e->p;
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(e->c,
+                             "SELECT count(*) FROM measures WHERE instrument = ?1 AND "
+                             "taken_at >= ?2 AND taken_at < ?3 AND timepoint <> 'baseline' AND "
+                             "complete = 1 AND deleted = 0",
+                             &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, instr_ids[in], -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, p->from_ts, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, p->to_ts, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    *n = s == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0) : 0;
+    return step_done(st, s);
+}
+
+/*
+ * Rows for the pairs of instrument in, by person then time.  Two plans with
+ * the same rows: when few people have a follow-up in the period (a quarter,
+ * a year), only their histories are read (measures_followup finds them,
+ * measures_report is sought per person); otherwise the whole instrument is
+ * scanned in person order through measures_report.
+ */
+static const char *const pairs_sql[2][2] = {
+    {"SELECT participant_id, rowid, taken_at, timepoint, score FROM measures "
+     "WHERE deleted = 0 AND instrument = ?1 AND complete = 1 AND taken_at < ?2 "
+     "ORDER BY participant_id, taken_at",
+     "SELECT participant_id, rowid, taken_at, timepoint, score FROM measures "
+     "WHERE deleted = 0 AND instrument = ?1 AND complete = 1 AND taken_at < ?2 "
+     "AND team = ?3 ORDER BY participant_id, taken_at"},
+    {"SELECT participant_id, rowid, taken_at, timepoint, score FROM measures "
+     "WHERE deleted = 0 AND instrument = ?1 AND complete = 1 AND taken_at < ?2 "
+     "AND participant_id IN (SELECT participant_id FROM measures WHERE instrument = ?1 "
+     "AND taken_at >= ?4 AND taken_at < ?2 AND timepoint <> 'baseline' AND complete = 1 "
+     "AND deleted = 0) ORDER BY participant_id, taken_at",
+     "SELECT participant_id, rowid, taken_at, timepoint, score FROM measures "
+     "WHERE deleted = 0 AND instrument = ?1 AND complete = 1 AND taken_at < ?2 AND team = ?3 "
+     "AND participant_id IN (SELECT participant_id FROM measures WHERE instrument = ?1 "
+     "AND taken_at >= ?4 AND taken_at < ?2 AND timepoint <> 'baseline' AND complete = 1 "
+     "AND deleted = 0 AND team = ?3) ORDER BY participant_id, taken_at"}};
+
+static int stream_pairs(struct eng *e, int in)
+{
+    const struct rp *p = e->p;
+    long followups = 0;
+    int64_t people = 0;
+    int rc = count_followups(e, in, &followups);
+    if (!rc) {
+        rc = participants_estimate(e->c, &people);
+    }
+    if (rc) {
+        return rc;
+    }
+    int probe = (int64_t)followups * 4 < people;
+    sqlite3_stmt *st;
+    rc = cb_conn_prepare(e->c, pairs_sql[probe][p->team[0] != '\0'], &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, instr_ids[in], -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, p->to_ts, -1, SQLITE_TRANSIENT);
+    bind_opt(st, 3, p->team);
+    if (probe) {
+        sqlite3_bind_text(st, 4, p->from_ts, -1, SQLITE_TRANSIENT);
+    }
+    struct pending *ids = NULL;
+    size_t capids = 0, first = e->npairs[in];
+    char cur[CB_UUID_STRLEN] = "", b_at[CB_TIME_STRLEN] = "";
+    size_t curlen = 0;
+    struct pair pr;
+    int have_b = 0, have_f = 0, s;
+    memset(&pr, 0, sizeof(pr));
+    for (;;) {
+        s = sqlite3_step(st);
+        const char *pid = s == SQLITE_ROW ? col_text(st, 0) : NULL;
+        size_t plen = pid ? (size_t)sqlite3_column_bytes(st, 0) : 0;
+        if (!pid || plen != curlen || memcmp(pid, cur, plen) != 0) {
+            /* a person's rows are over: keep their pair */
+            if (have_b && have_f) {
+                size_t k = e->npairs[in] - first;
+                if ((rc = grow((void **)&e->pairs[in], &e->cappairs[in], e->npairs[in],
+                               sizeof(pr))) != CB_OK ||
+                    (rc = grow((void **)&ids, &capids, k, sizeof(*ids))) != CB_OK) {
+                    break;
+                }
+                memcpy(ids[k].id, cur, curlen + 1);
+                e->pairs[in][e->npairs[in]++] = pr;
+            }
+            if (!pid) {
+                break;
+            }
+            curlen = plen < CB_UUID_STRLEN ? plen : 0;
+            memcpy(cur, pid, curlen);
+            cur[curlen] = '\0';
+            have_b = have_f = 0;
+        }
+        const char *at = col_text(st, 2), *tp = col_text(st, 3);
+        if (!at || !tp || !curlen) {
+            continue;
+        }
+        int scored = sqlite3_column_type(st, 4) != SQLITE_NULL;
+        if (!scored && in != I_ONS4) {
+            continue;
+        }
+        int baseline = tp[0] == 'b'; /* baseline | review | exit */
+        if (!have_b) {
+            if (baseline) {
+                have_b = 1;
+                pr.b[0] = sqlite3_column_double(st, 4);
+                pr.brow = sqlite3_column_int64(st, 1);
+                size_t n = (size_t)sqlite3_column_bytes(st, 2);
+                n = n < sizeof(b_at) ? n : sizeof(b_at) - 1;
+                memcpy(b_at, at, n);
+                b_at[n] = '\0';
+            }
+        } else if (!baseline && strcmp(at, p->from_ts) >= 0 && strcmp(at, b_at) > 0) {
+            /* rows come in time order: the last one wins; strictly after the baseline */
+            have_f = 1;
+            pr.f[0] = sqlite3_column_double(st, 4);
+            pr.frow = sqlite3_column_int64(st, 1);
+        }
+    }
+    int rc2 = step_done(st, s);
+    rc = rc ? rc : rc2;
+    /* resolve the people of the new pairs in batches */
+    struct batch *b = rc ? NULL : malloc(sizeof(*b));
+    if (!rc && !b) {
+        rc = CB_ENOMEM;
+    }
+    size_t np = e->npairs[in] - first;
+    for (size_t j = 0; !rc && j < np; j += BATCH) {
+        b->n = 0;
+        for (size_t k = j; k < np && k < j + BATCH; k++) {
+            batch_add(b, ids[k].id);
+        }
+        rc = batch_resolve(e, b, 1);
+        for (int k = 0; !rc && k < b->n; k++) {
+            e->pairs[in][first + j + (size_t)k].person = (uint32_t)b->idx[k];
+        }
+    }
+    free(b);
+    free(ids);
+    return rc;
+}
+
+/* ---- stream: smoking quits ---- */
+
+static int stream_quits(struct eng *e)
+{
+    const struct rp *p = e->p;
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(
+        e->c,
+        p->team[0] ? "SELECT participant_id, band, json_extract(result, '$.raw.quit_date'), "
+                     "json_extract(result, '$.raw.followup_date') FROM measures WHERE deleted = 0 "
+                     "AND instrument = 'smoking' AND band IN ('awaiting_followup', "
+                     "'outside_followup_window', 'not_quit', 'quit_self_reported', "
+                     "'quit_not_co_validated', 'quit_co_validated') AND team = ?3"
+                   : "SELECT participant_id, band, json_extract(result, '$.raw.quit_date'), "
+                     "json_extract(result, '$.raw.followup_date') FROM measures WHERE deleted = 0 "
+                     "AND instrument = 'smoking' AND band IN ('awaiting_followup', "
+                     "'outside_followup_window', 'not_quit', 'quit_self_reported', "
+                     "'quit_not_co_validated', 'quit_co_validated')",
+        &st);
+    if (rc) {
+        return rc;
+    }
+    bind_opt(st, 3, p->team);
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *band = col_text(st, 1), *qd = col_text(st, 2), *fd = col_text(st, 3);
+        int set = qd && strcmp(qd, p->from) >= 0 && strcmp(qd, p->to) <= 0;
+        int fu = fd && strcmp(fd, p->from) >= 0 && strcmp(fd, p->to) <= 0;
+        int self = fu && band && strncmp(band, "quit_", 5) == 0;
+        int co = self && strcmp(band, "quit_co_validated") == 0;
+        if (!set && !self) {
+            continue;
+        }
+        int64_t i;
+        if ((rc = eng_person(e, col_text(st, 0), 1, &i)) != CB_OK) {
+            break;
+        }
+        if (i >= 0) {
+            e->pp[i].flags |=
+                (set ? P_QUIT_SET : 0) | (self ? P_QUIT_SELF : 0) | (co ? P_QUIT_CO : 0);
+        }
+    }
+    int rc2 = step_done(st, s);
+    return rc ? rc : rc2;
+}
+
+/* ---- attributes ---- */
+
+#define ATTR_COLS                                                                                  \
+    "id, date_of_birth, sex, ethnic_group, employment_status, referral_source, main_barrier, "     \
+    "veteran, learning_disability, carer, long_term_condition, team, postcode, status"
+
+/* A small cache of code -> index: most rows repeat a handful of codes. */
+#define MEMO_MAX 40
+struct memo {
+    int n;
+    char key[MEMO_MAX][40];
+    int8_t val[MEMO_MAX];
+};
+
+struct attr_memos {
+    struct memo team, sex, eth, emp, rsrc, barrier;
+};
+
+static int8_t ethnic_index(const char *code)
+{
+    for (int k = 0; k < CB_ETHNIC_GROUP_COUNT; k++) {
+        if (strcmp(cb_ethnic_groups[k].code, code) == 0) {
+            return (int8_t)code_index(ethnic_keys, cb_ethnic_groups[k].group);
+        }
+    }
+    return (int8_t)list_len(ethnic_keys); /* an unknown code counts as not recorded */
+}
+
+/* Index of s: list position (list non-NULL), team position (teams), or ethnic group. */
+static int8_t memo_get(struct memo *m, const char *s, const char *const *list,
+                       const struct eng *teams)
+{
+    if (!s) {
+        return list ? (int8_t)list_len(list) : teams ? -1 : (int8_t)list_len(ethnic_keys);
+    }
+    for (int i = 0; i < m->n; i++) {
+        if (strcmp(m->key[i], s) == 0) {
+            return m->val[i];
+        }
+    }
+    int8_t v;
+    if (list) {
+        v = (int8_t)code_index(list, s);
+    } else if (teams) {
+        v = -1;
+        for (size_t k = 0; k < teams->nteams; k++) {
+            if (strcmp(teams->teams[k], s) == 0) {
+                v = (int8_t)k;
+            }
+        }
+    } else {
+        v = ethnic_index(s);
+    }
+    if (m->n < MEMO_MAX && strlen(s) < sizeof(m->key[0])) {
+        memcpy(m->key[m->n], s, strlen(s) + 1);
+        m->val[m->n++] = v;
+    }
+    return v;
+}
+
+/* A person's attributes as read from one row of ATTR_COLS. */
+struct attrs {
+    uint64_t postcode; /* canonical postcode packed into 8 bytes, 0 if none */
+    int16_t age;
+    int8_t team, sex, eth, emp, rsrc, barrier;
+    uint8_t cohort, active, live; /* live: in the team list and the cohort */
+};
+
+static uint64_t pack_postcode(const char *pc)
+{
+    uint64_t v = 0;
+    size_t n = pc ? strlen(pc) : 0;
+    if (n == 0 || n > 8) {
+        return 0;
+    }
+    memcpy(&v, pc, n);
+    return v;
+}
+
+/* Whole years from "YYYY-MM-DD" to (y, m, d); -1 if unreadable. */
+static int16_t fast_age(const char *dob, int y, int m, int d)
+{
+    if (!dob || strlen(dob) != 10) {
+        return -1;
+    }
+    for (int i = 0; i < 10; i++) {
+        if (i != 4 && i != 7 && (dob[i] < '0' || dob[i] > '9')) {
+            return -1;
+        }
+    }
+    int by = (dob[0] - '0') * 1000 + (dob[1] - '0') * 100 + (dob[2] - '0') * 10 + (dob[3] - '0');
+    int bm = (dob[5] - '0') * 10 + (dob[6] - '0'), bd = (dob[8] - '0') * 10 + (dob[9] - '0');
+    int age = y - by - ((m < bm || (m == bm && d < bd)) ? 1 : 0);
+    return (int16_t)(age < 0 ? -1 : age);
+}
+
+static void parse_attrs(const struct eng *e, struct attr_memos *mm, sqlite3_stmt *st,
+                        struct attrs *a)
+{
+    a->team = memo_get(&mm->team, col_text(st, 11), NULL, e);
+    a->cohort = 0;
+    for (int k = 0; k < NCOHORTS; k++) {
+        if (sqlite3_column_int(st, 7 + k) == 1) {
+            a->cohort |= (uint8_t)(1u << k);
+        }
+    }
+    a->live = a->team >= 0 && (e->p->cohort < 0 || (a->cohort & (1u << e->p->cohort)));
+    a->age = fast_age(col_text(st, 1), e->age_y, e->age_m, e->age_d);
+    a->sex = memo_get(&mm->sex, col_text(st, 2), sex_codes, NULL);
+    a->eth = memo_get(&mm->eth, col_text(st, 3), NULL, NULL);
+    a->emp = memo_get(&mm->emp, col_text(st, 4), cb_employment_statuses, NULL);
+    a->rsrc = memo_get(&mm->rsrc, col_text(st, 5), cb_referral_sources, NULL);
+    a->barrier = memo_get(&mm->barrier, col_text(st, 6), cb_main_barriers, NULL);
+    a->postcode = pack_postcode(col_text(st, 12));
+    const char *status = col_text(st, 13);
+    a->active = status && strcmp(status, "active") == 0;
+}
+
+/* IMD deciles by packed postcode: a hash map when the table is small, else probes. */
+struct imdmap {
+    uint64_t *keys; /* 0 empty */
+    int8_t *dec;
+    size_t n;         /* slots, a power of two; 0: not loaded (probe instead) */
+    sqlite3_stmt *st; /* probe statement when not loaded */
+};
+
+#define IMD_LOAD_MAX 200000
+
+static size_t imd_slot(const struct imdmap *m, uint64_t k)
+{
+    uint64_t h = k * 0x9E3779B97F4A7C15ULL;
+    size_t i = (size_t)(h ^ (h >> 32)) & (m->n - 1);
+    while (m->keys[i] && m->keys[i] != k) {
+        i = (i + 1) & (m->n - 1);
+    }
+    return i;
+}
+
+static int imd_open(struct cb_conn *c, struct imdmap *m)
+{
+    memset(m, 0, sizeof(*m));
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c, "SELECT count(*) FROM (SELECT 1 FROM imd LIMIT ?1)", &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_int(st, 1, IMD_LOAD_MAX + 1);
+    int s = sqlite3_step(st);
+    long rows = s == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0) : 0;
+    if ((rc = step_done(st, s)) != CB_OK) {
+        return rc;
+    }
+    if (rows > IMD_LOAD_MAX) {
+        return cb_conn_prepare(c, "SELECT decile FROM imd WHERE postcode = ?1", &m->st);
+    }
+    m->n = 64;
+    while (m->n < (size_t)rows * 2) {
+        m->n *= 2;
+    }
+    m->keys = calloc(m->n, sizeof(*m->keys));
+    m->dec = calloc(m->n, sizeof(*m->dec));
+    if (!m->keys || !m->dec) {
+        return CB_ENOMEM;
+    }
+    if ((rc = cb_conn_prepare(c, "SELECT postcode, decile FROM imd", &st)) != CB_OK) {
+        return rc;
+    }
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        uint64_t k = pack_postcode(col_text(st, 0));
+        if (k) {
+            size_t i = imd_slot(m, k);
+            m->keys[i] = k;
+            m->dec[i] = (int8_t)sqlite3_column_int(st, 1);
+        }
+    }
+    return step_done(st, s);
+}
+
+static void imd_close(struct imdmap *m)
+{
+    free(m->keys);
+    free(m->dec);
+    cb_stmt_done(m->st);
+    memset(m, 0, sizeof(*m));
+}
+
+/* Decile index 0..9 of a packed postcode, or 10 (unknown). */
+static int imd_get(struct imdmap *m, uint64_t pc, int *rc)
+{
+    int d = 0;
+    if (!pc) {
+        return 10;
+    }
+    if (m->n) {
+        size_t i = imd_slot(m, pc);
+        d = m->keys[i] ? m->dec[i] : 0;
+    } else if (m->st) {
+        char s[9];
+        memcpy(s, &pc, 8);
+        s[8] = '\0';
+        sqlite3_reset(m->st);
+        sqlite3_bind_text(m->st, 1, s, -1, SQLITE_TRANSIENT);
+        int r = sqlite3_step(m->st);
+        d = r == SQLITE_ROW ? sqlite3_column_int(m->st, 0) : 0;
+        if (r != SQLITE_ROW && r != SQLITE_DONE) {
+            *rc = cb_store_rc(r);
+        }
+    }
+    return d >= 1 && d <= 10 ? d - 1 : 10;
+}
+
+/* Give person pe the attributes a (when live: in the team list and the cohort). */
+static int apply_attrs(struct eng *e, struct person *pe, const struct attrs *a, struct imdmap *m)
+{
+    if (!a->live) {
+        return CB_OK;
+    }
+    int rc = CB_OK;
+    pe->team = a->team;
+    pe->cohort = a->cohort;
+    pe->age = a->age;
+    pe->sex = a->sex;
+    pe->eth = a->eth;
+    pe->emp = a->emp;
+    pe->rsrc = a->rsrc;
+    pe->barrier = a->barrier;
+    pe->imd = (int8_t)(e->need_imd ? imd_get(m, a->postcode, &rc) : 10);
+    pe->flags |= (uint16_t)(P_LIVE | (a->active ? P_ACTIVE : 0));
+    return rc;
+}
+
+/*
+ * Scan participants (of the team), giving attributes to the people touched.
+ * Only the id is read for everyone; the other columns only for people
+ * found (a missing id usually ends at an empty slot or a tag mismatch
+ * without touching the person array).
+ */
+static int attrs_scan(struct eng *e, struct attr_memos *mm, struct imdmap *m)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(e->c,
+                             e->p->team[0] ? "SELECT " ATTR_COLS " FROM participants WHERE "
+                                             "deleted = 0 AND merged_into IS NULL AND team = ?1"
+                                           : "SELECT " ATTR_COLS " FROM participants WHERE "
+                                             "deleted = 0 AND merged_into IS NULL",
+                             &st);
+    if (rc) {
+        return rc;
+    }
+    bind_opt(st, 1, e->p->team);
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t i;
+        if ((rc = eng_person(e, col_text(st, 0), 0, &i)) != CB_OK) {
+            break;
+        }
+        if (i >= 0) {
+            struct attrs a;
+            parse_attrs(e, mm, st, &a);
+            if ((rc = apply_attrs(e, &e->pp[i], &a, m)) != CB_OK) {
+                break;
+            }
+        }
+    }
+    int rc2 = step_done(st, s);
+    return rc ? rc : rc2;
+}
+
+/* Probe participants one by one (few people touched). */
+static int attrs_probe(struct eng *e, struct attr_memos *mm, struct imdmap *m)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(e->c,
+                             "SELECT " ATTR_COLS " FROM participants WHERE id = ?1 AND "
+                             "deleted = 0 AND merged_into IS NULL",
+                             &st);
+    for (size_t i = 0; !rc && i < e->np; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, e->pp[i].id, -1, SQLITE_TRANSIENT);
+        int s = sqlite3_step(st);
+        if (s == SQLITE_ROW) {
+            struct attrs a;
+            parse_attrs(e, mm, st, &a);
+            rc = apply_attrs(e, &e->pp[i], &a, m);
+        } else if (s != SQLITE_DONE) {
+            rc = cb_store_rc(s);
+        }
+    }
+    if (!rc) {
+        cb_stmt_done(st);
+    }
+    return rc;
+}
+
+/* Phase 2: attributes of every person touched, by a scan or by probes. */
+static int eng_attrs(struct eng *e)
+{
+    int64_t total = 0;
+    int rc = participants_estimate(e->c, &total);
+    if (rc || e->np == 0) {
+        return rc;
+    }
+    struct imdmap m;
+    memset(&m, 0, sizeof(m));
+    if (e->need_imd && (rc = imd_open(e->c, &m)) != CB_OK) {
+        imd_close(&m);
+        return rc;
+    }
+    struct attr_memos *mm = calloc(1, sizeof(*mm));
+    if (!mm) {
+        rc = CB_ENOMEM;
+    } else if ((int64_t)e->np * 6 > total) {
+        rc = attrs_scan(e, mm, &m);
+    } else {
+        rc = attrs_probe(e, mm, &m);
+    }
+    free(mm);
+    imd_close(&m);
+    return rc;
+}
+
+/* Run phases 1 and 2 for the streams asked for. */
+static int eng_run(struct eng *e, struct cb_conn *c, const struct rp *p, unsigned streams,
+                   int need_imd)
+{
+    memset(e, 0, sizeof(*e));
+    e->c = c;
+    e->p = p;
+    e->need_imd = need_imd;
+    civil_from_days(p->to_days, &e->age_y, &e->age_m, &e->age_d);
+    int rc = eng_teams(e);
+    /* size the table for everyone once, instead of growing it row by row */
+    int64_t total = 0;
+    if (!rc) {
+        rc = participants_estimate(c, &total);
+    }
+    size_t want = 1024;
+    while (!rc && (int64_t)want < total * 2 && want < ((size_t)1 << 26)) {
+        want *= 2;
+    }
+    if (!rc) {
+        rc = eng_rehash(e, want);
+    }
+    if (!rc && (streams & S_CONTACTS)) {
+        rc = stream_contacts(e);
+    }
+    if (!rc && (streams & S_ATTENDANCE)) {
+        rc = stream_attendance(e);
+    }
+    if (!rc && (streams & S_REFERRALS)) {
+        rc = stream_referrals(e);
+    }
+    if (!rc && (streams & S_GOALS)) {
+        rc = stream_goals(e);
+    }
+    for (int in = 0; !rc && (streams & S_PAIRS) && in < NINSTR; in++) {
+        rc = stream_pairs(e, in);
+    }
+    if (!rc && (streams & S_QUITS)) {
+        rc = stream_quits(e);
+    }
+    if (!rc) {
+        rc = eng_attrs(e);
+    }
+    /* ONS4 answers and BMI weights: read only for pairs of people who count */
+    for (int in = I_ONS4; !rc && (streams & S_PAIRS) && in <= I_BMI; in += I_BMI - I_ONS4) {
+        rc = pair_values(e, in);
+    }
+    return rc;
+}
+
+/* ================================================================ groups */
+
+static int split_ngroups(const struct eng *e, int split)
+{
+    switch (split) {
+    case SP_TEAM:
+        return (int)e->nteams;
+    case SP_AGE:
+        return list_len(age_keys);
+    case SP_AGE_RETURN:
+        return list_len(age_return_keys);
+    case SP_SEX:
+        return list_len(sex_codes) + 1;
+    case SP_ETHNIC:
+        return list_len(ethnic_keys) + 1;
+    case SP_IMD:
+        return list_len(imd_keys) + 1;
+    case SP_COHORT:
+        return NCOHORTS + 1;
+    case SP_EMPLOYMENT:
+        return list_len(cb_employment_statuses) + 1;
+    case SP_REFERRAL_SOURCE:
+        return list_len(cb_referral_sources) + 1;
+    case SP_MAIN_BARRIER:
+        return list_len(cb_main_barriers) + 1;
+    default:
+        return 0;
+    }
+}
+
+/* Key of group g of split (codes; a trailing "not_recorded" / "unknown" / "none"). */
+static const char *split_key(const struct eng *e, int split, int g)
+{
+    const char *const *list = NULL;
+    const char *extra = NOT_RECORDED;
+    switch (split) {
+    case SP_TEAM:
+        return g < (int)e->nteams ? e->teams[g] : NULL;
+    case SP_AGE:
+        return g < list_len(age_keys) ? age_keys[g] : NULL;
+    case SP_AGE_RETURN:
+        return g < list_len(age_return_keys) ? age_return_keys[g] : NULL;
+    case SP_SEX:
+        list = sex_codes;
+        break;
+    case SP_ETHNIC:
+        list = ethnic_keys;
+        break;
+    case SP_IMD:
+        list = imd_keys;
+        extra = "unknown";
+        break;
+    case SP_COHORT:
+        list = cohort_keys;
+        extra = "none";
+        break;
+    case SP_EMPLOYMENT:
+        list = cb_employment_statuses;
+        break;
+    case SP_REFERRAL_SOURCE:
+        list = cb_referral_sources;
+        break;
+    case SP_MAIN_BARRIER:
+        list = cb_main_barriers;
+        break;
+    default:
+        return NULL;
+    }
+    int n = list_len(list);
+    return g < n ? list[g] : g == n ? extra : NULL;
+}
+
+/* The groups of split a person belongs to (several only for cohorts); returns how many. */
+static int person_groups(const struct person *pe, int split, int out[NCOHORTS + 1])
+{
+    int a = pe->age;
+    switch (split) {
+    case SP_TEAM:
+        out[0] = pe->team;
+        return pe->team >= 0;
+    case SP_AGE:
+        out[0] = a < 0 ? -1 : a < 16 ? 0 : a < 25 ? 1 : a < 35 ? 2 : a < 50 ? 3 : a < 65 ? 4 : 5;
+        return a >= 0;
+    case SP_AGE_RETURN:
+        out[0] = a < 0 ? -1 : a <= 35 ? 0 : a < 50 ? 1 : 2;
+        return a >= 0;
+    case SP_SEX:
+        out[0] = pe->sex;
+        return 1;
+    case SP_ETHNIC:
+        out[0] = pe->eth;
+        return 1;
+    case SP_IMD:
+        out[0] = pe->imd;
+        return 1;
+    case SP_COHORT: {
+        int n = 0;
+        for (int k = 0; k < NCOHORTS; k++) {
+            if (pe->cohort & (1u << k)) {
+                out[n++] = k;
+            }
+        }
+        if (n == 0) {
+            out[n++] = NCOHORTS;
+        }
+        return n;
+    }
+    case SP_EMPLOYMENT:
+        out[0] = pe->emp;
+        return 1;
+    case SP_REFERRAL_SOURCE:
+        out[0] = pe->rsrc;
+        return 1;
+    case SP_MAIN_BARRIER:
+        out[0] = pe->barrier;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int cb_report_group_valid(struct cb_conn *c, const char *split, const char *key)
+{
+    int sp = split ? split_parse(split) : SP_NONE;
+    if (sp == SP_NONE || !key) {
+        return 0;
+    }
+    if (sp == SP_TEAM) {
+        int exists = 0;
+        return row_exists(c, "SELECT 1 FROM teams WHERE id = ?1 AND deleted = 0", key, &exists) ==
+                   CB_OK &&
+               exists;
+    }
+    struct eng e;
+    memset(&e, 0, sizeof(e));
+    for (int g = 0; g < split_ngroups(&e, sp); g++) {
+        if (strcmp(split_key(&e, sp, g), key) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ================================================================ roll-up */
+
+struct pstat {
+    long n;
+    double sb, sf;
+};
+
+struct agg {
+    long seen;
+    long contacts[NTYPES];
+    long att[NATT];
+    long ref[NDEST][NRSTAT];
+    struct pstat swem, gppaq, bmi, weight, auditc, ons[4];
+    long swem_up, swem_down, gppaq_up, gppaq_down, auditc_pos_b, auditc_pos_f;
+    long quit_set, quit_self, quit_co;
+    long goals[NGOALST], goal_people;
+};
+
+/* Classification of a pair, shared by the roll-up and the records route. */
+enum pclass {
+    PC_UP = 1u << 0,    /* SWEMWBS improved by >= the meaningful change; GPPAQ moved up */
+    PC_DOWN = 1u << 1,  /* ... declined by as much; GPPAQ moved down */
+    PC_POS_B = 1u << 2, /* AUDIT-C positive (>= 5) at baseline */
+    PC_POS_F = 1u << 3  /* ... at follow-up */
+};
+
+static unsigned pair_class(int in, const struct pair *pr)
+{
+    double d = pr->f[0] - pr->b[0];
+    switch (in) {
+    case I_SWEMWBS:
+        /* scores are 2 dp from the Warwick table; compare in hundredths */
+        return (llround(d * 100) >= llround(CB_SWEMWBS_MEANINGFUL_CHANGE * 100) ? PC_UP : 0) |
+               (llround(-d * 100) >= llround(CB_SWEMWBS_MEANINGFUL_CHANGE * 100) ? PC_DOWN : 0);
+    case I_GPPAQ:
+        return (d > 0.5 ? PC_UP : 0) | (d < -0.5 ? PC_DOWN : 0);
+    case I_AUDITC:
+        return (pr->b[0] >= 5 ? PC_POS_B : 0) | (pr->f[0] >= 5 ? PC_POS_F : 0);
+    default:
+        return 0;
+    }
+}
+
+static void pstat_add(struct pstat *s, double b, double f)
+{
+    s->n++;
+    s->sb += b;
+    s->sf += f;
+}
+
+/* Add a live person's activity, and their person-level figures when scoped. */
+static void agg_person(struct agg *g, const struct person *pe, int scoped)
+{
+    g->seen += (pe->flags & P_SEEN) != 0;
+    for (int t = 0; t < NTYPES; t++) {
+        g->contacts[t] += pe->contacts[t];
+    }
+    for (int a = 0; a < NATT; a++) {
+        g->att[a] += pe->att[a];
+    }
+    if (!scoped) {
+        return;
+    }
+    long goals = 0;
+    for (int s = 0; s < NGOALST; s++) {
+        g->goals[s] += pe->goals[s];
+        goals += pe->goals[s];
+    }
+    g->goal_people += goals > 0;
+    g->quit_set += (pe->flags & P_QUIT_SET) != 0;
+    g->quit_self += (pe->flags & P_QUIT_SELF) != 0;
+    g->quit_co += (pe->flags & P_QUIT_CO) != 0;
+}
+
+static void agg_pair(struct agg *g, int in, const struct pair *pr)
+{
+    unsigned k = pair_class(in, pr);
+    switch (in) {
+    case I_SWEMWBS:
+        pstat_add(&g->swem, pr->b[0], pr->f[0]);
+        g->swem_up += (k & PC_UP) != 0;
+        g->swem_down += (k & PC_DOWN) != 0;
+        break;
+    case I_ONS4:
+        for (int j = 0; j < 4; j++) {
+            pstat_add(&g->ons[j], pr->b[j], pr->f[j]);
+        }
+        break;
+    case I_GPPAQ:
+        pstat_add(&g->gppaq, pr->b[0], pr->f[0]);
+        g->gppaq_up += (k & PC_UP) != 0;
+        g->gppaq_down += (k & PC_DOWN) != 0;
+        break;
+    case I_BMI:
+        pstat_add(&g->bmi, pr->b[0], pr->f[0]);
+        pstat_add(&g->weight, pr->b[1], pr->f[1]);
+        break;
+    case I_AUDITC:
+        pstat_add(&g->auditc, pr->b[0], pr->f[0]);
+        g->auditc_pos_b += (k & PC_POS_B) != 0;
+        g->auditc_pos_f += (k & PC_POS_F) != 0;
+        break;
+    default:
+        break;
+    }
+}
+
+/*
+ * Phase 3: add everyone in scope into total and into groups[ngroups] of
+ * split (groups may be NULL with SP_NONE).
+ */
+static void eng_rollup(const struct eng *e, int split, struct agg *total, struct agg *groups)
+{
+    int gs[NCOHORTS + 1];
+    for (size_t i = 0; i < e->np; i++) {
+        const struct person *pe = &e->pp[i];
+        if (!is_live(pe)) {
+            continue;
+        }
+        int scoped = in_scope(e, pe);
+        agg_person(total, pe, scoped);
+        int n = split == SP_NONE ? 0 : person_groups(pe, split, gs);
+        for (int k = 0; k < n; k++) {
+            if (gs[k] >= 0) {
+                agg_person(&groups[gs[k]], pe, scoped);
+            }
+        }
+    }
+    for (size_t j = 0; j < e->nrefs; j++) {
+        const struct ref_ev *r = &e->refs[j];
+        const struct person *pe = &e->pp[r->person];
+        if (!in_scope(e, pe)) {
+            continue;
+        }
+        total->ref[r->dest][r->status]++;
+        int n = split == SP_NONE ? 0 : person_groups(pe, split, gs);
+        for (int k = 0; k < n; k++) {
+            if (gs[k] >= 0) {
+                groups[gs[k]].ref[r->dest][r->status]++;
+            }
+        }
+    }
+    for (int in = 0; in < NINSTR; in++) {
+        for (size_t j = 0; j < e->npairs[in]; j++) {
+            const struct pair *pr = &e->pairs[in][j];
+            if (pr->person >= e->np) {
+                continue;
+            }
+            const struct person *pe = &e->pp[pr->person];
+            if (!in_scope(e, pe)) {
+                continue;
+            }
+            agg_pair(total, in, pr);
+            int n = split == SP_NONE ? 0 : person_groups(pe, split, gs);
+            for (int k = 0; k < n; k++) {
+                if (gs[k] >= 0) {
+                    agg_pair(&groups[gs[k]], in, pr);
+                }
+            }
+        }
+    }
+}
+
+/* ============================================================ JSON output */
+
+struct fmt {
+    int suppress;
+    int threshold;
+};
+
+static json_t *jcount(const struct fmt *f, long n)
+{
+    if (f->suppress && n > 0 && n < f->threshold) {
+        char s[24];
+        snprintf(s, sizeof(s), "<%d", f->threshold);
+        return json_string(s);
+    }
+    return json_integer(n);
+}
+
+static double round_to(double v, double scale)
+{
+    return round(v * scale) / scale;
+}
+
+/* Mean of sum over n (2 dp), or null when n is 0 or suppressed. */
+static json_t *jmean(const struct fmt *f, double sum, long n)
+{
+    if (n == 0 || (f->suppress && n < f->threshold)) {
+        return json_null();
+    }
+    return json_real(round_to(sum / (double)n, 100));
+}
+
+/* num/den (4 dp), or null when den is 0 or either count is suppressed. */
+static json_t *jshare(const struct fmt *f, long num, long den)
+{
+    if (den == 0 || (f->suppress && (den < f->threshold || (num > 0 && num < f->threshold)))) {
+        return json_null();
+    }
+    return json_real(round_to((double)num / (double)den, 10000));
+}
+
+static json_t *jmeans(const struct fmt *f, const struct pstat *s)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "baseline_mean", jmean(f, s->sb, s->n));
+    json_object_set_new(o, "followup_mean", jmean(f, s->sf, s->n));
+    json_t *chg = json_null();
+    if (s->n > 0 && !(f->suppress && s->n < f->threshold)) {
+        chg = json_real(round_to((s->sf - s->sb) / (double)s->n, 100));
+    }
+    json_object_set_new(o, "mean_change", chg);
+    return o;
+}
+
+static json_t *jpairs(const struct fmt *f, const struct pstat *s)
+{
+    json_t *o = jmeans(f, s);
+    json_object_set_new(o, "pairs", jcount(f, s->n));
+    return o;
+}
+
+static json_t *figures_json(const struct fmt *f, const struct agg *g)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "people_seen", jcount(f, g->seen));
+
+    json_t *ct = json_object();
+    long total = 0;
+    for (int t = 0; t < NTYPES; t++) {
+        total += t == T_DNA ? 0 : g->contacts[t];
+    }
+    json_object_set_new(ct, "total", jcount(f, total));
+    for (int t = 0; t < NTYPES; t++) {
+        json_object_set_new(ct, cb_encounter_types[t], jcount(f, g->contacts[t]));
+    }
+    json_object_set_new(o, "contacts", ct);
+
+    json_t *at = json_object();
+    long den = 0;
+    for (int a = 0; a < NATT; a++) {
+        json_object_set_new(at, cb_attendance_statuses[a], jcount(f, g->att[a]));
+        den += g->att[a];
+    }
+    json_object_set_new(at, "rate", jshare(f, g->att[A_ATTENDED], den));
+    json_object_set_new(o, "group_attendance", at);
+
+    json_t *rf = json_object(), *bd = json_object(), *bs = json_object();
+    long rtotal = 0, bystatus[NRSTAT] = {0};
+    for (int d = 0; d < NDEST; d++) {
+        json_t *dd = json_object();
+        long dt = 0;
+        for (int s = 0; s < NRSTAT; s++) {
+            dt += g->ref[d][s];
+            bystatus[s] += g->ref[d][s];
+        }
+        json_object_set_new(dd, "total", jcount(f, dt));
+        for (int s = 0; s < NRSTAT; s++) {
+            json_object_set_new(dd, cb_referral_statuses[s], jcount(f, g->ref[d][s]));
+        }
+        json_object_set_new(bd, cb_referral_destinations[d], dd);
+        rtotal += dt;
+    }
+    for (int s = 0; s < NRSTAT; s++) {
+        json_object_set_new(bs, cb_referral_statuses[s], jcount(f, bystatus[s]));
+    }
+    json_object_set_new(rf, "total", jcount(f, rtotal));
+    json_object_set_new(rf, "by_destination", bd);
+    json_object_set_new(rf, "by_status", bs);
+    json_object_set_new(o, "referrals", rf);
+
+    json_t *sw = jpairs(f, &g->swem);
+    json_object_set_new(sw, "improved", jcount(f, g->swem_up));
+    json_object_set_new(sw, "improved_share", jshare(f, g->swem_up, g->swem.n));
+    json_object_set_new(sw, "declined", jcount(f, g->swem_down));
+    json_object_set_new(sw, "no_meaningful_change",
+                        jcount(f, g->swem.n - g->swem_up - g->swem_down));
+    json_object_set_new(o, "swemwbs", sw);
+
+    static const char *const ons_q[4] = {"life_satisfaction", "worthwhile", "happiness", "anxiety"};
+    json_t *on = json_object();
+    json_object_set_new(on, "pairs", jcount(f, g->ons[0].n));
+    for (int j = 0; j < 4; j++) {
+        json_object_set_new(on, ons_q[j], jmeans(f, &g->ons[j]));
+    }
+    json_object_set_new(o, "ons4", on);
+
+    json_t *gp = jpairs(f, &g->gppaq);
+    json_object_set_new(gp, "moved_up", jcount(f, g->gppaq_up));
+    json_object_set_new(gp, "moved_down", jcount(f, g->gppaq_down));
+    json_object_set_new(gp, "no_change", jcount(f, g->gppaq.n - g->gppaq_up - g->gppaq_down));
+    json_object_set_new(o, "gppaq", gp);
+
+    json_object_set_new(o, "bmi", jpairs(f, &g->bmi));
+    json_object_set_new(o, "weight_kg", jpairs(f, &g->weight));
+
+    json_t *au = jpairs(f, &g->auditc);
+    json_object_set_new(au, "positive_at_baseline", jcount(f, g->auditc_pos_b));
+    json_object_set_new(au, "positive_at_followup", jcount(f, g->auditc_pos_f));
+    json_object_set_new(o, "audit_c", au);
+
+    json_t *sm = json_object();
+    json_object_set_new(sm, "quit_dates_set", jcount(f, g->quit_set));
+    json_object_set_new(sm, "quits_self_reported", jcount(f, g->quit_self));
+    json_object_set_new(sm, "quits_co_validated", jcount(f, g->quit_co));
+    json_object_set_new(o, "smoking", sm);
+
+    /* cb_goal_statuses: agreed, partly_achieved, fully_achieved, not_achieved */
+    json_t *go = json_object();
+    long agreed = 0;
+    for (int s = 0; s < NGOALST; s++) {
+        agreed += g->goals[s];
+    }
+    long outcome = agreed - g->goals[0];
+    json_object_set_new(go, "agreed", jcount(f, agreed));
+    json_object_set_new(go, "people", jcount(f, g->goal_people));
+    json_object_set_new(go, "fully_achieved", jcount(f, g->goals[2]));
+    json_object_set_new(go, "partly_achieved", jcount(f, g->goals[1]));
+    json_object_set_new(go, "not_achieved", jcount(f, g->goals[3]));
+    json_object_set_new(go, "open", jcount(f, g->goals[0]));
+    json_object_set_new(go, "fully_achieved_share", jshare(f, g->goals[2], outcome));
+    json_object_set_new(go, "partly_achieved_share", jshare(f, g->goals[1], outcome));
+    json_object_set_new(o, "goals", go);
+    return o;
+}
+
+/* "period" and "filters" objects shared by the JSON reports. */
+static void describe(json_t *o, const struct rp *p, const struct cb_report_query *q)
+{
+    json_object_set_new(o, "period", json_pack("{s:s, s:s}", "from", p->from, "to", p->to));
+    json_object_set_new(
+        o, "filters",
+        json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "team", p->team[0] ? p->team : NULL,
+                  "venue", p->venue[0] ? p->venue : NULL, "coach", p->coach[0] ? p->coach : NULL,
+                  "programme", p->programme[0] ? p->programme : NULL, "topic",
+                  p->topic[0] ? p->topic : NULL, "cohort", q->cohort));
+    json_object_set_new(o, "split",
+                        p->split == SP_NONE ? json_null() : json_string(split_names[p->split]));
+    json_object_set_new(o, "age_at", json_string(p->to));
+    json_object_set_new(o, "suppressed", json_boolean(p->suppress));
+    json_object_set_new(o, "small_number_threshold", json_integer(p->threshold));
+}
+
+/* One audit event for a report; detail lists the parameters (no personal data). */
+static void audit_report(struct cb_conn *c, const struct cb_actor *a, const char *action,
+                         const struct cb_report_query *q)
+{
+    struct {
+        const char *name, *v;
+    } kv[] = {{"from", q->from},   {"to", q->to},
+              {"team", q->team},   {"venue", q->venue},
+              {"coach", q->coach}, {"programme", q->programme},
+              {"topic", q->topic}, {"cohort", q->cohort},
+              {"split", q->split}, {"figure", q->figure},
+              {"group", q->group}, {"quarter", q->quarter},
+              {"weeks", q->weeks}, {"suppress", q->suppress}};
+    char detail[400];
+    size_t o = 0;
+    detail[0] = '\0';
+    for (size_t i = 0; i < N(kv) && o < sizeof(detail); i++) {
+        if (kv[i].v) {
+            int w = snprintf(detail + o, sizeof(detail) - o, "%s%s=%.80s", o ? "&" : "", kv[i].name,
+                             kv[i].v);
+            o = w < 0 ? sizeof(detail) : o + (size_t)w;
+        }
+    }
+    struct cb_audit_event ev = {
+        a ? a->user->id : NULL,    action, NULL, NULL, a ? a->address : NULL, "ok",
+        detail[0] ? detail : NULL, NULL};
+    cb_audit(c, &ev);
+}
+
+/* Parameters of outcomes, records and reach. */
+static int resolve_all(struct cb_conn *c, const struct cb_actor *a, enum access acc,
+                       const struct cb_report_query *q, struct rp *p, struct cb_field_error *fe)
+{
+    memset(p, 0, sizeof(*p));
+    int rc = resolve_team(c, a, acc, q->team, p, fe);
+    if (!rc) {
+        rc = resolve_period(q, 1, p, fe);
+    }
+    if (!rc) {
+        rc = resolve_filters(c, a, q, p, fe);
+    }
+    return rc;
+}
+
+int cb_report_outcomes(struct cb_conn *c, const struct cb_actor *a, const struct cb_report_query *q,
+                       json_t **out, struct cb_field_error *fe)
+{
+    struct rp p;
+    *out = NULL;
+    int rc = resolve_all(c, a, ACC_TEAM, q, &p, fe);
+    if (rc) {
+        return rc;
+    }
+    struct eng e;
+    if ((rc = read_begin(c)) != CB_OK) {
+        return rc;
+    }
+    rc = eng_run(&e, c, &p, S_ALL, p.split == SP_IMD);
+    read_end(c);
+    int ng = p.split == SP_NONE ? 0 : split_ngroups(&e, p.split);
+    struct agg total, *groups = calloc((size_t)ng + 1, sizeof(*groups));
+    memset(&total, 0, sizeof(total));
+    if (!rc && !groups) {
+        rc = CB_ENOMEM;
+    }
+    if (!rc) {
+        eng_rollup(&e, p.split, &total, groups);
+        struct fmt f = {p.suppress, p.threshold};
+        json_t *o = json_object();
+        describe(o, &p, q);
+        json_object_set_new(o, "swemwbs_meaningful_change",
+                            json_real(CB_SWEMWBS_MEANINGFUL_CHANGE));
+        json_object_set_new(o, "total", figures_json(&f, &total));
+        if (p.split != SP_NONE) {
+            json_t *arr = json_array();
+            for (int g = 0; g < ng; g++) {
+                json_array_append_new(arr, json_pack("{s:s, s:o}", "key", split_key(&e, p.split, g),
+                                                     "figures", figures_json(&f, &groups[g])));
+            }
+            json_object_set_new(o, "groups", arr);
+        }
+        *out = o;
+        audit_report(c, a, "report.outcomes", q);
+    }
+    free(groups);
+    eng_free(&e);
+    return rc;
+}
+
+/* ================================================================ records */
+
+/* A count of the figures object, by its dotted path. */
+enum fkind {
+    F_SEEN,
+    F_CONTACTS_TOTAL,
+    F_CONTACTS, /* a: type */
+    F_ATT,      /* a: status */
+    F_REF_TOTAL,
+    F_REF_DEST,     /* a: destination */
+    F_REF_DEST_ST,  /* a: destination, b: status */
+    F_REF_STATUS,   /* b: status */
+    F_PAIRS,        /* a: instrument */
+    F_PAIR_CLASS,   /* a: instrument, b: pclass bits that must all be set */
+    F_PAIR_NONE,    /* a: instrument: neither up nor down */
+    F_QUIT,         /* b: person flag */
+    F_GOALS_AGREED, /* goals agreed (any status) */
+    F_GOAL_STATUS,  /* a: goal status */
+    F_GOAL_PEOPLE
+};
+
+struct figure {
+    enum fkind kind;
+    int a;
+    unsigned b;
+};
+
+static int split_path(const char *s, char parts[4][48])
+{
+    int n = 0;
+    const char *p = s;
+    while (n < 4) {
+        const char *dot = strchr(p, '.');
+        size_t len = dot ? (size_t)(dot - p) : strlen(p);
+        if (len == 0 || len >= 48) {
+            return -1;
+        }
+        memcpy(parts[n], p, len);
+        parts[n][len] = '\0';
+        n++;
+        if (!dot) {
+            return n;
+        }
+        p = dot + 1;
+    }
+    return -1;
+}
+
+static int figure_parse(const char *s, struct figure *f)
+{
+    char x[4][48];
+    int n = s ? split_path(s, x) : -1;
+    memset(f, 0, sizeof(*f));
+    if (n == 1 && strcmp(x[0], "people_seen") == 0) {
+        f->kind = F_SEEN;
+        return CB_OK;
+    }
+    if (n == 2 && strcmp(x[0], "contacts") == 0) {
+        f->a = code_index(cb_encounter_types, x[1]);
+        f->kind = strcmp(x[1], "total") == 0 ? F_CONTACTS_TOTAL : F_CONTACTS;
+        return f->kind == F_CONTACTS_TOTAL || f->a < NTYPES ? CB_OK : CB_EINVAL;
+    }
+    if (n == 2 && strcmp(x[0], "group_attendance") == 0) {
+        f->kind = F_ATT;
+        f->a = code_index(cb_attendance_statuses, x[1]);
+        return f->a < NATT ? CB_OK : CB_EINVAL;
+    }
+    if (strcmp(x[0], "referrals") == 0) {
+        if (n == 2 && strcmp(x[1], "total") == 0) {
+            f->kind = F_REF_TOTAL;
+            return CB_OK;
+        }
+        if (n == 3 && strcmp(x[1], "by_status") == 0) {
+            f->kind = F_REF_STATUS;
+            f->b = (unsigned)code_index(cb_referral_statuses, x[2]);
+            return f->b < NRSTAT ? CB_OK : CB_EINVAL;
+        }
+        if (n == 4 && strcmp(x[1], "by_destination") == 0) {
+            f->a = code_index(cb_referral_destinations, x[2]);
+            f->kind = strcmp(x[3], "total") == 0 ? F_REF_DEST : F_REF_DEST_ST;
+            f->b = (unsigned)code_index(cb_referral_statuses, x[3]);
+            return f->a < NDEST && (f->kind == F_REF_DEST || f->b < NRSTAT) ? CB_OK : CB_EINVAL;
+        }
+        return CB_EINVAL;
+    }
+    if (n == 2 && strcmp(x[0], "smoking") == 0) {
+        f->kind = F_QUIT;
+        f->b = strcmp(x[1], "quit_dates_set") == 0        ? P_QUIT_SET
+               : strcmp(x[1], "quits_self_reported") == 0 ? P_QUIT_SELF
+               : strcmp(x[1], "quits_co_validated") == 0  ? P_QUIT_CO
+                                                          : 0;
+        return f->b ? CB_OK : CB_EINVAL;
+    }
+    if (n == 2 && strcmp(x[0], "goals") == 0) {
+        if (strcmp(x[1], "agreed") == 0) {
+            f->kind = F_GOALS_AGREED;
+            return CB_OK;
+        }
+        if (strcmp(x[1], "people") == 0) {
+            f->kind = F_GOAL_PEOPLE;
+            return CB_OK;
+        }
+        f->kind = F_GOAL_STATUS;
+        f->a = strcmp(x[1], "open") == 0 ? 0 : code_index(cb_goal_statuses, x[1]);
+        return f->a > 0 || strcmp(x[1], "open") == 0 ? (f->a < NGOALST ? CB_OK : CB_EINVAL)
+                                                     : CB_EINVAL;
+    }
+    static const struct {
+        const char *path;
+        int instr;
+        enum fkind kind;
+        unsigned cls;
+    } pairs[] = {
+        {"swemwbs.pairs", I_SWEMWBS, F_PAIRS, 0},
+        {"swemwbs.improved", I_SWEMWBS, F_PAIR_CLASS, PC_UP},
+        {"swemwbs.declined", I_SWEMWBS, F_PAIR_CLASS, PC_DOWN},
+        {"swemwbs.no_meaningful_change", I_SWEMWBS, F_PAIR_NONE, 0},
+        {"ons4.pairs", I_ONS4, F_PAIRS, 0},
+        {"gppaq.pairs", I_GPPAQ, F_PAIRS, 0},
+        {"gppaq.moved_up", I_GPPAQ, F_PAIR_CLASS, PC_UP},
+        {"gppaq.moved_down", I_GPPAQ, F_PAIR_CLASS, PC_DOWN},
+        {"gppaq.no_change", I_GPPAQ, F_PAIR_NONE, 0},
+        {"bmi.pairs", I_BMI, F_PAIRS, 0},
+        {"weight_kg.pairs", I_BMI, F_PAIRS, 0},
+        {"audit_c.pairs", I_AUDITC, F_PAIRS, 0},
+        {"audit_c.positive_at_baseline", I_AUDITC, F_PAIR_CLASS, PC_POS_B},
+        {"audit_c.positive_at_followup", I_AUDITC, F_PAIR_CLASS, PC_POS_F},
+    };
+    for (size_t i = 0; s && i < N(pairs); i++) {
+        if (strcmp(s, pairs[i].path) == 0) {
+            f->kind = pairs[i].kind;
+            f->a = pairs[i].instr;
+            f->b = pairs[i].cls;
+            return CB_OK;
+        }
+    }
+    return CB_EINVAL;
+}
+
+/* Does person pe add to person-level figure f?  (Activity counts need a live
+ * person, the others a person in scope, as in the roll-up.) */
+static int person_hits(const struct eng *e, const struct figure *f, const struct person *pe)
+{
+    long n = 0;
+    int activity = f->kind == F_SEEN || f->kind == F_CONTACTS_TOTAL || f->kind == F_CONTACTS ||
+                   f->kind == F_ATT;
+    if (activity ? !is_live(pe) : !in_scope(e, pe)) {
+        return 0;
+    }
+    switch (f->kind) {
+    case F_SEEN:
+        return (pe->flags & P_SEEN) != 0;
+    case F_CONTACTS_TOTAL:
+        for (int t = 0; t < NTYPES; t++) {
+            n += t == T_DNA ? 0 : pe->contacts[t];
+        }
+        return n > 0;
+    case F_CONTACTS:
+        return pe->contacts[f->a] > 0;
+    case F_ATT:
+        return pe->att[f->a] > 0;
+    case F_QUIT:
+        return (pe->flags & f->b) != 0;
+    case F_GOALS_AGREED:
+    case F_GOAL_PEOPLE:
+        for (int s = 0; s < NGOALST; s++) {
+            n += pe->goals[s];
+        }
+        return n > 0;
+    case F_GOAL_STATUS:
+        return pe->goals[f->a] > 0;
+    default:
+        return 0;
+    }
+}
+
+static int ref_hits(const struct figure *f, const struct ref_ev *r)
+{
+    switch (f->kind) {
+    case F_REF_TOTAL:
+        return 1;
+    case F_REF_DEST:
+        return r->dest == f->a;
+    case F_REF_DEST_ST:
+        return r->dest == f->a && r->status == f->b;
+    case F_REF_STATUS:
+        return r->status == f->b;
+    default:
+        return 0;
+    }
+}
+
+static int pair_hits(const struct figure *f, int in, const struct pair *pr)
+{
+    if ((f->kind != F_PAIRS && f->kind != F_PAIR_CLASS && f->kind != F_PAIR_NONE) || f->a != in) {
+        return 0;
+    }
+    unsigned k = pair_class(in, pr);
+    return f->kind == F_PAIRS || (f->kind == F_PAIR_CLASS && (k & f->b) == f->b) ||
+           (f->kind == F_PAIR_NONE && !(k & (PC_UP | PC_DOWN)));
+}
+
+/* 1 if the person is in group g of split (g < 0: every group). */
+static int in_group(const struct person *pe, int split, int g)
+{
+    int gs[NCOHORTS + 1];
+    if (g < 0) {
+        return 1;
+    }
+    int n = person_groups(pe, split, gs);
+    for (int k = 0; k < n; k++) {
+        if (gs[k] == g) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Mark (P_MARK) everyone in scope and in group g behind figure f. */
+static void mark_figure(struct eng *e, const struct figure *f, int split, int g)
+{
+    for (size_t i = 0; i < e->np; i++) {
+        struct person *pe = &e->pp[i];
+        if (in_group(pe, split, g) && person_hits(e, f, pe)) {
+            pe->flags |= P_MARK;
+        }
+    }
+    for (size_t j = 0; j < e->nrefs; j++) {
+        struct person *pe = &e->pp[e->refs[j].person];
+        if (in_scope(e, pe) && in_group(pe, split, g) && ref_hits(f, &e->refs[j])) {
+            pe->flags |= P_MARK;
+        }
+    }
+    for (int in = 0; in < NINSTR; in++) {
+        for (size_t j = 0; j < e->npairs[in]; j++) {
+            if (e->pairs[in][j].person >= e->np) {
+                continue;
+            }
+            struct person *pe = &e->pp[e->pairs[in][j].person];
+            if (in_scope(e, pe) && in_group(pe, split, g) && pair_hits(f, in, &e->pairs[in][j])) {
+                pe->flags |= P_MARK;
+            }
+        }
+    }
+}
+
+/* Above this many people, records are read in name order instead of by id. */
+#define RECORDS_PROBE_MAX 2000
+
+struct rec_item {
+    char given[101], family[101], dob[CB_DATE_STRLEN], team[80];
+    const struct person *pe;
+};
+
+static int rec_cmp(const void *x, const void *y)
+{
+    const struct rec_item *a = x, *b = y;
+    int r = strcasecmp(a->family, b->family);
+    if (!r) {
+        r = strcasecmp(a->given, b->given);
+    }
+    return r ? r : strcmp(a->pe->id, b->pe->id);
+}
+
+int cb_report_records(struct cb_conn *c, const struct cb_actor *a, const struct cb_report_query *q,
+                      json_t **out, struct cb_field_error *fe)
+{
+    struct rp p;
+    struct figure fig;
+    *out = NULL;
+    int rc = resolve_all(c, a, ACC_MANAGER, q, &p, fe);
+    if (rc) {
+        return rc;
+    }
+    if (!q->figure) {
+        return cb_field_fail(fe, "figure", "is required (the dotted path of a count)");
+    }
+    if (figure_parse(q->figure, &fig) != CB_OK) {
+        return cb_field_fail(fe, "figure", "is not a count of the outcomes report");
+    }
+    long limit = 0;
+    if ((rc = int_param("limit", q->limit, 1, CB_REPORT_RECORDS_MAX, 1000, &limit, fe)) != CB_OK) {
+        return rc;
+    }
+    struct eng e;
+    memset(&e, 0, sizeof(e));
+    int g = -1;
+    if (q->group && p.split == SP_NONE) {
+        return cb_field_fail(fe, "group", "needs split");
+    }
+    if ((rc = read_begin(c)) != CB_OK) {
+        return rc;
+    }
+    rc = eng_run(&e, c, &p, S_ALL, p.split == SP_IMD);
+    if (!rc && q->group) {
+        for (int k = 0; k < split_ngroups(&e, p.split); k++) {
+            if (strcmp(split_key(&e, p.split, k), q->group) == 0) {
+                g = k;
+            }
+        }
+        if (g < 0) {
+            rc = cb_field_fail(fe, "group", "is not a group of split %s", split_names[p.split]);
+        }
+    }
+    struct rec_item *items = NULL;
+    size_t nitems = 0, k = 0;
+    if (!rc) {
+        mark_figure(&e, &fig, p.split, g);
+        for (size_t i = 0; i < e.np; i++) {
+            nitems += (e.pp[i].flags & P_MARK) != 0;
+        }
+        items = calloc(nitems ? nitems : 1, sizeof(*items));
+        rc = items ? CB_OK : CB_ENOMEM;
+    }
+    /*
+     * Few people: read each by id and sort.  Many: walk participants in name
+     * order (participants_family) and stop after `limit` of them.
+     */
+    int by_name = nitems > RECORDS_PROBE_MAX;
+    sqlite3_stmt *st = NULL;
+    if (!rc) {
+        rc = cb_conn_prepare(c,
+                             by_name ? "SELECT id, given_name, family_name, date_of_birth, team "
+                                       "FROM participants WHERE deleted = 0 AND merged_into IS "
+                                       "NULL ORDER BY lower(family_name), lower(given_name), id"
+                                     : "SELECT id, given_name, family_name, date_of_birth, team "
+                                       "FROM participants WHERE id = ?1",
+                             &st);
+    }
+    for (size_t i = 0; !rc && (by_name ? k < (size_t)limit : i < e.np); i++) {
+        int64_t at = (int64_t)i;
+        if (!by_name) {
+            if (!(e.pp[i].flags & P_MARK)) {
+                continue;
+            }
+            sqlite3_reset(st);
+            sqlite3_bind_text(st, 1, e.pp[i].id, -1, SQLITE_TRANSIENT);
+        }
+        int s = sqlite3_step(st);
+        if (s != SQLITE_ROW) {
+            rc = s == SQLITE_DONE ? (by_name ? CB_OK : CB_EINTERNAL) : cb_store_rc(s);
+            break;
+        }
+        if (by_name && ((rc = eng_person(&e, col_text(st, 0), 0, &at)) != CB_OK || at < 0 ||
+                        !(e.pp[at].flags & P_MARK))) {
+            continue;
+        }
+        struct rec_item *it = &items[k++];
+        snprintf(it->given, sizeof(it->given), "%s", col_text(st, 1) ? col_text(st, 1) : "");
+        snprintf(it->family, sizeof(it->family), "%s", col_text(st, 2) ? col_text(st, 2) : "");
+        snprintf(it->dob, sizeof(it->dob), "%s", col_text(st, 3) ? col_text(st, 3) : "");
+        snprintf(it->team, sizeof(it->team), "%s", col_text(st, 4) ? col_text(st, 4) : "");
+        it->pe = &e.pp[at];
+    }
+    cb_stmt_done(st);
+    read_end(c);
+    if (!rc) {
+        if (!by_name) {
+            qsort(items, k, sizeof(*items), rec_cmp);
+        }
+        json_t *arr = json_array();
+        int gs[NCOHORTS + 1];
+        for (size_t i = 0; i < k && i < (size_t)limit; i++) {
+            json_t *grp = json_null();
+            if (p.split != SP_NONE) {
+                int n = person_groups(items[i].pe, p.split, gs);
+                grp = g >= 0                 ? json_string(q->group)
+                      : n >= 1 && gs[0] >= 0 ? json_string(split_key(&e, p.split, gs[0]))
+                                             : json_null();
+            }
+            json_array_append_new(
+                arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "id", items[i].pe->id,
+                               "given_name", items[i].given, "family_name", items[i].family,
+                               "date_of_birth", items[i].dob, "team", items[i].team, "group", grp));
+        }
+        json_t *o = json_object();
+        describe(o, &p, q);
+        json_object_set_new(o, "figure", json_string(q->figure));
+        json_object_set_new(o, "group", q->group ? json_string(q->group) : json_null());
+        json_object_set_new(o, "count", json_integer((json_int_t)nitems));
+        json_object_set_new(o, "truncated", json_boolean(nitems > (size_t)limit));
+        json_object_set_new(o, "items", arr);
+        *out = o;
+        audit_report(c, a, "report.records", q);
+    }
+    free(items);
+    eng_free(&e);
+    return rc;
+}
+
+/* ================================================================== reach */
+
+/* Population of each group of split (-1 when not known). */
+static int load_population(struct eng *e, int split, long *pop, int ng)
+{
+    for (int g = 0; g < ng; g++) {
+        pop[g] = -1;
+    }
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(e->c, "SELECT grp, people FROM population WHERE split = ?1", &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, split_names[split], -1, SQLITE_STATIC);
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        for (int g = 0; g < ng; g++) {
+            const char *k = split_key(e, split, g);
+            if (k && col_text(st, 0) && strcmp(k, col_text(st, 0)) == 0) {
+                pop[g] = (long)sqlite3_column_int64(st, 1);
+            }
+        }
+    }
+    return step_done(st, s);
+}
+
+int cb_report_reach(struct cb_conn *c, const struct cb_actor *a, const struct cb_report_query *q,
+                    json_t **out, struct cb_field_error *fe)
+{
+    struct rp p;
+    *out = NULL;
+    int rc = resolve_all(c, a, ACC_TEAM, q, &p, fe);
+    if (rc) {
+        return rc;
+    }
+    if (p.split == SP_NONE) {
+        return cb_field_fail(fe, "split", "is required");
+    }
+    struct eng e;
+    long pop[MAX_TEAMS + 16];
+    if ((rc = read_begin(c)) != CB_OK) {
+        return rc;
+    }
+    rc = eng_run(&e, c, &p, S_CONTACTS | S_ATTENDANCE, p.split == SP_IMD);
+    int ng = split_ngroups(&e, p.split);
+    if (!rc) {
+        rc = load_population(&e, p.split, pop, ng);
+    }
+    read_end(c);
+    struct agg total, *groups = calloc((size_t)ng + 1, sizeof(*groups));
+    memset(&total, 0, sizeof(total));
+    if (!rc && !groups) {
+        rc = CB_ENOMEM;
+    }
+    if (!rc) {
+        eng_rollup(&e, p.split, &total, groups);
+        struct fmt f = {p.suppress, p.threshold};
+        long poptotal = 0;
+        int popknown = 0;
+        for (int g = 0; g < ng; g++) {
+            if (pop[g] >= 0) {
+                poptotal += pop[g];
+                popknown = 1;
+            }
+        }
+        json_t *arr = json_array();
+        for (int g = 0; g < ng; g++) {
+            json_t *it = json_pack("{s:s, s:o, s:o}", "key", split_key(&e, p.split, g), "engaged",
+                                   jcount(&f, groups[g].seen), "share",
+                                   jshare(&f, groups[g].seen, total.seen));
+            int known = pop[g] >= 0;
+            json_object_set_new(it, "population", known ? json_integer(pop[g]) : json_null());
+            json_object_set_new(it, "population_share",
+                                known && poptotal > 0
+                                    ? json_real(round_to((double)pop[g] / (double)poptotal, 10000))
+                                    : json_null());
+            json_t *rate = json_null(), *rep = json_null();
+            int hidden = f.suppress && groups[g].seen > 0 && groups[g].seen < f.threshold;
+            if (known && pop[g] > 0 && !hidden) {
+                rate = json_real(round_to(1000.0 * (double)groups[g].seen / (double)pop[g], 100));
+                if (total.seen > 0 && poptotal > 0 && !(f.suppress && total.seen < f.threshold)) {
+                    double share = (double)groups[g].seen / (double)total.seen;
+                    double pshare = (double)pop[g] / (double)poptotal;
+                    rep = json_real(round_to(share / pshare, 100));
+                }
+            }
+            json_object_set_new(it, "rate_per_1000", rate);
+            json_object_set_new(it, "representation", rep);
+            json_array_append_new(arr, it);
+        }
+        json_t *o = json_object();
+        describe(o, &p, q);
+        json_object_set_new(o, "engaged", jcount(&f, total.seen));
+        json_object_set_new(o, "population_total", popknown ? json_integer(poptotal) : json_null());
+        json_object_set_new(o, "groups", arr);
+        *out = o;
+        audit_report(c, a, "report.reach", q);
+    }
+    free(groups);
+    eng_free(&e);
+    return rc;
+}
+
+/* ========================================================== data quality */
+
+#define DQ_PERSON_COLS "p.id, p.given_name, p.family_name, p.date_of_birth, p.team"
+#define DQ_ACTIVE      "p.deleted = 0 AND p.merged_into IS NULL AND p.status = 'active'"
+
+static json_t *dq_person(sqlite3_stmt *st)
+{
+    return json_pack("{s:o, s:o, s:o, s:o, s:o}", "participant_id", col_json_str(st, 0),
+                     "given_name", col_json_str(st, 1), "family_name", col_json_str(st, 2),
+                     "date_of_birth", col_json_str(st, 3), "team", col_json_str(st, 4));
+}
+
+/*
+ * One check: count_sql gives the count, list_sql the first items (columns
+ * DQ_PERSON_COLS then extra named columns).  Both bind ?1 team ('' = all),
+ * ?2/?3 the period bounds and ?4 a cut-off when used.
+ */
+static int dq_check(struct cb_conn *c, json_t *checks, const char *name, const char *count_sql,
+                    const char *list_sql, const char *const *extra, const char *b1, const char *b2,
+                    const char *b3, const char *b4)
+{
+    const char *binds[4] = {b1, b2, b3, b4};
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c, count_sql, &st);
+    if (rc) {
+        return rc;
+    }
+    for (int i = 0; i < 4; i++) {
+        if (binds[i] && i < sqlite3_bind_parameter_count(st)) {
+            sqlite3_bind_text(st, i + 1, binds[i], -1, SQLITE_TRANSIENT);
+        }
+    }
+    int s = sqlite3_step(st);
+    long count = s == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0) : 0;
+    if ((rc = step_done(st, s)) != CB_OK) {
+        return rc;
+    }
+    if ((rc = cb_conn_prepare(c, list_sql, &st)) != CB_OK) {
+        return rc;
+    }
+    for (int i = 0; i < 4; i++) {
+        if (binds[i] && i < sqlite3_bind_parameter_count(st)) {
+            sqlite3_bind_text(st, i + 1, binds[i], -1, SQLITE_TRANSIENT);
+        }
+    }
+    json_t *items = json_array();
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *it = dq_person(st);
+        for (int k = 0; extra && extra[k]; k++) {
+            json_t *v;
+            if (strcmp(extra[k], "missing") == 0) {
+                const char *t = col_text(st, 5 + k);
+                v = t ? json_loads(t, JSON_DECODE_ANY, NULL) : NULL;
+                v = v ? v : json_null();
+            } else if (sqlite3_column_type(st, 5 + k) == SQLITE_INTEGER) {
+                v = json_integer(sqlite3_column_int64(st, 5 + k));
+            } else {
+                v = col_json_str(st, 5 + k);
+            }
+            json_object_set_new(it, extra[k], v);
+        }
+        json_array_append_new(items, it);
+    }
+    rc = step_done(st, s);
+    if (rc) {
+        json_decref(items);
+        return rc;
+    }
+    json_object_set_new(checks, name,
+                        json_pack("{s:I, s:b, s:o}", "count", (json_int_t)count, "truncated",
+                                  count > (long)json_array_size(items), "items", items));
+    return CB_OK;
+}
+
+/* A baseline that is the latest measure of its instrument for a person. */
+struct lone_baseline {
+    uint32_t person;
+    int due; /* a baseline on or before the cut-off */
+    char instrument[24];
+    char taken_at[CB_TIME_STRLEN];
+    int64_t row;
+};
+
+static int lone_cmp(const void *x, const void *y)
+{
+    const struct lone_baseline *a = x, *b = y;
+    int r = strcmp(a->taken_at, b->taken_at);
+    return r ? r : (a->row > b->row) - (a->row < b->row);
+}
+
+/*
+ * baselines_without_review: per active person and instrument, the latest
+ * live measure is a baseline taken on or before cutoff.  One ordered pass
+ * over measures_report finds the latest measure of each (instrument,
+ * person); the people are then checked with the report engine's attribute
+ * scan; the oldest CB_REPORT_DQ_ITEMS_MAX are listed, oldest first.
+ */
+static int dq_baselines(struct cb_conn *c, const struct rp *p, const char *cutoff, json_t *checks)
+{
+    struct eng e;
+    memset(&e, 0, sizeof(e));
+    e.c = c;
+    e.p = p;
+    civil_from_days(cb_days_from_civil(2000, 1, 1), &e.age_y, &e.age_m, &e.age_d);
+    int rc = eng_teams(&e);
+    sqlite3_stmt *st = NULL;
+    if (!rc) {
+        rc = cb_conn_prepare(c,
+                             p->team[0] ? "SELECT instrument, participant_id, taken_at, timepoint, "
+                                          "rowid FROM measures WHERE deleted = 0 AND team = ?1 "
+                                          "ORDER BY instrument, participant_id, taken_at"
+                                        : "SELECT instrument, participant_id, taken_at, timepoint, "
+                                          "rowid FROM measures WHERE deleted = 0 "
+                                          "ORDER BY instrument, participant_id, taken_at",
+                             &st);
+    }
+    struct lone_baseline *list = NULL, last;
+    size_t n = 0, cap = 0;
+    int have = 0, s = SQLITE_DONE;
+    char cur[CB_UUID_STRLEN] = "";
+    memset(&last, 0, sizeof(last));
+    if (!rc) {
+        bind_opt(st, 1, p->team);
+    }
+    while (!rc) {
+        s = sqlite3_step(st);
+        const char *in = s == SQLITE_ROW ? col_text(st, 0) : NULL;
+        const char *pid = s == SQLITE_ROW ? col_text(st, 1) : NULL;
+        if (have && (!pid || strcmp(pid, cur) != 0 || strcmp(in, last.instrument) != 0)) {
+            /* the previous (instrument, person) ended with `last` */
+            if (last.due) {
+                int64_t i;
+                rc = eng_person(&e, cur, 1, &i);
+                if (!rc && i >= 0 && !(rc = grow((void **)&list, &cap, n, sizeof(*list)))) {
+                    list[n] = last;
+                    list[n++].person = (uint32_t)i;
+                }
+            }
+            have = 0;
+        }
+        if (!pid || rc) {
+            break;
+        }
+        const char *at = col_text(st, 2), *tp = col_text(st, 3);
+        if (!in || !at || !tp || strlen(pid) >= sizeof(cur)) {
+            continue;
+        }
+        memcpy(cur, pid, strlen(pid) + 1);
+        snprintf(last.instrument, sizeof(last.instrument), "%s", in);
+        snprintf(last.taken_at, sizeof(last.taken_at), "%s", at);
+        last.row = sqlite3_column_int64(st, 4);
+        last.due = strcmp(tp, "baseline") == 0 && strcmp(at, cutoff) <= 0;
+        have = 1;
+    }
+    int rc2 = st ? step_done(st, s) : CB_OK;
+    rc = rc ? rc : rc2;
+    if (!rc) {
+        rc = eng_attrs(&e);
+    }
+    size_t k = 0;
+    for (size_t j = 0; !rc && j < n; j++) {
+        const struct person *pe = &e.pp[list[j].person];
+        if (is_live(pe) && (pe->flags & P_ACTIVE)) {
+            list[k++] = list[j];
+        }
+    }
+    json_t *items = json_array();
+    if (!rc) {
+        if (k) {
+            qsort(list, k, sizeof(*list), lone_cmp);
+        }
+        rc = cb_conn_prepare(c,
+                             "SELECT m.id, p.given_name, p.family_name, p.date_of_birth, p.team "
+                             "FROM measures m JOIN participants p ON p.id = m.participant_id "
+                             "WHERE m.rowid = ?1",
+                             &st);
+    }
+    for (size_t j = 0; !rc && j < k && j < CB_REPORT_DQ_ITEMS_MAX; j++) {
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, list[j].row);
+        if ((s = sqlite3_step(st)) != SQLITE_ROW) {
+            rc = s == SQLITE_DONE ? CB_EINTERNAL : cb_store_rc(s);
+            break;
+        }
+        json_array_append_new(
+            items,
+            json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:s}", "participant_id",
+                      e.pp[list[j].person].id, "given_name", col_json_str(st, 1), "family_name",
+                      col_json_str(st, 2), "date_of_birth", col_json_str(st, 3), "team",
+                      col_json_str(st, 4), "measure_id", col_json_str(st, 0), "instrument",
+                      list[j].instrument, "baseline_at", list[j].taken_at));
+    }
+    if (st && !rc) {
+        cb_stmt_done(st);
+    }
+    if (!rc) {
+        json_object_set_new(checks, "baselines_without_review",
+                            json_pack("{s:I, s:b, s:o}", "count", (json_int_t)k, "truncated",
+                                      k > json_array_size(items), "items", items));
+    } else {
+        json_decref(items);
+    }
+    free(list);
+    eng_free(&e);
+    return rc;
+}
+
+#define LIM " LIMIT 1000"
+
+int cb_report_data_quality(struct cb_conn *c, const struct cb_actor *a,
+                           const struct cb_report_query *q, json_t **out, struct cb_field_error *fe)
+{
+    struct rp p;
+    memset(&p, 0, sizeof(p));
+    p.cohort = -1;
+    p.split = SP_NONE;
+    *out = NULL;
+    int rc = resolve_team(c, a, ACC_TEAM, q->team, &p, fe);
+    if (!rc) {
+        rc = resolve_period(q, 0, &p, fe);
+    }
+    long weeks = 12;
+    if (!rc) {
+        char v[32];
+        long def = 12;
+        if (cb_setting_get(c, "review_weeks", v, sizeof(v)) == CB_OK) {
+            int_param("review_weeks", v, 1, 104, 12, &def, NULL);
+        }
+        rc = int_param("weeks", q->weeks, 1, 104, def, &weeks, fe);
+    }
+    if (rc) {
+        return rc;
+    }
+    /* period bounds: the whole history when no period is given */
+    const char *lo = p.has_period ? p.from_ts : "0000", *hi = p.has_period ? p.to_ts : "9999";
+    char today[CB_DATE_STRLEN], cutoff[CB_TIME_STRLEN];
+    cb_today(today);
+    cb_time_format(cb_now_ms() - weeks * 7 * DAY_MS, cutoff);
+    json_t *checks = json_object();
+    if ((rc = read_begin(c)) != CB_OK) {
+        json_decref(checks);
+        return rc;
+    }
+    static const char *const no_extra[] = {NULL};
+    static const char *const m_extra[] = {"measure_id", "instrument", "taken_at", "missing", NULL};
+    static const char *const e_extra[] = {"encounter_id", "occurred_at", "type", NULL};
+    struct {
+        const char *name, *count_sql, *list_sql;
+        const char *const *extra;
+    } dq[] = {
+        {"missing_nhs_number",
+         "SELECT count(*) FROM participants p WHERE p.nhs_number IS NULL AND " DQ_ACTIVE
+         " AND (?1 = '' OR p.team = ?1)",
+         "SELECT " DQ_PERSON_COLS " FROM participants p WHERE p.nhs_number IS NULL AND " DQ_ACTIVE
+         " AND (?1 = '' OR p.team = ?1) ORDER BY lower(p.family_name), lower(p.given_name), "
+         "p.id" LIM,
+         no_extra},
+        {"missing_ethnic_group",
+         "SELECT count(*) FROM participants p WHERE p.ethnic_group IS NULL AND " DQ_ACTIVE
+         " AND (?1 = '' OR p.team = ?1)",
+         "SELECT " DQ_PERSON_COLS " FROM participants p WHERE p.ethnic_group IS NULL AND " DQ_ACTIVE
+         " AND (?1 = '' OR p.team = ?1) ORDER BY lower(p.family_name), lower(p.given_name), "
+         "p.id" LIM,
+         no_extra},
+        {"missing_postcode",
+         "SELECT count(*) FROM participants p WHERE p.postcode IS NULL AND " DQ_ACTIVE
+         " AND (?1 = '' OR p.team = ?1)",
+         "SELECT " DQ_PERSON_COLS " FROM participants p WHERE p.postcode IS NULL AND " DQ_ACTIVE
+         " AND (?1 = '' OR p.team = ?1) ORDER BY lower(p.family_name), lower(p.given_name), "
+         "p.id" LIM,
+         no_extra},
+        {"postcode_not_in_imd",
+         "SELECT count(*) FROM participants p WHERE p.postcode IS NOT NULL AND " DQ_ACTIVE
+         " AND (?1 = '' OR p.team = ?1) AND EXISTS (SELECT 1 FROM imd) AND NOT EXISTS "
+         "(SELECT 1 FROM imd i WHERE i.postcode = p.postcode)",
+         "SELECT " DQ_PERSON_COLS ", p.postcode FROM participants p WHERE p.postcode IS NOT NULL "
+         "AND " DQ_ACTIVE " AND (?1 = '' OR p.team = ?1) AND EXISTS (SELECT 1 FROM imd) AND NOT "
+         "EXISTS (SELECT 1 FROM imd i WHERE i.postcode = p.postcode) ORDER BY "
+         "lower(p.family_name), lower(p.given_name), p.id" LIM,
+         NULL},
+        {"incomplete_measures",
+         "SELECT count(*) FROM measures m JOIN participants p ON p.id = m.participant_id WHERE "
+         "m.deleted = 0 AND m.complete = 0 AND m.taken_at >= ?2 AND m.taken_at < ?3 AND "
+         "(?1 = '' OR m.team = ?1) AND " DQ_ACTIVE,
+         "SELECT " DQ_PERSON_COLS ", m.id, m.instrument, m.taken_at, "
+         "json_extract(m.result, '$.missing') FROM measures m JOIN participants p ON p.id = "
+         "m.participant_id WHERE m.deleted = 0 AND m.complete = 0 AND m.taken_at >= ?2 AND "
+         "m.taken_at < ?3 AND (?1 = '' OR m.team = ?1) AND " DQ_ACTIVE
+         " ORDER BY m.taken_at, m.id" LIM,
+         m_extra},
+        {"contacts_without_topic",
+         "SELECT count(*) FROM encounters e JOIN participants p ON p.id = e.participant_id WHERE "
+         "e.deleted = 0 AND e.type <> 'dna' AND (e.topics IS NULL OR e.topics = '[]') AND "
+         "e.occurred_at >= ?2 AND e.occurred_at < ?3 AND (?1 = '' OR e.team = ?1) AND " DQ_ACTIVE,
+         "SELECT " DQ_PERSON_COLS ", e.id, e.occurred_at, e.type FROM encounters e JOIN "
+         "participants p ON p.id = e.participant_id WHERE e.deleted = 0 AND e.type <> 'dna' AND "
+         "(e.topics IS NULL OR e.topics = '[]') AND e.occurred_at >= ?2 AND e.occurred_at < ?3 "
+         "AND (?1 = '' OR e.team = ?1) AND " DQ_ACTIVE " ORDER BY e.occurred_at, e.id" LIM,
+         e_extra},
+    };
+    static const char *const pc_extra[] = {"postcode", NULL};
+    for (size_t i = 0; !rc && i < N(dq); i++) {
+        rc = dq_check(c, checks, dq[i].name, dq[i].count_sql, dq[i].list_sql,
+                      dq[i].extra ? dq[i].extra : pc_extra, p.team, lo, hi, cutoff);
+    }
+    if (!rc) {
+        rc = dq_baselines(c, &p, cutoff, checks);
+    }
+    read_end(c);
+    if (rc) {
+        json_decref(checks);
+        return rc;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "as_of", json_string(today));
+    json_object_set_new(o, "team", p.team[0] ? json_string(p.team) : json_null());
+    json_object_set_new(o, "weeks", json_integer(weeks));
+    json_object_set_new(o, "period",
+                        p.has_period ? json_pack("{s:s, s:s}", "from", p.from, "to", p.to)
+                                     : json_null());
+    json_object_set_new(o, "checks", checks);
+    *out = o;
+    audit_report(c, a, "report.data_quality", q);
+    return CB_OK;
+}
+
+/* ===================================================================== CSV */
+
+int cb_csv_field(struct cb_buf *b, const char *s, int guard)
+{
+    if (!s) {
+        return CB_OK;
+    }
+    int quote = strpbrk(s, ",\"\r\n") != NULL;
+    int prefix = guard && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' ||
+                           s[0] == '\t' || s[0] == '\r');
+    int rc = quote ? cb_buf_add(b, "\"", 1) : CB_OK;
+    if (!rc && prefix) {
+        rc = cb_buf_add(b, "'", 1);
+    }
+    for (const char *p = s; !rc && *p;) {
+        const char *q = quote ? strchr(p, '"') : NULL;
+        size_t n = q ? (size_t)(q - p) + 1 : strlen(p);
+        rc = cb_buf_add(b, p, n);
+        if (!rc && q) {
+            rc = cb_buf_add(b, "\"", 1); /* a quote is doubled */
+        }
+        p += n;
+    }
+    if (!rc && quote) {
+        rc = cb_buf_add(b, "\"", 1);
+    }
+    return rc;
+}
+
+/* ========================================================= quarterly CSV */
+
+/* "YYYYQn" (calendar quarters) into first and last day numbers. */
+static int quarter_parse(const char *s, int64_t *first, int64_t *last, struct cb_field_error *fe)
+{
+    int ok = s && strlen(s) == 6 && (s[4] == 'Q' || s[4] == 'q') && s[5] >= '1' && s[5] <= '4';
+    for (int i = 0; ok && i < 4; i++) {
+        ok = s[i] >= '0' && s[i] <= '9';
+    }
+    int y = ok ? (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0') : 0;
+    if (!ok || y < 1900 || y > 2199) {
+        return cb_field_fail(fe, "quarter", "must be YYYYQn, e.g. 2026Q3 (July to September)");
+    }
+    int q = s[5] - '0';
+    *first = cb_days_from_civil(y, 3 * q - 2, 1);
+    *last = (q == 4 ? cb_days_from_civil(y + 1, 1, 1) : cb_days_from_civil(y, 3 * q + 1, 1)) - 1;
+    return CB_OK;
+}
+
+static int csv_count(struct cb_buf *b, long n, int threshold)
+{
+    if (n > 0 && n < threshold) {
+        return cb_buf_addf(b, "<%d", threshold);
+    }
+    return cb_buf_addf(b, "%ld", n);
+}
+
+int cb_report_quarterly_csv(struct cb_conn *c, const struct cb_actor *a, const char *quarter,
+                            const char *team, struct cb_buf *out, struct cb_field_error *fe)
+{
+    struct rp p;
+    memset(&p, 0, sizeof(p));
+    int rc = resolve_team(c, a, ACC_MANAGER, team, &p, fe);
+    if (!rc) {
+        rc = quarter_parse(quarter, &p.from_days, &p.to_days, fe);
+    }
+    if (!rc) {
+        rc = cb_report_threshold(c, &p.threshold);
+    }
+    if (rc) {
+        return rc;
+    }
+    days_date(p.from_days, p.from);
+    days_date(p.to_days, p.to);
+    london_midnight(p.from_days, p.from_ts);
+    london_midnight(p.to_days + 1, p.to_ts);
+    p.has_period = 1;
+    p.cohort = -1;
+    p.split = SP_NONE;
+    struct eng e;
+    if ((rc = read_begin(c)) != CB_OK) {
+        return rc;
+    }
+    rc = eng_run(&e, c, &p, S_CONTACTS | S_ATTENDANCE | S_GOALS, 0);
+    read_end(c);
+    static const int breakdowns[] = {SP_NONE,         SP_COHORT,     SP_REFERRAL_SOURCE,
+                                     SP_MAIN_BARRIER, SP_EMPLOYMENT, SP_AGE_RETURN};
+    char qname[8];
+    snprintf(qname, sizeof(qname), "%.4s%c%c", quarter, 'Q', quarter[5]);
+    const char *scope = p.team[0] ? p.team : "all";
+    if (!rc) {
+        rc = cb_buf_adds(out, "quarter,period_start,period_end,team,breakdown,group,"
+                              "participants_engaged,action_plans_agreed\r\n");
+    }
+    for (size_t i = 0; !rc && i < N(breakdowns); i++) {
+        int sp = breakdowns[i];
+        int ng = sp == SP_NONE ? 1 : split_ngroups(&e, sp);
+        struct agg total, *groups = calloc((size_t)ng, sizeof(*groups));
+        if (!groups) {
+            rc = CB_ENOMEM;
+            break;
+        }
+        memset(&total, 0, sizeof(total));
+        eng_rollup(&e, sp, &total, groups);
+        for (int g = 0; !rc && g < ng; g++) {
+            const struct agg *x = sp == SP_NONE ? &total : &groups[g];
+            rc = cb_buf_addf(out, "%s,%s,%s,", qname, p.from, p.to);
+            if (!rc) {
+                rc = cb_csv_field(out, scope, 0);
+            }
+            if (!rc) {
+                rc = cb_buf_addf(out, ",%s,%s,", sp == SP_NONE ? "total" : split_names[sp],
+                                 sp == SP_NONE ? "all" : split_key(&e, sp, g));
+            }
+            if (!rc) {
+                rc = csv_count(out, x->seen, p.threshold);
+            }
+            if (!rc) {
+                rc = cb_buf_add(out, ",", 1);
+            }
+            if (!rc) {
+                rc = csv_count(out, x->goal_people, p.threshold);
+            }
+            if (!rc) {
+                rc = cb_buf_add(out, "\r\n", 2);
+            }
+        }
+        free(groups);
+    }
+    if (!rc) {
+        struct cb_report_query q;
+        memset(&q, 0, sizeof(q));
+        q.quarter = quarter;
+        q.team = team && team[0] ? team : NULL;
+        audit_report(c, a, "report.quarterly", &q);
+    }
+    eng_free(&e);
+    return rc;
+}
+
+/* ================================================================ extract */
+
+/* Reference tables written beside the record tables (fixed columns). */
+static const struct {
+    const char *file, *sql;
+} extra_tables[] = {
+    {"imd", "SELECT postcode, decile FROM imd ORDER BY postcode"},
+    {"population", "SELECT split, grp AS \"group\", people AS population FROM population "
+                   "ORDER BY split, grp"},
+};
+
+/* The record tables in the extract, in manifest order. */
+static const struct cb_table *const extract_tables[] = {
+    &cb_table_teams,        &cb_table_venues,     &cb_table_users,      &cb_table_participants,
+    &cb_table_consents,     &cb_table_encounters, &cb_table_measures,   &cb_table_goals,
+    &cb_table_goal_reviews, &cb_table_referrals,  &cb_table_programmes, &cb_table_group_sessions,
+    &cb_table_enrolments,   &cb_table_attendance, &cb_table_checkins,
+};
+
+/* 1 if a field is never written to an extract. */
+static int secret_field(const struct cb_table *t, const struct cb_field *f)
+{
+    return t == &cb_table_users && strcmp(f->name, "password_hash") == 0;
+}
+
+static int text_field(const struct cb_field *f)
+{
+    return f && (f->type == CB_F_LINE || f->type == CB_F_TEXT);
+}
+
+/* Append the CSV row of st's current row to b; guard[i] marks free-text columns. */
+static int csv_row(struct cb_buf *b, sqlite3_stmt *st, const unsigned char *guard)
+{
+    int n = sqlite3_column_count(st), rc = CB_OK;
+    for (int i = 0; !rc && i < n; i++) {
+        if (i) {
+            rc = cb_buf_add(b, ",", 1);
+        }
+        switch (sqlite3_column_type(st, i)) {
+        case SQLITE_NULL:
+            break;
+        case SQLITE_INTEGER:
+            rc = rc ? rc : cb_buf_addf(b, "%lld", (long long)sqlite3_column_int64(st, i));
+            break;
+        case SQLITE_FLOAT:
+            rc = rc ? rc : cb_buf_addf(b, "%.15g", sqlite3_column_double(st, i));
+            break;
+        default:
+            rc = rc ? rc : cb_csv_field(b, col_text(st, i), guard && guard[i]);
+            break;
+        }
+    }
+    return rc ? rc : cb_buf_add(b, "\r\n", 2);
+}
+
+/* Write one query's rows (with a header of its column names) to dir/name.csv. */
+static int extract_file(struct cb_conn *c, const char *dir, const char *name, const char *sql,
+                        const unsigned char *guard, long *rows, struct cb_field_error *fe)
+{
+    char path[4096], tmp[4200];
+    if (snprintf(path, sizeof(path), "%s/%s.csv", dir, name) >= (int)sizeof(path) ||
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+        cb_field_fail(fe, "out", "the output path is too long");
+        return CB_EIO;
+    }
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c, sql, &st);
+    if (rc) {
+        return rc;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        cb_stmt_done(st);
+        cb_field_fail(fe, "out", "cannot write %s: %s", tmp, strerror(errno));
+        return CB_EIO;
+    }
+    struct cb_buf b;
+    cb_buf_init(&b, 8 * 1024 * 1024);
+    for (int i = 0; !rc && i < sqlite3_column_count(st); i++) {
+        rc = (i ? cb_buf_add(&b, ",", 1) : CB_OK);
+        rc = rc ? rc : cb_csv_field(&b, sqlite3_column_name(st, i), 0);
+    }
+    rc = rc ? rc : cb_buf_add(&b, "\r\n", 2);
+    int s = SQLITE_DONE;
+    *rows = 0;
+    while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = csv_row(&b, st, guard);
+        (*rows)++;
+        if (!rc && b.len > 1024 * 1024) {
+            rc = fwrite(b.data, 1, b.len, f) == b.len ? CB_OK : CB_EIO;
+            cb_buf_reset(&b);
+        }
+    }
+    int rc2 = step_done(st, s);
+    rc = rc ? rc : rc2;
+    if (!rc && b.len && fwrite(b.data, 1, b.len, f) != b.len) {
+        rc = CB_EIO;
+    }
+    cb_buf_free(&b);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        rc = rc ? rc : CB_EIO;
+    }
+    if (fclose(f) != 0) {
+        rc = rc ? rc : CB_EIO;
+    }
+    if (!rc && rename(tmp, path) != 0) {
+        rc = CB_EIO;
+    }
+    if (rc) {
+        if (rc == CB_EIO && !fe->message[0]) {
+            cb_field_fail(fe, "out", "cannot write %s: %s", path, strerror(errno));
+        }
+        unlink(tmp);
+    }
+    return rc;
+}
+
+int cb_report_extract(struct cb_conn *c, const char *dir, size_t *files, struct cb_field_error *fe)
+{
+    *files = 0;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        cb_field_fail(fe, "out", "cannot create %s: %s", dir, strerror(errno));
+        return CB_EIO;
+    }
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        cb_field_fail(fe, "out", "%s is not a directory", dir);
+        return CB_EIO;
+    }
+    struct cb_buf manifest;
+    cb_buf_init(&manifest, 64 * 1024);
+    char now[CB_TIME_STRLEN];
+    cb_time_format(cb_now_ms(), now);
+    int rc = cb_buf_adds(&manifest, "file,rows,extracted_at,schema_version\r\n");
+    if (!rc) {
+        rc = read_begin(c);
+    }
+    for (size_t i = 0; !rc && i < N(extract_tables) + N(extra_tables); i++) {
+        struct cb_buf sql;
+        unsigned char guard[128];
+        const char *name;
+        memset(guard, 0, sizeof(guard));
+        cb_buf_init(&sql, SQL_MAX);
+        if (i < N(extract_tables)) {
+            const struct cb_table *t = extract_tables[i];
+            name = t->name;
+            int col = 1;
+            rc = cb_buf_adds(&sql, "SELECT id");
+            for (size_t k = 0; !rc && k < t->nfields; k++) {
+                if (secret_field(t, &t->fields[k])) {
+                    continue;
+                }
+                guard[col < 128 ? col : 127] = (unsigned char)text_field(&t->fields[k]);
+                col++;
+                rc = cb_buf_addf(&sql, ", %s", t->fields[k].name);
+            }
+            if (!rc) {
+                rc = cb_buf_addf(&sql,
+                                 ", created_at, updated_at, created_by FROM %s "
+                                 "WHERE deleted = 0 ORDER BY id",
+                                 t->name);
+            }
+        } else {
+            name = extra_tables[i - N(extract_tables)].file;
+            rc = cb_buf_adds(&sql, extra_tables[i - N(extract_tables)].sql);
+        }
+        long rows = 0;
+        if (!rc) {
+            rc = extract_file(c, dir, name, cb_buf_str(&sql), guard, &rows, fe);
+        }
+        cb_buf_free(&sql);
+        if (!rc) {
+            rc = cb_buf_addf(&manifest, "%s.csv,%ld,%s,%d\r\n", name, rows, now,
+                             cb_store_schema_version());
+            (*files)++;
+        }
+    }
+    read_end(c);
+    if (!rc) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/manifest.csv", dir);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        ssize_t w = fd >= 0 ? write(fd, manifest.data, manifest.len) : -1;
+        if (fd < 0 || w != (ssize_t)manifest.len || fsync(fd) != 0) {
+            cb_field_fail(fe, "out", "cannot write %s: %s", path, strerror(errno));
+            rc = CB_EIO;
+        }
+        if (fd >= 0) {
+            close(fd);
+        }
+    }
+    cb_buf_free(&manifest);
+    if (!rc) {
+        struct cb_audit_event ev = {NULL, "report.extract", NULL, NULL, NULL, "ok", NULL, NULL};
+        cb_audit(c, &ev);
+    }
+    return rc;
+}
