@@ -114,8 +114,8 @@ static int users_list(struct cb_req *r)
     int all = strcmp(r->user.role, "manager") == 0 || strcmp(r->user.role, "admin") == 0;
     if (!all) {
         if (team[0] && strcmp(team, r->user.team) != 0) {
-            return cb_reply_problem(r, 403, "forbidden", "you can list your own team only",
-                                    "team", NULL);
+            return cb_reply_problem(r, 403, "forbidden", "you can list your own team only", "team",
+                                    NULL);
         }
         snprintf(team, sizeof(team), "%s", r->user.team);
     }
@@ -135,9 +135,8 @@ static int users_list(struct cb_req *r)
         json_array_append_new(
             items, json_pack("{s:s, s:s, s:s, s:s, s:s?, s:b}", "id", sqlite3_column_text(st, 0),
                              "username", sqlite3_column_text(st, 1), "display_name",
-                             sqlite3_column_text(st, 2), "role", sqlite3_column_text(st, 3),
-                             "team", sqlite3_column_text(st, 4), "disabled",
-                             sqlite3_column_int(st, 5)));
+                             sqlite3_column_text(st, 2), "role", sqlite3_column_text(st, 3), "team",
+                             sqlite3_column_text(st, 4), "disabled", sqlite3_column_int(st, 5)));
     }
     cb_stmt_done(st);
     if (s != SQLITE_DONE) {
@@ -164,8 +163,8 @@ static int logout_all(struct cb_req *r)
     if (rc) {
         return rc;
     }
-    struct cb_audit_event e = {r->user.id, "logout_all", "users", r->user.id, r->addr, "ok",
-                               NULL, NULL};
+    struct cb_audit_event e = {r->user.id, "logout_all", "users", r->user.id,
+                               r->addr,    "ok",         NULL,    NULL};
     cb_audit(r->db, &e);
     char cookie[200];
     snprintf(cookie, sizeof(cookie),

@@ -126,3 +126,41 @@ int cb_api_me(struct cb_req *r)
         r, 200, json_pack("{s:o, s:s}", "user", cb_user_json(&r->user), "csrf_token", r->csrf),
         NULL);
 }
+
+/*
+ * DELETE /api/users/{id}/sessions - end every session of an account without
+ * disabling it (a lost or stolen tablet).  Admins only; audited.
+ */
+int cb_api_user_sessions_end(struct cb_req *r)
+{
+    if (strcmp(r->user.role, "admin") != 0) {
+        return cb_reply_problem(r, 403, "forbidden", "only admins can end a user's sessions", NULL,
+                                NULL);
+    }
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(r->db, "SELECT 1 FROM users WHERE id = ?1 AND deleted = 0", &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, r->params[0], -1, SQLITE_TRANSIENT);
+    int found = sqlite3_step(st) == SQLITE_ROW;
+    cb_stmt_done(st);
+    if (!found) {
+        return CB_ENOTFOUND;
+    }
+    rc = cb_conn_begin(r->db);
+    if (rc == CB_OK) {
+        rc = cb_session_delete_user(r->db, r->params[0]);
+    }
+    if (rc == CB_OK) {
+        struct cb_audit_event e = {
+            r->user.id, "user.sessions_end", "users", r->params[0], r->addr, "ok", NULL, NULL};
+        rc = cb_audit(r->db, &e);
+    }
+    if (rc == CB_OK) {
+        rc = cb_conn_commit(r->db);
+    } else {
+        cb_conn_rollback(r->db);
+    }
+    return rc ? rc : cb_reply_json(r, 200, json_pack("{s:b}", "ok", 1), NULL);
+}

@@ -301,8 +301,9 @@ static int read_body(struct cb_req *r, struct cb_buf *b)
     for (;;) {
         int n = mg_read(r->mc, chunk, sizeof(chunk));
         if (n < 0) {
+            /* Malformed chunking or a connection lost mid-body: the client's fault (400). */
             r->body_unread = 1;
-            return CB_EIO;
+            return CB_EPARSE;
         }
         if (n == 0) {
             return CB_OK;
@@ -433,6 +434,11 @@ static int handle_api(struct cb_req *r)
         size_t cap = (route->flags & CB_ROUTE_LARGE) ? CB_MAX_BODY_SYNC : r->app->max_body;
         cb_buf_init(&r->bodybuf, cap);
         rc = read_body(r, &r->bodybuf);
+        if (rc == CB_EPARSE) {
+            cb_field_fail(&fe, "",
+                          "the request body could not be read (bad chunked encoding "
+                          "or a short body)");
+        }
         if (rc == CB_OK) {
             rc = cb_json_parse_object(cb_buf_str(&r->bodybuf), r->bodybuf.len, &r->body, &fe);
             r->raw_body = cb_buf_str(&r->bodybuf);
@@ -605,7 +611,7 @@ int cb_http_start(struct cb_app *app, const struct cb_http_config *cfg, struct c
         OPT("ssl_certificate", cfg->cert);
         OPT("ssl_protocol_version", "4");
         OPT("ssl_cipher_list", "ECDHE+AESGCM:ECDHE+CHACHA20");
-        OPT("strict_transport_security", "31536000");
+        OPT("strict_transport_security_max_age", "31536000");
     }
     options[n] = NULL;
 #undef OPT

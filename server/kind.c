@@ -119,8 +119,16 @@ static int goal_review_resolve(const struct cb_kind_ctx *k, json_t *vals, struct
     }
     int rc = lookup_text(k->c, "SELECT participant_id FROM goals WHERE id = ?1 AND deleted = 0",
                          goal, pid, sizeof(pid));
+    char team[80];
+    if (rc == CB_OK) {
+        rc = lookup_text(k->c, "SELECT team FROM participants WHERE id = ?1 AND deleted = 0", pid,
+                         team, sizeof(team));
+    }
+    if (rc == CB_OK && !cb_user_sees_team(k->a->user, team)) {
+        rc = CB_ENOTFOUND; /* answered exactly like an unknown goal */
+    }
     if (rc == CB_ENOTFOUND) {
-        return cb_field_fail(fe, "goal_id", "no such goal");
+        return cb_field_fail(fe, "goal_id", "no such record");
     }
     if (rc == CB_OK) {
         json_object_set_new(vals, "participant_id", json_string(pid));
@@ -155,8 +163,16 @@ static int attendance_resolve(const struct cb_kind_ctx *k, json_t *vals, struct 
     int rc =
         lookup_text(k->c, "SELECT programme_id FROM group_sessions WHERE id = ?1 AND deleted = 0",
                     session, prog, sizeof(prog));
+    char team[80];
+    if (rc == CB_OK) {
+        rc = lookup_text(k->c, "SELECT team FROM programmes WHERE id = ?1 AND deleted = 0", prog,
+                         team, sizeof(team));
+    }
+    if (rc == CB_OK && !cb_user_sees_team(k->a->user, team)) {
+        rc = CB_ENOTFOUND; /* answered exactly like an unknown session */
+    }
     if (rc == CB_ENOTFOUND) {
-        return cb_field_fail(fe, "session_id", "no such group session");
+        return cb_field_fail(fe, "session_id", "no such record");
     }
     if (rc == CB_OK) {
         json_object_set_new(vals, "programme_id", json_string(prog));
@@ -329,6 +345,14 @@ const struct cb_kind *cb_kind_at(size_t i)
 
 /* ---------------------------------------------------------------- access */
 
+/* Admins manage team reference data (programmes, venues); never conflicts, which hold the
+ * field values of participants' records. */
+static int admin_may(const struct cb_actor *a, const struct cb_kind *k)
+{
+    return k->scope == CB_SCOPE_TEAM && k != &cb_kind_conflicts &&
+           strcmp(a->user->role, "admin") == 0;
+}
+
 /*
  * Team deciding access for a record given its (merged) values; for the
  * participant scope also returns the participant record in *participant.
@@ -396,7 +420,23 @@ static int check_programme_too(struct cb_conn *c, const struct cb_actor *a, cons
                                struct cb_field_error *fe)
 {
     const char *prog = cb_json_str(vals, "programme_id");
+    const char *gs = cb_json_str(vals, "group_session_id");
     char team[80];
+    if (gs) {
+        int rc = lookup_text(c,
+                             "SELECT p.team FROM group_sessions s JOIN programmes p ON "
+                             "p.id = s.programme_id WHERE s.id = ?1 AND s.deleted = 0",
+                             gs, team, sizeof(team));
+        if (rc == CB_OK && !cb_user_sees_team(a->user, team)) {
+            rc = CB_ENOTFOUND;
+        }
+        if (rc == CB_ENOTFOUND) {
+            return cb_field_fail(fe, "group_session_id", "no such record");
+        }
+        if (rc) {
+            return rc;
+        }
+    }
     if (!prog) {
         return CB_OK;
     }
@@ -417,8 +457,7 @@ int cb_kind_visible(struct cb_conn *c, const struct cb_actor *a, const struct cb
     json_t *r = NULL, *participant = NULL;
     char team[80];
     struct cb_field_error fe;
-    if (!cb_user_is_clinical(a->user) &&
-        !(k->scope == CB_SCOPE_TEAM && strcmp(a->user->role, "admin") == 0)) {
+    if (!cb_user_is_clinical(a->user) && !admin_may(a, k)) {
         return CB_EFORBIDDEN;
     }
     if (!cb_uuid_valid(id)) {
@@ -480,8 +519,7 @@ int cb_kind_create(struct cb_conn *c, const struct cb_actor *a, const struct cb_
     struct cb_validate_opts o = {1, a->allow_test_nhs};
     json_t *vals = NULL, *participant = NULL;
     *out = NULL;
-    if (!cb_user_is_clinical(a->user) &&
-        !(k->scope == CB_SCOPE_TEAM && strcmp(a->user->role, "admin") == 0)) {
+    if (!cb_user_is_clinical(a->user) && !admin_may(a, k)) {
         return CB_EFORBIDDEN;
     }
     int rc = cb_conn_begin(c);
@@ -584,6 +622,9 @@ int cb_kind_patch(struct cb_conn *c, const struct cb_actor *a, const struct cb_k
         rc = scope_team(c, a, k, merged_rec, team, sizeof(team), &participant, fe);
     } else if (rc == CB_OK && k->scope == CB_SCOPE_PARTICIPANT) {
         rc = scope_team(c, a, k, current, team, sizeof(team), &participant, fe);
+        if (rc == CB_OK) {
+            rc = check_programme_too(c, a, vals, fe); /* a new group_session_id */
+        }
     }
     ctx.participant = participant;
     if (rc == CB_OK && k->prepare) {
@@ -639,8 +680,7 @@ int cb_kind_list(struct cb_conn *c, const struct cb_actor *a, const struct cb_ki
     char team[80], sql[4096];
     json_t *participant = NULL;
     struct cb_field_error fe;
-    if (!cb_user_is_clinical(a->user) &&
-        !(k->scope == CB_SCOPE_TEAM && strcmp(a->user->role, "admin") == 0)) {
+    if (!cb_user_is_clinical(a->user) && !admin_may(a, k)) {
         return CB_EFORBIDDEN;
     }
     if (!cb_uuid_valid(parent_id) || !cb_table_field(k->table, parent_field)) {

@@ -1232,6 +1232,13 @@ int cb_measure_value_from_text(const char *text, json_t **out)
         *out = is_int ? json_integer(iv) : json_real(dv);
     } else {
         *out = json_string(text);
+        if (!*out) {
+            /* json_string also refuses text that is not UTF-8: bad input, not memory. */
+            json_t *probe = json_string("");
+            int oom = probe == NULL;
+            json_decref(probe);
+            return oom ? CB_ENOMEM : CB_EINVAL;
+        }
     }
     return *out ? 0 : CB_ENOMEM;
 }

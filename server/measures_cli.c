@@ -91,8 +91,12 @@ static int build_inputs(int argc, char **argv, json_t *inputs)
             fprintf(stderr, "coachbox score: %s: given more than once\n", key);
             return 2;
         }
-        if (cb_measure_value_from_text(eq + 1, &value) != 0 ||
-            json_object_set_new(inputs, key, value) != 0) {
+        int vrc = cb_measure_value_from_text(eq + 1, &value);
+        if (vrc == CB_EINVAL) {
+            fprintf(stderr, "coachbox score: %s: the value is not UTF-8 text\n", key);
+            return 2;
+        }
+        if (vrc != 0 || json_object_set_new(inputs, key, value) != 0) {
             fputs("coachbox score: out of memory\n", stderr);
             return 1;
         }

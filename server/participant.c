@@ -341,11 +341,17 @@ int cb_participant_search(struct cb_conn *c, const struct cb_actor *a, const cha
     }
     if (rc == CB_OK && cursor) {
         cur_idx = idx++;
+        /* The cursor must be a participant the caller can see: another team's id is
+         * answered exactly like an unknown one (an empty page). */
         rc = cb_buf_addf(&sql,
                          " AND (lower(family_name), lower(given_name), id) > "
                          "(SELECT lower(family_name), lower(given_name), id FROM participants "
-                         "WHERE id = ?%d)",
+                         "WHERE id = ?%d",
                          cur_idx);
+        if (rc == CB_OK && team_idx) {
+            rc = cb_buf_addf(&sql, " AND team = ?%d", team_idx);
+        }
+        rc = rc ? rc : cb_buf_adds(&sql, ")");
     }
     int lim_idx = idx++;
     if (rc == CB_OK) {

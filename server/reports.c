@@ -1150,7 +1150,9 @@ static int pair_values(struct eng *e, int in)
             v[nv++] = (struct vref){pr->frow, (uint32_t)j, 1};
         }
     }
-    qsort(v, nv, sizeof(*v), vref_cmp);
+    if (nv > 1) {
+        qsort(v, nv, sizeof(*v), vref_cmp);
+    }
     sqlite3_stmt *st;
     int rc = cb_conn_prepare(e->c,
                              in == I_ONS4 ? "SELECT json_extract(result, '$.raw.q1', '$.raw.q2', "
@@ -2705,7 +2707,9 @@ int cb_report_records(struct cb_conn *c, const struct cb_actor *a, const struct 
     read_end(c);
     if (!rc) {
         if (!by_name) {
-            qsort(items, k, sizeof(*items), rec_cmp);
+            if (k > 1) {
+                qsort(items, k, sizeof(*items), rec_cmp);
+            }
         }
         json_t *arr = json_array();
         int gs[NCOHORTS + 1];
@@ -3009,7 +3013,9 @@ static int dq_baselines(struct cb_conn *c, const struct rp *p, const char *cutof
     json_t *items = json_array();
     if (!rc) {
         if (k) {
-            qsort(list, k, sizeof(*list), lone_cmp);
+            if (k > 1) {
+                qsort(list, k, sizeof(*list), lone_cmp);
+            }
         }
         rc = cb_conn_prepare(c,
                              "SELECT m.id, p.given_name, p.family_name, p.date_of_birth, p.team "

@@ -290,6 +290,19 @@ static int op_allowed(struct cb_conn *c, const struct cb_site *s, const char *tb
     }
     const char *pid =
         strcmp(tbl, "participants") == 0 ? NULL : cb_json_str(fields, "participant_id");
+    const char *cur_pid = current ? cb_json_str(current, "participant_id") : NULL;
+    if (current && pid && (!cur_pid || strcmp(cur_pid, pid) != 0)) {
+        /* Re-pointing a record at another person (a merge does): the new person must be
+         * the site's too, or a site could move its records onto anyone whose id it knows. */
+        json_t *p = NULL;
+        int ok = cb_record_get_synced(c, &cb_table_participants, pid, &p) == CB_OK &&
+                 site_has_team(s, cb_json_str(p, "team"));
+        json_decref(p);
+        if (!ok) {
+            *why = "record about a person outside the site's teams";
+            return 0;
+        }
+    }
     if (!current && pid) {
         /* A new record about a person: the person's team decides (the row's team is
          * copied from them), whatever team the row claims. */

@@ -3,6 +3,7 @@
 #   1. install missing dependencies (tools/deps.sh),
 #   2. build and run every test (unit, integration, ...) in a normal build,
 #   3. build and run them again with AddressSanitizer + UndefinedBehaviorSanitizer,
+#      then run the libFuzzer harnesses (tools/fuzz.sh, 60 s each),
 #   4. run the browser end-to-end tests when present (tests/e2e).
 # Exits non-zero if anything fails.  Build trees: build/test and build/asan.
 set -euo pipefail
@@ -29,6 +30,10 @@ run_suite() {
 run_suite build/test -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite build/asan -DCMAKE_BUILD_TYPE=Debug -DCOACHBOX_SANITIZE=ON
+
+# libFuzzer harnesses (tests/fuzz) under ASan + UBSan: 60 s each, 4 harnesses.
+echo "== fuzz (tools/fuzz.sh, ${COACHBOX_FUZZ_SECONDS:-60} s per harness)"
+tools/fuzz.sh "${COACHBOX_FUZZ_SECONDS:-60}" || status=1
 
 if [ "$e2e" = 1 ]; then
   echo "== browser end-to-end tests"

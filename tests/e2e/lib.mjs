@@ -47,8 +47,8 @@ export function noProblems(page) {
   assert.deepEqual(page.problems, [], `browser problems:\n${page.problems.join('\n')}`);
 }
 
-export async function signIn(page, username = 'coach.bury') {
-  await page.goto(`${BASE}/#/login`);
+export async function signIn(page, username = 'coach.bury', base = BASE) {
+  await page.goto(`${base}/#/login`);
   await page.locator('#username').fill(username);
   await page.locator('#password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -102,15 +102,15 @@ export async function layoutChecks(page, label) {
 // ---------------------------------------------------------------- API
 
 /** A signed-in API client for setting up data (Node fetch, cookie and CSRF token). */
-export async function apiAs(username) {
-  const res = await fetch(`${BASE}/api/login`, {
+export async function apiAs(username, base = BASE) {
+  const res = await fetch(`${base}/api/login`, {
     method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username, password: PASSWORD }),
   });
   assert.equal(res.status, 200, `login ${username}`);
   const cookie = res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
   const { csrf_token: csrf, user } = await res.json();
   const call = async (method, url, body) => {
-    const r = await fetch(`${BASE}${url}`, {
+    const r = await fetch(`${base}${url}`, {
       method,
       headers: { Cookie: cookie, 'X-CSRF-Token': csrf, ...(body ? { 'Content-Type': 'application/json' } : {}) },
       body: body ? JSON.stringify(body) : undefined,
@@ -189,4 +189,51 @@ export async function startServer() {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error('the server did not restart');
+}
+
+/**
+ * A second server for a test of its own, on a free loopback port: a fresh data
+ * directory seeded with coachbox-demo-seed (--central for central), or the
+ * data directory given.  stop() ends it and removes the directory.
+ * Returns { base, data, port, stop() }.
+ */
+export async function startExtraServer({ central = true, participants = 300, data: dir = null } = {}) {
+  const net = await import('node:net');
+  const os = await import('node:os');
+  const port = await new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => resolve(p)); });
+  });
+  const data = dir || fs.mkdtempSync(path.join(os.tmpdir(), central ? 'coachbox-central-' : 'coachbox-field-'));
+  if (!dir) execFileSync(env('E2E_SEED'), [...(central ? ['--central'] : []), data, String(participants)], { stdio: 'ignore' });
+  const log = fs.openSync(path.join(data, 'server.log'), 'a');
+  const child = spawn(env('E2E_BIN'), [central ? 'central' : 'serve', '--data', data, '--listen', `127.0.0.1:${port}`, '--allow-test-nhs'],
+    { stdio: ['ignore', log, log] });
+  const base = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => { const t = setTimeout(() => { child.kill('SIGKILL'); r(); }, 5000); child.once('exit', () => { clearTimeout(t); r(); }); });
+    }
+    fs.rmSync(data, { recursive: true, force: true });
+  };
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(`${base}/healthz`)).ok) return { base, data, port, stop };
+    } catch {
+      /* not yet */
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await stop();
+  throw new Error(`the ${central ? 'central' : 'field'} server did not start: ${fs.readFileSync(path.join(data, 'server.log'), 'utf8').slice(-2000)}`);
+}
+
+/** Run the coachbox command line (e.g. ['site', 'add', ...]); returns stdout. */
+export function cli(args, input = undefined) {
+  try {
+    return execFileSync(env('E2E_BIN'), args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+  } catch (e) {
+    throw new Error(`coachbox ${args.join(' ')}: exit ${e.status}\n${e.stderr || ''}${e.stdout || ''}`);
+  }
 }

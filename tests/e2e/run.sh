@@ -76,6 +76,7 @@ echo "run.sh: seeding demo data" >&2
 
 # The server command line, shared with the tests (which stop and restart it).
 export E2E_BIN="$bin"
+export E2E_SEED="$seed"
 export E2E_DATA="$data"
 export E2E_PORT="$port"
 export E2E_PIDFILE="$pidfile"

@@ -7,8 +7,15 @@ import { loadTeams, resetTeams } from './lib/teams.js';
 import { outbox } from './lib/outbox.js';
 import { resetVenues } from './lib/venues.js';
 import { focusField } from './components/errors.js';
-import { createLayout, SERVICE_NAME } from './components/layout.js';
+import { createLayout, homeFor, SERVICE_NAME } from './components/layout.js';
 import { caseloadView } from './views/caseload.js';
+import { caseloadsView, coachCaseloadView, teamCaseloadView } from './views/caseloads.js';
+import { conflictsView } from './views/conflicts.js';
+import { figurePeopleView } from './views/figurePeople.js';
+import { outcomesView } from './views/outcomes.js';
+import { reachView } from './views/reach.js';
+import { returnsView } from './views/returns.js';
+import { sitesView } from './views/sites.js';
 import { contactView } from './views/contact.js';
 import { editPersonView } from './views/editPerson.js';
 import { groupsView, newProgrammeView, programmeView, registerSessionView } from './views/groups.js';
@@ -24,7 +31,6 @@ import { todayView } from './views/today.js';
 
 document.body.classList.add('js-enabled', 'nhsuk-frontend-supported');
 
-const HOME = '#/today';
 addRoute(/^\/login$/, loginView, { public: true });
 addRoute(/^\/today$/, todayView);
 addRoute(/^\/people$/, peopleView);
@@ -40,6 +46,17 @@ addRoute(/^\/sessions\/([^/]+)\/register$/, registerSessionView, { keys: ['id'] 
 addRoute(/^\/sync$/, syncView);
 addRoute(/^\/settings$/, settingsView);
 addRoute(/^\/sign-out$/, signOutView);
+// Managers
+const M = { manager: true };
+addRoute(/^\/outcomes$/, outcomesView, M);
+addRoute(/^\/outcomes\/people$/, figurePeopleView, M);
+addRoute(/^\/reach$/, reachView, M);
+addRoute(/^\/caseloads$/, caseloadsView, M);
+addRoute(/^\/caseloads\/coach\/([^/]+)$/, coachCaseloadView, { ...M, keys: ['id'] });
+addRoute(/^\/caseloads\/team\/([^/]+)$/, teamCaseloadView, { ...M, keys: ['id'] });
+addRoute(/^\/sites$/, sitesView, M);
+addRoute(/^\/conflicts$/, conflictsView, M);
+addRoute(/^\/returns$/, returnsView, M);
 addRoute(/^$/, notFoundView, { notFound: true, public: true });
 
 let returnTo = null; // where to go after signing in
@@ -98,6 +115,8 @@ session.subscribe((user) => {
   outbox.setUser(user ? user.id : null);
   if (user) {
     loadTeams().then(() => layout.setUser(session.user), () => {});
+    // Central or a field server?  Central-only screens (sites) appear once known.
+    if (user.role === 'manager') api.syncStatus().then((s) => layout.setServerRole(s && s.role), () => {});
     setTimeout(warmCache, 500); // after the service worker has dropped the last session's copies
   }
 });
@@ -139,12 +158,14 @@ async function boot() {
 
   await startRouter({
     guard(route, loc) {
-      if (loc.path === '/' || loc.path === '') return HOME;
+      const home = homeFor(session.user);
+      if (loc.path === '/' || loc.path === '') return home;
       if (route && !route.public && !session.user) {
         returnTo = location.hash;
         return '#/login';
       }
-      if (route && route.view === loginView && session.user) return HOME;
+      if (route && route.view === loginView && session.user) return home;
+      if (route && route.manager && session.user.role !== 'manager') return home;
       return null;
     },
     beforeRender(ctx) {
@@ -153,7 +174,7 @@ async function boot() {
       ctx.main = main;
       ctx.setTitle = setTitle;
       ctx.onSignedIn = () => {
-        const to = returnTo && !returnTo.startsWith('#/login') ? returnTo : HOME;
+        const to = returnTo && !returnTo.startsWith('#/login') ? returnTo : homeFor(session.user);
         returnTo = null;
         navigate(to, { replace: true });
       };

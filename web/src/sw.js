@@ -104,6 +104,7 @@ self.addEventListener('fetch', (event) => {
   if (url.origin !== self.location.origin) return;
 
   if (url.pathname.startsWith('/api/')) {
+    if (url.pathname.startsWith('/api/exports/')) return; // downloads: straight to the network, never kept
     if (request.method === 'GET') {
       event.respondWith(apiRead(event));
     } else if (url.pathname === '/api/login' || url.pathname === '/api/logout') {

@@ -18,6 +18,20 @@ const NAV = [
   { href: '#/settings', text: 'Settings', match: (p) => p === '/settings' || p === '/sign-out' },
 ];
 
+// Managers review the whole service (on central): no drop-in queue or tablet settings.
+const MANAGER_NAV = [
+  { href: '#/outcomes', text: 'Outcomes', match: (p) => p.startsWith('/outcomes') },
+  { href: '#/reach', text: 'Reach', match: (p) => p === '/reach' },
+  { href: '#/caseloads', text: 'Caseloads', match: (p) => p.startsWith('/caseloads') },
+  { href: '#/people', text: 'People', match: (p) => p.startsWith('/people') },
+  { href: '#/sites', text: 'Sites', match: (p) => p === '/sites', central: true },
+  { href: '#/conflicts', text: 'Conflicts', match: (p) => p === '/conflicts' },
+  { href: '#/returns', text: 'Returns', match: (p) => p === '/returns' },
+];
+
+/** The first screen for a user. */
+export const homeFor = (user) => (user && user.role === 'manager' ? '#/outcomes' : '#/today');
+
 function userIcon() {
   const NS = 'http://www.w3.org/2000/svg';
   const svg = document.createElementNS(NS, 'svg');
@@ -45,10 +59,10 @@ export function createLayout(root, { onSignOut }) {
   const badgeMore = h('span', { class: 'nhsuk-u-visually-hidden', text: ' to be sent' });
   const badge = h('a', { class: 'cb-badge', href: '#/sync', id: 'outbox-badge', hidden: true },
     badgeCount, h('span', null, badgeWord, badgeText, badgeMore));
+  const home = h('a', { class: 'nhsuk-header__service-name', href: '#/today', text: SERVICE_NAME });
   const header = h('header', { class: 'nhsuk-header cb-header', role: 'banner' },
     h('div', { class: 'nhsuk-header__container nhsuk-width-container cb-header__container' },
-      h('div', { class: 'nhsuk-header__service' },
-        h('a', { class: 'nhsuk-header__service-name', href: '#/today', text: SERVICE_NAME })),
+      h('div', { class: 'nhsuk-header__service' }, home),
       badge,
       account),
     nav);
@@ -62,10 +76,13 @@ export function createLayout(root, { onSignOut }) {
 
   let currentPath = '';
   let signOutButton = null;
+  let items = NAV;
+  let central = false;
 
   function renderNav() {
     clear(navList);
-    for (const item of NAV) {
+    for (const item of items) {
+      if (item.central && !central) continue;
       const current = item.match(currentPath);
       const link = h('a', {
         class: 'nhsuk-header__navigation-link', href: item.href,
@@ -83,6 +100,8 @@ export function createLayout(root, { onSignOut }) {
     nav.hidden = !user;
     badge.hidden = !user;
     if (!user) return;
+    items = user.role === 'manager' ? MANAGER_NAV : NAV;
+    home.setAttribute('href', homeFor(user));
     const team = teamName(user.team);
     signOutButton = h('button', {
       class: 'nhsuk-header__account-button', type: 'button', text: 'Sign out',
@@ -106,6 +125,12 @@ export function createLayout(root, { onSignOut }) {
 
   function setPath(path) {
     currentPath = path;
+    renderNav();
+  }
+
+  /** "central" or "field", once known: central-only screens appear in the menu. */
+  function setServerRole(role) {
+    central = role === 'central';
     renderNav();
   }
 
@@ -138,6 +163,7 @@ export function createLayout(root, { onSignOut }) {
     main,
     setUser,
     setPath,
+    setServerRole,
     /** A new version of the app is ready; offer to reload. */
     showUpdate(onReload) {
       updateNotice = h('p', { class: 'cb-status__update' },

@@ -60,7 +60,7 @@ async function readJson(res) {
 
 const offlineError = () => new ApiError(0, { code: 'offline', message: 'The coachbox server could not be reached.' });
 
-async function request(method, url, body, { signal, quiet401 = false, headers: extra = null, timeout = 0 } = {}) {
+async function request(method, url, body, { signal, quiet401 = false, headers: extra = null, timeout = 0, text = false } = {}) {
   const headers = { Accept: 'application/json', ...(extra || {}) };
   let timer = null;
   let ctl = null;
@@ -93,7 +93,7 @@ async function request(method, url, body, { signal, quiet401 = false, headers: e
   if (cachedAt) connectivity.reportStale(cachedAt);
   else connectivity.reportOnline();
 
-  const data = await readJson(res);
+  const data = text && res.ok ? await res.text() : await readJson(res);
   if (res.ok) return data;
 
   const e = (data && data.error) || {};
@@ -210,4 +210,14 @@ export const api = {
   syncNow: () => mutate('POST', '/api/sync/now', undefined, { timeout: 8000 }),
   conflicts: (params, opts) => get(`/api/conflicts?${qs(params || {})}`, opts),
   resolveConflict: (id, patch, label) => write('PATCH', `/api/conflicts/${enc(id)}`, patch, { label }),
+
+  // Managers (central)
+  users: (params, opts) => get(`/api/users?${qs(params || {})}`, opts),
+  sites: (opts) => get('/api/sites', opts),
+  /** Not queued: revoking is done on central, now or not at all. */
+  revokeSite: (id) => mutate('POST', `/api/sites/${enc(id)}/revoke`, undefined, { timeout: 15000 }),
+  /** outcomes, outcomes/records, reach, data-quality */
+  report: (name, params, opts) => get(`/api/reports/${name}?${qs(params || {})}`, opts),
+  quarterlyUrl: (params) => `/api/exports/quarterly.csv?${qs(params)}`,
+  quarterlyCsv: (params, opts) => get(`/api/exports/quarterly.csv?${qs(params)}`, { ...opts, text: true }),
 };

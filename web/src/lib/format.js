@@ -193,3 +193,12 @@ export function ukInstant(ymd, hour = 0, minute = 0) {
   if (!m) return null;
   return londonToDate(+m[1], +m[2], +m[3], hour, minute);
 }
+
+/** "5 minutes ago", "3 days ago" for an instant in the past. */
+export function ago(iso, now = Date.now()) {
+  const m = (now - Date.parse(iso)) / 60000;
+  if (!Number.isFinite(m)) return '';
+  if (m < 1) return 'just now';
+  if (m < 60 * 48) return `${formatMinutes(m)} ago`;
+  return `${Math.round(m / 1440)} days ago`;
+}

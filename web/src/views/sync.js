@@ -4,7 +4,7 @@
 import { api, ApiError } from '../lib/api.js';
 import { add, fill, h, tag } from '../lib/dom.js';
 import { flash } from '../lib/flash.js';
-import { formatDateTime, formatMinutes, formatWhen } from '../lib/format.js';
+import { ago, formatDateTime, formatWhen } from '../lib/format.js';
 import { outbox } from '../lib/outbox.js';
 import { navigate } from '../lib/router.js';
 import { notificationBanner } from '../components/banner.js';
@@ -13,14 +13,6 @@ import { apiErrorText, loadError } from '../components/errors.js';
 function row(k, v) {
   return h('div', { class: 'nhsuk-summary-list__row' },
     h('dt', { class: 'nhsuk-summary-list__key', text: k }), h('dd', { class: 'nhsuk-summary-list__value' }, v));
-}
-
-function ago(iso) {
-  const m = (Date.now() - Date.parse(iso)) / 60000;
-  if (!Number.isFinite(m)) return '';
-  if (m < 1) return 'just now';
-  if (m < 60 * 48) return `${formatMinutes(m)} ago`;
-  return `${Math.round(m / 1440)} days ago`;
 }
 
 function jsonText(v) {
