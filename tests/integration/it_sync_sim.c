@@ -911,7 +911,7 @@ static void unique_value(char *out, size_t len, const char *prefix, const struct
 
 static int op_create_participant(struct rng *r, struct site *s, const char *team)
 {
-    char given[80], family[80], dob[16];
+    char given[80], family[80], dob[48];
     if (!team) {
         team = s->teams[rng_int(r, s->nteams)];
     }
