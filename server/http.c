@@ -10,11 +10,13 @@
 
 #include <assert.h>
 #include <civetweb.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SESSION_COOKIE     "cb_session"
 #define SESSION_COOKIE_TLS "__Host-cb_session"
@@ -568,6 +570,33 @@ int cb_http_listen_is_loopback(const char *listen)
     return strncmp(listen, "127.", 4) == 0 || strncmp(listen, "localhost:", 10) == 0;
 }
 
+/*
+ * HTTPS only: load the libssl.so shim built beside the binary (server/sslshim/)
+ * before CivetWeb dlopens "libssl.so", so it finds the shim already loaded.
+ * Debian 12's CivetWeb 1.15 needs SSL_get_peer_certificate, which OpenSSL 3
+ * does not export.  Returns 0, or -1 (with a message) if it cannot be loaded.
+ */
+static int load_ssl_shim(void)
+{
+    char exe[4096], path[4200];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0) {
+        return -1;
+    }
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash) {
+        return -1;
+    }
+    *slash = '\0';
+    snprintf(path, sizeof(path), "%s/libssl.so", exe);
+    if (!dlopen(path, RTLD_NOW | RTLD_GLOBAL)) {
+        fprintf(stderr, "coachbox: cannot load %s (needed for HTTPS): %s\n", path, dlerror());
+        return -1;
+    }
+    return 0;
+}
+
 int cb_http_start(struct cb_app *app, const struct cb_http_config *cfg, struct cb_http **out)
 {
     char host[64], ports[96], threads[16], timeout[16];
@@ -628,6 +657,10 @@ int cb_http_start(struct cb_app *app, const struct cb_http_config *cfg, struct c
     cb.begin_request = on_request;
     cb.http_error = on_http_error;
     cb.log_message = on_log_message;
+    if (cfg->cert && load_ssl_shim() != 0) {
+        free(h);
+        return CB_EIO;
+    }
     mg_init_library(cfg->cert ? MG_FEATURES_TLS : 0);
     h->ctx = mg_start(&cb, h, options);
     if (!h->ctx) {
