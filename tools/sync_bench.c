@@ -157,7 +157,8 @@ static double proc_cpu_s(pid_t pid)
     buf[got] = '\0';
     const char *p = strrchr(buf, ')');
     unsigned long ut = 0, st = 0;
-    /* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    /* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+     */
     if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2) {
         return 0;
     }
@@ -238,7 +239,8 @@ static int read_request(int fd, struct dbuf *req)
             }
             header_end = (size_t)(e - req->p) + 4;
             want = header_end;
-            for (char *h = req->p; h && h < e; h = strstr(h, "\r\n") ? strstr(h, "\r\n") + 2 : NULL) {
+            for (char *h = req->p; h && h < e;
+                 h = strstr(h, "\r\n") ? strstr(h, "\r\n") + 2 : NULL) {
                 if (strncasecmp(h, "Content-Length:", 15) == 0) {
                     want += (size_t)strtoull(h + 15, NULL, 10);
                 }
@@ -447,7 +449,7 @@ static int central_start(void)
 {
     char log[700], buf[4096];
     snprintf(log, sizeof(log), "%s/central.log", root);
-    const char *argv[] = {cbt_bin(), "central",   "--data", central_dir, "--listen",
+    const char *argv[] = {cbt_bin(),     "central",   "--data", central_dir, "--listen",
                           "127.0.0.1:0", "--threads", "8",      NULL};
     int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     central_pid = spawn_fd(argv, fd);
@@ -463,7 +465,7 @@ static int central_start(void)
         }
         const char *p = strstr(buf, "listening on http://127.0.0.1:");
         if (p) {
-            central_port = atoi(p + strlen("listening on http://127.0.0.1:"));
+            central_port = (int)strtol(p + strlen("listening on http://127.0.0.1:"), NULL, 10);
             return 0;
         }
         sleep_ms(10);
@@ -475,8 +477,8 @@ static int central_start(void)
 static int add_site(const char *name, const char *dir)
 {
     char out[4096], code[32], url[64];
-    const char *a1[] = {"site", "add", "--data", central_dir, "--name", name, "--team",
-                        "bury-town", NULL};
+    const char *a1[] = {"site", "add",    "--data",    central_dir, "--name",
+                        name,   "--team", "bury-town", NULL};
     if (run_cb(a1, out, sizeof(out)) != 0 || !strstr(out, "hours): ")) {
         fprintf(stderr, "coachbox-sync-bench: site add failed: %s\n", out);
         return -1;
@@ -499,8 +501,8 @@ static void perf_central_begin(const char *tag)
     char out[800], pidtxt[32];
     snprintf(out, sizeof(out), "%s/central-%s.data", perf_dir, tag);
     snprintf(pidtxt, sizeof(pidtxt), "%d", (int)central_pid);
-    const char *argv[] = {"perf", "record", "--call-graph", "dwarf,32768", "-F", "499", "-o",
-                          out, "-p", pidtxt, NULL};
+    const char *argv[] = {"perf", "record", "--call-graph", "dwarf,32768", "-F", "499",
+                          "-o",   out,      "-p",           pidtxt,        NULL};
     char log[800];
     snprintf(log, sizeof(log), "%s/perf-central-%s.log", perf_dir, tag);
     int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -522,9 +524,9 @@ static void perf_central_end(void)
 
 struct round {
     int code;
-    double cpu_s;       /* CPU of the `coachbox sync` process */
+    double cpu_s;                                         /* CPU of the `coachbox sync` process */
     double central_cpu0, central_cpu_push, site_cpu_push; /* CPU when the push was done */
-    double total_s;     /* spawn to exit */
+    double total_s;                                       /* spawn to exit */
     double push_done_s; /* spawn to the last "push: N of N" line (0 if none) */
     long long pushed, pulled;
 };
@@ -617,7 +619,7 @@ static int seed_records(const char *dir, long n, char first_pid[37])
     long made = 0, fails = 0;
     static const char *const types[] = {"drop_in", "one_to_one", "phone", "video"};
     static const char *const given[] = {"Amelia", "Oliver", "Aisha", "Mohammed", "Grace"};
-    static const char *const family[] = {"Smith", "Khan", "Patel", "Jones", "Taylor",
+    static const char *const family[] = {"Smith", "Khan",   "Patel", "Jones",   "Taylor",
                                          "Ahmed", "Wilson", "Brown", "Hussain", "Wright"};
     double t0 = now_s();
     for (long i = 0; i < n; i++) {
@@ -631,8 +633,8 @@ static int seed_records(const char *dir, long n, char first_pid[37])
             snprintf(dob, sizeof(dob), "19%02ld-%02ld-%02ld", 40 + i % 60, 1 + i % 12, 1 + i % 28);
             snprintf(phone, sizeof(phone), "07700%06ld", i % 1000000);
             in = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "given_name", given[i % 5],
-                           "family_name", fam, "date_of_birth", dob, "postcode", "BL9 0EJ",
-                           "phone", phone, "employment_status", "in_work", "carer", (int)(i & 1));
+                           "family_name", fam, "date_of_birth", dob, "postcode", "BL9 0EJ", "phone",
+                           phone, "employment_status", "in_work", "carer", (int)(i & 1));
             rc = cb_participant_create(c, &a, in, &out, &fe);
             if (rc == CB_OK) {
                 snprintf(ring[nring % 64], 37, "%s", cb_json_str(out, "id"));
@@ -647,8 +649,8 @@ static int seed_records(const char *dir, long n, char first_pid[37])
                            types[i % 4], "occurred_at", "2025-06-01T10:00:00.000Z", "notes",
                            "Talked through goals for the next month; agreed a walking plan "
                            "and a follow-up call.",
-                           "duration_minutes", (int)(15 + i % 45), "topics",
-                           "physical_activity", "diet");
+                           "duration_minutes", (int)(15 + i % 45), "topics", "physical_activity",
+                           "diet");
             rc = cb_kind_create(c, &a, &cb_kind_encounters, in, &out, &fe);
         } else {
             const char *pid = ring[(i * 13) % (nring < 64 ? nring : 64)];
@@ -847,9 +849,8 @@ int main(int argc, char **argv)
     printf("       CPU of the push: site %.1f s, central %.1f s = %.0f + %.0f us/record (if "
            "CPU-bound: %.0f records/s); of the echo: site %.1f s, central %.1f s\n",
            r.site_cpu_push, r.central_cpu_push, r.site_cpu_push * 1e6 / (double)n,
-           r.central_cpu_push * 1e6 / (double)n,
-           (double)n / (r.site_cpu_push + r.central_cpu_push), r.cpu_s - r.site_cpu_push,
-           ccpu_push - r.central_cpu_push);
+           r.central_cpu_push * 1e6 / (double)n, (double)n / (r.site_cpu_push + r.central_cpu_push),
+           r.cpu_s - r.site_cpu_push, ccpu_push - r.central_cpu_push);
     fflush(stdout);
 
     /* ---- a fresh site pulls everything ---- */
@@ -910,8 +911,8 @@ int main(int argc, char **argv)
     qsort(lat, (size_t)increments, sizeof(double), cmp_double);
     printf("ONE    one edit then `coachbox sync`: median %.1f ms, max %.1f ms wall (process start "
            "included); %.1f HTTP requests per round (max %ld)\n",
-           lat[increments / 2] * 1000, lat[increments - 1] * 1000,
-           (double)sum_req / increments, max_req);
+           lat[increments / 2] * 1000, lat[increments - 1] * 1000, (double)sum_req / increments,
+           max_req);
     free(lat);
     {
         struct counts a, b;

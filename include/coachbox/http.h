@@ -81,8 +81,8 @@ struct cb_req {
     char addr[48];         /* client address */
     struct cb_actor actor; /* {&user, addr, allow_test_nhs} for domain calls */
     int tls;
-    int status;      /* status sent, 0 until a response is written */
-    int body_unread; /* the request body was not consumed: close after reply */
+    int status;         /* status sent, 0 until a response is written */
+    int body_unread;    /* the request body was not consumed: close after reply */
     char idem_key[101]; /* Idempotency-Key of a first-time write, or "" */
 };
 

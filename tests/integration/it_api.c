@@ -93,8 +93,8 @@ static void expect_security_headers(const struct cbt_resp *r, const char *what)
     if (!cbt_header(r, "Content-Security-Policy", v, sizeof(v))) {
         fail_msg("%s: no Content-Security-Policy header", what);
     }
-    static const char *const csp[] = {"default-src 'self'", "object-src 'none'",
-                                      "base-uri 'none'", "frame-ancestors 'none'", NULL};
+    static const char *const csp[] = {"default-src 'self'", "object-src 'none'", "base-uri 'none'",
+                                      "frame-ancestors 'none'", NULL};
     for (int i = 0; csp[i]; i++) {
         if (!strstr(v, csp[i])) {
             fail_msg("%s: CSP lacks %s: %s", what, csp[i], v);
@@ -120,8 +120,7 @@ static void expect_api_headers(const struct cbt_resp *r, const char *what)
 }
 
 /* An API error: status, JSON {"error":{"code","message"[,"field"]}}, headers. */
-static void expect_error(const struct cbt_resp *r, long status, const char *field,
-                         const char *what)
+static void expect_error(const struct cbt_resp *r, long status, const char *field, const char *what)
 {
     expect_status(r, status, what);
     expect_api_headers(r, what);
@@ -173,8 +172,7 @@ static void mint_uuid(char out[40])
     unsigned long long ms = (unsigned long long)time(NULL) * 1000ULL + (n++ % 1000);
     unsigned r1 = (unsigned)rand(), r2 = (unsigned)rand(), r3 = (unsigned)rand();
     snprintf(out, 40, "%08llx-%04llx-7%03x-%04x-%04x%08x", (ms >> 16) & 0xffffffffULL,
-             ms & 0xffffULL, r1 & 0xfffu, 0x8000u | (r2 & 0x3fffu), r3 & 0xffffu,
-             (unsigned)rand());
+             ms & 0xffffULL, r1 & 0xfffu, 0x8000u | (r2 & 0x3fffu), r3 & 0xffffu, (unsigned)rand());
 }
 
 /* Today + days, YYYY-MM-DD (UTC). */
@@ -219,7 +217,8 @@ static void test_nhs(char out[16])
     static unsigned seq = 100;
     char nine[16];
     do {
-        snprintf(nine, sizeof(nine), "999%06u", (unsigned)((seq++ * 7919u + (unsigned)time(NULL)) % 1000000u));
+        snprintf(nine, sizeof(nine), "999%06u",
+                 (unsigned)((seq++ * 7919u + (unsigned)time(NULL)) % 1000000u));
     } while (!nhs_from9(nine, out));
 }
 
@@ -373,9 +372,10 @@ static int add_users(const char *data)
     };
     for (size_t i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
         char out[1024];
-        const char *args[] = {"user",      "add",       "--data", data,
-                              "--username", users[i][0], "--role", users[i][1],
-                              users[i][2] ? "--team" : NULL, users[i][2], NULL};
+        const char *args[] = {"user",      "add",        "--data",
+                              data,        "--username", users[i][0],
+                              "--role",    users[i][1],  users[i][2] ? "--team" : NULL,
+                              users[i][2], NULL};
         int st = cbt_run(args, PW "\n", out, sizeof(out));
         if (st != 0) {
             fprintf(stderr, "cannot add user %s (bin %s): exit %d: %s\n", users[i][0], cbt_bin(),
@@ -492,7 +492,7 @@ static void test_login_ok_and_cookie_flags(void **state)
     assert_non_null(strstr(sc, "HttpOnly"));
     assert_non_null(strstr(sc, "SameSite=Strict"));
     assert_null(strstr(sc, "Secure")); /* plain HTTP on loopback */
-    assert_null(strstr(r.body, tok)); /* the token is only in the cookie */
+    assert_null(strstr(r.body, tok));  /* the token is only in the cookie */
     cbt_resp_free(&r);
 
     rq(&c, "GET", "/api/me", NULL, &r);
@@ -614,7 +614,7 @@ static void test_login_throttled(void **state)
     expect_error(&r, 429, NULL, "right password while locked");
     char v[64];
     assert_true(cbt_header(&r, "Retry-After", v, sizeof(v)));
-    assert_true(atoi(v) >= 1);
+    assert_true(strtol(v, NULL, 10) >= 1);
     assert_null(ci_find(r.headers, "Set-Cookie"));
     assert_string_equal(c.csrf, "");
     cbt_resp_free(&r);
@@ -659,8 +659,8 @@ static void test_session_idle_timeout(void **state)
     struct cbt_client c;
     struct cbt_resp r;
     cbt_tempdir(data, sizeof(data), "itidle");
-    const char *add[] = {"user", "add", "--data", data, "--username", "idle", "--role", "coach",
-                         "--team", "prestwich", NULL};
+    const char *add[] = {"user",   "add",   "--data", data,        "--username", "idle",
+                         "--role", "coach", "--team", "prestwich", NULL};
     assert_int_equal(cbt_run(add, PW "\n", out, sizeof(out)), 0);
     const char *extra[] = {"--idle-timeout", "1", NULL};
     assert_int_equal(cbt_server_start(&s, data, extra), 0);
@@ -959,8 +959,7 @@ static void test_participant_validation(void **state)
          "given_name"},
         {json_pack("{s:s, s:s}", "given_name", "Zzvalid", "date_of_birth", "1980-01-01"),
          "family_name"},
-        {json_pack("{s:s, s:s}", "given_name", "Nodob", "family_name", "Zzvalid"),
-         "date_of_birth"},
+        {json_pack("{s:s, s:s}", "given_name", "Nodob", "family_name", "Zzvalid"), "date_of_birth"},
         {json_pack("{s:s, s:s, s:s}", "given_name", "Future", "family_name", "Zzvalid",
                    "date_of_birth", future),
          "date_of_birth"},
@@ -988,8 +987,8 @@ static void test_participant_validation(void **state)
         {json_pack("{s:s, s:s, s:s, s:s}", "given_name", "Unknown", "family_name", "Zzvalid",
                    "date_of_birth", "1980-01-01", "favourite_colour", "blue"),
          "favourite_colour"},
-        {json_pack("{s:i, s:s, s:s}", "given_name", 42, "family_name", "Zzvalid",
-                   "date_of_birth", "1980-01-01"),
+        {json_pack("{s:i, s:s, s:s}", "given_name", 42, "family_name", "Zzvalid", "date_of_birth",
+                   "1980-01-01"),
          "given_name"},
         {json_pack("{s:s, s:s, s:s}", "given_name", name101, "family_name", "Zzvalid",
                    "date_of_birth", "1980-01-01"),
@@ -1082,8 +1081,8 @@ static void test_participant_patch(void **state)
     snprintf(path, sizeof(path), "/api/participants/%s", id);
 
     rqj(&G.alice, "PATCH", path,
-        json_pack("{s:s, s:s, s:s}", "family_name", "Patched", "postcode", "m1 1ae",
-                  "nhs_number", "9434765919"),
+        json_pack("{s:s, s:s, s:s}", "family_name", "Patched", "postcode", "m1 1ae", "nhs_number",
+                  "9434765919"),
         &r);
     expect_status(&r, 200, "patch");
     expect_api_headers(&r, "patch");
@@ -1262,8 +1261,8 @@ static void test_participant_paging(void **state)
     assert_true(json_is_null(json_object_get(r.json, "next_cursor")));
     cbt_resp_free(&r);
 
-    static const char *const bad_limits[] = {"0", "101", "abc", "-1", "", "5x", "1e2",
-                                             "99999999999999999999", NULL};
+    static const char *const bad_limits[] = {
+        "0", "101", "abc", "-1", "", "5x", "1e2", "99999999999999999999", NULL};
     for (int i = 0; bad_limits[i]; i++) {
         snprintf(path, sizeof(path), "/api/participants?limit=%s", bad_limits[i]);
         rq(&G.alice, "GET", path, NULL, &r);
@@ -1381,8 +1380,8 @@ static void test_team_isolation(void **state)
     char when[40];
     iso_offset(-3600, when);
     rqj(&G.adm, "POST", "/api/encounters",
-        json_pack("{s:s, s:s, s:s}", "participant_id", G.alice_pid, "type", "phone",
-                  "occurred_at", when),
+        json_pack("{s:s, s:s, s:s}", "participant_id", G.alice_pid, "type", "phone", "occurred_at",
+                  when),
         &r);
     expect_error(&r, 403, NULL, "admin encounter");
     cbt_resp_free(&r);
@@ -1462,8 +1461,7 @@ static void test_encounters(void **state)
         json_t *body;
         const char *field;
     } bad[] = {
-        {json_pack("{s:s, s:s, s:s}", "participant_id", pid, "type", "banana", "occurred_at",
-                   when),
+        {json_pack("{s:s, s:s, s:s}", "participant_id", pid, "type", "banana", "occurred_at", when),
          "type"},
         {json_pack("{s:s, s:s}", "participant_id", pid, "occurred_at", when), "type"},
         {json_pack("{s:s, s:s, s:s}", "participant_id", pid, "type", "phone", "occurred_at",
@@ -1480,17 +1478,17 @@ static void test_encounters(void **state)
                    when),
          "participant_id"},
         {json_pack("{s:s, s:s}", "type", "phone", "occurred_at", when), "participant_id"},
-        {json_pack("{s:s, s:s, s:s, s:s}", "participant_id", pid, "type", "phone",
-                   "occurred_at", when, "coach", G.bob_uid),
+        {json_pack("{s:s, s:s, s:s, s:s}", "participant_id", pid, "type", "phone", "occurred_at",
+                   when, "coach", G.bob_uid),
          "coach"},
-        {json_pack("{s:s, s:s, s:s, s:s}", "participant_id", pid, "type", "phone",
-                   "occurred_at", when, "team", "radcliffe"),
+        {json_pack("{s:s, s:s, s:s, s:s}", "participant_id", pid, "type", "phone", "occurred_at",
+                   when, "team", "radcliffe"),
          "team"},
-        {json_pack("{s:s, s:s, s:s, s:i}", "participant_id", pid, "type", "phone",
-                   "occurred_at", when, "notes", 5),
+        {json_pack("{s:s, s:s, s:s, s:i}", "participant_id", pid, "type", "phone", "occurred_at",
+                   when, "notes", 5),
          "notes"},
-        {json_pack("{s:s, s:s, s:s, s:s}", "participant_id", pid, "type", "phone",
-                   "occurred_at", when, "notes", longnotes),
+        {json_pack("{s:s, s:s, s:s, s:s}", "participant_id", pid, "type", "phone", "occurred_at",
+                   when, "notes", longnotes),
          "notes"},
     };
     char what[96];
@@ -1509,8 +1507,8 @@ static void test_encounters(void **state)
     expect_error(&r, 400, "participant_id", "unknown participant");
     cbt_resp_free(&r);
     rqj(&G.alice, "POST", "/api/encounters",
-        json_pack("{s:s, s:s, s:s}", "participant_id", G.bob_pid, "type", "phone",
-                  "occurred_at", when),
+        json_pack("{s:s, s:s, s:s}", "participant_id", G.bob_pid, "type", "phone", "occurred_at",
+                  when),
         &r);
     if (r.status != 400 && r.status != 404) {
         fail_msg("encounter for another team's participant: %ld %s", r.status, r.body);
@@ -1547,12 +1545,10 @@ static void test_encounters(void **state)
     assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "id")), e2);
     assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1), "id")), e1);
     assert_string_equal(json_string_value(json_object_get(json_array_get(items, 2), "id")), e3);
-    assert_string_equal(
-        json_string_value(json_object_get(json_array_get(items, 1), "occurred_at")),
-        "2024-05-01T08:00:00.000Z");
-    assert_string_equal(
-        json_string_value(json_object_get(json_array_get(items, 2), "occurred_at")),
-        "2024-05-01T01:00:00.000Z");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1), "occurred_at")),
+                        "2024-05-01T08:00:00.000Z");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 2), "occurred_at")),
+                        "2024-05-01T01:00:00.000Z");
     cbt_resp_free(&r);
 }
 
@@ -1569,19 +1565,22 @@ static void test_encounter_other_team_no_leak(void **state)
     mint_uuid(id);
     iso_offset(-600, when);
     rqj(&G.alice, "POST", "/api/encounters",
-        json_pack("{s:s, s:s, s:s}", "participant_id", G.bob_pid, "type", "phone",
-                  "occurred_at", when),
+        json_pack("{s:s, s:s, s:s}", "participant_id", G.bob_pid, "type", "phone", "occurred_at",
+                  when),
         &other);
     rqj(&G.alice, "POST", "/api/encounters",
-        json_pack("{s:s, s:s, s:s}", "participant_id", id, "type", "phone", "occurred_at",
-                  when),
+        json_pack("{s:s, s:s, s:s}", "participant_id", id, "type", "phone", "occurred_at", when),
         &unknown);
     char mo[300], mu[300], co[64], cu[64];
     long so = other.status, su = unknown.status;
-    snprintf(mo, sizeof(mo), "%s", cbt_jstr(&other, "error.message") ? cbt_jstr(&other, "error.message") : "");
-    snprintf(mu, sizeof(mu), "%s", cbt_jstr(&unknown, "error.message") ? cbt_jstr(&unknown, "error.message") : "");
-    snprintf(co, sizeof(co), "%s", cbt_jstr(&other, "error.code") ? cbt_jstr(&other, "error.code") : "");
-    snprintf(cu, sizeof(cu), "%s", cbt_jstr(&unknown, "error.code") ? cbt_jstr(&unknown, "error.code") : "");
+    snprintf(mo, sizeof(mo), "%s",
+             cbt_jstr(&other, "error.message") ? cbt_jstr(&other, "error.message") : "");
+    snprintf(mu, sizeof(mu), "%s",
+             cbt_jstr(&unknown, "error.message") ? cbt_jstr(&unknown, "error.message") : "");
+    snprintf(co, sizeof(co), "%s",
+             cbt_jstr(&other, "error.code") ? cbt_jstr(&other, "error.code") : "");
+    snprintf(cu, sizeof(cu), "%s",
+             cbt_jstr(&unknown, "error.code") ? cbt_jstr(&unknown, "error.code") : "");
     cbt_resp_free(&other);
     cbt_resp_free(&unknown);
     if (so != su || strcmp(mo, mu) != 0 || strcmp(co, cu) != 0) {
@@ -1874,8 +1873,8 @@ static void test_path_probes(void **state)
         struct cbt_resp r;
         rq(&c, "GET", probes[i], NULL, &r);
         expect_error(&r, 404, NULL, probes[i]);
-        if (strstr(r.body, "root:") || ci_find(r.body, "<html") ||
-            ci_find(r.body, "Index of") || strstr(r.body, "SQLite format")) {
+        if (strstr(r.body, "root:") || ci_find(r.body, "<html") || ci_find(r.body, "Index of") ||
+            strstr(r.body, "SQLite format")) {
             fail_msg("%s leaked content: %.200s", probes[i], r.body);
         }
         cbt_resp_free(&r);
@@ -2011,7 +2010,8 @@ static void test_audit_trail(void **state)
     while (sqlite3_step(st) == SQLITE_ROW) {
         char sql[200];
         sqlite3_stmt *t;
-        snprintf(sql, sizeof(sql), "SELECT * FROM \"%s\"", (const char *)sqlite3_column_text(st, 0));
+        snprintf(sql, sizeof(sql), "SELECT * FROM \"%s\"",
+                 (const char *)sqlite3_column_text(st, 0));
         assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &t, NULL), SQLITE_OK);
         while (sqlite3_step(t) == SQLITE_ROW) {
             for (int i = 0; i < 4; i++) { /* passwords and session tokens, not CSRF */

@@ -41,13 +41,13 @@ static void expect_run(const char *const *args, const char *stdin_text, int want
 {
     int st = cbt_run(args, stdin_text, out, outlen);
     if (st != want_status) {
-        fail_msg("coachbox %s %s: exit %d, want %d: %s", args[0] ? args[0] : "", args[0] && args[1] ? args[1] : "", st,
-                 want_status, out);
+        fail_msg("coachbox %s %s: exit %d, want %d: %s", args[0] ? args[0] : "",
+                 args[0] && args[1] ? args[1] : "", st, want_status, out);
     }
     for (int i = 0; want && want[i]; i++) {
         if (!contains_ci(out, want[i])) {
-            fail_msg("coachbox %s %s: output lacks \"%s\": %s", args[0] ? args[0] : "", args[0] && args[1] ? args[1] : "",
-                     want[i], out);
+            fail_msg("coachbox %s %s: output lacks \"%s\": %s", args[0] ? args[0] : "",
+                     args[0] && args[1] ? args[1] : "", want[i], out);
         }
     }
 }
@@ -70,18 +70,19 @@ static void test_user_add(void **state)
 {
     (void)state;
     char out[4096];
-    const char *ok[] = {"user", "add", "--data", data, "--username", "cli.coach", "--role",
-                        "coach", "--team", "prestwich", "--display-name", "Cli Coach", NULL};
+    const char *ok[] = {"user",           "add",       "--data", data,     "--username",
+                        "cli.coach",      "--role",    "coach",  "--team", "prestwich",
+                        "--display-name", "Cli Coach", NULL};
     const char *want_ok[] = {"cli.coach", "coach", NULL};
     expect_run(ok, PW "\n", 0, want_ok, out, sizeof(out));
     assert_null(strstr(out, PW)); /* the password is never echoed */
 
-    const char *mgr[] = {"user", "add", "--data", data, "--username", "cli.manager", "--role",
-                         "manager", NULL};
+    const char *mgr[] = {"user",        "add",    "--data",  data, "--username",
+                         "cli.manager", "--role", "manager", NULL};
     expect_run(mgr, PW "\n", 0, NULL, out, sizeof(out));
     /* Without a trailing newline (piped from a file) it still works. */
-    const char *adm[] = {"user", "add", "--data", data, "--username", "cli.admin", "--role",
-                         "admin", NULL};
+    const char *adm[] = {"user",      "add",    "--data", data, "--username",
+                         "cli.admin", "--role", "admin",  NULL};
     expect_run(adm, PW, 0, NULL, out, sizeof(out));
 }
 
@@ -89,23 +90,23 @@ static void test_user_add_errors(void **state)
 {
     (void)state;
     char out[4096];
-    const char *role[] = {"user", "add", "--data", data, "--username", "bad.role", "--role",
-                          "wizard", "--team", "prestwich", NULL};
+    const char *role[] = {"user",   "add",    "--data", data,        "--username", "bad.role",
+                          "--role", "wizard", "--team", "prestwich", NULL};
     const char *w_role[] = {"role", NULL};
     expect_run(role, PW "\n", 2, w_role, out, sizeof(out));
 
-    const char *team[] = {"user", "add", "--data", data, "--username", "bad.team", "--role",
-                          "coach", "--team", "atlantis", NULL};
+    const char *team[] = {"user",   "add",   "--data", data,       "--username", "bad.team",
+                          "--role", "coach", "--team", "atlantis", NULL};
     const char *w_team[] = {"team", "atlantis", NULL};
     expect_run(team, PW "\n", 2, w_team, out, sizeof(out));
 
-    const char *noteam[] = {"user", "add", "--data", data, "--username", "no.team", "--role",
-                            "coach", NULL};
+    const char *noteam[] = {"user",    "add",    "--data", data, "--username",
+                            "no.team", "--role", "coach",  NULL};
     const char *w_noteam[] = {"team", NULL};
     expect_run(noteam, PW "\n", 2, w_noteam, out, sizeof(out));
 
-    const char *shortpw[] = {"user", "add", "--data", data, "--username", "short.pw", "--role",
-                             "coach", "--team", "prestwich", NULL};
+    const char *shortpw[] = {"user",   "add",   "--data", data,        "--username", "short.pw",
+                             "--role", "coach", "--team", "prestwich", NULL};
     const char *w_pw[] = {"password", NULL};
     expect_run(shortpw, "short\n", 2, w_pw, out, sizeof(out));
     assert_null(strstr(out, "short\n"));
@@ -117,25 +118,25 @@ static void test_user_add_errors(void **state)
     longpw[301] = '\0';
     expect_run(shortpw, longpw, 2, w_pw, out, sizeof(out));
 
-    const char *baduser[] = {"user", "add", "--data", data, "--username", "has space", "--role",
-                             "coach", "--team", "prestwich", NULL};
+    const char *baduser[] = {"user",   "add",   "--data", data,        "--username", "has space",
+                             "--role", "coach", "--team", "prestwich", NULL};
     const char *w_user[] = {"username", NULL};
     expect_run(baduser, PW "\n", 2, w_user, out, sizeof(out));
 
-    const char *dup[] = {"user", "add", "--data", data, "--username", "dup.user", "--role",
-                         "coach", "--team", "prestwich", NULL};
+    const char *dup[] = {"user",   "add",   "--data", data,        "--username", "dup.user",
+                         "--role", "coach", "--team", "prestwich", NULL};
     expect_run(dup, PW "\n", 0, NULL, out, sizeof(out));
     expect_run(dup, PW "\n", 2, w_user, out, sizeof(out));
     /* Usernames are case-insensitive. */
-    const char *dupcase[] = {"user", "add", "--data", data, "--username", "DUP.User", "--role",
-                             "coach", "--team", "prestwich", NULL};
+    const char *dupcase[] = {"user",   "add",   "--data", data,        "--username", "DUP.User",
+                             "--role", "coach", "--team", "prestwich", NULL};
     expect_run(dupcase, PW "\n", 2, w_user, out, sizeof(out));
 
     const char *norole[] = {"user", "add", "--data", data, "--username", "no.role", NULL};
     const char *w_norole[] = {"--role", NULL};
     expect_run(norole, PW "\n", 2, w_norole, out, sizeof(out));
-    const char *unknown[] = {"user", "add", "--data", data, "--username", "x.y", "--role",
-                             "coach", "--team", "prestwich", "--superuser", NULL};
+    const char *unknown[] = {"user",   "add",   "--data", data,        "--username",  "x.y",
+                             "--role", "coach", "--team", "prestwich", "--superuser", NULL};
     const char *w_unknown[] = {"--superuser", NULL};
     expect_run(unknown, PW "\n", 2, w_unknown, out, sizeof(out));
     const char *novalue[] = {"user", "add", "--data", data, "--username", NULL};
@@ -148,8 +149,8 @@ static void test_user_disable_enable(void **state)
 {
     (void)state;
     char out[4096];
-    const char *add[] = {"user", "add", "--data", data, "--username", "toggle", "--role",
-                         "coach", "--team", "radcliffe", NULL};
+    const char *add[] = {"user",   "add",   "--data", data,        "--username", "toggle",
+                         "--role", "coach", "--team", "radcliffe", NULL};
     expect_run(add, PW "\n", 0, NULL, out, sizeof(out));
     const char *dis[] = {"user", "disable", "--data", data, "--username", "toggle", NULL};
     expect_run(dis, NULL, 0, NULL, out, sizeof(out));
@@ -164,32 +165,34 @@ static void test_team_add(void **state)
 {
     (void)state;
     char out[4096];
-    const char *ok[] = {"team", "add", "--data", data, "--id", "tottington-north", "--name",
-                        "Tottington North", NULL};
+    const char *ok[] = {
+        "team", "add", "--data", data, "--id", "tottington-north", "--name", "Tottington North",
+        NULL};
     const char *w_ok[] = {"tottington-north", NULL};
     expect_run(ok, NULL, 0, w_ok, out, sizeof(out));
     /* The new team is usable. */
-    const char *user[] = {"user", "add", "--data", data, "--username", "north.coach", "--role",
-                          "coach", "--team", "tottington-north", NULL};
+    const char *user[] = {"user",        "add",    "--data", data,     "--username",
+                          "north.coach", "--role", "coach",  "--team", "tottington-north",
+                          NULL};
     expect_run(user, PW "\n", 0, NULL, out, sizeof(out));
 
     const char *w_dup[] = {"id", "exists", NULL};
     expect_run(ok, NULL, 2, w_dup, out, sizeof(out));
-    const char *seeded[] = {"team", "add", "--data", data, "--id", "prestwich", "--name",
-                            "Prestwich again", NULL};
+    const char *seeded[] = {"team",      "add",    "--data",          data, "--id",
+                            "prestwich", "--name", "Prestwich again", NULL};
     expect_run(seeded, NULL, 2, w_dup, out, sizeof(out));
 
     static const char *const bad_ids[] = {"Bad Id!", "UPPER", "x", "under_score", "", NULL};
     const char *w_id[] = {"id", NULL};
     for (int i = 0; bad_ids[i]; i++) {
-        const char *bad[] = {"team", "add", "--data", data, "--id", bad_ids[i], "--name",
-                             "Whatever", NULL};
+        const char *bad[] = {"team",     "add",    "--data",   data, "--id",
+                             bad_ids[i], "--name", "Whatever", NULL};
         expect_run(bad, NULL, 2, w_id, out, sizeof(out));
     }
     const char *noname[] = {"team", "add", "--data", data, "--id", "nameless", NULL};
     expect_run(noname, NULL, 2, NULL, out, sizeof(out));
-    const char *emptyname[] = {"team", "add", "--data", data, "--id", "nameless", "--name", "",
-                               NULL};
+    const char *emptyname[] = {"team",     "add",    "--data", data, "--id",
+                               "nameless", "--name", "",       NULL};
     const char *w_name[] = {"name", NULL};
     expect_run(emptyname, NULL, 2, w_name, out, sizeof(out));
     const char *verb[] = {"team", "remove", "--data", data, "--id", "prestwich", NULL};
@@ -220,8 +223,8 @@ static void test_added_user_can_sign_in(void **state)
 {
     (void)state;
     char out[4096];
-    const char *add[] = {"user", "add", "--data", data, "--username", "signin.coach", "--role",
-                         "coach", "--team", "whitefield", NULL};
+    const char *add[] = {"user",   "add",   "--data", data,         "--username", "signin.coach",
+                         "--role", "coach", "--team", "whitefield", NULL};
     expect_run(add, PW "\r\n", 0, NULL, out, sizeof(out));
     struct cbt_server s;
     struct cbt_client c;

@@ -238,8 +238,8 @@ static void restart(struct cbt_server *s, const char *data)
 
 struct rec {
     char id[40];
-    char name[24];     /* participants: given_name */
-    int parent;        /* encounters: index into parts */
+    char name[24]; /* participants: given_name */
+    int parent;    /* encounters: index into parts */
 };
 
 static struct rec parts[MAX_RECS], encs[MAX_RECS];
@@ -436,8 +436,8 @@ static void test_sigkill_keeps_acknowledged_writes(void **state)
         atomic_store(&k.stop, 1);
         pthread_join(th, NULL);
         if (!atomic_load(&k.fired)) {
-            fail_msg("round %d: the server was not killed (failures %d, log %s)", round,
-                     failures, s.log);
+            fail_msg("round %d: the server was not killed (failures %d, log %s)", round, failures,
+                     s.log);
         }
         cbt_server_kill(&s); /* reap */
 
@@ -467,8 +467,8 @@ static void test_sigkill_keeps_acknowledged_writes(void **state)
 
 /* ------------------------------------------------------ concurrent writers */
 
-#define WRITERS     8
-#define PER_WRITER  25
+#define WRITERS    8
+#define PER_WRITER 25
 
 struct writer {
     const char *base;
@@ -531,7 +531,8 @@ static void test_concurrent_writers(void **state)
     assert_true(cbt_header(&r, "Set-Cookie", sc, sizeof(sc)));
     sc[strcspn(sc, ";")] = '\0';
     snprintf(cookie, sizeof(cookie), "Cookie: %s", sc);
-    snprintf(c.csrf, sizeof(c.csrf), "%s", json_string_value(json_object_get(r.json, "csrf_token")));
+    snprintf(c.csrf, sizeof(c.csrf), "%s",
+             json_string_value(json_object_get(r.json, "csrf_token")));
     cbt_resp_free(&r);
 
     pthread_t th[WRITERS];
@@ -709,8 +710,7 @@ static void test_unknown_option(void **state)
     (void)state;
     char data[512], out[4096];
     cbt_tempdir(data, sizeof(data), "itopt");
-    const char *args[] = {"serve", "--data", data, "--listen", "127.0.0.1:0", "--frobnicate",
-                          NULL};
+    const char *args[] = {"serve", "--data", data, "--listen", "127.0.0.1:0", "--frobnicate", NULL};
     int st = run_timeout(args, out, sizeof(out), 30);
     if (st != 2) {
         fail_msg("unknown option: status %d (want 2): %s", st, out);

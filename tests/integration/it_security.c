@@ -166,7 +166,8 @@ static void check_security_headers(const char *headers, int tls, const char *wha
         fail_msg("%s: no Permissions-Policy", what);
     }
     int hsts = header_value(headers, "Strict-Transport-Security", v, sizeof(v));
-    if (tls && (!hsts || !strstr(v, "max-age=") || atol(strstr(v, "max-age=") + 8) < 15768000)) {
+    if (tls && (!hsts || !strstr(v, "max-age=") ||
+                strtol(strstr(v, "max-age=") + 8, NULL, 10) < 15768000)) {
         fail_msg("%s: over HTTPS without HSTS of at least six months (%s)", what,
                  hsts ? v : "none");
     }
@@ -260,7 +261,7 @@ static void create(struct cbt_client *c, const char *path, const char *body, cha
 static int port_of(const char *url)
 {
     const char *c = strrchr(url, ':');
-    return c ? atoi(c + 1) : 0;
+    return c ? (int)strtol(c + 1, NULL, 10) : 0;
 }
 
 /* ------------------------------------------------------------ raw sockets */
@@ -333,7 +334,7 @@ static size_t recv_response(int fd, char *buf, size_t len, int timeout_ms)
             int has = header_value(strstr(buf, "\r\n") ? strstr(buf, "\r\n") + 2 : buf,
                                    "Content-Length", cl, sizeof(cl));
             buf[head] = save;
-            if (has && got >= head + (size_t)atol(cl)) {
+            if (has && got >= head + (size_t)strtol(cl, NULL, 10)) {
                 break;
             }
         }
@@ -815,7 +816,8 @@ static void role_call(enum who w, const struct cb_route *rt, struct cbt_resp *r,
     route_path(rt->pattern, id, path, len);
     for (int i = 0; queries[i][0]; i++) {
         if (strcmp(rt->pattern, queries[i][0]) == 0 && strlen(path) + strlen(queries[i][1]) < len) {
-            strcat(path, queries[i][1]);
+            size_t used = strlen(path);
+            snprintf(path + used, len - used, "%s", queries[i][1]);
         }
     }
     if (strcmp(rt->pattern, "/api/logout") == 0 || strcmp(rt->pattern, "/api/logout-all") == 0) {

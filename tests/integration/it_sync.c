@@ -81,7 +81,7 @@ static struct {
     char junk_dir[512];           /* a data dir that tries a used code */
     /* shared records */
     char p_basic[40], e_basic[40], m_basic[40];
-    char p_pres[40]; /* created at C (prestwich) */
+    char p_pres[40];  /* created at C (prestwich) */
     char p_conf[40];  /* conflicts, delete/edit */
     char p_moved[40]; /* moved to prestwich with nothing pending at B */
     char e_moved[40], m_moved[40];
@@ -208,8 +208,8 @@ static void sync_ok(int site)
             sqlite3_finalize(q);
         }
         sqlite3_close(db);
-        fail_msg("coachbox sync at site %s: exit %d: %s [last_error: %s]", SITE_NAME[site], st,
-                 out, err);
+        fail_msg("coachbox sync at site %s: exit %d: %s [last_error: %s]", SITE_NAME[site], st, out,
+                 err);
     }
 }
 
@@ -275,7 +275,7 @@ static int central_start(int port)
                 if (k < sizeof(G.central_url)) {
                     memcpy(G.central_url, p, k);
                     G.central_url[k] = '\0';
-                    G.central_port = atoi(strrchr(G.central_url, ':') + 1);
+                    G.central_port = (int)strtol(strrchr(G.central_url, ':') + 1, NULL, 10);
                     return 0;
                 }
             }
@@ -408,7 +408,8 @@ static json_t *conflicts_at(int site, const char *pid, const char *status, const
     json_t *c;
     json_array_foreach(json_object_get(all, "items"), i, c)
     {
-        if (strcmp(jstr(c, "row_id"), row_id) == 0 && (!field || strcmp(jstr(c, "field"), field) == 0)) {
+        if (strcmp(jstr(c, "row_id"), row_id) == 0 &&
+            (!field || strcmp(jstr(c, "field"), field) == 0)) {
             json_array_append(out, c);
         }
     }
@@ -511,8 +512,7 @@ static struct cbt_client central_cl;
 static void nonce_new(char out[40])
 {
     static unsigned n;
-    snprintf(out, 40, "%016llx%08x%08x", (unsigned long long)cb_now_ms(), (unsigned)getpid(),
-             ++n);
+    snprintf(out, 40, "%016llx%08x%08x", (unsigned long long)cb_now_ms(), (unsigned)getpid(), ++n);
 }
 
 /*
@@ -540,9 +540,9 @@ static void signed_rq(const char *method, const char *pq, const char *body, cons
     } else {
         nonce_new(nonce);
     }
-    assert_int_equal(cb_sign(key ? key : secret, method, pq, ts, nonce, body,
-                             body ? strlen(body) : 0, sig),
-                     CB_OK);
+    assert_int_equal(
+        cb_sign(key ? key : secret, method, pq, ts, nonce, body, body ? strlen(body) : 0, sig),
+        CB_OK);
     snprintf(h_site, sizeof(h_site), "X-CB-Site: %s", site);
     snprintf(h_ts, sizeof(h_ts), "X-CB-Timestamp: %s", ts);
     snprintf(h_nonce, sizeof(h_nonce), "X-CB-Nonce: %s", nonce);
@@ -577,17 +577,16 @@ static void expect_refusal(struct cbt_resp *r, long status, const char *code, co
 
 static long long b_last_op_id(void)
 {
-    return db_int(G.central_dir, "SELECT last_op_id FROM sites WHERE id = ?1", G.site_id[SB],
-                  NULL);
+    return db_int(G.central_dir, "SELECT last_op_id FROM sites WHERE id = ?1", G.site_id[SB], NULL);
 }
 
 /* {"ops":[{op_id, tbl, row_id, fields, hlc, base_seq}]} with one op; fields stolen. */
 static char *push_body(long long op_id, const char *tbl, const char *row_id, json_t *fields)
 {
     json_t *b = json_pack("{s:[{s:I, s:s, s:s, s:o, s:I, s:I}], s:i}", "ops", "op_id",
-                          (json_int_t)op_id, "tbl", tbl, "row_id", row_id, "fields", fields,
-                          "hlc", (json_int_t)cb_hlc_pack(cb_now_ms(), 0), "base_seq",
-                          (json_int_t)1000000, "pending", 1);
+                          (json_int_t)op_id, "tbl", tbl, "row_id", row_id, "fields", fields, "hlc",
+                          (json_int_t)cb_hlc_pack(cb_now_ms(), 0), "base_seq", (json_int_t)1000000,
+                          "pending", 1);
     char *text = json_dumps(b, JSON_COMPACT);
     json_decref(b);
     return text;
@@ -750,8 +749,8 @@ static void test_enrollment(void **state)
     if (!contains(out, "code")) {
         fail_msg("second use of a code: %s", out);
     }
-    assert_false(db_text(G.junk_dir, "SELECT value FROM settings WHERE key = 'site_id'", NULL,
-                         NULL, v, sizeof(v)));
+    assert_false(db_text(G.junk_dir, "SELECT value FROM settings WHERE key = 'site_id'", NULL, NULL,
+                         v, sizeof(v)));
     /* An enrolled site cannot enroll again. */
     st = run(out, sizeof(out), "enroll", "--data", G.dir[SA], "--central", G.central_url, "--code",
              G.code[SB], NULL);
@@ -837,8 +836,9 @@ static void test_replication_and_scope(void **state)
     assert_int_equal(count_rows(G.dir[SC], "participants", "id", G.p_basic), 0);
     assert_int_equal(count_rows(G.dir[SC], "encounters", "participant_id", G.p_basic), 0);
     assert_int_equal(count_rows(G.dir[SC], "measures", "participant_id", G.p_basic), 0);
-    assert_int_equal(db_int(G.dir[SC], "SELECT count(*) FROM participants WHERE team <> "
-                                       "'prestwich'",
+    assert_int_equal(db_int(G.dir[SC],
+                            "SELECT count(*) FROM participants WHERE team <> "
+                            "'prestwich'",
                             NULL, NULL),
                      0);
     /* ...and C's person reaches central but neither A nor B. */
@@ -900,9 +900,9 @@ static void test_conflict_same_field(void **state)
     assert_string_equal(v, winner);
 
     /* Exactly one conflict, with both values, the same record at A, B and central. */
-    assert_int_equal(db_int(G.central_dir, "SELECT count(*) FROM conflicts WHERE row_id = ?1",
-                            G.p_conf, NULL),
-                     1);
+    assert_int_equal(
+        db_int(G.central_dir, "SELECT count(*) FROM conflicts WHERE row_id = ?1", G.p_conf, NULL),
+        1);
     char cid[40] = "";
     for (int i = SA; i <= SB; i++) {
         json_t *cs = conflicts_at(i, G.p_conf, "open", G.p_conf, NULL);
@@ -980,13 +980,14 @@ static void test_different_fields_no_conflict(void **state)
         json_decref(cs);
     }
     char v[64];
-    assert_true(db_text(G.central_dir, "SELECT given_name || '|' || postcode FROM participants "
-                                       "WHERE id = ?1",
+    assert_true(db_text(G.central_dir,
+                        "SELECT given_name || '|' || postcode FROM participants "
+                        "WHERE id = ?1",
                         G.p_conf, NULL, v, sizeof(v)));
     assert_string_equal(v, "Corinne|BL9 0EJ");
-    assert_int_equal(db_int(G.central_dir, "SELECT count(*) FROM conflicts WHERE row_id = ?1",
-                            G.p_conf, NULL),
-                     1); /* only the earlier family_name conflict */
+    assert_int_equal(
+        db_int(G.central_dir, "SELECT count(*) FROM conflicts WHERE row_id = ?1", G.p_conf, NULL),
+        1); /* only the earlier family_name conflict */
 }
 
 /* deleted and notes of an encounter as "deleted|notes" in a database. */
@@ -1111,8 +1112,8 @@ static void test_central_unreachable(void **state)
     assert_non_null(jstr(s, "oldest_pending_at"));
     assert_true(contains(jstr(s, "last_error"), "unreachable"));
     json_decref(s);
-    assert_true(db_int(G.dir[SA], "SELECT count(*) FROM outbox WHERE row_id = ?1", G.p_conf,
-                       NULL) > 0);
+    assert_true(db_int(G.dir[SA], "SELECT count(*) FROM outbox WHERE row_id = ?1", G.p_conf, NULL) >
+                0);
 
     if (central_start(port) != 0) {
         fail_msg("central did not restart on port %d", port);
@@ -1142,9 +1143,9 @@ static void test_disabled_account(void **state)
         fail_msg("user disable on central: %d %s", st, out);
     }
     sync_ok(SA);
-    assert_int_equal(db_int(G.dir[SA], "SELECT disabled FROM users WHERE username = ?1",
-                            "coach.bury2", NULL),
-                     1);
+    assert_int_equal(
+        db_int(G.dir[SA], "SELECT disabled FROM users WHERE username = ?1", "coach.bury2", NULL),
+        1);
     /* The session ends, and the password no longer opens one. */
     assert_int_equal(status_of(&c2, "GET", "/api/me"), 401);
     assert_int_equal(cbt_login(&c2, "coach.bury2", PW), 401);
@@ -1409,9 +1410,9 @@ static void test_signed_requests_refused(void **state)
         snprintf(h[3], sizeof(h[3]), "X-CB-Schema: %d", cb_store_schema_version());
         snprintf(h[4], sizeof(h[4]), "X-CB-Signature: %s", sig);
         const char *hs[] = {h[0], h[1], h[2], h[3], h[4], NULL};
-        assert_int_equal(cbt_request_ex(&central_cl, "POST", "/sync/v1/push", sent, strlen(sent),
-                                        NULL, hs, &r),
-                         0);
+        assert_int_equal(
+            cbt_request_ex(&central_cl, "POST", "/sync/v1/push", sent, strlen(sent), NULL, hs, &r),
+            0);
         expect_refusal(&r, 401, "bad_signature", "X-CB-Signature");
         cbt_resp_free(&r);
     }
@@ -1438,9 +1439,8 @@ static void test_signed_requests_refused(void **state)
 
     /* Unknown site; missing headers. */
     {
-        const char *hs[] = {"X-CB-Site: 01900000-0000-7000-8000-000000000000",
-                            "X-CB-Timestamp: 1", "X-CB-Nonce: 0123456789abcdef0123",
-                            "X-CB-Signature: 00", NULL};
+        const char *hs[] = {"X-CB-Site: 01900000-0000-7000-8000-000000000000", "X-CB-Timestamp: 1",
+                            "X-CB-Nonce: 0123456789abcdef0123", "X-CB-Signature: 00", NULL};
         assert_int_equal(cbt_request_ex(&central_cl, "GET", pull, NULL, 0, NULL, hs, &r), 0);
         expect_refusal(&r, 401, "unauthenticated", NULL);
         cbt_resp_free(&r);
@@ -1488,10 +1488,9 @@ static void test_push_out_of_scope_duplicates_gaps(void **state)
     assert_int_equal(json_integer_value(json_object_get(r.json, "applied")), 0);
     assert_int_equal(json_integer_value(json_object_get(r.json, "ack")), last + 1);
     cbt_resp_free(&r);
-    db_text(G.central_dir, "SELECT family_name FROM participants WHERE id = ?1", G.p_pres, NULL,
-            v, sizeof(v));
+    db_text(G.central_dir, "SELECT family_name FROM participants WHERE id = ?1", G.p_pres, NULL, v,
+            sizeof(v));
     assert_string_equal(v, "Prestwich");
-
 
     /* Accounts and teams cannot be pushed at all. */
     last = b_last_op_id();
@@ -1525,7 +1524,8 @@ static void test_push_out_of_scope_duplicates_gaps(void **state)
     assert_int_equal(json_integer_value(json_object_get(r.json, "duplicates")), 1);
     assert_int_equal(json_integer_value(json_object_get(r.json, "ack")), last + 1);
     cbt_resp_free(&r);
-    assert_int_equal(db_int(G.central_dir, "SELECT count(*) FROM changes WHERE site = ?1 AND op_id = ?2",
+    assert_int_equal(db_int(G.central_dir,
+                            "SELECT count(*) FROM changes WHERE site = ?1 AND op_id = ?2",
                             G.site_id[SB], op),
                      1);
     db_text(G.central_dir, "SELECT preferred_name FROM participants WHERE id = ?1", G.p_conf, NULL,
@@ -1555,10 +1555,10 @@ static void test_push_new_record_about_other_teams_person(void **state)
     /* B creates a record about C's (prestwich) person, claiming its own team for the
      * row: a record's scope is its person's team, so this must be refused too. */
     long long last = b_last_op_id();
-    char *body = push_body(last + 1, "encounters", "01900000-0000-7000-8000-00000000e001",
-                           json_pack("{s:s, s:s, s:s, s:s}", "participant_id", G.p_pres, "type",
-                                     "phone", "occurred_at", "2026-01-05T10:00:00.000Z", "team",
-                                     "bury-town"));
+    char *body =
+        push_body(last + 1, "encounters", "01900000-0000-7000-8000-00000000e001",
+                  json_pack("{s:s, s:s, s:s, s:s}", "participant_id", G.p_pres, "type", "phone",
+                            "occurred_at", "2026-01-05T10:00:00.000Z", "team", "bury-town"));
     signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
     free(body);
     assert_int_equal(r.status, 200);
@@ -1638,8 +1638,8 @@ static void test_central_clock_survives_restart(void **state)
     cbt_client_init(&mgr, G.central_url);
     assert_int_equal(cbt_login(&mgr, "manager.central", PW), 200);
     snprintf(path, sizeof(path), "/api/participants/%s", G.p_conf);
-    json_decref(api(&mgr, "PATCH", path, json_pack("{s:s}", "preferred_name", "set by manager"),
-                    200));
+    json_decref(
+        api(&mgr, "PATCH", path, json_pack("{s:s}", "preferred_name", "set by manager"), 200));
     cbt_client_free(&mgr);
     uint64_t h = (uint64_t)db_int(G.central_dir,
                                   "SELECT hlc FROM changes WHERE row_id = ?1 AND site = 'central' "
@@ -1767,9 +1767,9 @@ static void test_revocation(void **state)
             fail_msg("A still has rows in %s after revocation", *t);
         }
     }
-    assert_int_equal(db_int(G.dir[SA], "SELECT count(*) FROM users WHERE role IN ('coach','lead')",
-                            NULL, NULL),
-                     0);
+    assert_int_equal(
+        db_int(G.dir[SA], "SELECT count(*) FROM users WHERE role IN ('coach','lead')", NULL, NULL),
+        0);
     char v[128];
     assert_false(db_text(G.dir[SA], "SELECT value FROM settings WHERE key = 'site_secret'", NULL,
                          NULL, v, sizeof(v)));
@@ -1801,8 +1801,8 @@ static void test_revoked_status_visible(void **state)
     /* An operator with the machine adds an account and sees why the site stopped. */
     char pw[64];
     snprintf(pw, sizeof(pw), "%s\n", PW);
-    const char *args[] = {"user", "add", "--data", G.dir[SA], "--username", "admin.after",
-                          "--role", "admin", NULL};
+    const char *args[] = {"user",        "add",    "--data", G.dir[SA], "--username",
+                          "admin.after", "--role", "admin",  NULL};
     int st = run_in(args, pw, out, sizeof(out));
     if (st != 0) {
         cbt_client_free(&adm);

@@ -302,8 +302,8 @@ static int central_start(void)
 {
     char log[700], buf[8192];
     snprintf(log, sizeof(log), "%s/central-%d.log", central.root, ++central.starts);
-    const char *args[] = {"central", "--data", central.dir, "--listen", "127.0.0.1:0",
-                          "--threads", "16", NULL};
+    const char *args[] = {"central",     "--data",    central.dir, "--listen",
+                          "127.0.0.1:0", "--threads", "16",        NULL};
     central.pid = spawn(args, log);
     if (central.pid <= 0) {
         return -1;
@@ -312,7 +312,7 @@ static int central_start(void)
         read_file(log, buf, sizeof(buf));
         const char *p = strstr(buf, "listening on http://127.0.0.1:");
         if (p) {
-            central.port = atoi(p + strlen("listening on http://127.0.0.1:"));
+            central.port = (int)strtol(p + strlen("listening on http://127.0.0.1:"), NULL, 10);
             return central.port > 0 ? 0 : -1;
         }
         int done;
@@ -491,18 +491,19 @@ static int forward(const struct dbuf *req, struct dbuf *resp)
 static int resp_status(const struct dbuf *b)
 {
     const char *sp = b->p ? strchr(b->p, ' ') : NULL;
-    return sp ? atoi(sp + 1) : 0;
+    return sp ? (int)strtol(sp + 1, NULL, 10) : 0;
 }
 
-/* A 200 answer that does not fit its request (a push answer without "ack", a page without "changes"). */
+/* A 200 answer that does not fit its request (a push answer without "ack", a page without
+ * "changes"). */
 static void px_check_answer(const struct dbuf *req, const struct dbuf *resp)
 {
     if (resp_status(resp) != 200) {
         return;
     }
-    const char *want = strncmp(req->p, "POST /sync/v1/push", 18) == 0   ? "\"ack\""
+    const char *want = strncmp(req->p, "POST /sync/v1/push", 18) == 0  ? "\"ack\""
                        : strncmp(req->p, "GET /sync/v1/pull", 17) == 0 ? "\"changes\""
-                                                                        : NULL;
+                                                                       : NULL;
     if (want && !strstr(resp->p, want)) {
         atomic_fetch_add(&px.odd_answers, 1);
         pthread_mutex_lock(&px.lock);
@@ -628,8 +629,8 @@ static int px_start(uint64_t seed)
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t al = sizeof(a);
-    if (px.lfd < 0 || bind(px.lfd, (struct sockaddr *)&a, sizeof(a)) ||
-        listen(px.lfd, 128) || getsockname(px.lfd, (struct sockaddr *)&a, &al)) {
+    if (px.lfd < 0 || bind(px.lfd, (struct sockaddr *)&a, sizeof(a)) || listen(px.lfd, 128) ||
+        getsockname(px.lfd, (struct sockaddr *)&a, &al)) {
         return -1;
     }
     px.port = ntohs(a.sin_port);
@@ -745,8 +746,7 @@ struct edit {
 static struct edit *edits;
 static size_t nedits_logged, edits_cap;
 static long ops_tried, ops_refused_locally;
-static long n_creates, n_patches, n_pair_edits, n_deletes, n_races, n_moves, n_move_races,
-    n_bursts;
+static long n_creates, n_patches, n_pair_edits, n_deletes, n_races, n_moves, n_move_races, n_bursts;
 static long unique_counter;
 static size_t burst_edits;
 
@@ -870,8 +870,8 @@ static void participant_team_at(struct site *s, const char *pid, char *team, siz
 {
     sqlite3_stmt *st;
     team[0] = '\0';
-    if (cb_conn_prepare(s->c, "SELECT team FROM participants WHERE id = ?1 AND deleted = 0",
-                        &st) == CB_OK) {
+    if (cb_conn_prepare(s->c, "SELECT team FROM participants WHERE id = ?1 AND deleted = 0", &st) ==
+        CB_OK) {
         sqlite3_bind_text(st, 1, pid, -1, SQLITE_TRANSIENT);
         if (sqlite3_step(st) == SQLITE_ROW) {
             snprintf(team, len, "%s", (const char *)sqlite3_column_text(st, 0));
@@ -934,8 +934,7 @@ static int op_create_participant(struct rng *r, struct site *s, const char *team
                  json_object_get(in, "given_name"), NULL);
         log_edit(T_PARTICIPANTS, site_index(s), 'c', id, "family_name",
                  json_object_get(in, "family_name"), NULL);
-        log_edit(T_PARTICIPANTS, site_index(s), 'c', id, "team", json_object_get(in, "team"),
-                 NULL);
+        log_edit(T_PARTICIPANTS, site_index(s), 'c', id, "team", json_object_get(in, "team"), NULL);
         n_creates++;
     } else {
         ops_refused_locally++; /* not a sync failure; counted in the report */
@@ -958,9 +957,9 @@ static int op_create_encounter(struct rng *r, struct site *s)
     struct cb_actor a = {u, NULL, 1};
     unique_value(notes, sizeof(notes), "n", s);
     static const char *const types[] = {"drop_in", "one_to_one", "phone", "video"};
-    json_t *in = json_pack("{s:s, s:s, s:s, s:s}", "participant_id", pid, "type",
-                           types[rng_int(r, 4)], "occurred_at", "2025-06-01T10:00:00.000Z",
-                           "notes", notes);
+    json_t *in =
+        json_pack("{s:s, s:s, s:s, s:s}", "participant_id", pid, "type", types[rng_int(r, 4)],
+                  "occurred_at", "2025-06-01T10:00:00.000Z", "notes", notes);
     json_t *out = NULL;
     struct cb_field_error fe = {"", ""};
     ops_tried++;
@@ -968,8 +967,7 @@ static int op_create_encounter(struct rng *r, struct site *s)
     if (rc == CB_OK) {
         const char *id = cb_json_str(out, "id");
         log_created(T_ENCOUNTERS, site_index(s), id);
-        log_edit(T_ENCOUNTERS, site_index(s), 'c', id, "notes", json_object_get(in, "notes"),
-                 NULL);
+        log_edit(T_ENCOUNTERS, site_index(s), 'c', id, "notes", json_object_get(in, "notes"), NULL);
         n_creates++;
     } else {
         ops_refused_locally++; /* e.g. the person was purged by a concurrent pull */
@@ -1206,8 +1204,7 @@ static void after_round(struct site *s, int slot, int code, int killed)
         FILE *f = fopen(all, "a");
         if (f) {
             fprintf(f, "==== round %d of %s%s: exit %d%s after %lld ms\n%s", s->rounds, s->name,
-                    slot ? " (twin)" : "", code, killed ? " (SIGKILL)" : "", (long long)took,
-                    buf);
+                    slot ? " (twin)" : "", code, killed ? " (SIGKILL)" : "", (long long)took, buf);
             fclose(f);
         }
     }
@@ -1396,8 +1393,7 @@ static void setup_world(uint64_t seed)
     snprintf(log, sizeof(log), "%s/cli.log", central.root);
     /* One coach per served team; accounts made before the first start are
      * logged by central's bootstrap. */
-    static const char *const coach_teams[] = {"bury-town", "prestwich", "whitefield",
-                                              "radcliffe"};
+    static const char *const coach_teams[] = {"bury-town", "prestwich", "whitefield", "radcliffe"};
     for (int i = 0; i < 4; i++) {
         char user[64];
         snprintf(user, sizeof(user), "coach.%s", coach_teams[i]);
@@ -1413,8 +1409,8 @@ static void setup_world(uint64_t seed)
     assert_int_equal(cbt_login(&mgr, "manager.sim", PW), 200);
     assert_int_equal(px_start(seed), 0);
     atomic_store(&px.upstream_port, central.port);
-    printf("it_sync_sim: central on port %d, proxy on port %d, data in %s\n", central.port,
-           px.port, central.root);
+    printf("it_sync_sim: central on port %d, proxy on port %d, data in %s\n", central.port, px.port,
+           central.root);
     char proxy_url[64];
     snprintf(proxy_url, sizeof(proxy_url), "http://127.0.0.1:%d", px.port);
     for (int i = 0; i < NSITES; i++) {
@@ -1423,8 +1419,8 @@ static void setup_world(uint64_t seed)
         snprintf(s->slot_log[0], sizeof(s->slot_log[0]), "%s/%s.sync.log", central.root, s->name);
         snprintf(s->slot_log[1], sizeof(s->slot_log[1]), "%s/%s.twin.log", central.root, s->name);
         s->round_ms = 60;
-        const char *args[12] = {"site", "add", "--data", central.dir, "--name", s->name,
-                                "--team", s->teams[0]};
+        const char *args[12] = {"site",   "add",   "--data", central.dir,
+                                "--name", s->name, "--team", s->teams[0]};
         if (s->nteams > 1) {
             args[8] = "--team";
             args[9] = s->teams[1];
@@ -1434,8 +1430,8 @@ static void setup_world(uint64_t seed)
         assert_non_null(code);
         char codebuf[32];
         snprintf(codebuf, sizeof(codebuf), "%.14s", code + strlen("hours): "));
-        const char *eargs[] = {"enroll", "--data", s->dir, "--central", proxy_url, "--code",
-                               codebuf, NULL};
+        const char *eargs[] = {"enroll",  "--data", s->dir,  "--central",
+                               proxy_url, "--code", codebuf, NULL};
         int rc = run_cmd(eargs, log, out, sizeof(out), 60);
         if (rc != 0) {
             fprintf(stderr, "it_sync_sim: enroll failed: %s\n", out);
@@ -1634,13 +1630,13 @@ static int in_conflicts(struct cb_conn *cc, const struct edit *e)
             if (sqlite3_column_type(st, col) == SQLITE_NULL) {
                 continue;
             }
-            json_t *v = json_loads((const char *)sqlite3_column_text(st, col), JSON_DECODE_ANY,
-                                   NULL);
+            json_t *v =
+                json_loads((const char *)sqlite3_column_text(st, col), JSON_DECODE_ANY, NULL);
             const json_t *cmp = json_is_object(v) ? json_object_get(v, e->field) : v;
             /* A whole-row value (delete conflicts) only counts for its own field. */
             if (cmp && json_equal(cmp, want) &&
-                (json_is_object(v) || strcmp((const char *)sqlite3_column_text(st, 0),
-                                             e->field) == 0)) {
+                (json_is_object(v) ||
+                 strcmp((const char *)sqlite3_column_text(st, 0), e->field) == 0)) {
                 found = 1;
             }
             json_decref(v);
@@ -1944,9 +1940,8 @@ static void test_sync_simulation(void **state)
             big_burst_done = 1;
         }
         /* Central dies at a few points, preferably while a round is in flight. */
-        if (kills_done < central_kills &&
-            (long)(nedits_logged - burst_edits) >=
-                (kills_done + 1) * target / (central_kills + 1)) {
+        if (kills_done < central_kills && (long)(nedits_logged - burst_edits) >=
+                                              (kills_done + 1) * target / (central_kills + 1)) {
             if (running_rounds() == 0) {
                 int i = pick_idle(&r);
                 start_round(&r, &sites[i], 0, 0);
@@ -1959,8 +1954,8 @@ static void test_sync_simulation(void **state)
             atomic_store(&px.upstream_port, central.port);
             snprintf(mgr.base, sizeof(mgr.base), "http://127.0.0.1:%d", central.port);
             kills_done++;
-            printf("it_sync_sim: central killed and restarted (%ld), now on port %d\n",
-                   kills_done, central.port);
+            printf("it_sync_sim: central killed and restarted (%ld), now on port %d\n", kills_done,
+                   central.port);
             fflush(stdout);
         }
         random_step(&r);
@@ -2042,8 +2037,8 @@ static void test_sync_simulation(void **state)
     }
     check_created(cc);
     check_lost_edits(cc);
-    if (target >= 1000 && (n_moves == 0 || n_move_races == 0 || n_pair_edits == 0 ||
-                           n_races == 0 || sync_kills == 0 || atomic_load(&px.duplicated) == 0)) {
+    if (target >= 1000 && (n_moves == 0 || n_move_races == 0 || n_pair_edits == 0 || n_races == 0 ||
+                           sync_kills == 0 || atomic_load(&px.duplicated) == 0)) {
         fail_note("the run did not cover every scenario: %ld moves, %ld move/edit races, %ld "
                   "same-field pairs, %ld delete/edit races, %ld kills, %ld duplicated requests",
                   n_moves, n_move_races, n_pair_edits, n_races, sync_kills,
@@ -2067,8 +2062,7 @@ static void test_sync_simulation(void **state)
            "(%ld refused locally): %ld creates, %ld patches, %ld same-field pairs, %ld deletes, "
            "%ld delete/edit races, %ld moves, %ld move/edit races, %ld bursts\n",
            (unsigned long long)seed, nedits_logged, burst_edits, ops_tried, ops_refused_locally,
-           n_creates, n_patches, n_pair_edits, n_deletes, n_races, n_moves, n_move_races,
-           n_bursts);
+           n_creates, n_patches, n_pair_edits, n_deletes, n_races, n_moves, n_move_races, n_bursts);
     printf("it_sync_sim: %ld sync rounds (%ld exited 0, %ld twins), %ld SIGKILLed mid-round "
            "(%ld kill timers fired too late), central killed %ld times\n",
            sync_rounds, sync_ok, n_twins, sync_kills, sync_kills_missed, kills_done);

@@ -162,8 +162,8 @@ static void test_minimal_event_defaults(void **state)
     assert_non_null(it);
     assert_string_equal(str(it, "outcome"), "ok"); /* NULL outcome means ok */
     assert_string_equal(str(it, "action"), "participant.search");
-    static const char *const nulls[] = {"actor", "username", "address", "site",
-                                        "detail", "entity", "entity_id"};
+    static const char *const nulls[] = {"actor",  "username", "address",  "site",
+                                        "detail", "entity",   "entity_id"};
     for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++) {
         if (!json_is_null(json_object_get(it, nulls[i]))) {
             fail_msg("%s should be null", nulls[i]);
@@ -171,10 +171,8 @@ static void test_minimal_event_defaults(void **state)
     }
     json_decref(out);
     /* An actor that is not a user id: listed, without a username. */
-    struct cb_audit_event e2 = {.actor = "someone-else",
-                                .action = "x.y",
-                                .outcome = "failed",
-                                .participant = "p-min"};
+    struct cb_audit_event e2 = {
+        .actor = "someone-else", .action = "x.y", .outcome = "failed", .participant = "p-min"};
     assert_int_equal(cb_audit(conn, &e2), CB_OK);
     out = list("p-min");
     it = json_array_get(json_object_get(out, "items"), 1);
@@ -197,10 +195,10 @@ static void test_list_order_and_filter(void **state)
                                    .participant = "p-ord"};
         assert_int_equal(cb_audit(conn, &e), CB_OK);
         /* noise: another participant, and an event about no participant */
-        struct cb_audit_event n1 = {.action = "noise", .entity = entities[i],
-                                    .entity_id = "r-1", .participant = "p-other"};
-        struct cb_audit_event n2 = {.action = "noise", .entity = "participants",
-                                    .entity_id = "p-ord"};
+        struct cb_audit_event n1 = {
+            .action = "noise", .entity = entities[i], .entity_id = "r-1", .participant = "p-other"};
+        struct cb_audit_event n2 = {
+            .action = "noise", .entity = "participants", .entity_id = "p-ord"};
         assert_int_equal(cb_audit(conn, &n1), CB_OK);
         assert_int_equal(cb_audit(conn, &n2), CB_OK);
     }
@@ -274,8 +272,8 @@ static void test_event_without_action_refused(void **state)
 static void test_BUG_stored_event_never_silently_dropped(void **state)
 {
     (void)state;
-    struct cb_audit_event e = {.action = "bad.detail", .detail = "caf\xe9",
-                               .participant = "p-utf8"};
+    struct cb_audit_event e = {
+        .action = "bad.detail", .detail = "caf\xe9", .participant = "p-utf8"};
     int rc = cb_audit(conn, &e);
     if (rc != CB_OK) {
         return; /* refusing the event up front is an acceptable fix */

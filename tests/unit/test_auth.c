@@ -189,13 +189,11 @@ static void test_password_hash_format_and_verify(void **state)
     assert_null(strchr(dollar + 1, '$'));
     unsigned char raw[64];
     size_t n = 0;
-    assert_int_equal(mbedtls_base64_decode(raw, sizeof(raw), &n, (const unsigned char *)copy,
-                                           strlen(copy)),
-                     0);
+    assert_int_equal(
+        mbedtls_base64_decode(raw, sizeof(raw), &n, (const unsigned char *)copy, strlen(copy)), 0);
     assert_int_equal(n, 16);
     assert_int_equal(mbedtls_base64_decode(raw, sizeof(raw), &n,
-                                           (const unsigned char *)(dollar + 1),
-                                           strlen(dollar + 1)),
+                                           (const unsigned char *)(dollar + 1), strlen(dollar + 1)),
                      0);
     assert_int_equal(n, 32);
 
@@ -227,8 +225,9 @@ static void test_password_length_limits(void **state)
     assert_int_equal(cb_password_hash(pw, h, sizeof(h)), CB_EINVAL); /* 257 */
     /* Verifying an over-long password is a cheap "no". */
     int ok = -1;
-    assert_int_equal(cb_password_verify(pw, "pbkdf2-sha256$600000$AAAAAAAAAAAAAAAAAAAAAA==$"
-                                            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    assert_int_equal(cb_password_verify(pw,
+                                        "pbkdf2-sha256$600000$AAAAAAAAAAAAAAAAAAAAAA==$"
+                                        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
                                         &ok),
                      CB_OK);
     assert_int_equal(ok, 0);
@@ -249,11 +248,11 @@ static void test_password_verify_honours_stored_iterations(void **state)
     assert_int_equal(cb_password_verify("", stored, &ok), CB_OK);
     assert_int_equal(ok, 0);
     /* Same hash, claimed with a different iteration count: no match. */
-    assert_int_equal(cb_password_verify(
-                         "password",
-                         "pbkdf2-sha256$3$c2FsdA==$rk0Mla9rRtMtCt/5KPBt0CowP47zwlHf1uLYWpVHTEM=",
-                         &ok),
-                     CB_OK);
+    assert_int_equal(
+        cb_password_verify(
+            "password",
+            "pbkdf2-sha256$3$c2FsdA==$rk0Mla9rRtMtCt/5KPBt0CowP47zwlHf1uLYWpVHTEM=", &ok),
+        CB_OK);
     assert_int_equal(ok, 0);
 }
 
@@ -396,8 +395,8 @@ static void expect_create_error(const char *username, const char *display, const
     int rc = cb_user_create(conn, username, display, role, team, password, &out, &fe);
     if (rc != CB_EINVAL || strcmp(fe.field, field) != 0) {
         fail_msg("user_create(%s, %s, %s) gave %d on '%s' (%s); expected an error on '%s'",
-                 username ? username : "(null)", role ? role : "(null)", team ? team : "(null)",
-                 rc, fe.field, fe.message, field);
+                 username ? username : "(null)", role ? role : "(null)", team ? team : "(null)", rc,
+                 fe.field, fe.message, field);
     }
     assert_true(strlen(fe.message) > 0);
     assert_int_equal(out.id[0], 0x5a); /* out untouched */
@@ -478,15 +477,14 @@ static void test_user_create_find_and_conflicts(void **state)
                                     "another long password", NULL, &fe),
                      CB_ECONFLICT);
     assert_string_equal(fe.field, "username");
-    assert_int_equal(count_where("SELECT count(*) FROM users WHERE lower(username) = ?1",
-                                 "alice.smith"),
-                     1);
+    assert_int_equal(
+        count_where("SELECT count(*) FROM users WHERE lower(username) = ?1", "alice.smith"), 1);
 
     /* A coach in a team that does not exist (hash 7). */
     memset(&fe, 0, sizeof(fe));
-    assert_int_equal(cb_user_create(conn, "bob", "Bob", "coach", "atlantis",
-                                    "a good long password", NULL, &fe),
-                     CB_EINVAL);
+    assert_int_equal(
+        cb_user_create(conn, "bob", "Bob", "coach", "atlantis", "a good long password", NULL, &fe),
+        CB_EINVAL);
     assert_string_equal(fe.field, "team");
     assert_int_equal(cb_user_find(conn, "bob", &found, NULL, 0), CB_ENOTFOUND);
     assert_int_equal(sqlite3_get_autocommit(cb_conn_db(conn)), 1);
@@ -511,8 +509,7 @@ static void test_session_create_lookup_delete(void **state)
     assert_string_not_equal(csrf, csrf2);
 
     /* Only the SHA-256 of the token is stored. */
-    assert_int_equal(count_where("SELECT count(*) FROM sessions WHERE token_hash = ?1", token),
-                     0);
+    assert_int_equal(count_where("SELECT count(*) FROM sessions WHERE token_hash = ?1", token), 0);
     char th[65];
     unsigned char d[32];
     mbedtls_sha256_ret((const unsigned char *)token, 64, d, 0);
@@ -543,8 +540,7 @@ static void test_session_create_lookup_delete(void **state)
     char shortened[64];
     memcpy(shortened, token, 63);
     shortened[63] = '\0';
-    assert_int_equal(cb_session_lookup(conn, shortened, &default_policy, &u, got_csrf),
-                     CB_EUNAUTH);
+    assert_int_equal(cb_session_lookup(conn, shortened, &default_policy, &u, got_csrf), CB_EUNAUTH);
     /* The stored hash itself is not a token. */
     assert_int_equal(cb_session_lookup(conn, th, &default_policy, &u, got_csrf), CB_EUNAUTH);
 

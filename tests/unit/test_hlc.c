@@ -159,8 +159,8 @@ static void test_observe_peer_too_far_ahead_refused(void **state)
     assert_true(t < bad);
     assert_int_equal(t, mine + 1);
     /* A year ahead: refused too. */
-    assert_int_equal(
-        cb_hlc_observe(&h, cb_hlc_pack(NOW_MS + 365LL * 24 * 3600 * 1000, 0), NOW_MS), CB_EINVAL);
+    assert_int_equal(cb_hlc_observe(&h, cb_hlc_pack(NOW_MS + 365LL * 24 * 3600 * 1000, 0), NOW_MS),
+                     CB_EINVAL);
     assert_int_equal(cb_hlc_peek(&h), t);
     cb_hlc_destroy(&h);
 }
@@ -391,10 +391,9 @@ static void test_failed_write_does_not_persist_clock(void **state)
     json_t *v = json_pack("{s:s, s:s, s:s, s:s}", "given_name", "Gone", "family_name", "Hlc",
                           "date_of_birth", "1980-05-17", "team", "bury-town");
     assert_int_equal(cb_conn_begin(c), CB_OK);
-    assert_int_equal(
-        cb_record_insert(c, &cb_table_participants, "0190a000-0000-7000-8000-000000000012", v, now,
-                         NULL),
-        CB_OK);
+    assert_int_equal(cb_record_insert(c, &cb_table_participants,
+                                      "0190a000-0000-7000-8000-000000000012", v, now, NULL),
+                     CB_OK);
     cb_conn_rollback(c);
     json_decref(v);
     assert_int_equal(setting_hlc(c), p1);

@@ -188,14 +188,14 @@ static void test_table_lookup_and_columns(void **state)
     cb_buf_init(&want, 1 << 16);
     assert_int_equal(cb_buf_adds(&want, "id"), CB_OK);
     for (size_t i = 0; i < cb_table_participants.nfields; i++) {
-        assert_int_equal(cb_buf_addf(&want, ", %s", cb_table_participants.fields[i].name),
-                         CB_OK);
+        assert_int_equal(cb_buf_addf(&want, ", %s", cb_table_participants.fields[i].name), CB_OK);
     }
     assert_int_equal(cb_buf_adds(&want, ", created_at, updated_at"), CB_OK);
     const char *cols = cb_record_columns(&cb_table_participants);
     assert_string_equal(cols, cb_buf_str(&want));
-    assert_memory_equal(cols, "id, given_name, family_name, date_of_birth, nhs_number, "
-                              "postcode, team",
+    assert_memory_equal(cols,
+                        "id, given_name, family_name, date_of_birth, nhs_number, "
+                        "postcode, team",
                         strlen("id, given_name, family_name, date_of_birth, nhs_number, "
                                "postcode, team"));
     assert_ptr_equal(cb_record_columns(&cb_table_participants), cols); /* cached */
@@ -238,8 +238,8 @@ static void test_required_fields(void **state)
         expect_field_error(&cb_table_participants, minimal_with(req[i], NULL), 1, conn, req[i],
                            "required");
         /* null on create and on update */
-        expect_field_error(&cb_table_participants, minimal_with(req[i], "null"), 1, conn,
-                           req[i], "required");
+        expect_field_error(&cb_table_participants, minimal_with(req[i], "null"), 1, conn, req[i],
+                           "required");
         json_t *upd = json_object();
         json_object_set_new(upd, req[i], json_null());
         expect_field_error(&cb_table_participants, upd, 0, conn, req[i], "required");
@@ -247,8 +247,8 @@ static void test_required_fields(void **state)
     /* blank names */
     expect_field_error(&cb_table_participants, minimal_with("given_name", "\"\""), 1, conn,
                        "given_name", NULL);
-    expect_field_error(&cb_table_participants, minimal_with("family_name", "\"  \\t \""), 1,
-                       conn, "family_name", NULL);
+    expect_field_error(&cb_table_participants, minimal_with("family_name", "\"  \\t \""), 1, conn,
+                       "family_name", NULL);
     /* absent required fields are fine on update (partial update) */
     json_t *out = validated_participant(J("{\"family_name\": \"Byron\"}"), 0);
     assert_int_equal(json_object_size(out), 1);
@@ -262,8 +262,7 @@ static void test_unknown_and_reserved_keys(void **state)
                        conn, "favourite_colour", NULL);
     expect_field_error(&cb_table_participants, minimal_with("Given_Name", "\"Ada\""), 1, conn,
                        "Given_Name", NULL);
-    static const char *const reserved[] = {"created_at", "updated_at", "created_by",
-                                           "deleted"};
+    static const char *const reserved[] = {"created_at", "updated_at", "created_by", "deleted"};
     for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
         expect_field_error(&cb_table_participants, minimal_with(reserved[i], "\"x\""), 1, conn,
                            reserved[i], NULL);
@@ -272,8 +271,9 @@ static void test_unknown_and_reserved_keys(void **state)
         expect_field_error(&cb_table_participants, upd, 0, conn, reserved[i], NULL);
     }
     /* id passes only on create */
-    expect_field_error(&cb_table_participants, J("{\"id\": \"01890a5d-ac96-774b-bcce-b302099a8057\"}"),
-                       0, conn, "id", NULL);
+    expect_field_error(&cb_table_participants,
+                       J("{\"id\": \"01890a5d-ac96-774b-bcce-b302099a8057\"}"), 0, conn, "id",
+                       NULL);
 }
 
 static void test_server_only_fields_refused(void **state)
@@ -284,8 +284,8 @@ static void test_server_only_fields_refused(void **state)
         const struct cb_field *f = &cb_table_participants.fields[i];
         if (f->flags & CB_FF_SERVER) {
             expect_field_error(&cb_table_participants,
-                               minimal_with(f->name, "\"01890a5d-ac96-774b-bcce-b302099a8057\""),
-                               1, conn, f->name, "server");
+                               minimal_with(f->name, "\"01890a5d-ac96-774b-bcce-b302099a8057\""), 1,
+                               conn, f->name, "server");
             tested++;
         }
     }
@@ -347,17 +347,14 @@ static void test_team_must_exist_with_connection(void **state)
                        "team", "atlantis");
     json_t *upd = J("{\"team\": \"atlantis\"}");
     expect_field_error(&cb_table_participants, upd, 0, conn, "team", NULL);
-    expect_field_error(&cb_table_participants, minimal_with("team", "\"\""), 1, conn, "team",
-                       NULL);
-    expect_field_error(&cb_table_participants, minimal_with("team", "7"), 1, conn, "team",
-                       NULL);
+    expect_field_error(&cb_table_participants, minimal_with("team", "\"\""), 1, conn, "team", NULL);
+    expect_field_error(&cb_table_participants, minimal_with("team", "7"), 1, conn, "team", NULL);
     /* Without a connection only the shape is checked. */
     struct cb_field_error fe;
     json_t *out;
-    assert_int_equal(
-        validate(&cb_table_participants, minimal_with("team", "\"atlantis\""), 1, 0, NULL, &out,
-                 &fe),
-        CB_OK);
+    assert_int_equal(validate(&cb_table_participants, minimal_with("team", "\"atlantis\""), 1, 0,
+                              NULL, &out, &fe),
+                     CB_OK);
     json_decref(out);
     /* A deleted (tombstoned) team does not count. */
     assert_int_equal(cb_conn_exec(conn, "INSERT INTO teams(id, name, created_at, updated_at, "
@@ -416,7 +413,7 @@ static void test_date_of_birth_rules(void **state)
     snprintf(v, sizeof(v), "\"%s\"", tomorrow);
     expect_field_error(&cb_table_participants, minimal_with("date_of_birth", v), 1, conn,
                        "date_of_birth", "future");
-    snprintf(v, sizeof(v), "\"%d-01-01\"", atoi(today) + 1);
+    snprintf(v, sizeof(v), "\"%d-01-01\"", (int)strtol(today, NULL, 10) + 1);
     expect_field_error(&cb_table_participants, minimal_with("date_of_birth", v), 1, conn,
                        "date_of_birth", "future");
     expect_field_error(&cb_table_participants, minimal_with("date_of_birth", "\"1899-12-31\""), 1,
@@ -424,10 +421,10 @@ static void test_date_of_birth_rules(void **state)
     expect_field_error(&cb_table_participants, minimal_with("date_of_birth", "\"1066-10-14\""), 1,
                        conn, "date_of_birth", "1900");
     static const char *const bad[] = {"\"1985-02-30\"", "\"10/12/1985\"", "\"1985-12-10T00:00Z\"",
-                                      "\"\"", "19851210", "true"};
+                                      "\"\"",           "19851210",       "true"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        expect_field_error(&cb_table_participants, minimal_with("date_of_birth", bad[i]), 1,
-                           conn, "date_of_birth", NULL);
+        expect_field_error(&cb_table_participants, minimal_with("date_of_birth", bad[i]), 1, conn,
+                           "date_of_birth", NULL);
     }
     /* boundaries that are fine */
     json_t *out = validated_participant(minimal_with("date_of_birth", "\"1900-01-01\""), 1);
@@ -453,8 +450,8 @@ static void test_text_length_and_content(void **state)
     memset(name, 'a', 101);
     name[101] = '\0';
     snprintf(v, sizeof(v), "\"%s\"", name);
-    expect_field_error(&cb_table_participants, minimal_with("given_name", v), 1, conn,
-                       "given_name", "100");
+    expect_field_error(&cb_table_participants, minimal_with("given_name", v), 1, conn, "given_name",
+                       "100");
     /* ... counted in characters, not bytes: 100 x U+00E9 is 200 bytes. */
     for (int i = 0; i < 100; i++) {
         name[2 * i] = '\xc3';
@@ -482,8 +479,8 @@ static void test_text_length_and_content(void **state)
     /* Names are single-line, without control characters, and text. */
     expect_field_error(&cb_table_participants, minimal_with("given_name", "\"A\\nB\""), 1, conn,
                        "given_name", NULL);
-    expect_field_error(&cb_table_participants, minimal_with("given_name", "\"A\\u0007B\""), 1,
-                       conn, "given_name", NULL);
+    expect_field_error(&cb_table_participants, minimal_with("given_name", "\"A\\u0007B\""), 1, conn,
+                       "given_name", NULL);
     expect_field_error(&cb_table_participants, minimal_with("given_name", "42"), 1, conn,
                        "given_name", "text");
     expect_field_error(&cb_table_participants, minimal_with("given_name", "[\"Ada\"]"), 1, conn,
@@ -498,8 +495,8 @@ static void test_client_id_on_create(void **state)
     assert_string_equal(json_string_value(json_object_get(out, "id")),
                         "01890a5d-ac96-774b-bcce-b302099a8057");
     json_decref(out);
-    expect_field_error(&cb_table_participants, minimal_with("id", "\"not-a-uuid\""), 1, conn,
-                       "id", NULL);
+    expect_field_error(&cb_table_participants, minimal_with("id", "\"not-a-uuid\""), 1, conn, "id",
+                       NULL);
     expect_field_error(&cb_table_participants, minimal_with("id", "12"), 1, conn, "id", NULL);
 }
 
@@ -522,8 +519,8 @@ static void test_encounter_fields(void **state)
 
     char future[CB_TIME_STRLEN];
     cb_time_format(cb_now_ms() + 86400000LL, future);
-    in = json_pack("{s:s, s:s, s:s}", "participant_id", pid, "type", "phone", "occurred_at",
-                   future);
+    in =
+        json_pack("{s:s, s:s, s:s}", "participant_id", pid, "type", "phone", "occurred_at", future);
     expect_field_error(&cb_table_encounters, in, 1, NULL, "occurred_at", "future");
     in = json_pack("{s:s, s:s, s:s}", "participant_id", pid, "type", "phone", "occurred_at",
                    "2026-03-29T10:30:00");
@@ -601,9 +598,8 @@ static void test_insert_update_get_round_trip(void **state)
     json_decref(vals);
 
     sqlite3_stmt *st;
-    assert_int_equal(cb_conn_prepare(conn, "SELECT created_by FROM participants WHERE id = ?1",
-                                     &st),
-                     CB_OK);
+    assert_int_equal(
+        cb_conn_prepare(conn, "SELECT created_by FROM participants WHERE id = ?1", &st), CB_OK);
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(st, 0), "actor-1");
@@ -657,8 +653,7 @@ static void test_insert_get_update_errors(void **state)
     assert_int_equal(cb_conn_exec(conn, sql), CB_OK);
     assert_int_equal(cb_record_get(conn, &cb_table_participants, id, &got), CB_ENOTFOUND);
     assert_int_equal(cb_conn_begin(conn), CB_OK);
-    assert_int_equal(cb_record_update(conn, &cb_table_participants, id, vals, now),
-                     CB_ENOTFOUND);
+    assert_int_equal(cb_record_update(conn, &cb_table_participants, id, vals, now), CB_ENOTFOUND);
     cb_conn_rollback(conn);
     json_decref(vals);
 }

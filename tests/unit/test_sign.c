@@ -51,8 +51,7 @@ static void test_sign_known_values(void **state)
     sign(SECRET, "POST", PATH, TS, NONCE, BODY, strlen(BODY), sig);
     assert_string_equal(sig, "dd1ba81fe9c6eff361a1aff16c71455f2e301ae15b13aafbe4f34f31385701c4");
     /* A GET with a query and no body signs the hash of the empty body. */
-    sign(SECRET, "GET", "/sync/v1/pull?since=0&limit=2000", TS, "abcdefabcdefabcdef", NULL, 0,
-         sig);
+    sign(SECRET, "GET", "/sync/v1/pull?since=0&limit=2000", TS, "abcdefabcdefabcdef", NULL, 0, sig);
     assert_string_equal(sig, "a8d07216df53d0a09582f0e2890409dd84b943a1f141c83c05cb00509a2e6caa");
 }
 

@@ -227,8 +227,7 @@ static void test_reopen_is_idempotent(void **state)
         assert_int_equal(cb_store_conn(s, &c), CB_OK);
         assert_int_equal(query_int(c, "PRAGMA user_version"), cb_store_schema_version());
         assert_int_equal(query_int(c, "SELECT count(*) FROM teams"), 5);
-        assert_int_equal(query_int(c, "SELECT count(*) FROM sqlite_schema WHERE name='teams'"),
-                         1);
+        assert_int_equal(query_int(c, "SELECT count(*) FROM sqlite_schema WHERE name='teams'"), 1);
         assert_int_equal(cb_setting_get(c, "site", v, sizeof(v)), CB_OK);
         assert_string_equal(v, "prestwich-hub");
         cb_store_close(s);
@@ -291,8 +290,8 @@ static void test_BUG_newer_rollback_journal_db_is_modified(void **state)
     unsigned char *after = slurp(path, &n1);
     int same = n0 == n1 && memcmp(before, after, n0) == 0;
     if (!same) {
-        print_error("file changed: header bytes 18,19 were %d,%d and are now %d,%d\n",
-                    before[18], before[19], n1 > 19 ? after[18] : -1, n1 > 19 ? after[19] : -1);
+        print_error("file changed: header bytes 18,19 were %d,%d and are now %d,%d\n", before[18],
+                    before[19], n1 > 19 ? after[18] : -1, n1 > 19 ? after[19] : -1);
     }
     free(before);
     free(after);
@@ -403,8 +402,7 @@ static void *conn_thread(void *p)
         }
         cb_stmt_done(st);
         if (a->setting_key) {
-            a->setting_rc = cb_setting_get(a->conn, a->setting_key, a->setting,
-                                           sizeof(a->setting));
+            a->setting_rc = cb_setting_get(a->conn, a->setting_key, a->setting, sizeof(a->setting));
         }
     }
     if (a->barrier) {
@@ -768,8 +766,7 @@ static void test_audit_events_append_only(void **state)
                                          "WHERE action = 'test'"),
                          CB_OK);
     assert_int_not_equal(cb_conn_exec(c, "DELETE FROM audit_events"), CB_OK);
-    assert_int_not_equal(cb_conn_exec(c, "DELETE FROM audit_events WHERE action = 'test'"),
-                         CB_OK);
+    assert_int_not_equal(cb_conn_exec(c, "DELETE FROM audit_events WHERE action = 'test'"), CB_OK);
     assert_int_equal(query_int(c, "SELECT count(*) FROM audit_events"), n);
     assert_int_equal(query_int(c, "SELECT count(*) FROM audit_events WHERE action='forged'"), 0);
     query_text(c, "SELECT outcome FROM audit_events WHERE action='test'", v, sizeof(v));

@@ -90,9 +90,8 @@ static void expect_team_error(const char *id, const char *name, int want_rc, con
     long long before = count_where("SELECT count(*) FROM teams", NULL);
     int rc = cb_team_add(conn, id, name, &fe);
     if (rc != want_rc || strcmp(fe.field, field) != 0) {
-        fail_msg("team_add(%s, %s) gave %d on '%s' (%s); expected %d on '%s'",
-                 id ? id : "(null)", name ? name : "(null)", rc, fe.field, fe.message, want_rc,
-                 field);
+        fail_msg("team_add(%s, %s) gave %d on '%s' (%s); expected %d on '%s'", id ? id : "(null)",
+                 name ? name : "(null)", rc, fe.field, fe.message, want_rc, field);
     }
     assert_true(strlen(fe.message) > 0);
     assert_int_equal(count_where("SELECT count(*) FROM teams", NULL), before);
@@ -135,8 +134,9 @@ static void test_id_rules(void **state)
     assert_int_equal(cb_team_add(conn, "ab", "Two", &fe), CB_OK);
     assert_int_equal(cb_team_add(conn, id64, "Sixty-four", &fe), CB_OK);
     assert_int_equal(cb_team_add(conn, "team-2-b", "Digits", &fe), CB_OK);
-    static const char *const bad[] = {"a", "", "Prestwich", "has space", "under_score",
-                                      "dot.ted", "caf\xc3\xa9", "slash/x", "semi;colon"};
+    static const char *const bad[] = {"a",           "",        "Prestwich",   "has space",
+                                      "under_score", "dot.ted", "caf\xc3\xa9", "slash/x",
+                                      "semi;colon"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         expect_team_error(bad[i], "Name", CB_EINVAL, "id");
     }
@@ -177,9 +177,9 @@ static void test_duplicate_id(void **state)
                                  "prestwich"),
                      0);
     /* The original is unchanged. */
-    assert_int_equal(count_where("SELECT count(*) FROM teams WHERE id = ?1 AND name = 'Prestwich'",
-                                 "prestwich"),
-                     1);
+    assert_int_equal(
+        count_where("SELECT count(*) FROM teams WHERE id = ?1 AND name = 'Prestwich'", "prestwich"),
+        1);
 }
 
 int main(void)

@@ -62,11 +62,11 @@ static void test_retry_after_rounds_up(void **state)
     const char *k = "addr:192.0.2.1";
     cb_throttle_fail(t, k, T0);
     assert_int_equal(retry(t, k, T0), 60);
-    assert_int_equal(retry(t, k, T0 + 1), 60);     /* 59.999 s -> 60 */
-    assert_int_equal(retry(t, k, T0 + 999), 60);   /* 59.001 s -> 60 */
+    assert_int_equal(retry(t, k, T0 + 1), 60);   /* 59.999 s -> 60 */
+    assert_int_equal(retry(t, k, T0 + 999), 60); /* 59.001 s -> 60 */
     assert_int_equal(retry(t, k, T0 + 1000), 59);
-    assert_int_equal(retry(t, k, T0 + 59001), 1);  /* 0.999 s -> 1 */
-    assert_int_equal(retry(t, k, T0 + 59999), 1);  /* 1 ms -> 1, never 0 */
+    assert_int_equal(retry(t, k, T0 + 59001), 1); /* 0.999 s -> 1 */
+    assert_int_equal(retry(t, k, T0 + 59999), 1); /* 1 ms -> 1, never 0 */
     assert_int_equal(retry(t, k, T0 + 60000), 0);
     cb_throttle_free(t);
 }

@@ -21,8 +21,7 @@ static void expect_parse(const char *s, int64_t want)
         fail_msg("cb_time_parse(\"%s\") = %d, expected success", s, rc);
     }
     if (got != want) {
-        fail_msg("cb_time_parse(\"%s\") = %lld, expected %lld", s, (long long)got,
-                 (long long)want);
+        fail_msg("cb_time_parse(\"%s\") = %lld, expected %lld", s, (long long)got, (long long)want);
     }
 }
 
@@ -31,8 +30,7 @@ static void expect_bad(const char *s)
     int64_t got = -12345;
     int rc = cb_time_parse(s, &got);
     if (rc != CB_EPARSE) {
-        fail_msg("cb_time_parse(\"%s\") = %d (%lld), expected CB_EPARSE", s, rc,
-                 (long long)got);
+        fail_msg("cb_time_parse(\"%s\") = %d (%lld), expected CB_EPARSE", s, rc, (long long)got);
     }
     assert_int_equal(got, -12345); /* untouched on failure */
 }
@@ -76,8 +74,17 @@ static void test_format_parse_round_trip(void **state)
 {
     (void)state;
     static const int64_t samples[] = {
-        0,          1,           999,          1000,          86399999,       86400000,
-        -1,         -86400000,   951782400000LL, 1709164800123LL, 1795696786123LL,
+        0,
+        1,
+        999,
+        1000,
+        86399999,
+        86400000,
+        -1,
+        -86400000,
+        951782400000LL,
+        1709164800123LL,
+        1795696786123LL,
         4102444799999LL, /* 2099-12-31T23:59:59.999Z */
         -2208988800000LL /* 1900-01-01 */
     };
@@ -218,11 +225,29 @@ static void test_date_parse_strict(void **state)
     assert_int_equal(cb_date_parse("2026-12-31", &y, &m, &d), CB_OK);
 
     static const char *const bad[] = {
-        "",           "2026-11-2",   "2026-11-260", "2026-11-26T00:00:00Z", "2026-11-26 ",
-        " 2026-11-26", "2026/11/26", "26-11-2026",  "2026-02-29",           "1900-02-29",
-        "2100-02-29", "2026-04-31",  "2026-06-31",  "2026-09-31",           "2026-13-01",
-        "2026-00-10", "2026-01-00",  "2026-01-32",  "2026-1-01x",           "abcd-ef-gh",
-        "2026-11-2a", "-026-11-26",  "2026--1-26",
+        "",
+        "2026-11-2",
+        "2026-11-260",
+        "2026-11-26T00:00:00Z",
+        "2026-11-26 ",
+        " 2026-11-26",
+        "2026/11/26",
+        "26-11-2026",
+        "2026-02-29",
+        "1900-02-29",
+        "2100-02-29",
+        "2026-04-31",
+        "2026-06-31",
+        "2026-09-31",
+        "2026-13-01",
+        "2026-00-10",
+        "2026-01-00",
+        "2026-01-32",
+        "2026-1-01x",
+        "abcd-ef-gh",
+        "2026-11-2a",
+        "-026-11-26",
+        "2026--1-26",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         y = m = d = -7;

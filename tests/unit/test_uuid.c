@@ -50,8 +50,8 @@ static void assert_v7_shape(const char *u)
             fail_msg("non-lowercase-hex character '%c' at %d in %s", u[i], i, u);
         }
     }
-    assert_int_equal(u[14], '7');                /* version */
-    assert_non_null(strchr("89ab", u[19]));      /* variant 10xx */
+    assert_int_equal(u[14], '7');           /* version */
+    assert_non_null(strchr("89ab", u[19])); /* variant 10xx */
     assert_true(cb_uuid_valid(u));
 }
 
@@ -190,7 +190,7 @@ static void test_valid_accepts_and_rejects(void **state)
     (void)state;
     assert_true(cb_uuid_valid("01890a5d-ac96-774b-bcce-b302099a8057"));
     assert_false(cb_uuid_valid("01890A5D-AC96-774B-BCCE-B302099A8057")); /* lowercase only */
-    assert_true(cb_uuid_valid("550e8400-e29b-41d4-a716-446655440000")); /* v4 */
+    assert_true(cb_uuid_valid("550e8400-e29b-41d4-a716-446655440000"));  /* v4 */
     assert_true(cb_uuid_valid("00000000-0000-0000-0000-000000000000"));
 
     static const char *const bad[] = {

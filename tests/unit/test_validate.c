@@ -158,10 +158,10 @@ static void test_postcode_rejects_malformed(void **state)
     expect_pc_bad("12345");
     expect_pc_bad("");
     expect_pc_bad("   ");
-    expect_pc_bad("BL9 0E");     /* inward code too short */
-    expect_pc_bad("BL9 0EJJ");   /* inward code too long */
-    expect_pc_bad("SW1A 1AAA");  /* 8 characters */
-    expect_pc_bad("SW1AA 1AA");  /* outward too long */
+    expect_pc_bad("BL9 0E");    /* inward code too short */
+    expect_pc_bad("BL9 0EJJ");  /* inward code too long */
+    expect_pc_bad("SW1A 1AAA"); /* 8 characters */
+    expect_pc_bad("SW1AA 1AA"); /* outward too long */
     expect_pc_bad("BL90EJBL90EJ");
     expect_pc_bad("BL9-0EJ");
     expect_pc_bad("BL9_0EJ");
@@ -170,8 +170,8 @@ static void test_postcode_rejects_malformed(void **state)
     expect_pc_bad("BL9 00J");
     expect_pc_bad("9L9 0EJ");
     expect_pc_bad("B99 0EJ9");
-    expect_pc_bad("ABC1 1AA");   /* three leading letters */
-    expect_pc_bad("GIR 0AB");    /* GIR is only ever GIR 0AA */
+    expect_pc_bad("ABC1 1AA"); /* three leading letters */
+    expect_pc_bad("GIR 0AB");  /* GIR is only ever GIR 0AA */
     expect_pc_bad("BL9 0ÉJ");
     expect_pc_bad(NULL);
 }
@@ -203,9 +203,21 @@ static void test_email(void **state)
     assert_int_equal(cb_email_valid("x@sub.domain.example.org"), CB_OK);
 
     static const char *const bad[] = {
-        "",          "plainaddress", "@nhs.net",      "jo@",          "jo@nhs",
-        "jo@nhs.",   "jo@.net",      "jo@@nhs.net",   "jo@nhs@x.net", "jo bloggs@nhs.net",
-        "jo@nhs .net", "jo\t@nhs.net", "<jo@nhs.net>", "jo@nhs.net,x@y.z", "a@",
+        "",
+        "plainaddress",
+        "@nhs.net",
+        "jo@",
+        "jo@nhs",
+        "jo@nhs.",
+        "jo@.net",
+        "jo@@nhs.net",
+        "jo@nhs@x.net",
+        "jo bloggs@nhs.net",
+        "jo@nhs .net",
+        "jo\t@nhs.net",
+        "<jo@nhs.net>",
+        "jo@nhs.net,x@y.z",
+        "a@",
         "jo\x7f@nhs.net",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -245,16 +257,16 @@ static void test_phone(void **state)
     expect_phone("+44 161 253 5000", "+441612535000");
     expect_phone("+44 (0)161 253 5000", "+4401612535000");
     expect_phone("07700 900123", "07700900123");
-    expect_phone("0161253500", "0161253500");      /* 10 digits */
+    expect_phone("0161253500", "0161253500");       /* 10 digits */
     expect_phone("0161253500012", "0161253500012"); /* 13 digits */
 
     static const char *const bad[] = {
         "",
-        "012345678",       /* 9 digits */
-        "01612535000123",  /* 14 digits */
+        "012345678",      /* 9 digits */
+        "01612535000123", /* 14 digits */
         "0161 253 500x",
         "0161.253.5000",
-        "44+1612535000",   /* + not leading */
+        "44+1612535000", /* + not leading */
         "++441612535000",
         "0161/253/5000",
         "+",
@@ -272,9 +284,9 @@ static void test_phone(void **state)
     assert_int_equal(cb_phone_normalise("+441612535000", out, 14), CB_OK);
     assert_string_equal(out, "+441612535000");
     /* Digits far beyond the limit are refused without overflowing. */
-    assert_int_equal(cb_phone_normalise("0123456789012345678901234567890123456789", out,
-                                        sizeof(out)),
-                     CB_EINVAL);
+    assert_int_equal(
+        cb_phone_normalise("0123456789012345678901234567890123456789", out, sizeof(out)),
+        CB_EINVAL);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -300,28 +312,28 @@ static void test_utf8_invalid_sequences(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "\x80",                 /* lone continuation */
-        "a\xbf",                /* lone continuation after ASCII */
-        "\xc3",                 /* truncated 2-byte */
-        "\xc3x",                /* bad continuation */
-        "\xe2\x82",             /* truncated 3-byte */
-        "\xf0\x9f\x98",         /* truncated 4-byte */
-        "\xc0\xaf",             /* overlong '/' */
-        "\xc1\xbf",             /* overlong */
-        "\xe0\x80\xaf",         /* overlong 3-byte */
-        "\xe0\x9f\xbf",         /* overlong U+07FF */
-        "\xf0\x80\x80\xaf",     /* overlong 4-byte */
-        "\xf0\x8f\xbf\xbf",     /* overlong U+FFFF */
-        "\xed\xa0\x80",         /* surrogate U+D800 */
-        "\xed\xbf\xbf",         /* surrogate U+DFFF */
+        "\x80",                     /* lone continuation */
+        "a\xbf",                    /* lone continuation after ASCII */
+        "\xc3",                     /* truncated 2-byte */
+        "\xc3x",                    /* bad continuation */
+        "\xe2\x82",                 /* truncated 3-byte */
+        "\xf0\x9f\x98",             /* truncated 4-byte */
+        "\xc0\xaf",                 /* overlong '/' */
+        "\xc1\xbf",                 /* overlong */
+        "\xe0\x80\xaf",             /* overlong 3-byte */
+        "\xe0\x9f\xbf",             /* overlong U+07FF */
+        "\xf0\x80\x80\xaf",         /* overlong 4-byte */
+        "\xf0\x8f\xbf\xbf",         /* overlong U+FFFF */
+        "\xed\xa0\x80",             /* surrogate U+D800 */
+        "\xed\xbf\xbf",             /* surrogate U+DFFF */
         "\xed\xa0\xbd\xed\xb8\x80", /* CESU-8 pair */
-        "\xf4\x90\x80\x80",     /* U+110000 */
+        "\xf4\x90\x80\x80",         /* U+110000 */
         "\xf5\x80\x80\x80",
         "\xf8\x88\x80\x80\x80", /* 5-byte form */
         "\xfc\x84\x80\x80\x80\x80",
         "\xfe",
         "\xff",
-        "ok\xe9",               /* Latin-1 é */
+        "ok\xe9", /* Latin-1 é */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (cb_utf8_length(bad[i]) != -1) {
@@ -363,8 +375,14 @@ static void test_text_control_characters(void **state)
     assert_int_equal(cb_text_valid("line one\nline two", 100, 1), CB_EINVAL);
     assert_int_equal(cb_text_valid("col\tcol", 100, 1), CB_EINVAL);
     assert_int_equal(cb_text_valid("cr\r", 100, 1), CB_EINVAL);
-    static const char *const ctl[] = {"\x01", "a\x07" "b", "\x1b[31m", "x\x1f", "del\x7f",
-                                      "\x0b", "\x0c"};
+    static const char *const ctl[] = {"\x01",
+                                      "a\x07"
+                                      "b",
+                                      "\x1b[31m",
+                                      "x\x1f",
+                                      "del\x7f",
+                                      "\x0b",
+                                      "\x0c"};
     for (size_t i = 0; i < sizeof(ctl) / sizeof(ctl[0]); i++) {
         assert_int_equal(cb_text_valid(ctl[i], 100, 0), CB_EINVAL);
         assert_int_equal(cb_text_valid(ctl[i], 100, 1), CB_EINVAL);
@@ -382,10 +400,13 @@ static void test_text_control_characters(void **state)
 static void test_BUG_text_accepts_c1_controls(void **state)
 {
     (void)state;
-    assert_int_equal(cb_text_valid("\xc2\x85", 100, 1), CB_EINVAL);         /* U+0085 NEL */
-    assert_int_equal(cb_text_valid("\xc2\x9b" "31m", 100, 0), CB_EINVAL);   /* U+009B CSI */
-    assert_int_equal(cb_text_valid("a\xc2\x80z", 100, 0), CB_EINVAL);       /* U+0080 */
-    assert_int_equal(cb_text_valid("a\xc2\xa0z", 100, 1), CB_OK);           /* U+00A0 is not */
+    assert_int_equal(cb_text_valid("\xc2\x85", 100, 1), CB_EINVAL); /* U+0085 NEL */
+    assert_int_equal(cb_text_valid("\xc2\x9b"
+                                   "31m",
+                                   100, 0),
+                     CB_EINVAL);                                      /* U+009B CSI */
+    assert_int_equal(cb_text_valid("a\xc2\x80z", 100, 0), CB_EINVAL); /* U+0080 */
+    assert_int_equal(cb_text_valid("a\xc2\xa0z", 100, 1), CB_OK);     /* U+00A0 is not */
 }
 
 /* Multi-line text accepts CR LF line ends (what browsers send), single-line none. */
