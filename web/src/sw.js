@@ -108,10 +108,21 @@ self.addEventListener('fetch', (event) => {
     if (request.method === 'GET') {
       event.respondWith(apiRead(event));
     } else if (url.pathname === '/api/login' || url.pathname === '/api/logout') {
-      // A new session (or none): the saved copies belong to the old one.
-      const network = fetch(request);
-      event.waitUntil(network.then((response) => (response.ok ? dropApiCache() : null)).catch(() => {}));
-      event.respondWith(network);
+      // A new session (or none): the saved copies belong to the old one.  The
+      // answer to a sign-in is the new session's /api/me: it is kept at once,
+      // so the app starts with no connection even if the link drops a moment
+      // after signing in.  (Cloned before the page can read the body.)
+      const signIn = url.pathname === '/api/login';
+      const answered = fetch(request).then((response) => ({ response, copy: signIn && response.ok ? response.clone() : null }));
+      event.respondWith(answered.then((a) => a.response));
+      event.waitUntil(
+        answered
+          .then(({ response, copy }) => {
+            if (!response.ok) return null;
+            return dropApiCache().then(() => (copy ? saveCopy(new Request(new URL('/api/me', self.location.origin)), copy) : null));
+          })
+          .catch(() => {}),
+      );
     }
     return; // other writes: straight to the network
   }
