@@ -6,8 +6,10 @@
  * is a 400 naming it, so a misspelt filter never silently widens a report.
  */
 #include "coachbox/api.h"
+#include "coachbox/auth.h"
 #include "coachbox/reports.h"
 
+#include <assert.h>
 #include <civetweb.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,12 +23,35 @@ struct report_query {
         split[40], suppress[8], figure[120], group[80], limit[16], weeks[16], quarter[16];
 };
 
-/* Route context: the parameters it takes and the domain function. */
+/* Who may run a report: clinical roles (each sees their own team) or managers only. */
+enum report_access { ACCESS_TEAM, ACCESS_MANAGER };
+
+/* Route context: who may run it, the parameters it takes and the domain function. */
 struct report_route {
+    enum report_access access;
     const char *const *params; /* NULL-terminated */
     int (*fn)(struct cb_conn *c, const struct cb_actor *a, const struct cb_report_query *q,
               json_t **out, struct cb_field_error *fe);
 };
+
+/*
+ * The role gate of a report route, checked before any parameter is looked at
+ * (finding F8): a caller whose role may never run the report gets 403 whatever
+ * the query, so a bad or missing parameter tells them nothing.  The domain
+ * functions check the role again (reports.c resolve_team) together with the
+ * team a coach may name.  Returns 0 when allowed; otherwise the 403 is sent.
+ */
+static int check_role(struct cb_req *r, enum report_access access)
+{
+    assert(r->authed);
+    int ok = cb_user_is_clinical(&r->user) &&
+             (access == ACCESS_TEAM || strcmp(r->user.role, "manager") == 0);
+    if (!ok) {
+        cb_reply_error(r, CB_EFORBIDDEN, NULL);
+        return -1;
+    }
+    return 0;
+}
 
 /*
  * Refuse a query parameter not in allowed (400 naming it).  Returns 0 when
@@ -105,7 +130,7 @@ static int report_handler(struct cb_req *r)
     struct cb_report_query q;
     struct cb_field_error fe = {"", ""};
     json_t *out = NULL;
-    if (read_query(r, rr->params, &b, &q)) {
+    if (check_role(r, rr->access) || read_query(r, rr->params, &b, &q)) {
         return CB_OK;
     }
     int rc = rr->fn(r->db, &r->actor, &q, &out, &fe);
@@ -158,7 +183,7 @@ static int quarterly_csv(struct cb_req *r)
     struct report_query b;
     struct cb_report_query q;
     struct cb_field_error fe = {"", ""};
-    if (read_query(r, quarterly_params, &b, &q)) {
+    if (check_role(r, ACCESS_MANAGER) || read_query(r, quarterly_params, &b, &q)) {
         return CB_OK;
     }
     if (!q.quarter) {
@@ -195,10 +220,12 @@ static const char *const records_params[] = {FILTERS, "figure", "group", "limit"
 static const char *const reach_params[] = {FILTERS, "suppress", NULL};
 static const char *const dq_params[] = {"team", "from", "to", "weeks", NULL};
 
-static const struct report_route outcomes_route = {outcomes_params, cb_report_outcomes};
-static const struct report_route records_route = {records_params, cb_report_records};
-static const struct report_route reach_route = {reach_params, cb_report_reach};
-static const struct report_route dq_route = {dq_params, cb_report_data_quality};
+static const struct report_route outcomes_route = {ACCESS_TEAM, outcomes_params,
+                                                   cb_report_outcomes};
+static const struct report_route records_route = {ACCESS_MANAGER, records_params,
+                                                  cb_report_records};
+static const struct report_route reach_route = {ACCESS_TEAM, reach_params, cb_report_reach};
+static const struct report_route dq_route = {ACCESS_TEAM, dq_params, cb_report_data_quality};
 
 const struct cb_route cb_routes_reports[] = {
     {"GET", "/api/reports/outcomes", report_handler, 0, &outcomes_route},

@@ -1418,6 +1418,69 @@ static void test_access_and_params(void **state)
     cbt_resp_free(&r);
 }
 
+/*
+ * Finding F8: the role is checked before any parameter.  A caller whose role may
+ * never run a report gets 403 whatever the query (missing, malformed, unknown or
+ * over-long parameters); a manager gets the 400 naming the bad field.
+ */
+static void test_role_before_params(void **state)
+{
+    (void)state;
+    static const char *const csv_queries[] = {
+        "",
+        "?quarter=2026Q3",
+        "?quarter=2026Q5",
+        "?quarter=banana&team=nowhere",
+        "?team=prestwich",
+        "?qaurter=2026Q3",
+        "?quarter=2026Q3xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    };
+    static const char *const manager_only[] = {
+        "/api/reports/outcomes/records",
+        "/api/reports/outcomes/records?" Q3,
+        "/api/reports/outcomes/records?" Q3 "&figure=nonsense",
+        "/api/reports/outcomes/records?from=yesterday&limit=-1",
+        "/api/reports/outcomes/records?bogus=1",
+    };
+    static const char *const team_reports[] = {
+        "/api/reports/outcomes",
+        "/api/reports/outcomes?from=2026-07-01",
+        "/api/reports/outcomes?" Q3 "&split=shoe_size",
+        "/api/reports/reach?" Q3,
+        "/api/reports/reach?bogus=1",
+        "/api/reports/data-quality?weeks=0",
+        "/api/reports/data-quality?bogus=1",
+    };
+    char path[300];
+    for (size_t i = 0; i < sizeof(csv_queries) / sizeof(csv_queries[0]); i++) {
+        snprintf(path, sizeof(path), "/api/exports/quarterly.csv%s", csv_queries[i]);
+        expect_error(ALICE, path, 403, NULL);
+        expect_error(LENA, path, 403, NULL);
+        expect_error(BOB, path, 403, NULL);
+        expect_error(ADM, path, 403, NULL);
+    }
+    for (size_t i = 0; i < sizeof(manager_only) / sizeof(manager_only[0]); i++) {
+        expect_error(ALICE, manager_only[i], 403, NULL);
+        expect_error(LENA, manager_only[i], 403, NULL);
+        expect_error(ADM, manager_only[i], 403, NULL);
+    }
+    for (size_t i = 0; i < sizeof(team_reports) / sizeof(team_reports[0]); i++) {
+        expect_error(ADM, team_reports[i], 403, NULL);
+    }
+
+    /* a role that may run the report gets the parameter errors, naming the field */
+    expect_error(MGR, "/api/exports/quarterly.csv", 400, "quarter");
+    expect_error(MGR, "/api/exports/quarterly.csv?quarter=2026Q5", 400, "quarter");
+    expect_error(MGR, "/api/exports/quarterly.csv?quarter=banana", 400, "quarter");
+    expect_error(MGR, "/api/exports/quarterly.csv?qaurter=2026Q3", 400, "qaurter");
+    expect_error(MGR, "/api/exports/quarterly.csv?quarter=2026Q3&team=nowhere", 400, "team");
+    expect_error(MGR, "/api/reports/outcomes/records?" Q3, 400, "figure");
+    expect_error(MGR, "/api/reports/outcomes/records?bogus=1", 400, "bogus");
+    expect_error(ALICE, "/api/reports/outcomes?from=2026-07-01", 400, "to");
+    expect_error(ALICE, "/api/reports/reach?bogus=1", 400, "bogus");
+    expect_error(LENA, "/api/reports/data-quality?weeks=0", 400, "weeks");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1434,6 +1497,7 @@ int main(void)
         cmocka_unit_test(test_data_quality),
         cmocka_unit_test(test_extract),
         cmocka_unit_test(test_access_and_params),
+        cmocka_unit_test(test_role_before_params),
     };
     return cmocka_run_group_tests_name("it_reports", tests, group_setup, group_teardown);
 }
