@@ -70,7 +70,13 @@ void cbt_rmtree(const char *dir)
     }
 }
 
-int cbt_server_start(struct cbt_server *s, const char *data, const char *const *extra_args)
+/*
+ * Start `coachbox CMD --data DATA --listen 127.0.0.1:0 --allow-test-nhs ARGS...`
+ * (CMD is serve or central) with its output in DATA.log, and wait up to 30 s
+ * for the URL it prints.  0 on success; the process is tracked until stopped.
+ */
+static int start_cmd(struct cbt_server *s, const char *cmd, const char *data,
+                     const char *const *extra_args)
 {
     memset(s, 0, sizeof(*s));
     if (data) {
@@ -83,7 +89,7 @@ int cbt_server_start(struct cbt_server *s, const char *data, const char *const *
     const char *args[32];
     int n = 0;
     args[n++] = cbt_bin();
-    args[n++] = "serve";
+    args[n++] = cmd;
     args[n++] = "--data";
     args[n++] = s->data;
     args[n++] = "--listen";
@@ -139,6 +145,16 @@ int cbt_server_start(struct cbt_server *s, const char *data, const char *const *
     }
     cbt_server_kill(s);
     return -1;
+}
+
+int cbt_server_start(struct cbt_server *s, const char *data, const char *const *extra_args)
+{
+    return start_cmd(s, "serve", data, extra_args);
+}
+
+int cbt_central_start(struct cbt_server *s, const char *data, const char *const *extra_args)
+{
+    return start_cmd(s, "central", data, extra_args);
 }
 
 int cbt_server_stop(struct cbt_server *s)

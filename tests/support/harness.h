@@ -29,6 +29,8 @@ void cbt_rmtree(const char *dir);
  * and wait until it prints its URL.  data NULL makes a temp dir.  0 on success.
  */
 int cbt_server_start(struct cbt_server *s, const char *data, const char *const *extra_args);
+/* The same for `coachbox central` (stopped with cbt_server_stop / cbt_server_kill). */
+int cbt_central_start(struct cbt_server *s, const char *data, const char *const *extra_args);
 /* SIGTERM, wait for exit; returns the exit status (or -1). */
 int cbt_server_stop(struct cbt_server *s);
 /* SIGKILL, wait. */
