@@ -1137,6 +1137,19 @@ static int set_band(struct run *r, const struct band *b)
     return rc;
 }
 
+/*
+ * Put "score" (reference stolen; NULL is out of memory) and, when bands is
+ * not NULL, the band x falls in (set_band).  0 or CB_ENOMEM.
+ */
+static int put_score(struct run *r, json_t *score, const struct band *bands, double x)
+{
+    int rc = put(r->out, "score", score);
+    if (rc == 0 && bands) {
+        rc = set_band(r, band_for(bands, x));
+    }
+    return rc;
+}
+
 /* jansson's iterator API takes json_t *; we only read through it. */
 static json_t *unconst(const json_t *j)
 {
@@ -1630,19 +1643,9 @@ static int score_sum(struct run *r)
         assert(sum >= ins->p.sum.raw_min && sum <= ins->p.sum.raw_max);
         double metric = ins->p.sum.metric[sum - ins->p.sum.raw_min] / 100.0;
         rc = put(r->out, "raw_score", json_integer(sum));
-        if (rc == 0) {
-            rc = put(r->out, "score", json_real(metric));
-        }
-        if (rc == 0 && ins->bands) {
-            rc = set_band(r, band_for(ins->bands, metric));
-        }
-        return rc;
+        return rc ? rc : put_score(r, json_real(metric), ins->bands, metric);
     }
-    rc = put(r->out, "score", json_integer(sum));
-    if (rc == 0 && ins->bands) {
-        rc = set_band(r, band_for(ins->bands, (double)sum));
-    }
-    return rc;
+    return put_score(r, json_integer(sum), ins->bands, (double)sum);
 }
 
 /* One scored key: the score is its value (rounded to dp), banded. */
@@ -1651,17 +1654,10 @@ static int score_single(struct run *r)
     const struct instrument *ins = r->ins;
     const struct val *v = val_of(r, ins->p.single.key);
     int dp = ins->p.single.dp;
-    int rc;
     assert(v->present);
-    if (dp == 0) {
-        rc = put(r->out, "score", json_integer((json_int_t)v->num));
-    } else {
-        rc = put(r->out, "score", json_real(dp > 0 ? round_dp(v->num, dp) : v->num));
-    }
-    if (rc == 0 && ins->bands) {
-        rc = set_band(r, band_for(ins->bands, dp >= 0 ? round_dp(v->num, dp) : v->num));
-    }
-    return rc;
+    json_t *score = dp == 0 ? json_integer((json_int_t)v->num)
+                            : json_real(dp > 0 ? round_dp(v->num, dp) : v->num);
+    return put_score(r, score, ins->bands, dp >= 0 ? round_dp(v->num, dp) : v->num);
 }
 
 /* ONS4: never combined; each answer has its own band. */
@@ -1721,13 +1717,7 @@ static int score_gppaq(struct run *r)
         pai = r->ins->p.gppaq.occupation_cap;
     }
     rc = put(r->out, "combined_hours", json_string(combined->code));
-    if (rc == 0) {
-        rc = put(r->out, "score", json_integer(pai));
-    }
-    if (rc == 0) {
-        rc = set_band(r, band_for(r->ins->bands, pai));
-    }
-    return rc;
+    return rc ? rc : put_score(r, json_integer(pai), r->ins->bands, pai);
 }
 
 /* IPAQ short form: MET-minutes/week in tenths (3.3 is not exact in binary). */
@@ -1784,13 +1774,7 @@ static int score_ipaq(struct run *r)
     if (rc == 0) {
         rc = put(r->out, "met_minutes", json_real(total / 10.0));
     }
-    if (rc == 0) {
-        rc = put(r->out, "score", json_real(total / 10.0));
-    }
-    if (rc == 0) {
-        rc = set_band(r, band_for(ins->bands, level));
-    }
-    return rc;
+    return rc ? rc : put_score(r, json_real(total / 10.0), ins->bands, level);
 }
 
 /* HSI: points per answer from the key's own band table, then banded. */
@@ -1921,11 +1905,7 @@ static int score_whtr(struct run *r)
     const struct val *waist = val_of(r, "waist_cm");
     const struct val *h = val_of(r, "height_cm");
     double ratio = round_dp(waist->num / h->num, 2);
-    int rc = put(r->out, "score", json_real(ratio));
-    if (rc == 0) {
-        rc = set_band(r, band_for(r->ins->bands, ratio));
-    }
-    return rc;
+    return put_score(r, json_real(ratio), r->ins->bands, ratio);
 }
 
 /* Index of b within its sentinel-terminated array. */

@@ -5,12 +5,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "coachbox/audit.h"
 #include "coachbox/err.h"
@@ -18,76 +15,12 @@
 #include "coachbox/timeutil.h"
 #include "coachbox/uuid.h"
 
-static char tmp_root[128];
-static struct cb_store *store;
-static struct cb_conn *conn;
-
-static void rm_rf(const char *path)
-{
-    struct stat sb;
-    if (lstat(path, &sb) != 0) {
-        return;
-    }
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d)) != NULL) {
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-                    continue;
-                }
-                char sub[1024];
-                snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-                rm_rf(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-static int group_setup(void **state)
-{
-    (void)state;
-    char dir[256];
-    snprintf(tmp_root, sizeof(tmp_root), "/tmp/cb-ut-audit-XXXXXX");
-    if (!mkdtemp(tmp_root)) {
-        return -1;
-    }
-    snprintf(dir, sizeof(dir), "%s/data", tmp_root);
-    if (cb_store_open(dir, &store) != CB_OK || cb_store_conn(store, &conn) != CB_OK) {
-        return -1;
-    }
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    cb_store_close(store);
-    rm_rf(tmp_root);
-    return 0;
-}
-
-static long long count_where(const char *sql, const char *arg)
-{
-    sqlite3_stmt *st;
-    assert_int_equal(cb_conn_prepare(conn, sql, &st), CB_OK);
-    if (arg) {
-        sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
-    }
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    long long n = sqlite3_column_int64(st, 0);
-    cb_stmt_done(st);
-    return n;
-}
+#include "unit_store.h"
 
 static json_t *list(const char *participant)
 {
     json_t *out = NULL;
-    assert_int_equal(cb_audit_list(conn, participant, &out), CB_OK);
+    assert_int_equal(cb_audit_list(cbu.conn, participant, &out), CB_OK);
     assert_non_null(out);
     json_t *items = json_object_get(out, "items");
     assert_true(json_is_array(items));
@@ -105,7 +38,7 @@ static void test_round_trip_all_fields(void **state)
     char uid[CB_UUID_STRLEN];
     assert_int_equal(cb_uuid7(uid), CB_OK);
     sqlite3_stmt *st;
-    assert_int_equal(cb_conn_prepare(conn,
+    assert_int_equal(cb_conn_prepare(cbu.conn,
                                      "INSERT INTO users(id, username, display_name, role, "
                                      "password_hash, created_at, updated_at) VALUES (?1, "
                                      "'auditor', 'Auditor', 'manager', 'x', 'x', 'x')",
@@ -125,7 +58,7 @@ static void test_round_trip_all_fields(void **state)
                                .outcome = "denied",
                                .detail = "outside team",
                                .participant = "p-123"};
-    assert_int_equal(cb_audit(conn, &e), CB_OK);
+    assert_int_equal(cb_audit(cbu.conn, &e), CB_OK);
     int64_t after = cb_now_ms();
 
     json_t *out = list("p-123");
@@ -156,7 +89,7 @@ static void test_minimal_event_defaults(void **state)
     (void)state;
     cb_audit_set_site("");
     struct cb_audit_event e = {.action = "participant.search", .participant = "p-min"};
-    assert_int_equal(cb_audit(conn, &e), CB_OK);
+    assert_int_equal(cb_audit(cbu.conn, &e), CB_OK);
     json_t *out = list("p-min");
     json_t *it = json_array_get(json_object_get(out, "items"), 0);
     assert_non_null(it);
@@ -173,7 +106,7 @@ static void test_minimal_event_defaults(void **state)
     /* An actor that is not a user id: listed, without a username. */
     struct cb_audit_event e2 = {
         .actor = "someone-else", .action = "x.y", .outcome = "failed", .participant = "p-min"};
-    assert_int_equal(cb_audit(conn, &e2), CB_OK);
+    assert_int_equal(cb_audit(cbu.conn, &e2), CB_OK);
     out = list("p-min");
     it = json_array_get(json_object_get(out, "items"), 1);
     assert_string_equal(str(it, "actor"), "someone-else");
@@ -193,14 +126,14 @@ static void test_list_order_and_filter(void **state)
                                    .entity = entities[i],
                                    .entity_id = "r-1",
                                    .participant = "p-ord"};
-        assert_int_equal(cb_audit(conn, &e), CB_OK);
+        assert_int_equal(cb_audit(cbu.conn, &e), CB_OK);
         /* noise: another participant, and an event about no participant */
         struct cb_audit_event n1 = {
             .action = "noise", .entity = entities[i], .entity_id = "r-1", .participant = "p-other"};
         struct cb_audit_event n2 = {
             .action = "noise", .entity = "participants", .entity_id = "p-ord"};
-        assert_int_equal(cb_audit(conn, &n1), CB_OK);
-        assert_int_equal(cb_audit(conn, &n2), CB_OK);
+        assert_int_equal(cb_audit(cbu.conn, &n1), CB_OK);
+        assert_int_equal(cb_audit(cbu.conn, &n2), CB_OK);
     }
     json_t *out = list("p-ord");
     json_t *items = json_object_get(out, "items");
@@ -225,9 +158,9 @@ static void test_list_order_and_filter(void **state)
     assert_int_equal(json_array_size(json_object_get(out, "items")), 0);
     json_decref(out);
     /* The events without a participant were stored all the same. */
-    assert_int_equal(count_where("SELECT count(*) FROM audit_events WHERE action = 'noise' "
-                                 "AND participant_id IS NULL AND entity_id = ?1",
-                                 "p-ord"),
+    assert_int_equal(cbu_count("SELECT count(*) FROM audit_events WHERE action = 'noise' "
+                               "AND participant_id IS NULL AND entity_id = ?1",
+                               "p-ord"),
                      4);
 }
 
@@ -235,17 +168,17 @@ static void test_follows_the_transaction(void **state)
 {
     (void)state;
     struct cb_audit_event e = {.action = "tx.rolled-back", .participant = "p-tx"};
-    assert_int_equal(cb_conn_begin(conn), CB_OK);
-    assert_int_equal(cb_audit(conn, &e), CB_OK);
-    cb_conn_rollback(conn);
+    assert_int_equal(cb_conn_begin(cbu.conn), CB_OK);
+    assert_int_equal(cb_audit(cbu.conn, &e), CB_OK);
+    cb_conn_rollback(cbu.conn);
     json_t *out = list("p-tx");
     assert_int_equal(json_array_size(json_object_get(out, "items")), 0);
     json_decref(out);
 
     e.action = "tx.committed";
-    assert_int_equal(cb_conn_begin(conn), CB_OK);
-    assert_int_equal(cb_audit(conn, &e), CB_OK);
-    assert_int_equal(cb_conn_commit(conn), CB_OK);
+    assert_int_equal(cb_conn_begin(cbu.conn), CB_OK);
+    assert_int_equal(cb_audit(cbu.conn, &e), CB_OK);
+    assert_int_equal(cb_conn_commit(cbu.conn), CB_OK);
     out = list("p-tx");
     assert_int_equal(json_array_size(json_object_get(out, "items")), 1);
     assert_string_equal(str(json_array_get(json_object_get(out, "items"), 0), "action"),
@@ -256,10 +189,10 @@ static void test_follows_the_transaction(void **state)
 static void test_event_without_action_refused(void **state)
 {
     (void)state;
-    long long n = count_where("SELECT count(*) FROM audit_events", NULL);
+    long long n = cbu_count("SELECT count(*) FROM audit_events", NULL);
     struct cb_audit_event e = {.entity = "teams", .entity_id = "t-x", .participant = "p-x"};
-    assert_int_not_equal(cb_audit(conn, &e), CB_OK);
-    assert_int_equal(count_where("SELECT count(*) FROM audit_events", NULL), n);
+    assert_int_not_equal(cb_audit(cbu.conn, &e), CB_OK);
+    assert_int_equal(cbu_count("SELECT count(*) FROM audit_events", NULL), n);
 }
 
 /*
@@ -274,12 +207,12 @@ static void test_BUG_stored_event_never_silently_dropped(void **state)
     (void)state;
     struct cb_audit_event e = {
         .action = "bad.detail", .detail = "caf\xe9", .participant = "p-utf8"};
-    int rc = cb_audit(conn, &e);
+    int rc = cb_audit(cbu.conn, &e);
     if (rc != CB_OK) {
         return; /* refusing the event up front is an acceptable fix */
     }
     json_t *out = NULL;
-    rc = cb_audit_list(conn, "p-utf8", &out);
+    rc = cb_audit_list(cbu.conn, "p-utf8", &out);
     size_t n = rc == CB_OK ? json_array_size(json_object_get(out, "items")) : 0;
     json_decref(out);
     if (rc == CB_OK && n == 0) {
@@ -297,5 +230,5 @@ int main(void)
         cmocka_unit_test(test_event_without_action_refused),
         cmocka_unit_test(test_BUG_stored_event_never_silently_dropped),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, cbu_store_setup, cbu_teardown);
 }

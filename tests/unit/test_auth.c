@@ -10,13 +10,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <mbedtls/base64.h>
 #include <mbedtls/sha256.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,76 +25,13 @@
 #include "coachbox/timeutil.h"
 #include "coachbox/uuid.h"
 
+#include "unit_store.h"
+
 /* ------------------------------------------------------------------------ */
 /* Fixture                                                                   */
 /* ------------------------------------------------------------------------ */
 
-static char tmp_root[128];
-static struct cb_store *store;
-static struct cb_conn *conn;
 static const struct cb_session_policy default_policy = {30 * 60 * 1000LL, 12 * 3600 * 1000LL};
-
-static void rm_rf(const char *path)
-{
-    struct stat sb;
-    if (lstat(path, &sb) != 0) {
-        return;
-    }
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d)) != NULL) {
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-                    continue;
-                }
-                char sub[1024];
-                snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-                rm_rf(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-static int group_setup(void **state)
-{
-    (void)state;
-    char dir[256];
-    snprintf(tmp_root, sizeof(tmp_root), "/tmp/cb-ut-auth-XXXXXX");
-    if (!mkdtemp(tmp_root)) {
-        return -1;
-    }
-    snprintf(dir, sizeof(dir), "%s/data", tmp_root);
-    if (cb_store_open(dir, &store) != CB_OK || cb_store_conn(store, &conn) != CB_OK) {
-        return -1;
-    }
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    cb_store_close(store);
-    rm_rf(tmp_root);
-    return 0;
-}
-
-static long long count_where(const char *sql, const char *arg)
-{
-    sqlite3_stmt *st;
-    assert_int_equal(cb_conn_prepare(conn, sql, &st), CB_OK);
-    if (arg) {
-        sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
-    }
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    long long n = sqlite3_column_int64(st, 0);
-    cb_stmt_done(st);
-    return n;
-}
 
 /* Insert a user directly (no hashing); id written to id_out. */
 static void make_user(const char *username, const char *role, const char *team,
@@ -104,7 +39,7 @@ static void make_user(const char *username, const char *role, const char *team,
 {
     sqlite3_stmt *st;
     assert_int_equal(cb_uuid7(id_out), CB_OK);
-    assert_int_equal(cb_conn_prepare(conn,
+    assert_int_equal(cb_conn_prepare(cbu.conn,
                                      "INSERT INTO users(id, username, display_name, role, team, "
                                      "password_hash, created_at, updated_at) VALUES (?1, ?2, ?2, "
                                      "?3, ?4, 'pbkdf2-sha256$1$AA==$AA==', 'x', 'x')",
@@ -129,7 +64,7 @@ static void set_session_times(const char *token, int64_t created_ms, int64_t las
         snprintf(th + 2 * i, 3, "%02x", d[i]);
     }
     sqlite3_stmt *st;
-    assert_int_equal(cb_conn_prepare(conn,
+    assert_int_equal(cb_conn_prepare(cbu.conn,
                                      "UPDATE sessions SET created_ms = ?1, last_seen_ms = ?2 "
                                      "WHERE token_hash = ?3",
                                      &st),
@@ -138,13 +73,13 @@ static void set_session_times(const char *token, int64_t created_ms, int64_t las
     sqlite3_bind_int64(st, 2, last_seen_ms);
     sqlite3_bind_text(st, 3, th, -1, SQLITE_TRANSIENT);
     assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-    assert_int_equal(sqlite3_changes(cb_conn_db(conn)), 1);
+    assert_int_equal(sqlite3_changes(cb_conn_db(cbu.conn)), 1);
     cb_stmt_done(st);
 }
 
 static int64_t session_last_seen(const char *user_id)
 {
-    return count_where("SELECT max(last_seen_ms) FROM sessions WHERE user_id = ?1", user_id);
+    return cbu_count("SELECT max(last_seen_ms) FROM sessions WHERE user_id = ?1", user_id);
 }
 
 static void sleep_ms(long ms)
@@ -392,7 +327,7 @@ static void expect_create_error(const char *username, const char *display, const
     struct cb_user out;
     memset(&fe, 0, sizeof(fe));
     memset(&out, 0x5a, sizeof(out));
-    int rc = cb_user_create(conn, username, display, role, team, password, &out, &fe);
+    int rc = cb_user_create(cbu.conn, username, display, role, team, password, &out, &fe);
     if (rc != CB_EINVAL || strcmp(fe.field, field) != 0) {
         fail_msg("user_create(%s, %s, %s) gave %d on '%s' (%s); expected an error on '%s'",
                  username ? username : "(null)", role ? role : "(null)", team ? team : "(null)", rc,
@@ -406,7 +341,7 @@ static void test_user_create_validation(void **state)
 {
     (void)state;
     const char *pw = "a good long password";
-    long long before = count_where("SELECT count(*) FROM users", NULL);
+    long long before = cbu_count("SELECT count(*) FROM users", NULL);
     char long_name[80];
     memset(long_name, 'u', 65);
     long_name[65] = '\0';
@@ -433,8 +368,8 @@ static void test_user_create_validation(void **state)
     memset(long_pw, 'p', CB_PASSWORD_MAX + 1);
     long_pw[CB_PASSWORD_MAX + 1] = '\0';
     expect_create_error("valid.name", NULL, "coach", "prestwich", long_pw, "password");
-    assert_int_equal(count_where("SELECT count(*) FROM users", NULL), before);
-    assert_int_equal(sqlite3_get_autocommit(cb_conn_db(conn)), 1);
+    assert_int_equal(cbu_count("SELECT count(*) FROM users", NULL), before);
+    assert_int_equal(sqlite3_get_autocommit(cb_conn_db(cbu.conn)), 1);
 }
 
 static void test_user_create_find_and_conflicts(void **state)
@@ -445,7 +380,7 @@ static void test_user_create_find_and_conflicts(void **state)
     char hash[CB_HASH_STRLEN];
     memset(&fe, 0, sizeof(fe));
     /* hash 5 */
-    assert_int_equal(cb_user_create(conn, "Alice.Smith", NULL, "coach", "prestwich",
+    assert_int_equal(cb_user_create(cbu.conn, "Alice.Smith", NULL, "coach", "prestwich",
                                     "correct horse battery", &u, &fe),
                      CB_OK);
     assert_true(cb_uuid_valid(u.id));
@@ -456,38 +391,38 @@ static void test_user_create_find_and_conflicts(void **state)
     assert_int_equal(u.disabled, 0);
 
     /* Found case-insensitively, with its hash. */
-    assert_int_equal(cb_user_find(conn, "alice.smith", &found, hash, sizeof(hash)), CB_OK);
+    assert_int_equal(cb_user_find(cbu.conn, "alice.smith", &found, hash, sizeof(hash)), CB_OK);
     assert_string_equal(found.id, u.id);
     assert_string_equal(found.username, "Alice.Smith");
     assert_string_equal(found.team, "prestwich");
     assert_memory_equal(hash, "pbkdf2-sha256$600000$", 21);
     assert_null(strstr(hash, "correct horse"));
-    assert_int_equal(cb_user_find(conn, "ALICE.SMITH", &found, NULL, 0), CB_OK);
-    assert_int_equal(cb_user_find(conn, "alice", &found, NULL, 0), CB_ENOTFOUND);
+    assert_int_equal(cb_user_find(cbu.conn, "ALICE.SMITH", &found, NULL, 0), CB_OK);
+    assert_int_equal(cb_user_find(cbu.conn, "alice", &found, NULL, 0), CB_ENOTFOUND);
 
     /* Audited. */
-    assert_int_equal(count_where("SELECT count(*) FROM audit_events WHERE action = "
-                                 "'user.create' AND entity = 'users' AND entity_id = ?1",
-                                 u.id),
+    assert_int_equal(cbu_count("SELECT count(*) FROM audit_events WHERE action = "
+                               "'user.create' AND entity = 'users' AND entity_id = ?1",
+                               u.id),
                      1);
 
     /* Duplicate, differing only in case: conflict on username (hash 6). */
     memset(&fe, 0, sizeof(fe));
-    assert_int_equal(cb_user_create(conn, "alice.SMITH", "Other Alice", "manager", NULL,
+    assert_int_equal(cb_user_create(cbu.conn, "alice.SMITH", "Other Alice", "manager", NULL,
                                     "another long password", NULL, &fe),
                      CB_ECONFLICT);
     assert_string_equal(fe.field, "username");
     assert_int_equal(
-        count_where("SELECT count(*) FROM users WHERE lower(username) = ?1", "alice.smith"), 1);
+        cbu_count("SELECT count(*) FROM users WHERE lower(username) = ?1", "alice.smith"), 1);
 
     /* A coach in a team that does not exist (hash 7). */
     memset(&fe, 0, sizeof(fe));
-    assert_int_equal(
-        cb_user_create(conn, "bob", "Bob", "coach", "atlantis", "a good long password", NULL, &fe),
-        CB_EINVAL);
+    assert_int_equal(cb_user_create(cbu.conn, "bob", "Bob", "coach", "atlantis",
+                                    "a good long password", NULL, &fe),
+                     CB_EINVAL);
     assert_string_equal(fe.field, "team");
-    assert_int_equal(cb_user_find(conn, "bob", &found, NULL, 0), CB_ENOTFOUND);
-    assert_int_equal(sqlite3_get_autocommit(cb_conn_db(conn)), 1);
+    assert_int_equal(cb_user_find(cbu.conn, "bob", &found, NULL, 0), CB_ENOTFOUND);
+    assert_int_equal(sqlite3_get_autocommit(cb_conn_db(cbu.conn)), 1);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -500,60 +435,62 @@ static void test_session_create_lookup_delete(void **state)
     char uid[CB_UUID_STRLEN], token[CB_TOKEN_STRLEN], csrf[CB_TOKEN_STRLEN],
         token2[CB_TOKEN_STRLEN], csrf2[CB_TOKEN_STRLEN], got_csrf[CB_TOKEN_STRLEN];
     make_user("sess.user", "lead", "whitefield", uid);
-    assert_int_equal(cb_session_create(conn, uid, token, csrf), CB_OK);
+    assert_int_equal(cb_session_create(cbu.conn, uid, token, csrf), CB_OK);
     assert_true(is_hex64(token));
     assert_true(is_hex64(csrf));
     assert_string_not_equal(token, csrf);
-    assert_int_equal(cb_session_create(conn, uid, token2, csrf2), CB_OK);
+    assert_int_equal(cb_session_create(cbu.conn, uid, token2, csrf2), CB_OK);
     assert_string_not_equal(token, token2);
     assert_string_not_equal(csrf, csrf2);
 
     /* Only the SHA-256 of the token is stored. */
-    assert_int_equal(count_where("SELECT count(*) FROM sessions WHERE token_hash = ?1", token), 0);
+    assert_int_equal(cbu_count("SELECT count(*) FROM sessions WHERE token_hash = ?1", token), 0);
     char th[65];
     unsigned char d[32];
     mbedtls_sha256_ret((const unsigned char *)token, 64, d, 0);
     for (int i = 0; i < 32; i++) {
         snprintf(th + 2 * i, 3, "%02x", d[i]);
     }
-    assert_int_equal(count_where("SELECT count(*) FROM sessions WHERE token_hash = ?1", th), 1);
+    assert_int_equal(cbu_count("SELECT count(*) FROM sessions WHERE token_hash = ?1", th), 1);
 
     struct cb_user u;
     memset(&u, 0, sizeof(u));
-    assert_int_equal(cb_session_lookup(conn, token, &default_policy, &u, got_csrf), CB_OK);
+    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, &u, got_csrf), CB_OK);
     assert_string_equal(u.id, uid);
     assert_string_equal(u.username, "sess.user");
     assert_string_equal(u.role, "lead");
     assert_string_equal(u.team, "whitefield");
     assert_int_equal(u.disabled, 0);
     assert_string_equal(got_csrf, csrf);
-    assert_int_equal(cb_session_lookup(conn, token2, &default_policy, &u, got_csrf), CB_OK);
+    assert_int_equal(cb_session_lookup(cbu.conn, token2, &default_policy, &u, got_csrf), CB_OK);
     assert_string_equal(got_csrf, csrf2);
 
     /* Unknown or malformed tokens. */
     char wrong[CB_TOKEN_STRLEN];
     memcpy(wrong, token, sizeof(wrong));
     wrong[0] = wrong[0] == 'a' ? 'b' : 'a';
-    assert_int_equal(cb_session_lookup(conn, wrong, &default_policy, &u, got_csrf), CB_EUNAUTH);
-    assert_int_equal(cb_session_lookup(conn, "", &default_policy, &u, got_csrf), CB_EUNAUTH);
-    assert_int_equal(cb_session_lookup(conn, NULL, &default_policy, &u, got_csrf), CB_EUNAUTH);
+    assert_int_equal(cb_session_lookup(cbu.conn, wrong, &default_policy, &u, got_csrf), CB_EUNAUTH);
+    assert_int_equal(cb_session_lookup(cbu.conn, "", &default_policy, &u, got_csrf), CB_EUNAUTH);
+    assert_int_equal(cb_session_lookup(cbu.conn, NULL, &default_policy, &u, got_csrf), CB_EUNAUTH);
     char shortened[64];
     memcpy(shortened, token, 63);
     shortened[63] = '\0';
-    assert_int_equal(cb_session_lookup(conn, shortened, &default_policy, &u, got_csrf), CB_EUNAUTH);
+    assert_int_equal(cb_session_lookup(cbu.conn, shortened, &default_policy, &u, got_csrf),
+                     CB_EUNAUTH);
     /* The stored hash itself is not a token. */
-    assert_int_equal(cb_session_lookup(conn, th, &default_policy, &u, got_csrf), CB_EUNAUTH);
+    assert_int_equal(cb_session_lookup(cbu.conn, th, &default_policy, &u, got_csrf), CB_EUNAUTH);
 
     /* Logout ends that session only. */
-    assert_int_equal(cb_session_delete(conn, token), CB_OK);
-    assert_int_equal(cb_session_lookup(conn, token, &default_policy, &u, got_csrf), CB_EUNAUTH);
-    assert_int_equal(cb_session_lookup(conn, token2, &default_policy, &u, got_csrf), CB_OK);
-    assert_int_equal(cb_session_delete(conn, token), CB_OK); /* again: no error */
-    assert_int_equal(cb_session_delete(conn, "short"), CB_OK);
-    assert_int_equal(cb_session_delete(conn, NULL), CB_OK);
-    assert_int_equal(cb_session_delete_user(conn, uid), CB_OK);
-    assert_int_equal(cb_session_lookup(conn, token2, &default_policy, &u, got_csrf), CB_EUNAUTH);
-    assert_int_equal(count_where("SELECT count(*) FROM sessions WHERE user_id = ?1", uid), 0);
+    assert_int_equal(cb_session_delete(cbu.conn, token), CB_OK);
+    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, &u, got_csrf), CB_EUNAUTH);
+    assert_int_equal(cb_session_lookup(cbu.conn, token2, &default_policy, &u, got_csrf), CB_OK);
+    assert_int_equal(cb_session_delete(cbu.conn, token), CB_OK); /* again: no error */
+    assert_int_equal(cb_session_delete(cbu.conn, "short"), CB_OK);
+    assert_int_equal(cb_session_delete(cbu.conn, NULL), CB_OK);
+    assert_int_equal(cb_session_delete_user(cbu.conn, uid), CB_OK);
+    assert_int_equal(cb_session_lookup(cbu.conn, token2, &default_policy, &u, got_csrf),
+                     CB_EUNAUTH);
+    assert_int_equal(cbu_count("SELECT count(*) FROM sessions WHERE user_id = ?1", uid), 0);
 }
 
 static void test_session_idle_timeout(void **state)
@@ -562,23 +499,23 @@ static void test_session_idle_timeout(void **state)
     char uid[CB_UUID_STRLEN], token[CB_TOKEN_STRLEN], csrf[CB_TOKEN_STRLEN];
     struct cb_user u;
     make_user("idle.user", "coach", "radcliffe", uid);
-    assert_int_equal(cb_session_create(conn, uid, token, csrf), CB_OK);
+    assert_int_equal(cb_session_create(cbu.conn, uid, token, csrf), CB_OK);
     int64_t now = cb_now_ms();
     /* 29 minutes idle: still fine. */
     set_session_times(token, now - 40 * 60 * 1000LL, now - 29 * 60 * 1000LL);
-    assert_int_equal(cb_session_lookup(conn, token, &default_policy, &u, csrf), CB_OK);
+    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, &u, csrf), CB_OK);
     /* 31 minutes idle: ended, and the row is gone. */
     set_session_times(token, now - 40 * 60 * 1000LL, now - 31 * 60 * 1000LL);
-    assert_int_equal(cb_session_lookup(conn, token, &default_policy, &u, csrf), CB_EUNAUTH);
-    assert_int_equal(count_where("SELECT count(*) FROM sessions WHERE user_id = ?1", uid), 0);
+    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, &u, csrf), CB_EUNAUTH);
+    assert_int_equal(cbu_count("SELECT count(*) FROM sessions WHERE user_id = ?1", uid), 0);
 
     /* The same with a tiny policy and the real clock. */
     const struct cb_session_policy tiny = {150, 60 * 1000};
-    assert_int_equal(cb_session_create(conn, uid, token, csrf), CB_OK);
-    assert_int_equal(cb_session_lookup(conn, token, &tiny, &u, csrf), CB_OK);
+    assert_int_equal(cb_session_create(cbu.conn, uid, token, csrf), CB_OK);
+    assert_int_equal(cb_session_lookup(cbu.conn, token, &tiny, &u, csrf), CB_OK);
     sleep_ms(350);
-    assert_int_equal(cb_session_lookup(conn, token, &tiny, &u, csrf), CB_EUNAUTH);
-    assert_int_equal(count_where("SELECT count(*) FROM sessions WHERE user_id = ?1", uid), 0);
+    assert_int_equal(cb_session_lookup(cbu.conn, token, &tiny, &u, csrf), CB_EUNAUTH);
+    assert_int_equal(cbu_count("SELECT count(*) FROM sessions WHERE user_id = ?1", uid), 0);
 }
 
 static void test_session_absolute_timeout(void **state)
@@ -587,23 +524,23 @@ static void test_session_absolute_timeout(void **state)
     char uid[CB_UUID_STRLEN], token[CB_TOKEN_STRLEN], csrf[CB_TOKEN_STRLEN];
     struct cb_user u;
     make_user("abs.user", "coach", "bury-town", uid);
-    assert_int_equal(cb_session_create(conn, uid, token, csrf), CB_OK);
+    assert_int_equal(cb_session_create(cbu.conn, uid, token, csrf), CB_OK);
     int64_t now = cb_now_ms();
     /* Active a second ago, but started 11h59m ago: fine. */
     set_session_times(token, now - (12 * 60 - 1) * 60 * 1000LL, now - 1000);
-    assert_int_equal(cb_session_lookup(conn, token, &default_policy, &u, csrf), CB_OK);
+    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, &u, csrf), CB_OK);
     /* Active a second ago, but started 12h01m ago: ended however busy. */
     set_session_times(token, now - (12 * 60 + 1) * 60 * 1000LL, now - 1000);
-    assert_int_equal(cb_session_lookup(conn, token, &default_policy, &u, csrf), CB_EUNAUTH);
-    assert_int_equal(count_where("SELECT count(*) FROM sessions WHERE user_id = ?1", uid), 0);
+    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, &u, csrf), CB_EUNAUTH);
+    assert_int_equal(cbu_count("SELECT count(*) FROM sessions WHERE user_id = ?1", uid), 0);
 
     /* Real clock: kept busy every 50 ms, it still ends after absolute_ms. */
     const struct cb_session_policy tiny = {60 * 1000, 250};
-    assert_int_equal(cb_session_create(conn, uid, token, csrf), CB_OK);
+    assert_int_equal(cb_session_create(cbu.conn, uid, token, csrf), CB_OK);
     int rc = CB_OK;
     int64_t start = cb_now_ms();
     while (rc == CB_OK && cb_now_ms() - start < 2000) {
-        rc = cb_session_lookup(conn, token, &tiny, &u, csrf);
+        rc = cb_session_lookup(cbu.conn, token, &tiny, &u, csrf);
         sleep_ms(50);
     }
     assert_int_equal(rc, CB_EUNAUTH);
@@ -616,18 +553,18 @@ static void test_session_last_seen_refresh(void **state)
     char uid[CB_UUID_STRLEN], token[CB_TOKEN_STRLEN], csrf[CB_TOKEN_STRLEN];
     struct cb_user u;
     make_user("seen.user", "coach", "prestwich", uid);
-    assert_int_equal(cb_session_create(conn, uid, token, csrf), CB_OK);
+    assert_int_equal(cb_session_create(cbu.conn, uid, token, csrf), CB_OK);
     int64_t now = cb_now_ms();
     /* Seen 30 s ago: not refreshed (at most once a minute). */
     set_session_times(token, now - 3600000, now - 30000);
-    assert_int_equal(cb_session_lookup(conn, token, &default_policy, &u, csrf), CB_OK);
+    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, &u, csrf), CB_OK);
     assert_true(session_last_seen(uid) == now - 30000);
     /* Seen 2 minutes ago: refreshed to now. */
     set_session_times(token, now - 3600000, now - 120000);
-    assert_int_equal(cb_session_lookup(conn, token, &default_policy, &u, csrf), CB_OK);
+    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, &u, csrf), CB_OK);
     assert_true(session_last_seen(uid) >= now);
     assert_true(session_last_seen(uid) <= cb_now_ms());
-    assert_int_equal(cb_session_delete_user(conn, uid), CB_OK);
+    assert_int_equal(cb_session_delete_user(cbu.conn, uid), CB_OK);
 }
 
 static void test_disabled_user_sessions(void **state)
@@ -638,41 +575,41 @@ static void test_disabled_user_sessions(void **state)
     struct cb_user u;
     make_user("Bob.Jones", "coach", "prestwich", bob);
     make_user("carol", "coach", "prestwich", carol);
-    assert_int_equal(cb_session_create(conn, bob, tb1, csrf), CB_OK);
-    assert_int_equal(cb_session_create(conn, bob, tb2, csrf), CB_OK);
-    assert_int_equal(cb_session_create(conn, carol, tc, csrf), CB_OK);
+    assert_int_equal(cb_session_create(cbu.conn, bob, tb1, csrf), CB_OK);
+    assert_int_equal(cb_session_create(cbu.conn, bob, tb2, csrf), CB_OK);
+    assert_int_equal(cb_session_create(cbu.conn, carol, tc, csrf), CB_OK);
 
-    assert_int_equal(cb_user_set_disabled(conn, "bob.jones", 1), CB_OK);
-    assert_int_equal(count_where("SELECT count(*) FROM sessions WHERE user_id = ?1", bob), 0);
-    assert_int_equal(count_where("SELECT count(*) FROM sessions WHERE user_id = ?1", carol), 1);
-    assert_int_equal(cb_session_lookup(conn, tb1, &default_policy, &u, csrf), CB_EUNAUTH);
-    assert_int_equal(cb_session_lookup(conn, tc, &default_policy, &u, csrf), CB_OK);
-    assert_int_equal(cb_user_find(conn, "Bob.Jones", &u, NULL, 0), CB_OK);
+    assert_int_equal(cb_user_set_disabled(cbu.conn, "bob.jones", 1), CB_OK);
+    assert_int_equal(cbu_count("SELECT count(*) FROM sessions WHERE user_id = ?1", bob), 0);
+    assert_int_equal(cbu_count("SELECT count(*) FROM sessions WHERE user_id = ?1", carol), 1);
+    assert_int_equal(cb_session_lookup(cbu.conn, tb1, &default_policy, &u, csrf), CB_EUNAUTH);
+    assert_int_equal(cb_session_lookup(cbu.conn, tc, &default_policy, &u, csrf), CB_OK);
+    assert_int_equal(cb_user_find(cbu.conn, "Bob.Jones", &u, NULL, 0), CB_OK);
     assert_int_equal(u.disabled, 1);
 
     /* A session row for a disabled account (however it got there) is refused and removed. */
-    assert_int_equal(cb_session_create(conn, bob, tb1, csrf), CB_OK);
-    assert_int_equal(cb_session_lookup(conn, tb1, &default_policy, &u, csrf), CB_EUNAUTH);
-    assert_int_equal(count_where("SELECT count(*) FROM sessions WHERE user_id = ?1", bob), 0);
+    assert_int_equal(cb_session_create(cbu.conn, bob, tb1, csrf), CB_OK);
+    assert_int_equal(cb_session_lookup(cbu.conn, tb1, &default_policy, &u, csrf), CB_EUNAUTH);
+    assert_int_equal(cbu_count("SELECT count(*) FROM sessions WHERE user_id = ?1", bob), 0);
 
     /* Re-enabled: new sessions work again. */
-    assert_int_equal(cb_user_set_disabled(conn, "BOB.JONES", 0), CB_OK);
-    assert_int_equal(cb_session_create(conn, bob, tb1, csrf), CB_OK);
-    assert_int_equal(cb_session_lookup(conn, tb1, &default_policy, &u, csrf), CB_OK);
+    assert_int_equal(cb_user_set_disabled(cbu.conn, "BOB.JONES", 0), CB_OK);
+    assert_int_equal(cb_session_create(cbu.conn, bob, tb1, csrf), CB_OK);
+    assert_int_equal(cb_session_lookup(cbu.conn, tb1, &default_policy, &u, csrf), CB_OK);
     assert_int_equal(u.disabled, 0);
 
     /* Audited both ways. */
-    assert_int_equal(count_where("SELECT count(*) FROM audit_events WHERE action = "
-                                 "'user.disable' AND entity_id = ?1",
-                                 bob),
+    assert_int_equal(cbu_count("SELECT count(*) FROM audit_events WHERE action = "
+                               "'user.disable' AND entity_id = ?1",
+                               bob),
                      1);
-    assert_int_equal(count_where("SELECT count(*) FROM audit_events WHERE action = "
-                                 "'user.enable' AND entity_id = ?1",
-                                 bob),
+    assert_int_equal(cbu_count("SELECT count(*) FROM audit_events WHERE action = "
+                               "'user.enable' AND entity_id = ?1",
+                               bob),
                      1);
 
-    assert_int_equal(cb_user_set_disabled(conn, "nobody-here", 1), CB_ENOTFOUND);
-    assert_int_equal(sqlite3_get_autocommit(cb_conn_db(conn)), 1);
+    assert_int_equal(cb_user_set_disabled(cbu.conn, "nobody-here", 1), CB_ENOTFOUND);
+    assert_int_equal(sqlite3_get_autocommit(cb_conn_db(cbu.conn)), 1);
 }
 
 int main(void)
@@ -693,5 +630,5 @@ int main(void)
         cmocka_unit_test(test_session_last_seen_refresh),
         cmocka_unit_test(test_disabled_user_sessions),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, cbu_store_setup, cbu_teardown);
 }

@@ -9,13 +9,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -26,6 +24,8 @@
 #include "coachbox/store.h"
 #include "coachbox/team.h"
 #include "coachbox/timeutil.h"
+
+#include "unit_store.h"
 
 /* A fixed "now" (2026-03-01T12:00:00Z) so the tests do not depend on the wall clock. */
 #define NOW_MS 1772366400000LL
@@ -242,48 +242,6 @@ static void test_concurrent_ticks_unique(void **state)
 
 /* ------------------------------------------------------------ persistence by the store */
 
-static char tmp_root[128];
-
-static void rm_rf(const char *path)
-{
-    struct stat sb;
-    if (lstat(path, &sb) != 0) {
-        return;
-    }
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d)) != NULL) {
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-                    continue;
-                }
-                char sub[1024];
-                snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-                rm_rf(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-static int group_setup(void **state)
-{
-    (void)state;
-    snprintf(tmp_root, sizeof(tmp_root), "/tmp/cb-ut-hlc-XXXXXX");
-    return mkdtemp(tmp_root) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    rm_rf(tmp_root);
-    return 0;
-}
-
 static uint64_t setting_hlc(struct cb_conn *c)
 {
     char buf[32];
@@ -325,7 +283,7 @@ static void test_field_store_persists_clock(void **state)
     char dir[256];
     struct cb_store *s;
     struct cb_conn *c;
-    snprintf(dir, sizeof(dir), "%s/field", tmp_root);
+    snprintf(dir, sizeof(dir), "%s/field", cbu.root);
     assert_int_equal(cb_store_open(dir, &s), CB_OK);
     assert_string_equal(cb_store_role(s), "field");
     assert_int_equal(cb_store_conn(s, &c), CB_OK);
@@ -380,7 +338,7 @@ static void test_failed_write_does_not_persist_clock(void **state)
     char dir[256];
     struct cb_store *s;
     struct cb_conn *c;
-    snprintf(dir, sizeof(dir), "%s/rollback", tmp_root);
+    snprintf(dir, sizeof(dir), "%s/rollback", cbu.root);
     assert_int_equal(cb_store_open(dir, &s), CB_OK);
     assert_int_equal(cb_store_conn(s, &c), CB_OK);
     insert_participant(c, "0190a000-0000-7000-8000-000000000011", "Kept");
@@ -411,7 +369,7 @@ static void test_central_store_persists_clock(void **state)
     struct cb_store *s;
     struct cb_conn *c;
     struct cb_field_error fe = {"", ""};
-    snprintf(dir, sizeof(dir), "%s/central", tmp_root);
+    snprintf(dir, sizeof(dir), "%s/central", cbu.root);
     assert_int_equal(cb_store_open(dir, &s), CB_OK);
     assert_int_equal(cb_store_set_role(s, "central"), CB_OK);
     assert_int_equal(cb_store_conn(s, &c), CB_OK);
@@ -458,6 +416,6 @@ int main(void)
         cmocka_unit_test(test_central_store_persists_clock),
     };
     int rc = cmocka_run_group_tests_name("hlc", clock_tests, NULL, NULL);
-    rc += cmocka_run_group_tests_name("hlc_store", store_tests, group_setup, group_teardown);
+    rc += cmocka_run_group_tests_name("hlc_store", store_tests, cbu_dir_setup, cbu_teardown);
     return rc;
 }

@@ -5,12 +5,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "coachbox/buf.h"
 #include "coachbox/err.h"
@@ -19,62 +16,11 @@
 #include "coachbox/timeutil.h"
 #include "coachbox/uuid.h"
 
+#include "unit_store.h"
+
 /* ------------------------------------------------------------------------ */
 /* Fixture: one store for the whole group                                    */
 /* ------------------------------------------------------------------------ */
-
-static char tmp_root[128];
-static struct cb_store *store;
-static struct cb_conn *conn;
-
-static void rm_rf(const char *path)
-{
-    struct stat sb;
-    if (lstat(path, &sb) != 0) {
-        return;
-    }
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d)) != NULL) {
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-                    continue;
-                }
-                char sub[1024];
-                snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-                rm_rf(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-static int group_setup(void **state)
-{
-    (void)state;
-    char dir[256];
-    snprintf(tmp_root, sizeof(tmp_root), "/tmp/cb-ut-record-XXXXXX");
-    if (!mkdtemp(tmp_root)) {
-        return -1;
-    }
-    snprintf(dir, sizeof(dir), "%s/data", tmp_root);
-    if (cb_store_open(dir, &store) != CB_OK || cb_store_conn(store, &conn) != CB_OK) {
-        return -1;
-    }
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    cb_store_close(store);
-    rm_rf(tmp_root);
-    return 0;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                   */
@@ -151,7 +97,7 @@ static json_t *validated_participant(json_t *in, int creating)
 {
     struct cb_field_error fe;
     json_t *out;
-    int rc = validate(&cb_table_participants, in, creating, 0, conn, &out, &fe);
+    int rc = validate(&cb_table_participants, in, creating, 0, cbu.conn, &out, &fe);
     if (rc != CB_OK) {
         fail_msg("validation failed: %d %s: %s", rc, fe.field, fe.message);
     }
@@ -235,20 +181,20 @@ static void test_required_fields(void **state)
     static const char *const req[] = {"given_name", "family_name", "date_of_birth", "team"};
     for (size_t i = 0; i < sizeof(req) / sizeof(req[0]); i++) {
         /* absent on create */
-        expect_field_error(&cb_table_participants, minimal_with(req[i], NULL), 1, conn, req[i],
+        expect_field_error(&cb_table_participants, minimal_with(req[i], NULL), 1, cbu.conn, req[i],
                            "required");
         /* null on create and on update */
-        expect_field_error(&cb_table_participants, minimal_with(req[i], "null"), 1, conn, req[i],
-                           "required");
+        expect_field_error(&cb_table_participants, minimal_with(req[i], "null"), 1, cbu.conn,
+                           req[i], "required");
         json_t *upd = json_object();
         json_object_set_new(upd, req[i], json_null());
-        expect_field_error(&cb_table_participants, upd, 0, conn, req[i], "required");
+        expect_field_error(&cb_table_participants, upd, 0, cbu.conn, req[i], "required");
     }
     /* blank names */
-    expect_field_error(&cb_table_participants, minimal_with("given_name", "\"\""), 1, conn,
+    expect_field_error(&cb_table_participants, minimal_with("given_name", "\"\""), 1, cbu.conn,
                        "given_name", NULL);
-    expect_field_error(&cb_table_participants, minimal_with("family_name", "\"  \\t \""), 1, conn,
-                       "family_name", NULL);
+    expect_field_error(&cb_table_participants, minimal_with("family_name", "\"  \\t \""), 1,
+                       cbu.conn, "family_name", NULL);
     /* absent required fields are fine on update (partial update) */
     json_t *out = validated_participant(J("{\"family_name\": \"Byron\"}"), 0);
     assert_int_equal(json_object_size(out), 1);
@@ -259,20 +205,20 @@ static void test_unknown_and_reserved_keys(void **state)
 {
     (void)state;
     expect_field_error(&cb_table_participants, minimal_with("favourite_colour", "\"blue\""), 1,
-                       conn, "favourite_colour", NULL);
-    expect_field_error(&cb_table_participants, minimal_with("Given_Name", "\"Ada\""), 1, conn,
+                       cbu.conn, "favourite_colour", NULL);
+    expect_field_error(&cb_table_participants, minimal_with("Given_Name", "\"Ada\""), 1, cbu.conn,
                        "Given_Name", NULL);
     static const char *const reserved[] = {"created_at", "updated_at", "created_by", "deleted"};
     for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
-        expect_field_error(&cb_table_participants, minimal_with(reserved[i], "\"x\""), 1, conn,
+        expect_field_error(&cb_table_participants, minimal_with(reserved[i], "\"x\""), 1, cbu.conn,
                            reserved[i], NULL);
         json_t *upd = json_object();
         json_object_set_new(upd, reserved[i], json_string("x"));
-        expect_field_error(&cb_table_participants, upd, 0, conn, reserved[i], NULL);
+        expect_field_error(&cb_table_participants, upd, 0, cbu.conn, reserved[i], NULL);
     }
     /* id passes only on create */
     expect_field_error(&cb_table_participants,
-                       J("{\"id\": \"01890a5d-ac96-774b-bcce-b302099a8057\"}"), 0, conn, "id",
+                       J("{\"id\": \"01890a5d-ac96-774b-bcce-b302099a8057\"}"), 0, cbu.conn, "id",
                        NULL);
 }
 
@@ -285,7 +231,7 @@ static void test_server_only_fields_refused(void **state)
         if (f->flags & CB_FF_SERVER) {
             expect_field_error(&cb_table_participants,
                                minimal_with(f->name, "\"01890a5d-ac96-774b-bcce-b302099a8057\""), 1,
-                               conn, f->name, "server");
+                               cbu.conn, f->name, "server");
             tested++;
         }
     }
@@ -343,12 +289,14 @@ static void test_null_clears_optional_on_update(void **state)
 static void test_team_must_exist_with_connection(void **state)
 {
     (void)state;
-    expect_field_error(&cb_table_participants, minimal_with("team", "\"atlantis\""), 1, conn,
+    expect_field_error(&cb_table_participants, minimal_with("team", "\"atlantis\""), 1, cbu.conn,
                        "team", "atlantis");
     json_t *upd = J("{\"team\": \"atlantis\"}");
-    expect_field_error(&cb_table_participants, upd, 0, conn, "team", NULL);
-    expect_field_error(&cb_table_participants, minimal_with("team", "\"\""), 1, conn, "team", NULL);
-    expect_field_error(&cb_table_participants, minimal_with("team", "7"), 1, conn, "team", NULL);
+    expect_field_error(&cb_table_participants, upd, 0, cbu.conn, "team", NULL);
+    expect_field_error(&cb_table_participants, minimal_with("team", "\"\""), 1, cbu.conn, "team",
+                       NULL);
+    expect_field_error(&cb_table_participants, minimal_with("team", "7"), 1, cbu.conn, "team",
+                       NULL);
     /* Without a connection only the shape is checked. */
     struct cb_field_error fe;
     json_t *out;
@@ -357,10 +305,11 @@ static void test_team_must_exist_with_connection(void **state)
                      CB_OK);
     json_decref(out);
     /* A deleted (tombstoned) team does not count. */
-    assert_int_equal(cb_conn_exec(conn, "INSERT INTO teams(id, name, created_at, updated_at, "
-                                        "deleted) VALUES ('closed-team', 'Closed', 'x', 'x', 1)"),
+    assert_int_equal(cb_conn_exec(cbu.conn,
+                                  "INSERT INTO teams(id, name, created_at, updated_at, "
+                                  "deleted) VALUES ('closed-team', 'Closed', 'x', 'x', 1)"),
                      CB_OK);
-    expect_field_error(&cb_table_participants, minimal_with("team", "\"closed-team\""), 1, conn,
+    expect_field_error(&cb_table_participants, minimal_with("team", "\"closed-team\""), 1, cbu.conn,
                        "team", NULL);
     /* Every seeded team is accepted. */
     static const char *const teams[] = {"\"prestwich\"", "\"whitefield\"", "\"radcliffe\"",
@@ -387,17 +336,17 @@ static void test_canonical_nhs_and_postcode(void **state)
     json_decref(out);
 
     expect_field_error(&cb_table_participants, minimal_with("nhs_number", "\"9434765918\""), 1,
-                       conn, "nhs_number", NULL);
-    expect_field_error(&cb_table_participants, minimal_with("nhs_number", "9434765919"), 1, conn,
-                       "nhs_number", NULL); /* a number, not a string */
-    expect_field_error(&cb_table_participants, minimal_with("postcode", "\"BL9\""), 1, conn,
+                       cbu.conn, "nhs_number", NULL);
+    expect_field_error(&cb_table_participants, minimal_with("nhs_number", "9434765919"), 1,
+                       cbu.conn, "nhs_number", NULL); /* a number, not a string */
+    expect_field_error(&cb_table_participants, minimal_with("postcode", "\"BL9\""), 1, cbu.conn,
                        "postcode", NULL);
     /* 999 test numbers only with allow_test_nhs */
     expect_field_error(&cb_table_participants, minimal_with("nhs_number", "\"9990000018\""), 1,
-                       conn, "nhs_number", NULL);
+                       cbu.conn, "nhs_number", NULL);
     struct cb_field_error fe;
     assert_int_equal(validate(&cb_table_participants,
-                              minimal_with("nhs_number", "\"999 000 0018\""), 1, 1, conn, &out,
+                              minimal_with("nhs_number", "\"999 000 0018\""), 1, 1, cbu.conn, &out,
                               &fe),
                      CB_OK);
     assert_string_equal(json_string_value(json_object_get(out, "nhs_number")), "9990000018");
@@ -411,20 +360,20 @@ static void test_date_of_birth_rules(void **state)
     date_offset(0, today);
     date_offset(1, tomorrow);
     snprintf(v, sizeof(v), "\"%s\"", tomorrow);
-    expect_field_error(&cb_table_participants, minimal_with("date_of_birth", v), 1, conn,
+    expect_field_error(&cb_table_participants, minimal_with("date_of_birth", v), 1, cbu.conn,
                        "date_of_birth", "future");
     snprintf(v, sizeof(v), "\"%d-01-01\"", (int)strtol(today, NULL, 10) + 1);
-    expect_field_error(&cb_table_participants, minimal_with("date_of_birth", v), 1, conn,
+    expect_field_error(&cb_table_participants, minimal_with("date_of_birth", v), 1, cbu.conn,
                        "date_of_birth", "future");
     expect_field_error(&cb_table_participants, minimal_with("date_of_birth", "\"1899-12-31\""), 1,
-                       conn, "date_of_birth", "1900");
+                       cbu.conn, "date_of_birth", "1900");
     expect_field_error(&cb_table_participants, minimal_with("date_of_birth", "\"1066-10-14\""), 1,
-                       conn, "date_of_birth", "1900");
+                       cbu.conn, "date_of_birth", "1900");
     static const char *const bad[] = {"\"1985-02-30\"", "\"10/12/1985\"", "\"1985-12-10T00:00Z\"",
                                       "\"\"",           "19851210",       "true"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        expect_field_error(&cb_table_participants, minimal_with("date_of_birth", bad[i]), 1, conn,
-                           "date_of_birth", NULL);
+        expect_field_error(&cb_table_participants, minimal_with("date_of_birth", bad[i]), 1,
+                           cbu.conn, "date_of_birth", NULL);
     }
     /* boundaries that are fine */
     json_t *out = validated_participant(minimal_with("date_of_birth", "\"1900-01-01\""), 1);
@@ -450,8 +399,8 @@ static void test_text_length_and_content(void **state)
     memset(name, 'a', 101);
     name[101] = '\0';
     snprintf(v, sizeof(v), "\"%s\"", name);
-    expect_field_error(&cb_table_participants, minimal_with("given_name", v), 1, conn, "given_name",
-                       "100");
+    expect_field_error(&cb_table_participants, minimal_with("given_name", v), 1, cbu.conn,
+                       "given_name", "100");
     /* ... counted in characters, not bytes: 100 x U+00E9 is 200 bytes. */
     for (int i = 0; i < 100; i++) {
         name[2 * i] = '\xc3';
@@ -468,7 +417,7 @@ static void test_text_length_and_content(void **state)
     name[202] = '\0';
     in = J(MINIMAL);
     json_object_set_new(in, "family_name", json_string(name));
-    expect_field_error(&cb_table_participants, in, 1, conn, "family_name", NULL);
+    expect_field_error(&cb_table_participants, in, 1, cbu.conn, "family_name", NULL);
     /* Surrounding white space does not count towards the limit. */
     memset(name, 'b', 100);
     name[100] = '\0';
@@ -477,13 +426,13 @@ static void test_text_length_and_content(void **state)
     assert_int_equal(strlen(json_string_value(json_object_get(out, "given_name"))), 100);
     json_decref(out);
     /* Names are single-line, without control characters, and text. */
-    expect_field_error(&cb_table_participants, minimal_with("given_name", "\"A\\nB\""), 1, conn,
+    expect_field_error(&cb_table_participants, minimal_with("given_name", "\"A\\nB\""), 1, cbu.conn,
                        "given_name", NULL);
-    expect_field_error(&cb_table_participants, minimal_with("given_name", "\"A\\u0007B\""), 1, conn,
-                       "given_name", NULL);
-    expect_field_error(&cb_table_participants, minimal_with("given_name", "42"), 1, conn,
+    expect_field_error(&cb_table_participants, minimal_with("given_name", "\"A\\u0007B\""), 1,
+                       cbu.conn, "given_name", NULL);
+    expect_field_error(&cb_table_participants, minimal_with("given_name", "42"), 1, cbu.conn,
                        "given_name", "text");
-    expect_field_error(&cb_table_participants, minimal_with("given_name", "[\"Ada\"]"), 1, conn,
+    expect_field_error(&cb_table_participants, minimal_with("given_name", "[\"Ada\"]"), 1, cbu.conn,
                        "given_name", NULL);
 }
 
@@ -495,9 +444,9 @@ static void test_client_id_on_create(void **state)
     assert_string_equal(json_string_value(json_object_get(out, "id")),
                         "01890a5d-ac96-774b-bcce-b302099a8057");
     json_decref(out);
-    expect_field_error(&cb_table_participants, minimal_with("id", "\"not-a-uuid\""), 1, conn, "id",
-                       NULL);
-    expect_field_error(&cb_table_participants, minimal_with("id", "12"), 1, conn, "id", NULL);
+    expect_field_error(&cb_table_participants, minimal_with("id", "\"not-a-uuid\""), 1, cbu.conn,
+                       "id", NULL);
+    expect_field_error(&cb_table_participants, minimal_with("id", "12"), 1, cbu.conn, "id", NULL);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -537,7 +486,7 @@ static void test_encounter_fields(void **state)
     /* With a connection the referenced participant must exist. */
     in = json_pack("{s:s, s:s, s:s}", "participant_id", pid, "type", "phone", "occurred_at",
                    "2026-03-29T10:30:00Z");
-    expect_field_error(&cb_table_encounters, in, 1, conn, "participant_id", NULL);
+    expect_field_error(&cb_table_encounters, in, 1, cbu.conn, "participant_id", NULL);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -546,13 +495,13 @@ static void test_encounter_fields(void **state)
 
 static void insert_participant(const char *id, json_t *vals, const char *now, const char *actor)
 {
-    assert_int_equal(cb_conn_begin(conn), CB_OK);
-    int rc = cb_record_insert(conn, &cb_table_participants, id, vals, now, actor);
+    assert_int_equal(cb_conn_begin(cbu.conn), CB_OK);
+    int rc = cb_record_insert(cbu.conn, &cb_table_participants, id, vals, now, actor);
     if (rc) {
-        cb_conn_rollback(conn);
+        cb_conn_rollback(cbu.conn);
         fail_msg("insert failed: %d", rc);
     }
-    assert_int_equal(cb_conn_commit(conn), CB_OK);
+    assert_int_equal(cb_conn_commit(cbu.conn), CB_OK);
 }
 
 static void test_insert_update_get_round_trip(void **state)
@@ -569,7 +518,7 @@ static void test_insert_update_get_round_trip(void **state)
     insert_participant(id, vals, now1, "actor-1");
 
     json_t *got = NULL;
-    assert_int_equal(cb_record_get(conn, &cb_table_participants, id, &got), CB_OK);
+    assert_int_equal(cb_record_get(cbu.conn, &cb_table_participants, id, &got), CB_OK);
     assert_non_null(got);
     assert_string_equal(json_string_value(json_object_get(got, "id")), id);
     assert_string_equal(json_string_value(json_object_get(got, "given_name")), "Zo\xc3\xab");
@@ -599,7 +548,7 @@ static void test_insert_update_get_round_trip(void **state)
 
     sqlite3_stmt *st;
     assert_int_equal(
-        cb_conn_prepare(conn, "SELECT created_by FROM participants WHERE id = ?1", &st), CB_OK);
+        cb_conn_prepare(cbu.conn, "SELECT created_by FROM participants WHERE id = ?1", &st), CB_OK);
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(st, 0), "actor-1");
@@ -608,11 +557,11 @@ static void test_insert_update_get_round_trip(void **state)
     /* Update: change one field, clear another, leave the rest. */
     vals = validated_participant(J("{\"family_name\": \"Byron\", \"postcode\": null}"), 0);
     cb_time_format(cb_now_ms() + 1000, now2);
-    assert_int_equal(cb_conn_begin(conn), CB_OK);
-    assert_int_equal(cb_record_update(conn, &cb_table_participants, id, vals, now2), CB_OK);
-    assert_int_equal(cb_conn_commit(conn), CB_OK);
+    assert_int_equal(cb_conn_begin(cbu.conn), CB_OK);
+    assert_int_equal(cb_record_update(cbu.conn, &cb_table_participants, id, vals, now2), CB_OK);
+    assert_int_equal(cb_conn_commit(cbu.conn), CB_OK);
     json_decref(vals);
-    assert_int_equal(cb_record_get(conn, &cb_table_participants, id, &got), CB_OK);
+    assert_int_equal(cb_record_get(cbu.conn, &cb_table_participants, id, &got), CB_OK);
     assert_string_equal(json_string_value(json_object_get(got, "family_name")), "Byron");
     assert_true(json_is_null(json_object_get(got, "postcode")));
     assert_string_equal(json_string_value(json_object_get(got, "nhs_number")), "9434765919");
@@ -633,28 +582,29 @@ static void test_insert_get_update_errors(void **state)
     insert_participant(id, vals, now, NULL);
 
     /* Same id again: conflict, and the transaction can be rolled back cleanly. */
-    assert_int_equal(cb_conn_begin(conn), CB_OK);
-    assert_int_equal(cb_record_insert(conn, &cb_table_participants, id, vals, now, NULL),
+    assert_int_equal(cb_conn_begin(cbu.conn), CB_OK);
+    assert_int_equal(cb_record_insert(cbu.conn, &cb_table_participants, id, vals, now, NULL),
                      CB_ECONFLICT);
-    cb_conn_rollback(conn);
+    cb_conn_rollback(cbu.conn);
     json_decref(vals);
 
     json_t *got = NULL;
-    assert_int_equal(cb_record_get(conn, &cb_table_participants, other, &got), CB_ENOTFOUND);
+    assert_int_equal(cb_record_get(cbu.conn, &cb_table_participants, other, &got), CB_ENOTFOUND);
     assert_null(got);
     vals = validated_participant(J("{\"family_name\": \"Nobody\"}"), 0);
-    assert_int_equal(cb_conn_begin(conn), CB_OK);
-    assert_int_equal(cb_record_update(conn, &cb_table_participants, other, vals, now),
+    assert_int_equal(cb_conn_begin(cbu.conn), CB_OK);
+    assert_int_equal(cb_record_update(cbu.conn, &cb_table_participants, other, vals, now),
                      CB_ENOTFOUND);
-    cb_conn_rollback(conn);
+    cb_conn_rollback(cbu.conn);
 
     /* A tombstoned row is neither readable nor updatable. */
     snprintf(sql, sizeof(sql), "UPDATE participants SET deleted = 1 WHERE id = '%s'", id);
-    assert_int_equal(cb_conn_exec(conn, sql), CB_OK);
-    assert_int_equal(cb_record_get(conn, &cb_table_participants, id, &got), CB_ENOTFOUND);
-    assert_int_equal(cb_conn_begin(conn), CB_OK);
-    assert_int_equal(cb_record_update(conn, &cb_table_participants, id, vals, now), CB_ENOTFOUND);
-    cb_conn_rollback(conn);
+    assert_int_equal(cb_conn_exec(cbu.conn, sql), CB_OK);
+    assert_int_equal(cb_record_get(cbu.conn, &cb_table_participants, id, &got), CB_ENOTFOUND);
+    assert_int_equal(cb_conn_begin(cbu.conn), CB_OK);
+    assert_int_equal(cb_record_update(cbu.conn, &cb_table_participants, id, vals, now),
+                     CB_ENOTFOUND);
+    cb_conn_rollback(cbu.conn);
     json_decref(vals);
 }
 
@@ -665,12 +615,13 @@ static void test_rolled_back_insert_leaves_nothing(void **state)
     assert_int_equal(cb_uuid7(id), CB_OK);
     cb_time_format(cb_now_ms(), now);
     json_t *vals = validated_participant(J(MINIMAL), 1);
-    assert_int_equal(cb_conn_begin(conn), CB_OK);
-    assert_int_equal(cb_record_insert(conn, &cb_table_participants, id, vals, now, NULL), CB_OK);
-    cb_conn_rollback(conn);
+    assert_int_equal(cb_conn_begin(cbu.conn), CB_OK);
+    assert_int_equal(cb_record_insert(cbu.conn, &cb_table_participants, id, vals, now, NULL),
+                     CB_OK);
+    cb_conn_rollback(cbu.conn);
     json_decref(vals);
     json_t *got = NULL;
-    assert_int_equal(cb_record_get(conn, &cb_table_participants, id, &got), CB_ENOTFOUND);
+    assert_int_equal(cb_record_get(cbu.conn, &cb_table_participants, id, &got), CB_ENOTFOUND);
 }
 
 int main(void)
@@ -693,5 +644,5 @@ int main(void)
         cmocka_unit_test(test_insert_get_update_errors),
         cmocka_unit_test(test_rolled_back_insert_leaves_nothing),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, cbu_store_setup, cbu_teardown);
 }

@@ -17,57 +17,18 @@
 #include "coachbox/err.h"
 #include "coachbox/store.h"
 
+#include "unit_store.h"
+
 /* ------------------------------------------------------------------------ */
 /* Temporary directories                                                     */
 /* ------------------------------------------------------------------------ */
 
-static char tmp_root[128];
 static int tmp_seq;
-
-static void rm_rf(const char *path)
-{
-    struct stat sb;
-    if (lstat(path, &sb) != 0) {
-        return;
-    }
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d)) != NULL) {
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-                    continue;
-                }
-                char sub[1024];
-                snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-                rm_rf(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-static int group_setup(void **state)
-{
-    (void)state;
-    snprintf(tmp_root, sizeof(tmp_root), "/tmp/cb-ut-store-XXXXXX");
-    return mkdtemp(tmp_root) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    rm_rf(tmp_root);
-    return 0;
-}
 
 /* A fresh, not yet existing data directory path. */
 static void new_dir(char *out, size_t len)
 {
-    snprintf(out, len, "%s/d%d", tmp_root, ++tmp_seq);
+    snprintf(out, len, "%s/d%d", cbu.root, ++tmp_seq);
 }
 
 static struct cb_store *open_fresh(char *dir, size_t len)
@@ -802,5 +763,5 @@ int main(void)
         cmocka_unit_test(test_foreign_keys_enforced),
         cmocka_unit_test(test_audit_events_append_only),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, cbu_dir_setup, cbu_teardown);
 }

@@ -5,97 +5,31 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "coachbox/audit.h"
 #include "coachbox/err.h"
 #include "coachbox/store.h"
 #include "coachbox/team.h"
 
-static char tmp_root[128];
-static struct cb_store *store;
-static struct cb_conn *conn;
-
-static void rm_rf(const char *path)
-{
-    struct stat sb;
-    if (lstat(path, &sb) != 0) {
-        return;
-    }
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d)) != NULL) {
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-                    continue;
-                }
-                char sub[1024];
-                snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-                rm_rf(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-static int group_setup(void **state)
-{
-    (void)state;
-    char dir[256];
-    snprintf(tmp_root, sizeof(tmp_root), "/tmp/cb-ut-team-XXXXXX");
-    if (!mkdtemp(tmp_root)) {
-        return -1;
-    }
-    snprintf(dir, sizeof(dir), "%s/data", tmp_root);
-    if (cb_store_open(dir, &store) != CB_OK || cb_store_conn(store, &conn) != CB_OK) {
-        return -1;
-    }
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    cb_store_close(store);
-    rm_rf(tmp_root);
-    return 0;
-}
-
-static long long count_where(const char *sql, const char *arg)
-{
-    sqlite3_stmt *st;
-    assert_int_equal(cb_conn_prepare(conn, sql, &st), CB_OK);
-    if (arg) {
-        sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
-    }
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    long long n = sqlite3_column_int64(st, 0);
-    cb_stmt_done(st);
-    return n;
-}
+#include "unit_store.h"
 
 static void expect_team_error(const char *id, const char *name, int want_rc, const char *field)
 {
     struct cb_field_error fe;
     memset(&fe, 0, sizeof(fe));
-    long long before = count_where("SELECT count(*) FROM teams", NULL);
-    int rc = cb_team_add(conn, id, name, &fe);
+    long long before = cbu_count("SELECT count(*) FROM teams", NULL);
+    int rc = cb_team_add(cbu.conn, id, name, &fe);
     if (rc != want_rc || strcmp(fe.field, field) != 0) {
         fail_msg("team_add(%s, %s) gave %d on '%s' (%s); expected %d on '%s'", id ? id : "(null)",
                  name ? name : "(null)", rc, fe.field, fe.message, want_rc, field);
     }
     assert_true(strlen(fe.message) > 0);
-    assert_int_equal(count_where("SELECT count(*) FROM teams", NULL), before);
-    assert_int_equal(sqlite3_get_autocommit(cb_conn_db(conn)), 1); /* no transaction left open */
+    assert_int_equal(cbu_count("SELECT count(*) FROM teams", NULL), before);
+    assert_int_equal(sqlite3_get_autocommit(cb_conn_db(cbu.conn)),
+                     1); /* no transaction left open */
 }
 
 static void test_add_team(void **state)
@@ -103,22 +37,22 @@ static void test_add_team(void **state)
     (void)state;
     struct cb_field_error fe;
     memset(&fe, 0, sizeof(fe));
-    assert_int_equal(cb_team_add(conn, "tottington-north", "Tottington North", &fe), CB_OK);
-    assert_int_equal(count_where("SELECT count(*) FROM teams WHERE id = ?1 AND deleted = 0 AND "
-                                 "name = 'Tottington North'",
-                                 "tottington-north"),
+    assert_int_equal(cb_team_add(cbu.conn, "tottington-north", "Tottington North", &fe), CB_OK);
+    assert_int_equal(cbu_count("SELECT count(*) FROM teams WHERE id = ?1 AND deleted = 0 AND "
+                               "name = 'Tottington North'",
+                               "tottington-north"),
                      1);
-    assert_int_equal(count_where("SELECT count(*) FROM teams", NULL), 6);
+    assert_int_equal(cbu_count("SELECT count(*) FROM teams", NULL), 6);
     /* created_at / updated_at are ISO timestamps */
-    assert_int_equal(count_where("SELECT count(*) FROM teams WHERE id = ?1 AND "
-                                 "created_at LIKE '____-__-__T__:__:__.___Z' AND "
-                                 "updated_at = created_at",
-                                 "tottington-north"),
+    assert_int_equal(cbu_count("SELECT count(*) FROM teams WHERE id = ?1 AND "
+                               "created_at LIKE '____-__-__T__:__:__.___Z' AND "
+                               "updated_at = created_at",
+                               "tottington-north"),
                      1);
     /* audited */
-    assert_int_equal(count_where("SELECT count(*) FROM audit_events WHERE action = 'team.create' "
-                                 "AND entity = 'teams' AND entity_id = ?1 AND outcome = 'ok'",
-                                 "tottington-north"),
+    assert_int_equal(cbu_count("SELECT count(*) FROM audit_events WHERE action = 'team.create' "
+                               "AND entity = 'teams' AND entity_id = ?1 AND outcome = 'ok'",
+                               "tottington-north"),
                      1);
 }
 
@@ -131,9 +65,9 @@ static void test_id_rules(void **state)
     id64[64] = '\0';
     memset(id65, 'b', 65);
     id65[65] = '\0';
-    assert_int_equal(cb_team_add(conn, "ab", "Two", &fe), CB_OK);
-    assert_int_equal(cb_team_add(conn, id64, "Sixty-four", &fe), CB_OK);
-    assert_int_equal(cb_team_add(conn, "team-2-b", "Digits", &fe), CB_OK);
+    assert_int_equal(cb_team_add(cbu.conn, "ab", "Two", &fe), CB_OK);
+    assert_int_equal(cb_team_add(cbu.conn, id64, "Sixty-four", &fe), CB_OK);
+    assert_int_equal(cb_team_add(cbu.conn, "team-2-b", "Digits", &fe), CB_OK);
     static const char *const bad[] = {"a",           "",        "Prestwich",   "has space",
                                       "under_score", "dot.ted", "caf\xc3\xa9", "slash/x",
                                       "semi;colon"};
@@ -155,7 +89,7 @@ static void test_name_rules(void **state)
         name[2 * i + 1] = '\xa9';
     }
     name[200] = '\0';
-    assert_int_equal(cb_team_add(conn, "long-name", name, &fe), CB_OK);
+    assert_int_equal(cb_team_add(cbu.conn, "long-name", name, &fe), CB_OK);
     memset(name, 'n', 101);
     name[101] = '\0';
     expect_team_error("too-long", name, CB_EINVAL, "name");
@@ -172,13 +106,13 @@ static void test_duplicate_id(void **state)
     expect_team_error("prestwich", "Prestwich again", CB_ECONFLICT, "id");
     expect_team_error("tottington-north", "Again", CB_ECONFLICT, "id");
     /* A failed add leaves no audit event behind. */
-    assert_int_equal(count_where("SELECT count(*) FROM audit_events WHERE entity = 'teams' "
-                                 "AND entity_id = ?1",
-                                 "prestwich"),
+    assert_int_equal(cbu_count("SELECT count(*) FROM audit_events WHERE entity = 'teams' "
+                               "AND entity_id = ?1",
+                               "prestwich"),
                      0);
     /* The original is unchanged. */
     assert_int_equal(
-        count_where("SELECT count(*) FROM teams WHERE id = ?1 AND name = 'Prestwich'", "prestwich"),
+        cbu_count("SELECT count(*) FROM teams WHERE id = ?1 AND name = 'Prestwich'", "prestwich"),
         1);
 }
 
@@ -190,5 +124,5 @@ int main(void)
         cmocka_unit_test(test_name_rules),
         cmocka_unit_test(test_duplicate_id),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, cbu_store_setup, cbu_teardown);
 }
