@@ -24,7 +24,7 @@
  * servers exited cleanly.  Loopback only; every server started is stopped.
  *
  * usage: coachbox-soak [--seconds D] [--connections C] [--warmup W]
- *                      [--participants N] [--sample S] [--keep]
+ *                      [--participants N] [--sample S] [--server-threads T] [--keep]
  * (COACHBOX_BIN names the coachbox binary; default ./coachbox)
  */
 #include "harness.h"
@@ -75,6 +75,7 @@ static const char *const givens[] = {"Amelia", "Oliver", "Aisha", "Mohammed", "G
 struct rss_sample {
     double t;
     long field_kb, central_kb;
+    long field_anon_kb; /* the field server's RssAnon: heap, not file pages */
 };
 
 /* Shared by the workers (read-only once they start) and the monitor. */
@@ -270,19 +271,20 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* VmRSS of pid in kB from /proc/PID/status, or -1. */
-static long rss_kb(pid_t pid)
+/* The kB figure of line key ("VmRSS:", "RssAnon:") in /proc/PID/status, or -1. */
+static long status_kb(pid_t pid, const char *key)
 {
+    size_t klen = strlen(key);
     char path[64], line[256];
     snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
     FILE *f = fopen(path, "r");
     long kb = -1;
     while (f && fgets(line, sizeof(line), f)) {
-        if (strncmp(line, "VmRSS:", 6) == 0) {
+        if (strncmp(line, key, klen) == 0) {
             char *end;
             errno = 0;
-            long v = strtol(line + 6, &end, 10);
-            kb = errno || end == line + 6 ? -1 : v;
+            long v = strtol(line + klen, &end, 10);
+            kb = errno || end == line + klen ? -1 : v;
             break;
         }
     }
@@ -371,7 +373,7 @@ static void parse_args(int argc, char **argv, struct opt *o, size_t n, int *keep
         long v = j < n && i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
         if (j == n || !end || *end || errno || v < o[j].lo || v > o[j].hi) {
             fprintf(stderr, "usage: coachbox-soak [--seconds D] [--connections C] [--warmup W] "
-                            "[--participants N] [--sample S] [--keep]\n");
+                            "[--participants N] [--sample S] [--server-threads T] [--keep]\n");
             if (j < n) {
                 fprintf(stderr, "coachbox-soak: %s must be %ld-%ld\n", o[j].name, o[j].lo, o[j].hi);
             }
@@ -495,12 +497,12 @@ static void print_rss(const struct rss_sample *s, int n, double warm, const char
 
 int main(int argc, char **argv)
 {
-    long secs = 600, conns = 32, warm = -1, npart = 500, sample = 10;
+    long secs = 600, conns = 32, warm = -1, npart = 500, sample = 10, threads = 0;
     int keep = 0;
     struct opt o[] = {
         {"--seconds", &secs, 10, 86400}, {"--connections", &conns, 1, MAX_CONNS},
         {"--warmup", &warm, 0, 3600},    {"--participants", &npart, 10, MAX_PIDS},
-        {"--sample", &sample, 1, 600},
+        {"--sample", &sample, 1, 600},   {"--server-threads", &threads, 0, 1024},
     };
     parse_args(argc, argv, o, sizeof(o) / sizeof(o[0]), &keep);
     if (warm < 0) {
@@ -535,7 +537,10 @@ int main(int argc, char **argv)
     if (setup_sites(central_dir, field_dir, &central) != 0) {
         goto out;
     }
-    if (cbt_server_start(&field, field_dir, NULL) != 0) {
+    char tbuf[16];
+    snprintf(tbuf, sizeof(tbuf), "%ld", threads);
+    const char *serve_args[] = {"--threads", tbuf, NULL};
+    if (cbt_server_start(&field, field_dir, threads ? serve_args : NULL) != 0) {
         fprintf(stderr, "coachbox-soak: field server did not start (see %s)\n", field.log);
         goto out;
     }
@@ -572,19 +577,20 @@ int main(int argc, char **argv)
             break;
         }
     }
-    printf("%8s %10s %7s %13s %15s %10s %10s %8s\n", "t s", "requests", "errors", "field RSS kB",
-           "central RSS kB", "sync ok", "sync fail", "pending");
+    printf("%8s %10s %7s %13s %14s %15s %10s %10s %8s\n", "t s", "requests", "errors",
+           "field RSS kB", "(anon kB)", "central RSS kB", "sync ok", "sync fail", "pending");
     double next_sample = S.t0;
     for (double t = now_s(); t < S.deadline; t = now_s()) {
         sync_poll(&c, &sw);
         if (t >= next_sample && nrs < MAX_SAMPLES) {
             struct rss_sample *r = &rs[nrs++];
             r->t = t - S.t0;
-            r->field_kb = rss_kb(field.pid);
-            r->central_kb = rss_kb(central.pid);
-            printf("%8.0f %10ld %7ld %13ld %15ld %10ld %10ld %8lld\n", r->t,
-                   atomic_load(&S.requests), atomic_load(&S.errors), r->field_kb, r->central_kb,
-                   sw.rounds_ok, sw.rounds_failed, sw.pending);
+            r->field_kb = status_kb(field.pid, "VmRSS:");
+            r->field_anon_kb = status_kb(field.pid, "RssAnon:");
+            r->central_kb = status_kb(central.pid, "VmRSS:");
+            printf("%8.0f %10ld %7ld %13ld %14ld %15ld %10ld %10ld %8lld\n", r->t,
+                   atomic_load(&S.requests), atomic_load(&S.errors), r->field_kb, r->field_anon_kb,
+                   r->central_kb, sw.rounds_ok, sw.rounds_failed, sw.pending);
             fflush(stdout);
             next_sample += (double)sample;
         }
@@ -596,8 +602,9 @@ int main(int argc, char **argv)
     double elapsed = now_s() - S.t0;
     if (nrs < MAX_SAMPLES) {
         rs[nrs].t = elapsed;
-        rs[nrs].field_kb = rss_kb(field.pid);
-        rs[nrs].central_kb = rss_kb(central.pid);
+        rs[nrs].field_kb = status_kb(field.pid, "VmRSS:");
+        rs[nrs].field_anon_kb = status_kb(field.pid, "RssAnon:");
+        rs[nrs].central_kb = status_kb(central.pid, "VmRSS:");
         nrs++;
     }
 
