@@ -240,6 +240,48 @@ static void bind_prefix(sqlite3_stmt *st, int idx, const char *tok)
     sqlite3_bind_text(st, idx + 1, hi, -1, SQLITE_TRANSIENT);
 }
 
+/*
+ * Append " AND (lower(family_name), lower(given_name), id) > <the cursor's key>":
+ * the cursor must be a participant the caller can see, so another team's id is
+ * answered exactly like an unknown one (an empty page).
+ */
+static int cursor_clause(struct cb_buf *sql, int team_idx, int cur_idx)
+{
+    int rc = cb_buf_addf(sql,
+                         " AND (lower(family_name), lower(given_name), id) > "
+                         "(SELECT lower(family_name), lower(given_name), id FROM participants "
+                         "WHERE id = ?%d",
+                         cur_idx);
+    if (rc == CB_OK && team_idx) {
+        rc = cb_buf_addf(sql, " AND team = ?%d", team_idx);
+    }
+    return rc ? rc : cb_buf_adds(sql, ")");
+}
+
+/*
+ * Append one branch of a one-name search: the visible live participants whose
+ * col starts with the prefix bound at ?q_idx/?q_idx+1, in (family, given, id)
+ * order, at most ?lim_idx rows, with the sort keys as kf and kg.  For
+ * family_name the rows come straight from the participants_family index in
+ * order, so SQLite stops after the limit instead of reading every match.
+ */
+static int search_branch(struct cb_buf *sql, const char *col, int team_idx, int q_idx, int cur_idx,
+                         int lim_idx)
+{
+    int idx = q_idx;
+    int rc = cb_buf_adds(sql, "SELECT " SUMMARY_COLS ", lower(family_name) AS kf, "
+                              "lower(given_name) AS kg FROM participants WHERE deleted = 0");
+    if (rc == CB_OK && team_idx) {
+        rc = cb_buf_addf(sql, " AND +team = ?%d", team_idx);
+    }
+    rc = rc ? rc : cb_buf_adds(sql, " AND ");
+    rc = rc ? rc : prefix_clause(sql, col, &idx);
+    if (rc == CB_OK && cur_idx) {
+        rc = cursor_clause(sql, team_idx, cur_idx);
+    }
+    return rc ? rc : cb_buf_addf(sql, " ORDER BY kf, kg, id LIMIT ?%d", lim_idx);
+}
+
 /* Split q into at most 2 lowercase tokens of at most 100 bytes. */
 static int name_tokens(const char *q, char tok[2][128], int *ntok, struct cb_field_error *fe)
 {
@@ -302,32 +344,34 @@ int cb_participant_search(struct cb_conn *c, const struct cb_actor *a, const cha
         kind = ntok ? NAME : ALL;
     }
 
+    /* Parameter numbers are fixed so one SQL text per shape is cached. */
+    const int team_idx = strcmp(a->user->role, "manager") != 0 ? 1 : 0;
+    const int q_idx = 2, cur_idx = cursor ? 10 : 0, lim_idx = 11;
     struct cb_buf sql;
     cb_buf_init(&sql, 8192);
-    int idx = 1;
-    int rc = cb_buf_adds(&sql, "SELECT " SUMMARY_COLS " FROM participants p WHERE deleted = 0");
-    int team_idx = 0, q_idx = 0, cur_idx = 0;
-    if (rc == CB_OK && strcmp(a->user->role, "manager") != 0) {
-        /* For name, NHS and DOB searches "+team" keeps the planner on the
-         * selective name/NHS/DOB indexes instead of scanning the whole team. */
-        team_idx = idx++;
-        rc = cb_buf_addf(&sql, kind == ALL ? " AND team = ?%d" : " AND +team = ?%d", team_idx);
-    }
-    if (rc == CB_OK && kind == NHS) {
-        q_idx = idx++;
-        rc = cb_buf_addf(&sql, " AND nhs_number = ?%d", q_idx);
-    } else if (rc == CB_OK && kind == DOB) {
-        q_idx = idx++;
-        rc = cb_buf_addf(&sql, " AND date_of_birth = ?%d", q_idx);
-    } else if (rc == CB_OK && kind == NAME) {
-        q_idx = idx;
-        rc = cb_buf_adds(&sql, " AND (");
-        if (ntok == 1) {
-            rc = rc ? rc : prefix_clause(&sql, "family_name", &idx);
-            rc = rc ? rc : cb_buf_adds(&sql, " OR ");
-            rc = rc ? rc : prefix_clause(&sql, "given_name", &idx);
-        } else {
-            rc = rc ? rc : cb_buf_adds(&sql, "(");
+    int rc;
+    if (kind == NAME && ntok == 1) {
+        /* One name: family-name matches and given-name matches, each read in
+         * (family, given, id) order with an early LIMIT, merged. */
+        rc = cb_buf_adds(&sql, "SELECT " SUMMARY_COLS " FROM (SELECT * FROM (");
+        rc = rc ? rc : search_branch(&sql, "family_name", team_idx, q_idx, cur_idx, lim_idx);
+        rc = rc ? rc : cb_buf_adds(&sql, ") UNION SELECT * FROM (");
+        rc = rc ? rc : search_branch(&sql, "given_name", team_idx, q_idx, cur_idx, lim_idx);
+        rc = rc ? rc : cb_buf_addf(&sql, ")) ORDER BY kf, kg, id LIMIT ?%d", lim_idx);
+    } else {
+        rc = cb_buf_adds(&sql, "SELECT " SUMMARY_COLS " FROM participants p WHERE deleted = 0");
+        if (rc == CB_OK && team_idx) {
+            /* For name, NHS and DOB searches "+team" keeps the planner on the
+             * selective name/NHS/DOB indexes instead of scanning the whole team. */
+            rc = cb_buf_addf(&sql, kind == ALL ? " AND team = ?%d" : " AND +team = ?%d", team_idx);
+        }
+        if (rc == CB_OK && kind == NHS) {
+            rc = cb_buf_addf(&sql, " AND nhs_number = ?%d", q_idx);
+        } else if (rc == CB_OK && kind == DOB) {
+            rc = cb_buf_addf(&sql, " AND date_of_birth = ?%d", q_idx);
+        } else if (rc == CB_OK && kind == NAME) {
+            int idx = q_idx;
+            rc = cb_buf_adds(&sql, " AND ((");
             rc = rc ? rc : prefix_clause(&sql, "given_name", &idx);
             rc = rc ? rc : cb_buf_adds(&sql, " AND ");
             rc = rc ? rc : prefix_clause(&sql, "family_name", &idx);
@@ -335,28 +379,15 @@ int cb_participant_search(struct cb_conn *c, const struct cb_actor *a, const cha
             rc = rc ? rc : prefix_clause(&sql, "family_name", &idx);
             rc = rc ? rc : cb_buf_adds(&sql, " AND ");
             rc = rc ? rc : prefix_clause(&sql, "given_name", &idx);
-            rc = rc ? rc : cb_buf_adds(&sql, ")");
+            rc = rc ? rc : cb_buf_adds(&sql, "))");
         }
-        rc = rc ? rc : cb_buf_adds(&sql, ")");
-    }
-    if (rc == CB_OK && cursor) {
-        cur_idx = idx++;
-        /* The cursor must be a participant the caller can see: another team's id is
-         * answered exactly like an unknown one (an empty page). */
-        rc = cb_buf_addf(&sql,
-                         " AND (lower(family_name), lower(given_name), id) > "
-                         "(SELECT lower(family_name), lower(given_name), id FROM participants "
-                         "WHERE id = ?%d",
-                         cur_idx);
-        if (rc == CB_OK && team_idx) {
-            rc = cb_buf_addf(&sql, " AND team = ?%d", team_idx);
+        if (rc == CB_OK && cur_idx) {
+            rc = cursor_clause(&sql, team_idx, cur_idx);
         }
-        rc = rc ? rc : cb_buf_adds(&sql, ")");
-    }
-    int lim_idx = idx++;
-    if (rc == CB_OK) {
-        rc = cb_buf_addf(&sql, " ORDER BY lower(family_name), lower(given_name), id LIMIT ?%d",
-                         lim_idx);
+        if (rc == CB_OK) {
+            rc = cb_buf_addf(&sql, " ORDER BY lower(family_name), lower(given_name), id LIMIT ?%d",
+                             lim_idx);
+        }
     }
     sqlite3_stmt *st = NULL;
     if (rc == CB_OK) {
@@ -376,7 +407,6 @@ int cb_participant_search(struct cb_conn *c, const struct cb_actor *a, const cha
     } else if (kind == NAME) {
         if (ntok == 1) {
             bind_prefix(st, q_idx, tok[0]);
-            bind_prefix(st, q_idx + 2, tok[0]);
         } else {
             bind_prefix(st, q_idx, tok[0]);
             bind_prefix(st, q_idx + 2, tok[1]);

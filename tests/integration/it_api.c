@@ -1276,6 +1276,72 @@ static void test_participant_paging(void **state)
     cbt_resp_free(&r);
 }
 
+/*
+ * A one-name search lists family-name and given-name matches merged in
+ * (family, given, id) order, a person matching both once, and pages through
+ * them with the cursor without gaps or repeats, each page's branches being
+ * longer than the page.
+ */
+static void test_participant_search_merged_order(void **state)
+{
+    (void)state;
+    static const char *const people[][2] = {
+        /* given, family; created out of order */
+        {"Mergeqc", "Mergeqb"}, {"Zed", "Mergeqa"},   {"Mergeqz", "Zulu"}, {"Mergeq1", "Aardvark"},
+        {"Bob", "Mergeqc"},     {"Mergeqy", "Bravo"}, {"Abe", "Mergeqa"},
+    };
+    /* The order the search must give: by lower(family), lower(given). */
+    static const int order[] = {3, 5, 6, 1, 0, 4, 2};
+    enum { N = 7 };
+    char ids[N][40];
+    for (int i = 0; i < N; i++) {
+        create_participant(&G.alice, people[i][0], people[i][1], "1988-08-08", NULL, ids[i]);
+    }
+    struct cbt_resp r;
+    rq(&G.alice, "GET", "/api/participants?q=MERGEQ&limit=100", NULL, &r);
+    expect_status(&r, 200, "merged search");
+    assert_int_equal(items_count(&r), N);
+    for (int k = 0; k < N; k++) {
+        json_t *it = json_array_get(json_object_get(r.json, "items"), (size_t)k);
+        assert_string_equal(json_string_value(json_object_get(it, "id")), ids[order[k]]);
+    }
+    cbt_resp_free(&r);
+
+    char path[256], cursor[64] = "";
+    int seen = 0, pages = 0;
+    for (;;) {
+        if (cursor[0]) {
+            snprintf(path, sizeof(path), "/api/participants?q=mergeq&limit=2&cursor=%s", cursor);
+        } else {
+            snprintf(path, sizeof(path), "/api/participants?q=mergeq&limit=2");
+        }
+        rq(&G.alice, "GET", path, NULL, &r);
+        expect_status(&r, 200, path);
+        pages++;
+        size_t i;
+        json_t *it;
+        json_array_foreach(json_object_get(r.json, "items"), i, it)
+        {
+            assert_true(seen < N);
+            assert_string_equal(json_string_value(json_object_get(it, "id")), ids[order[seen]]);
+            seen++;
+        }
+        json_t *next = json_object_get(r.json, "next_cursor");
+        if (json_is_null(next)) {
+            cbt_resp_free(&r);
+            break;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", json_string_value(next));
+        cbt_resp_free(&r);
+        assert_true(pages < 6);
+    }
+    assert_int_equal(seen, N);
+    assert_int_equal(pages, 4); /* 2 + 2 + 2 + 1 */
+    assert_int_equal(search_count(&G.alice, "q=mergeqa"), 2);
+    assert_int_equal(search_count(&G.alice, "q=mergeqc"), 2); /* family Mergeqc, given Mergeqc */
+    assert_int_equal(search_count(&G.bob, "q=mergeq"), 0);    /* another team */
+}
+
 /* ------------------------------------------------------- team isolation */
 
 static void test_team_isolation(void **state)
@@ -2051,6 +2117,7 @@ int main(void)
         cmocka_unit_test(test_participant_patch),
         cmocka_unit_test(test_participant_search),
         cmocka_unit_test(test_participant_paging),
+        cmocka_unit_test(test_participant_search_merged_order),
         cmocka_unit_test(test_team_isolation),
         cmocka_unit_test(test_coach_cannot_move_participant_to_other_team),
         cmocka_unit_test(test_encounters),
