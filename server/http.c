@@ -7,6 +7,7 @@
 #include "coachbox/json.h"
 #include "coachbox/store.h"
 #include "coachbox/timeutil.h"
+#include "coachbox/writer.h"
 
 #include <assert.h>
 #include <civetweb.h>
@@ -257,6 +258,14 @@ int cb_req_query(const struct cb_req *r, const char *name, char *buf, size_t len
 const char *cb_req_header(const struct cb_req *r, const char *name)
 {
     return mg_get_header(r->mc, name);
+}
+
+int cb_req_write(struct cb_req *r, int (*fn)(struct cb_conn *c, void *arg), void *arg)
+{
+    if (r->app->writer) {
+        return cb_writer_run(r->app->writer, fn, arg);
+    }
+    return fn(r->db, arg);
 }
 
 /*
