@@ -392,8 +392,22 @@ static int migrate(struct cb_conn *c)
     return CB_OK;
 }
 
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+/*
+ * Process-wide SQLite settings, before SQLite initialises: no memory
+ * statistics, which would take one global mutex on every allocation of every
+ * connection (the workers contend on it).  If SQLite was already initialised
+ * (a test opened it directly) the call fails harmlessly.
+ */
+static void sqlite_global_init(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int cb_store_open(const char *data_dir, struct cb_store **out)
 {
+    pthread_once(&sqlite_once, sqlite_global_init);
     struct stat sb;
     if (stat(data_dir, &sb) != 0) {
         if (errno != ENOENT || mkdir(data_dir, 0700) != 0) {
