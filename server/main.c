@@ -251,7 +251,12 @@ static int cmd_serve(struct flags *f, const char *role)
     printf("coachbox: stopping\n");
     fflush(stdout);
     cb_syncer_stop();
-    cb_http_stop(h);            /* finishes in-flight requests, which may wait on the writer */
+    cb_http_stop(h); /* finishes in-flight requests, which may wait on the writer */
+    uint64_t jobs, groups, pending;
+    cb_writer_stats(app.writer, &jobs, &groups, &pending);
+    printf("coachbox: writer: %llu writes in %llu group commits\n", (unsigned long long)jobs,
+           (unsigned long long)groups);
+    fflush(stdout);
     cb_writer_stop(app.writer); /* then no job can be queued any more */
     cb_store_close(app.store);
     cb_throttle_free(app.throttle);

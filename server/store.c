@@ -238,6 +238,19 @@ void cb_stmt_done(sqlite3_stmt *st)
     }
 }
 
+/* Run a cached, parameterless statement once (BEGIN, COMMIT, SAVEPOINT ...). */
+static int conn_run(struct cb_conn *c, const char *sql)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c, sql, &st);
+    if (rc) {
+        return rc;
+    }
+    int s = sqlite3_step(st);
+    sqlite3_reset(st);
+    return s == SQLITE_DONE ? CB_OK : (cb_store_rc(s) ? cb_store_rc(s) : CB_EDB);
+}
+
 /*
  * In group mode (writer.c) a caller's transaction is a savepoint inside the
  * writer's group transaction: begin opens it, commit releases it (durable only
@@ -247,31 +260,29 @@ int cb_conn_begin(struct cb_conn *c)
 {
     if (c->group) {
         assert(!c->in_job);
-        int rc = cb_store_rc(sqlite3_exec(c->db, "SAVEPOINT cb_job", NULL, NULL, NULL));
+        int rc = conn_run(c, "SAVEPOINT cb_job");
         c->in_job = rc == CB_OK;
         return rc;
     }
-    return cb_store_rc(sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
+    return conn_run(c, "BEGIN IMMEDIATE");
 }
 
 int cb_conn_commit(struct cb_conn *c)
 {
     if (c->group) {
         assert(c->in_job);
-        int rc = sqlite3_exec(c->db, "RELEASE cb_job", NULL, NULL, NULL);
-        if (rc != SQLITE_OK) {
-            int e = cb_store_rc(rc);
+        int rc = conn_run(c, "RELEASE cb_job");
+        if (rc) {
             cb_conn_rollback(c);
-            return e ? e : CB_EDB;
+            return rc;
         }
         c->in_job = 0;
         return CB_OK;
     }
-    int rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        int e = cb_store_rc(rc);
+    int rc = conn_run(c, "COMMIT");
+    if (rc) {
         cb_conn_rollback(c);
-        return e ? e : CB_EDB;
+        return rc;
     }
     return CB_OK;
 }
@@ -295,7 +306,7 @@ void cb_conn_rollback(struct cb_conn *c)
 int cb_conn_group_begin(struct cb_conn *c)
 {
     assert(!c->group && !c->in_job);
-    int rc = cb_store_rc(sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
+    int rc = conn_run(c, "BEGIN IMMEDIATE");
     c->group = rc == CB_OK;
     return rc;
 }

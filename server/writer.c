@@ -11,6 +11,7 @@ struct job {
     void *arg;
     int rc;
     int done;
+    pthread_cond_t cond; /* signalled (under the writer's lock) when done */
     struct job *next;
 };
 
@@ -19,7 +20,6 @@ struct cb_writer {
     pthread_t thread;
     pthread_mutex_t lock; /* guards everything below */
     pthread_cond_t work;  /* a job was queued, or stop */
-    pthread_cond_t done;  /* a group finished */
     struct job *head, *tail;
     int stopping;
     uint64_t jobs, groups;
@@ -102,13 +102,13 @@ static void *writer_main(void *arg)
         }
         pthread_mutex_lock(&w->lock);
         for (struct job *j = batch; j;) {
-            struct job *next = j->next; /* j may be freed by its waiter once done */
+            struct job *next = j->next; /* j is the waiter's: gone once it wakes */
             j->done = 1;
+            pthread_cond_signal(&j->cond); /* only this job's caller wakes */
             j = next;
         }
         w->jobs += (uint64_t)n;
         w->groups += groups;
-        pthread_cond_broadcast(&w->done);
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
@@ -123,9 +123,7 @@ int cb_writer_start(struct cb_store *s, struct cb_writer **out)
     w->store = s;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->work, NULL);
-    pthread_cond_init(&w->done, NULL);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
-        pthread_cond_destroy(&w->done);
         pthread_cond_destroy(&w->work);
         pthread_mutex_destroy(&w->lock);
         free(w);
@@ -146,7 +144,6 @@ void cb_writer_stop(struct cb_writer *w)
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
     assert(!w->head);
-    pthread_cond_destroy(&w->done);
     pthread_cond_destroy(&w->work);
     pthread_mutex_destroy(&w->lock);
     free(w);
@@ -154,7 +151,7 @@ void cb_writer_stop(struct cb_writer *w)
 
 int cb_writer_run(struct cb_writer *w, cb_writer_fn fn, void *arg)
 {
-    struct job j = {fn, arg, 0, 0, NULL};
+    struct job j = {fn, arg, 0, 0, PTHREAD_COND_INITIALIZER, NULL};
     pthread_mutex_lock(&w->lock);
     assert(!w->stopping);
     if (w->tail) {
@@ -165,9 +162,10 @@ int cb_writer_run(struct cb_writer *w, cb_writer_fn fn, void *arg)
     w->tail = &j;
     pthread_cond_signal(&w->work);
     while (!j.done) {
-        pthread_cond_wait(&w->done, &w->lock);
+        pthread_cond_wait(&j.cond, &w->lock);
     }
     pthread_mutex_unlock(&w->lock);
+    pthread_cond_destroy(&j.cond);
     return j.rc;
 }
 
