@@ -219,7 +219,10 @@ static json_t *summary_from_row(sqlite3_stmt *st)
     json_t *o = json_object();
     for (int i = 0; o && i < (int)(sizeof(names) / sizeof(names[0])); i++) {
         const unsigned char *v = sqlite3_column_text(st, i);
-        json_object_set_new(o, names[i], v ? json_string((const char *)v) : json_null());
+        /* The keys are ASCII literals (no UTF-8 check needed); values are checked. */
+        json_object_set_new_nocheck(
+            o, names[i],
+            v ? json_stringn((const char *)v, (size_t)sqlite3_column_bytes(st, i)) : json_null());
     }
     return o;
 }
