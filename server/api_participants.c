@@ -38,12 +38,40 @@ int cb_api_teams_list(struct cb_req *r)
     return cb_reply_json(r, 200, json_pack("{s:o}", "items", items), NULL);
 }
 
+/* A participant create or patch, run by cb_req_write (group commit). */
+struct participant_job {
+    struct cb_req *r;
+    json_t *out;
+    struct cb_field_error fe;
+};
+
+static int create_job(struct cb_conn *c, void *arg)
+{
+    struct participant_job *j = arg;
+    return cb_participant_create(c, &j->r->actor, j->r->body, &j->out, &j->fe);
+}
+
+static int patch_job(struct cb_conn *c, void *arg)
+{
+    struct participant_job *j = arg;
+    return cb_participant_patch(c, &j->r->actor, j->r->params[0], j->r->body, &j->out, &j->fe);
+}
+
+/* Run fn as a write job and answer: status with the participant, or the error. */
+static int write_and_finish(struct cb_req *r, int (*fn)(struct cb_conn *, void *), int status)
+{
+    struct participant_job j = {r, NULL, {"", ""}};
+    int rc = cb_req_write(r, fn, &j);
+    if (rc) {
+        json_decref(j.out); /* the job succeeded but its group did not commit */
+        return cb_reply_error(r, rc, &j.fe);
+    }
+    return cb_reply_json(r, status, j.out, NULL);
+}
+
 int cb_api_participants_create(struct cb_req *r)
 {
-    struct cb_field_error fe = {"", ""};
-    json_t *out = NULL;
-    int rc = cb_participant_create(r->db, &r->actor, r->body, &out, &fe);
-    return finish(r, rc, 201, out, &fe);
+    return write_and_finish(r, create_job, 201);
 }
 
 int cb_api_participants_search(struct cb_req *r)
@@ -82,10 +110,7 @@ int cb_api_participants_get(struct cb_req *r)
 
 int cb_api_participants_patch(struct cb_req *r)
 {
-    struct cb_field_error fe = {"", ""};
-    json_t *out = NULL;
-    int rc = cb_participant_patch(r->db, &r->actor, r->params[0], r->body, &out, &fe);
-    return finish(r, rc, 200, out, &fe);
+    return write_and_finish(r, patch_job, 200);
 }
 
 int cb_api_venues_list(struct cb_req *r)

@@ -7,6 +7,7 @@
 #include "coachbox/json.h"
 #include "coachbox/store.h"
 #include "coachbox/timeutil.h"
+#include "coachbox/writer.h"
 
 #include <assert.h>
 #include <civetweb.h>
@@ -86,16 +87,37 @@ static const char *reason(int status)
     }
 }
 
+#define HEAD_MAX 8192 /* cap on a response's status line and headers */
+
+/*
+ * Append the status line and the headers every response carries to b.  The
+ * Date text is formatted once a second per thread.
+ */
+static int format_head(struct cb_buf *b, int tls, int status, int close_conn)
+{
+    static __thread time_t date_at = -1;
+    static __thread char date[64];
+    time_t now = time(NULL);
+    if (now != date_at) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        date_at = now;
+    }
+    return cb_buf_addf(b, "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s%s", status, reason(status), date,
+                       security_headers, tls ? hsts_header : "",
+                       close_conn ? "Connection: close\r\n" : "");
+}
+
 /* Write the status line and the headers every response carries. */
 static void write_head(struct mg_connection *mc, int tls, int status, int close_conn)
 {
-    char date[64];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    mg_printf(mc, "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s%s", status, reason(status), date,
-              security_headers, tls ? hsts_header : "", close_conn ? "Connection: close\r\n" : "");
+    struct cb_buf b;
+    cb_buf_init(&b, HEAD_MAX);
+    if (format_head(&b, tls, status, close_conn) == CB_OK) {
+        mg_write(mc, b.data, b.len);
+    }
+    cb_buf_free(&b);
 }
 
 /* ---- idempotent replays (offline queues): Idempotency-Key on writes ---- */
@@ -180,6 +202,7 @@ static int idem_replay(struct cb_req *r)
     return 0;
 }
 
+/* Send head and body with one write (one segment on the wire, one syscall). */
 int cb_reply_json(struct cb_req *r, int status, json_t *body, const char *extra_headers)
 {
     assert(r->status == 0);
@@ -187,16 +210,31 @@ int cb_reply_json(struct cb_req *r, int status, json_t *body, const char *extra_
     json_decref(body);
     const char *out = text ? text : "{}";
     size_t len = strlen(out);
-    write_head(r->mc, r->tls, status, r->body_unread);
-    mg_printf(r->mc,
-              "Content-Type: application/json; charset=utf-8\r\n"
-              "Cache-Control: no-store\r\n"
-              "%s"
-              "Content-Length: %zu\r\n\r\n",
-              extra_headers ? extra_headers : "", len);
-    if (strcmp(r->ri->request_method, "HEAD") != 0) {
-        mg_write(r->mc, out, len);
+    int head_only = strcmp(r->ri->request_method, "HEAD") == 0;
+    struct cb_buf b;
+    cb_buf_init(&b, HEAD_MAX + len);
+    int rc = format_head(&b, r->tls, status, r->body_unread);
+    if (rc == CB_OK) {
+        rc = cb_buf_addf(&b,
+                         "Content-Type: application/json; charset=utf-8\r\n"
+                         "Cache-Control: no-store\r\n"
+                         "%s"
+                         "Content-Length: %zu\r\n\r\n",
+                         extra_headers ? extra_headers : "", len);
     }
+    if (rc == CB_OK && !head_only) {
+        rc = cb_buf_add(&b, out, len);
+    }
+    if (rc == CB_OK) {
+        mg_write(r->mc, b.data, b.len);
+    } else {
+        /* Out of memory, or headers past the cap: a bare error, and close. */
+        static const char fail[] = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
+                                   "Connection: close\r\n\r\n";
+        mg_write(r->mc, fail, sizeof(fail) - 1);
+        status = 500;
+    }
+    cb_buf_free(&b);
     if (r->idem_key[0] && status >= 200 && status < 300) {
         idem_store(r, status, out);
     }
@@ -257,6 +295,14 @@ int cb_req_query(const struct cb_req *r, const char *name, char *buf, size_t len
 const char *cb_req_header(const struct cb_req *r, const char *name)
 {
     return mg_get_header(r->mc, name);
+}
+
+int cb_req_write(struct cb_req *r, int (*fn)(struct cb_conn *c, void *arg), void *arg)
+{
+    if (r->app->writer) {
+        return cb_writer_run(r->app->writer, fn, arg);
+    }
+    return fn(r->db, arg);
 }
 
 /*

@@ -16,6 +16,7 @@
 #include "coachbox/sync.h"
 #include "coachbox/team.h"
 #include "coachbox/throttle.h"
+#include "coachbox/writer.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -219,10 +220,19 @@ static int cmd_serve(struct flags *f, const char *role)
 
     struct cb_http_config cfg = {listen, cert, threads, 10000};
     struct cb_http *h = NULL;
-    int rc = cb_http_start(&app, &cfg, &h);
+    int rc = cb_writer_start(app.store, &app.writer);
+    if (rc) {
+        fprintf(stderr, "coachbox: cannot start the writer thread: %s\n", cb_strerror(rc));
+        cb_throttle_free(app.throttle);
+        cb_throttle_free(app.throttle_addr);
+        cb_store_close(app.store);
+        return 1;
+    }
+    rc = cb_http_start(&app, &cfg, &h);
     if (rc) {
         fprintf(stderr, "coachbox: cannot listen on %s: %s\n", listen,
                 rc == CB_EINVAL ? "expected ADDR:PORT" : "address in use, or bad certificate");
+        cb_writer_stop(app.writer);
         cb_throttle_free(app.throttle);
         cb_throttle_free(app.throttle_addr);
         cb_store_close(app.store);
@@ -241,7 +251,13 @@ static int cmd_serve(struct flags *f, const char *role)
     printf("coachbox: stopping\n");
     fflush(stdout);
     cb_syncer_stop();
-    cb_http_stop(h);
+    cb_http_stop(h); /* finishes in-flight requests, which may wait on the writer */
+    uint64_t jobs, groups, pending;
+    cb_writer_stats(app.writer, &jobs, &groups, &pending);
+    printf("coachbox: writer: %llu writes in %llu group commits\n", (unsigned long long)jobs,
+           (unsigned long long)groups);
+    fflush(stdout);
+    cb_writer_stop(app.writer); /* then no job can be queued any more */
     cb_store_close(app.store);
     cb_throttle_free(app.throttle);
     cb_throttle_free(app.throttle_addr);

@@ -219,7 +219,10 @@ static json_t *summary_from_row(sqlite3_stmt *st)
     json_t *o = json_object();
     for (int i = 0; o && i < (int)(sizeof(names) / sizeof(names[0])); i++) {
         const unsigned char *v = sqlite3_column_text(st, i);
-        json_object_set_new(o, names[i], v ? json_string((const char *)v) : json_null());
+        /* The keys are ASCII literals (no UTF-8 check needed); values are checked. */
+        json_object_set_new_nocheck(
+            o, names[i],
+            v ? json_stringn((const char *)v, (size_t)sqlite3_column_bytes(st, i)) : json_null());
     }
     return o;
 }
@@ -238,6 +241,78 @@ static void bind_prefix(sqlite3_stmt *st, int idx, const char *tok)
     snprintf(hi, sizeof(hi), "%s\xf4\x8f\xbf\xbf", tok);
     sqlite3_bind_text(st, idx, tok, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, idx + 1, hi, -1, SQLITE_TRANSIENT);
+}
+
+/*
+ * Append " AND (lower(family_name), lower(given_name), id) > <the cursor's key>":
+ * the cursor must be a participant the caller can see, so another team's id is
+ * answered exactly like an unknown one (an empty page).
+ */
+static int cursor_clause(struct cb_buf *sql, int team_idx, int cur_idx)
+{
+    int rc = cb_buf_addf(sql,
+                         " AND (lower(family_name), lower(given_name), id) > "
+                         "(SELECT lower(family_name), lower(given_name), id FROM participants "
+                         "WHERE id = ?%d",
+                         cur_idx);
+    if (rc == CB_OK && team_idx) {
+        rc = cb_buf_addf(sql, " AND team = ?%d", team_idx);
+    }
+    return rc ? rc : cb_buf_adds(sql, ")");
+}
+
+/*
+ * Write one branch of a one-name search: the visible live participants whose
+ * col starts with the prefix bound at ?q_idx/?q_idx+1 (for given_name: and
+ * whose family name does not, so the branches never list one person twice),
+ * in (family, given, id) order, at most ?lim_idx rows; columns SUMMARY_COLS,
+ * then the sort keys.  For family_name the rows come straight from the
+ * participants_family index in order, so SQLite stops after the limit instead
+ * of reading and sorting every match.
+ */
+/*
+ * Compare the sort keys (lower family, lower given, id: columns 11, 12, 0) of
+ * the current rows of two search statements in SQLite's BINARY collation.
+ */
+static int search_key_cmp(sqlite3_stmt *x, sqlite3_stmt *y)
+{
+    static const int cols[] = {11, 12, 0};
+    for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
+        const unsigned char *a = sqlite3_column_text(x, cols[i]);
+        const unsigned char *b = sqlite3_column_text(y, cols[i]);
+        int na = sqlite3_column_bytes(x, cols[i]), nb = sqlite3_column_bytes(y, cols[i]);
+        int m =
+            memcmp(a ? (const void *)a : "", b ? (const void *)b : "", (size_t)(na < nb ? na : nb));
+        if (m == 0) {
+            m = na - nb;
+        }
+        if (m) {
+            return m;
+        }
+    }
+    return 0;
+}
+
+static int search_branch(struct cb_buf *sql, const char *col, int team_idx, int q_idx, int cur_idx,
+                         int lim_idx)
+{
+    int idx = q_idx;
+    int rc = cb_buf_adds(sql, "SELECT " SUMMARY_COLS ", lower(family_name) AS kf, "
+                              "lower(given_name) AS kg FROM participants WHERE deleted = 0");
+    if (rc == CB_OK && team_idx) {
+        rc = cb_buf_addf(sql, " AND +team = ?%d", team_idx);
+    }
+    rc = rc ? rc : cb_buf_adds(sql, " AND ");
+    rc = rc ? rc : prefix_clause(sql, col, &idx);
+    if (rc == CB_OK && strcmp(col, "family_name") != 0) {
+        idx = q_idx; /* not the family-name matches: the other branch lists those */
+        rc = cb_buf_adds(sql, " AND NOT ");
+        rc = rc ? rc : prefix_clause(sql, "family_name", &idx);
+    }
+    if (rc == CB_OK && cur_idx) {
+        rc = cursor_clause(sql, team_idx, cur_idx);
+    }
+    return rc ? rc : cb_buf_addf(sql, " ORDER BY kf, kg, id LIMIT ?%d", lim_idx);
 }
 
 /* Split q into at most 2 lowercase tokens of at most 100 bytes. */
@@ -302,109 +377,116 @@ int cb_participant_search(struct cb_conn *c, const struct cb_actor *a, const cha
         kind = ntok ? NAME : ALL;
     }
 
-    struct cb_buf sql;
-    cb_buf_init(&sql, 8192);
-    int idx = 1;
-    int rc = cb_buf_adds(&sql, "SELECT " SUMMARY_COLS " FROM participants p WHERE deleted = 0");
-    int team_idx = 0, q_idx = 0, cur_idx = 0;
-    if (rc == CB_OK && strcmp(a->user->role, "manager") != 0) {
-        /* For name, NHS and DOB searches "+team" keeps the planner on the
-         * selective name/NHS/DOB indexes instead of scanning the whole team. */
-        team_idx = idx++;
-        rc = cb_buf_addf(&sql, kind == ALL ? " AND team = ?%d" : " AND +team = ?%d", team_idx);
-    }
-    if (rc == CB_OK && kind == NHS) {
-        q_idx = idx++;
-        rc = cb_buf_addf(&sql, " AND nhs_number = ?%d", q_idx);
-    } else if (rc == CB_OK && kind == DOB) {
-        q_idx = idx++;
-        rc = cb_buf_addf(&sql, " AND date_of_birth = ?%d", q_idx);
-    } else if (rc == CB_OK && kind == NAME) {
-        q_idx = idx;
-        rc = cb_buf_adds(&sql, " AND (");
-        if (ntok == 1) {
-            rc = rc ? rc : prefix_clause(&sql, "family_name", &idx);
-            rc = rc ? rc : cb_buf_adds(&sql, " OR ");
-            rc = rc ? rc : prefix_clause(&sql, "given_name", &idx);
-        } else {
-            rc = rc ? rc : cb_buf_adds(&sql, "(");
-            rc = rc ? rc : prefix_clause(&sql, "given_name", &idx);
-            rc = rc ? rc : cb_buf_adds(&sql, " AND ");
-            rc = rc ? rc : prefix_clause(&sql, "family_name", &idx);
-            rc = rc ? rc : cb_buf_adds(&sql, ") OR (");
-            rc = rc ? rc : prefix_clause(&sql, "family_name", &idx);
-            rc = rc ? rc : cb_buf_adds(&sql, " AND ");
-            rc = rc ? rc : prefix_clause(&sql, "given_name", &idx);
-            rc = rc ? rc : cb_buf_adds(&sql, ")");
-        }
-        rc = rc ? rc : cb_buf_adds(&sql, ")");
-    }
-    if (rc == CB_OK && cursor) {
-        cur_idx = idx++;
-        /* The cursor must be a participant the caller can see: another team's id is
-         * answered exactly like an unknown one (an empty page). */
-        rc = cb_buf_addf(&sql,
-                         " AND (lower(family_name), lower(given_name), id) > "
-                         "(SELECT lower(family_name), lower(given_name), id FROM participants "
-                         "WHERE id = ?%d",
-                         cur_idx);
+    /* Parameter numbers are fixed so one SQL text per shape is cached. */
+    const int team_idx = strcmp(a->user->role, "manager") != 0 ? 1 : 0;
+    const int q_idx = 2, cur_idx = cursor ? 10 : 0, lim_idx = 11;
+    struct cb_buf sql[2];
+    cb_buf_init(&sql[0], 8192);
+    cb_buf_init(&sql[1], 8192);
+    int rc, nst = 1;
+    if (kind == NAME && ntok == 1) {
+        /* One name: the family-name matches and the other given-name matches,
+         * each read in (family, given, id) order with an early LIMIT; the two
+         * ordered streams are merged below. */
+        nst = 2;
+        rc = search_branch(&sql[0], "family_name", team_idx, q_idx, cur_idx, lim_idx);
+        rc = rc ? rc : search_branch(&sql[1], "given_name", team_idx, q_idx, cur_idx, lim_idx);
+    } else {
+        struct cb_buf *b = &sql[0];
+        rc = cb_buf_adds(b, "SELECT " SUMMARY_COLS ", lower(family_name), lower(given_name) "
+                            "FROM participants p WHERE deleted = 0");
         if (rc == CB_OK && team_idx) {
-            rc = cb_buf_addf(&sql, " AND team = ?%d", team_idx);
+            /* For name, NHS and DOB searches "+team" keeps the planner on the
+             * selective name/NHS/DOB indexes instead of scanning the whole team. */
+            rc = cb_buf_addf(b, kind == ALL ? " AND team = ?%d" : " AND +team = ?%d", team_idx);
         }
-        rc = rc ? rc : cb_buf_adds(&sql, ")");
+        if (rc == CB_OK && kind == NHS) {
+            rc = cb_buf_addf(b, " AND nhs_number = ?%d", q_idx);
+        } else if (rc == CB_OK && kind == DOB) {
+            rc = cb_buf_addf(b, " AND date_of_birth = ?%d", q_idx);
+        } else if (rc == CB_OK && kind == NAME) {
+            int idx = q_idx;
+            rc = cb_buf_adds(b, " AND ((");
+            rc = rc ? rc : prefix_clause(b, "given_name", &idx);
+            rc = rc ? rc : cb_buf_adds(b, " AND ");
+            rc = rc ? rc : prefix_clause(b, "family_name", &idx);
+            rc = rc ? rc : cb_buf_adds(b, ") OR (");
+            rc = rc ? rc : prefix_clause(b, "family_name", &idx);
+            rc = rc ? rc : cb_buf_adds(b, " AND ");
+            rc = rc ? rc : prefix_clause(b, "given_name", &idx);
+            rc = rc ? rc : cb_buf_adds(b, "))");
+        }
+        if (rc == CB_OK && cur_idx) {
+            rc = cursor_clause(b, team_idx, cur_idx);
+        }
+        if (rc == CB_OK) {
+            rc = cb_buf_addf(b, " ORDER BY lower(family_name), lower(given_name), id LIMIT ?%d",
+                             lim_idx);
+        }
     }
-    int lim_idx = idx++;
-    if (rc == CB_OK) {
-        rc = cb_buf_addf(&sql, " ORDER BY lower(family_name), lower(given_name), id LIMIT ?%d",
-                         lim_idx);
+    sqlite3_stmt *st[2] = {NULL, NULL};
+    for (int i = 0; rc == CB_OK && i < nst; i++) {
+        rc = cb_conn_prepare(c, cb_buf_str(&sql[i]), &st[i]);
     }
-    sqlite3_stmt *st = NULL;
-    if (rc == CB_OK) {
-        rc = cb_conn_prepare(c, cb_buf_str(&sql), &st);
-    }
-    cb_buf_free(&sql);
+    cb_buf_free(&sql[0]);
+    cb_buf_free(&sql[1]);
     if (rc) {
+        cb_stmt_done(st[0]);
         return rc;
     }
-    if (team_idx) {
-        sqlite3_bind_text(st, team_idx, a->user->team, -1, SQLITE_TRANSIENT);
-    }
-    if (kind == NHS) {
-        sqlite3_bind_text(st, q_idx, nhs, -1, SQLITE_TRANSIENT);
-    } else if (kind == DOB) {
-        sqlite3_bind_text(st, q_idx, q, -1, SQLITE_TRANSIENT);
-    } else if (kind == NAME) {
-        if (ntok == 1) {
-            bind_prefix(st, q_idx, tok[0]);
-            bind_prefix(st, q_idx + 2, tok[0]);
-        } else {
-            bind_prefix(st, q_idx, tok[0]);
-            bind_prefix(st, q_idx + 2, tok[1]);
-            bind_prefix(st, q_idx + 4, tok[0]);
-            bind_prefix(st, q_idx + 6, tok[1]);
+    for (int i = 0; i < nst; i++) {
+        if (team_idx) {
+            sqlite3_bind_text(st[i], team_idx, a->user->team, -1, SQLITE_TRANSIENT);
         }
+        if (kind == NHS) {
+            sqlite3_bind_text(st[i], q_idx, nhs, -1, SQLITE_TRANSIENT);
+        } else if (kind == DOB) {
+            sqlite3_bind_text(st[i], q_idx, q, -1, SQLITE_TRANSIENT);
+        } else if (kind == NAME) {
+            bind_prefix(st[i], q_idx, tok[0]);
+            if (ntok == 2) {
+                bind_prefix(st[i], q_idx + 2, tok[1]);
+                bind_prefix(st[i], q_idx + 4, tok[0]);
+                bind_prefix(st[i], q_idx + 6, tok[1]);
+            }
+        }
+        if (cur_idx) {
+            sqlite3_bind_text(st[i], cur_idx, cursor, -1, SQLITE_TRANSIENT);
+        }
+        sqlite3_bind_int(st[i], lim_idx, limit + 1);
     }
-    if (cur_idx) {
-        sqlite3_bind_text(st, cur_idx, cursor, -1, SQLITE_TRANSIENT);
-    }
-    sqlite3_bind_int(st, lim_idx, limit + 1);
+    /* Take the smaller head of the (one or two) ordered streams until limit rows
+     * are listed; a further row means there is a next page. */
     json_t *items = json_array();
-    int s, n = 0;
     json_t *next = json_null();
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+    int s[2] = {sqlite3_step(st[0]), nst == 2 ? sqlite3_step(st[1]) : SQLITE_DONE};
+    int n = 0;
+    for (;;) {
+        int pick;
+        if (s[0] == SQLITE_ROW && s[1] == SQLITE_ROW) {
+            pick = search_key_cmp(st[0], st[1]) <= 0 ? 0 : 1;
+        } else if (s[0] == SQLITE_ROW || s[1] == SQLITE_ROW) {
+            pick = s[0] == SQLITE_ROW ? 0 : 1;
+        } else {
+            break;
+        }
         if (n == limit) {
             json_decref(next);
             next = json_incref(json_object_get(json_array_get(items, (size_t)n - 1), "id"));
             break;
         }
-        json_array_append_new(items, summary_from_row(st));
+        json_array_append_new(items, summary_from_row(st[pick]));
         n++;
+        s[pick] = sqlite3_step(st[pick]);
     }
-    cb_stmt_done(st);
-    if (s != SQLITE_ROW && s != SQLITE_DONE) {
-        json_decref(items);
-        json_decref(next);
-        return cb_store_rc(s);
+    cb_stmt_done(st[0]);
+    cb_stmt_done(st[1]);
+    for (int i = 0; i < 2; i++) {
+        if (s[i] != SQLITE_ROW && s[i] != SQLITE_DONE) {
+            json_decref(items);
+            json_decref(next);
+            return cb_store_rc(s[i]);
+        }
     }
     *out = json_pack("{s:o, s:o}", "items", items, "next_cursor", next);
     return *out ? CB_OK : CB_ENOMEM;

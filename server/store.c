@@ -27,6 +27,8 @@ struct cb_conn {
     struct stmt_slot cache[STMT_CACHE];
     int ncache;
     int next_evict;
+    int group;  /* a writer group transaction is open (cb_conn_group_begin) */
+    int in_job; /* group mode: the job's savepoint is open */
 };
 
 struct cb_store {
@@ -236,27 +238,109 @@ void cb_stmt_done(sqlite3_stmt *st)
     }
 }
 
+/* Run a cached, parameterless statement once (BEGIN, COMMIT, SAVEPOINT ...). */
+static int conn_run(struct cb_conn *c, const char *sql)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c, sql, &st);
+    if (rc) {
+        return rc;
+    }
+    int s = sqlite3_step(st);
+    sqlite3_reset(st);
+    return s == SQLITE_DONE ? CB_OK : (cb_store_rc(s) ? cb_store_rc(s) : CB_EDB);
+}
+
+/*
+ * In group mode (writer.c) a caller's transaction is a savepoint inside the
+ * writer's group transaction: begin opens it, commit releases it (durable only
+ * when the group commits), rollback undoes only its work.
+ */
 int cb_conn_begin(struct cb_conn *c)
 {
-    return cb_store_rc(sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
+    if (c->group) {
+        assert(!c->in_job);
+        int rc = conn_run(c, "SAVEPOINT cb_job");
+        c->in_job = rc == CB_OK;
+        return rc;
+    }
+    return conn_run(c, "BEGIN IMMEDIATE");
 }
 
 int cb_conn_commit(struct cb_conn *c)
 {
-    int rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        int e = cb_store_rc(rc);
+    if (c->group) {
+        assert(c->in_job);
+        int rc = conn_run(c, "RELEASE cb_job");
+        if (rc) {
+            cb_conn_rollback(c);
+            return rc;
+        }
+        c->in_job = 0;
+        return CB_OK;
+    }
+    int rc = conn_run(c, "COMMIT");
+    if (rc) {
         cb_conn_rollback(c);
-        return e ? e : CB_EDB;
+        return rc;
     }
     return CB_OK;
 }
 
 void cb_conn_rollback(struct cb_conn *c)
 {
+    if (c->group) {
+        /* After an error that ended the whole transaction there is nothing to undo
+         * here; the writer sees the group is gone (cb_conn_group_open). */
+        if (c->in_job && !sqlite3_get_autocommit(c->db)) {
+            sqlite3_exec(c->db, "ROLLBACK TO cb_job; RELEASE cb_job", NULL, NULL, NULL);
+        }
+        c->in_job = 0;
+        return;
+    }
     if (!sqlite3_get_autocommit(c->db)) {
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
     }
+}
+
+int cb_conn_group_begin(struct cb_conn *c)
+{
+    assert(!c->group && !c->in_job);
+    int rc = conn_run(c, "BEGIN IMMEDIATE");
+    c->group = rc == CB_OK;
+    return rc;
+}
+
+int cb_conn_group_open(struct cb_conn *c)
+{
+    return c->group && !sqlite3_get_autocommit(c->db);
+}
+
+int cb_conn_group_job_abandoned(struct cb_conn *c)
+{
+    assert(c->group);
+    if (!c->in_job) {
+        return 0;
+    }
+    cb_conn_rollback(c);
+    return 1;
+}
+
+int cb_conn_group_end(struct cb_conn *c, int commit)
+{
+    assert(c->group);
+    if (c->in_job) {
+        cb_conn_rollback(c); /* a job that returned without ending its transaction */
+    }
+    c->group = 0;
+    if (sqlite3_get_autocommit(c->db)) {
+        return CB_EDB; /* SQLite already rolled the group back (I/O error, disk full) */
+    }
+    if (!commit) {
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        return CB_OK;
+    }
+    return cb_conn_commit(c);
 }
 
 /* Read PRAGMA user_version. */
@@ -319,8 +403,22 @@ static int migrate(struct cb_conn *c)
     return CB_OK;
 }
 
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+/*
+ * Process-wide SQLite settings, before SQLite initialises: no memory
+ * statistics, which would take one global mutex on every allocation of every
+ * connection (the workers contend on it).  If SQLite was already initialised
+ * (a test opened it directly) the call fails harmlessly.
+ */
+static void sqlite_global_init(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int cb_store_open(const char *data_dir, struct cb_store **out)
 {
+    pthread_once(&sqlite_once, sqlite_global_init);
     struct stat sb;
     if (stat(data_dir, &sb) != 0) {
         if (errno != ENOENT || mkdir(data_dir, 0700) != 0) {

@@ -232,6 +232,17 @@ int main(int argc, char **argv)
     free(sh.lat);
     cbt_client_free(&c);
     cbt_server_stop(&srv);
+    /* The server's own count of writes and group commits (seeding included). */
+    FILE *lf = fopen(srv.log, "r");
+    char line[256];
+    while (lf && fgets(line, sizeof(line), lf)) {
+        if (strstr(line, "coachbox: writer:")) {
+            printf("server: %s", line + strlen("coachbox: "));
+        }
+    }
+    if (lf) {
+        fclose(lf);
+    }
     cbt_rmtree(data);
     char log[600];
     snprintf(log, sizeof(log), "%s.log", data);

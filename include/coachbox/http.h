@@ -26,6 +26,7 @@ struct mg_request_info;
 struct cb_store;
 struct cb_throttle;
 struct cb_conn;
+struct cb_writer;
 
 #define CB_MAX_BODY_DEFAULT (1024 * 1024)
 
@@ -35,9 +36,10 @@ struct cb_app {
     struct cb_throttle *throttle;      /* failed logins per account */
     struct cb_throttle *throttle_addr; /* failed logins per client address */
     struct cb_session_policy sessions;
-    const char *role;   /* "field" or "central" */
-    int allow_test_nhs; /* demo / test data may use 999 NHS numbers */
-    size_t max_body;    /* cap on request bodies, bytes */
+    const char *role;         /* "field" or "central" */
+    int allow_test_nhs;       /* demo / test data may use 999 NHS numbers */
+    size_t max_body;          /* cap on request bodies, bytes */
+    struct cb_writer *writer; /* group-commit writer (writer.h), or NULL */
 };
 
 struct cb_http_config {
@@ -123,5 +125,12 @@ int cb_req_query(const struct cb_req *r, const char *name, char *buf, size_t len
 int cb_req_session_cookie(const struct cb_req *r, char *out, size_t len);
 /* Request header value or NULL. */
 const char *cb_req_header(const struct cb_req *r, const char *name);
+/*
+ * Run a record write: fn(c, arg) as a job of the app's group-commit writer
+ * (writer.h), or on the request's own connection when there is none.  Either
+ * way CB_OK means committed and durable; otherwise the caller discards what fn
+ * produced and answers the error.  Blocks the worker until then.
+ */
+int cb_req_write(struct cb_req *r, int (*fn)(struct cb_conn *c, void *arg), void *arg);
 
 #endif

@@ -67,6 +67,22 @@ int cb_conn_begin(struct cb_conn *c);     /* BEGIN IMMEDIATE */
 int cb_conn_commit(struct cb_conn *c);    /* COMMIT; rolls back on failure */
 void cb_conn_rollback(struct cb_conn *c); /* ROLLBACK if a transaction is open */
 
+/*
+ * Group mode, for the writer thread (writer.h) only: cb_conn_group_begin()
+ * opens one BEGIN IMMEDIATE transaction; until cb_conn_group_end(), every
+ * cb_conn_begin/commit/rollback on c becomes SAVEPOINT/RELEASE/ROLLBACK TO,
+ * so an unchanged write path runs as one job of the group and a failing job
+ * undoes only its own work.  cb_conn_group_open() is 0 once SQLite has rolled
+ * the whole group back (an I/O error, disk full).  cb_conn_group_end(c, 1)
+ * commits (synchronous=FULL: durable when it returns CB_OK); (c, 0) rolls
+ * back; CB_EDB if the group was already gone.
+ */
+int cb_conn_group_begin(struct cb_conn *c);
+int cb_conn_group_open(struct cb_conn *c);
+/* Roll back the savepoint of a job that returned without ending it; 1 if it had to. */
+int cb_conn_group_job_abandoned(struct cb_conn *c);
+int cb_conn_group_end(struct cb_conn *c, int commit);
+
 /* Map an SQLite result code to enum cb_err (SQLITE_OK/ROW/DONE -> CB_OK). */
 int cb_store_rc(int sqlite_rc);
 

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <ctype.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,9 @@
 
 #include "coachbox/api.h"
 #include "harness.h"
+
+#define CW_THREADS 8 /* test_concurrent_writes */
+#define CW_PER     24
 
 #define PW       "correct-horse-battery-1"
 #define WRONG_PW "Wrong-Secret-XYZ-123"
@@ -1276,6 +1280,72 @@ static void test_participant_paging(void **state)
     cbt_resp_free(&r);
 }
 
+/*
+ * A one-name search lists family-name and given-name matches merged in
+ * (family, given, id) order, a person matching both once, and pages through
+ * them with the cursor without gaps or repeats, each page's branches being
+ * longer than the page.
+ */
+static void test_participant_search_merged_order(void **state)
+{
+    (void)state;
+    static const char *const people[][2] = {
+        /* given, family; created out of order */
+        {"Mergeqc", "Mergeqb"}, {"Zed", "Mergeqa"},   {"Mergeqz", "Zulu"}, {"Mergeq1", "Aardvark"},
+        {"Bob", "Mergeqc"},     {"Mergeqy", "Bravo"}, {"Abe", "Mergeqa"},
+    };
+    /* The order the search must give: by lower(family), lower(given). */
+    static const int order[] = {3, 5, 6, 1, 0, 4, 2};
+    enum { N = 7 };
+    char ids[N][40];
+    for (int i = 0; i < N; i++) {
+        create_participant(&G.alice, people[i][0], people[i][1], "1988-08-08", NULL, ids[i]);
+    }
+    struct cbt_resp r;
+    rq(&G.alice, "GET", "/api/participants?q=MERGEQ&limit=100", NULL, &r);
+    expect_status(&r, 200, "merged search");
+    assert_int_equal(items_count(&r), N);
+    for (int k = 0; k < N; k++) {
+        json_t *it = json_array_get(json_object_get(r.json, "items"), (size_t)k);
+        assert_string_equal(json_string_value(json_object_get(it, "id")), ids[order[k]]);
+    }
+    cbt_resp_free(&r);
+
+    char path[256], cursor[64] = "";
+    int seen = 0, pages = 0;
+    for (;;) {
+        if (cursor[0]) {
+            snprintf(path, sizeof(path), "/api/participants?q=mergeq&limit=2&cursor=%s", cursor);
+        } else {
+            snprintf(path, sizeof(path), "/api/participants?q=mergeq&limit=2");
+        }
+        rq(&G.alice, "GET", path, NULL, &r);
+        expect_status(&r, 200, path);
+        pages++;
+        size_t i;
+        json_t *it;
+        json_array_foreach(json_object_get(r.json, "items"), i, it)
+        {
+            assert_true(seen < N);
+            assert_string_equal(json_string_value(json_object_get(it, "id")), ids[order[seen]]);
+            seen++;
+        }
+        json_t *next = json_object_get(r.json, "next_cursor");
+        if (json_is_null(next)) {
+            cbt_resp_free(&r);
+            break;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", json_string_value(next));
+        cbt_resp_free(&r);
+        assert_true(pages < 6);
+    }
+    assert_int_equal(seen, N);
+    assert_int_equal(pages, 4); /* 2 + 2 + 2 + 1 */
+    assert_int_equal(search_count(&G.alice, "q=mergeqa"), 2);
+    assert_int_equal(search_count(&G.alice, "q=mergeqc"), 2); /* family Mergeqc, given Mergeqc */
+    assert_int_equal(search_count(&G.bob, "q=mergeq"), 0);    /* another team */
+}
+
 /* ------------------------------------------------------- team isolation */
 
 static void test_team_isolation(void **state)
@@ -1430,6 +1500,121 @@ static void test_coach_cannot_move_participant_to_other_team(void **state)
 }
 
 /* ------------------------------------------------------------- encounters */
+
+/* An answer body of test_concurrent_writes (capped; the rest is dropped). */
+struct cw_buf {
+    char data[4096];
+    size_t len;
+};
+
+/* One writer thread of test_concurrent_writes: raw libcurl, no cmocka calls. */
+struct cw_thread {
+    pthread_t th;
+    int idx;
+    const char *pid, *when;
+    int created, refused, other; /* 201s, 400s on the bad ones, anything else */
+    char ids[CW_PER][40];
+};
+
+static size_t cw_collect(char *d, size_t s, size_t n, void *u)
+{
+    struct cw_buf *b = u;
+    size_t len = s * n;
+    if (b->len + len < sizeof(b->data)) {
+        memcpy(b->data + b->len, d, len);
+        b->len += len;
+        b->data[b->len] = '\0';
+    }
+    return len;
+}
+
+static void *cw_main(void *arg)
+{
+    struct cw_thread *t = arg;
+    CURL *k = curl_easy_init();
+    char cookie[120], csrf[120], url[300], body[300];
+    snprintf(cookie, sizeof(cookie), "cb_session=%s", G.s_alice.token);
+    snprintf(csrf, sizeof(csrf), "X-CSRF-Token: %s", G.alice.csrf);
+    struct curl_slist *hl = curl_slist_append(NULL, csrf);
+    hl = curl_slist_append(hl, "Content-Type: application/json");
+    snprintf(url, sizeof(url), "%s/api/encounters", G.srv.url);
+    curl_easy_setopt(k, CURLOPT_URL, url);
+    curl_easy_setopt(k, CURLOPT_COOKIE, cookie);
+    curl_easy_setopt(k, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(k, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(k, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, cw_collect);
+    for (int i = 0; i < CW_PER; i++) {
+        int bad = (i + t->idx) % 4 == 0; /* a failing job in the middle of others */
+        snprintf(body, sizeof(body),
+                 "{\"participant_id\":\"%s\",\"type\":\"%s\",\"occurred_at\":\"%s\","
+                 "\"notes\":\"cw %d.%d\"}",
+                 t->pid, bad ? "banana" : "drop_in", t->when, t->idx, i);
+        struct cw_buf out;
+        out.len = 0;
+        out.data[0] = '\0';
+        curl_easy_setopt(k, CURLOPT_WRITEDATA, &out);
+        curl_easy_setopt(k, CURLOPT_POSTFIELDS, body);
+        long status = 0;
+        if (curl_easy_perform(k) == CURLE_OK) {
+            curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &status);
+        }
+        json_t *j = json_loads(out.data, 0, NULL);
+        const char *id = json_string_value(json_object_get(j, "id"));
+        if (!bad && status == 201 && id) {
+            snprintf(t->ids[t->created++], sizeof(t->ids[0]), "%s", id);
+        } else if (bad && status == 400) {
+            t->refused++;
+        } else {
+            t->other++;
+        }
+        json_decref(j);
+    }
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(k);
+    return NULL;
+}
+
+/*
+ * Concurrent writes share group commits: every valid write is acknowledged
+ * with its own record and is then listed, every invalid one in the same
+ * groups gets its own 400, and nothing else happens.
+ */
+static void test_concurrent_writes(void **state)
+{
+    (void)state;
+    char pid[40], when[40], path[160];
+    create_participant(&G.alice, "Connie", "Concurrentwrites", "1966-06-06", NULL, pid);
+    iso_offset(-7200, when);
+    static struct cw_thread t[CW_THREADS];
+    memset(t, 0, sizeof(t));
+    for (int i = 0; i < CW_THREADS; i++) {
+        t[i].idx = i;
+        t[i].pid = pid;
+        t[i].when = when;
+        assert_int_equal(pthread_create(&t[i].th, NULL, cw_main, &t[i]), 0);
+    }
+    int created = 0, refused = 0;
+    for (int i = 0; i < CW_THREADS; i++) {
+        pthread_join(t[i].th, NULL);
+        assert_int_equal(t[i].other, 0);
+        created += t[i].created;
+        refused += t[i].refused;
+    }
+    assert_int_equal(created + refused, CW_THREADS * CW_PER);
+    assert_int_equal(refused, CW_THREADS * CW_PER / 4);
+    struct cbt_resp r;
+    snprintf(path, sizeof(path), "/api/participants/%s/encounters", pid);
+    rq(&G.alice, "GET", path, NULL, &r);
+    expect_status(&r, 200, "concurrent encounters");
+    assert_int_equal(items_count(&r), (size_t)created);
+    for (int i = 0; i < CW_THREADS; i++) {
+        for (int k = 0; k < t[i].created; k++) {
+            assert_true(items_has_id(&r, t[i].ids[k]));
+        }
+    }
+    cbt_resp_free(&r);
+}
 
 static void test_encounters(void **state)
 {
@@ -2051,9 +2236,11 @@ int main(void)
         cmocka_unit_test(test_participant_patch),
         cmocka_unit_test(test_participant_search),
         cmocka_unit_test(test_participant_paging),
+        cmocka_unit_test(test_participant_search_merged_order),
         cmocka_unit_test(test_team_isolation),
         cmocka_unit_test(test_coach_cannot_move_participant_to_other_team),
         cmocka_unit_test(test_encounters),
+        cmocka_unit_test(test_concurrent_writes),
         cmocka_unit_test(test_encounter_other_team_no_leak),
         cmocka_unit_test(test_unknown_route_and_method),
         cmocka_unit_test(test_body_too_large),
