@@ -182,11 +182,19 @@ static int idem_replay(struct cb_req *r)
 
 int cb_reply_json(struct cb_req *r, int status, json_t *body, const char *extra_headers)
 {
-    assert(r->status == 0);
     char *text = body ? cb_json_dump(body) : NULL;
     json_decref(body);
     const char *out = text ? text : "{}";
-    size_t len = strlen(out);
+    int rc = cb_reply_json_text(r, status, out, strlen(out), extra_headers);
+    free(text);
+    return rc;
+}
+
+int cb_reply_json_text(struct cb_req *r, int status, const char *out, size_t len,
+                       const char *extra_headers)
+{
+    assert(r->status == 0);
+    assert(out && out[len] == '\0');
     write_head(r->mc, r->tls, status, r->body_unread);
     mg_printf(r->mc,
               "Content-Type: application/json; charset=utf-8\r\n"
@@ -200,7 +208,6 @@ int cb_reply_json(struct cb_req *r, int status, json_t *body, const char *extra_
     if (r->idem_key[0] && status >= 200 && status < 300) {
         idem_store(r, status, out);
     }
-    free(text);
     r->status = status;
     return CB_OK;
 }

@@ -35,7 +35,8 @@ struct cb_store {
     struct cb_hlc hlc;
     int hlc_ready;
     pthread_key_t key;
-    pthread_mutex_t lock; /* guards conns */
+    pthread_key_t sync_key; /* the thread's sync connection (foreign_keys=OFF) */
+    pthread_mutex_t lock;   /* guards conns */
     struct cb_conn *conns;
 };
 
@@ -109,8 +110,12 @@ int cb_conn_exec(struct cb_conn *c, const char *sql)
     return cb_store_rc(rc);
 }
 
-/* Open a configured connection to s->path; the caller owns *out. */
-static int conn_open(struct cb_store *s, struct cb_conn **out)
+/*
+ * Open a configured connection to s->path; the caller owns *out.  fk: whether
+ * foreign keys are enforced (fixed for the connection's lifetime: changing the
+ * pragma later would expire every cached statement).
+ */
+static int conn_open(struct cb_store *s, int fk, struct cb_conn **out)
 {
     struct cb_conn *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -128,8 +133,10 @@ static int conn_open(struct cb_store *s, struct cb_conn **out)
     }
     sqlite3_busy_timeout(c->db, 10000);
     sqlite3_extended_result_codes(c->db, 1);
-    rc = cb_conn_exec(c, "PRAGMA synchronous=FULL;"
-                         "PRAGMA foreign_keys=ON; PRAGMA trusted_schema=OFF;");
+    rc = cb_conn_exec(c, fk ? "PRAGMA synchronous=FULL;"
+                              "PRAGMA foreign_keys=ON; PRAGMA trusted_schema=OFF;"
+                            : "PRAGMA synchronous=FULL;"
+                              "PRAGMA foreign_keys=OFF; PRAGMA trusted_schema=OFF;");
     if (rc) {
         conn_free(c);
         return rc;
@@ -138,14 +145,15 @@ static int conn_open(struct cb_store *s, struct cb_conn **out)
     return CB_OK;
 }
 
-int cb_store_conn(struct cb_store *s, struct cb_conn **out)
+/* The connection stored under key for this thread, opened on first use. */
+static int conn_for_thread(struct cb_store *s, pthread_key_t key, int fk, struct cb_conn **out)
 {
-    struct cb_conn *c = pthread_getspecific(s->key);
+    struct cb_conn *c = pthread_getspecific(key);
     if (c) {
         *out = c;
         return CB_OK;
     }
-    int rc = conn_open(s, &c);
+    int rc = conn_open(s, fk, &c);
     if (rc) {
         return rc;
     }
@@ -153,9 +161,19 @@ int cb_store_conn(struct cb_store *s, struct cb_conn **out)
     c->next = s->conns;
     s->conns = c;
     pthread_mutex_unlock(&s->lock);
-    pthread_setspecific(s->key, c);
+    pthread_setspecific(key, c);
     *out = c;
     return CB_OK;
+}
+
+int cb_store_conn(struct cb_store *s, struct cb_conn **out)
+{
+    return conn_for_thread(s, s->key, 1, out);
+}
+
+int cb_store_sync_conn(struct cb_store *s, struct cb_conn **out)
+{
+    return conn_for_thread(s, s->sync_key, 0, out);
 }
 
 sqlite3 *cb_conn_db(struct cb_conn *c)
@@ -351,6 +369,11 @@ int cb_store_open(const char *data_dir, struct cb_store **out)
         free(s);
         return CB_ENOMEM;
     }
+    if (pthread_key_create(&s->sync_key, conn_thread_exit) != 0) {
+        pthread_key_delete(s->key);
+        free(s);
+        return CB_ENOMEM;
+    }
     pthread_mutex_init(&s->lock, NULL);
     mode_t old = umask(077);
     struct cb_conn *c;
@@ -405,6 +428,7 @@ void cb_store_close(struct cb_store *s)
         return;
     }
     pthread_setspecific(s->key, NULL);
+    pthread_setspecific(s->sync_key, NULL);
     pthread_mutex_lock(&s->lock);
     struct cb_conn *c = s->conns;
     s->conns = NULL;
@@ -415,6 +439,7 @@ void cb_store_close(struct cb_store *s)
         c = next;
     }
     pthread_key_delete(s->key);
+    pthread_key_delete(s->sync_key);
     pthread_mutex_destroy(&s->lock);
     if (s->hlc_ready) {
         cb_hlc_destroy(&s->hlc);

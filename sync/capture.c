@@ -8,6 +8,7 @@
 #include "coachbox/sync.h"
 #include "coachbox/timeutil.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,9 +202,10 @@ static int persist_hlc(struct cb_conn *c, uint64_t h)
 }
 
 int cb_capture_append(struct cb_conn *c, const char *tbl, const char *row_id, const json_t *fields,
-                      uint64_t hlc, const char *site, int64_t op_id, int restamped,
+                      uint64_t hlc, const char *site, int64_t op_id, unsigned flags,
                       const char *scope, const char *scope2, int update_meta, int64_t *seq_out)
 {
+    assert(!(flags & CB_CHANGE_EXACT) || op_id > 0);
     char *text = cb_json_dump(fields);
     if (!text) {
         return CB_ENOMEM;
@@ -211,7 +213,8 @@ int cb_capture_append(struct cb_conn *c, const char *tbl, const char *row_id, co
     sqlite3_stmt *st;
     int rc = cb_conn_prepare(c,
                              "INSERT INTO changes(tbl, row_id, fields, hlc, site, op_id, scope, "
-                             "scope2, restamped) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                             "scope2, restamped, exact) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+                             "?9, ?10)",
                              &st);
     if (rc == CB_OK) {
         sqlite3_bind_text(st, 1, tbl, -1, SQLITE_TRANSIENT);
@@ -228,7 +231,8 @@ int cb_capture_append(struct cb_conn *c, const char *tbl, const char *row_id, co
         if (scope2) {
             sqlite3_bind_text(st, 8, scope2, -1, SQLITE_TRANSIENT);
         }
-        sqlite3_bind_int(st, 9, restamped ? 1 : 0);
+        sqlite3_bind_int(st, 9, (flags & CB_CHANGE_RESTAMPED) ? 1 : 0);
+        sqlite3_bind_int(st, 10, (flags & CB_CHANGE_EXACT) ? 1 : 0);
         rc = cb_store_rc(sqlite3_step(st));
         cb_stmt_done(st);
     }

@@ -11,6 +11,7 @@
 
 #include <civetweb.h>
 #include "coachbox/audit.h"
+#include "coachbox/buf.h"
 #include "coachbox/capture.h"
 #include "coachbox/hlc.h"
 #include "coachbox/json.h"
@@ -32,6 +33,8 @@
 #define MAX_OPS          10000
 #define PULL_DEFAULT     2000
 #define PULL_MAX         10000
+#define PULL_PAGE_BYTES  (8 * 1024 * 1024)  /* a page stops after the change crossing this */
+#define PULL_PAGE_CAP    (64 * 1024 * 1024) /* hard cap on a page's text (CB_ETOOLARGE) */
 
 static int is_central(const struct cb_req *r)
 {
@@ -321,6 +324,31 @@ static int op_allowed(struct cb_conn *c, const struct cb_site *s, const char *tb
     return 1;
 }
 
+/*
+ * Was anything logged for row_id of tbl after base_seq, other than the site's
+ * own exact writes (which it is never sent)?  Then the site will pull that
+ * change after pushing this op, and needs this op's change after it too, or it
+ * would keep the older value.  Uses index changes_row.  Errors count as yes.
+ */
+static int row_changed_since(struct cb_conn *c, const char *tbl, const char *row_id,
+                             int64_t base_seq, const char *site_id)
+{
+    sqlite3_stmt *st;
+    int found = 1;
+    if (cb_conn_prepare(c,
+                        "SELECT 1 FROM changes WHERE row_id = ?1 AND seq > ?2 AND tbl = ?3 AND "
+                        "NOT (exact = 1 AND site = ?4) LIMIT 1",
+                        &st) == CB_OK) {
+        sqlite3_bind_text(st, 1, row_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, base_seq);
+        sqlite3_bind_text(st, 3, tbl, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 4, site_id, -1, SQLITE_TRANSIENT);
+        found = sqlite3_step(st) != SQLITE_DONE;
+        cb_stmt_done(st);
+    }
+    return found;
+}
+
 /* Version triple of field in versions: returns 1 when present. */
 static int version_of(const json_t *versions, const char *field, int64_t *seq, uint64_t *hlc,
                       const char **site)
@@ -455,6 +483,7 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
     const struct cb_table *t = tbl ? cb_table_find(tbl) : NULL;
     const char *why = NULL;
     int restamped = 0;
+    int altered = 0; /* central changed a value the site sent */
 
     if (!t || !cb_capture_synced(tbl) || !row_id || !cb_uuid_valid(row_id) ||
         !json_is_object(fields) || json_object_size(fields) == 0) {
@@ -490,6 +519,7 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
             cb_json_str(p, "team") &&
             strcmp(cb_json_str(p, "team"), cb_json_str(fields, "team")) != 0) {
             json_object_set_new(fields, "team", json_string(cb_json_str(p, "team")));
+            altered = 1;
         }
         json_decref(p);
     }
@@ -621,7 +651,16 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
             /* A move goes to the old team's sites only (scope2): the new team's sites
              * receive the whole row from the re-log below, never a partial row they
              * cannot insert. */
-            rc = cb_capture_append(c, tbl, row_id, apply, hlc, s->id, op_id, restamped,
+            /* Exactly the site's op (nothing dropped, added or changed, no move, its
+             * own HLC) and nothing else logged for the row since the op's base (which
+             * the site would pull after its push and apply over its value): the site
+             * already holds the result, so it is not sent back. */
+            unsigned flags = restamped ? CB_CHANGE_RESTAMPED : 0;
+            if (!restamped && !altered && !moving && json_equal(apply, fields) &&
+                !row_changed_since(c, tbl, row_id, base, s->id)) {
+                flags |= CB_CHANGE_EXACT;
+            }
+            rc = cb_capture_append(c, tbl, row_id, apply, hlc, s->id, op_id, flags,
                                    moving   ? old_team
                                    : shared ? NULL
                                             : scope,
@@ -688,16 +727,20 @@ static int sync_push(struct cb_req *r)
     }
     json_t *rejected = json_array();
     int64_t last = site.last_op_id;
-    /* Foreign keys are checked by the sites that wrote the data; rows may
-     * arrive in scope order, not dependency order. */
-    cb_conn_exec(r->db, "PRAGMA foreign_keys=OFF");
-    rc = cb_conn_begin(r->db);
+    /* The batch is applied on this worker's sync connection: foreign keys are
+     * checked by the sites that wrote the data, and rows may arrive in scope
+     * order, not dependency order (store.h).  r->db holds no transaction. */
+    struct cb_conn *db = NULL;
+    rc = cb_store_sync_conn(r->app->store, &db);
+    if (rc == CB_OK) {
+        rc = cb_conn_begin(db);
+    }
     if (rc == CB_OK) {
         /* The acknowledgement point as of this write transaction: the same batch may
          * be pushed twice at once (a retry, or `coachbox sync` racing the background
          * syncer), and the second must skip what the first applied. */
         sqlite3_stmt *ls;
-        rc = cb_conn_prepare(r->db, "SELECT last_op_id FROM sites WHERE id = ?1", &ls);
+        rc = cb_conn_prepare(db, "SELECT last_op_id FROM sites WHERE id = ?1", &ls);
         if (rc == CB_OK) {
             sqlite3_bind_text(ls, 1, site.id, -1, SQLITE_TRANSIENT);
             if (sqlite3_step(ls) == SQLITE_ROW) {
@@ -725,7 +768,7 @@ static int sync_push(struct cb_req *r)
         if (id != last + 1) {
             break; /* a gap: apply nothing past it; the site resends from the ack */
         }
-        rc = apply_op(r->db, &site, op, &stats, rejected);
+        rc = apply_op(db, &site, op, &stats, rejected);
         if (rc == CB_OK) {
             last = id;
         }
@@ -734,7 +777,7 @@ static int sync_push(struct cb_req *r)
         char now[CB_TIME_STRLEN];
         sqlite3_stmt *st;
         cb_time_format(cb_now_ms(), now);
-        rc = cb_conn_prepare(r->db,
+        rc = cb_conn_prepare(db,
                              "UPDATE sites SET last_op_id = ?1, last_seen_at = ?2, "
                              "pending_reported = ?3, oldest_pending_at = ?4 WHERE id = ?5",
                              &st);
@@ -758,8 +801,8 @@ static int sync_push(struct cb_req *r)
          * backwards, not across restarts). */
         char hb[32];
         snprintf(hb, sizeof(hb), "%llu",
-                 (unsigned long long)cb_hlc_peek(cb_store_hlc(cb_conn_store(r->db))));
-        rc = cb_setting_set(r->db, "hlc", hb);
+                 (unsigned long long)cb_hlc_peek(cb_store_hlc(cb_conn_store(db))));
+        rc = cb_setting_set(db, "hlc", hb);
     }
     if (rc == CB_OK && stats.restamped) {
         struct cb_audit_event e = {NULL,
@@ -770,14 +813,13 @@ static int sync_push(struct cb_req *r)
                                    "ok",
                                    "site clock more than 5 minutes ahead",
                                    NULL};
-        rc = cb_audit(r->db, &e);
+        rc = cb_audit(db, &e);
     }
     if (rc == CB_OK) {
-        rc = cb_conn_commit(r->db);
-    } else {
-        cb_conn_rollback(r->db);
+        rc = cb_conn_commit(db);
+    } else if (db) {
+        cb_conn_rollback(db);
     }
-    cb_conn_exec(r->db, "PRAGMA foreign_keys=ON");
     cb_site_clear(&site);
     if (rc) {
         json_decref(rejected);
@@ -812,6 +854,77 @@ static int query_int(const struct cb_req *r, const char *name, long long def, lo
     return CB_OK;
 }
 
+/*
+ * Append s to b as a JSON string.  Ids, table and site names need no escaping
+ * and are copied; anything else is encoded by jansson.  CB_ETOOLARGE past b's cap.
+ */
+static int buf_add_json_string(struct cb_buf *b, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (; *p; p++) {
+        if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\') {
+            break;
+        }
+    }
+    if (!*p) {
+        int rc = cb_buf_add(b, "\"", 1);
+        if (rc == CB_OK) {
+            rc = cb_buf_add(b, s, (size_t)((const char *)p - s));
+        }
+        return rc ? rc : cb_buf_add(b, "\"", 1);
+    }
+    json_t *v = json_string(s);
+    char *text = v ? cb_json_dump(v) : NULL;
+    json_decref(v);
+    if (!text) {
+        return CB_ENOMEM;
+    }
+    int rc = cb_buf_adds(b, text);
+    free(text);
+    return rc;
+}
+
+/*
+ * Append one change of a pull page to b: {"seq","tbl","row_id","fields","hlc",
+ * "site"}, with the stored fields text (compact JSON written by capture.c)
+ * passed through as it is, not parsed and dumped again.
+ */
+static int page_add_change(struct cb_buf *b, sqlite3_stmt *st)
+{
+    const char *fields = (const char *)sqlite3_column_text(st, 3);
+    int rc = cb_buf_addf(b, "{\"seq\":%lld,\"tbl\":", (long long)sqlite3_column_int64(st, 0));
+    if (rc == CB_OK) {
+        rc = buf_add_json_string(b, (const char *)sqlite3_column_text(st, 1));
+    }
+    if (rc == CB_OK) {
+        rc = cb_buf_adds(b, ",\"row_id\":");
+    }
+    if (rc == CB_OK) {
+        rc = buf_add_json_string(b, (const char *)sqlite3_column_text(st, 2));
+    }
+    if (rc == CB_OK) {
+        rc = cb_buf_adds(b, ",\"fields\":");
+    }
+    if (rc == CB_OK) {
+        /* capture.c stores an object; anything else would break the page. */
+        rc = cb_buf_adds(b, fields && fields[0] == '{' ? fields : "{}");
+    }
+    if (rc == CB_OK) {
+        rc = cb_buf_addf(b, ",\"hlc\":%lld,\"site\":", (long long)sqlite3_column_int64(st, 4));
+    }
+    if (rc == CB_OK) {
+        rc = buf_add_json_string(b, (const char *)sqlite3_column_text(st, 5));
+    }
+    return rc ? rc : cb_buf_add(b, "}", 1);
+}
+
+/*
+ * GET /sync/v1/pull?since=SEQ&limit=N: a keyset page of the changes in the
+ * site's scope, written as text (stored fields spliced in).  A site's own
+ * writes that central logged exactly as sent (CB_CHANGE_EXACT) are left out;
+ * the cursor still moves past them.  A page also stops early at PULL_PAGE_BYTES
+ * (then more = true and next = its last change).  Read on r->db in one snapshot.
+ */
 static int sync_pull(struct cb_req *r)
 {
     struct cb_site site;
@@ -831,41 +944,53 @@ static int sync_pull(struct cb_req *r)
     }
     char *teams = cb_json_dump(site.teams);
     sqlite3_stmt *st;
-    int rc = cb_conn_prepare(r->db,
-                             "SELECT seq, tbl, row_id, fields, hlc, site FROM changes "
-                             "WHERE seq > ?1 AND (scope IS NULL OR scope IN "
-                             "(SELECT value FROM json_each(?2)) OR scope2 IN "
-                             "(SELECT value FROM json_each(?2))) ORDER BY seq LIMIT ?3",
-                             &st);
-    json_t *items = json_array();
+    int rc = teams ? cb_conn_prepare(r->db,
+                                     "SELECT seq, tbl, row_id, fields, hlc, site FROM changes "
+                                     "WHERE seq > ?1 AND (scope IS NULL OR scope IN "
+                                     "(SELECT value FROM json_each(?2)) OR scope2 IN "
+                                     "(SELECT value FROM json_each(?2))) AND NOT "
+                                     "(exact = 1 AND site = ?4) ORDER BY seq LIMIT ?3",
+                                     &st)
+                   : CB_ENOMEM;
+    struct cb_buf page;
+    cb_buf_init(&page, PULL_PAGE_CAP);
     long long last = since;
-    int n = 0, s = SQLITE_DONE;
+    int n = 0, s = SQLITE_DONE, full = 0;
     /* One read snapshot for the page and the head, so nothing committed
      * between them is skipped. */
     int in_txn = rc == CB_OK && cb_conn_exec(r->db, "BEGIN") == CB_OK;
     if (rc == CB_OK) {
+        rc = cb_buf_adds(&page, "{\"changes\":[");
+    }
+    if (rc == CB_OK) {
         sqlite3_bind_int64(st, 1, since);
-        sqlite3_bind_text(st, 2, teams ? teams : "[]", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, teams, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 3, limit);
-        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-            json_t *fields = json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL);
+        sqlite3_bind_text(st, 4, site.id, -1, SQLITE_TRANSIENT);
+        while (rc == CB_OK && (s = sqlite3_step(st)) == SQLITE_ROW) {
+            if (n > 0) {
+                rc = cb_buf_add(&page, ",", 1);
+            }
+            if (rc == CB_OK) {
+                rc = page_add_change(&page, st);
+            }
             last = sqlite3_column_int64(st, 0);
-            json_array_append_new(
-                items, json_pack("{s:I, s:s, s:s, s:o, s:I, s:s}", "seq", (json_int_t)last, "tbl",
-                                 sqlite3_column_text(st, 1), "row_id", sqlite3_column_text(st, 2),
-                                 "fields", fields ? fields : json_object(), "hlc",
-                                 (json_int_t)sqlite3_column_int64(st, 4), "site",
-                                 sqlite3_column_text(st, 5)));
             n++;
+            if (rc == CB_OK && page.len >= PULL_PAGE_BYTES) {
+                full = 1; /* enough for one answer: the site asks again from last */
+                break;
+            }
         }
         cb_stmt_done(st);
-        if (s != SQLITE_DONE) {
+        if (rc == CB_OK && !full && s != SQLITE_DONE) {
             rc = cb_store_rc(s);
         }
     }
-    /* With a short page the site is up to date with everything so far. */
+    int more = full || n >= limit;
+    /* With a short page the site is up to date with everything so far, its own
+     * exact writes included. */
     long long head = last;
-    if (rc == CB_OK && n < limit) {
+    if (rc == CB_OK && !more) {
         sqlite3_stmt *h;
         if (cb_conn_prepare(r->db, "SELECT coalesce(max(seq), 0) FROM changes", &h) == CB_OK) {
             if (sqlite3_step(h) == SQLITE_ROW && sqlite3_column_int64(h, 0) > head) {
@@ -878,17 +1003,26 @@ static int sync_pull(struct cb_req *r)
         cb_conn_exec(r->db, "COMMIT");
     }
     free(teams);
-    json_t *teams_json = json_incref(site.teams);
+    if (rc == CB_OK) {
+        rc = cb_buf_addf(&page, "],\"next\":%lld,\"more\":%s,\"teams\":", head,
+                         more ? "true" : "false");
+    }
+    if (rc == CB_OK) {
+        char *tt = cb_json_dump(site.teams);
+        rc = tt ? cb_buf_adds(&page, tt) : CB_ENOMEM;
+        free(tt);
+    }
+    if (rc == CB_OK) {
+        rc = cb_buf_add(&page, "}", 1);
+    }
     cb_site_clear(&site);
     if (rc) {
-        json_decref(items);
-        json_decref(teams_json);
+        cb_buf_free(&page);
         return cb_reply_error(r, rc, NULL);
     }
-    return cb_reply_json(r, 200,
-                         json_pack("{s:o, s:I, s:b, s:o}", "changes", items, "next",
-                                   (json_int_t)head, "more", n >= limit, "teams", teams_json),
-                         NULL);
+    rc = cb_reply_json_text(r, 200, cb_buf_str(&page), page.len, NULL);
+    cb_buf_free(&page);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ digest */

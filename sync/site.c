@@ -19,6 +19,7 @@
 #include "coachbox/sync.h"
 #include "coachbox/timeutil.h"
 
+#include <assert.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -427,7 +428,9 @@ int cb_sync_wipe(struct cb_conn *c)
         "measures",   "consents",   "checkins",   "encounters",   "participants", "group_sessions",
         "programmes", "sessions",   "outbox",     "row_meta",     "scope_exits",  NULL};
     char sql[128];
-    cb_conn_exec(c, "PRAGMA foreign_keys=OFF");
+    int fk = 1;
+    sqlite3_db_config(cb_conn_db(c), SQLITE_DBCONFIG_ENABLE_FKEY, -1, &fk);
+    assert(fk == 0); /* the sync connection: rows go in any order */
     int rc = cb_conn_begin(c);
     for (const char *const *t = tables; *t && rc == CB_OK; t++) {
         snprintf(sql, sizeof(sql), "DELETE FROM %s", *t);
@@ -460,7 +463,6 @@ int cb_sync_wipe(struct cb_conn *c)
     } else {
         cb_conn_rollback(c);
     }
-    cb_conn_exec(c, "PRAGMA foreign_keys=ON");
     if (rc == CB_OK) {
         cb_conn_exec(c, "PRAGMA wal_checkpoint(TRUNCATE); VACUUM;");
     }
@@ -712,14 +714,13 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
         }
         json_t *exits = json_array();
         if (rc == CB_OK) {
-            /* The page and the cursor commit together. */
-            cb_conn_exec(c, "PRAGMA foreign_keys=OFF");
+            /* The page and the cursor commit together (c is the sync connection:
+             * foreign keys are off, rows arrive in scope order). */
             rc = cb_conn_begin(c);
             if (rc == CB_OK && setting_int(c, "sync_cursor") != cursor) {
                 /* Another round (the background syncer, or a `coachbox sync` in another
                  * process) applied this page meanwhile: drop ours and go on from there. */
                 cb_conn_rollback(c);
-                cb_conn_exec(c, "PRAGMA foreign_keys=ON");
                 json_decref(exits);
                 json_decref(teams);
                 resp_free(&resp);
@@ -779,7 +780,6 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
                              "could not apply changes from central: %s", cb_strerror(rc));
                 }
             }
-            cb_conn_exec(c, "PRAGMA foreign_keys=ON");
             if (rc == CB_OK) {
                 res->pulled += (int64_t)json_array_size(changes);
                 if (progress) {
@@ -807,7 +807,9 @@ int cb_sync_round(struct cb_store *s, cb_sync_progress progress, void *ud,
     struct cb_conn *c;
     char base[512];
     memset(res, 0, sizeof(*res));
-    int rc = cb_store_conn(s, &c);
+    /* The whole round runs on this thread's sync connection (foreign keys off for
+     * its lifetime, so its cached statements stay valid from round to round). */
+    int rc = cb_store_sync_conn(s, &c);
     if (rc) {
         return rc;
     }

@@ -41,13 +41,20 @@ int cb_capture_synced(const char *tbl);
  * row_id of tbl, with a new HLC.  Caller holds the write transaction.
  */
 int cb_capture(struct cb_conn *c, const char *tbl, const char *row_id, const json_t *fields);
+/* Flags of a logged change (cb_capture_append). */
+enum {
+    CB_CHANGE_RESTAMPED = 1u << 0, /* central replaced the site's HLC (clock too far ahead) */
+    CB_CHANGE_EXACT = 1u << 1      /* fields are exactly what op op_id of site sent: that
+                                      site already holds them and is not sent them back */
+};
 /*
  * Central only: append one change (fields as compact JSON text) to the log
- * with a new seq and the given origin; when update_meta, set each field's
- * version to (seq, hlc, site).  *seq_out (may be NULL) receives the seq.
+ * with a new seq and the given origin and flags (CB_CHANGE_*; EXACT needs an
+ * op_id); when update_meta, set each field's version to (seq, hlc, site).
+ * *seq_out (may be NULL) receives the seq.
  */
 int cb_capture_append(struct cb_conn *c, const char *tbl, const char *row_id, const json_t *fields,
-                      uint64_t hlc, const char *site, int64_t op_id, int restamped,
+                      uint64_t hlc, const char *site, int64_t op_id, unsigned flags,
                       const char *scope, const char *scope2, int update_meta, int64_t *seq_out);
 /*
  * Central only: re-log the current value of every synced field of the

@@ -75,7 +75,8 @@ int cb_sync_verify(struct cb_store *s, json_t **report, char *msg, size_t msglen
 int cb_sync_digest(struct cb_conn *c, const json_t *teams, const char *table, json_t **out);
 /* Field status for GET /api/sync/status (new reference). */
 int cb_sync_status(struct cb_store *s, json_t **out);
-/* Delete every synced record and the site credentials (revocation). */
+/* Delete every synced record and the site credentials (revocation).  c must be a
+ * sync connection (cb_store_sync_conn: foreign keys off). */
 int cb_sync_wipe(struct cb_conn *c);
 
 /* Background syncer for `coachbox serve` (no-op until enrolled). */
