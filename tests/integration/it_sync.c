@@ -1612,6 +1612,78 @@ static void test_push_clock_ahead_restamped(void **state)
                        G.site_id[SB], NULL) >= 1);
 }
 
+/*
+ * A change central logged exactly as a site sent it is not sent back to that site
+ * (its cursor still moves past it), but every other site of the team receives it;
+ * an edit about a row that changed since the site's base is sent back, because
+ * the site would otherwise keep an older value pulled after its push.
+ */
+static void bulk_edit_at_central(int n);
+
+static void test_own_writes_not_echoed(void **state)
+{
+    (void)state;
+    struct cbt_resp r;
+    char pull[96], v[64];
+    /* A write on central to the person of op 2 (their preferred name), unseen by B. */
+    long long before = db_int(G.central_dir, "SELECT max(seq) FROM changes", NULL, NULL);
+    bulk_edit_at_central(1);
+    long long head = db_int(G.central_dir, "SELECT max(seq) FROM changes", NULL, NULL);
+    assert_true(head > before);
+    long long last = b_last_op_id();
+    /* Op 1: based on central's head, so nothing changed since: exact.  Op 2: another
+     * field of the person central just wrote, based on before that write: sent back. */
+    json_t *b = json_pack(
+        "{s:[{s:I, s:s, s:s, s:{s:s}, s:I, s:I}, {s:I, s:s, s:s, s:{s:s}, s:I, s:I}]}", "ops",
+        "op_id", (json_int_t)(last + 1), "tbl", "participants", "row_id", G.p_basic, "fields",
+        "preferred_name", "Echo-free", "hlc", (json_int_t)cb_hlc_pack(cb_now_ms(), 1), "base_seq",
+        (json_int_t)head, "op_id", (json_int_t)(last + 2), "tbl", "participants", "row_id",
+        G.p_conf, "fields", "given_name", "Sent back", "hlc",
+        (json_int_t)cb_hlc_pack(cb_now_ms(), 2), "base_seq", (json_int_t)before);
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
+    free(body);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "applied")), 2);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "conflicts")), 0);
+    cbt_resp_free(&r);
+    long long seq1 =
+        db_int(G.central_dir, "SELECT max(seq) FROM changes WHERE row_id = ?1", G.p_basic, NULL);
+    long long seq2 =
+        db_int(G.central_dir, "SELECT max(seq) FROM changes WHERE row_id = ?1", G.p_conf, NULL);
+    assert_true(seq1 > head && seq2 > seq1);
+
+    /* B's pull from before the push: op 2 comes back, op 1 does not; next passes both. */
+    snprintf(pull, sizeof(pull), "/sync/v1/pull?since=%lld", before);
+    signed_rq("GET", pull, NULL, NULL, NULL, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    json_t *changes = json_object_get(r.json, "changes");
+    int saw1 = 0, saw2 = 0;
+    size_t i;
+    json_t *ch;
+    json_array_foreach(changes, i, ch)
+    {
+        json_int_t seq = json_integer_value(json_object_get(ch, "seq"));
+        saw1 |= seq == seq1;
+        saw2 |= seq == seq2;
+    }
+    assert_false(saw1);
+    assert_true(saw2);
+    assert_true(json_integer_value(json_object_get(r.json, "next")) >= seq2);
+    assert_false(json_is_true(json_object_get(r.json, "more")));
+    cbt_resp_free(&r);
+
+    /* Site A (same team) receives both. */
+    sync_ok(SA);
+    assert_true(db_text(G.dir[SA], "SELECT preferred_name FROM participants WHERE id = ?1",
+                        G.p_basic, NULL, v, sizeof(v)));
+    assert_string_equal(v, "Echo-free");
+    assert_true(db_text(G.dir[SA], "SELECT given_name FROM participants WHERE id = ?1", G.p_conf,
+                        NULL, v, sizeof(v)));
+    assert_string_equal(v, "Sent back");
+}
+
 static void test_central_clock_survives_restart(void **state)
 {
     (void)state;
@@ -1844,6 +1916,7 @@ int main(void)
         cmocka_unit_test(test_push_new_record_about_other_teams_person),
         cmocka_unit_test(test_push_clock_ahead_restamped),
         cmocka_unit_test(test_concurrent_duplicate_batches),
+        cmocka_unit_test(test_own_writes_not_echoed),
         cmocka_unit_test(test_central_clock_survives_restart),
         cmocka_unit_test(test_move_with_edit_waiting_at_old_site),
         cmocka_unit_test(test_move_edits_waiting_at_old_site_not_lost),
