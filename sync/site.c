@@ -112,6 +112,39 @@ static int url_ok(const char *url, char *msg, size_t len)
 }
 
 /*
+ * The message for a failed transfer: a certificate that --ca does not vouch
+ * for, or a key that does not match --pin, is said to be so (the site refuses
+ * that central), not reported as central being unreachable.  detail: curl's
+ * error buffer (may be empty).
+ */
+static void tls_error_message(CURLcode cc, const char *base, const char *detail, char *msg,
+                              size_t msglen)
+{
+    const char *why = detail[0] ? detail : curl_easy_strerror(cc);
+    switch (cc) {
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        snprintf(msg, msglen,
+                 "refused central at %s: its public key does not match the pinned key (--pin): %s",
+                 base, why);
+        break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+#if LIBCURL_VERSION_NUM < 0x073e00
+    case CURLE_SSL_CACERT:
+#endif
+        snprintf(msg, msglen,
+                 "refused central at %s: its TLS certificate is not trusted (check --ca): %s", base,
+                 why);
+        break;
+    case CURLE_SSL_CACERT_BADFILE:
+        snprintf(msg, msglen, "cannot use the CA file (--ca) for central at %s: %s", base, why);
+        break;
+    default:
+        snprintf(msg, msglen, "central unreachable at %s: %s", base, why);
+        break;
+    }
+}
+
+/*
  * One request to central: method path (with query) and an optional JSON
  * body; signed when the site is enrolled.  On transport failure CB_EIO with
  * msg set; otherwise CB_OK with resp->status and the parsed body.
@@ -180,10 +213,12 @@ static int http_call(struct cb_conn *c, const char *base, const char *method, co
         curl_easy_setopt(k, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(k, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
     }
+    char detail[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(k, CURLOPT_ERRORBUFFER, detail);
     CURLcode cc = curl_easy_perform(k);
     int rc = CB_OK;
     if (cc != CURLE_OK) {
-        snprintf(msg, msglen, "central unreachable at %s: %s", base, curl_easy_strerror(cc));
+        tls_error_message(cc, base, detail, msg, msglen);
         rc = CB_EIO;
     } else {
         curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &resp->status);
