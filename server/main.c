@@ -46,7 +46,7 @@ static void usage(void)
           "  site add --data CENTRAL_DIR --name NAME --team TEAM [--team TEAM ...]\n"
           "          register a field server; prints its one-time enrollment code\n"
           "  site list|revoke --data CENTRAL_DIR [--site ID_OR_NAME]\n"
-          "  enroll --data FIELD_DIR --central URL --code CODE [--ca FILE | --pin sha256//...]\n"
+          "  enroll --data FIELD_DIR --central URL --code CODE [--ca FILE] [--pin sha256//...]\n"
           "  sync --data FIELD_DIR [--verify]   sync with central now (exit 0 when complete)\n"
           "  user add --data DIR --username U --role coach|lead|manager|admin\n"
           "          [--team TEAM] [--display-name NAME]   (password read from stdin)\n"
