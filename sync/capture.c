@@ -180,18 +180,33 @@ int cb_capture_row_values(struct cb_conn *c, const char *tbl, const char *row_id
     return cb_record_get_synced(c, t, row_id, out);
 }
 
-/* Set each field's version in versions to [seq, hlc, site]. */
-static void stamp(json_t *versions, const json_t *fields, int64_t seq, uint64_t hlc,
-                  const char *site)
+json_t *cb_capture_version(const json_t *versions, const char *field)
 {
+    json_t *v = json_object_get(versions, field);
+    return v ? v : json_object_get(versions, CB_VERSION_ROW);
+}
+
+int cb_capture_stamp(json_t *versions, const json_t *fields, int64_t seq, uint64_t hlc,
+                     const char *site)
+{
+    assert(json_is_object(versions));
+    if (json_object_size(versions) == 0 && json_object_get(fields, "created_at")) {
+        return json_object_set_new(versions, CB_VERSION_ROW,
+                                   json_pack("[I, I, s]", (json_int_t)seq, (json_int_t)hlc, site))
+                   ? CB_ENOMEM
+                   : CB_OK;
+    }
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)(uintptr_t)fields, key, v)
     {
         (void)v;
-        json_object_set_new(versions, key,
-                            json_pack("[I, I, s]", (json_int_t)seq, (json_int_t)hlc, site));
+        if (json_object_set_new(versions, key,
+                                json_pack("[I, I, s]", (json_int_t)seq, (json_int_t)hlc, site))) {
+            return CB_ENOMEM;
+        }
     }
+    return CB_OK;
 }
 
 static int persist_hlc(struct cb_conn *c, uint64_t h)
@@ -248,7 +263,9 @@ int cb_capture_append(struct cb_conn *c, const char *tbl, const char *row_id, co
         json_t *versions = NULL;
         rc = cb_capture_versions(c, tbl, row_id, &versions);
         if (rc == CB_OK) {
-            stamp(versions, fields, seq, hlc, site);
+            rc = cb_capture_stamp(versions, fields, seq, hlc, site);
+        }
+        if (rc == CB_OK) {
             rc = cb_capture_set_versions(c, tbl, row_id, versions);
         }
         json_decref(versions);
@@ -266,7 +283,7 @@ static int previous_team(struct cb_conn *c, const char *tbl, const char *row_id,
     if (rc) {
         return rc;
     }
-    json_t *v = json_object_get(versions, "team");
+    json_t *v = cb_capture_version(versions, "team");
     json_int_t seq = json_integer_value(json_array_get(v, 0));
     json_decref(versions);
     if (seq <= 0) {
@@ -385,17 +402,22 @@ static int capture_field(struct cb_conn *c, const char *tbl, const char *row_id,
         /* The local value's version: keep the central seq it was based on. */
         json_t *versions = NULL;
         rc = cb_capture_versions(c, tbl, row_id, &versions);
-        if (rc == CB_OK) {
+        if (rc == CB_OK && json_object_size(versions) == 0 &&
+            json_object_get(fields, "created_at")) {
+            rc = cb_capture_stamp(versions, fields, 0, h, CB_SITE_LOCAL); /* a new row */
+        } else if (rc == CB_OK) {
             const char *key;
             json_t *v;
             json_object_foreach((json_t *)(uintptr_t)fields, key, v)
             {
                 (void)v;
                 json_int_t seq =
-                    json_integer_value(json_array_get(json_object_get(versions, key), 0));
+                    json_integer_value(json_array_get(cb_capture_version(versions, key), 0));
                 json_object_set_new(versions, key,
                                     json_pack("[I, I, s]", seq, (json_int_t)h, CB_SITE_LOCAL));
             }
+        }
+        if (rc == CB_OK) {
             rc = cb_capture_set_versions(c, tbl, row_id, versions);
         }
         json_decref(versions);
@@ -515,7 +537,7 @@ static int relog_row(struct cb_conn *c, const char *tbl, const char *row_id, con
         const char *site = CB_SITE_CENTRAL;
         json_object_foreach(values, key, v)
         {
-            json_t *ver = json_object_get(versions, key);
+            json_t *ver = cb_capture_version(versions, key);
             uint64_t h = (uint64_t)json_integer_value(json_array_get(ver, 1));
             const char *si = json_string_value(json_array_get(ver, 2));
             if (si && (h > hlc || (h == hlc && strcmp(si, site) > 0))) {

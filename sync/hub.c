@@ -353,7 +353,7 @@ static int row_changed_since(struct cb_conn *c, const char *tbl, const char *row
 static int version_of(const json_t *versions, const char *field, int64_t *seq, uint64_t *hlc,
                       const char **site)
 {
-    json_t *v = json_object_get(versions, field);
+    json_t *v = cb_capture_version(versions, field);
     if (!json_is_array(v) || json_array_size(v) != 3) {
         return 0;
     }

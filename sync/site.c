@@ -696,12 +696,9 @@ static int apply_change(struct cb_conn *c, const json_t *ch, const json_t *teams
             rc = cb_capture_versions(c, tbl, row_id, &versions);
         }
         if (rc == CB_OK) {
-            json_object_foreach(apply, key, v)
-            {
-                (void)v;
-                json_object_set_new(versions, key,
-                                    json_pack("[I, I, s]", seq, (json_int_t)hlc, site));
-            }
+            rc = cb_capture_stamp(versions, apply, seq, hlc, site);
+        }
+        if (rc == CB_OK) {
             rc = cb_capture_set_versions(c, tbl, row_id, versions);
         }
         json_decref(versions);
