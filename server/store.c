@@ -16,7 +16,8 @@
 #define STMT_CACHE 96
 
 struct stmt_slot {
-    char *sql; /* owned copy: the cache key */
+    char *sql;     /* owned copy: the cache key */
+    uint64_t hash; /* of sql (stmt_hash): compared before the text */
     sqlite3_stmt *st;
 };
 
@@ -209,10 +210,21 @@ int cb_store_set_role(struct cb_store *s, const char *role)
     return rc;
 }
 
+/* FNV-1a of the SQL text: the statement cache compares hashes before texts. */
+static uint64_t stmt_hash(const char *sql)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)sql; *p; p++) {
+        h = (h ^ *p) * 1099511628211ULL;
+    }
+    return h;
+}
+
 int cb_conn_prepare(struct cb_conn *c, const char *sql, sqlite3_stmt **out)
 {
+    uint64_t hash = stmt_hash(sql);
     for (int i = 0; i < c->ncache; i++) {
-        if (strcmp(c->cache[i].sql, sql) == 0) {
+        if (c->cache[i].hash == hash && strcmp(c->cache[i].sql, sql) == 0) {
             sqlite3_reset(c->cache[i].st);
             sqlite3_clear_bindings(c->cache[i].st);
             *out = c->cache[i].st;
@@ -241,6 +253,7 @@ int cb_conn_prepare(struct cb_conn *c, const char *sql, sqlite3_stmt **out)
         free(c->cache[slot].sql);
     }
     c->cache[slot].sql = key;
+    c->cache[slot].hash = hash;
     c->cache[slot].st = st;
     *out = st;
     return CB_OK;

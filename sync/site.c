@@ -83,6 +83,13 @@ int cb_sync_enrolled(struct cb_store *s)
 
 /* ------------------------------------------------------------ HTTP */
 
+/*
+ * The curl handle of the round running on this thread (cb_sync_round), or
+ * NULL: the requests of a round share it, and with it one kept-alive
+ * connection (and TLS session) to central.  Owned by cb_sync_round.
+ */
+static _Thread_local CURL *round_curl;
+
 struct http_resp {
     long status;
     struct cb_buf body;
@@ -165,7 +172,12 @@ static int http_call(struct cb_conn *c, const char *base, const char *method, co
     setting(c, "site_secret", secret, sizeof(secret));
     setting(c, "central_ca", ca, sizeof(ca));
     setting(c, "central_pin", pin, sizeof(pin));
-    CURL *k = curl_easy_init();
+    CURL *k = round_curl;
+    if (k) {
+        curl_easy_reset(k); /* options cleared; the open connection is kept */
+    } else {
+        k = curl_easy_init();
+    }
     if (!k) {
         return CB_ENOMEM;
     }
@@ -229,8 +241,12 @@ static int http_call(struct cb_conn *c, const char *base, const char *method, co
             rc = CB_EIO;
         }
     }
+    curl_easy_setopt(k, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(k, CURLOPT_ERRORBUFFER, NULL);
     curl_slist_free_all(hl);
-    curl_easy_cleanup(k);
+    if (k != round_curl) {
+        curl_easy_cleanup(k);
+    }
     return rc;
 }
 
@@ -871,6 +887,7 @@ int cb_sync_round(struct cb_store *s, cb_sync_progress progress, void *ud,
     }
     setting(c, "central_url", base, sizeof(base));
     set_int(c, "last_attempt_ms", cb_now_ms());
+    round_curl = curl_easy_init(); /* NULL: each request uses its own handle */
     rc = push_all(c, base, progress, ud, res);
     if (rc == CB_OK) {
         rc = pull_all(c, base, progress, ud, res);
@@ -899,6 +916,10 @@ int cb_sync_round(struct cb_store *s, cb_sync_progress progress, void *ud,
             res->pending = sqlite3_column_int64(st, 0);
         }
         cb_stmt_done(st);
+    }
+    if (round_curl) {
+        curl_easy_cleanup(round_curl);
+        round_curl = NULL;
     }
     close(lockfd); /* releases the flock */
     pthread_mutex_unlock(&round_lock);
