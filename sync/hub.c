@@ -855,36 +855,6 @@ static int query_int(const struct cb_req *r, const char *name, long long def, lo
 }
 
 /*
- * Append s to b as a JSON string.  Ids, table and site names need no escaping
- * and are copied; anything else is encoded by jansson.  CB_ETOOLARGE past b's cap.
- */
-static int buf_add_json_string(struct cb_buf *b, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    for (; *p; p++) {
-        if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\') {
-            break;
-        }
-    }
-    if (!*p) {
-        int rc = cb_buf_add(b, "\"", 1);
-        if (rc == CB_OK) {
-            rc = cb_buf_add(b, s, (size_t)((const char *)p - s));
-        }
-        return rc ? rc : cb_buf_add(b, "\"", 1);
-    }
-    json_t *v = json_string(s);
-    char *text = v ? cb_json_dump(v) : NULL;
-    json_decref(v);
-    if (!text) {
-        return CB_ENOMEM;
-    }
-    int rc = cb_buf_adds(b, text);
-    free(text);
-    return rc;
-}
-
-/*
  * Append one change of a pull page to b: {"seq","tbl","row_id","fields","hlc",
  * "site"}, with the stored fields text (compact JSON written by capture.c)
  * passed through as it is, not parsed and dumped again.
@@ -894,13 +864,13 @@ static int page_add_change(struct cb_buf *b, sqlite3_stmt *st)
     const char *fields = (const char *)sqlite3_column_text(st, 3);
     int rc = cb_buf_addf(b, "{\"seq\":%lld,\"tbl\":", (long long)sqlite3_column_int64(st, 0));
     if (rc == CB_OK) {
-        rc = buf_add_json_string(b, (const char *)sqlite3_column_text(st, 1));
+        rc = cb_json_buf_add_string(b, (const char *)sqlite3_column_text(st, 1));
     }
     if (rc == CB_OK) {
         rc = cb_buf_adds(b, ",\"row_id\":");
     }
     if (rc == CB_OK) {
-        rc = buf_add_json_string(b, (const char *)sqlite3_column_text(st, 2));
+        rc = cb_json_buf_add_string(b, (const char *)sqlite3_column_text(st, 2));
     }
     if (rc == CB_OK) {
         rc = cb_buf_adds(b, ",\"fields\":");
@@ -913,7 +883,7 @@ static int page_add_change(struct cb_buf *b, sqlite3_stmt *st)
         rc = cb_buf_addf(b, ",\"hlc\":%lld,\"site\":", (long long)sqlite3_column_int64(st, 4));
     }
     if (rc == CB_OK) {
-        rc = buf_add_json_string(b, (const char *)sqlite3_column_text(st, 5));
+        rc = cb_json_buf_add_string(b, (const char *)sqlite3_column_text(st, 5));
     }
     return rc ? rc : cb_buf_add(b, "}", 1);
 }

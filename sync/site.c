@@ -31,9 +31,11 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#define PUSH_BATCH   2000
-#define PULL_PAGE    2000
-#define MAX_RESPONSE (256 * 1024 * 1024)
+#define PUSH_BATCH     2000
+#define PULL_PAGE      2000
+#define PUSH_BODY_SOFT (8 * 1024 * 1024)  /* a batch stops after the op crossing this */
+#define PUSH_BODY_MAX  (32 * 1024 * 1024) /* hard cap on a batch (central takes 64 MiB) */
+#define MAX_RESPONSE   (256 * 1024 * 1024)
 
 static pthread_mutex_t round_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -537,46 +539,63 @@ static int push_all(struct cb_conn *c, const char *base, cb_sync_progress progre
     cb_stmt_done(st);
     int64_t done = 0;
     for (;;) {
-        json_t *ops = json_array();
-        int64_t first = 0, lastid = 0;
+        /* The batch is written as text: each outbox row's stored fields (compact
+         * JSON written by capture.c) are spliced in, not parsed and dumped again. */
+        struct cb_buf b;
+        int64_t first = 0, lastid = 0, n = 0;
         char oldest[CB_TIME_STRLEN] = "";
+        cb_buf_init(&b, PUSH_BODY_MAX);
         rc = cb_conn_prepare(c,
                              "SELECT op_id, tbl, row_id, fields, hlc, base_seq, created_at "
                              "FROM outbox ORDER BY op_id LIMIT ?1",
                              &st);
-        if (rc) {
-            json_decref(ops);
-            return rc;
+        if (rc == CB_OK) {
+            rc = cb_buf_adds(&b, "{\"ops\":[");
         }
-        sqlite3_bind_int(st, 1, PUSH_BATCH);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            int64_t id = sqlite3_column_int64(st, 0);
-            if (!first) {
-                first = id;
-                snprintf(oldest, sizeof(oldest), "%s", (const char *)sqlite3_column_text(st, 6));
+        if (rc == CB_OK) {
+            sqlite3_bind_int(st, 1, PUSH_BATCH);
+            while (rc == CB_OK && b.len < PUSH_BODY_SOFT && sqlite3_step(st) == SQLITE_ROW) {
+                int64_t id = sqlite3_column_int64(st, 0);
+                const char *fields = (const char *)sqlite3_column_text(st, 3);
+                if (!first) {
+                    first = id;
+                    snprintf(oldest, sizeof(oldest), "%s",
+                             (const char *)sqlite3_column_text(st, 6));
+                }
+                lastid = id;
+                rc = cb_buf_addf(&b, "%s{\"op_id\":%lld,\"tbl\":", n ? "," : "", (long long)id);
+                rc = rc ? rc : cb_json_buf_add_string(&b, (const char *)sqlite3_column_text(st, 1));
+                rc = rc ? rc : cb_buf_adds(&b, ",\"row_id\":");
+                rc = rc ? rc : cb_json_buf_add_string(&b, (const char *)sqlite3_column_text(st, 2));
+                rc = rc ? rc : cb_buf_adds(&b, ",\"fields\":");
+                rc = rc ? rc : cb_buf_adds(&b, fields && fields[0] == '{' ? fields : "{}");
+                rc = rc ? rc
+                        : cb_buf_addf(&b, ",\"hlc\":%lld,\"base_seq\":%lld}",
+                                      (long long)sqlite3_column_int64(st, 4),
+                                      (long long)sqlite3_column_int64(st, 5));
+                n++;
             }
-            lastid = id;
-            json_t *fields = json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL);
-            json_array_append_new(
-                ops, json_pack("{s:I, s:s, s:s, s:o, s:I, s:I}", "op_id", (json_int_t)id, "tbl",
-                               sqlite3_column_text(st, 1), "row_id", sqlite3_column_text(st, 2),
-                               "fields", fields ? fields : json_object(), "hlc",
-                               (json_int_t)sqlite3_column_int64(st, 4), "base_seq",
-                               (json_int_t)sqlite3_column_int64(st, 5)));
+            cb_stmt_done(st);
         }
-        cb_stmt_done(st);
-        if (json_array_size(ops) == 0) {
-            json_decref(ops);
+        if (rc == CB_OK && n == 0) {
+            cb_buf_free(&b);
             return CB_OK;
         }
-        json_t *req = json_pack("{s:o, s:I, s:s}", "ops", ops, "pending",
-                                (json_int_t)(total - done), "oldest_pending_at", oldest);
-        char *body = cb_json_dump(req);
-        json_decref(req);
+        if (rc == CB_OK) {
+            rc = cb_buf_addf(
+                &b, "],\"pending\":%lld,\"oldest_pending_at\":", (long long)(total - done));
+        }
+        rc = rc ? rc : cb_json_buf_add_string(&b, oldest);
+        rc = rc ? rc : cb_buf_adds(&b, "}");
+        if (rc) {
+            cb_buf_free(&b);
+            return rc;
+        }
+        const char *body = cb_buf_str(&b);
         struct http_resp resp;
         rc = http_call(c, base, "POST", "/sync/v1/push", body, &resp, res->error,
                        sizeof(res->error));
-        free(body);
+        cb_buf_free(&b);
         if (rc == CB_OK && resp.status != 200) {
             rc = resp_error(&resp, res->error, sizeof(res->error));
         }
@@ -623,9 +642,9 @@ static int push_all(struct cb_conn *c, const char *base, cb_sync_progress progre
         if (rc) {
             return rc;
         }
-        int64_t n = (ack < lastid ? ack : lastid) - first + 1;
-        done += n;
-        res->pushed += n;
+        int64_t acked = (ack < lastid ? ack : lastid) - first + 1;
+        done += acked;
+        res->pushed += acked;
         if (progress) {
             progress(ud, "push", done, total);
         }
