@@ -216,9 +216,12 @@ static int persist_hlc(struct cb_conn *c, uint64_t h)
     return cb_setting_set(c, "hlc", buf);
 }
 
-int cb_capture_append(struct cb_conn *c, const char *tbl, const char *row_id, const json_t *fields,
-                      uint64_t hlc, const char *site, int64_t op_id, unsigned flags,
-                      const char *scope, const char *scope2, int update_meta, int64_t *seq_out)
+/* Append the change; versions: NULL (no row_meta update), or the row's
+ * versions to stamp and write (read here when *read_versions). */
+static int append_change(struct cb_conn *c, const char *tbl, const char *row_id,
+                         const json_t *fields, uint64_t hlc, const char *site, int64_t op_id,
+                         unsigned flags, const char *scope, const char *scope2, int update_meta,
+                         json_t *versions, int64_t *seq_out)
 {
     assert(!(flags & CB_CHANGE_EXACT) || op_id > 0);
     char *text = cb_json_dump(fields);
@@ -260,17 +263,37 @@ int cb_capture_append(struct cb_conn *c, const char *tbl, const char *row_id, co
         *seq_out = seq;
     }
     if (update_meta) {
-        json_t *versions = NULL;
-        rc = cb_capture_versions(c, tbl, row_id, &versions);
+        json_t *own = NULL;
+        if (!versions) {
+            rc = cb_capture_versions(c, tbl, row_id, &own);
+            versions = own;
+        }
         if (rc == CB_OK) {
             rc = cb_capture_stamp(versions, fields, seq, hlc, site);
         }
         if (rc == CB_OK) {
             rc = cb_capture_set_versions(c, tbl, row_id, versions);
         }
-        json_decref(versions);
+        json_decref(own);
     }
     return rc;
+}
+
+int cb_capture_append(struct cb_conn *c, const char *tbl, const char *row_id, const json_t *fields,
+                      uint64_t hlc, const char *site, int64_t op_id, unsigned flags,
+                      const char *scope, const char *scope2, int update_meta, int64_t *seq_out)
+{
+    return append_change(c, tbl, row_id, fields, hlc, site, op_id, flags, scope, scope2,
+                         update_meta, NULL, seq_out);
+}
+
+int cb_capture_append_stamp(struct cb_conn *c, const char *tbl, const char *row_id,
+                            const json_t *fields, uint64_t hlc, const char *site, int64_t op_id,
+                            unsigned flags, const char *scope, const char *scope2, json_t *versions)
+{
+    assert(versions);
+    return append_change(c, tbl, row_id, fields, hlc, site, op_id, flags, scope, scope2, 1,
+                         versions, NULL);
 }
 
 /* The previous team of a row as last logged (for scope2). */

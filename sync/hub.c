@@ -237,6 +237,30 @@ static int moved_out_after(struct cb_conn *c, const struct cb_site *s, const cha
 }
 
 /*
+ * The current team of participant pid at central into out (CB_ENOTFOUND when
+ * there is no such person or they have no team).  Reads one column, not the
+ * whole row: this runs for every new record a site pushes.
+ */
+static int person_team(struct cb_conn *c, const char *pid, char *out, size_t len)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c, "SELECT team FROM participants WHERE id = ?1", &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, pid, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        snprintf(out, len, "%s", (const char *)sqlite3_column_text(st, 0));
+        rc = CB_OK;
+    } else {
+        rc = s == SQLITE_ROW || s == SQLITE_DONE ? CB_ENOTFOUND : cb_store_rc(s);
+    }
+    cb_stmt_done(st);
+    return rc;
+}
+
+/*
  * May this site write this op?  Rows of its teams' participants, programmes
  * and sessions; conflicts only to resolve them; never accounts or teams.
  */
@@ -297,10 +321,8 @@ static int op_allowed(struct cb_conn *c, const struct cb_site *s, const char *tb
     if (current && pid && (!cur_pid || strcmp(cur_pid, pid) != 0)) {
         /* Re-pointing a record at another person (a merge does): the new person must be
          * the site's too, or a site could move its records onto anyone whose id it knows. */
-        json_t *p = NULL;
-        int ok = cb_record_get_synced(c, &cb_table_participants, pid, &p) == CB_OK &&
-                 site_has_team(s, cb_json_str(p, "team"));
-        json_decref(p);
+        char team[80];
+        int ok = person_team(c, pid, team, sizeof(team)) == CB_OK && site_has_team(s, team);
         if (!ok) {
             *why = "record about a person outside the site's teams";
             return 0;
@@ -309,10 +331,9 @@ static int op_allowed(struct cb_conn *c, const struct cb_site *s, const char *tb
     if (!current && pid) {
         /* A new record about a person: the person's team decides (the row's team is
          * copied from them), whatever team the row claims. */
-        json_t *p = NULL;
-        int ok = cb_record_get_synced(c, &cb_table_participants, pid, &p) == CB_OK &&
-                 (site_has_team(s, cb_json_str(p, "team")) || moved_out_after(c, s, pid, base_seq));
-        json_decref(p);
+        char team[80];
+        int ok = person_team(c, pid, team, sizeof(team)) == CB_OK &&
+                 (site_has_team(s, team) || moved_out_after(c, s, pid, base_seq));
         *why = "record about a person outside the site's teams";
         return ok;
     }
@@ -513,15 +534,13 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
          * team (a site may have written it before it learnt of a move). */
         const char *pid = current ? cb_json_str(current, "participant_id")
                                   : cb_json_str(fields, "participant_id");
-        json_t *p = NULL;
+        char team[80];
         if (pid && json_is_string(json_object_get(fields, "team")) &&
-            cb_record_get_synced(c, &cb_table_participants, pid, &p) == CB_OK &&
-            cb_json_str(p, "team") &&
-            strcmp(cb_json_str(p, "team"), cb_json_str(fields, "team")) != 0) {
-            json_object_set_new(fields, "team", json_string(cb_json_str(p, "team")));
+            person_team(c, pid, team, sizeof(team)) == CB_OK &&
+            strcmp(team, cb_json_str(fields, "team")) != 0) {
+            json_object_set_new(fields, "team", json_string(team));
             altered = 1;
         }
-        json_decref(p);
     }
     if (why) {
         json_array_append_new(rejected, json_pack("{s:I, s:s}", "op_id", op_id, "reason", why));
@@ -660,11 +679,11 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
                 !row_changed_since(c, tbl, row_id, base, s->id)) {
                 flags |= CB_CHANGE_EXACT;
             }
-            rc = cb_capture_append(c, tbl, row_id, apply, hlc, s->id, op_id, flags,
-                                   moving   ? old_team
-                                   : shared ? NULL
-                                            : scope,
-                                   moving ? old_team : NULL, 1, NULL);
+            rc = cb_capture_append_stamp(c, tbl, row_id, apply, hlc, s->id, op_id, flags,
+                                         moving   ? old_team
+                                         : shared ? NULL
+                                                  : scope,
+                                         moving ? old_team : NULL, versions);
         }
         if (rc == CB_OK && moving) {
             rc = cb_capture_relog_moved(c, tbl, row_id);

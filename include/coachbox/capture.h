@@ -58,6 +58,15 @@ int cb_capture_append(struct cb_conn *c, const char *tbl, const char *row_id, co
                       uint64_t hlc, const char *site, int64_t op_id, unsigned flags,
                       const char *scope, const char *scope2, int update_meta, int64_t *seq_out);
 /*
+ * cb_capture_append with update_meta, for a caller that already read the row's
+ * versions (cb_capture_versions, same transaction): versions is stamped in
+ * place and written, not read again.
+ */
+int cb_capture_append_stamp(struct cb_conn *c, const char *tbl, const char *row_id,
+                            const json_t *fields, uint64_t hlc, const char *site, int64_t op_id,
+                            unsigned flags, const char *scope, const char *scope2,
+                            json_t *versions);
+/*
  * Central only: re-log the current value of every synced field of the
  * participant and of every record about them, keeping each value's original
  * hlc and site (relay fidelity), scoped to their current team.
