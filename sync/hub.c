@@ -933,9 +933,12 @@ static int sync_pull(struct cb_req *r)
     }
     char *teams = cb_json_dump(site.teams);
     sqlite3_stmt *st;
+    /* NOT INDEXED: walk the log in seq order and stop at the page's limit.  Through the
+     * scope indexes SQLite collects every later change in scope and sorts it for each
+     * page, which made a full download quadratic. */
     int rc = teams ? cb_conn_prepare(r->db,
                                      "SELECT seq, tbl, row_id, fields, hlc, site FROM changes "
-                                     "WHERE seq > ?1 AND (scope IS NULL OR scope IN "
+                                     "NOT INDEXED WHERE seq > ?1 AND (scope IS NULL OR scope IN "
                                      "(SELECT value FROM json_each(?2)) OR scope2 IN "
                                      "(SELECT value FROM json_each(?2))) AND NOT "
                                      "(exact = 1 AND site = ?4) ORDER BY seq LIMIT ?3",
