@@ -868,6 +868,18 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
 
 /* ------------------------------------------------------------ rounds */
 
+/* A round cannot run: never enrolled, or revoked and wiped (res->error says which). */
+static int not_enrolled(struct cb_conn *c, struct cb_sync_result *res)
+{
+    char revoked[8] = "";
+    setting(c, "revoked", revoked, sizeof(revoked));
+    snprintf(res->error, sizeof(res->error), "%s",
+             revoked[0] ? "this site was revoked by central and its synced data wiped"
+                        : "not enrolled: run coachbox enroll first");
+    res->revoked = revoked[0] != '\0';
+    return res->revoked ? CB_EFORBIDDEN : CB_EINVAL;
+}
+
 int cb_sync_round(struct cb_store *s, cb_sync_progress progress, void *ud,
                   struct cb_sync_result *res)
 {
@@ -881,13 +893,7 @@ int cb_sync_round(struct cb_store *s, cb_sync_progress progress, void *ud,
         return rc;
     }
     if (!cb_sync_enrolled(s)) {
-        char revoked[8];
-        setting(c, "revoked", revoked, sizeof(revoked));
-        snprintf(res->error, sizeof(res->error), "%s",
-                 revoked[0] ? "this site was revoked by central and its synced data wiped"
-                            : "not enrolled: run coachbox enroll first");
-        res->revoked = revoked[0] != '\0';
-        return res->revoked ? CB_EFORBIDDEN : CB_EINVAL;
+        return not_enrolled(c, res);
     }
     pthread_mutex_lock(&round_lock);
     /* Rounds never overlap across processes either (`coachbox sync` beside the
@@ -903,6 +909,14 @@ int cb_sync_round(struct cb_store *s, cb_sync_progress progress, void *ud,
         }
         pthread_mutex_unlock(&round_lock);
         return CB_EIO;
+    }
+    if (!cb_sync_enrolled(s)) {
+        /* The round that held the lock before this one was told the site is revoked,
+         * and wiped its credentials. */
+        rc = not_enrolled(c, res);
+        close(lockfd);
+        pthread_mutex_unlock(&round_lock);
+        return rc;
     }
     setting(c, "central_url", base, sizeof(base));
     set_int(c, "last_attempt_ms", cb_now_ms());
