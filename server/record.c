@@ -591,19 +591,8 @@ static const char *param_number(int n, char num[16])
 int cb_record_apply(struct cb_conn *c, const struct cb_table *t, const char *id,
                     const json_t *fields, const char *now_iso)
 {
-    const char *key;
-    json_t *v;
-    struct cb_buf sql;
-    int exists = 0;
     char probe[160];
     sqlite3_stmt *st;
-    json_object_foreach((json_t *)(uintptr_t)fields, key, v)
-    {
-        (void)v;
-        if (!cb_record_synced_column(t, key)) {
-            return CB_EINVAL;
-        }
-    }
     snprintf(probe, sizeof(probe), "SELECT 1 FROM %s WHERE id = ?1", t->name);
     int rc = cb_conn_prepare(c, probe, &st);
     if (rc) {
@@ -611,10 +600,27 @@ int cb_record_apply(struct cb_conn *c, const struct cb_table *t, const char *id,
     }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
     int s = sqlite3_step(st);
-    exists = s == SQLITE_ROW;
     cb_stmt_done(st);
     if (s != SQLITE_ROW && s != SQLITE_DONE) {
         return cb_store_rc(s);
+    }
+    return cb_record_apply_known(c, t, id, fields, now_iso, s == SQLITE_ROW);
+}
+
+int cb_record_apply_known(struct cb_conn *c, const struct cb_table *t, const char *id,
+                          const json_t *fields, const char *now_iso, int exists)
+{
+    const char *key;
+    json_t *v;
+    struct cb_buf sql;
+    sqlite3_stmt *st;
+    int rc = CB_OK;
+    json_object_foreach((json_t *)(uintptr_t)fields, key, v)
+    {
+        (void)v;
+        if (!cb_record_synced_column(t, key)) {
+            return CB_EINVAL;
+        }
     }
     /* The SQL is built with plain appends (this runs once per synced row; the
      * text is then found in the connection's statement cache). */

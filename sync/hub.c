@@ -650,7 +650,7 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
     if (rc == CB_OK && json_object_size(apply) > 0) {
         char iso[CB_TIME_STRLEN];
         cb_time_format(now, iso);
-        rc = cb_record_apply(c, t, row_id, apply, iso);
+        rc = cb_record_apply_known(c, t, row_id, apply, iso, current != NULL);
         if (rc == CB_ECONFLICT) {
             /* The row clashes with another on a unique key: keep the site's values in a
              * conflict for a person, rather than block the site's queue. */
