@@ -568,6 +568,11 @@ static int cmd_sync(struct flags *f)
                "%lld\n",
                (long long)res.pushed, (long long)res.pulled, (long long)res.conflicts,
                (long long)res.rejected, (long long)res.pending);
+        if (res.restored) {
+            printf("this data directory was restored from a backup: central's copy of the writes "
+                   "made after the backup was brought back, and new writes were numbered after "
+                   "central's (audit: sync.restored)\n");
+        }
         if (res.pending > 0) {
             status = 1;
         }

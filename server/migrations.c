@@ -249,6 +249,13 @@ const char *const cb_migrations[] = {
      *    for that last check (docs/SYNC.md, "Pull") */
     "ALTER TABLE changes ADD COLUMN exact INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX changes_row ON changes(row_id, seq);",
+    /* 10 (the 8th on branch sync-perf; migrations 8 and 9 are on other branches and the
+     *    merge renumbers): sync - a digest of each op central consumed from a site (its
+     *    table, row, HLC and fields as sent), so a resent op is told from a new write under
+     *    an op id the site reused after being restored from a backup (docs/SYNC.md,
+     *    "Restored sites") */
+    "CREATE TABLE site_ops(site TEXT NOT NULL, op_id INTEGER NOT NULL,"
+    "  digest INTEGER NOT NULL, PRIMARY KEY (site, op_id)) WITHOUT ROWID;",
 #undef CHILD_COLS
 };
 

@@ -722,6 +722,65 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
     return rc;
 }
 
+/*
+ * A digest of an op as the site sent it (table, row, HLC and fields; before
+ * central changes anything): a resend of the op has the same one.  FNV-1a 64
+ * over the fields written with sorted keys, so key order does not matter.
+ */
+static int64_t op_digest(const json_t *op)
+{
+    uint64_t h = 1469598103934665603ULL;
+    char head[64];
+    const char *parts[4] = {cb_json_str(op, "tbl"), cb_json_str(op, "row_id"), head, NULL};
+    snprintf(head, sizeof(head), "%lld", (long long)json_integer_value(json_object_get(op, "hlc")));
+    char *fields =
+        json_dumps(json_object_get(op, "fields"), JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    parts[3] = fields;
+    for (int i = 0; i < 4; i++) {
+        for (const unsigned char *p = (const unsigned char *)(parts[i] ? parts[i] : ""); *p; p++) {
+            h = (h ^ *p) * 1099511628211ULL;
+        }
+        h = (h ^ 0xff) * 1099511628211ULL; /* separator: no part can run into the next */
+    }
+    free(fields);
+    return (int64_t)h;
+}
+
+/*
+ * Is op op_id of site, with this digest, a different write from the op central
+ * consumed under that id?  0 when it is the same op (a resend) or central has
+ * no digest for that id (consumed before migration 10: taken for a resend).
+ */
+static int op_reused(struct cb_conn *c, const char *site, int64_t op_id, int64_t digest)
+{
+    sqlite3_stmt *st;
+    int reused = 0;
+    if (cb_conn_prepare(c, "SELECT digest FROM site_ops WHERE site = ?1 AND op_id = ?2", &st) ==
+        CB_OK) {
+        sqlite3_bind_text(st, 1, site, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, op_id);
+        reused = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) != digest;
+        cb_stmt_done(st);
+    }
+    return reused;
+}
+
+/* Remember the digest of op op_id of site, just consumed (caller's transaction). */
+static int op_consumed(struct cb_conn *c, const char *site, int64_t op_id, int64_t digest)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(
+        c, "INSERT OR REPLACE INTO site_ops(site, op_id, digest) VALUES (?1, ?2, ?3)", &st);
+    if (rc == CB_OK) {
+        sqlite3_bind_text(st, 1, site, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, op_id);
+        sqlite3_bind_int64(st, 3, digest);
+        rc = cb_store_rc(sqlite3_step(st));
+        cb_stmt_done(st);
+    }
+    return rc;
+}
+
 static int sync_push(struct cb_req *r)
 {
     static const char *const keys[] = {"ops", "pending", "oldest_pending_at", NULL};
@@ -746,6 +805,10 @@ static int sync_push(struct cb_req *r)
     }
     json_t *rejected = json_array();
     int64_t last = site.last_op_id;
+    /* An op id at or below `last` whose content differs from the op central consumed
+     * under that id is not a resend but a new write under a reused id: the site was
+     * restored from a backup (docs/SYNC.md, "Restored sites"). */
+    json_int_t reused = 0;
     /* The batch is applied on this worker's sync connection: foreign keys are
      * checked by the sites that wrote the data, and rows may arrive in scope
      * order, not dependency order (store.h).  r->db holds no transaction. */
@@ -780,7 +843,12 @@ static int sync_push(struct cb_req *r)
             rc = cb_field_fail(&fe, "ops", "change %zu has no op_id", i);
             break;
         }
+        int64_t digest = op_digest(op);
         if (id <= last) {
+            if (op_reused(db, site.id, id, digest)) {
+                reused = id; /* a new write under an id already used: stop, apply nothing */
+                break;
+            }
             stats.duplicates++;
             continue; /* already applied: idempotent */
         }
@@ -789,8 +857,34 @@ static int sync_push(struct cb_req *r)
         }
         rc = apply_op(db, &site, op, &stats, rejected);
         if (rc == CB_OK) {
+            rc = op_consumed(db, site.id, id, digest);
+        }
+        if (rc == CB_OK) {
             last = id;
         }
+    }
+    if (rc == CB_OK && reused) {
+        /* Nothing was applied (every op before the reused one was a resend): answer
+         * with central's mark so the site moves its waiting ops past it and resends. */
+        cb_conn_rollback(db);
+        char detail[160];
+        snprintf(detail, sizeof(detail),
+                 "op %lld reused (central has up to %lld): site restored from a backup",
+                 (long long)reused, (long long)last);
+        struct cb_audit_event e = {NULL,    "sync.restored", "sites", site.id,
+                                   r->addr, "denied",        detail,  NULL};
+        cb_audit(r->db, &e);
+        fprintf(stderr, "coachbox: sync: site %s (%s): %s\n", site.name, site.id, detail);
+        cb_site_clear(&site);
+        json_decref(rejected);
+        return cb_reply_json(
+            r, 409,
+            json_pack("{s:{s:s, s:s}, s:I, s:I}", "error", "code", "op_ids_reused", "message",
+                      "these op ids were already used by writes central has accepted: the site "
+                      "was restored from a backup; renumber the waiting ops after last_op_id "
+                      "and push again",
+                      "last_op_id", (json_int_t)last, "first_reused", reused),
+            NULL);
     }
     if (rc == CB_OK) {
         char now[CB_TIME_STRLEN];
@@ -908,16 +1002,19 @@ static int page_add_change(struct cb_buf *b, sqlite3_stmt *st)
 }
 
 /*
- * GET /sync/v1/pull?since=SEQ&limit=N: a keyset page of the changes in the
- * site's scope, written as text (stored fields spliced in).  A site's own
- * writes that central logged exactly as sent (CB_CHANGE_EXACT) are left out;
- * the cursor still moves past them.  A page also stops early at PULL_PAGE_BYTES
- * (then more = true and next = its last change).  Read on r->db in one snapshot.
+ * GET /sync/v1/pull?since=SEQ&limit=N[&ops=OP]: a keyset page of the changes
+ * in the site's scope, written as text (stored fields spliced in).  A site's
+ * own writes that central logged exactly as sent (CB_CHANGE_EXACT) are left
+ * out when their op id is at most OP (the ops the site says it holds; absent:
+ * all of them); the cursor still moves past them.  The answer carries the
+ * site's last_op_id, so a site restored from a backup learns that central has
+ * ops it no longer has (docs/SYNC.md, "Restored sites").  A page also stops early at
+ * PULL_PAGE_BYTES (then more = true and next = its last change).  Read on r->db in one snapshot.
  */
 static int sync_pull(struct cb_req *r)
 {
     struct cb_site site;
-    long long since, limit;
+    long long since, limit, ops;
     if (!is_central(r)) {
         return not_central(r);
     }
@@ -926,7 +1023,8 @@ static int sync_pull(struct cb_req *r)
         return CB_OK;
     }
     if (query_int(r, "since", 0, 0, (long long)9e18, &since) ||
-        query_int(r, "limit", PULL_DEFAULT, 1, PULL_MAX, &limit)) {
+        query_int(r, "limit", PULL_DEFAULT, 1, PULL_MAX, &limit) ||
+        query_int(r, "ops", (long long)9e18, 0, (long long)9e18, &ops)) {
         cb_site_clear(&site);
         return cb_reply_problem(r, 400, "invalid", "since and limit must be whole numbers", "since",
                                 NULL);
@@ -936,14 +1034,15 @@ static int sync_pull(struct cb_req *r)
     /* NOT INDEXED: walk the log in seq order and stop at the page's limit.  Through the
      * scope indexes SQLite collects every later change in scope and sorts it for each
      * page, which made a full download quadratic. */
-    int rc = teams ? cb_conn_prepare(r->db,
-                                     "SELECT seq, tbl, row_id, fields, hlc, site FROM changes "
-                                     "NOT INDEXED WHERE seq > ?1 AND (scope IS NULL OR scope IN "
-                                     "(SELECT value FROM json_each(?2)) OR scope2 IN "
-                                     "(SELECT value FROM json_each(?2))) AND NOT "
-                                     "(exact = 1 AND site = ?4) ORDER BY seq LIMIT ?3",
-                                     &st)
-                   : CB_ENOMEM;
+    int rc =
+        teams ? cb_conn_prepare(r->db,
+                                "SELECT seq, tbl, row_id, fields, hlc, site FROM changes "
+                                "NOT INDEXED WHERE seq > ?1 AND (scope IS NULL OR scope IN "
+                                "(SELECT value FROM json_each(?2)) OR scope2 IN "
+                                "(SELECT value FROM json_each(?2))) AND NOT "
+                                "(exact = 1 AND site = ?4 AND op_id <= ?5) ORDER BY seq LIMIT ?3",
+                                &st)
+              : CB_ENOMEM;
     struct cb_buf page;
     cb_buf_init(&page, PULL_PAGE_CAP);
     long long last = since;
@@ -959,6 +1058,7 @@ static int sync_pull(struct cb_req *r)
         sqlite3_bind_text(st, 2, teams, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 3, limit);
         sqlite3_bind_text(st, 4, site.id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 5, ops);
         while (rc == CB_OK && (s = sqlite3_step(st)) == SQLITE_ROW) {
             if (n > 0) {
                 rc = cb_buf_add(&page, ",", 1);
@@ -996,8 +1096,8 @@ static int sync_pull(struct cb_req *r)
     }
     free(teams);
     if (rc == CB_OK) {
-        rc = cb_buf_addf(&page, "],\"next\":%lld,\"more\":%s,\"teams\":", head,
-                         more ? "true" : "false");
+        rc = cb_buf_addf(&page, "],\"next\":%lld,\"more\":%s,\"last_op_id\":%lld,\"teams\":", head,
+                         more ? "true" : "false", (long long)site.last_op_id);
     }
     if (rc == CB_OK) {
         char *tt = cb_json_dump(site.teams);

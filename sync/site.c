@@ -522,6 +522,143 @@ int cb_sync_wipe(struct cb_conn *c)
     return rc;
 }
 
+/* ------------------------------------------------------------ restored from a backup */
+
+/*
+ * The highest op id this site has ever given a write (its outbox sequence;
+ * 0 before the first).  Central's last_op_id for the site is never above it,
+ * unless the data directory was restored from a backup taken before ops that
+ * central accepted.
+ */
+static int64_t local_op_seq(struct cb_conn *c)
+{
+    sqlite3_stmt *st;
+    int64_t v = 0;
+    if (cb_conn_prepare(c, "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'", &st) == CB_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            v = sqlite3_column_int64(st, 0);
+        }
+        cb_stmt_done(st);
+    }
+    return v;
+}
+
+/*
+ * The op ids whose exact writes this site holds, sent with each pull (central
+ * leaves those out): its outbox sequence, or, while it catches up after a
+ * restore, the last op id it held when restored (setting "sync_own_floor",
+ * kept until a pull reaches central's head).
+ */
+static int64_t own_ops_held(struct cb_conn *c)
+{
+    char floor[32];
+    if (setting(c, "sync_own_floor", floor, sizeof(floor)) == CB_OK && floor[0]) {
+        return setting_int(c, "sync_own_floor");
+    }
+    return local_op_seq(c);
+}
+
+/*
+ * Raise the outbox sequence to at least mark, so the next write gets an id
+ * central has not seen (caller holds the transaction).
+ */
+static int raise_op_seq(struct cb_conn *c, int64_t mark)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c,
+                             "INSERT INTO sqlite_sequence(name, seq) SELECT 'outbox', ?1 WHERE "
+                             "NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'outbox')",
+                             &st);
+    if (rc == CB_OK) {
+        sqlite3_bind_int64(st, 1, mark);
+        rc = cb_store_rc(sqlite3_step(st));
+        cb_stmt_done(st);
+    }
+    if (rc == CB_OK) {
+        rc = cb_conn_prepare(c,
+                             "UPDATE sqlite_sequence SET seq = max(seq, ?1, (SELECT "
+                             "coalesce(max(op_id), 0) FROM outbox)) WHERE name = 'outbox'",
+                             &st);
+    }
+    if (rc == CB_OK) {
+        sqlite3_bind_int64(st, 1, mark);
+        rc = cb_store_rc(sqlite3_step(st));
+        cb_stmt_done(st);
+    }
+    return rc;
+}
+
+/*
+ * Central has accepted ops up to mark that this site no longer has: its data
+ * directory was restored from a backup.  held: the last op id the site holds
+ * from before the restore.  Raises the outbox sequence past mark, makes the
+ * next pulls bring back this site's own writes above held (central has them,
+ * the site lost them), and records it in the audit log and on standard error.
+ * Caller holds the transaction.
+ */
+static int note_restored(struct cb_conn *c, int64_t held, int64_t mark)
+{
+    assert(held < mark);
+    int rc = raise_op_seq(c, mark);
+    char floor[32];
+    if (rc == CB_OK && (setting(c, "sync_own_floor", floor, sizeof(floor)) != CB_OK || !floor[0] ||
+                        setting_int(c, "sync_own_floor") > held)) {
+        rc = set_int(c, "sync_own_floor", held);
+    }
+    char detail[320];
+    snprintf(detail, sizeof(detail),
+             "restored from a backup: central has this site's ops up to %lld, the backup up to "
+             "%lld; new ops are numbered after %lld and ops %lld-%lld are fetched back",
+             (long long)mark, (long long)held, (long long)mark, (long long)held + 1,
+             (long long)mark);
+    if (rc == CB_OK) {
+        struct cb_audit_event e = {NULL, "sync.restored", NULL, NULL, NULL, "ok", detail, NULL};
+        rc = cb_audit(c, &e);
+    }
+    if (rc == CB_OK) {
+        fprintf(stderr, "coachbox: sync: %s\n", detail);
+    }
+    return rc;
+}
+
+/*
+ * Central refused a push because op first (and the ops after it) reuse ids it
+ * had accepted up to mark: renumber the waiting ops from first on to mark + 1,
+ * mark + 2, ... (same order, still contiguous) and note the restore.  Ops
+ * below first are resends of ops central has; they stay and are skipped.
+ */
+static int renumber_reused(struct cb_conn *c, int64_t first, int64_t mark)
+{
+    if (first < 1 || first > mark) {
+        return CB_EPARSE;
+    }
+    int64_t delta = mark + 1 - first;
+    sqlite3_stmt *st;
+    int rc = cb_conn_begin(c);
+    /* Through negative ids, so no row ever takes an id another still has. */
+    if (rc == CB_OK) {
+        rc = cb_conn_prepare(c, "UPDATE outbox SET op_id = -(op_id + ?1) WHERE op_id >= ?2", &st);
+    }
+    if (rc == CB_OK) {
+        sqlite3_bind_int64(st, 1, delta);
+        sqlite3_bind_int64(st, 2, first);
+        rc = cb_store_rc(sqlite3_step(st));
+        cb_stmt_done(st);
+    }
+    if (rc == CB_OK) {
+        rc = cb_conn_exec(c, "UPDATE outbox SET op_id = -op_id WHERE op_id < 0");
+    }
+    if (rc == CB_OK) {
+        rc = note_restored(c, first - 1, mark);
+    }
+    if (rc == CB_OK) {
+        rc = cb_conn_commit(c);
+    } else {
+        cb_conn_rollback(c);
+    }
+    return rc;
+}
+
 /* ------------------------------------------------------------ push */
 
 static int push_all(struct cb_conn *c, const char *base, cb_sync_progress progress, void *ud,
@@ -538,6 +675,7 @@ static int push_all(struct cb_conn *c, const char *base, cb_sync_progress progre
     }
     cb_stmt_done(st);
     int64_t done = 0;
+    int renumbered = 0;
     for (;;) {
         /* The batch is written as text: each outbox row's stored fields (compact
          * JSON written by capture.c) are spliced in, not parsed and dumped again. */
@@ -596,6 +734,24 @@ static int push_all(struct cb_conn *c, const char *base, cb_sync_progress progre
         rc = http_call(c, base, "POST", "/sync/v1/push", body, &resp, res->error,
                        sizeof(res->error));
         cb_buf_free(&b);
+        const char *code = cb_json_str(json_object_get(resp.json, "error"), "code");
+        if (rc == CB_OK && resp.status == 409 && renumbered < 2 && code &&
+            strcmp(code, "op_ids_reused") == 0) {
+            /* Restored from a backup: these ids were used by ops central has. */
+            rc = renumber_reused(c, json_integer_value(json_object_get(resp.json, "first_reused")),
+                                 json_integer_value(json_object_get(resp.json, "last_op_id")));
+            resp_free(&resp);
+            if (rc) {
+                snprintf(res->error, sizeof(res->error),
+                         "this site was restored from a backup and its waiting changes could not "
+                         "be renumbered: %s",
+                         cb_strerror(rc));
+                return rc;
+            }
+            renumbered++;
+            res->restored = 1;
+            continue;
+        }
         if (rc == CB_OK && resp.status != 200) {
             rc = resp_error(&resp, res->error, sizeof(res->error));
         }
@@ -621,13 +777,15 @@ static int push_all(struct cb_conn *c, const char *base, cb_sync_progress progre
                      (long long)ack, (long long)first);
             return CB_EIO;
         }
-        /* Central has durably applied everything up to ack: clear it. */
+        /* Central has durably applied everything up to ack: clear it, but only as
+         * far as this batch went: an op past it that reuses an id below ack (a site
+         * restored from a backup) has not been seen by central yet. */
         rc = cb_conn_begin(c);
         if (rc == CB_OK) {
             rc = cb_conn_prepare(c, "DELETE FROM outbox WHERE op_id <= ?1", &st);
         }
         if (rc == CB_OK) {
-            sqlite3_bind_int64(st, 1, ack);
+            sqlite3_bind_int64(st, 1, ack < lastid ? ack : lastid);
             rc = cb_store_rc(sqlite3_step(st));
             cb_stmt_done(st);
         }
@@ -755,8 +913,9 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
     for (;;) {
         char path[128], teams_text[4096];
         int64_t cursor = setting_int(c, "sync_cursor");
-        snprintf(path, sizeof(path), "/sync/v1/pull?since=%lld&limit=%d", (long long)cursor,
-                 PULL_PAGE);
+        int64_t held = own_ops_held(c);
+        snprintf(path, sizeof(path), "/sync/v1/pull?since=%lld&limit=%d&ops=%lld",
+                 (long long)cursor, PULL_PAGE, (long long)held);
         struct http_resp resp;
         int rc = http_call(c, base, "GET", path, NULL, &resp, res->error, sizeof(res->error));
         if (rc == CB_OK && resp.status != 200) {
@@ -803,6 +962,17 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
             }
             if (rc == CB_OK) {
                 rc = set_int(c, "sync_cursor", next);
+            }
+            /* Central has ops of this site that it does not have: restored from a
+             * backup (this page already brings back its own writes after held). */
+            int64_t mark = json_integer_value(json_object_get(resp.json, "last_op_id"));
+            if (rc == CB_OK && mark > local_op_seq(c)) {
+                rc = note_restored(c, held < mark ? held : local_op_seq(c), mark);
+                res->restored = 1;
+            }
+            if (rc == CB_OK && !more) {
+                /* Caught up with central's head: every own write it had is here. */
+                rc = cb_conn_exec(c, "DELETE FROM settings WHERE key = 'sync_own_floor'");
             }
             if (rc == CB_OK) {
                 /* The clock observed the page's HLCs: persist it with the page, so

@@ -37,6 +37,7 @@ struct cb_sync_result {
     int64_t rejected;  /* ops central refused (outside scope, ...) */
     int64_t pending;   /* ops still waiting after the round */
     int revoked;       /* central revoked this site; its data was wiped */
+    int restored;      /* this round found the site restored from a backup (docs/SYNC.md) */
     char error[256];   /* empty on success */
 };
 
