@@ -493,7 +493,8 @@ int cb_sync_wipe(struct cb_conn *c)
     if (rc == CB_OK) {
         rc = cb_conn_exec(c, "DELETE FROM users");
     }
-    static const char *const keys[] = {"site_secret", "site_id", "sync_cursor", NULL};
+    static const char *const keys[] = {"site_secret", "site_id", "sync_cursor", "sync_own_floor",
+                                       NULL};
     for (const char *const *k = keys; *k && rc == CB_OK; k++) {
         sqlite3_stmt *st;
         rc = cb_conn_prepare(c, "DELETE FROM settings WHERE key = ?1", &st);

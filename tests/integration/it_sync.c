@@ -2053,6 +2053,47 @@ static void test_restored_site_new_edits_not_lost(void **state)
 }
 
 /*
+ * The backup holds an edit not yet pushed when it was taken (pushed later, before
+ * the restore): after the restore it is sent again in the same batch as a new
+ * edit that reuses the next op id.  The first is a resend (skipped, not applied
+ * twice), the second a new write (renumbered and applied).
+ */
+static void test_restored_site_backup_with_waiting_edit(void **state)
+{
+    (void)state;
+    char bk[600], out[8192];
+    snprintf(bk, sizeof(bk), "%s.backup3.db", G.dir[SC]);
+    edit_at(SC, G_q, "family_name", "Waiting at backup");
+    long long waiting = op_seq(SC);
+    db_backup(G.dir[SC], bk);
+    edit_at(SC, G_q, "given_name", "After backup 3");
+    sync_ok(SC);
+    long long mark = c_last_op_id();
+    assert_int_equal(mark, waiting + 1);
+
+    db_restore(G.dir[SC], bk);
+    assert_int_equal(db_int(G.dir[SC], "SELECT count(*) FROM outbox", NULL, NULL), 1);
+    edit_at(SC, G_q, "preferred_name", "After restore 3");
+    assert_int_equal(db_int(G.dir[SC], "SELECT max(op_id) FROM outbox", NULL, NULL), mark);
+    sync_out(SC, out, sizeof(out));
+    if (!contains(out, "restored from a backup")) {
+        fail_msg("the round after the restore does not say so: %s", out);
+    }
+    assert_int_equal(central_writes(SC, "family_name", "Waiting at backup"), 1);
+    assert_int_equal(central_writes(SC, "given_name", "After backup 3"), 1);
+    assert_int_equal(central_writes(SC, "preferred_name", "After restore 3"), 1);
+    assert_int_equal(c_last_op_id(), mark + 1);
+    expect_no_reused_op_ids(SC);
+    expect_person(G.central_dir, G_q, "family_name", "Waiting at backup");
+    expect_person(G.central_dir, G_q, "given_name", "After backup 3");
+    expect_person(G.central_dir, G_q, "preferred_name", "After restore 3");
+    expect_person(G.dir[SC], G_q, "given_name", "After backup 3");
+    expect_person(G.dir[SC], G_q, "preferred_name", "After restore 3");
+    assert_int_equal(db_int(G.dir[SC], "SELECT count(*) FROM outbox", NULL, NULL), 0);
+    unlink(bk);
+}
+
+/*
  * Restored, and synced before any new edit: the round learns from central that
  * the site is behind its own history, brings back the lost edits, and numbers
  * the next edit after central's mark (so it is not skipped as a duplicate).
@@ -2070,7 +2111,7 @@ static void test_restored_site_first_round_before_edits(void **state)
     assert_int_equal(mark, at_backup + 1);
 
     db_restore(G.dir[SC], bk);
-    expect_person(G.dir[SC], G_q, "given_name", "After backup");
+    expect_person(G.dir[SC], G_q, "given_name", "After backup 3");
     sync_out(SC, out, sizeof(out));
     if (!contains(out, "restored from a backup")) {
         fail_msg("the round after the restore does not say so: %s", out);
@@ -2088,8 +2129,8 @@ static void test_restored_site_first_round_before_edits(void **state)
     expect_person(G.central_dir, G_q, "preferred_name", "First after restore");
     assert_int_equal(c_last_op_id(), mark + 1);
     expect_no_reused_op_ids(SC);
-    /* The first restore's event (in the backup's log) and this one. */
-    assert_int_equal(audit_count(G.dir[SC], "sync.restored"), 2);
+    /* The earlier restores' events (in the backup's log) and this one. */
+    assert_int_equal(audit_count(G.dir[SC], "sync.restored"), 3);
     unlink(bk);
 
     /* C's server back for the tests that follow. */
@@ -2227,6 +2268,7 @@ int main(void)
         cmocka_unit_test(test_move_with_edit_waiting_at_old_site),
         cmocka_unit_test(test_move_edits_waiting_at_old_site_not_lost),
         cmocka_unit_test(test_restored_site_new_edits_not_lost),
+        cmocka_unit_test(test_restored_site_backup_with_waiting_edit),
         cmocka_unit_test(test_restored_site_first_round_before_edits),
         cmocka_unit_test(test_normal_site_unaffected),
         cmocka_unit_test(test_revocation),
