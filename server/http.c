@@ -202,17 +202,31 @@ static int idem_replay(struct cb_req *r)
     return 0;
 }
 
-/* Send head and body with one write (one segment on the wire, one syscall). */
 int cb_reply_json(struct cb_req *r, int status, json_t *body, const char *extra_headers)
 {
-    assert(r->status == 0);
     char *text = body ? cb_json_dump(body) : NULL;
     json_decref(body);
     const char *out = text ? text : "{}";
-    size_t len = strlen(out);
+    int rc = cb_reply_json_text(r, status, out, strlen(out), extra_headers);
+    free(text);
+    return rc;
+}
+
+/* Largest body sent in the same write as the head; a bigger one (a sync page)
+ * follows the head in a write of its own rather than being copied. */
+#define REPLY_COALESCE_MAX (64 * 1024)
+
+/* Send a JSON text the caller owns (NUL-terminated at out[len]).  Head and a
+ * small body go out with one write (one segment on the wire, one syscall). */
+int cb_reply_json_text(struct cb_req *r, int status, const char *out, size_t len,
+                       const char *extra_headers)
+{
+    assert(r->status == 0);
+    assert(out && out[len] == '\0');
     int head_only = strcmp(r->ri->request_method, "HEAD") == 0;
+    int coalesce = !head_only && len <= REPLY_COALESCE_MAX;
     struct cb_buf b;
-    cb_buf_init(&b, HEAD_MAX + len);
+    cb_buf_init(&b, HEAD_MAX + (coalesce ? len : 0));
     int rc = format_head(&b, r->tls, status, r->body_unread);
     if (rc == CB_OK) {
         rc = cb_buf_addf(&b,
@@ -222,11 +236,14 @@ int cb_reply_json(struct cb_req *r, int status, json_t *body, const char *extra_
                          "Content-Length: %zu\r\n\r\n",
                          extra_headers ? extra_headers : "", len);
     }
-    if (rc == CB_OK && !head_only) {
+    if (rc == CB_OK && coalesce) {
         rc = cb_buf_add(&b, out, len);
     }
     if (rc == CB_OK) {
         mg_write(r->mc, b.data, b.len);
+        if (!head_only && !coalesce) {
+            mg_write(r->mc, out, len);
+        }
     } else {
         /* Out of memory, or headers past the cap: a bare error, and close. */
         static const char fail[] = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
@@ -238,7 +255,6 @@ int cb_reply_json(struct cb_req *r, int status, json_t *body, const char *extra_
     if (r->idem_key[0] && status >= 200 && status < 300) {
         idem_store(r, status, out);
     }
-    free(text);
     r->status = status;
     return CB_OK;
 }

@@ -1,7 +1,9 @@
 /* json.c - strict JSON helpers over jansson; see json.h. */
 #include "coachbox/json.h"
+#include "coachbox/buf.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 int cb_json_parse_object(const char *text, size_t len, json_t **out, struct cb_field_error *fe)
@@ -52,4 +54,30 @@ char *cb_json_dump(const json_t *v)
 {
     return json_dumps(v,
                       JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+}
+
+int cb_json_buf_add_string(struct cb_buf *b, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (; *p; p++) {
+        if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\') {
+            break;
+        }
+    }
+    if (!*p) {
+        int rc = cb_buf_add(b, "\"", 1);
+        if (rc == CB_OK) {
+            rc = cb_buf_add(b, s, (size_t)((const char *)p - s));
+        }
+        return rc ? rc : cb_buf_add(b, "\"", 1);
+    }
+    json_t *v = json_string(s);
+    char *text = v ? cb_json_dump(v) : NULL;
+    json_decref(v);
+    if (!text) {
+        return CB_ENOMEM;
+    }
+    int rc = cb_buf_adds(b, text);
+    free(text);
+    return rc;
 }

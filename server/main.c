@@ -47,7 +47,7 @@ static void usage(void)
           "  site add --data CENTRAL_DIR --name NAME --team TEAM [--team TEAM ...]\n"
           "          register a field server; prints its one-time enrollment code\n"
           "  site list|revoke --data CENTRAL_DIR [--site ID_OR_NAME]\n"
-          "  enroll --data FIELD_DIR --central URL --code CODE [--ca FILE | --pin sha256//...]\n"
+          "  enroll --data FIELD_DIR --central URL --code CODE [--ca FILE] [--pin sha256//...]\n"
           "  sync --data FIELD_DIR [--verify]   sync with central now (exit 0 when complete)\n"
           "  user add --data DIR --username U --role coach|lead|manager|admin\n"
           "          [--team TEAM] [--display-name NAME]   (password read from stdin)\n"
@@ -584,6 +584,11 @@ static int cmd_sync(struct flags *f)
                "%lld\n",
                (long long)res.pushed, (long long)res.pulled, (long long)res.conflicts,
                (long long)res.rejected, (long long)res.pending);
+        if (res.restored) {
+            printf("this data directory was restored from a backup: central's copy of the writes "
+                   "made after the backup was brought back, and new writes were numbered after "
+                   "central's (audit: sync.restored)\n");
+        }
         if (res.pending > 0) {
             status = 1;
         }

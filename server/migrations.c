@@ -242,6 +242,20 @@ const char *const cb_migrations[] = {
     "CREATE INDEX measures_band ON measures(instrument, band) WHERE deleted = 0;"
     "CREATE INDEX measures_incomplete ON measures(taken_at, participant_id, instrument, team, id,"
     "  deleted, complete) WHERE deleted = 0 AND complete = 0;",
+
+    /* 7: sync - a change that is exactly the op a site sent (no field dropped, added or
+     *    changed by central, no move, no restamp, nothing else logged for the row since the
+     *    op's base) is marked, so that site is not sent its own write back; changes by row
+     *    for that last check (docs/SYNC.md, "Pull") */
+    "ALTER TABLE changes ADD COLUMN exact INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX changes_row ON changes(row_id, seq);",
+    /* 10 (the 8th on branch sync-perf; migrations 8 and 9 are on other branches and the
+     *    merge renumbers): sync - a digest of each op central consumed from a site (its
+     *    table, row, HLC and fields as sent), so a resent op is told from a new write under
+     *    an op id the site reused after being restored from a backup (docs/SYNC.md,
+     *    "Restored sites") */
+    "CREATE TABLE site_ops(site TEXT NOT NULL, op_id INTEGER NOT NULL,"
+    "  digest INTEGER NOT NULL, PRIMARY KEY (site, op_id)) WITHOUT ROWID;",
 #undef CHILD_COLS
 };
 

@@ -571,22 +571,28 @@ int cb_record_get_synced(struct cb_conn *c, const struct cb_table *t, const char
     return rc;
 }
 
+/* Decimal text of a positive SQL parameter number n into num (16 bytes); returns num. */
+static const char *param_number(int n, char num[16])
+{
+    char tmp[16];
+    int k = 0;
+    assert(n > 0);
+    while (n > 0 && k < 15) {
+        tmp[k++] = (char)('0' + n % 10);
+        n /= 10;
+    }
+    for (int i = 0; i < k; i++) {
+        num[i] = tmp[k - 1 - i];
+    }
+    num[k] = '\0';
+    return num;
+}
+
 int cb_record_apply(struct cb_conn *c, const struct cb_table *t, const char *id,
                     const json_t *fields, const char *now_iso)
 {
-    const char *key;
-    json_t *v;
-    struct cb_buf sql;
-    int exists = 0;
     char probe[160];
     sqlite3_stmt *st;
-    json_object_foreach((json_t *)(uintptr_t)fields, key, v)
-    {
-        (void)v;
-        if (!cb_record_synced_column(t, key)) {
-            return CB_EINVAL;
-        }
-    }
     snprintf(probe, sizeof(probe), "SELECT 1 FROM %s WHERE id = ?1", t->name);
     int rc = cb_conn_prepare(c, probe, &st);
     if (rc) {
@@ -594,33 +600,66 @@ int cb_record_apply(struct cb_conn *c, const struct cb_table *t, const char *id,
     }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
     int s = sqlite3_step(st);
-    exists = s == SQLITE_ROW;
     cb_stmt_done(st);
     if (s != SQLITE_ROW && s != SQLITE_DONE) {
         return cb_store_rc(s);
     }
+    return cb_record_apply_known(c, t, id, fields, now_iso, s == SQLITE_ROW);
+}
+
+int cb_record_apply_known(struct cb_conn *c, const struct cb_table *t, const char *id,
+                          const json_t *fields, const char *now_iso, int exists)
+{
+    const char *key;
+    json_t *v;
+    struct cb_buf sql;
+    sqlite3_stmt *st;
+    int rc = CB_OK;
+    json_object_foreach((json_t *)(uintptr_t)fields, key, v)
+    {
+        (void)v;
+        if (!cb_record_synced_column(t, key)) {
+            return CB_EINVAL;
+        }
+    }
+    /* The SQL is built with plain appends (this runs once per synced row; the
+     * text is then found in the connection's statement cache). */
     cb_buf_init(&sql, SQL_MAX);
     int n = 0;
+    char num[16];
     if (exists) {
-        rc = cb_buf_addf(&sql, "UPDATE %s SET updated_at = ?1", t->name);
+        rc = cb_buf_adds(&sql, "UPDATE ");
+        rc = rc ? rc : cb_buf_adds(&sql, t->name);
+        rc = rc ? rc : cb_buf_adds(&sql, " SET updated_at = ?1");
         json_object_foreach((json_t *)(uintptr_t)fields, key, v)
         {
-            rc = rc ? rc : cb_buf_addf(&sql, ", %s = ?%d", key, n + 2);
+            rc = rc ? rc : cb_buf_adds(&sql, ", ");
+            rc = rc ? rc : cb_buf_adds(&sql, key);
+            rc = rc ? rc : cb_buf_adds(&sql, " = ?");
+            rc = rc ? rc : cb_buf_adds(&sql, param_number(n + 2, num));
             n++;
         }
-        rc = rc ? rc : cb_buf_addf(&sql, " WHERE id = ?%d", n + 2);
+        rc = rc ? rc : cb_buf_adds(&sql, " WHERE id = ?");
+        rc = rc ? rc : cb_buf_adds(&sql, param_number(n + 2, num));
     } else {
         int has_created = json_object_get(fields, "created_at") != NULL;
-        rc = cb_buf_addf(&sql, "INSERT INTO %s(updated_at, id%s", t->name,
-                         has_created ? "" : ", created_at");
+        rc = cb_buf_adds(&sql, "INSERT INTO ");
+        rc = rc ? rc : cb_buf_adds(&sql, t->name);
+        rc =
+            rc ? rc
+               : cb_buf_adds(&sql, has_created ? "(updated_at, id" : "(updated_at, id, created_at");
         json_object_foreach((json_t *)(uintptr_t)fields, key, v)
         {
-            rc = rc ? rc : cb_buf_addf(&sql, ", %s", key);
+            rc = rc ? rc : cb_buf_adds(&sql, ", ");
+            rc = rc ? rc : cb_buf_adds(&sql, key);
             n++;
         }
-        rc = rc ? rc : cb_buf_addf(&sql, ") VALUES (?1, ?%d%s", n + 2, has_created ? "" : ", ?1");
+        rc = rc ? rc : cb_buf_adds(&sql, ") VALUES (?1, ?");
+        rc = rc ? rc : cb_buf_adds(&sql, param_number(n + 2, num));
+        rc = rc ? rc : cb_buf_adds(&sql, has_created ? "" : ", ?1");
         for (int i = 0; i < n && rc == CB_OK; i++) {
-            rc = cb_buf_addf(&sql, ", ?%d", i + 2);
+            rc = cb_buf_adds(&sql, ", ?");
+            rc = rc ? rc : cb_buf_adds(&sql, param_number(i + 2, num));
         }
         rc = rc ? rc : cb_buf_adds(&sql, ")");
     }

@@ -16,7 +16,8 @@
 #define STMT_CACHE 96
 
 struct stmt_slot {
-    char *sql; /* owned copy: the cache key */
+    char *sql;     /* owned copy: the cache key */
+    uint64_t hash; /* of sql (stmt_hash): compared before the text */
     sqlite3_stmt *st;
 };
 
@@ -37,7 +38,8 @@ struct cb_store {
     struct cb_hlc hlc;
     int hlc_ready;
     pthread_key_t key;
-    pthread_mutex_t lock; /* guards conns */
+    pthread_key_t sync_key; /* the thread's sync connection (foreign_keys=OFF) */
+    pthread_mutex_t lock;   /* guards conns */
     struct cb_conn *conns;
 };
 
@@ -111,8 +113,12 @@ int cb_conn_exec(struct cb_conn *c, const char *sql)
     return cb_store_rc(rc);
 }
 
-/* Open a configured connection to s->path; the caller owns *out. */
-static int conn_open(struct cb_store *s, struct cb_conn **out)
+/*
+ * Open a configured connection to s->path; the caller owns *out.  fk: whether
+ * foreign keys are enforced (fixed for the connection's lifetime: changing the
+ * pragma later would expire every cached statement).
+ */
+static int conn_open(struct cb_store *s, int fk, struct cb_conn **out)
 {
     struct cb_conn *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -130,8 +136,10 @@ static int conn_open(struct cb_store *s, struct cb_conn **out)
     }
     sqlite3_busy_timeout(c->db, 10000);
     sqlite3_extended_result_codes(c->db, 1);
-    rc = cb_conn_exec(c, "PRAGMA synchronous=FULL;"
-                         "PRAGMA foreign_keys=ON; PRAGMA trusted_schema=OFF;");
+    rc = cb_conn_exec(c, fk ? "PRAGMA synchronous=FULL;"
+                              "PRAGMA foreign_keys=ON; PRAGMA trusted_schema=OFF;"
+                            : "PRAGMA synchronous=FULL;"
+                              "PRAGMA foreign_keys=OFF; PRAGMA trusted_schema=OFF;");
     if (rc) {
         conn_free(c);
         return rc;
@@ -140,14 +148,15 @@ static int conn_open(struct cb_store *s, struct cb_conn **out)
     return CB_OK;
 }
 
-int cb_store_conn(struct cb_store *s, struct cb_conn **out)
+/* The connection stored under key for this thread, opened on first use. */
+static int conn_for_thread(struct cb_store *s, pthread_key_t key, int fk, struct cb_conn **out)
 {
-    struct cb_conn *c = pthread_getspecific(s->key);
+    struct cb_conn *c = pthread_getspecific(key);
     if (c) {
         *out = c;
         return CB_OK;
     }
-    int rc = conn_open(s, &c);
+    int rc = conn_open(s, fk, &c);
     if (rc) {
         return rc;
     }
@@ -155,9 +164,19 @@ int cb_store_conn(struct cb_store *s, struct cb_conn **out)
     c->next = s->conns;
     s->conns = c;
     pthread_mutex_unlock(&s->lock);
-    pthread_setspecific(s->key, c);
+    pthread_setspecific(key, c);
     *out = c;
     return CB_OK;
+}
+
+int cb_store_conn(struct cb_store *s, struct cb_conn **out)
+{
+    return conn_for_thread(s, s->key, 1, out);
+}
+
+int cb_store_sync_conn(struct cb_store *s, struct cb_conn **out)
+{
+    return conn_for_thread(s, s->sync_key, 0, out);
 }
 
 sqlite3 *cb_conn_db(struct cb_conn *c)
@@ -193,10 +212,21 @@ int cb_store_set_role(struct cb_store *s, const char *role)
     return rc;
 }
 
+/* FNV-1a of the SQL text: the statement cache compares hashes before texts. */
+static uint64_t stmt_hash(const char *sql)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)sql; *p; p++) {
+        h = (h ^ *p) * 1099511628211ULL;
+    }
+    return h;
+}
+
 int cb_conn_prepare(struct cb_conn *c, const char *sql, sqlite3_stmt **out)
 {
+    uint64_t hash = stmt_hash(sql);
     for (int i = 0; i < c->ncache; i++) {
-        if (strcmp(c->cache[i].sql, sql) == 0) {
+        if (c->cache[i].hash == hash && strcmp(c->cache[i].sql, sql) == 0) {
             sqlite3_reset(c->cache[i].st);
             sqlite3_clear_bindings(c->cache[i].st);
             *out = c->cache[i].st;
@@ -225,6 +255,7 @@ int cb_conn_prepare(struct cb_conn *c, const char *sql, sqlite3_stmt **out)
         free(c->cache[slot].sql);
     }
     c->cache[slot].sql = key;
+    c->cache[slot].hash = hash;
     c->cache[slot].st = st;
     *out = st;
     return CB_OK;
@@ -449,6 +480,11 @@ int cb_store_open(const char *data_dir, struct cb_store **out)
         free(s);
         return CB_ENOMEM;
     }
+    if (pthread_key_create(&s->sync_key, conn_thread_exit) != 0) {
+        pthread_key_delete(s->key);
+        free(s);
+        return CB_ENOMEM;
+    }
     pthread_mutex_init(&s->lock, NULL);
     mode_t old = umask(077);
     struct cb_conn *c;
@@ -503,6 +539,7 @@ void cb_store_close(struct cb_store *s)
         return;
     }
     pthread_setspecific(s->key, NULL);
+    pthread_setspecific(s->sync_key, NULL);
     pthread_mutex_lock(&s->lock);
     struct cb_conn *c = s->conns;
     s->conns = NULL;
@@ -513,6 +550,7 @@ void cb_store_close(struct cb_store *s)
         c = next;
     }
     pthread_key_delete(s->key);
+    pthread_key_delete(s->sync_key);
     pthread_mutex_destroy(&s->lock);
     if (s->hlc_ready) {
         cb_hlc_destroy(&s->hlc);

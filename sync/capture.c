@@ -8,6 +8,7 @@
 #include "coachbox/sync.h"
 #include "coachbox/timeutil.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,18 +180,33 @@ int cb_capture_row_values(struct cb_conn *c, const char *tbl, const char *row_id
     return cb_record_get_synced(c, t, row_id, out);
 }
 
-/* Set each field's version in versions to [seq, hlc, site]. */
-static void stamp(json_t *versions, const json_t *fields, int64_t seq, uint64_t hlc,
-                  const char *site)
+json_t *cb_capture_version(const json_t *versions, const char *field)
 {
+    json_t *v = json_object_get(versions, field);
+    return v ? v : json_object_get(versions, CB_VERSION_ROW);
+}
+
+int cb_capture_stamp(json_t *versions, const json_t *fields, int64_t seq, uint64_t hlc,
+                     const char *site)
+{
+    assert(json_is_object(versions));
+    if (json_object_size(versions) == 0 && json_object_get(fields, "created_at")) {
+        return json_object_set_new(versions, CB_VERSION_ROW,
+                                   json_pack("[I, I, s]", (json_int_t)seq, (json_int_t)hlc, site))
+                   ? CB_ENOMEM
+                   : CB_OK;
+    }
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)(uintptr_t)fields, key, v)
     {
         (void)v;
-        json_object_set_new(versions, key,
-                            json_pack("[I, I, s]", (json_int_t)seq, (json_int_t)hlc, site));
+        if (json_object_set_new(versions, key,
+                                json_pack("[I, I, s]", (json_int_t)seq, (json_int_t)hlc, site))) {
+            return CB_ENOMEM;
+        }
     }
+    return CB_OK;
 }
 
 static int persist_hlc(struct cb_conn *c, uint64_t h)
@@ -200,10 +216,14 @@ static int persist_hlc(struct cb_conn *c, uint64_t h)
     return cb_setting_set(c, "hlc", buf);
 }
 
-int cb_capture_append(struct cb_conn *c, const char *tbl, const char *row_id, const json_t *fields,
-                      uint64_t hlc, const char *site, int64_t op_id, int restamped,
-                      const char *scope, const char *scope2, int update_meta, int64_t *seq_out)
+/* Append the change; versions: NULL (no row_meta update), or the row's
+ * versions to stamp and write (read here when *read_versions). */
+static int append_change(struct cb_conn *c, const char *tbl, const char *row_id,
+                         const json_t *fields, uint64_t hlc, const char *site, int64_t op_id,
+                         unsigned flags, const char *scope, const char *scope2, int update_meta,
+                         json_t *versions, int64_t *seq_out)
 {
+    assert(!(flags & CB_CHANGE_EXACT) || op_id > 0);
     char *text = cb_json_dump(fields);
     if (!text) {
         return CB_ENOMEM;
@@ -211,7 +231,8 @@ int cb_capture_append(struct cb_conn *c, const char *tbl, const char *row_id, co
     sqlite3_stmt *st;
     int rc = cb_conn_prepare(c,
                              "INSERT INTO changes(tbl, row_id, fields, hlc, site, op_id, scope, "
-                             "scope2, restamped) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                             "scope2, restamped, exact) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+                             "?9, ?10)",
                              &st);
     if (rc == CB_OK) {
         sqlite3_bind_text(st, 1, tbl, -1, SQLITE_TRANSIENT);
@@ -228,7 +249,8 @@ int cb_capture_append(struct cb_conn *c, const char *tbl, const char *row_id, co
         if (scope2) {
             sqlite3_bind_text(st, 8, scope2, -1, SQLITE_TRANSIENT);
         }
-        sqlite3_bind_int(st, 9, restamped ? 1 : 0);
+        sqlite3_bind_int(st, 9, (flags & CB_CHANGE_RESTAMPED) ? 1 : 0);
+        sqlite3_bind_int(st, 10, (flags & CB_CHANGE_EXACT) ? 1 : 0);
         rc = cb_store_rc(sqlite3_step(st));
         cb_stmt_done(st);
     }
@@ -241,15 +263,37 @@ int cb_capture_append(struct cb_conn *c, const char *tbl, const char *row_id, co
         *seq_out = seq;
     }
     if (update_meta) {
-        json_t *versions = NULL;
-        rc = cb_capture_versions(c, tbl, row_id, &versions);
+        json_t *own = NULL;
+        if (!versions) {
+            rc = cb_capture_versions(c, tbl, row_id, &own);
+            versions = own;
+        }
         if (rc == CB_OK) {
-            stamp(versions, fields, seq, hlc, site);
+            rc = cb_capture_stamp(versions, fields, seq, hlc, site);
+        }
+        if (rc == CB_OK) {
             rc = cb_capture_set_versions(c, tbl, row_id, versions);
         }
-        json_decref(versions);
+        json_decref(own);
     }
     return rc;
+}
+
+int cb_capture_append(struct cb_conn *c, const char *tbl, const char *row_id, const json_t *fields,
+                      uint64_t hlc, const char *site, int64_t op_id, unsigned flags,
+                      const char *scope, const char *scope2, int update_meta, int64_t *seq_out)
+{
+    return append_change(c, tbl, row_id, fields, hlc, site, op_id, flags, scope, scope2,
+                         update_meta, NULL, seq_out);
+}
+
+int cb_capture_append_stamp(struct cb_conn *c, const char *tbl, const char *row_id,
+                            const json_t *fields, uint64_t hlc, const char *site, int64_t op_id,
+                            unsigned flags, const char *scope, const char *scope2, json_t *versions)
+{
+    assert(versions);
+    return append_change(c, tbl, row_id, fields, hlc, site, op_id, flags, scope, scope2, 1,
+                         versions, NULL);
 }
 
 /* The previous team of a row as last logged (for scope2). */
@@ -262,7 +306,7 @@ static int previous_team(struct cb_conn *c, const char *tbl, const char *row_id,
     if (rc) {
         return rc;
     }
-    json_t *v = json_object_get(versions, "team");
+    json_t *v = cb_capture_version(versions, "team");
     json_int_t seq = json_integer_value(json_array_get(v, 0));
     json_decref(versions);
     if (seq <= 0) {
@@ -381,17 +425,22 @@ static int capture_field(struct cb_conn *c, const char *tbl, const char *row_id,
         /* The local value's version: keep the central seq it was based on. */
         json_t *versions = NULL;
         rc = cb_capture_versions(c, tbl, row_id, &versions);
-        if (rc == CB_OK) {
+        if (rc == CB_OK && json_object_size(versions) == 0 &&
+            json_object_get(fields, "created_at")) {
+            rc = cb_capture_stamp(versions, fields, 0, h, CB_SITE_LOCAL); /* a new row */
+        } else if (rc == CB_OK) {
             const char *key;
             json_t *v;
             json_object_foreach((json_t *)(uintptr_t)fields, key, v)
             {
                 (void)v;
                 json_int_t seq =
-                    json_integer_value(json_array_get(json_object_get(versions, key), 0));
+                    json_integer_value(json_array_get(cb_capture_version(versions, key), 0));
                 json_object_set_new(versions, key,
                                     json_pack("[I, I, s]", seq, (json_int_t)h, CB_SITE_LOCAL));
             }
+        }
+        if (rc == CB_OK) {
             rc = cb_capture_set_versions(c, tbl, row_id, versions);
         }
         json_decref(versions);
@@ -511,7 +560,7 @@ static int relog_row(struct cb_conn *c, const char *tbl, const char *row_id, con
         const char *site = CB_SITE_CENTRAL;
         json_object_foreach(values, key, v)
         {
-            json_t *ver = json_object_get(versions, key);
+            json_t *ver = cb_capture_version(versions, key);
             uint64_t h = (uint64_t)json_integer_value(json_array_get(ver, 1));
             const char *si = json_string_value(json_array_get(ver, 2));
             if (si && (h > hlc || (h == hlc && strcmp(si, site) > 0))) {

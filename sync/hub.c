@@ -11,6 +11,7 @@
 
 #include <civetweb.h>
 #include "coachbox/audit.h"
+#include "coachbox/buf.h"
 #include "coachbox/capture.h"
 #include "coachbox/hlc.h"
 #include "coachbox/json.h"
@@ -32,6 +33,8 @@
 #define MAX_OPS          10000
 #define PULL_DEFAULT     2000
 #define PULL_MAX         10000
+#define PULL_PAGE_BYTES  (8 * 1024 * 1024)  /* a page stops after the change crossing this */
+#define PULL_PAGE_CAP    (64 * 1024 * 1024) /* hard cap on a page's text (CB_ETOOLARGE) */
 
 static int is_central(const struct cb_req *r)
 {
@@ -234,6 +237,30 @@ static int moved_out_after(struct cb_conn *c, const struct cb_site *s, const cha
 }
 
 /*
+ * The current team of participant pid at central into out (CB_ENOTFOUND when
+ * there is no such person or they have no team).  Reads one column, not the
+ * whole row: this runs for every new record a site pushes.
+ */
+static int person_team(struct cb_conn *c, const char *pid, char *out, size_t len)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c, "SELECT team FROM participants WHERE id = ?1", &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, pid, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        snprintf(out, len, "%s", (const char *)sqlite3_column_text(st, 0));
+        rc = CB_OK;
+    } else {
+        rc = s == SQLITE_ROW || s == SQLITE_DONE ? CB_ENOTFOUND : cb_store_rc(s);
+    }
+    cb_stmt_done(st);
+    return rc;
+}
+
+/*
  * May this site write this op?  Rows of its teams' participants, programmes
  * and sessions; conflicts only to resolve them; never accounts or teams.
  */
@@ -294,10 +321,8 @@ static int op_allowed(struct cb_conn *c, const struct cb_site *s, const char *tb
     if (current && pid && (!cur_pid || strcmp(cur_pid, pid) != 0)) {
         /* Re-pointing a record at another person (a merge does): the new person must be
          * the site's too, or a site could move its records onto anyone whose id it knows. */
-        json_t *p = NULL;
-        int ok = cb_record_get_synced(c, &cb_table_participants, pid, &p) == CB_OK &&
-                 site_has_team(s, cb_json_str(p, "team"));
-        json_decref(p);
+        char team[80];
+        int ok = person_team(c, pid, team, sizeof(team)) == CB_OK && site_has_team(s, team);
         if (!ok) {
             *why = "record about a person outside the site's teams";
             return 0;
@@ -306,10 +331,9 @@ static int op_allowed(struct cb_conn *c, const struct cb_site *s, const char *tb
     if (!current && pid) {
         /* A new record about a person: the person's team decides (the row's team is
          * copied from them), whatever team the row claims. */
-        json_t *p = NULL;
-        int ok = cb_record_get_synced(c, &cb_table_participants, pid, &p) == CB_OK &&
-                 (site_has_team(s, cb_json_str(p, "team")) || moved_out_after(c, s, pid, base_seq));
-        json_decref(p);
+        char team[80];
+        int ok = person_team(c, pid, team, sizeof(team)) == CB_OK &&
+                 (site_has_team(s, team) || moved_out_after(c, s, pid, base_seq));
         *why = "record about a person outside the site's teams";
         return ok;
     }
@@ -321,11 +345,36 @@ static int op_allowed(struct cb_conn *c, const struct cb_site *s, const char *tb
     return 1;
 }
 
+/*
+ * Was anything logged for row_id of tbl after base_seq, other than the site's
+ * own exact writes (which it is never sent)?  Then the site will pull that
+ * change after pushing this op, and needs this op's change after it too, or it
+ * would keep the older value.  Uses index changes_row.  Errors count as yes.
+ */
+static int row_changed_since(struct cb_conn *c, const char *tbl, const char *row_id,
+                             int64_t base_seq, const char *site_id)
+{
+    sqlite3_stmt *st;
+    int found = 1;
+    if (cb_conn_prepare(c,
+                        "SELECT 1 FROM changes WHERE row_id = ?1 AND seq > ?2 AND tbl = ?3 AND "
+                        "NOT (exact = 1 AND site = ?4) LIMIT 1",
+                        &st) == CB_OK) {
+        sqlite3_bind_text(st, 1, row_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, base_seq);
+        sqlite3_bind_text(st, 3, tbl, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 4, site_id, -1, SQLITE_TRANSIENT);
+        found = sqlite3_step(st) != SQLITE_DONE;
+        cb_stmt_done(st);
+    }
+    return found;
+}
+
 /* Version triple of field in versions: returns 1 when present. */
 static int version_of(const json_t *versions, const char *field, int64_t *seq, uint64_t *hlc,
                       const char **site)
 {
-    json_t *v = json_object_get(versions, field);
+    json_t *v = cb_capture_version(versions, field);
     if (!json_is_array(v) || json_array_size(v) != 3) {
         return 0;
     }
@@ -455,6 +504,7 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
     const struct cb_table *t = tbl ? cb_table_find(tbl) : NULL;
     const char *why = NULL;
     int restamped = 0;
+    int altered = 0; /* central changed a value the site sent */
 
     if (!t || !cb_capture_synced(tbl) || !row_id || !cb_uuid_valid(row_id) ||
         !json_is_object(fields) || json_object_size(fields) == 0) {
@@ -484,14 +534,13 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
          * team (a site may have written it before it learnt of a move). */
         const char *pid = current ? cb_json_str(current, "participant_id")
                                   : cb_json_str(fields, "participant_id");
-        json_t *p = NULL;
+        char team[80];
         if (pid && json_is_string(json_object_get(fields, "team")) &&
-            cb_record_get_synced(c, &cb_table_participants, pid, &p) == CB_OK &&
-            cb_json_str(p, "team") &&
-            strcmp(cb_json_str(p, "team"), cb_json_str(fields, "team")) != 0) {
-            json_object_set_new(fields, "team", json_string(cb_json_str(p, "team")));
+            person_team(c, pid, team, sizeof(team)) == CB_OK &&
+            strcmp(team, cb_json_str(fields, "team")) != 0) {
+            json_object_set_new(fields, "team", json_string(team));
+            altered = 1;
         }
-        json_decref(p);
     }
     if (why) {
         json_array_append_new(rejected, json_pack("{s:I, s:s}", "op_id", op_id, "reason", why));
@@ -601,7 +650,7 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
     if (rc == CB_OK && json_object_size(apply) > 0) {
         char iso[CB_TIME_STRLEN];
         cb_time_format(now, iso);
-        rc = cb_record_apply(c, t, row_id, apply, iso);
+        rc = cb_record_apply_known(c, t, row_id, apply, iso, current != NULL);
         if (rc == CB_ECONFLICT) {
             /* The row clashes with another on a unique key: keep the site's values in a
              * conflict for a person, rather than block the site's queue. */
@@ -621,11 +670,20 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
             /* A move goes to the old team's sites only (scope2): the new team's sites
              * receive the whole row from the re-log below, never a partial row they
              * cannot insert. */
-            rc = cb_capture_append(c, tbl, row_id, apply, hlc, s->id, op_id, restamped,
-                                   moving   ? old_team
-                                   : shared ? NULL
-                                            : scope,
-                                   moving ? old_team : NULL, 1, NULL);
+            /* Exactly the site's op (nothing dropped, added or changed, no move, its
+             * own HLC) and nothing else logged for the row since the op's base (which
+             * the site would pull after its push and apply over its value): the site
+             * already holds the result, so it is not sent back. */
+            unsigned flags = restamped ? CB_CHANGE_RESTAMPED : 0;
+            if (!restamped && !altered && !moving && json_equal(apply, fields) &&
+                !row_changed_since(c, tbl, row_id, base, s->id)) {
+                flags |= CB_CHANGE_EXACT;
+            }
+            rc = cb_capture_append_stamp(c, tbl, row_id, apply, hlc, s->id, op_id, flags,
+                                         moving   ? old_team
+                                         : shared ? NULL
+                                                  : scope,
+                                         moving ? old_team : NULL, versions);
         }
         if (rc == CB_OK && moving) {
             rc = cb_capture_relog_moved(c, tbl, row_id);
@@ -664,6 +722,65 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
     return rc;
 }
 
+/*
+ * A digest of an op as the site sent it (table, row, HLC and fields; before
+ * central changes anything): a resend of the op has the same one.  FNV-1a 64
+ * over the fields written with sorted keys, so key order does not matter.
+ */
+static int64_t op_digest(const json_t *op)
+{
+    uint64_t h = 1469598103934665603ULL;
+    char head[64];
+    const char *parts[4] = {cb_json_str(op, "tbl"), cb_json_str(op, "row_id"), head, NULL};
+    snprintf(head, sizeof(head), "%lld", (long long)json_integer_value(json_object_get(op, "hlc")));
+    char *fields =
+        json_dumps(json_object_get(op, "fields"), JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    parts[3] = fields;
+    for (int i = 0; i < 4; i++) {
+        for (const unsigned char *p = (const unsigned char *)(parts[i] ? parts[i] : ""); *p; p++) {
+            h = (h ^ *p) * 1099511628211ULL;
+        }
+        h = (h ^ 0xff) * 1099511628211ULL; /* separator: no part can run into the next */
+    }
+    free(fields);
+    return (int64_t)h;
+}
+
+/*
+ * Is op op_id of site, with this digest, a different write from the op central
+ * consumed under that id?  0 when it is the same op (a resend) or central has
+ * no digest for that id (consumed before migration 10: taken for a resend).
+ */
+static int op_reused(struct cb_conn *c, const char *site, int64_t op_id, int64_t digest)
+{
+    sqlite3_stmt *st;
+    int reused = 0;
+    if (cb_conn_prepare(c, "SELECT digest FROM site_ops WHERE site = ?1 AND op_id = ?2", &st) ==
+        CB_OK) {
+        sqlite3_bind_text(st, 1, site, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, op_id);
+        reused = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) != digest;
+        cb_stmt_done(st);
+    }
+    return reused;
+}
+
+/* Remember the digest of op op_id of site, just consumed (caller's transaction). */
+static int op_consumed(struct cb_conn *c, const char *site, int64_t op_id, int64_t digest)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(
+        c, "INSERT OR REPLACE INTO site_ops(site, op_id, digest) VALUES (?1, ?2, ?3)", &st);
+    if (rc == CB_OK) {
+        sqlite3_bind_text(st, 1, site, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, op_id);
+        sqlite3_bind_int64(st, 3, digest);
+        rc = cb_store_rc(sqlite3_step(st));
+        cb_stmt_done(st);
+    }
+    return rc;
+}
+
 static int sync_push(struct cb_req *r)
 {
     static const char *const keys[] = {"ops", "pending", "oldest_pending_at", NULL};
@@ -688,16 +805,24 @@ static int sync_push(struct cb_req *r)
     }
     json_t *rejected = json_array();
     int64_t last = site.last_op_id;
-    /* Foreign keys are checked by the sites that wrote the data; rows may
-     * arrive in scope order, not dependency order. */
-    cb_conn_exec(r->db, "PRAGMA foreign_keys=OFF");
-    rc = cb_conn_begin(r->db);
+    /* An op id at or below `last` whose content differs from the op central consumed
+     * under that id is not a resend but a new write under a reused id: the site was
+     * restored from a backup (docs/SYNC.md, "Restored sites"). */
+    json_int_t reused = 0;
+    /* The batch is applied on this worker's sync connection: foreign keys are
+     * checked by the sites that wrote the data, and rows may arrive in scope
+     * order, not dependency order (store.h).  r->db holds no transaction. */
+    struct cb_conn *db = NULL;
+    rc = cb_store_sync_conn(r->app->store, &db);
+    if (rc == CB_OK) {
+        rc = cb_conn_begin(db);
+    }
     if (rc == CB_OK) {
         /* The acknowledgement point as of this write transaction: the same batch may
          * be pushed twice at once (a retry, or `coachbox sync` racing the background
          * syncer), and the second must skip what the first applied. */
         sqlite3_stmt *ls;
-        rc = cb_conn_prepare(r->db, "SELECT last_op_id FROM sites WHERE id = ?1", &ls);
+        rc = cb_conn_prepare(db, "SELECT last_op_id FROM sites WHERE id = ?1", &ls);
         if (rc == CB_OK) {
             sqlite3_bind_text(ls, 1, site.id, -1, SQLITE_TRANSIENT);
             if (sqlite3_step(ls) == SQLITE_ROW) {
@@ -718,23 +843,54 @@ static int sync_push(struct cb_req *r)
             rc = cb_field_fail(&fe, "ops", "change %zu has no op_id", i);
             break;
         }
+        int64_t digest = op_digest(op);
         if (id <= last) {
+            if (op_reused(db, site.id, id, digest)) {
+                reused = id; /* a new write under an id already used: stop, apply nothing */
+                break;
+            }
             stats.duplicates++;
             continue; /* already applied: idempotent */
         }
         if (id != last + 1) {
             break; /* a gap: apply nothing past it; the site resends from the ack */
         }
-        rc = apply_op(r->db, &site, op, &stats, rejected);
+        rc = apply_op(db, &site, op, &stats, rejected);
+        if (rc == CB_OK) {
+            rc = op_consumed(db, site.id, id, digest);
+        }
         if (rc == CB_OK) {
             last = id;
         }
+    }
+    if (rc == CB_OK && reused) {
+        /* Nothing was applied (every op before the reused one was a resend): answer
+         * with central's mark so the site moves its waiting ops past it and resends. */
+        cb_conn_rollback(db);
+        char detail[160];
+        snprintf(detail, sizeof(detail),
+                 "op %lld reused (central has up to %lld): site restored from a backup",
+                 (long long)reused, (long long)last);
+        struct cb_audit_event e = {NULL,    "sync.restored", "sites", site.id,
+                                   r->addr, "denied",        detail,  NULL};
+        cb_audit(r->db, &e);
+        fprintf(stderr, "coachbox: sync: site %s (%s): %s\n", site.name, site.id, detail);
+        cb_site_clear(&site);
+        json_decref(rejected);
+        return cb_reply_json(
+            r, 409,
+            json_pack("{s:{s:s, s:s}, s:I, s:I}", "error", "code", "op_ids_reused", "message",
+                      "these op ids were already used by writes central has accepted: the site "
+                      "was restored from a backup; renumber the waiting ops after last_op_id "
+                      "and push again",
+                      "last_op_id", (json_int_t)last, "first_reused", reused),
+            NULL);
     }
     if (rc == CB_OK) {
         char now[CB_TIME_STRLEN];
         sqlite3_stmt *st;
         cb_time_format(cb_now_ms(), now);
-        rc = cb_conn_prepare(r->db,
+        rc = cb_conn_prepare(db,
                              "UPDATE sites SET last_op_id = ?1, last_seen_at = ?2, "
                              "pending_reported = ?3, oldest_pending_at = ?4 WHERE id = ?5",
                              &st);
@@ -758,8 +914,8 @@ static int sync_push(struct cb_req *r)
          * backwards, not across restarts). */
         char hb[32];
         snprintf(hb, sizeof(hb), "%llu",
-                 (unsigned long long)cb_hlc_peek(cb_store_hlc(cb_conn_store(r->db))));
-        rc = cb_setting_set(r->db, "hlc", hb);
+                 (unsigned long long)cb_hlc_peek(cb_store_hlc(cb_conn_store(db))));
+        rc = cb_setting_set(db, "hlc", hb);
     }
     if (rc == CB_OK && stats.restamped) {
         struct cb_audit_event e = {NULL,
@@ -770,14 +926,13 @@ static int sync_push(struct cb_req *r)
                                    "ok",
                                    "site clock more than 5 minutes ahead",
                                    NULL};
-        rc = cb_audit(r->db, &e);
+        rc = cb_audit(db, &e);
     }
     if (rc == CB_OK) {
-        rc = cb_conn_commit(r->db);
-    } else {
-        cb_conn_rollback(r->db);
+        rc = cb_conn_commit(db);
+    } else if (db) {
+        cb_conn_rollback(db);
     }
-    cb_conn_exec(r->db, "PRAGMA foreign_keys=ON");
     cb_site_clear(&site);
     if (rc) {
         json_decref(rejected);
@@ -812,10 +967,54 @@ static int query_int(const struct cb_req *r, const char *name, long long def, lo
     return CB_OK;
 }
 
+/*
+ * Append one change of a pull page to b: {"seq","tbl","row_id","fields","hlc",
+ * "site"}, with the stored fields text (compact JSON written by capture.c)
+ * passed through as it is, not parsed and dumped again.
+ */
+static int page_add_change(struct cb_buf *b, sqlite3_stmt *st)
+{
+    const char *fields = (const char *)sqlite3_column_text(st, 3);
+    int rc = cb_buf_addf(b, "{\"seq\":%lld,\"tbl\":", (long long)sqlite3_column_int64(st, 0));
+    if (rc == CB_OK) {
+        rc = cb_json_buf_add_string(b, (const char *)sqlite3_column_text(st, 1));
+    }
+    if (rc == CB_OK) {
+        rc = cb_buf_adds(b, ",\"row_id\":");
+    }
+    if (rc == CB_OK) {
+        rc = cb_json_buf_add_string(b, (const char *)sqlite3_column_text(st, 2));
+    }
+    if (rc == CB_OK) {
+        rc = cb_buf_adds(b, ",\"fields\":");
+    }
+    if (rc == CB_OK) {
+        /* capture.c stores an object; anything else would break the page. */
+        rc = cb_buf_adds(b, fields && fields[0] == '{' ? fields : "{}");
+    }
+    if (rc == CB_OK) {
+        rc = cb_buf_addf(b, ",\"hlc\":%lld,\"site\":", (long long)sqlite3_column_int64(st, 4));
+    }
+    if (rc == CB_OK) {
+        rc = cb_json_buf_add_string(b, (const char *)sqlite3_column_text(st, 5));
+    }
+    return rc ? rc : cb_buf_add(b, "}", 1);
+}
+
+/*
+ * GET /sync/v1/pull?since=SEQ&limit=N[&ops=OP]: a keyset page of the changes
+ * in the site's scope, written as text (stored fields spliced in).  A site's
+ * own writes that central logged exactly as sent (CB_CHANGE_EXACT) are left
+ * out when their op id is at most OP (the ops the site says it holds; absent:
+ * all of them); the cursor still moves past them.  The answer carries the
+ * site's last_op_id, so a site restored from a backup learns that central has
+ * ops it no longer has (docs/SYNC.md, "Restored sites").  A page also stops early at
+ * PULL_PAGE_BYTES (then more = true and next = its last change).  Read on r->db in one snapshot.
+ */
 static int sync_pull(struct cb_req *r)
 {
     struct cb_site site;
-    long long since, limit;
+    long long since, limit, ops;
     if (!is_central(r)) {
         return not_central(r);
     }
@@ -824,48 +1023,66 @@ static int sync_pull(struct cb_req *r)
         return CB_OK;
     }
     if (query_int(r, "since", 0, 0, (long long)9e18, &since) ||
-        query_int(r, "limit", PULL_DEFAULT, 1, PULL_MAX, &limit)) {
+        query_int(r, "limit", PULL_DEFAULT, 1, PULL_MAX, &limit) ||
+        query_int(r, "ops", (long long)9e18, 0, (long long)9e18, &ops)) {
         cb_site_clear(&site);
         return cb_reply_problem(r, 400, "invalid", "since and limit must be whole numbers", "since",
                                 NULL);
     }
     char *teams = cb_json_dump(site.teams);
     sqlite3_stmt *st;
-    int rc = cb_conn_prepare(r->db,
-                             "SELECT seq, tbl, row_id, fields, hlc, site FROM changes "
-                             "WHERE seq > ?1 AND (scope IS NULL OR scope IN "
-                             "(SELECT value FROM json_each(?2)) OR scope2 IN "
-                             "(SELECT value FROM json_each(?2))) ORDER BY seq LIMIT ?3",
-                             &st);
-    json_t *items = json_array();
+    /* NOT INDEXED: walk the log in seq order and stop at the page's limit.  Through the
+     * scope indexes SQLite collects every later change in scope and sorts it for each
+     * page, which made a full download quadratic. */
+    int rc =
+        teams ? cb_conn_prepare(r->db,
+                                "SELECT seq, tbl, row_id, fields, hlc, site FROM changes "
+                                "NOT INDEXED WHERE seq > ?1 AND (scope IS NULL OR scope IN "
+                                "(SELECT value FROM json_each(?2)) OR scope2 IN "
+                                "(SELECT value FROM json_each(?2))) AND NOT "
+                                "(exact = 1 AND site = ?4 AND op_id <= ?5) ORDER BY seq LIMIT ?3",
+                                &st)
+              : CB_ENOMEM;
+    struct cb_buf page;
+    cb_buf_init(&page, PULL_PAGE_CAP);
     long long last = since;
-    int n = 0, s = SQLITE_DONE;
+    int n = 0, s = SQLITE_DONE, full = 0;
     /* One read snapshot for the page and the head, so nothing committed
      * between them is skipped. */
     int in_txn = rc == CB_OK && cb_conn_exec(r->db, "BEGIN") == CB_OK;
     if (rc == CB_OK) {
+        rc = cb_buf_adds(&page, "{\"changes\":[");
+    }
+    if (rc == CB_OK) {
         sqlite3_bind_int64(st, 1, since);
-        sqlite3_bind_text(st, 2, teams ? teams : "[]", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, teams, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 3, limit);
-        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-            json_t *fields = json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL);
+        sqlite3_bind_text(st, 4, site.id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 5, ops);
+        while (rc == CB_OK && (s = sqlite3_step(st)) == SQLITE_ROW) {
+            if (n > 0) {
+                rc = cb_buf_add(&page, ",", 1);
+            }
+            if (rc == CB_OK) {
+                rc = page_add_change(&page, st);
+            }
             last = sqlite3_column_int64(st, 0);
-            json_array_append_new(
-                items, json_pack("{s:I, s:s, s:s, s:o, s:I, s:s}", "seq", (json_int_t)last, "tbl",
-                                 sqlite3_column_text(st, 1), "row_id", sqlite3_column_text(st, 2),
-                                 "fields", fields ? fields : json_object(), "hlc",
-                                 (json_int_t)sqlite3_column_int64(st, 4), "site",
-                                 sqlite3_column_text(st, 5)));
             n++;
+            if (rc == CB_OK && page.len >= PULL_PAGE_BYTES) {
+                full = 1; /* enough for one answer: the site asks again from last */
+                break;
+            }
         }
         cb_stmt_done(st);
-        if (s != SQLITE_DONE) {
+        if (rc == CB_OK && !full && s != SQLITE_DONE) {
             rc = cb_store_rc(s);
         }
     }
-    /* With a short page the site is up to date with everything so far. */
+    int more = full || n >= limit;
+    /* With a short page the site is up to date with everything so far, its own
+     * exact writes included. */
     long long head = last;
-    if (rc == CB_OK && n < limit) {
+    if (rc == CB_OK && !more) {
         sqlite3_stmt *h;
         if (cb_conn_prepare(r->db, "SELECT coalesce(max(seq), 0) FROM changes", &h) == CB_OK) {
             if (sqlite3_step(h) == SQLITE_ROW && sqlite3_column_int64(h, 0) > head) {
@@ -878,17 +1095,26 @@ static int sync_pull(struct cb_req *r)
         cb_conn_exec(r->db, "COMMIT");
     }
     free(teams);
-    json_t *teams_json = json_incref(site.teams);
+    if (rc == CB_OK) {
+        rc = cb_buf_addf(&page, "],\"next\":%lld,\"more\":%s,\"last_op_id\":%lld,\"teams\":", head,
+                         more ? "true" : "false", (long long)site.last_op_id);
+    }
+    if (rc == CB_OK) {
+        char *tt = cb_json_dump(site.teams);
+        rc = tt ? cb_buf_adds(&page, tt) : CB_ENOMEM;
+        free(tt);
+    }
+    if (rc == CB_OK) {
+        rc = cb_buf_add(&page, "}", 1);
+    }
     cb_site_clear(&site);
     if (rc) {
-        json_decref(items);
-        json_decref(teams_json);
+        cb_buf_free(&page);
         return cb_reply_error(r, rc, NULL);
     }
-    return cb_reply_json(r, 200,
-                         json_pack("{s:o, s:I, s:b, s:o}", "changes", items, "next",
-                                   (json_int_t)head, "more", n >= limit, "teams", teams_json),
-                         NULL);
+    rc = cb_reply_json_text(r, 200, cb_buf_str(&page), page.len, NULL);
+    cb_buf_free(&page);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ digest */

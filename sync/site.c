@@ -19,6 +19,7 @@
 #include "coachbox/sync.h"
 #include "coachbox/timeutil.h"
 
+#include <assert.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -30,9 +31,11 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#define PUSH_BATCH   2000
-#define PULL_PAGE    2000
-#define MAX_RESPONSE (256 * 1024 * 1024)
+#define PUSH_BATCH     2000
+#define PULL_PAGE      2000
+#define PUSH_BODY_SOFT (8 * 1024 * 1024)  /* a batch stops after the op crossing this */
+#define PUSH_BODY_MAX  (32 * 1024 * 1024) /* hard cap on a batch (central takes 64 MiB) */
+#define MAX_RESPONSE   (256 * 1024 * 1024)
 
 static pthread_mutex_t round_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -82,6 +85,13 @@ int cb_sync_enrolled(struct cb_store *s)
 
 /* ------------------------------------------------------------ HTTP */
 
+/*
+ * The curl handle of the round running on this thread (cb_sync_round), or
+ * NULL: the requests of a round share it, and with it one kept-alive
+ * connection (and TLS session) to central.  Owned by cb_sync_round.
+ */
+static _Thread_local CURL *round_curl;
+
 struct http_resp {
     long status;
     struct cb_buf body;
@@ -111,6 +121,39 @@ static int url_ok(const char *url, char *msg, size_t len)
 }
 
 /*
+ * The message for a failed transfer: a certificate that --ca does not vouch
+ * for, or a key that does not match --pin, is said to be so (the site refuses
+ * that central), not reported as central being unreachable.  detail: curl's
+ * error buffer (may be empty).
+ */
+static void tls_error_message(CURLcode cc, const char *base, const char *detail, char *msg,
+                              size_t msglen)
+{
+    const char *why = detail[0] ? detail : curl_easy_strerror(cc);
+    switch (cc) {
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        snprintf(msg, msglen,
+                 "refused central at %s: its public key does not match the pinned key (--pin): %s",
+                 base, why);
+        break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+#if LIBCURL_VERSION_NUM < 0x073e00
+    case CURLE_SSL_CACERT:
+#endif
+        snprintf(msg, msglen,
+                 "refused central at %s: its TLS certificate is not trusted (check --ca): %s", base,
+                 why);
+        break;
+    case CURLE_SSL_CACERT_BADFILE:
+        snprintf(msg, msglen, "cannot use the CA file (--ca) for central at %s: %s", base, why);
+        break;
+    default:
+        snprintf(msg, msglen, "central unreachable at %s: %s", base, why);
+        break;
+    }
+}
+
+/*
  * One request to central: method path (with query) and an optional JSON
  * body; signed when the site is enrolled.  On transport failure CB_EIO with
  * msg set; otherwise CB_OK with resp->status and the parsed body.
@@ -131,7 +174,12 @@ static int http_call(struct cb_conn *c, const char *base, const char *method, co
     setting(c, "site_secret", secret, sizeof(secret));
     setting(c, "central_ca", ca, sizeof(ca));
     setting(c, "central_pin", pin, sizeof(pin));
-    CURL *k = curl_easy_init();
+    CURL *k = round_curl;
+    if (k) {
+        curl_easy_reset(k); /* options cleared; the open connection is kept */
+    } else {
+        k = curl_easy_init();
+    }
     if (!k) {
         return CB_ENOMEM;
     }
@@ -179,10 +227,12 @@ static int http_call(struct cb_conn *c, const char *base, const char *method, co
         curl_easy_setopt(k, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(k, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
     }
+    char detail[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(k, CURLOPT_ERRORBUFFER, detail);
     CURLcode cc = curl_easy_perform(k);
     int rc = CB_OK;
     if (cc != CURLE_OK) {
-        snprintf(msg, msglen, "central unreachable at %s: %s", base, curl_easy_strerror(cc));
+        tls_error_message(cc, base, detail, msg, msglen);
         rc = CB_EIO;
     } else {
         curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &resp->status);
@@ -193,8 +243,12 @@ static int http_call(struct cb_conn *c, const char *base, const char *method, co
             rc = CB_EIO;
         }
     }
+    curl_easy_setopt(k, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(k, CURLOPT_ERRORBUFFER, NULL);
     curl_slist_free_all(hl);
-    curl_easy_cleanup(k);
+    if (k != round_curl) {
+        curl_easy_cleanup(k);
+    }
     return rc;
 }
 
@@ -427,7 +481,9 @@ int cb_sync_wipe(struct cb_conn *c)
         "measures",   "consents",   "checkins",   "encounters",   "participants", "group_sessions",
         "programmes", "sessions",   "outbox",     "row_meta",     "scope_exits",  NULL};
     char sql[128];
-    cb_conn_exec(c, "PRAGMA foreign_keys=OFF");
+    int fk = 1;
+    sqlite3_db_config(cb_conn_db(c), SQLITE_DBCONFIG_ENABLE_FKEY, -1, &fk);
+    assert(fk == 0); /* the sync connection: rows go in any order */
     int rc = cb_conn_begin(c);
     for (const char *const *t = tables; *t && rc == CB_OK; t++) {
         snprintf(sql, sizeof(sql), "DELETE FROM %s", *t);
@@ -437,7 +493,8 @@ int cb_sync_wipe(struct cb_conn *c)
     if (rc == CB_OK) {
         rc = cb_conn_exec(c, "DELETE FROM users");
     }
-    static const char *const keys[] = {"site_secret", "site_id", "sync_cursor", NULL};
+    static const char *const keys[] = {"site_secret", "site_id", "sync_cursor", "sync_own_floor",
+                                       NULL};
     for (const char *const *k = keys; *k && rc == CB_OK; k++) {
         sqlite3_stmt *st;
         rc = cb_conn_prepare(c, "DELETE FROM settings WHERE key = ?1", &st);
@@ -460,9 +517,145 @@ int cb_sync_wipe(struct cb_conn *c)
     } else {
         cb_conn_rollback(c);
     }
-    cb_conn_exec(c, "PRAGMA foreign_keys=ON");
     if (rc == CB_OK) {
         cb_conn_exec(c, "PRAGMA wal_checkpoint(TRUNCATE); VACUUM;");
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ restored from a backup */
+
+/*
+ * The highest op id this site has ever given a write (its outbox sequence;
+ * 0 before the first).  Central's last_op_id for the site is never above it,
+ * unless the data directory was restored from a backup taken before ops that
+ * central accepted.
+ */
+static int64_t local_op_seq(struct cb_conn *c)
+{
+    sqlite3_stmt *st;
+    int64_t v = 0;
+    if (cb_conn_prepare(c, "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'", &st) == CB_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            v = sqlite3_column_int64(st, 0);
+        }
+        cb_stmt_done(st);
+    }
+    return v;
+}
+
+/*
+ * The op ids whose exact writes this site holds, sent with each pull (central
+ * leaves those out): its outbox sequence, or, while it catches up after a
+ * restore, the last op id it held when restored (setting "sync_own_floor",
+ * kept until a pull reaches central's head).
+ */
+static int64_t own_ops_held(struct cb_conn *c)
+{
+    char floor[32];
+    if (setting(c, "sync_own_floor", floor, sizeof(floor)) == CB_OK && floor[0]) {
+        return setting_int(c, "sync_own_floor");
+    }
+    return local_op_seq(c);
+}
+
+/*
+ * Raise the outbox sequence to at least mark, so the next write gets an id
+ * central has not seen (caller holds the transaction).
+ */
+static int raise_op_seq(struct cb_conn *c, int64_t mark)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c,
+                             "INSERT INTO sqlite_sequence(name, seq) SELECT 'outbox', ?1 WHERE "
+                             "NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'outbox')",
+                             &st);
+    if (rc == CB_OK) {
+        sqlite3_bind_int64(st, 1, mark);
+        rc = cb_store_rc(sqlite3_step(st));
+        cb_stmt_done(st);
+    }
+    if (rc == CB_OK) {
+        rc = cb_conn_prepare(c,
+                             "UPDATE sqlite_sequence SET seq = max(seq, ?1, (SELECT "
+                             "coalesce(max(op_id), 0) FROM outbox)) WHERE name = 'outbox'",
+                             &st);
+    }
+    if (rc == CB_OK) {
+        sqlite3_bind_int64(st, 1, mark);
+        rc = cb_store_rc(sqlite3_step(st));
+        cb_stmt_done(st);
+    }
+    return rc;
+}
+
+/*
+ * Central has accepted ops up to mark that this site no longer has: its data
+ * directory was restored from a backup.  held: the last op id the site holds
+ * from before the restore.  Raises the outbox sequence past mark, makes the
+ * next pulls bring back this site's own writes above held (central has them,
+ * the site lost them), and records it in the audit log and on standard error.
+ * Caller holds the transaction.
+ */
+static int note_restored(struct cb_conn *c, int64_t held, int64_t mark)
+{
+    assert(held < mark);
+    int rc = raise_op_seq(c, mark);
+    char floor[32];
+    if (rc == CB_OK && (setting(c, "sync_own_floor", floor, sizeof(floor)) != CB_OK || !floor[0] ||
+                        setting_int(c, "sync_own_floor") > held)) {
+        rc = set_int(c, "sync_own_floor", held);
+    }
+    char detail[320];
+    snprintf(detail, sizeof(detail),
+             "restored from a backup: central has this site's ops up to %lld, the backup up to "
+             "%lld; new ops are numbered after %lld and ops %lld-%lld are fetched back",
+             (long long)mark, (long long)held, (long long)mark, (long long)held + 1,
+             (long long)mark);
+    if (rc == CB_OK) {
+        struct cb_audit_event e = {NULL, "sync.restored", NULL, NULL, NULL, "ok", detail, NULL};
+        rc = cb_audit(c, &e);
+    }
+    if (rc == CB_OK) {
+        fprintf(stderr, "coachbox: sync: %s\n", detail);
+    }
+    return rc;
+}
+
+/*
+ * Central refused a push because op first (and the ops after it) reuse ids it
+ * had accepted up to mark: renumber the waiting ops from first on to mark + 1,
+ * mark + 2, ... (same order, still contiguous) and note the restore.  Ops
+ * below first are resends of ops central has; they stay and are skipped.
+ */
+static int renumber_reused(struct cb_conn *c, int64_t first, int64_t mark)
+{
+    if (first < 1 || first > mark) {
+        return CB_EPARSE;
+    }
+    int64_t delta = mark + 1 - first;
+    sqlite3_stmt *st;
+    int rc = cb_conn_begin(c);
+    /* Through negative ids, so no row ever takes an id another still has. */
+    if (rc == CB_OK) {
+        rc = cb_conn_prepare(c, "UPDATE outbox SET op_id = -(op_id + ?1) WHERE op_id >= ?2", &st);
+    }
+    if (rc == CB_OK) {
+        sqlite3_bind_int64(st, 1, delta);
+        sqlite3_bind_int64(st, 2, first);
+        rc = cb_store_rc(sqlite3_step(st));
+        cb_stmt_done(st);
+    }
+    if (rc == CB_OK) {
+        rc = cb_conn_exec(c, "UPDATE outbox SET op_id = -op_id WHERE op_id < 0");
+    }
+    if (rc == CB_OK) {
+        rc = note_restored(c, first - 1, mark);
+    }
+    if (rc == CB_OK) {
+        rc = cb_conn_commit(c);
+    } else {
+        cb_conn_rollback(c);
     }
     return rc;
 }
@@ -483,47 +676,83 @@ static int push_all(struct cb_conn *c, const char *base, cb_sync_progress progre
     }
     cb_stmt_done(st);
     int64_t done = 0;
+    int renumbered = 0;
     for (;;) {
-        json_t *ops = json_array();
-        int64_t first = 0, lastid = 0;
+        /* The batch is written as text: each outbox row's stored fields (compact
+         * JSON written by capture.c) are spliced in, not parsed and dumped again. */
+        struct cb_buf b;
+        int64_t first = 0, lastid = 0, n = 0;
         char oldest[CB_TIME_STRLEN] = "";
+        cb_buf_init(&b, PUSH_BODY_MAX);
         rc = cb_conn_prepare(c,
                              "SELECT op_id, tbl, row_id, fields, hlc, base_seq, created_at "
                              "FROM outbox ORDER BY op_id LIMIT ?1",
                              &st);
-        if (rc) {
-            json_decref(ops);
-            return rc;
+        if (rc == CB_OK) {
+            rc = cb_buf_adds(&b, "{\"ops\":[");
         }
-        sqlite3_bind_int(st, 1, PUSH_BATCH);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            int64_t id = sqlite3_column_int64(st, 0);
-            if (!first) {
-                first = id;
-                snprintf(oldest, sizeof(oldest), "%s", (const char *)sqlite3_column_text(st, 6));
+        if (rc == CB_OK) {
+            sqlite3_bind_int(st, 1, PUSH_BATCH);
+            while (rc == CB_OK && b.len < PUSH_BODY_SOFT && sqlite3_step(st) == SQLITE_ROW) {
+                int64_t id = sqlite3_column_int64(st, 0);
+                const char *fields = (const char *)sqlite3_column_text(st, 3);
+                if (!first) {
+                    first = id;
+                    snprintf(oldest, sizeof(oldest), "%s",
+                             (const char *)sqlite3_column_text(st, 6));
+                }
+                lastid = id;
+                rc = cb_buf_addf(&b, "%s{\"op_id\":%lld,\"tbl\":", n ? "," : "", (long long)id);
+                rc = rc ? rc : cb_json_buf_add_string(&b, (const char *)sqlite3_column_text(st, 1));
+                rc = rc ? rc : cb_buf_adds(&b, ",\"row_id\":");
+                rc = rc ? rc : cb_json_buf_add_string(&b, (const char *)sqlite3_column_text(st, 2));
+                rc = rc ? rc : cb_buf_adds(&b, ",\"fields\":");
+                rc = rc ? rc : cb_buf_adds(&b, fields && fields[0] == '{' ? fields : "{}");
+                rc = rc ? rc
+                        : cb_buf_addf(&b, ",\"hlc\":%lld,\"base_seq\":%lld}",
+                                      (long long)sqlite3_column_int64(st, 4),
+                                      (long long)sqlite3_column_int64(st, 5));
+                n++;
             }
-            lastid = id;
-            json_t *fields = json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL);
-            json_array_append_new(
-                ops, json_pack("{s:I, s:s, s:s, s:o, s:I, s:I}", "op_id", (json_int_t)id, "tbl",
-                               sqlite3_column_text(st, 1), "row_id", sqlite3_column_text(st, 2),
-                               "fields", fields ? fields : json_object(), "hlc",
-                               (json_int_t)sqlite3_column_int64(st, 4), "base_seq",
-                               (json_int_t)sqlite3_column_int64(st, 5)));
+            cb_stmt_done(st);
         }
-        cb_stmt_done(st);
-        if (json_array_size(ops) == 0) {
-            json_decref(ops);
+        if (rc == CB_OK && n == 0) {
+            cb_buf_free(&b);
             return CB_OK;
         }
-        json_t *req = json_pack("{s:o, s:I, s:s}", "ops", ops, "pending",
-                                (json_int_t)(total - done), "oldest_pending_at", oldest);
-        char *body = cb_json_dump(req);
-        json_decref(req);
+        if (rc == CB_OK) {
+            rc = cb_buf_addf(
+                &b, "],\"pending\":%lld,\"oldest_pending_at\":", (long long)(total - done));
+        }
+        rc = rc ? rc : cb_json_buf_add_string(&b, oldest);
+        rc = rc ? rc : cb_buf_adds(&b, "}");
+        if (rc) {
+            cb_buf_free(&b);
+            return rc;
+        }
+        const char *body = cb_buf_str(&b);
         struct http_resp resp;
         rc = http_call(c, base, "POST", "/sync/v1/push", body, &resp, res->error,
                        sizeof(res->error));
-        free(body);
+        cb_buf_free(&b);
+        const char *code = cb_json_str(json_object_get(resp.json, "error"), "code");
+        if (rc == CB_OK && resp.status == 409 && renumbered < 2 && code &&
+            strcmp(code, "op_ids_reused") == 0) {
+            /* Restored from a backup: these ids were used by ops central has. */
+            rc = renumber_reused(c, json_integer_value(json_object_get(resp.json, "first_reused")),
+                                 json_integer_value(json_object_get(resp.json, "last_op_id")));
+            resp_free(&resp);
+            if (rc) {
+                snprintf(res->error, sizeof(res->error),
+                         "this site was restored from a backup and its waiting changes could not "
+                         "be renumbered: %s",
+                         cb_strerror(rc));
+                return rc;
+            }
+            renumbered++;
+            res->restored = 1;
+            continue;
+        }
         if (rc == CB_OK && resp.status != 200) {
             rc = resp_error(&resp, res->error, sizeof(res->error));
         }
@@ -549,13 +778,15 @@ static int push_all(struct cb_conn *c, const char *base, cb_sync_progress progre
                      (long long)ack, (long long)first);
             return CB_EIO;
         }
-        /* Central has durably applied everything up to ack: clear it. */
+        /* Central has durably applied everything up to ack: clear it, but only as
+         * far as this batch went: an op past it that reuses an id below ack (a site
+         * restored from a backup) has not been seen by central yet. */
         rc = cb_conn_begin(c);
         if (rc == CB_OK) {
             rc = cb_conn_prepare(c, "DELETE FROM outbox WHERE op_id <= ?1", &st);
         }
         if (rc == CB_OK) {
-            sqlite3_bind_int64(st, 1, ack);
+            sqlite3_bind_int64(st, 1, ack < lastid ? ack : lastid);
             rc = cb_store_rc(sqlite3_step(st));
             cb_stmt_done(st);
         }
@@ -570,9 +801,9 @@ static int push_all(struct cb_conn *c, const char *base, cb_sync_progress progre
         if (rc) {
             return rc;
         }
-        int64_t n = (ack < lastid ? ack : lastid) - first + 1;
-        done += n;
-        res->pushed += n;
+        int64_t acked = (ack < lastid ? ack : lastid) - first + 1;
+        done += acked;
+        res->pushed += acked;
         if (progress) {
             progress(ud, "push", done, total);
         }
@@ -659,12 +890,9 @@ static int apply_change(struct cb_conn *c, const json_t *ch, const json_t *teams
             rc = cb_capture_versions(c, tbl, row_id, &versions);
         }
         if (rc == CB_OK) {
-            json_object_foreach(apply, key, v)
-            {
-                (void)v;
-                json_object_set_new(versions, key,
-                                    json_pack("[I, I, s]", seq, (json_int_t)hlc, site));
-            }
+            rc = cb_capture_stamp(versions, apply, seq, hlc, site);
+        }
+        if (rc == CB_OK) {
             rc = cb_capture_set_versions(c, tbl, row_id, versions);
         }
         json_decref(versions);
@@ -686,8 +914,9 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
     for (;;) {
         char path[128], teams_text[4096];
         int64_t cursor = setting_int(c, "sync_cursor");
-        snprintf(path, sizeof(path), "/sync/v1/pull?since=%lld&limit=%d", (long long)cursor,
-                 PULL_PAGE);
+        int64_t held = own_ops_held(c);
+        snprintf(path, sizeof(path), "/sync/v1/pull?since=%lld&limit=%d&ops=%lld",
+                 (long long)cursor, PULL_PAGE, (long long)held);
         struct http_resp resp;
         int rc = http_call(c, base, "GET", path, NULL, &resp, res->error, sizeof(res->error));
         if (rc == CB_OK && resp.status != 200) {
@@ -712,14 +941,13 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
         }
         json_t *exits = json_array();
         if (rc == CB_OK) {
-            /* The page and the cursor commit together. */
-            cb_conn_exec(c, "PRAGMA foreign_keys=OFF");
+            /* The page and the cursor commit together (c is the sync connection:
+             * foreign keys are off, rows arrive in scope order). */
             rc = cb_conn_begin(c);
             if (rc == CB_OK && setting_int(c, "sync_cursor") != cursor) {
                 /* Another round (the background syncer, or a `coachbox sync` in another
                  * process) applied this page meanwhile: drop ours and go on from there. */
                 cb_conn_rollback(c);
-                cb_conn_exec(c, "PRAGMA foreign_keys=ON");
                 json_decref(exits);
                 json_decref(teams);
                 resp_free(&resp);
@@ -735,6 +963,17 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
             }
             if (rc == CB_OK) {
                 rc = set_int(c, "sync_cursor", next);
+            }
+            /* Central has ops of this site that it does not have: restored from a
+             * backup (this page already brings back its own writes after held). */
+            int64_t mark = json_integer_value(json_object_get(resp.json, "last_op_id"));
+            if (rc == CB_OK && mark > local_op_seq(c)) {
+                rc = note_restored(c, held < mark ? held : local_op_seq(c), mark);
+                res->restored = 1;
+            }
+            if (rc == CB_OK && !more) {
+                /* Caught up with central's head: every own write it had is here. */
+                rc = cb_conn_exec(c, "DELETE FROM settings WHERE key = 'sync_own_floor'");
             }
             if (rc == CB_OK) {
                 /* The clock observed the page's HLCs: persist it with the page, so
@@ -779,7 +1018,6 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
                              "could not apply changes from central: %s", cb_strerror(rc));
                 }
             }
-            cb_conn_exec(c, "PRAGMA foreign_keys=ON");
             if (rc == CB_OK) {
                 res->pulled += (int64_t)json_array_size(changes);
                 if (progress) {
@@ -801,24 +1039,32 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
 
 /* ------------------------------------------------------------ rounds */
 
+/* A round cannot run: never enrolled, or revoked and wiped (res->error says which). */
+static int not_enrolled(struct cb_conn *c, struct cb_sync_result *res)
+{
+    char revoked[8] = "";
+    setting(c, "revoked", revoked, sizeof(revoked));
+    snprintf(res->error, sizeof(res->error), "%s",
+             revoked[0] ? "this site was revoked by central and its synced data wiped"
+                        : "not enrolled: run coachbox enroll first");
+    res->revoked = revoked[0] != '\0';
+    return res->revoked ? CB_EFORBIDDEN : CB_EINVAL;
+}
+
 int cb_sync_round(struct cb_store *s, cb_sync_progress progress, void *ud,
                   struct cb_sync_result *res)
 {
     struct cb_conn *c;
     char base[512];
     memset(res, 0, sizeof(*res));
-    int rc = cb_store_conn(s, &c);
+    /* The whole round runs on this thread's sync connection (foreign keys off for
+     * its lifetime, so its cached statements stay valid from round to round). */
+    int rc = cb_store_sync_conn(s, &c);
     if (rc) {
         return rc;
     }
     if (!cb_sync_enrolled(s)) {
-        char revoked[8];
-        setting(c, "revoked", revoked, sizeof(revoked));
-        snprintf(res->error, sizeof(res->error), "%s",
-                 revoked[0] ? "this site was revoked by central and its synced data wiped"
-                            : "not enrolled: run coachbox enroll first");
-        res->revoked = revoked[0] != '\0';
-        return res->revoked ? CB_EFORBIDDEN : CB_EINVAL;
+        return not_enrolled(c, res);
     }
     pthread_mutex_lock(&round_lock);
     /* Rounds never overlap across processes either (`coachbox sync` beside the
@@ -835,8 +1081,17 @@ int cb_sync_round(struct cb_store *s, cb_sync_progress progress, void *ud,
         pthread_mutex_unlock(&round_lock);
         return CB_EIO;
     }
+    if (!cb_sync_enrolled(s)) {
+        /* The round that held the lock before this one was told the site is revoked,
+         * and wiped its credentials. */
+        rc = not_enrolled(c, res);
+        close(lockfd);
+        pthread_mutex_unlock(&round_lock);
+        return rc;
+    }
     setting(c, "central_url", base, sizeof(base));
     set_int(c, "last_attempt_ms", cb_now_ms());
+    round_curl = curl_easy_init(); /* NULL: each request uses its own handle */
     rc = push_all(c, base, progress, ud, res);
     if (rc == CB_OK) {
         rc = pull_all(c, base, progress, ud, res);
@@ -865,6 +1120,10 @@ int cb_sync_round(struct cb_store *s, cb_sync_progress progress, void *ud,
             res->pending = sqlite3_column_int64(st, 0);
         }
         cb_stmt_done(st);
+    }
+    if (round_curl) {
+        curl_easy_cleanup(round_curl);
+        round_curl = NULL;
     }
     close(lockfd); /* releases the flock */
     pthread_mutex_unlock(&round_lock);

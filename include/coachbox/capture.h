@@ -6,7 +6,8 @@
  * change record commits or rolls back with the data.  A change is one write
  * to one row: {tbl, row_id, fields:{name:value...}, hlc, site}; conflicts are
  * still decided field by field, from the per-field versions in row_meta
- * (a JSON map field -> [seq, hlc, site] per row).
+ * (a JSON map field -> [seq, hlc, site] per row, with a row-wide entry "*"
+ * for the fields last written when the row was created).
  *
  *   field server:  one outbox row per write: a per-site increasing op_id, the
  *                  fields, a fresh HLC, and base_seq = the site's pull cursor
@@ -41,14 +42,30 @@ int cb_capture_synced(const char *tbl);
  * row_id of tbl, with a new HLC.  Caller holds the write transaction.
  */
 int cb_capture(struct cb_conn *c, const char *tbl, const char *row_id, const json_t *fields);
+/* Flags of a logged change (cb_capture_append). */
+enum {
+    CB_CHANGE_RESTAMPED = 1u << 0, /* central replaced the site's HLC (clock too far ahead) */
+    CB_CHANGE_EXACT = 1u << 1      /* fields are exactly what op op_id of site sent: that
+                                      site already holds them and is not sent them back */
+};
 /*
  * Central only: append one change (fields as compact JSON text) to the log
- * with a new seq and the given origin; when update_meta, set each field's
- * version to (seq, hlc, site).  *seq_out (may be NULL) receives the seq.
+ * with a new seq and the given origin and flags (CB_CHANGE_*; EXACT needs an
+ * op_id); when update_meta, set each field's version to (seq, hlc, site).
+ * *seq_out (may be NULL) receives the seq.
  */
 int cb_capture_append(struct cb_conn *c, const char *tbl, const char *row_id, const json_t *fields,
-                      uint64_t hlc, const char *site, int64_t op_id, int restamped,
+                      uint64_t hlc, const char *site, int64_t op_id, unsigned flags,
                       const char *scope, const char *scope2, int update_meta, int64_t *seq_out);
+/*
+ * cb_capture_append with update_meta, for a caller that already read the row's
+ * versions (cb_capture_versions, same transaction): versions is stamped in
+ * place and written, not read again.
+ */
+int cb_capture_append_stamp(struct cb_conn *c, const char *tbl, const char *row_id,
+                            const json_t *fields, uint64_t hlc, const char *site, int64_t op_id,
+                            unsigned flags, const char *scope, const char *scope2,
+                            json_t *versions);
 /*
  * Central only: re-log the current value of every synced field of the
  * participant and of every record about them, keeping each value's original
@@ -72,7 +89,25 @@ int cb_capture_scope(struct cb_conn *c, const char *tbl, const char *row_id, cha
  * Opens its own transaction; a no-op after the first success.
  */
 int cb_capture_bootstrap_central(struct cb_conn *c);
-/* Per-field versions of a row: *out = {"field":[seq,hlc,"site"],...} (new ref; {} if none). */
+/*
+ * Key of the row-wide entry of a version map: the version of every field that
+ * has no entry of its own.  A row written whole (created, or logged whole at
+ * bootstrap) gets just this entry, not one per field; later writes add entries
+ * for the fields they touch.
+ */
+#define CB_VERSION_ROW "*"
+/* The version [seq, hlc, "site"] of field in versions (borrowed): its own entry,
+ * else the row-wide one; NULL if neither. */
+json_t *cb_capture_version(const json_t *versions, const char *field);
+/*
+ * Set the version of every field in fields to [seq, hlc, site]: a whole row
+ * (versions empty and fields include created_at, which only a creation writes)
+ * gets one row-wide entry; otherwise one entry per field.  CB_ENOMEM.
+ */
+int cb_capture_stamp(json_t *versions, const json_t *fields, int64_t seq, uint64_t hlc,
+                     const char *site);
+/* Per-field versions of a row: *out = {"field":[seq,hlc,"site"],...} (new ref; {} if none);
+ * see CB_VERSION_ROW. */
 int cb_capture_versions(struct cb_conn *c, const char *tbl, const char *row_id, json_t **out);
 /* Replace the per-field versions of a row. */
 int cb_capture_set_versions(struct cb_conn *c, const char *tbl, const char *row_id,

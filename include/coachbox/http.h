@@ -111,6 +111,13 @@ struct cb_route {
  * an empty object).  extra_headers: NULL or "Name: value\r\n..." lines.
  */
 int cb_reply_json(struct cb_req *r, int status, json_t *body, const char *extra_headers);
+/*
+ * Reply with status and body text out (len bytes, NUL-terminated, already
+ * JSON: the caller built it, e.g. a sync page with stored JSON spliced in;
+ * the caller keeps ownership).
+ */
+int cb_reply_json_text(struct cb_req *r, int status, const char *out, size_t len,
+                       const char *extra_headers);
 /* Reply with the error for code (a negative enum cb_err); fe may be NULL. */
 int cb_reply_error(struct cb_req *r, int code, const struct cb_field_error *fe);
 /* Reply with an explicit status, machine code, message and optional field. */

@@ -26,4 +26,13 @@ const char *cb_json_str(const json_t *obj, const char *key);
 /* Serialise compactly into a new malloc'd string (caller frees); NULL on failure. */
 char *cb_json_dump(const json_t *v);
 
+struct cb_buf;
+/*
+ * Append s to b as a JSON string, for JSON text assembled around stored JSON
+ * (sync pages and batches): plain printable ASCII without quotes or
+ * backslashes (ids, table names) is copied, anything else is encoded by
+ * jansson.  CB_ETOOLARGE past b's cap, CB_ENOMEM.
+ */
+int cb_json_buf_add_string(struct cb_buf *b, const char *s);
+
 #endif

@@ -172,6 +172,10 @@ int cb_record_get_synced(struct cb_conn *c, const struct cb_table *t, const char
  */
 int cb_record_apply(struct cb_conn *c, const struct cb_table *t, const char *id,
                     const json_t *fields, const char *now_iso);
+/* cb_record_apply for a caller that has just read the row in the same
+ * transaction: exists says whether it is there (no probe). */
+int cb_record_apply_known(struct cb_conn *c, const struct cb_table *t, const char *id,
+                          const json_t *fields, const char *now_iso, int exists);
 /* 1 if name is a synced column of t (a field, created_at, created_by or deleted). */
 int cb_record_synced_column(const struct cb_table *t, const char *name);
 

@@ -53,6 +53,14 @@ struct cb_store *cb_conn_store(struct cb_conn *c);
 
 /* This thread's connection to s (opened on first use). */
 int cb_store_conn(struct cb_store *s, struct cb_conn **out);
+/*
+ * This thread's sync connection to s (opened on first use, closed like the
+ * other): foreign keys OFF for its whole lifetime, because synced rows arrive
+ * in scope order, not dependency order, and were checked by the server that
+ * wrote them.  Only sync/ (hub.c's push, site.c's rounds) uses it; it is a
+ * separate SQLite connection, so never hold a transaction open on both at once.
+ */
+int cb_store_sync_conn(struct cb_store *s, struct cb_conn **out);
 /* The raw SQLite handle of c (for sqlite3_changes, errmsg). */
 sqlite3 *cb_conn_db(struct cb_conn *c);
 

@@ -37,6 +37,7 @@ struct cb_sync_result {
     int64_t rejected;  /* ops central refused (outside scope, ...) */
     int64_t pending;   /* ops still waiting after the round */
     int revoked;       /* central revoked this site; its data was wiped */
+    int restored;      /* this round found the site restored from a backup (docs/SYNC.md) */
     char error[256];   /* empty on success */
 };
 
@@ -75,7 +76,8 @@ int cb_sync_verify(struct cb_store *s, json_t **report, char *msg, size_t msglen
 int cb_sync_digest(struct cb_conn *c, const json_t *teams, const char *table, json_t **out);
 /* Field status for GET /api/sync/status (new reference). */
 int cb_sync_status(struct cb_store *s, json_t **out);
-/* Delete every synced record and the site credentials (revocation). */
+/* Delete every synced record and the site credentials (revocation).  c must be a
+ * sync connection (cb_store_sync_conn: foreign keys off). */
 int cb_sync_wipe(struct cb_conn *c);
 
 /* Background syncer for `coachbox serve` (no-op until enrolled). */

@@ -1255,38 +1255,43 @@ static void on_progress(void *ud, const char *phase, int64_t done, int64_t total
     }
 }
 
-/* Central applies n ops from "site B" (hand-signed) to a bury-town person: changes in
- * B's scope.  Returns the last op id used. */
-static long long bulk_push_as_b(int n)
+/*
+ * n edits of a bury-town person written on central itself (like a manager's), one
+ * transaction, straight into central's store beside the running server: n changes
+ * in B's scope that B has not seen.  (A site is never sent its own writes back, so
+ * they cannot come from B.)
+ */
+static void bulk_edit_at_central(int n)
 {
-    long long last = b_last_op_id();
-    json_t *ops = json_array();
-    for (int i = 1; i <= n; i++) {
+    struct cb_store *s = NULL;
+    struct cb_conn *c;
+    char now[CB_TIME_STRLEN];
+    assert_int_equal(cb_store_open(G.central_dir, &s), CB_OK);
+    assert_int_equal(cb_store_conn(s, &c), CB_OK);
+    cb_time_format(cb_now_ms(), now);
+    int rc = cb_conn_begin(c);
+    for (int i = 1; rc == CB_OK && i <= n; i++) {
         char val[32];
         snprintf(val, sizeof(val), "bulk %d", i);
-        json_array_append_new(
-            ops, json_pack("{s:I, s:s, s:s, s:{s:s}, s:I, s:I}", "op_id", (json_int_t)(last + i),
-                           "tbl", "participants", "row_id", G.p_conf, "fields", "preferred_name",
-                           val, "hlc", (json_int_t)cb_hlc_pack(cb_now_ms(), (unsigned)i),
-                           "base_seq", (json_int_t)1000000));
+        json_t *v = json_pack("{s:s}", "preferred_name", val);
+        rc = cb_record_update(c, &cb_table_participants, G.p_conf, v, now);
+        json_decref(v);
     }
-    json_t *b = json_pack("{s:o, s:i}", "ops", ops, "pending", n);
-    char *body = json_dumps(b, JSON_COMPACT);
-    json_decref(b);
-    struct cbt_resp r;
-    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
-    free(body);
-    if (r.status != 200 || json_integer_value(json_object_get(r.json, "applied")) != n) {
-        fail_msg("bulk push: %ld %.300s", r.status, r.body);
+    if (rc == CB_OK) {
+        rc = cb_conn_commit(c);
+    } else {
+        cb_conn_rollback(c);
     }
-    cbt_resp_free(&r);
-    return last + n;
+    cb_store_close(s);
+    if (rc != CB_OK) {
+        fail_msg("bulk edit at central: %s", cb_strerror(rc));
+    }
 }
 
 /*
- * The hand-signed pushes above used B's op ids; B's own next edit must come after
- * them (as it would had B sent them), so raise B's outbox sequence to central's
- * last_op_id for B.  Caller has stopped B's server.
+ * Earlier tests' hand-signed pushes used B's op ids; B's own next edit must come
+ * after them (as it would had B sent them), so raise B's outbox sequence to
+ * central's last_op_id for B.  Caller has stopped B's server.
  */
 static void align_b_outbox_sequence(struct cb_store *s)
 {
@@ -1315,7 +1320,7 @@ static void test_move_with_edit_waiting_at_old_site(void **state)
     /* More than a page (2,000) of changes in B's scope ahead of the move, so that B's
      * next round applies the move on its second page, after a first page on which
      * this test can act (like a coach saving an edit in the middle of a round). */
-    bulk_push_as_b(2100);
+    bulk_edit_at_central(2100);
     struct cb_store *s = NULL;
     assert_int_equal(cb_store_open(G.dir[SB], &s), CB_OK);
     align_b_outbox_sequence(s);
@@ -1532,6 +1537,23 @@ static void test_push_out_of_scope_duplicates_gaps(void **state)
             v, sizeof(v));
     assert_string_equal(v, "Sent twice");
 
+    /* The same op id with a later HLC is not a resend but another write under an id
+     * central has accepted (a site restored from a backup): refused, nothing applied,
+     * and the answer gives central's mark so the site can renumber. */
+    pause_ms(5);
+    body = push_body(last + 1, "participants", G.p_conf,
+                     json_pack("{s:s}", "preferred_name", "Reused id"));
+    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
+    free(body);
+    expect_refusal(&r, 409, "op_ids_reused", NULL);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "last_op_id")), last + 1);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "first_reused")), last + 1);
+    cbt_resp_free(&r);
+    assert_int_equal(b_last_op_id(), last + 1);
+    db_text(G.central_dir, "SELECT preferred_name FROM participants WHERE id = ?1", G.p_conf, NULL,
+            v, sizeof(v));
+    assert_string_equal(v, "Sent twice");
+
     /* A gap: nothing past it is applied, the ack stays. */
     last = b_last_op_id();
     body = push_body(last + 2, "participants", G.p_conf,
@@ -1605,6 +1627,95 @@ static void test_push_clock_ahead_restamped(void **state)
                        "SELECT count(*) FROM audit_events WHERE action = 'sync.restamped' AND "
                        "entity_id = ?1",
                        G.site_id[SB], NULL) >= 1);
+}
+
+/*
+ * A change central logged exactly as a site sent it is not sent back to that site
+ * (its cursor still moves past it), but every other site of the team receives it;
+ * an edit about a row that changed since the site's base is sent back, because
+ * the site would otherwise keep an older value pulled after its push.
+ */
+static void bulk_edit_at_central(int n);
+
+static void test_own_writes_not_echoed(void **state)
+{
+    (void)state;
+    struct cbt_resp r;
+    char pull[96], v[64];
+    /* A write on central to the person of op 2 (their preferred name), unseen by B. */
+    long long before = db_int(G.central_dir, "SELECT max(seq) FROM changes", NULL, NULL);
+    bulk_edit_at_central(1);
+    long long head = db_int(G.central_dir, "SELECT max(seq) FROM changes", NULL, NULL);
+    assert_true(head > before);
+    long long last = b_last_op_id();
+    /* Op 1: based on central's head, so nothing changed since: exact.  Op 2: another
+     * field of the person central just wrote, based on before that write: sent back. */
+    json_t *b = json_pack(
+        "{s:[{s:I, s:s, s:s, s:{s:s}, s:I, s:I}, {s:I, s:s, s:s, s:{s:s}, s:I, s:I}]}", "ops",
+        "op_id", (json_int_t)(last + 1), "tbl", "participants", "row_id", G.p_basic, "fields",
+        "preferred_name", "Echo-free", "hlc", (json_int_t)cb_hlc_pack(cb_now_ms(), 1), "base_seq",
+        (json_int_t)head, "op_id", (json_int_t)(last + 2), "tbl", "participants", "row_id",
+        G.p_conf, "fields", "given_name", "Sent back", "hlc",
+        (json_int_t)cb_hlc_pack(cb_now_ms(), 2), "base_seq", (json_int_t)before);
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
+    free(body);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "applied")), 2);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "conflicts")), 0);
+    cbt_resp_free(&r);
+    long long seq1 =
+        db_int(G.central_dir, "SELECT max(seq) FROM changes WHERE row_id = ?1", G.p_basic, NULL);
+    long long seq2 =
+        db_int(G.central_dir, "SELECT max(seq) FROM changes WHERE row_id = ?1", G.p_conf, NULL);
+    assert_true(seq1 > head && seq2 > seq1);
+
+    /* B's pull from before the push: op 2 comes back, op 1 does not; next passes both. */
+    snprintf(pull, sizeof(pull), "/sync/v1/pull?since=%lld", before);
+    signed_rq("GET", pull, NULL, NULL, NULL, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    json_t *changes = json_object_get(r.json, "changes");
+    int saw1 = 0, saw2 = 0;
+    size_t i;
+    json_t *ch;
+    json_array_foreach(changes, i, ch)
+    {
+        json_int_t seq = json_integer_value(json_object_get(ch, "seq"));
+        saw1 |= seq == seq1;
+        saw2 |= seq == seq2;
+    }
+    assert_false(saw1);
+    assert_true(saw2);
+    assert_true(json_integer_value(json_object_get(r.json, "next")) >= seq2);
+    assert_false(json_is_true(json_object_get(r.json, "more")));
+    assert_int_equal(json_integer_value(json_object_get(r.json, "last_op_id")), last + 2);
+    cbt_resp_free(&r);
+
+    /* A site that says it holds its ops only up to before op 1 (restored from a backup)
+     * gets op 1 back too. */
+    snprintf(pull, sizeof(pull), "/sync/v1/pull?since=%lld&ops=%lld", before, last);
+    signed_rq("GET", pull, NULL, NULL, NULL, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    saw1 = saw2 = 0;
+    json_array_foreach(json_object_get(r.json, "changes"), i, ch)
+    {
+        json_int_t seq = json_integer_value(json_object_get(ch, "seq"));
+        saw1 |= seq == seq1;
+        saw2 |= seq == seq2;
+    }
+    assert_true(saw1);
+    assert_true(saw2);
+    cbt_resp_free(&r);
+
+    /* Site A (same team) receives both. */
+    sync_ok(SA);
+    assert_true(db_text(G.dir[SA], "SELECT preferred_name FROM participants WHERE id = ?1",
+                        G.p_basic, NULL, v, sizeof(v)));
+    assert_string_equal(v, "Echo-free");
+    assert_true(db_text(G.dir[SA], "SELECT given_name FROM participants WHERE id = ?1", G.p_conf,
+                        NULL, v, sizeof(v)));
+    assert_string_equal(v, "Sent back");
 }
 
 static void test_central_clock_survives_restart(void **state)
@@ -1741,6 +1852,319 @@ static void test_concurrent_duplicate_batches(void **state)
     }
 }
 
+/* ---------------------------------------------------------------- restored from a backup */
+
+/* `coachbox sync --data DIR` must succeed; its output (stdout and stderr) into out. */
+static void sync_out(int site, char *out, size_t len)
+{
+    int st = run(out, len, "sync", "--data", G.dir[site], NULL);
+    if (st != 0) {
+        fail_msg("coachbox sync at site %s: exit %d: %s", SITE_NAME[site], st, out);
+    }
+}
+
+/* A backup of dir's database into path with SQLite's online backup (docs/OPERATIONS.md). */
+static void db_backup(const char *dir, const char *path)
+{
+    char src[600];
+    sqlite3 *from = NULL, *to = NULL;
+    snprintf(src, sizeof(src), "%s/coachbox.db", dir);
+    unlink(path);
+    assert_int_equal(sqlite3_open_v2(src, &from, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_open(path, &to), SQLITE_OK);
+    sqlite3_backup *b = sqlite3_backup_init(to, "main", from, "main");
+    assert_non_null(b);
+    assert_int_equal(sqlite3_backup_step(b, -1), SQLITE_DONE);
+    assert_int_equal(sqlite3_backup_finish(b), SQLITE_OK);
+    sqlite3_close(to);
+    sqlite3_close(from);
+}
+
+/* Restore dir's database from the backup at path (the field server is stopped). */
+static void db_restore(const char *dir, const char *path)
+{
+    static const char *const parts[] = {"coachbox.db", "coachbox.db-wal", "coachbox.db-shm", NULL};
+    char f[640];
+    for (const char *const *p = parts; *p; p++) {
+        snprintf(f, sizeof(f), "%s/%s", dir, *p);
+        unlink(f);
+    }
+    snprintf(f, sizeof(f), "%s/coachbox.db", dir);
+    sqlite3 *from = NULL, *to = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &from, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_open(f, &to), SQLITE_OK);
+    sqlite3_backup *b = sqlite3_backup_init(to, "main", from, "main");
+    assert_non_null(b);
+    assert_int_equal(sqlite3_backup_step(b, -1), SQLITE_DONE);
+    assert_int_equal(sqlite3_backup_finish(b), SQLITE_OK);
+    sqlite3_close(to);
+    sqlite3_close(from);
+    chmod(f, 0600);
+}
+
+/* Edit field of participant pid at site (its server stopped), as a coach would. */
+static void edit_at(int site, const char *pid, const char *field, const char *value)
+{
+    struct cb_store *s = NULL;
+    assert_int_equal(cb_store_open(G.dir[site], &s), CB_OK);
+    int rc = local_edit(s, pid, field, value);
+    cb_store_close(s);
+    if (rc != CB_OK) {
+        fail_msg("edit at %s: %s", SITE_NAME[site], cb_strerror(rc));
+    }
+}
+
+/* How many changes central logged from site with field = value (each write: exactly 1). */
+static long long central_writes(int site, const char *field, const char *value)
+{
+    char sql[200];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM changes WHERE site = ?1 AND op_id IS NOT NULL AND "
+             "json_extract(fields, '$.%s') = ?2",
+             field);
+    return db_int(G.central_dir, sql, G.site_id[site], value);
+}
+
+/* participant pid's field at dir must be want. */
+static void expect_person(const char *dir, const char *pid, const char *field, const char *want)
+{
+    char sql[160], v[128];
+    snprintf(sql, sizeof(sql), "SELECT %s FROM participants WHERE id = ?1", field);
+    db_text(dir, sql, pid, NULL, v, sizeof(v));
+    if (strcmp(v, want) != 0) {
+        fail_msg("%s: %s of %s is '%s', want '%s'", dir, field, pid, v, want);
+    }
+}
+
+static long long c_last_op_id(void)
+{
+    return db_int(G.central_dir, "SELECT last_op_id FROM sites WHERE id = ?1", G.site_id[SC], NULL);
+}
+
+static long long op_seq(int site)
+{
+    return db_int(G.dir[site],
+                  "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)",
+                  NULL, NULL);
+}
+
+static long long audit_count(const char *dir, const char *action)
+{
+    return db_int(dir, "SELECT count(*) FROM audit_events WHERE action = ?1", action, NULL);
+}
+
+/* No op id of site was logged twice at central with different content. */
+static void expect_no_reused_op_ids(int site)
+{
+    assert_int_equal(db_int(G.central_dir,
+                            "SELECT count(*) FROM (SELECT op_id FROM changes WHERE site = ?1 AND "
+                            "op_id IS NOT NULL GROUP BY op_id HAVING count(DISTINCT fields) > 1)",
+                            G.site_id[site], NULL),
+                     0);
+}
+
+static char G_q[40]; /* a person of prestwich, created at C for the restore tests */
+
+/*
+ * Site C is restored from a backup after it pushed more edits, and new edits are
+ * made before its next round: they reuse op ids central has.  Central has every
+ * edit exactly once, and C gets back the edits it pushed after the backup.
+ */
+static void test_restored_site_new_edits_not_lost(void **state)
+{
+    (void)state;
+    char bk[600], out[8192];
+    create_person(SC, "Quinn", "Restore", G_q);
+    sync_ok(SC);
+    /* C's server is stopped: a restore is done with the server stopped, and only this
+     * test's rounds run at C. */
+    stop_site(SC);
+    edit_at(SC, G_q, "family_name", "Before backup");
+    sync_ok(SC);
+    snprintf(bk, sizeof(bk), "%s.backup.db", G.dir[SC]);
+    db_backup(G.dir[SC], bk);
+    long long at_backup = op_seq(SC);
+    assert_int_equal(c_last_op_id(), at_backup);
+
+    /* After the backup: two edits, pushed (central logs them exactly as sent, so they
+     * are not sent back to C). */
+    edit_at(SC, G_q, "given_name", "After backup");
+    edit_at(SC, G.p_pres, "family_name", "After backup");
+    sync_ok(SC);
+    long long mark = c_last_op_id();
+    assert_int_equal(mark, at_backup + 2);
+
+    /* Restore, then two new edits before any round: they get op ids central has. */
+    db_restore(G.dir[SC], bk);
+    assert_int_equal(op_seq(SC), at_backup);
+    expect_person(G.dir[SC], G_q, "given_name", "Quinn");
+    edit_at(SC, G_q, "preferred_name", "After restore");
+    edit_at(SC, G.p_pres, "preferred_name", "After restore 2");
+    assert_int_equal(db_int(G.dir[SC], "SELECT max(op_id) FROM outbox", NULL, NULL), mark);
+
+    sync_out(SC, out, sizeof(out));
+    if (!contains(out, "restored from a backup")) {
+        fail_msg("the round after the restore does not say so: %s", out);
+    }
+    /* Central: every edit from before and after the restore, exactly once. */
+    assert_int_equal(central_writes(SC, "family_name", "Before backup"), 1);
+    assert_int_equal(central_writes(SC, "given_name", "After backup"), 1);
+    assert_int_equal(central_writes(SC, "family_name", "After backup"), 1);
+    assert_int_equal(central_writes(SC, "preferred_name", "After restore"), 1);
+    assert_int_equal(central_writes(SC, "preferred_name", "After restore 2"), 1);
+    expect_person(G.central_dir, G_q, "family_name", "Before backup");
+    expect_person(G.central_dir, G_q, "given_name", "After backup");
+    expect_person(G.central_dir, G_q, "preferred_name", "After restore");
+    expect_person(G.central_dir, G.p_pres, "family_name", "After backup");
+    expect_person(G.central_dir, G.p_pres, "preferred_name", "After restore 2");
+    assert_int_equal(c_last_op_id(), mark + 2);
+    expect_no_reused_op_ids(SC);
+    assert_int_equal(db_int(G.dir[SC], "SELECT count(*) FROM outbox", NULL, NULL), 0);
+
+    /* C: the edits it had pushed after the backup are back, its new ones kept. */
+    expect_person(G.dir[SC], G_q, "given_name", "After backup");
+    expect_person(G.dir[SC], G.p_pres, "family_name", "After backup");
+    expect_person(G.dir[SC], G_q, "preferred_name", "After restore");
+    expect_person(G.dir[SC], G.p_pres, "preferred_name", "After restore 2");
+    assert_true(op_seq(SC) >= mark + 2);
+    /* Recorded on both sides; the catch-up is over once a pull reached the head. */
+    assert_int_equal(audit_count(G.dir[SC], "sync.restored"), 1);
+    assert_int_equal(db_int(G.central_dir,
+                            "SELECT count(*) FROM audit_events WHERE action = 'sync.restored' "
+                            "AND entity_id = ?1",
+                            G.site_id[SC], NULL),
+                     1);
+    assert_int_equal(
+        db_int(G.dir[SC], "SELECT count(*) FROM settings WHERE key = 'sync_own_floor'", NULL, NULL),
+        0);
+
+    /* From then on, rounds are ordinary. */
+    edit_at(SC, G_q, "family_name", "Later");
+    sync_out(SC, out, sizeof(out));
+    assert_false(contains(out, "restored"));
+    assert_int_equal(central_writes(SC, "family_name", "Later"), 1);
+    assert_int_equal(c_last_op_id(), mark + 3);
+    assert_int_equal(audit_count(G.dir[SC], "sync.restored"), 1);
+    int st = run(out, sizeof(out), "sync", "--data", G.dir[SC], "--verify", NULL);
+    if (st != 0 || !contains(out, "in sync")) {
+        fail_msg("C after the restore: %d %s", st, out);
+    }
+    unlink(bk);
+}
+
+/*
+ * The backup holds an edit not yet pushed when it was taken (pushed later, before
+ * the restore): after the restore it is sent again in the same batch as a new
+ * edit that reuses the next op id.  The first is a resend (skipped, not applied
+ * twice), the second a new write (renumbered and applied).
+ */
+static void test_restored_site_backup_with_waiting_edit(void **state)
+{
+    (void)state;
+    char bk[600], out[8192];
+    snprintf(bk, sizeof(bk), "%s.backup3.db", G.dir[SC]);
+    edit_at(SC, G_q, "family_name", "Waiting at backup");
+    long long waiting = op_seq(SC);
+    db_backup(G.dir[SC], bk);
+    edit_at(SC, G_q, "given_name", "After backup 3");
+    sync_ok(SC);
+    long long mark = c_last_op_id();
+    assert_int_equal(mark, waiting + 1);
+
+    db_restore(G.dir[SC], bk);
+    assert_int_equal(db_int(G.dir[SC], "SELECT count(*) FROM outbox", NULL, NULL), 1);
+    edit_at(SC, G_q, "preferred_name", "After restore 3");
+    assert_int_equal(db_int(G.dir[SC], "SELECT max(op_id) FROM outbox", NULL, NULL), mark);
+    sync_out(SC, out, sizeof(out));
+    if (!contains(out, "restored from a backup")) {
+        fail_msg("the round after the restore does not say so: %s", out);
+    }
+    assert_int_equal(central_writes(SC, "family_name", "Waiting at backup"), 1);
+    assert_int_equal(central_writes(SC, "given_name", "After backup 3"), 1);
+    assert_int_equal(central_writes(SC, "preferred_name", "After restore 3"), 1);
+    assert_int_equal(c_last_op_id(), mark + 1);
+    expect_no_reused_op_ids(SC);
+    expect_person(G.central_dir, G_q, "family_name", "Waiting at backup");
+    expect_person(G.central_dir, G_q, "given_name", "After backup 3");
+    expect_person(G.central_dir, G_q, "preferred_name", "After restore 3");
+    expect_person(G.dir[SC], G_q, "given_name", "After backup 3");
+    expect_person(G.dir[SC], G_q, "preferred_name", "After restore 3");
+    assert_int_equal(db_int(G.dir[SC], "SELECT count(*) FROM outbox", NULL, NULL), 0);
+    unlink(bk);
+}
+
+/*
+ * Restored, and synced before any new edit: the round learns from central that
+ * the site is behind its own history, brings back the lost edits, and numbers
+ * the next edit after central's mark (so it is not skipped as a duplicate).
+ */
+static void test_restored_site_first_round_before_edits(void **state)
+{
+    (void)state;
+    char bk[600], out[8192];
+    snprintf(bk, sizeof(bk), "%s.backup2.db", G.dir[SC]);
+    db_backup(G.dir[SC], bk);
+    long long at_backup = op_seq(SC);
+    edit_at(SC, G_q, "given_name", "Lost at restore");
+    sync_ok(SC);
+    long long mark = c_last_op_id();
+    assert_int_equal(mark, at_backup + 1);
+
+    db_restore(G.dir[SC], bk);
+    expect_person(G.dir[SC], G_q, "given_name", "After backup 3");
+    sync_out(SC, out, sizeof(out));
+    if (!contains(out, "restored from a backup")) {
+        fail_msg("the round after the restore does not say so: %s", out);
+    }
+    expect_person(G.dir[SC], G_q, "given_name", "Lost at restore");
+    assert_true(op_seq(SC) >= mark);
+
+    /* The next edit gets a fresh op id: applied, not skipped. */
+    edit_at(SC, G_q, "preferred_name", "First after restore");
+    assert_int_equal(db_int(G.dir[SC], "SELECT max(op_id) FROM outbox", NULL, NULL), mark + 1);
+    sync_out(SC, out, sizeof(out));
+    assert_false(contains(out, "restored"));
+    assert_int_equal(central_writes(SC, "given_name", "Lost at restore"), 1);
+    assert_int_equal(central_writes(SC, "preferred_name", "First after restore"), 1);
+    expect_person(G.central_dir, G_q, "preferred_name", "First after restore");
+    assert_int_equal(c_last_op_id(), mark + 1);
+    expect_no_reused_op_ids(SC);
+    /* The earlier restores' events (in the backup's log) and this one. */
+    assert_int_equal(audit_count(G.dir[SC], "sync.restored"), 3);
+    unlink(bk);
+
+    /* C's server back for the tests that follow. */
+    start_site(SC);
+    assert_int_equal(cbt_login(&G.cl[SC], SITE_USER[SC], PW), 200);
+}
+
+/* A site that was never restored: nothing of the above happens to it. */
+static void test_normal_site_unaffected(void **state)
+{
+    (void)state;
+    char out[8192], eid[40];
+    long long before =
+        db_int(G.central_dir, "SELECT last_op_id FROM sites WHERE id = ?1", G.site_id[SA], NULL);
+    create_encounter(SA, G.p_basic, "Ordinary day", eid);
+    sync_out(SA, out, sizeof(out));
+    assert_false(contains(out, "restored"));
+    long long after =
+        db_int(G.central_dir, "SELECT last_op_id FROM sites WHERE id = ?1", G.site_id[SA], NULL);
+    assert_true(after > before);
+    assert_true(op_seq(SA) >= after);
+    assert_int_equal(count_rows(G.central_dir, "encounters", "id", eid), 1);
+    assert_int_equal(audit_count(G.dir[SA], "sync.restored"), 0);
+    assert_int_equal(db_int(G.central_dir,
+                            "SELECT count(*) FROM audit_events WHERE action = 'sync.restored' "
+                            "AND entity_id = ?1",
+                            G.site_id[SA], NULL),
+                     0);
+    assert_int_equal(
+        db_int(G.dir[SA], "SELECT count(*) FROM settings WHERE key = 'sync_own_floor'", NULL, NULL),
+        0);
+    expect_no_reused_op_ids(SA);
+}
+
 /* ---------------------------------------------------------------- revocation */
 
 static void test_revocation(void **state)
@@ -1839,9 +2263,14 @@ int main(void)
         cmocka_unit_test(test_push_new_record_about_other_teams_person),
         cmocka_unit_test(test_push_clock_ahead_restamped),
         cmocka_unit_test(test_concurrent_duplicate_batches),
+        cmocka_unit_test(test_own_writes_not_echoed),
         cmocka_unit_test(test_central_clock_survives_restart),
         cmocka_unit_test(test_move_with_edit_waiting_at_old_site),
         cmocka_unit_test(test_move_edits_waiting_at_old_site_not_lost),
+        cmocka_unit_test(test_restored_site_new_edits_not_lost),
+        cmocka_unit_test(test_restored_site_backup_with_waiting_edit),
+        cmocka_unit_test(test_restored_site_first_round_before_edits),
+        cmocka_unit_test(test_normal_site_unaffected),
         cmocka_unit_test(test_revocation),
         cmocka_unit_test(test_revoked_status_visible),
     };
