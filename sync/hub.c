@@ -722,27 +722,85 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
     return rc;
 }
 
+#define FNV_OFFSET 1469598103934665603ULL
+#define FNV_PRIME  1099511628211ULL
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ b[i]) * FNV_PRIME;
+    }
+    return h;
+}
+
 /*
- * A digest of an op as the site sent it (table, row, HLC and fields; before
- * central changes anything): a resend of the op has the same one.  FNV-1a 64
- * over the fields written with sorted keys, so key order does not matter.
+ * Fold a JSON value into h: type tags, strings with their lengths, numbers as
+ * their bytes; object members in their order (a resent op is the same stored
+ * text, so the same order).  No allocation: this runs for every pushed op.
+ */
+static uint64_t hash_json(uint64_t h, const json_t *v, int depth)
+{
+    char tag = v ? (char)('0' + (int)json_typeof(v)) : 'x';
+    h = fnv(h, &tag, 1);
+    if (!v || depth > 16) {
+        return h;
+    }
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *m;
+        json_object_foreach((json_t *)(uintptr_t)v, key, m)
+        {
+            size_t n = strlen(key);
+            h = fnv(h, &n, sizeof(n));
+            h = fnv(h, key, n);
+            h = hash_json(h, m, depth + 1);
+        }
+        break;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *m;
+        json_array_foreach(v, i, m)
+        {
+            h = hash_json(h, m, depth + 1);
+        }
+        break;
+    }
+    case JSON_STRING: {
+        size_t n = json_string_length(v);
+        h = fnv(h, &n, sizeof(n));
+        h = fnv(h, json_string_value(v), n);
+        break;
+    }
+    case JSON_INTEGER: {
+        json_int_t i = json_integer_value(v);
+        h = fnv(h, &i, sizeof(i));
+        break;
+    }
+    case JSON_REAL: {
+        double d = json_real_value(v);
+        h = fnv(h, &d, sizeof(d));
+        break;
+    }
+    default: /* true, false, null: the tag says it all */
+        break;
+    }
+    return h;
+}
+
+/*
+ * A 64-bit digest of an op as the site sent it (table, row, HLC and fields;
+ * taken before central changes anything): a resend of the op has the same one.
  */
 static int64_t op_digest(const json_t *op)
 {
-    uint64_t h = 1469598103934665603ULL;
-    char head[64];
-    const char *parts[4] = {cb_json_str(op, "tbl"), cb_json_str(op, "row_id"), head, NULL};
-    snprintf(head, sizeof(head), "%lld", (long long)json_integer_value(json_object_get(op, "hlc")));
-    char *fields =
-        json_dumps(json_object_get(op, "fields"), JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-    parts[3] = fields;
-    for (int i = 0; i < 4; i++) {
-        for (const unsigned char *p = (const unsigned char *)(parts[i] ? parts[i] : ""); *p; p++) {
-            h = (h ^ *p) * 1099511628211ULL;
-        }
-        h = (h ^ 0xff) * 1099511628211ULL; /* separator: no part can run into the next */
+    uint64_t h = FNV_OFFSET;
+    static const char *const keys[] = {"tbl", "row_id", "hlc", "fields", NULL};
+    for (const char *const *k = keys; *k; k++) {
+        h = hash_json(h, json_object_get(op, *k), 0);
     }
-    free(fields);
     return (int64_t)h;
 }
 

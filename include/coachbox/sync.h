@@ -5,13 +5,19 @@
  *
  * Site settings (table settings): site_id, site_secret, site_name,
  * site_teams (JSON array), central_url, central_ca, central_pin,
- * sync_cursor (highest central seq applied), last_sync_at, last_error.
+ * sync_cursor (highest central seq applied), last_sync_at, last_error,
+ * sync_own_floor (set while a site restored from a backup catches up: the
+ * last op id it held when restored).
  *
  * Every round is: push the outbox in op_id order in batches (central answers
  * with the highest op_id it has durably applied; only then is the outbox
  * cleared up to it), then pull pages of changes since the cursor, each page
  * applied together with the new cursor in one transaction.  A pulled value
  * never overwrites a field with a local edit still waiting to be pushed.
+ * A site restored from a backup is recognised by central (an op id reused
+ * with other content: 409 op_ids_reused; or central's last_op_id above the
+ * site's outbox sequence in a pull answer): the site renumbers its waiting
+ * ops past central's mark and pulls back its own writes it no longer has.
  */
 #ifndef COACHBOX_SYNC_H
 #define COACHBOX_SYNC_H

@@ -14,7 +14,11 @@
  * hand-signed requests to central (bad signature, tampered body, replay,
  * stale, unknown site, schema, out of scope, accounts, a new record about
  * another team's person, duplicates, gaps, a fast clock restamped, the same
- * batch twice at once), central's clock across a restart, and revocation.
+ * batch twice at once, an op id reused with other content), central's clock
+ * across a restart, a field server restored from a backup (new edits reusing op
+ * ids, a backup holding an edit not yet pushed, a first round before any new
+ * edit: every edit at central exactly once, the site gets back what it had
+ * pushed after the backup), a site never restored unaffected, and revocation.
  *
  * Hand-signed pushes use site B's credentials (read from B's database) and
  * B's op ids; before B writes again its outbox sequence is raised past them,
