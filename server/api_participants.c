@@ -1,10 +1,14 @@
 /* api_participants.c - /api/participants, /api/encounters, /api/teams. */
 #include "coachbox/api.h"
+#include "coachbox/buf.h"
 #include "coachbox/measures.h"
 #include "coachbox/store.h"
 
 #include <errno.h>
 #include <stdlib.h>
+
+/* Cap on a search answer: 100 summaries of at most a few KB each. */
+#define SEARCH_ANSWER_MAX (1024 * 1024)
 
 /* Reply for a domain result: 2xx with the object, or the error. */
 static int finish(struct cb_req *r, int rc, int status, json_t *out,
@@ -95,10 +99,14 @@ int cb_api_participants_search(struct cb_req *r)
                                     "limit", NULL);
         }
     }
-    json_t *out = NULL;
+    struct cb_buf out;
+    cb_buf_init(&out, SEARCH_ANSWER_MAX);
     int rc = cb_participant_search(r->db, &r->actor, q, (int)limit, cursor[0] ? cursor : NULL, &out,
                                    &fe);
-    return finish(r, rc, 200, out, &fe);
+    rc = rc ? cb_reply_error(r, rc, &fe)
+            : cb_reply_json_text(r, 200, cb_buf_str(&out), out.len, NULL);
+    cb_buf_free(&out);
+    return rc;
 }
 
 int cb_api_participants_get(struct cb_req *r)

@@ -211,20 +211,34 @@ int cb_participant_patch(struct cb_conn *c, const struct cb_actor *a, const char
     "id, given_name, family_name, preferred_name, date_of_birth, nhs_number, postcode, team, "     \
     "status, assigned_coach, updated_at"
 
-static json_t *summary_from_row(sqlite3_stmt *st)
+/*
+ * Append one row's summary as a JSON object to b: written as text (each value
+ * through cb_json_buf_add_string, which escapes with jansson whenever a value
+ * is not plain ASCII), since building and dumping jansson objects was most of
+ * a search's cost.  CB_ETOOLARGE past b's cap, CB_ENOMEM.
+ */
+static int summary_to_buf(sqlite3_stmt *st, struct cb_buf *b)
 {
-    static const char *const names[] = {
-        "id",       "given_name", "family_name", "preferred_name", "date_of_birth", "nhs_number",
-        "postcode", "team",       "status",      "assigned_coach", "updated_at"};
-    json_t *o = json_object();
-    for (int i = 0; o && i < (int)(sizeof(names) / sizeof(names[0])); i++) {
+    static const char *const keys[] = {"{\"id\":",
+                                       ",\"given_name\":",
+                                       ",\"family_name\":",
+                                       ",\"preferred_name\":",
+                                       ",\"date_of_birth\":",
+                                       ",\"nhs_number\":",
+                                       ",\"postcode\":",
+                                       ",\"team\":",
+                                       ",\"status\":",
+                                       ",\"assigned_coach\":",
+                                       ",\"updated_at\":"};
+    int rc = CB_OK;
+    for (int i = 0; rc == CB_OK && i < (int)(sizeof(keys) / sizeof(keys[0])); i++) {
         const unsigned char *v = sqlite3_column_text(st, i);
-        /* The keys are ASCII literals (no UTF-8 check needed); values are checked. */
-        json_object_set_new_nocheck(
-            o, names[i],
-            v ? json_stringn((const char *)v, (size_t)sqlite3_column_bytes(st, i)) : json_null());
+        rc = cb_buf_adds(b, keys[i]);
+        if (rc == CB_OK) {
+            rc = v ? cb_json_buf_add_string(b, (const char *)v) : cb_buf_add(b, "null", 4);
+        }
     }
-    return o;
+    return rc ? rc : cb_buf_add(b, "}", 1);
 }
 
 /* Append "lower(col) >= ?N AND lower(col) < ?N+1" and bind the prefix range. */
@@ -345,7 +359,7 @@ static int name_tokens(const char *q, char tok[2][128], int *ntok, struct cb_fie
 }
 
 int cb_participant_search(struct cb_conn *c, const struct cb_actor *a, const char *q, int limit,
-                          const char *cursor, json_t **out, struct cb_field_error *fe)
+                          const char *cursor, struct cb_buf *out, struct cb_field_error *fe)
 {
     enum { ALL, NHS, DOB, NAME } kind = ALL;
     char nhs[CB_NHS_STRLEN], tok[2][128];
@@ -456,12 +470,13 @@ int cb_participant_search(struct cb_conn *c, const struct cb_actor *a, const cha
         sqlite3_bind_int(st[i], lim_idx, limit + 1);
     }
     /* Take the smaller head of the (one or two) ordered streams until limit rows
-     * are listed; a further row means there is a next page. */
-    json_t *items = json_array();
-    json_t *next = json_null();
+     * are listed; a further row means there is a next page (its cursor is the
+     * id of the last row listed). */
+    char last_id[CB_UUID_STRLEN] = "", next[CB_UUID_STRLEN] = "";
     int s[2] = {sqlite3_step(st[0]), nst == 2 ? sqlite3_step(st[1]) : SQLITE_DONE};
     int n = 0;
-    for (;;) {
+    rc = cb_buf_adds(out, "{\"items\":[");
+    while (rc == CB_OK) {
         int pick;
         if (s[0] == SQLITE_ROW && s[1] == SQLITE_ROW) {
             pick = search_key_cmp(st[0], st[1]) <= 0 ? 0 : 1;
@@ -471,23 +486,30 @@ int cb_participant_search(struct cb_conn *c, const struct cb_actor *a, const cha
             break;
         }
         if (n == limit) {
-            json_decref(next);
-            next = json_incref(json_object_get(json_array_get(items, (size_t)n - 1), "id"));
+            snprintf(next, sizeof(next), "%s", last_id);
             break;
         }
-        json_array_append_new(items, summary_from_row(st[pick]));
+        const unsigned char *id = sqlite3_column_text(st[pick], 0);
+        snprintf(last_id, sizeof(last_id), "%s", id ? (const char *)id : "");
+        if (n > 0) {
+            rc = cb_buf_add(out, ",", 1);
+        }
+        rc = rc ? rc : summary_to_buf(st[pick], out);
         n++;
         s[pick] = sqlite3_step(st[pick]);
     }
     cb_stmt_done(st[0]);
     cb_stmt_done(st[1]);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; rc == CB_OK && i < 2; i++) {
         if (s[i] != SQLITE_ROW && s[i] != SQLITE_DONE) {
-            json_decref(items);
-            json_decref(next);
-            return cb_store_rc(s[i]);
+            rc = cb_store_rc(s[i]);
         }
     }
-    *out = json_pack("{s:o, s:o}", "items", items, "next_cursor", next);
-    return *out ? CB_OK : CB_ENOMEM;
+    if (rc == CB_OK) {
+        rc = cb_buf_adds(out, "],\"next_cursor\":");
+    }
+    if (rc == CB_OK) {
+        rc = next[0] ? cb_json_buf_add_string(out, next) : cb_buf_add(out, "null", 4);
+    }
+    return rc ? rc : cb_buf_add(out, "}", 1);
 }

@@ -19,6 +19,8 @@
 #include "coachbox/auth.h"
 #include "coachbox/err.h"
 
+struct cb_buf;
+
 struct cb_conn;
 
 struct cb_actor {
@@ -39,11 +41,13 @@ int cb_participant_patch(struct cb_conn *c, const struct cb_actor *a, const char
  * spaces allowed), a date of birth YYYY-MM-DD, or one or two name prefixes
  * (given and/or family, either order, case-insensitive).  Keyset paging by
  * (family, given, id): cursor is the id of the last item of the previous
- * page, or NULL.  *out = {"items":[summary...], "next_cursor": id|null}, where a
- * summary is id, given_name, family_name, preferred_name, date_of_birth,
- * nhs_number, postcode, team, status, assigned_coach, updated_at.
+ * page, or NULL.  Appends to out (initialised by the caller, whose cap bounds
+ * the answer: CB_ETOOLARGE) the JSON text {"items":[summary...],
+ * "next_cursor": id|null}, where a summary is id, given_name, family_name,
+ * preferred_name, date_of_birth, nhs_number, postcode, team, status,
+ * assigned_coach, updated_at.  On an error out holds a partial text.
  */
 int cb_participant_search(struct cb_conn *c, const struct cb_actor *a, const char *q, int limit,
-                          const char *cursor, json_t **out, struct cb_field_error *fe);
+                          const char *cursor, struct cb_buf *out, struct cb_field_error *fe);
 
 #endif
