@@ -1346,6 +1346,33 @@ static void test_participant_search_merged_order(void **state)
     assert_int_equal(search_count(&G.bob, "q=mergeq"), 0);    /* another team */
 }
 
+/* The search answer is written as text: quotes, backslashes, non-ASCII letters
+ * and a missing value come back exactly as stored, as valid JSON. */
+static void test_participant_search_escaping(void **state)
+{
+    (void)state;
+    static const char given[] = "Zo\xc3\xab \"Jo\" \\ O'Neill";
+    static const char family[] = "Mergeu\xc3\xb1o-\xc5\x9amig\xc5\x82y";
+    char id[40];
+    json_t *extra = json_pack("{s:s}", "preferred_name", "\xe2\x80\x9cJo\xe2\x80\x9d </script>");
+    create_participant(&G.alice, given, family, "1977-07-07", extra, id);
+    json_decref(extra);
+    struct cbt_resp r;
+    rq(&G.alice, "GET", "/api/participants?q=mergeu&limit=5", NULL, &r);
+    expect_status(&r, 200, "search with escapes");
+    assert_int_equal(items_count(&r), 1);
+    json_t *it = json_array_get(json_object_get(r.json, "items"), 0);
+    assert_string_equal(json_string_value(json_object_get(it, "id")), id);
+    assert_string_equal(json_string_value(json_object_get(it, "given_name")), given);
+    assert_string_equal(json_string_value(json_object_get(it, "family_name")), family);
+    assert_string_equal(json_string_value(json_object_get(it, "preferred_name")),
+                        "\xe2\x80\x9cJo\xe2\x80\x9d </script>");
+    assert_true(json_is_null(json_object_get(it, "nhs_number")));
+    assert_string_equal(json_string_value(json_object_get(it, "date_of_birth")), "1977-07-07");
+    assert_true(json_is_null(json_object_get(r.json, "next_cursor")));
+    cbt_resp_free(&r);
+}
+
 /* ------------------------------------------------------- team isolation */
 
 static void test_team_isolation(void **state)
@@ -2237,6 +2264,7 @@ int main(void)
         cmocka_unit_test(test_participant_search),
         cmocka_unit_test(test_participant_paging),
         cmocka_unit_test(test_participant_search_merged_order),
+        cmocka_unit_test(test_participant_search_escaping),
         cmocka_unit_test(test_team_isolation),
         cmocka_unit_test(test_coach_cannot_move_participant_to_other_team),
         cmocka_unit_test(test_encounters),
