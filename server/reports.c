@@ -39,6 +39,7 @@
  */
 #include "coachbox/reports.h"
 #include "coachbox/audit.h"
+#include "coachbox/json.h"
 #include "coachbox/measures.h"
 #include "coachbox/record.h"
 #include "coachbox/store.h"
@@ -2347,6 +2348,112 @@ int cb_report_outcomes(struct cb_conn *c, const struct cb_actor *a, const struct
     free(groups);
     eng_free(&e);
     return rc;
+}
+
+/* ================================================================= venues */
+
+/* A live person of the teams in scope, for the venue summary (?3: a team, or '' for all). */
+#define VENUE_LIVE                                                                                 \
+    " JOIN participants p ON p.id = x.pid AND p.deleted = 0 AND p.merged_into IS NULL AND p.team " \
+    "IN (SELECT id FROM teams WHERE deleted = 0 AND (?3 = '' OR id = ?3))"
+
+/* Set field k of the venue whose id is in column 0 of st's row (venues not listed are skipped). */
+static void venue_set(json_t *items, sqlite3_stmt *st, const char *k, int col)
+{
+    const char *id = col_text(st, 0);
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        if (id && strcmp(cb_json_str(it, "venue"), id) == 0) {
+            json_object_set_new(it, k, json_integer(sqlite3_column_int64(st, col)));
+            return;
+        }
+    }
+}
+
+int cb_report_venues(struct cb_conn *c, const struct cb_actor *a, const struct cb_report_query *q,
+                     json_t **out, struct cb_field_error *fe)
+{
+    struct rp p;
+    *out = NULL;
+    memset(&p, 0, sizeof(p));
+    int rc = resolve_team(c, a, ACC_TEAM, q->team, &p, fe);
+    if (!rc) {
+        rc = resolve_period(q, 1, &p, fe);
+    }
+    if (rc) {
+        return rc;
+    }
+    /* Contacts by venue; then distinct people seen (contacts that are not DNAs, or attended
+     * sessions at the session's venue, else the programme's) - the outcomes report's rules
+     * with venue= (docs/REPORTS.md "Who counts"). */
+    static const char *const sql_contacts =
+        "SELECT x.venue, sum(x.type <> 'dna'), sum(x.type = 'dna') FROM "
+        "(SELECT venue, participant_id AS pid, type FROM encounters WHERE deleted = 0 AND "
+        "venue IS NOT NULL AND occurred_at >= ?1 AND occurred_at < ?2 AND (?3 = '' OR +team = ?3)"
+        ") x" VENUE_LIVE " GROUP BY x.venue";
+    static const char *const sql_seen =
+        "SELECT x.venue, count(DISTINCT x.pid) FROM "
+        "(SELECT venue, participant_id AS pid FROM encounters WHERE deleted = 0 AND "
+        "venue IS NOT NULL AND type <> 'dna' AND occurred_at >= ?1 AND occurred_at < ?2 AND "
+        "(?3 = '' OR +team = ?3) "
+        "UNION ALL SELECT coalesce(s.venue, pr.venue), a.participant_id FROM group_sessions s "
+        "JOIN attendance a ON a.session_id = s.id AND a.deleted = 0 AND a.status = 'attended' "
+        "JOIN programmes pr ON pr.id = s.programme_id WHERE s.deleted = 0 AND "
+        "s.starts_at >= ?1 AND s.starts_at < ?2 AND (?3 = '' OR a.team = ?3)) x" VENUE_LIVE
+        " WHERE x.venue IS NOT NULL GROUP BY x.venue";
+    if ((rc = read_begin(c)) != CB_OK) {
+        return rc;
+    }
+    json_t *items = json_array();
+    sqlite3_stmt *st;
+    rc = cb_conn_prepare(c,
+                         "SELECT id, name, team FROM venues WHERE deleted = 0 "
+                         "ORDER BY lower(name), id",
+                         &st);
+    if (!rc) {
+        int s;
+        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+            json_array_append_new(items, json_pack("{s:s, s:s, s:o, s:i, s:i, s:i}", "venue",
+                                                   col_text(st, 0), "name", col_text(st, 1), "team",
+                                                   col_json_str(st, 2), "people_seen", 0,
+                                                   "contacts", 0, "dna", 0));
+        }
+        rc = step_done(st, s);
+    }
+    const char *sqls[2] = {sql_contacts, sql_seen};
+    for (int k = 0; !rc && k < 2; k++) {
+        rc = cb_conn_prepare(c, sqls[k], &st);
+        if (rc) {
+            break;
+        }
+        sqlite3_bind_text(st, 1, p.from_ts, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, p.to_ts, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, p.team, -1, SQLITE_TRANSIENT);
+        int s;
+        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+            if (k == 0) {
+                venue_set(items, st, "contacts", 1);
+                venue_set(items, st, "dna", 2);
+            } else {
+                venue_set(items, st, "people_seen", 1);
+            }
+        }
+        rc = step_done(st, s);
+    }
+    read_end(c);
+    if (rc) {
+        json_decref(items);
+        return rc;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "period", json_pack("{s:s, s:s}", "from", p.from, "to", p.to));
+    json_object_set_new(o, "team", p.team[0] ? json_string(p.team) : json_null());
+    json_object_set_new(o, "items", items);
+    *out = o;
+    audit_report(c, a, "report.venues", q);
+    return CB_OK;
 }
 
 /* ================================================================ records */
