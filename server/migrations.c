@@ -242,6 +242,14 @@ const char *const cb_migrations[] = {
     "CREATE INDEX measures_band ON measures(instrument, band) WHERE deleted = 0;"
     "CREATE INDEX measures_incomplete ON measures(taken_at, participant_id, instrument, team, id,"
     "  deleted, complete) WHERE deleted = 0 AND complete = 0;",
+
+    /* 7: reserved - another branch's migration takes this slot when the branches merge
+     *    (this branch was told to number its own 8); nothing to do here */
+    "",
+
+    /* 8: when central last answered each site's pull with everything it had (the end of
+     *    a successful sync round; GET /api/sites) */
+    "ALTER TABLE sites ADD COLUMN last_sync_at TEXT;",
 #undef CHILD_COLS
 };
 

@@ -877,6 +877,11 @@ static int sync_pull(struct cb_req *r)
     if (in_txn) {
         cb_conn_exec(r->db, "COMMIT");
     }
+    /* A short page ends the round: the site has everything (GET /api/sites). The answer
+     * stays right if the time cannot be written, so that failure is only logged. */
+    if (rc == CB_OK && n < limit && cb_site_synced(r->db, site.id) != CB_OK) {
+        fprintf(stderr, "coachbox: sync: could not record the sync time of site %s\n", site.id);
+    }
     free(teams);
     json_t *teams_json = json_incref(site.teams);
     cb_site_clear(&site);
