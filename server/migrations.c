@@ -248,8 +248,13 @@ const char *const cb_migrations[] = {
     "",
 
     /* 8: when central last answered each site's pull with everything it had (the end of
-     *    a successful sync round; GET /api/sites) */
-    "ALTER TABLE sites ADD COLUMN last_sync_at TEXT;",
+     *    a successful sync round; GET /api/sites); contacts by venue read from one covering
+     *    index (activity by venue, outcomes with venue=) instead of the narrow
+     *    encounters_venue and a table read per contact */
+    "ALTER TABLE sites ADD COLUMN last_sync_at TEXT;"
+    "CREATE INDEX encounters_venue_report ON encounters(venue, occurred_at, participant_id, type,"
+    "  team, deleted);"
+    "DROP INDEX encounters_venue;",
 #undef CHILD_COLS
 };
 

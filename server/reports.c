@@ -19,9 +19,10 @@
  * Query plans (EXPLAIN QUERY PLAN on the migration-6 schema, no ANALYZE):
  *   contacts     SEARCH encounters USING COVERING INDEX encounters_report (team=? AND
  *                occurred_at>? AND occurred_at<?), team by team for every team; topic=
- *                the same on COVERING INDEX encounters_topic; venue= / coach= / programme=
- *                SEARCH USING INDEX encounters_venue / encounters_coach (x=? AND
- *                occurred_at>? ...) / encounters_session (group_session_id=?)
+ *                the same on COVERING INDEX encounters_topic; venue= SEARCH USING
+ *                COVERING INDEX encounters_venue_report (migration 8; venue=? AND
+ *                occurred_at>? ...); coach= / programme= SEARCH USING INDEX
+ *                encounters_coach (coach=? AND occurred_at>? ...) / encounters_session
  *   attendance   SEARCH s USING INDEX group_sessions_report (starts_at>? AND starts_at<?),
  *                programmes by primary key, SEARCH a USING INDEX attendance_unique
  *   referrals    SEARCH USING COVERING INDEX referrals_report (team=? AND sent_date>? ...)
@@ -2352,11 +2353,6 @@ int cb_report_outcomes(struct cb_conn *c, const struct cb_actor *a, const struct
 
 /* ================================================================= venues */
 
-/* A live person of the teams in scope, for the venue summary (?3: a team, or '' for all). */
-#define VENUE_LIVE                                                                                 \
-    " JOIN participants p ON p.id = x.pid AND p.deleted = 0 AND p.merged_into IS NULL AND p.team " \
-    "IN (SELECT id FROM teams WHERE deleted = 0 AND (?3 = '' OR id = ?3))"
-
 /* Set field k of the venue whose id is in column 0 of st's row (venues not listed are skipped). */
 static void venue_set(json_t *items, sqlite3_stmt *st, const char *k, int col)
 {
@@ -2385,24 +2381,26 @@ int cb_report_venues(struct cb_conn *c, const struct cb_actor *a, const struct c
     if (rc) {
         return rc;
     }
-    /* Contacts by venue; then distinct people seen (contacts that are not DNAs, or attended
-     * sessions at the session's venue, else the programme's) - the outcomes report's rules
-     * with venue= (docs/REPORTS.md "Who counts"). */
-    static const char *const sql_contacts =
-        "SELECT x.venue, sum(x.type <> 'dna'), sum(x.type = 'dna') FROM "
-        "(SELECT venue, participant_id AS pid, type FROM encounters WHERE deleted = 0 AND "
-        "venue IS NOT NULL AND occurred_at >= ?1 AND occurred_at < ?2 AND (?3 = '' OR +team = ?3)"
-        ") x" VENUE_LIVE " GROUP BY x.venue";
-    static const char *const sql_seen =
-        "SELECT x.venue, count(DISTINCT x.pid) FROM "
-        "(SELECT venue, participant_id AS pid FROM encounters WHERE deleted = 0 AND "
-        "venue IS NOT NULL AND type <> 'dna' AND occurred_at >= ?1 AND occurred_at < ?2 AND "
-        "(?3 = '' OR +team = ?3) "
-        "UNION ALL SELECT coalesce(s.venue, pr.venue), a.participant_id FROM group_sessions s "
-        "JOIN attendance a ON a.session_id = s.id AND a.deleted = 0 AND a.status = 'attended' "
-        "JOIN programmes pr ON pr.id = s.programme_id WHERE s.deleted = 0 AND "
-        "s.starts_at >= ?1 AND s.starts_at < ?2 AND (?3 = '' OR a.team = ?3)) x" VENUE_LIVE
-        " WHERE x.venue IS NOT NULL GROUP BY x.venue";
+    /* Per (venue, person): contacts that are not DNAs, DNAs, and whether seen there (such a
+     * contact, or an attended session at the session's venue, else the programme's); then
+     * the live people of the teams in scope summed by venue - the outcomes report's rules
+     * with venue= (docs/REPORTS.md "Who counts").  Contacts are read per listed venue through
+     * the covering index encounters_venue_report (migration 8). */
+    static const char *const sql =
+        "SELECT x.venue, sum(x.n_ok), sum(x.n_dna), sum(x.seen) FROM ("
+        "SELECT venue, pid, sum(ok) AS n_ok, sum(dna) AS n_dna, max(seen) AS seen FROM ("
+        "SELECT venue, participant_id AS pid, type <> 'dna' AS ok, type = 'dna' AS dna, "
+        "type <> 'dna' AS seen "
+        "FROM encounters WHERE venue IN (SELECT id FROM venues WHERE deleted = 0) AND "
+        "deleted = 0 AND occurred_at >= ?1 AND occurred_at < ?2 AND (?3 = '' OR +team = ?3) "
+        "UNION ALL SELECT coalesce(s.venue, pr.venue), a.participant_id, 0, 0, 1 "
+        "FROM group_sessions s JOIN attendance a ON a.session_id = s.id AND a.deleted = 0 AND "
+        "a.status = 'attended' JOIN programmes pr ON pr.id = s.programme_id "
+        "WHERE s.deleted = 0 AND s.starts_at >= ?1 AND s.starts_at < ?2 AND "
+        "(?3 = '' OR a.team = ?3)) GROUP BY venue, pid) x "
+        "JOIN participants p ON p.id = x.pid AND p.deleted = 0 AND p.merged_into IS NULL AND "
+        "p.team IN (SELECT id FROM teams WHERE deleted = 0 AND (?3 = '' OR id = ?3)) "
+        "WHERE x.venue IS NOT NULL GROUP BY x.venue";
     if ((rc = read_begin(c)) != CB_OK) {
         return rc;
     }
@@ -2422,23 +2420,18 @@ int cb_report_venues(struct cb_conn *c, const struct cb_actor *a, const struct c
         }
         rc = step_done(st, s);
     }
-    const char *sqls[2] = {sql_contacts, sql_seen};
-    for (int k = 0; !rc && k < 2; k++) {
-        rc = cb_conn_prepare(c, sqls[k], &st);
-        if (rc) {
-            break;
-        }
+    if (!rc) {
+        rc = cb_conn_prepare(c, sql, &st);
+    }
+    if (!rc) {
         sqlite3_bind_text(st, 1, p.from_ts, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, p.to_ts, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 3, p.team, -1, SQLITE_TRANSIENT);
         int s;
         while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-            if (k == 0) {
-                venue_set(items, st, "contacts", 1);
-                venue_set(items, st, "dna", 2);
-            } else {
-                venue_set(items, st, "people_seen", 1);
-            }
+            venue_set(items, st, "contacts", 1);
+            venue_set(items, st, "dna", 2);
+            venue_set(items, st, "people_seen", 3);
         }
         rc = step_done(st, s);
     }
