@@ -422,9 +422,11 @@ static json_t *central_manager_get(const char *path)
 {
     struct cbt_client m;
     cbt_client_init(&m, G.central_url);
-    if (cbt_login(&m, "manager.central", PW) != 200) {
+    long st = cbt_login(&m, "manager.central", PW);
+    if (st != 200) {
         cbt_client_free(&m);
-        fail_msg("manager.central cannot sign in at central");
+        fail_msg("manager.central cannot sign in at central %s: HTTP %ld (log %s)", G.central_url,
+                 st, G.central_log);
     }
     json_t *j = api(&m, "GET", path, NULL, 200);
     cbt_client_free(&m);
