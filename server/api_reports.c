@@ -1,6 +1,6 @@
 /*
  * api_reports.c - manager reports (reports.h): outcomes, the people behind
- * a figure, reach, data quality, and the quarterly return as CSV.
+ * a figure, reach, data quality, activity by venue, and the quarterly return as CSV.
  *
  * Query parameters are checked by name: a parameter a route does not take
  * is a 400 naming it, so a misspelt filter never silently widens a report.
@@ -219,6 +219,7 @@ static const char *const outcomes_params[] = {FILTERS, "suppress", NULL};
 static const char *const records_params[] = {FILTERS, "figure", "group", "limit", NULL};
 static const char *const reach_params[] = {FILTERS, "suppress", NULL};
 static const char *const dq_params[] = {"team", "from", "to", "weeks", NULL};
+static const char *const venues_params[] = {"from", "to", "team", NULL};
 
 static const struct report_route outcomes_route = {ACCESS_TEAM, outcomes_params,
                                                    cb_report_outcomes};
@@ -226,12 +227,14 @@ static const struct report_route records_route = {ACCESS_MANAGER, records_params
                                                   cb_report_records};
 static const struct report_route reach_route = {ACCESS_TEAM, reach_params, cb_report_reach};
 static const struct report_route dq_route = {ACCESS_TEAM, dq_params, cb_report_data_quality};
+static const struct report_route venues_route = {ACCESS_TEAM, venues_params, cb_report_venues};
 
 const struct cb_route cb_routes_reports[] = {
     {"GET", "/api/reports/outcomes", report_handler, 0, &outcomes_route},
     {"GET", "/api/reports/outcomes/records", report_handler, 0, &records_route},
     {"GET", "/api/reports/reach", report_handler, 0, &reach_route},
     {"GET", "/api/reports/data-quality", report_handler, 0, &dq_route},
+    {"GET", "/api/reports/venues", report_handler, 0, &venues_route},
     {"GET", "/api/exports/quarterly.csv", quarterly_csv, 0, NULL},
 };
 const size_t cb_routes_reports_count = sizeof(cb_routes_reports) / sizeof(cb_routes_reports[0]);

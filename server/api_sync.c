@@ -4,6 +4,7 @@
  * sites on central (managers and admins).
  */
 #include "coachbox/api.h"
+#include "coachbox/json.h"
 #include "coachbox/kind.h"
 #include "coachbox/sites.h"
 #include "coachbox/store.h"
@@ -35,8 +36,40 @@ static int sync_now(struct cb_req *r)
 }
 
 /*
+ * The person a conflict is about, for the list: {"id","given_name","family_name"} when the
+ * user may read them (managers: anyone; coaches and leads: people in their team now), else
+ * JSON null.  lookup is a prepared statement reused across rows; NULL on a store error.
+ */
+static json_t *conflict_person(sqlite3_stmt *lookup, const struct cb_user *u, int all,
+                               const char *pid)
+{
+    json_t *out = json_null();
+    if (!pid || !pid[0]) {
+        return out;
+    }
+    sqlite3_reset(lookup);
+    sqlite3_bind_text(lookup, 1, pid, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(lookup);
+    if (s == SQLITE_ROW) {
+        const char *team = (const char *)sqlite3_column_text(lookup, 2);
+        if (all || (team && strcmp(team, u->team) == 0)) {
+            json_decref(out);
+            out = json_pack("{s:s, s:s?, s:s?}", "id", pid, "given_name",
+                            (const char *)sqlite3_column_text(lookup, 0), "family_name",
+                            (const char *)sqlite3_column_text(lookup, 1));
+        }
+    } else if (s != SQLITE_DONE) {
+        json_decref(out);
+        out = NULL;
+    }
+    sqlite3_reset(lookup);
+    return out;
+}
+
+/*
  * GET /api/conflicts[?status=open|resolved][&participant_id=ID] - conflicts
- * the user may see (their team's; managers all), newest first.
+ * the user may see (their team's; managers all), newest first; each with
+ * "participant" (conflict_person) so the list can name who it is about.
  */
 static int conflicts_list(struct cb_req *r)
 {
@@ -67,11 +100,29 @@ static int conflicts_list(struct cb_req *r)
     sqlite3_bind_int(st, 2, all);
     sqlite3_bind_text(st, 3, r->user.team, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 4, pid, -1, SQLITE_TRANSIENT);
+    sqlite3_stmt *who;
+    rc = cb_conn_prepare(r->db,
+                         "SELECT given_name, family_name, team FROM participants "
+                         "WHERE id = ?1 AND deleted = 0",
+                         &who);
+    if (rc) {
+        cb_stmt_done(st);
+        return rc;
+    }
     json_t *items = json_array();
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        json_array_append_new(items, cb_record_from_row(&cb_table_conflicts, st));
+        json_t *item = cb_record_from_row(&cb_table_conflicts, st);
+        json_t *person = conflict_person(who, &r->user, all, cb_json_str(item, "participant_id"));
+        if (!person) {
+            json_decref(item);
+            s = SQLITE_ERROR;
+            break;
+        }
+        json_object_set_new(item, "participant", person);
+        json_array_append_new(items, item);
     }
+    cb_stmt_done(who);
     cb_stmt_done(st);
     if (s != SQLITE_DONE) {
         json_decref(items);

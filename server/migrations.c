@@ -249,11 +249,19 @@ const char *const cb_migrations[] = {
      *    for that last check (docs/SYNC.md, "Pull") */
     "ALTER TABLE changes ADD COLUMN exact INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX changes_row ON changes(row_id, seq);",
-    /* 10 (the 8th on branch sync-perf; migrations 8 and 9 are on other branches and the
-     *    merge renumbers): sync - a digest of each op central consumed from a site (its
-     *    table, row, HLC and fields as sent), so a resent op is told from a new write under
-     *    an op id the site reused after being restored from a backup (docs/SYNC.md,
-     *    "Restored sites") */
+
+    /* 8: when central last answered each site's pull with everything it had (the end of
+     *    a successful sync round; GET /api/sites); contacts by venue read from one covering
+     *    index (activity by venue, outcomes with venue=) instead of the narrow
+     *    encounters_venue and a table read per contact */
+    "ALTER TABLE sites ADD COLUMN last_sync_at TEXT;"
+    "CREATE INDEX encounters_venue_report ON encounters(venue, occurred_at, participant_id, type,"
+    "  team, deleted);"
+    "DROP INDEX encounters_venue;",
+
+    /* 9: sync - a digest of each op central consumed from a site (its table, row, HLC and
+     *    fields as sent), so a resent op is told from a new write under an op id the site
+     *    reused after being restored from a backup (docs/SYNC.md, "Restored sites") */
     "CREATE TABLE site_ops(site TEXT NOT NULL, op_id INTEGER NOT NULL,"
     "  digest INTEGER NOT NULL, PRIMARY KEY (site, op_id)) WITHOUT ROWID;",
 #undef CHILD_COLS

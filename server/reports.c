@@ -19,9 +19,10 @@
  * Query plans (EXPLAIN QUERY PLAN on the migration-6 schema, no ANALYZE):
  *   contacts     SEARCH encounters USING COVERING INDEX encounters_report (team=? AND
  *                occurred_at>? AND occurred_at<?), team by team for every team; topic=
- *                the same on COVERING INDEX encounters_topic; venue= / coach= / programme=
- *                SEARCH USING INDEX encounters_venue / encounters_coach (x=? AND
- *                occurred_at>? ...) / encounters_session (group_session_id=?)
+ *                the same on COVERING INDEX encounters_topic; venue= SEARCH USING
+ *                COVERING INDEX encounters_venue_report (migration 8; venue=? AND
+ *                occurred_at>? ...); coach= / programme= SEARCH USING INDEX
+ *                encounters_coach (coach=? AND occurred_at>? ...) / encounters_session
  *   attendance   SEARCH s USING INDEX group_sessions_report (starts_at>? AND starts_at<?),
  *                programmes by primary key, SEARCH a USING INDEX attendance_unique
  *   referrals    SEARCH USING COVERING INDEX referrals_report (team=? AND sent_date>? ...)
@@ -39,6 +40,7 @@
  */
 #include "coachbox/reports.h"
 #include "coachbox/audit.h"
+#include "coachbox/json.h"
 #include "coachbox/measures.h"
 #include "coachbox/record.h"
 #include "coachbox/store.h"
@@ -2347,6 +2349,104 @@ int cb_report_outcomes(struct cb_conn *c, const struct cb_actor *a, const struct
     free(groups);
     eng_free(&e);
     return rc;
+}
+
+/* ================================================================= venues */
+
+/* Set field k of the venue whose id is in column 0 of st's row (venues not listed are skipped). */
+static void venue_set(json_t *items, sqlite3_stmt *st, const char *k, int col)
+{
+    const char *id = col_text(st, 0);
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        if (id && strcmp(cb_json_str(it, "venue"), id) == 0) {
+            json_object_set_new(it, k, json_integer(sqlite3_column_int64(st, col)));
+            return;
+        }
+    }
+}
+
+int cb_report_venues(struct cb_conn *c, const struct cb_actor *a, const struct cb_report_query *q,
+                     json_t **out, struct cb_field_error *fe)
+{
+    struct rp p;
+    *out = NULL;
+    memset(&p, 0, sizeof(p));
+    int rc = resolve_team(c, a, ACC_TEAM, q->team, &p, fe);
+    if (!rc) {
+        rc = resolve_period(q, 1, &p, fe);
+    }
+    if (rc) {
+        return rc;
+    }
+    /* Per (venue, person): contacts that are not DNAs, DNAs, and whether seen there (such a
+     * contact, or an attended session at the session's venue, else the programme's); then
+     * the live people of the teams in scope summed by venue - the outcomes report's rules
+     * with venue= (docs/REPORTS.md "Who counts").  Contacts are read per listed venue through
+     * the covering index encounters_venue_report (migration 8). */
+    static const char *const sql =
+        "SELECT x.venue, sum(x.n_ok), sum(x.n_dna), sum(x.seen) FROM ("
+        "SELECT venue, pid, sum(ok) AS n_ok, sum(dna) AS n_dna, max(seen) AS seen FROM ("
+        "SELECT venue, participant_id AS pid, type <> 'dna' AS ok, type = 'dna' AS dna, "
+        "type <> 'dna' AS seen "
+        "FROM encounters WHERE venue IN (SELECT id FROM venues WHERE deleted = 0) AND "
+        "deleted = 0 AND occurred_at >= ?1 AND occurred_at < ?2 AND (?3 = '' OR +team = ?3) "
+        "UNION ALL SELECT coalesce(s.venue, pr.venue), a.participant_id, 0, 0, 1 "
+        "FROM group_sessions s JOIN attendance a ON a.session_id = s.id AND a.deleted = 0 AND "
+        "a.status = 'attended' JOIN programmes pr ON pr.id = s.programme_id "
+        "WHERE s.deleted = 0 AND s.starts_at >= ?1 AND s.starts_at < ?2 AND "
+        "(?3 = '' OR a.team = ?3)) GROUP BY venue, pid) x "
+        "JOIN participants p ON p.id = x.pid AND p.deleted = 0 AND p.merged_into IS NULL AND "
+        "p.team IN (SELECT id FROM teams WHERE deleted = 0 AND (?3 = '' OR id = ?3)) "
+        "WHERE x.venue IS NOT NULL GROUP BY x.venue";
+    if ((rc = read_begin(c)) != CB_OK) {
+        return rc;
+    }
+    json_t *items = json_array();
+    sqlite3_stmt *st;
+    rc = cb_conn_prepare(c,
+                         "SELECT id, name, team FROM venues WHERE deleted = 0 "
+                         "ORDER BY lower(name), id",
+                         &st);
+    if (!rc) {
+        int s;
+        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+            json_array_append_new(items, json_pack("{s:s, s:s, s:o, s:i, s:i, s:i}", "venue",
+                                                   col_text(st, 0), "name", col_text(st, 1), "team",
+                                                   col_json_str(st, 2), "people_seen", 0,
+                                                   "contacts", 0, "dna", 0));
+        }
+        rc = step_done(st, s);
+    }
+    if (!rc) {
+        rc = cb_conn_prepare(c, sql, &st);
+    }
+    if (!rc) {
+        sqlite3_bind_text(st, 1, p.from_ts, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, p.to_ts, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, p.team, -1, SQLITE_TRANSIENT);
+        int s;
+        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+            venue_set(items, st, "contacts", 1);
+            venue_set(items, st, "dna", 2);
+            venue_set(items, st, "people_seen", 3);
+        }
+        rc = step_done(st, s);
+    }
+    read_end(c);
+    if (rc) {
+        json_decref(items);
+        return rc;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "period", json_pack("{s:s, s:s}", "from", p.from, "to", p.to));
+    json_object_set_new(o, "team", p.team[0] ? json_string(p.team) : json_null());
+    json_object_set_new(o, "items", items);
+    *out = o;
+    audit_report(c, a, "report.venues", q);
+    return CB_OK;
 }
 
 /* ================================================================ records */

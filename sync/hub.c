@@ -807,7 +807,7 @@ static int64_t op_digest(const json_t *op)
 /*
  * Is op op_id of site, with this digest, a different write from the op central
  * consumed under that id?  0 when it is the same op (a resend) or central has
- * no digest for that id (consumed before migration 10: taken for a resend).
+ * no digest for that id (consumed before migration 9: taken for a resend).
  */
 static int op_reused(struct cb_conn *c, const char *site, int64_t op_id, int64_t digest)
 {
@@ -1151,6 +1151,11 @@ static int sync_pull(struct cb_req *r)
     }
     if (in_txn) {
         cb_conn_exec(r->db, "COMMIT");
+    }
+    /* A short page ends the round: the site has everything (GET /api/sites). The answer
+     * stays right if the time cannot be written, so that failure is only logged. */
+    if (rc == CB_OK && n < limit && cb_site_synced(r->db, site.id) != CB_OK) {
+        fprintf(stderr, "coachbox: sync: could not record the sync time of site %s\n", site.id);
     }
     free(teams);
     if (rc == CB_OK) {

@@ -9,6 +9,7 @@
 #include "coachbox/uuid.h"
 #include "coachbox/validate.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,8 +260,8 @@ int cb_site_list(struct cb_conn *c, json_t **out)
     sqlite3_stmt *st;
     int rc = cb_conn_prepare(c,
                              "SELECT id, name, teams, enrolled_at, revoked, last_seen_at, "
-                             "pending_reported, oldest_pending_at, last_op_id, revoked_at "
-                             "FROM sites ORDER BY lower(name)",
+                             "pending_reported, oldest_pending_at, last_op_id, revoked_at, "
+                             "last_sync_at FROM sites ORDER BY lower(name)",
                              &st);
     if (rc) {
         return rc;
@@ -270,15 +271,16 @@ int cb_site_list(struct cb_conn *c, json_t **out)
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         json_t *teams = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
         json_array_append_new(
-            items, json_pack("{s:s, s:s, s:o, s:s?, s:b, s:s?, s:I, s:s?, s:I, s:s?}", "id",
-                             sqlite3_column_text(st, 0), "name", sqlite3_column_text(st, 1),
-                             "teams", teams ? teams : json_array(), "enrolled_at",
-                             sqlite3_column_text(st, 3), "revoked", sqlite3_column_int(st, 4),
-                             "last_seen_at", sqlite3_column_text(st, 5), "pending_reported",
-                             (json_int_t)sqlite3_column_int64(st, 6), "oldest_pending_at",
-                             sqlite3_column_text(st, 7), "last_op_id",
-                             (json_int_t)sqlite3_column_int64(st, 8), "revoked_at",
-                             sqlite3_column_text(st, 9)));
+            items,
+            json_pack("{s:s, s:s, s:o, s:s?, s:b, s:s?, s:I, s:s?, s:I, s:s?, s:s?}", "id",
+                      sqlite3_column_text(st, 0), "name", sqlite3_column_text(st, 1), "teams",
+                      teams ? teams : json_array(), "enrolled_at", sqlite3_column_text(st, 3),
+                      "revoked", sqlite3_column_int(st, 4), "last_seen_at",
+                      sqlite3_column_text(st, 5), "pending_reported",
+                      (json_int_t)sqlite3_column_int64(st, 6), "oldest_pending_at",
+                      sqlite3_column_text(st, 7), "last_op_id",
+                      (json_int_t)sqlite3_column_int64(st, 8), "revoked_at",
+                      sqlite3_column_text(st, 9), "last_sync_at", sqlite3_column_text(st, 10)));
     }
     cb_stmt_done(st);
     if (s != SQLITE_DONE) {
@@ -287,4 +289,21 @@ int cb_site_list(struct cb_conn *c, json_t **out)
     }
     *out = json_pack("{s:o}", "items", items);
     return CB_OK;
+}
+
+int cb_site_synced(struct cb_conn *c, const char *id)
+{
+    assert(id != NULL);
+    char now[CB_TIME_STRLEN];
+    sqlite3_stmt *st;
+    cb_time_format(cb_now_ms(), now);
+    int rc = cb_conn_prepare(c, "UPDATE sites SET last_sync_at = ?1 WHERE id = ?2", &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    rc = cb_store_rc(sqlite3_step(st));
+    cb_stmt_done(st);
+    return rc;
 }

@@ -653,7 +653,7 @@ static int generate(struct cb_conn *c, long np, long nc, int years)
 struct timing {
     const char *name;
     struct cb_report_query q;
-    int kind; /* 0 outcomes, 1 records, 2 reach, 3 data quality, 4 quarterly */
+    int kind; /* 0 outcomes, 1 records, 2 reach, 3 data quality, 4 quarterly, 5 venues */
     const char *url;
 };
 
@@ -685,6 +685,9 @@ static double time_one(struct cb_conn *c, const struct cb_actor *a, const struct
         break;
     case 3:
         rc = cb_report_data_quality(c, a, &t->q, &out, &fe);
+        break;
+    case 5:
+        rc = cb_report_venues(c, a, &t->q, &out, &fe);
         break;
     default:
         rc = cb_report_quarterly_csv(c, a, t->q.quarter, t->q.team, &b, &fe);
@@ -805,8 +808,8 @@ int main(int argc, char **argv)
            count_of(c, "SELECT count(*) FROM attendance"));
 
     /* periods: the last full calendar quarter, the last 12 months, everything */
-    char today[CB_DATE_STRLEN], y1[CB_DATE_STRLEN], y3[CB_DATE_STRLEN], qf[32], qt[32], quarter[16],
-        venue[64], coach[64];
+    char today[CB_DATE_STRLEN], y1[CB_DATE_STRLEN], y3[CB_DATE_STRLEN], w8[CB_DATE_STRLEN], qf[32],
+        qt[32], quarter[16], venue[64], coach[64];
     cb_today(today);
     int y = (int)strtol(today, NULL, 10), m = (today[5] - '0') * 10 + (today[6] - '0');
     int q = (m - 1) / 3; /* the previous quarter: 0 means Q4 of last year */
@@ -816,6 +819,7 @@ int main(int argc, char **argv)
     static const char *const qend[] = {"", "03-31", "06-30", "09-30", "12-31"};
     snprintf(qt, sizeof(qt), "%04d-%s", qy % 10000, qend[qn]);
     date_of(cb_now_ms() - 365 * DAY_MS, y1);
+    date_of(cb_now_ms() - 55 * DAY_MS, w8);
     date_of(cb_now_ms() - (int64_t)years * 366 * DAY_MS, y3);
     first_id(c, "SELECT id FROM venues ORDER BY id LIMIT 1", venue);
     first_id(c, "SELECT id FROM users WHERE role = 'coach' ORDER BY id LIMIT 1", coach);
@@ -855,6 +859,9 @@ int main(int argc, char **argv)
          NULL},
         {"data quality (all time)", {.from = NULL}, 3, NULL},
         {"quarterly CSV", {.quarter = quarter}, 4, NULL},
+        {"outcomes 8 weeks venue=V", {.from = w8, .to = today, .venue = venue}, 0, NULL},
+        {"venues 8 weeks (caseloads screen)", {.from = w8, .to = today}, 5, NULL},
+        {"venues 12 months", {.from = y1, .to = today}, 5, NULL},
     };
     struct cb_user mgr;
     memset(&mgr, 0, sizeof(mgr));
@@ -904,8 +911,9 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < N(ts); i++) {
             const struct cb_report_query *x = &ts[i].q;
             static const char *const paths[] = {
-                "/api/reports/outcomes", "/api/reports/outcomes/records", "/api/reports/reach",
-                "/api/reports/data-quality", "/api/exports/quarterly.csv"};
+                "/api/reports/outcomes",      "/api/reports/outcomes/records",
+                "/api/reports/reach",         "/api/reports/data-quality",
+                "/api/exports/quarterly.csv", "/api/reports/venues"};
             int n = snprintf(urls[i], sizeof(urls[i]), "%s?", paths[ts[i].kind]);
             struct {
                 const char *k, *v;

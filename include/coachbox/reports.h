@@ -67,6 +67,16 @@ int cb_report_outcomes(struct cb_conn *c, const struct cb_actor *a, const struct
                        json_t **out, struct cb_field_error *fe);
 
 /*
+ * Activity by venue in one answer (the managers' caseload screen): for every live
+ * venue, by name, {"venue","name","team","people_seen","contacts","dna"} over
+ * q->from..q->to, with the outcomes report's rules for venue= (people_seen and
+ * contacts.total / contacts.dna of cb_report_outcomes with that venue). q->team as for
+ * outcomes (coaches and leads: their own team).  No suppression.  One audit event.
+ */
+int cb_report_venues(struct cb_conn *c, const struct cb_actor *a, const struct cb_report_query *q,
+                     json_t **out, struct cb_field_error *fe);
+
+/*
  * The people behind one count of the outcomes report (same parameters plus
  * figure, optional group, limit): {"figure","group","count","truncated",
  * "items":[{"id","given_name","family_name","date_of_birth","team","group"}]}

@@ -46,8 +46,14 @@ int cb_site_enroll(struct cb_conn *c, const char *code, int64_t first_op_id, str
 int cb_site_get(struct cb_conn *c, const char *id, struct cb_site *out);
 /* Revoke by id or name; CB_ENOTFOUND. */
 int cb_site_revoke(struct cb_conn *c, const char *id_or_name);
-/* {"items":[{"id","name","teams","enrolled_at","revoked","last_seen_at","pending_reported",
- *  "oldest_pending_at","last_op_id"}]} (never the secret). */
+/* {"items":[{"id","name","teams","enrolled_at","revoked","last_seen_at","last_sync_at",
+ *  "pending_reported","oldest_pending_at","last_op_id","revoked_at"}]} (never the secret). */
 int cb_site_list(struct cb_conn *c, json_t **out);
+/*
+ * Set the site's last_sync_at to now: central has just answered its pull with
+ * everything it had.  One autocommit UPDATE on the caller's connection (not
+ * inside another transaction); errors from the store (e.g. CB_EBUSY).
+ */
+int cb_site_synced(struct cb_conn *c, const char *id);
 
 #endif

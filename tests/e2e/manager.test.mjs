@@ -170,7 +170,18 @@ test('caseloads by coach, team and venue; a coach’s caseload; a person’s rec
     assert.equal((await row.locator('td').nth(2).innerText()).trim(), String(cl.items.length));
     assert.ok(cl.items.length > 0);
     await page.locator('#team-table tbody tr').filter({ hasText: 'Bury town' }).waitFor();
-    await page.locator('#venue-table tbody tr').filter({ hasText: 'Bury Library' }).waitFor();
+    // By venue: one call for every venue, over the last 8 weeks (London days).
+    const londonToday = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/London' }).format(new Date());
+    const from = new Date(Date.parse(`${londonToday}T12:00:00Z`) - 55 * day).toISOString().slice(0, 10);
+    const byVenue = await mgr.get(`/api/reports/venues?${q({ from, to: londonToday })}`);
+    const lib = byVenue.items.find((v) => v.name === 'Bury Library');
+    const single = await mgr.get(`/api/reports/outcomes?${q({ from, to: londonToday, venue: lib.venue })}`);
+    assert.equal(lib.people_seen, single.total.people_seen);
+    assert.equal(lib.contacts, single.total.contacts.total);
+    const vrow = page.locator('#venue-table tbody tr').filter({ hasText: 'Bury Library' });
+    await vrow.waitFor();
+    assert.equal((await vrow.locator('td').nth(2).innerText()).trim(), lib.people_seen.toLocaleString('en-GB'));
+    assert.equal((await vrow.locator('td').nth(3).innerText()).trim(), lib.contacts.toLocaleString('en-GB'));
     await check(page, 'caseloads', `caseloads (${viewport.width})`);
 
     await row.getByRole('link').click();
@@ -280,6 +291,13 @@ async function conflictScenario(field) {
   const c = open[0];
   const kept = JSON.parse(c.winner_value);
   const lost = JSON.parse(c.loser_value);
+  // The manager's list names the person (as they are now: the kept name).
+  assert.equal(c.participant.id, person.id);
+  assert.equal(c.participant.given_name, kept);
+  const name = `${kept} ${c.participant.family_name}`;
+  // Central shows when the field server last synced.
+  const site = (await mgr.get('/api/sites')).items.find((s) => s.name.startsWith('Bury Library tablet server') && s.enrolled_at && !s.revoked);
+  assert.ok(site.last_sync_at, 'last_sync_at after a sync');
 
   for (const viewport of [DESKTOP, TABLET]) {
     const { page, context } = await newPage(browser, viewport);
@@ -290,7 +308,17 @@ async function conflictScenario(field) {
     await card.locator('.cb-version--lost').getByText(lost, { exact: true }).waitFor();
     assert.match(await card.locator('.cb-version--kept').innerText(), /From (Bury Library tablet server|central)/);
     assert.match(await card.locator('.cb-version--lost').innerText(), /From (Bury Library tablet server|central)/);
+    const who = card.locator('.cb-conflict__person').getByRole('link', { name });
+    await who.waitFor();
+    assert.equal(await who.getAttribute('href'), `#/people/${encodeURIComponent(person.id)}`);
     await check(page, 'conflicts', `conflicts (${viewport.width})`);
+    if (viewport === DESKTOP) {
+      await go(page, '#/sites', 'Sites');
+      const sc = page.locator(`#site-${site.id}`);
+      await sc.getByText('Syncing', { exact: true }).waitFor();
+      assert.doesNotMatch(await sc.locator('.nhsuk-summary-list__row').filter({ hasText: 'Last synced' }).innerText(), /Never/);
+      await axe(page, 'sites after a field server synced');
+    }
     if (viewport === TABLET) {
       await card.getByLabel('Note (optional)').fill('Checked with the person at the library.');
       await card.getByRole('button', { name: /Use the value not kept/ }).click();

@@ -1376,6 +1376,87 @@ static void test_extract(void **state)
     free(i);
 }
 
+/* The venue summary matches the outcomes report with venue= for every venue it lists. */
+static void venues_match_outcomes(int who, const char *query)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "/api/reports/venues?%s", query);
+    json_t *j = get_ok(who, path);
+    json_t *items = json_object_get(j, "items");
+    assert_int_equal(json_array_size(items), 2);
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        char what[600];
+        snprintf(path, sizeof(path), "/api/reports/outcomes?%s&venue=%s", query,
+                 json_string_value(json_object_get(it, "venue")));
+        snprintf(what, sizeof(what), "venue summary vs %s", path);
+        json_t *o = get_ok(who, path);
+        char want[3][32];
+        snprintf(want[0], sizeof(want[0]), "%lld",
+                 (long long)json_integer_value(at(o, "total.people_seen")));
+        snprintf(want[1], sizeof(want[1]), "%lld",
+                 (long long)json_integer_value(at(o, "total.contacts.total")));
+        snprintf(want[2], sizeof(want[2]), "%lld",
+                 (long long)json_integer_value(at(o, "total.contacts.dna")));
+        expect_at(it, "people_seen", want[0], what);
+        expect_at(it, "contacts", want[1], what);
+        expect_at(it, "dna", want[2], what);
+        json_decref(o);
+    }
+    json_decref(j);
+}
+
+static void test_venues(void **state)
+{
+    (void)state;
+    /* By hand: V1 Longfield - Able, Baker, Drew, Fox, one contact each; V2 Sedgley - Cole's
+     * group contact and Ely's drop-in, plus PR1's sessions there (Cole, Gale attended). */
+    json_t *j = get_ok(MGR, "/api/reports/venues?" Q3);
+    static const struct kv all[] = {
+        {"period.from", "\"2026-07-01\""},
+        {"period.to", "\"2026-09-30\""},
+        {"team", "null"},
+        {"items.[Longfield].people_seen", "4"},
+        {"items.[Longfield].contacts", "4"},
+        {"items.[Longfield].dna", "0"},
+        {"items.[Longfield].team", "\"prestwich\""},
+        {"items.[Sedgley].people_seen", "3"},
+        {"items.[Sedgley].contacts", "2"},
+        {"items.[Sedgley].dna", "0"},
+    };
+    /* at() picks array items by "key": give each item its name as key for the lookup */
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(j, "items"), i, it)
+    {
+        json_object_set(it, "key", json_object_get(it, "name"));
+    }
+    expect_all(j, all, sizeof(all) / sizeof(all[0]), "venues Q3");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(j, "items"), 0), "venue")),
+        G.v1);
+    json_decref(j);
+
+    /* The same rules as outcomes with venue=, for every team and role scope. */
+    venues_match_outcomes(MGR, Q3);
+    venues_match_outcomes(MGR, Q3 "&team=prestwich");
+    venues_match_outcomes(MGR, Q3 "&team=radcliffe");
+    venues_match_outcomes(MGR, "from=2026-08-20&to=2026-08-20");
+    venues_match_outcomes(ALICE, Q3);
+    venues_match_outcomes(BOB, Q3);
+    j = get_ok(BOB, "/api/reports/venues?" Q3);
+    expect_at(j, "team", "\"radcliffe\"", "bob's scope");
+    json_decref(j);
+
+    expect_error(ADM, "/api/reports/venues?" Q3, 403, NULL);
+    expect_error(ALICE, "/api/reports/venues?" Q3 "&team=radcliffe", 403, "team");
+    expect_error(MGR, "/api/reports/venues", 400, "from");
+    expect_error(MGR, "/api/reports/venues?" Q3 "&venue=x", 400, "venue");
+    expect_error(MGR, "/api/reports/venues?" Q3 "&team=nowhere", 400, "team");
+}
+
 static void test_access_and_params(void **state)
 {
     (void)state;
@@ -1496,6 +1577,7 @@ int main(void)
         cmocka_unit_test(test_quarterly_csv),
         cmocka_unit_test(test_data_quality),
         cmocka_unit_test(test_extract),
+        cmocka_unit_test(test_venues),
         cmocka_unit_test(test_access_and_params),
         cmocka_unit_test(test_role_before_params),
     };

@@ -628,6 +628,7 @@ static const struct expect expects[] = {
     {"GET", "/api/reports/outcomes/records", MGRONLY, NULL},
     {"GET", "/api/reports/reach", CLIN, NULL},
     {"GET", "/api/reports/data-quality", CLIN, NULL},
+    {"GET", "/api/reports/venues", CLIN, NULL},
     {"GET", "/api/exports/quarterly.csv", MGRONLY, NULL},
     /* sync/hub.c: central's signed endpoints, public to the session layer */
     {"POST", "/sync/v1/enroll", PUB, NULL},

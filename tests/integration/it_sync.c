@@ -421,6 +421,37 @@ static json_t *conflicts_at(int site, const char *pid, const char *status, const
     return out;
 }
 
+/* GET path at central as manager.central (signed in for this request only). */
+static json_t *central_manager_get(const char *path)
+{
+    struct cbt_client m;
+    cbt_client_init(&m, G.central_url);
+    long st = cbt_login(&m, "manager.central", PW);
+    if (st != 200) {
+        cbt_client_free(&m);
+        fail_msg("manager.central cannot sign in at central %s: HTTP %ld (log %s)", G.central_url,
+                 st, G.central_log);
+    }
+    json_t *j = api(&m, "GET", path, NULL, 200);
+    cbt_client_free(&m);
+    return j;
+}
+
+/* The item of GET /api/sites (central) for site i (borrowed from sites). */
+static json_t *site_item(json_t *sites, int i)
+{
+    size_t k;
+    json_t *it;
+    json_array_foreach(json_object_get(sites, "items"), k, it)
+    {
+        if (strcmp(jstr(it, "id"), G.site_id[i]) == 0) {
+            return it;
+        }
+    }
+    fail_msg("site %s is not in GET /api/sites", SITE_NAME[i]);
+    return NULL;
+}
+
 /* ---------------------------------------------------------------- databases */
 
 static sqlite3 *db_open(const char *dir)
@@ -719,6 +750,12 @@ static void test_enrollment(void **state)
 {
     (void)state;
     char out[8192];
+    /* Central lists the sites; none has synced yet. */
+    json_t *sites = central_manager_get("/api/sites");
+    for (int i = 0; i < NSITES; i++) {
+        assert_true(json_is_null(json_object_get(site_item(sites, i), "last_sync_at")));
+    }
+    json_decref(sites);
     /* Sync before enrollment: refused, with a message saying what to do. */
     int st = run(out, sizeof(out), "sync", "--data", G.dir[SA], NULL);
     assert_int_not_equal(st, 0);
@@ -762,9 +799,22 @@ static void test_enrollment(void **state)
     assert_true(contains(out, "already enrolled"));
 
     /* First rounds: accounts of each site's team arrive, no others. */
+    char before[CB_TIME_STRLEN], after[CB_TIME_STRLEN];
+    cb_time_format(cb_now_ms() - 1, before);
     for (int i = 0; i < NSITES; i++) {
         sync_ok(i);
     }
+    cb_time_format(cb_now_ms() + 1, after);
+    /* ... and central shows when each last synced (between the two instants). */
+    sites = central_manager_get("/api/sites");
+    for (int i = 0; i < NSITES; i++) {
+        const char *t = jstr(site_item(sites, i), "last_sync_at");
+        if (!t || strcmp(t, before) < 0 || strcmp(t, after) > 0) {
+            fail_msg("site %s: last_sync_at %s, want between %s and %s", SITE_NAME[i],
+                     t ? t : "(null)", before, after);
+        }
+    }
+    json_decref(sites);
     assert_int_equal(count_rows(G.dir[SA], "users", "username", "coach.bury"), 1);
     assert_int_equal(count_rows(G.dir[SA], "users", "username", "coach.bury2"), 1);
     assert_int_equal(count_rows(G.dir[SA], "users", "username", "coach.pres"), 0);
@@ -942,6 +992,60 @@ static void test_conflict_same_field(void **state)
     json_t *st = api(&G.cl[SB], "GET", "/api/sync/status", NULL, 200);
     assert_int_equal(json_integer_value(json_object_get(st, "open_conflicts")), 1);
     json_decref(st);
+
+    /* The list names the person: for the team's coach at a site, and for a manager on
+     * central (who sees every team's conflicts). */
+    json_t *mine = conflicts_at(SA, G.p_conf, "open", G.p_conf, NULL);
+    json_t *who = json_object_get(json_array_get(mine, 0), "participant");
+    assert_string_equal(jstr(who, "id"), G.p_conf);
+    assert_string_equal(jstr(who, "given_name"), "Cora");
+    assert_string_equal(jstr(who, "family_name"), winner);
+    json_decref(mine);
+    json_t *all = central_manager_get("/api/conflicts?status=open");
+    size_t k;
+    json_t *it;
+    int named = 0;
+    json_array_foreach(json_object_get(all, "items"), k, it)
+    {
+        if (strcmp(jstr(it, "row_id"), G.p_conf) == 0) {
+            who = json_object_get(it, "participant");
+            assert_string_equal(jstr(who, "given_name"), "Cora");
+            assert_string_equal(jstr(who, "family_name"), winner);
+            named++;
+        }
+    }
+    assert_int_equal(named, 1);
+    json_decref(all);
+    /* Scoping: a coach of the conflict's team sees the conflict but not the name of a person
+     * who is now in another team (moved under central's feet here, then put back). */
+    sqlite3 *db = NULL;
+    char sql[600];
+    snprintf(sql, sizeof(sql), "%s/coachbox.db", G.central_dir);
+    assert_int_equal(sqlite3_open_v2(sql, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    snprintf(sql, sizeof(sql), "UPDATE participants SET team = 'prestwich' WHERE id = '%s'",
+             G.p_conf);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    struct cbt_client coach;
+    cbt_client_init(&coach, G.central_url);
+    assert_int_equal(cbt_login(&coach, "coach.bury", PW), 200);
+    snprintf(path, sizeof(path), "/api/conflicts?status=open&participant_id=%s", G.p_conf);
+    all = api(&coach, "GET", path, NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(all, "items")), 1);
+    assert_true(json_is_null(
+        json_object_get(json_array_get(json_object_get(all, "items"), 0), "participant")));
+    json_decref(all);
+    snprintf(sql, sizeof(sql), "UPDATE participants SET team = 'bury-town' WHERE id = '%s'",
+             G.p_conf);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    all = api(&coach, "GET", path, NULL, 200);
+    assert_string_equal(
+        jstr(json_object_get(json_array_get(json_object_get(all, "items"), 0), "participant"),
+             "given_name"),
+        "Cora");
+    json_decref(all);
+    cbt_client_free(&coach);
 
     /* Resolved at A; after the rounds it is resolved at B too. */
     snprintf(path, sizeof(path), "/api/conflicts/%s", cid);

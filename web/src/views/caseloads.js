@@ -59,9 +59,9 @@ export const caseloadsView = {
     if (!ctx.isCurrent()) return {};
     const coaches = users.items.filter((u) => (u.role === 'coach' || u.role === 'lead') && !u.disabled);
     const period = { from: addDays(today, -7 * weeks + 1), to: today };
-    const [loads, seen] = await Promise.all([
+    const [loads, byVenue] = await Promise.all([
       pool(coaches.map((c) => () => listOf(api.caseload({ coach: c.id }, o)))),
-      pool(venues.map((v) => () => soft(api.report('outcomes', { ...period, venue: v.id }, o)))),
+      soft(api.report('venues', period, o)),
     ]);
     if (!ctx.isCurrent()) return {};
     out.removeAttribute('aria-busy');
@@ -99,15 +99,16 @@ export const caseloadsView = {
         n0(caseloadPeople.filter((x) => mine(x) && noContactFor(x, weeks)).length),
       ];
     });
-    const venueRows = venues.map((v, i) => {
-      const f = seen[i].body && seen[i].body.total;
+    const seen = new Map(((byVenue.body && byVenue.body.items) || []).map((x) => [x.venue, x]));
+    const venueRows = venues.map((v) => {
+      const f = seen.get(v.id);
       const link = href('/outcomes', { ...period, venue: v.id });
       return [
         h('a', { class: 'nhsuk-link cb-row-link', href: link }, v.name, vh(': outcomes at this venue')),
         teamName(v.team) || '—',
         f ? countText(f.people_seen) : 'Could not be loaded',
-        f ? countText(f.contacts.total) : '—',
-        f ? countText(f.contacts.dna) : '—',
+        f ? countText(f.contacts) : '—',
+        f ? countText(f.dna) : '—',
       ];
     });
     const quietCol = `No contact in ${weeks} weeks`;

@@ -46,6 +46,21 @@ function version(title, value, site, hlc, field, cls) {
     h('p', { class: 'cb-version__meta' }, `From ${site}`, t ? h('span', { class: 'cb-block', text: `Changed ${exact(t)}` }) : null));
 }
 
+/** "Given Family" of the person a conflict is about, when the server named them (it does
+ *  for managers, and for people in the caller's team). */
+export function personName(c) {
+  const p = c.participant;
+  return p ? [p.given_name, p.family_name].filter(Boolean).join(' ') || null : null;
+}
+
+function personLine(c) {
+  const name = personName(c);
+  if (!name) return null;
+  return h('p', { class: 'cb-conflict__person' }, 'About ',
+    h('a', { class: 'nhsuk-link', href: `#/people/${encodeURIComponent(c.participant.id)}` }, name,
+      h('span', { class: 'nhsuk-u-visually-hidden', text: ': open their record' })));
+}
+
 function conflictCard(c, siteName, userName) {
   const id = `conflict-${c.id}`;
   const what = `${TABLES[c.tbl] || humanise(c.tbl || 'record')}: ${c.field === '*' ? 'the whole record (it clashed with another)' : humanise(c.field || '').toLowerCase()}`;
@@ -95,9 +110,10 @@ function conflictCard(c, siteName, userName) {
   }
   return h('li', { class: 'cb-conflict', id },
     h('h2', { class: 'nhsuk-heading-s cb-conflict__title', text: what }),
+    personLine(c),
     h('p', { class: 'cb-muted' },
       [c.team ? `Team: ${teamName(c.team)}` : null, c.created_at ? `Found ${formatDateTime(c.created_at)}` : null].filter(Boolean).join(' · '),
-      c.participant_id ? [' · ', h('a', { class: 'nhsuk-link', href: `#/people/${encodeURIComponent(c.participant_id)}` }, 'Open the person’s record')] : null),
+      c.participant_id && !personName(c) ? [' · ', h('a', { class: 'nhsuk-link', href: `#/people/${encodeURIComponent(c.participant_id)}` }, 'Open the person’s record')] : null),
     h('div', { class: 'cb-versions' },
       version(open ? 'Kept (in the record now)' : 'Kept when they synced', c.winner_value, winner, c.winner_hlc, c.field, 'cb-version--kept'),
       version(open ? 'Not kept' : 'Not kept when they synced', c.loser_value, loser, c.loser_hlc, c.field, 'cb-version--lost')),

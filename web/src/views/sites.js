@@ -16,12 +16,17 @@ function row(k, v) {
     h('dt', { class: 'nhsuk-summary-list__key', text: k }), h('dd', { class: 'nhsuk-summary-list__value' }, v));
 }
 
+/** When the site last completed a sync round (central's last_sync_at), or else when it last
+ *  sent changes (last_seen_at, from servers older than last_sync_at). */
+export const lastSync = (s) => s.last_sync_at || s.last_seen_at || null;
+
 /** [words, tag colour] for a site's state. */
 export function siteState(s, now = Date.now()) {
   if (s.revoked) return ['Revoked', 'red'];
   if (!s.enrolled_at) return ['Not enrolled yet', 'grey'];
-  if (!s.last_seen_at) return ['Never synced', 'orange'];
-  if (now - Date.parse(s.last_seen_at) > DAY) return ['Not synced for over a day', 'orange'];
+  const last = lastSync(s);
+  if (!last) return ['Never synced', 'orange'];
+  if (now - Date.parse(last) > DAY) return ['Not synced for over a day', 'orange'];
   if (s.oldest_pending_at && now - Date.parse(s.oldest_pending_at) > DAY) return ['Changes waiting over a day', 'orange'];
   return ['Syncing', 'green'];
 }
@@ -74,7 +79,8 @@ function siteCard(s) {
     h('h2', { class: 'nhsuk-heading-m cb-site__name', id: `${id}-h` }, s.name, ' ', tag(state, colour)),
     h('dl', { class: 'nhsuk-summary-list' },
       row('Teams', (s.teams || []).map(teamName).join(', ') || '—'),
-      row('Last synced', when(s.last_seen_at) || (s.enrolled_at ? 'Never' : s.revoked ? 'Never enrolled' : 'Not enrolled yet: its one-time code has not been used')),
+      row('Last synced', when(lastSync(s)) || (s.enrolled_at ? 'Never' : s.revoked ? 'Never enrolled' : 'Not enrolled yet: its one-time code has not been used')),
+      row('Last sent changes', when(s.last_seen_at) || 'Never'),
       row('Changes waiting to reach central', `${s.pending_reported || 0}${s.last_seen_at ? ' (as it last reported)' : ''}`),
       row('Oldest change waiting', s.oldest_pending_at ? `Made ${when(s.oldest_pending_at)}` : 'None'),
       s.enrolled_at ? row('Enrolled', formatDateTime(s.enrolled_at)) : null,
