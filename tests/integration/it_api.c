@@ -1355,8 +1355,7 @@ static void test_participant_search_escaping(void **state)
     static const char family[] = "Mergeu\xc3\xb1o-\xc5\x9amig\xc5\x82y";
     char id[40];
     json_t *extra = json_pack("{s:s}", "preferred_name", "\xe2\x80\x9cJo\xe2\x80\x9d </script>");
-    create_participant(&G.alice, given, family, "1977-07-07", extra, id);
-    json_decref(extra);
+    create_participant(&G.alice, given, family, "1977-07-07", extra, id); /* takes extra */
     struct cbt_resp r;
     rq(&G.alice, "GET", "/api/participants?q=mergeu&limit=5", NULL, &r);
     expect_status(&r, 200, "search with escapes");
