@@ -105,99 +105,11 @@ static int contains(const char *hay, const char *needle)
     return 0;
 }
 
-/*
- * Run coachbox with args and optional stdin text; all of its output (stdout and
- * stderr) into out.  Like cbt_run, but a read interrupted by a signal is retried
- * rather than taken for the end of the output.  Returns the exit status, or -1
- * (killed by a signal, or could not run).
- */
-static int run_in(const char *const *args, const char *stdin_text, char *out, size_t outlen)
-{
-    int in[2], outp[2];
-    if (pipe(in) || pipe(outp)) {
-        return -1;
-    }
-    const char *argv[32];
-    int n = 0;
-    argv[n++] = cbt_bin();
-    for (int i = 0; args[i] && n < 31; i++) {
-        argv[n++] = args[i];
-    }
-    argv[n] = NULL;
-    pid_t pid = fork();
-    if (pid < 0) {
-        return -1;
-    }
-    if (pid == 0) {
-        dup2(in[0], 0);
-        dup2(outp[1], 1);
-        dup2(outp[1], 2);
-        close(in[0]);
-        close(in[1]);
-        close(outp[0]);
-        close(outp[1]);
-        execv(argv[0], (char *const *)(uintptr_t)argv);
-        _exit(127);
-    }
-    close(in[0]);
-    close(outp[1]);
-    if (stdin_text) {
-        ssize_t w = write(in[1], stdin_text, strlen(stdin_text));
-        (void)w;
-    }
-    close(in[1]);
-    size_t got = 0;
-    char tmp[1024];
-    for (;;) {
-        ssize_t r = read(outp[0], tmp, sizeof(tmp));
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            break;
-        }
-        if (got + 1 < outlen) {
-            size_t k = (size_t)r < outlen - 1 - got ? (size_t)r : outlen - 1 - got;
-            memcpy(out + got, tmp, k);
-            got += k;
-        }
-    }
-    out[got] = '\0';
-    close(outp[0]);
-    int st;
-    while (waitpid(pid, &st, 0) < 0) {
-        if (errno != EINTR) {
-            return -1;
-        }
-    }
-    if (WIFSIGNALED(st)) {
-        snprintf(out + got, outlen - got, "[killed by signal %d]", WTERMSIG(st));
-        return -1;
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* Run coachbox with a NULL-terminated argument list; output (stdout+stderr) into out. */
-static int run(char *out, size_t outlen, ...)
-{
-    const char *args[32];
-    int n = 0;
-    va_list ap;
-    va_start(ap, outlen);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) != NULL && n < 31) {
-        args[n++] = a;
-    }
-    va_end(ap);
-    args[n] = NULL;
-    return run_in(args, NULL, out, outlen);
-}
-
 /* `coachbox sync --data DIR` must succeed. */
 static void sync_ok(int site)
 {
     char out[8192];
-    int st = run(out, sizeof(out), "sync", "--data", G.dir[site], NULL);
+    int st = cbt_coachbox(out, sizeof(out), "sync", "--data", G.dir[site], NULL);
     if (st != 0) {
         char err[512] = "", path[600];
         sqlite3 *db = NULL;
@@ -684,8 +596,8 @@ static int group_setup(void **state)
         return -1;
     }
     for (int i = 0; i < NSITES; i++) {
-        int st = run(out, sizeof(out), "site", "add", "--data", G.central_dir, "--name",
-                     SITE_NAME[i], "--team", SITE_TEAM[i], NULL);
+        int st = cbt_coachbox(out, sizeof(out), "site", "add", "--data", G.central_dir, "--name",
+                              SITE_NAME[i], "--team", SITE_TEAM[i], NULL);
         if (st != 0 || parse_site_add(out, G.site_id[i], G.code[i]) != 0) {
             fprintf(stderr, "it_sync: site add %s: exit %d: %s\n", SITE_NAME[i], st, out);
             return -1;
@@ -757,14 +669,14 @@ static void test_enrollment(void **state)
     }
     json_decref(sites);
     /* Sync before enrollment: refused, with a message saying what to do. */
-    int st = run(out, sizeof(out), "sync", "--data", G.dir[SA], NULL);
+    int st = cbt_coachbox(out, sizeof(out), "sync", "--data", G.dir[SA], NULL);
     assert_int_not_equal(st, 0);
     if (!contains(out, "not enrolled") || !contains(out, "enroll")) {
         fail_msg("sync before enrollment: %s", out);
     }
     /* A bad code: refused clearly; nothing stored. */
-    st = run(out, sizeof(out), "enroll", "--data", G.dir[SA], "--central", G.central_url, "--code",
-             "ZZZZ-ZZZZ-ZZZZ", NULL);
+    st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.dir[SA], "--central", G.central_url,
+                      "--code", "ZZZZ-ZZZZ-ZZZZ", NULL);
     assert_int_not_equal(st, 0);
     if (!contains(out, "enrollment failed") || !contains(out, "code")) {
         fail_msg("enroll with a bad code: %s", out);
@@ -774,8 +686,8 @@ static void test_enrollment(void **state)
                          v, sizeof(v)));
     /* The real codes work. */
     for (int i = 0; i < NSITES; i++) {
-        st = run(out, sizeof(out), "enroll", "--data", G.dir[i], "--central", G.central_url,
-                 "--code", G.code[i], NULL);
+        st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.dir[i], "--central",
+                          G.central_url, "--code", G.code[i], NULL);
         if (st != 0 || !contains(out, "enrolled")) {
             fail_msg("enroll %s: exit %d: %s", SITE_NAME[i], st, out);
         }
@@ -784,8 +696,8 @@ static void test_enrollment(void **state)
         assert_string_equal(v, G.site_id[i]);
     }
     /* A code works once only. */
-    st = run(out, sizeof(out), "enroll", "--data", G.junk_dir, "--central", G.central_url, "--code",
-             G.code[SA], NULL);
+    st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.junk_dir, "--central", G.central_url,
+                      "--code", G.code[SA], NULL);
     assert_int_not_equal(st, 0);
     if (!contains(out, "code")) {
         fail_msg("second use of a code: %s", out);
@@ -793,8 +705,8 @@ static void test_enrollment(void **state)
     assert_false(db_text(G.junk_dir, "SELECT value FROM settings WHERE key = 'site_id'", NULL, NULL,
                          v, sizeof(v)));
     /* An enrolled site cannot enroll again. */
-    st = run(out, sizeof(out), "enroll", "--data", G.dir[SA], "--central", G.central_url, "--code",
-             G.code[SB], NULL);
+    st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.dir[SA], "--central", G.central_url,
+                      "--code", G.code[SB], NULL);
     assert_int_not_equal(st, 0);
     assert_true(contains(out, "already enrolled"));
 
@@ -909,7 +821,7 @@ static void test_replication_and_scope(void **state)
     /* Everyone agrees with central. */
     for (int i = 0; i < NSITES; i++) {
         char out[8192];
-        int st = run(out, sizeof(out), "sync", "--data", G.dir[i], "--verify", NULL);
+        int st = cbt_coachbox(out, sizeof(out), "sync", "--data", G.dir[i], "--verify", NULL);
         if (st != 0 || !strstr(out, "in sync") || strstr(out, "NOT in sync")) {
             fail_msg("sync --verify at %s: exit %d: %s", SITE_NAME[i], st, out);
         }
@@ -1110,7 +1022,7 @@ static void enc_state(const char *dir, const char *eid, char *out, size_t len)
 static void check_verify(int site)
 {
     char out[8192];
-    int st = run(out, sizeof(out), "sync", "--data", G.dir[site], "--verify", NULL);
+    int st = cbt_coachbox(out, sizeof(out), "sync", "--data", G.dir[site], "--verify", NULL);
     if (st != 0 || !strstr(out, "in sync") || strstr(out, "NOT in sync")) {
         fail_msg("sync --verify at %s: exit %d: %s", SITE_NAME[site], st, out);
     }
@@ -1210,7 +1122,7 @@ static void test_central_unreachable(void **state)
     assert_int_equal(central_stop(), 0);
     snprintf(path, sizeof(path), "/api/participants/%s", G.p_conf);
     patch(SA, path, json_pack("{s:s}", "preferred_name", "Offline edit"));
-    int st = run(out, sizeof(out), "sync", "--data", G.dir[SA], NULL);
+    int st = cbt_coachbox(out, sizeof(out), "sync", "--data", G.dir[SA], NULL);
     assert_int_not_equal(st, 0);
     if (!contains(out, "unreachable")) {
         fail_msg("sync with central down: %s", out);
@@ -1245,8 +1157,8 @@ static void test_disabled_account(void **state)
     cbt_client_init(&c2, G.srv[SA].url);
     assert_int_equal(cbt_login(&c2, "coach.bury2", PW), 200);
     assert_int_equal(status_of(&c2, "GET", "/api/me"), 200);
-    int st = run(out, sizeof(out), "user", "disable", "--data", G.central_dir, "--username",
-                 "coach.bury2", NULL);
+    int st = cbt_coachbox(out, sizeof(out), "user", "disable", "--data", G.central_dir,
+                          "--username", "coach.bury2", NULL);
     if (st != 0) {
         fail_msg("user disable on central: %d %s", st, out);
     }
@@ -1965,7 +1877,7 @@ static void test_concurrent_duplicate_batches(void **state)
 /* `coachbox sync --data DIR` must succeed; its output (stdout and stderr) into out. */
 static void sync_out(int site, char *out, size_t len)
 {
-    int st = run(out, len, "sync", "--data", G.dir[site], NULL);
+    int st = cbt_coachbox(out, len, "sync", "--data", G.dir[site], NULL);
     if (st != 0) {
         fail_msg("coachbox sync at site %s: exit %d: %s", SITE_NAME[site], st, out);
     }
@@ -2153,7 +2065,7 @@ static void test_restored_site_new_edits_not_lost(void **state)
     assert_int_equal(central_writes(SC, "family_name", "Later"), 1);
     assert_int_equal(c_last_op_id(), mark + 3);
     assert_int_equal(audit_count(G.dir[SC], "sync.restored"), 1);
-    int st = run(out, sizeof(out), "sync", "--data", G.dir[SC], "--verify", NULL);
+    int st = cbt_coachbox(out, sizeof(out), "sync", "--data", G.dir[SC], "--verify", NULL);
     if (st != 0 || !contains(out, "in sync")) {
         fail_msg("C after the restore: %d %s", st, out);
     }
@@ -2280,11 +2192,12 @@ static void test_revocation(void **state)
     (void)state;
     char out[8192];
     assert_true(count_rows(G.dir[SA], "participants", "team", "bury-town") > 0);
-    int st = run(out, sizeof(out), "site", "revoke", "--data", G.central_dir, "--site", "A", NULL);
+    int st = cbt_coachbox(out, sizeof(out), "site", "revoke", "--data", G.central_dir, "--site",
+                          "A", NULL);
     if (st != 0) {
         fail_msg("site revoke: %d %s", st, out);
     }
-    st = run(out, sizeof(out), "sync", "--data", G.dir[SA], NULL);
+    st = cbt_coachbox(out, sizeof(out), "sync", "--data", G.dir[SA], NULL);
     assert_int_not_equal(st, 0);
     if (!contains(out, "revoked")) {
         fail_msg("sync after revocation: %s", out);
@@ -2312,7 +2225,7 @@ static void test_revocation(void **state)
     /* The coach's session is over. */
     assert_int_equal(status_of(&G.cl[SA], "GET", "/api/me"), 401);
     /* Further rounds keep saying so. */
-    st = run(out, sizeof(out), "sync", "--data", G.dir[SA], NULL);
+    st = cbt_coachbox(out, sizeof(out), "sync", "--data", G.dir[SA], NULL);
     assert_int_not_equal(st, 0);
     assert_true(contains(out, "revoked"));
     /* Other sites are unaffected. */
@@ -2335,7 +2248,7 @@ static void test_revoked_status_visible(void **state)
     snprintf(pw, sizeof(pw), "%s\n", PW);
     const char *args[] = {"user",        "add",    "--data", G.dir[SA], "--username",
                           "admin.after", "--role", "admin",  NULL};
-    int st = run_in(args, pw, out, sizeof(out));
+    int st = cbt_run(args, pw, out, sizeof(out));
     if (st != 0) {
         cbt_client_free(&adm);
         fail_msg("user add at revoked site A: %d %s", st, out);

@@ -80,22 +80,6 @@ static int run_cmd(const char *const *argv)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* `coachbox ARGS...` (NULL-terminated) with output into out; its exit status. */
-static int coachbox(char *out, size_t outlen, ...)
-{
-    const char *args[24];
-    int n = 0;
-    va_list ap;
-    va_start(ap, outlen);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) != NULL && n < 23) {
-        args[n++] = a;
-    }
-    va_end(ap);
-    args[n] = NULL;
-    return cbt_run(args, NULL, out, outlen);
-}
-
 static int write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -393,8 +377,8 @@ static int group_setup(void **state)
     }
     const char *names[] = {"tls-a", "tls-b"};
     for (int i = 0; i < 2; i++) {
-        int st = coachbox(out, sizeof(out), "site", "add", "--data", G.central, "--name", names[i],
-                          "--team", "bury-town", NULL);
+        int st = cbt_coachbox(out, sizeof(out), "site", "add", "--data", G.central, "--name",
+                              names[i], "--team", "bury-town", NULL);
         if (st != 0 || parse_code(out, G.code[i]) != 0) {
             fprintf(stderr, "it_sync_tls: site add: exit %d: %s\n", st, out);
             return -1;
@@ -428,30 +412,30 @@ static void test_enroll_refused_without_trust(void **state)
     (void)state;
     char out[4096];
     /* No --ca: the system's CAs do not know the test CA. */
-    int st = coachbox(out, sizeof(out), "enroll", "--data", G.site[0], "--central", G.url, "--code",
-                      G.code[0], NULL);
+    int st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.site[0], "--central", G.url,
+                          "--code", G.code[0], NULL);
     assert_int_not_equal(st, 0);
     if (!contains(out, "not trusted")) {
         fail_msg("enroll without --ca: want a certificate error, got: %s", out);
     }
     /* --ca naming a CA that did not issue central's certificate. */
-    st = coachbox(out, sizeof(out), "enroll", "--data", G.site[0], "--central", G.url, "--code",
-                  G.code[0], "--ca", G.other_ca, NULL);
+    st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.site[0], "--central", G.url, "--code",
+                      G.code[0], "--ca", G.other_ca, NULL);
     assert_int_not_equal(st, 0);
     if (!contains(out, "not trusted") || !contains(out, "--ca")) {
         fail_msg("enroll with another CA: want a certificate error, got: %s", out);
     }
     /* A pin is checked on top of the certificate chain, never instead of it: central's own
      * key pinned does not make a certificate from an unknown CA acceptable. */
-    st = coachbox(out, sizeof(out), "enroll", "--data", G.site[1], "--central", G.url, "--code",
-                  G.code[1], "--pin", G.pin, NULL);
+    st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.site[1], "--central", G.url, "--code",
+                      G.code[1], "--pin", G.pin, NULL);
     assert_int_not_equal(st, 0);
     if (!contains(out, "not trusted")) {
         fail_msg("enroll with a pin but no trusted CA: want a certificate error, got: %s", out);
     }
     /* The right CA, but another key pinned. */
-    st = coachbox(out, sizeof(out), "enroll", "--data", G.site[1], "--central", G.url, "--code",
-                  G.code[1], "--ca", G.ca, "--pin", G.other_pin, NULL);
+    st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.site[1], "--central", G.url, "--code",
+                      G.code[1], "--ca", G.ca, "--pin", G.other_pin, NULL);
     assert_int_not_equal(st, 0);
     if (!contains(out, "pinned")) {
         fail_msg("enroll with the CA and another key's pin: want a pin error, got: %s", out);
@@ -465,19 +449,19 @@ static void test_enroll_and_sync_with_ca_and_pin(void **state)
 {
     (void)state;
     char out[8192];
-    int st = coachbox(out, sizeof(out), "enroll", "--data", G.site[0], "--central", G.url, "--code",
-                      G.code[0], "--ca", G.ca, NULL);
+    int st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.site[0], "--central", G.url,
+                          "--code", G.code[0], "--ca", G.ca, NULL);
     if (st != 0) {
         fail_msg("enroll --ca: exit %d: %s", st, out);
     }
-    st = coachbox(out, sizeof(out), "enroll", "--data", G.site[1], "--central", G.url, "--code",
-                  G.code[1], "--ca", G.ca, "--pin", G.pin, NULL);
+    st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.site[1], "--central", G.url, "--code",
+                      G.code[1], "--ca", G.ca, "--pin", G.pin, NULL);
     if (st != 0) {
         fail_msg("enroll --pin: exit %d: %s", st, out);
     }
     assert_int_equal(enrolled_sites(), 2);
     for (int i = 0; i < 2; i++) {
-        st = coachbox(out, sizeof(out), "sync", "--data", G.site[i], NULL);
+        st = cbt_coachbox(out, sizeof(out), "sync", "--data", G.site[i], NULL);
         if (st != 0) {
             fail_msg("sync at site %c over https: exit %d: %s", 'A' + i, st, out);
         }
@@ -512,13 +496,13 @@ static void test_enroll_and_sync_with_ca_and_pin(void **state)
     if (!created) {
         fail_msg("could not create a participant at A (login %ld)", login);
     }
-    st = coachbox(out, sizeof(out), "sync", "--data", G.site[0], NULL);
+    st = cbt_coachbox(out, sizeof(out), "sync", "--data", G.site[0], NULL);
     if (st != 0) {
         fail_msg("sync at A: exit %d: %s", st, out);
     }
     assert_int_equal(db_int(G.site[0], "SELECT count(*) FROM outbox", NULL), 0);
     assert_int_equal(db_int(G.central, "SELECT count(*) FROM participants WHERE id = ?1", id), 1);
-    st = coachbox(out, sizeof(out), "sync", "--data", G.site[1], NULL);
+    st = cbt_coachbox(out, sizeof(out), "sync", "--data", G.site[1], NULL);
     if (st != 0) {
         fail_msg("sync at B: exit %d: %s", st, out);
     }
@@ -533,13 +517,13 @@ static void test_round_refused_with_wrong_ca_or_pin(void **state)
     long long cursor_b =
         db_int(G.site[1], "SELECT value FROM settings WHERE key = 'sync_cursor'", NULL);
     set_setting(G.site[0], "central_ca", G.other_ca);
-    int st = coachbox(out, sizeof(out), "sync", "--data", G.site[0], NULL);
+    int st = cbt_coachbox(out, sizeof(out), "sync", "--data", G.site[0], NULL);
     assert_int_not_equal(st, 0);
     if (!contains(out, "not trusted")) {
         fail_msg("sync at A trusting another CA: want a certificate error, got: %s", out);
     }
     set_setting(G.site[1], "central_pin", G.other_pin);
-    st = coachbox(out, sizeof(out), "sync", "--data", G.site[1], NULL);
+    st = cbt_coachbox(out, sizeof(out), "sync", "--data", G.site[1], NULL);
     assert_int_not_equal(st, 0);
     if (!contains(out, "pinned")) {
         fail_msg("sync at B pinning another key: want a pin error, got: %s", out);
@@ -570,7 +554,7 @@ static void test_round_refused_with_wrong_ca_or_pin(void **state)
     set_setting(G.site[0], "central_ca", G.ca);
     set_setting(G.site[1], "central_pin", G.pin);
     for (int i = 0; i < 2; i++) {
-        st = coachbox(out, sizeof(out), "sync", "--data", G.site[i], NULL);
+        st = cbt_coachbox(out, sizeof(out), "sync", "--data", G.site[i], NULL);
         if (st != 0) {
             fail_msg("sync at site %c after restoring its trust: exit %d: %s", 'A' + i, st, out);
         }

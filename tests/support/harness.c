@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
@@ -186,7 +187,12 @@ void cbt_server_kill(struct cbt_server *s)
 int cbt_run(const char *const *args, const char *stdin_text, char *out, size_t outlen)
 {
     int in[2], outp[2];
-    if (pipe(in) || pipe(outp)) {
+    if (pipe(in)) {
+        return -1;
+    }
+    if (pipe(outp)) {
+        close(in[0]);
+        close(in[1]);
         return -1;
     }
     const char *argv[32];
@@ -197,12 +203,21 @@ int cbt_run(const char *const *args, const char *stdin_text, char *out, size_t o
     }
     argv[n] = NULL;
     pid_t pid = fork();
+    if (pid < 0) {
+        close(in[0]);
+        close(in[1]);
+        close(outp[0]);
+        close(outp[1]);
+        return -1;
+    }
     if (pid == 0) {
         dup2(in[0], 0);
         dup2(outp[1], 1);
         dup2(outp[1], 2);
+        close(in[0]);
         close(in[1]);
         close(outp[0]);
+        close(outp[1]);
         execv(argv[0], (char *const *)(uintptr_t)argv);
         _exit(127);
     }
@@ -234,8 +249,33 @@ int cbt_run(const char *const *args, const char *stdin_text, char *out, size_t o
     }
     close(outp[0]);
     int st;
-    waitpid(pid, &st, 0);
+    while (waitpid(pid, &st, 0) < 0) {
+        if (errno != EINTR) {
+            return -1;
+        }
+    }
+    if (WIFSIGNALED(st)) {
+        if (out && outlen > got) {
+            snprintf(out + got, outlen - got, "[killed by signal %d]", WTERMSIG(st));
+        }
+        return -1;
+    }
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int cbt_coachbox(char *out, size_t outlen, ...)
+{
+    const char *args[32];
+    int n = 0;
+    va_list ap;
+    va_start(ap, outlen);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && n < 31) {
+        args[n++] = a;
+    }
+    va_end(ap);
+    args[n] = NULL;
+    return cbt_run(args, NULL, out, outlen);
 }
 
 int cbt_add_user(const char *data, const char *username, const char *role, const char *team,

@@ -37,6 +37,9 @@ int cbt_server_stop(struct cbt_server *s);
 void cbt_server_kill(struct cbt_server *s);
 /* Run the coachbox binary with args and stdin text; returns its exit status. */
 int cbt_run(const char *const *args, const char *stdin_text, char *out, size_t outlen);
+/* `coachbox ARGS...` (a NULL-terminated list of strings), output (stdout and
+ * stderr) into out; its exit status, or -1 (out then says which signal). */
+int cbt_coachbox(char *out, size_t outlen, ...);
 /* `coachbox user add` with password on stdin; returns exit status. */
 int cbt_add_user(const char *data, const char *username, const char *role, const char *team,
                  const char *password);
