@@ -228,10 +228,12 @@ static int cmd_serve(struct flags *f, const char *role)
         cb_store_close(app.store);
         return 1;
     }
+    cb_store_set_writer(app.store, app.writer); /* audits of reads queue with the writes */
     rc = cb_http_start(&app, &cfg, &h);
     if (rc) {
         fprintf(stderr, "coachbox: cannot listen on %s: %s\n", listen,
                 rc == CB_EINVAL ? "expected ADDR:PORT" : "address in use, or bad certificate");
+        cb_store_set_writer(app.store, NULL);
         cb_writer_stop(app.writer);
         cb_throttle_free(app.throttle);
         cb_throttle_free(app.throttle_addr);
@@ -257,7 +259,8 @@ static int cmd_serve(struct flags *f, const char *role)
     printf("coachbox: writer: %llu writes in %llu group commits\n", (unsigned long long)jobs,
            (unsigned long long)groups);
     fflush(stdout);
-    cb_writer_stop(app.writer); /* then no job can be queued any more */
+    cb_store_set_writer(app.store, NULL); /* no thread writes any more */
+    cb_writer_stop(app.writer);           /* then no job can be queued any more */
     cb_store_close(app.store);
     cb_throttle_free(app.throttle);
     cb_throttle_free(app.throttle_addr);

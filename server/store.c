@@ -2,11 +2,13 @@
 #include "coachbox/store.h"
 #include "coachbox/err.h"
 #include "coachbox/hlc.h"
+#include "coachbox/writer.h"
 #include "migrations.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +43,7 @@ struct cb_store {
     pthread_key_t sync_key; /* the thread's sync connection (foreign_keys=OFF) */
     pthread_mutex_t lock;   /* guards conns */
     struct cb_conn *conns;
+    _Atomic(struct cb_writer *) writer; /* cb_store_set_writer: takes autocommit writes */
 };
 
 int cb_store_schema_version(void)
@@ -177,6 +180,29 @@ int cb_store_conn(struct cb_store *s, struct cb_conn **out)
 int cb_store_sync_conn(struct cb_store *s, struct cb_conn **out)
 {
     return conn_for_thread(s, s->sync_key, 0, out);
+}
+
+void cb_store_set_writer(struct cb_store *s, struct cb_writer *w)
+{
+    assert(!w || !atomic_load(&s->writer)); /* one writer per store */
+    atomic_store(&s->writer, w);
+}
+
+/*
+ * Run fn(c, arg) as a job of the store's writer when c is an ordinary
+ * connection outside any transaction (so the write would otherwise be a
+ * BEGIN IMMEDIATE of its own racing the writer for SQLite's lock); on c itself
+ * when c holds a transaction (the write belongs to it), is the writer's own
+ * group connection, or no writer runs.  Either way the write is committed
+ * (synchronous=FULL) when CB_OK is returned.
+ */
+int cb_conn_write(struct cb_conn *c, cb_conn_write_fn fn, void *arg)
+{
+    struct cb_writer *w = atomic_load(&c->store->writer);
+    if (w && !c->group && sqlite3_get_autocommit(c->db)) {
+        return cb_writer_run(w, fn, arg);
+    }
+    return fn(c, arg);
 }
 
 sqlite3 *cb_conn_db(struct cb_conn *c)
