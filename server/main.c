@@ -20,12 +20,18 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#define CB_SERVE_THREADS 40 /* CivetWeb workers: one per open keep-alive connection */
+#define CB_MALLOC_ARENAS 2  /* glibc malloc arenas for the whole process */
 
 static volatile sig_atomic_t stop_requested;
 
@@ -139,7 +145,7 @@ static int cmd_serve(struct flags *f, const char *role)
     const char *data = flag_value(f, "--data") ? flag_value(f, "--data") : "./coachbox-data";
     const char *listen = flag_value(f, "--listen") ? flag_value(f, "--listen") : "127.0.0.1:8080";
     const char *cert = flag_value(f, "--cert");
-    int threads = 48;
+    int threads = CB_SERVE_THREADS;
     if (flag_value(f, "--threads")) {
         char *end;
         errno = 0;
@@ -634,8 +640,25 @@ static int cmd_sync(struct flags *f)
     return status;
 }
 
+/*
+ * Cap glibc's malloc arenas before any thread starts.  By default every thread
+ * that contends gets an arena of its own (up to 8 per core), each keeping its
+ * high-water mark, so RSS crept with the worker count (PERFORMANCE.md, soak).
+ * Two arenas keep the contention of 2 cores low.  MALLOC_ARENA_MAX in the
+ * environment still wins, for experiments.
+ */
+static void bound_malloc_arenas(void)
+{
+#ifdef __GLIBC__
+    if (!getenv("MALLOC_ARENA_MAX")) {
+        mallopt(M_ARENA_MAX, CB_MALLOC_ARENAS);
+    }
+#endif
+}
+
 int main(int argc, char **argv)
 {
+    bound_malloc_arenas();
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
         usage();
         return argc < 2 ? 2 : 0;

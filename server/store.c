@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #define STMT_CACHE 96
+/* Page cache per connection, in KiB as a negative cache_size (SQLite default: 2000). */
+#define CB_PAGE_CACHE_KB "-256"
 
 struct stmt_slot {
     char *sql;     /* owned copy: the cache key */
@@ -139,9 +141,11 @@ static int conn_open(struct cb_store *s, int fk, struct cb_conn **out)
     }
     sqlite3_busy_timeout(c->db, 10000);
     sqlite3_extended_result_codes(c->db, 1);
-    rc = cb_conn_exec(c, fk ? "PRAGMA synchronous=FULL;"
+    /* cache_size: each connection's page cache is bounded (CB_PAGE_CACHE_KB);
+     * the OS page cache still holds the file, so a miss is a memory copy. */
+    rc = cb_conn_exec(c, fk ? "PRAGMA synchronous=FULL; PRAGMA cache_size=" CB_PAGE_CACHE_KB ";"
                               "PRAGMA foreign_keys=ON; PRAGMA trusted_schema=OFF;"
-                            : "PRAGMA synchronous=FULL;"
+                            : "PRAGMA synchronous=FULL; PRAGMA cache_size=" CB_PAGE_CACHE_KB ";"
                               "PRAGMA foreign_keys=OFF; PRAGMA trusted_schema=OFF;");
     if (rc) {
         conn_free(c);
