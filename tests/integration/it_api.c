@@ -1735,6 +1735,44 @@ static void test_concurrent_reads_and_writes(void **state)
     cbt_resp_free(&r);
 }
 
+/*
+ * An offline queue's write carries an Idempotency-Key: the answer is stored
+ * (through the writer) after the reply, so a replay on the same keep-alive
+ * connection (the client's one curl handle: the same worker, which stored it
+ * before reading the next request) gets the same answer without a second write,
+ * and the key reused for another request is refused.
+ */
+static void test_idempotent_replay(void **state)
+{
+    (void)state;
+    char pid[40], when[40], body[300], path[160], id[40];
+    create_participant(&G.alice, "Ida", "Idempotent", "1968-08-08", NULL, pid);
+    iso_offset(-3600, when);
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"type\":\"drop_in\",\"occurred_at\":\"%s\"}", pid, when);
+    const char *const hdr[] = {"Idempotency-Key: it-api-replay-0001", NULL};
+    struct cbt_resp r;
+    rq_ex(&G.alice, "POST", "/api/encounters", body, NULL, hdr, &r);
+    expect_status(&r, 201, "first write with a key");
+    assert_false(header_contains(&r, "Idempotent-Replay", "true"));
+    snprintf(id, sizeof(id), "%s", cbt_jstr(&r, "id"));
+    cbt_resp_free(&r);
+    rq_ex(&G.alice, "POST", "/api/encounters", body, NULL, hdr, &r);
+    expect_status(&r, 201, "replay");
+    assert_true(header_contains(&r, "Idempotent-Replay", "true"));
+    assert_string_equal(cbt_jstr(&r, "id"), id);
+    cbt_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/participants/%s/encounters", pid);
+    rq(&G.alice, "GET", path, NULL, &r);
+    expect_status(&r, 200, "encounters after a replay");
+    assert_int_equal(items_count(&r), 1);
+    cbt_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/participants/%s", pid);
+    rq_ex(&G.alice, "PATCH", path, "{\"preferred_name\":\"Idy\"}", NULL, hdr, &r);
+    expect_status(&r, 422, "key reused for another request");
+    cbt_resp_free(&r);
+}
+
 static void test_encounters(void **state)
 {
     (void)state;
@@ -2361,6 +2399,7 @@ int main(void)
         cmocka_unit_test(test_encounters),
         cmocka_unit_test(test_concurrent_writes),
         cmocka_unit_test(test_concurrent_reads_and_writes),
+        cmocka_unit_test(test_idempotent_replay),
         cmocka_unit_test(test_encounter_other_team_no_leak),
         cmocka_unit_test(test_unknown_route_and_method),
         cmocka_unit_test(test_body_too_large),
