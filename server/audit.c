@@ -25,8 +25,14 @@ static void bind_opt(sqlite3_stmt *st, int i, const char *s)
     }
 }
 
-int cb_audit(struct cb_conn *c, const struct cb_audit_event *e)
+struct audit_job {
+    const struct cb_audit_event *e;
+};
+
+/* Insert the event of arg (a struct audit_job) on c: one statement. */
+static int audit_insert(struct cb_conn *c, void *arg)
 {
+    const struct cb_audit_event *e = ((const struct audit_job *)arg)->e;
     char now[CB_TIME_STRLEN], site[128];
     const char *const text[] = {e->actor,   e->action,  e->entity, e->entity_id,
                                 e->address, e->outcome, e->detail, e->participant};
@@ -61,6 +67,19 @@ int cb_audit(struct cb_conn *c, const struct cb_audit_event *e)
     rc = cb_store_rc(sqlite3_step(st));
     cb_stmt_done(st);
     return rc;
+}
+
+/*
+ * Outside a transaction (an audited read, a denial) the event is committed by
+ * the store's group-commit writer when one runs (cb_conn_write): in FIFO order
+ * with the record writes, one fsync per group, and still durable before this
+ * returns CB_OK, so a read is answered only once its audit row is committed.
+ * Inside the caller's transaction it is part of that transaction.
+ */
+int cb_audit(struct cb_conn *c, const struct cb_audit_event *e)
+{
+    struct audit_job j = {e};
+    return cb_conn_write(c, audit_insert, &j);
 }
 
 int cb_audit_list(struct cb_conn *c, const char *participant_id, json_t **out)

@@ -409,6 +409,26 @@ static int delete_hash(struct cb_conn *c, const char *th)
     return rc;
 }
 
+struct seen_job {
+    const char *token_hash;
+    int64_t now;
+};
+
+/* Set a session's last-seen time (arg: struct seen_job) on c: one statement. */
+static int touch_session(struct cb_conn *c, void *arg)
+{
+    const struct seen_job *j = arg;
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c, "UPDATE sessions SET last_seen_ms = ?1 WHERE token_hash = ?2", &st);
+    if (rc == CB_OK) {
+        sqlite3_bind_int64(st, 1, j->now);
+        sqlite3_bind_text(st, 2, j->token_hash, -1, SQLITE_STATIC);
+        rc = cb_store_rc(sqlite3_step(st));
+        cb_stmt_done(st);
+    }
+    return rc;
+}
+
 int cb_session_lookup(struct cb_conn *c, const char *token, const struct cb_session_policy *p,
                       struct cb_user *user, char csrf[CB_TOKEN_STRLEN])
 {
@@ -444,13 +464,8 @@ int cb_session_lookup(struct cb_conn *c, const char *token, const struct cb_sess
         return CB_EUNAUTH;
     }
     if (now - seen > 60 * 1000) {
-        rc = cb_conn_prepare(c, "UPDATE sessions SET last_seen_ms = ?1 WHERE token_hash = ?2", &st);
-        if (rc == CB_OK) {
-            sqlite3_bind_int64(st, 1, now);
-            sqlite3_bind_text(st, 2, th, -1, SQLITE_STATIC);
-            rc = cb_store_rc(sqlite3_step(st));
-            cb_stmt_done(st);
-        }
+        struct seen_job j = {th, now};
+        rc = cb_conn_write(c, touch_session, &j);
         if (rc == CB_EBUSY) {
             rc = CB_OK; /* refreshing last-seen is best effort */
         }

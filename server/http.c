@@ -124,28 +124,65 @@ static void write_head(struct mg_connection *mc, int tls, int status, int close_
 
 #define IDEM_TTL_MS (14LL * 24 * 3600 * 1000)
 
-/* Remember a successful answer to (user, key) so a replay gets it again. */
-static void idem_store(struct cb_req *r, int status, const char *body)
+struct idem_job {
+    const struct cb_req *r;
+    int status;
+    const char *body;
+};
+
+/*
+ * Store the answer of arg (a struct idem_job) and drop answers past their TTL,
+ * on c in one transaction of its own (a savepoint in a writer group).
+ */
+static int idem_insert(struct cb_conn *c, void *arg)
 {
+    const struct idem_job *j = arg;
+    const struct cb_req *r = j->r;
     sqlite3_stmt *st;
-    if (cb_conn_prepare(r->db,
-                        "INSERT OR IGNORE INTO idempotency(user_id, key, method, path, status, "
-                        "body, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                        &st) == CB_OK) {
+    int rc = cb_conn_begin(c);
+    if (rc) {
+        return rc;
+    }
+    rc = cb_conn_prepare(c,
+                         "INSERT OR IGNORE INTO idempotency(user_id, key, method, path, status, "
+                         "body, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                         &st);
+    if (rc == CB_OK) {
         sqlite3_bind_text(st, 1, r->user.id, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, r->idem_key, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 3, r->ri->request_method, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 4, r->ri->local_uri, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(st, 5, status);
-        sqlite3_bind_text(st, 6, body, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, 5, j->status);
+        sqlite3_bind_text(st, 6, j->body, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 7, cb_now_ms());
-        sqlite3_step(st);
+        rc = cb_store_rc(sqlite3_step(st));
         cb_stmt_done(st);
     }
-    if (cb_conn_prepare(r->db, "DELETE FROM idempotency WHERE created_ms < ?1", &st) == CB_OK) {
+    if (rc == CB_OK &&
+        (rc = cb_conn_prepare(c, "DELETE FROM idempotency WHERE created_ms < ?1", &st)) == CB_OK) {
         sqlite3_bind_int64(st, 1, cb_now_ms() - IDEM_TTL_MS);
-        sqlite3_step(st);
+        rc = cb_store_rc(sqlite3_step(st));
         cb_stmt_done(st);
+    }
+    if (rc == CB_OK) {
+        return cb_conn_commit(c);
+    }
+    cb_conn_rollback(c);
+    return rc;
+}
+
+/*
+ * Remember a successful answer to (user, key) so a replay gets it again: a
+ * job of the group-commit writer when one runs (cb_conn_write), after the
+ * reply was sent.  Best effort: a failure only loses the replay.
+ */
+static void idem_store(struct cb_req *r, int status, const char *body)
+{
+    struct idem_job j = {r, status, body};
+    int rc = cb_conn_write(r->db, idem_insert, &j);
+    if (rc) {
+        fprintf(stderr, "coachbox: storing an Idempotency-Key answer failed: %s\n",
+                cb_strerror(rc));
     }
 }
 

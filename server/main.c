@@ -20,12 +20,18 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#define CB_SERVE_THREADS 40 /* CivetWeb workers: one per open keep-alive connection */
+#define CB_MALLOC_ARENAS 2  /* glibc malloc arenas for the whole process */
 
 static volatile sig_atomic_t stop_requested;
 
@@ -139,7 +145,7 @@ static int cmd_serve(struct flags *f, const char *role)
     const char *data = flag_value(f, "--data") ? flag_value(f, "--data") : "./coachbox-data";
     const char *listen = flag_value(f, "--listen") ? flag_value(f, "--listen") : "127.0.0.1:8080";
     const char *cert = flag_value(f, "--cert");
-    int threads = 48;
+    int threads = CB_SERVE_THREADS;
     if (flag_value(f, "--threads")) {
         char *end;
         errno = 0;
@@ -228,10 +234,12 @@ static int cmd_serve(struct flags *f, const char *role)
         cb_store_close(app.store);
         return 1;
     }
+    cb_store_set_writer(app.store, app.writer); /* audits of reads queue with the writes */
     rc = cb_http_start(&app, &cfg, &h);
     if (rc) {
         fprintf(stderr, "coachbox: cannot listen on %s: %s\n", listen,
                 rc == CB_EINVAL ? "expected ADDR:PORT" : "address in use, or bad certificate");
+        cb_store_set_writer(app.store, NULL);
         cb_writer_stop(app.writer);
         cb_throttle_free(app.throttle);
         cb_throttle_free(app.throttle_addr);
@@ -257,7 +265,8 @@ static int cmd_serve(struct flags *f, const char *role)
     printf("coachbox: writer: %llu writes in %llu group commits\n", (unsigned long long)jobs,
            (unsigned long long)groups);
     fflush(stdout);
-    cb_writer_stop(app.writer); /* then no job can be queued any more */
+    cb_store_set_writer(app.store, NULL); /* no thread writes any more */
+    cb_writer_stop(app.writer);           /* then no job can be queued any more */
     cb_store_close(app.store);
     cb_throttle_free(app.throttle);
     cb_throttle_free(app.throttle_addr);
@@ -631,8 +640,25 @@ static int cmd_sync(struct flags *f)
     return status;
 }
 
+/*
+ * Cap glibc's malloc arenas before any thread starts.  By default every thread
+ * that contends gets an arena of its own (up to 8 per core), each keeping its
+ * high-water mark, so RSS crept with the worker count (PERFORMANCE.md, soak).
+ * Two arenas keep the contention of 2 cores low.  MALLOC_ARENA_MAX in the
+ * environment still wins, for experiments.
+ */
+static void bound_malloc_arenas(void)
+{
+#ifdef __GLIBC__
+    if (!getenv("MALLOC_ARENA_MAX")) {
+        mallopt(M_ARENA_MAX, CB_MALLOC_ARENAS);
+    }
+#endif
+}
+
 int main(int argc, char **argv)
 {
+    bound_malloc_arenas();
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
         usage();
         return argc < 2 ? 2 : 0;

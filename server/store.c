@@ -2,11 +2,13 @@
 #include "coachbox/store.h"
 #include "coachbox/err.h"
 #include "coachbox/hlc.h"
+#include "coachbox/writer.h"
 #include "migrations.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,8 @@
 #include <unistd.h>
 
 #define STMT_CACHE 96
+/* Page cache per connection, in KiB as a negative cache_size (SQLite default: 2000). */
+#define CB_PAGE_CACHE_KB "-256"
 
 struct stmt_slot {
     char *sql;     /* owned copy: the cache key */
@@ -41,6 +45,7 @@ struct cb_store {
     pthread_key_t sync_key; /* the thread's sync connection (foreign_keys=OFF) */
     pthread_mutex_t lock;   /* guards conns */
     struct cb_conn *conns;
+    _Atomic(struct cb_writer *) writer; /* cb_store_set_writer: takes autocommit writes */
 };
 
 int cb_store_schema_version(void)
@@ -136,9 +141,11 @@ static int conn_open(struct cb_store *s, int fk, struct cb_conn **out)
     }
     sqlite3_busy_timeout(c->db, 10000);
     sqlite3_extended_result_codes(c->db, 1);
-    rc = cb_conn_exec(c, fk ? "PRAGMA synchronous=FULL;"
+    /* cache_size: each connection's page cache is bounded (CB_PAGE_CACHE_KB);
+     * the OS page cache still holds the file, so a miss is a memory copy. */
+    rc = cb_conn_exec(c, fk ? "PRAGMA synchronous=FULL; PRAGMA cache_size=" CB_PAGE_CACHE_KB ";"
                               "PRAGMA foreign_keys=ON; PRAGMA trusted_schema=OFF;"
-                            : "PRAGMA synchronous=FULL;"
+                            : "PRAGMA synchronous=FULL; PRAGMA cache_size=" CB_PAGE_CACHE_KB ";"
                               "PRAGMA foreign_keys=OFF; PRAGMA trusted_schema=OFF;");
     if (rc) {
         conn_free(c);
@@ -177,6 +184,29 @@ int cb_store_conn(struct cb_store *s, struct cb_conn **out)
 int cb_store_sync_conn(struct cb_store *s, struct cb_conn **out)
 {
     return conn_for_thread(s, s->sync_key, 0, out);
+}
+
+void cb_store_set_writer(struct cb_store *s, struct cb_writer *w)
+{
+    assert(!w || !atomic_load(&s->writer)); /* one writer per store */
+    atomic_store(&s->writer, w);
+}
+
+/*
+ * Run fn(c, arg) as a job of the store's writer when c is an ordinary
+ * connection outside any transaction (so the write would otherwise be a
+ * BEGIN IMMEDIATE of its own racing the writer for SQLite's lock); on c itself
+ * when c holds a transaction (the write belongs to it), is the writer's own
+ * group connection, or no writer runs.  Either way the write is committed
+ * (synchronous=FULL) when CB_OK is returned.
+ */
+int cb_conn_write(struct cb_conn *c, cb_conn_write_fn fn, void *arg)
+{
+    struct cb_writer *w = atomic_load(&c->store->writer);
+    if (w && !c->group && sqlite3_get_autocommit(c->db)) {
+        return cb_writer_run(w, fn, arg);
+    }
+    return fn(c, arg);
 }
 
 sqlite3 *cb_conn_db(struct cb_conn *c)

@@ -26,6 +26,10 @@
 
 struct cb_store;
 struct cb_conn;
+struct cb_writer;
+
+/* A write run by cb_conn_write: on connection c; returns 0 or a cb_err. */
+typedef int (*cb_conn_write_fn)(struct cb_conn *c, void *arg);
 
 /* The schema version this binary writes (PRAGMA user_version). */
 int cb_store_schema_version(void);
@@ -61,6 +65,25 @@ int cb_store_conn(struct cb_store *s, struct cb_conn **out);
  * separate SQLite connection, so never hold a transaction open on both at once.
  */
 int cb_store_sync_conn(struct cb_store *s, struct cb_conn **out);
+/*
+ * While a group-commit writer (writer.h) runs for s, register it here (NULL
+ * when it stops, before cb_writer_stop): a write that a thread would otherwise
+ * commit on its own connection outside any transaction (an audit of a read,
+ * a session's last-seen time) then queues as a job of the writer, in FIFO
+ * order with the record writes, instead of contending for SQLite's write lock
+ * (whose busy handler is not fair).  Call before other threads use s, or
+ * after they stopped.
+ */
+void cb_store_set_writer(struct cb_store *s, struct cb_writer *w);
+/*
+ * Run fn(c, arg), a write that is one statement or opens its own transaction:
+ * as a job of the registered writer (on the writer's connection, which fn must
+ * then use instead of c) when c is outside a transaction and not the writer's;
+ * otherwise on c, inside whatever transaction c holds.  CB_OK means committed
+ * (durable) when c held no transaction, else part of c's transaction.
+ */
+int cb_conn_write(struct cb_conn *c, cb_conn_write_fn fn, void *arg);
+
 /* The raw SQLite handle of c (for sqlite3_changes, errmsg). */
 sqlite3 *cb_conn_db(struct cb_conn *c);
 

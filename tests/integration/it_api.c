@@ -1642,6 +1642,163 @@ static void test_concurrent_writes(void **state)
     cbt_resp_free(&r);
 }
 
+/* One thread of test_concurrent_reads_and_writes: raw libcurl, no cmocka calls. */
+struct cr_thread {
+    pthread_t th;
+    int idx;
+    const char *pid, *when;
+    int opened, timelines, created, other; /* 200 opens, 200 timelines, 201s, anything else */
+};
+
+static void *cr_main(void *arg)
+{
+    struct cr_thread *t = arg;
+    CURL *k = curl_easy_init();
+    char cookie[120], csrf[120], url[300], body[300];
+    snprintf(cookie, sizeof(cookie), "cb_session=%s", G.s_alice.token);
+    snprintf(csrf, sizeof(csrf), "X-CSRF-Token: %s", G.alice.csrf);
+    struct curl_slist *hl = curl_slist_append(NULL, csrf);
+    hl = curl_slist_append(hl, "Content-Type: application/json");
+    curl_easy_setopt(k, CURLOPT_COOKIE, cookie);
+    curl_easy_setopt(k, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(k, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(k, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, cw_collect);
+    for (int i = 0; i < CW_PER; i++) {
+        int op = (i + t->idx) % 3; /* open, timeline, record an encounter */
+        if (op == 2) {
+            snprintf(url, sizeof(url), "%s/api/encounters", G.srv.url);
+            snprintf(body, sizeof(body),
+                     "{\"participant_id\":\"%s\",\"type\":\"drop_in\",\"occurred_at\":\"%s\","
+                     "\"notes\":\"cr %d.%d\"}",
+                     t->pid, t->when, t->idx, i);
+            curl_easy_setopt(k, CURLOPT_POSTFIELDS, body);
+        } else {
+            snprintf(url, sizeof(url), "%s/api/participants/%s%s", G.srv.url, t->pid,
+                     op == 1 ? "/timeline" : "");
+            curl_easy_setopt(k, CURLOPT_HTTPGET, 1L);
+        }
+        curl_easy_setopt(k, CURLOPT_URL, url);
+        struct cw_buf out;
+        out.len = 0;
+        out.data[0] = '\0';
+        curl_easy_setopt(k, CURLOPT_WRITEDATA, &out);
+        long status = 0;
+        if (curl_easy_perform(k) == CURLE_OK) {
+            curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &status);
+        }
+        if (op == 0 && status == 200) {
+            t->opened++;
+        } else if (op == 1 && status == 200) {
+            t->timelines++;
+        } else if (op == 2 && status == 201) {
+            t->created++;
+        } else {
+            t->other++;
+        }
+    }
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(k);
+    return NULL;
+}
+
+/* Count the items of an audit listing with this action and outcome "ok". */
+static size_t audit_count(const struct cbt_resp *r, const char *action)
+{
+    json_t *j = json_loads(r->body, 0, NULL);
+    json_t *items = json_object_get(j, "items"), *it;
+    size_t i, n = 0;
+    json_array_foreach(items, i, it)
+    {
+        const char *a = json_string_value(json_object_get(it, "action"));
+        const char *o = json_string_value(json_object_get(it, "outcome"));
+        n += a && o && strcmp(a, action) == 0 && strcmp(o, "ok") == 0;
+    }
+    json_decref(j);
+    return n;
+}
+
+/*
+ * Audited reads (a record opened, its timeline) concurrent with writes to the
+ * same person: every request succeeds, and every read answered has its own
+ * committed audit event (the audit rows queue with the writes in the writer).
+ */
+static void test_concurrent_reads_and_writes(void **state)
+{
+    (void)state;
+    char pid[40], when[40], path[160];
+    create_participant(&G.alice, "Cora", "Concurrentreads", "1967-07-07", NULL, pid);
+    iso_offset(-7200, when);
+    static struct cr_thread t[CW_THREADS];
+    memset(t, 0, sizeof(t));
+    for (int i = 0; i < CW_THREADS; i++) {
+        t[i].idx = i;
+        t[i].pid = pid;
+        t[i].when = when;
+        assert_int_equal(pthread_create(&t[i].th, NULL, cr_main, &t[i]), 0);
+    }
+    size_t opened = 0, timelines = 0, created = 0;
+    for (int i = 0; i < CW_THREADS; i++) {
+        pthread_join(t[i].th, NULL);
+        assert_int_equal(t[i].other, 0);
+        opened += (size_t)t[i].opened;
+        timelines += (size_t)t[i].timelines;
+        created += (size_t)t[i].created;
+    }
+    assert_int_equal(opened + timelines + created, CW_THREADS * CW_PER);
+    struct cbt_resp r;
+    snprintf(path, sizeof(path), "/api/participants/%s/encounters", pid);
+    rq(&G.alice, "GET", path, NULL, &r);
+    expect_status(&r, 200, "concurrent encounters");
+    assert_int_equal(items_count(&r), created);
+    cbt_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/participants/%s/audit", pid);
+    rq(&G.mgr, "GET", path, NULL, &r);
+    expect_status(&r, 200, "audit of concurrent reads");
+    assert_int_equal(audit_count(&r, "participant.read"), opened);
+    assert_int_equal(audit_count(&r, "participant.timeline"), timelines);
+    assert_int_equal(audit_count(&r, "encounter.create"), created);
+    cbt_resp_free(&r);
+}
+
+/*
+ * An offline queue's write carries an Idempotency-Key: the answer is stored
+ * (through the writer) after the reply, so a replay on the same keep-alive
+ * connection (the client's one curl handle: the same worker, which stored it
+ * before reading the next request) gets the same answer without a second write,
+ * and the key reused for another request is refused.
+ */
+static void test_idempotent_replay(void **state)
+{
+    (void)state;
+    char pid[40], when[40], body[300], path[160], id[40];
+    create_participant(&G.alice, "Ida", "Idempotent", "1968-08-08", NULL, pid);
+    iso_offset(-3600, when);
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"type\":\"drop_in\",\"occurred_at\":\"%s\"}", pid, when);
+    const char *const hdr[] = {"Idempotency-Key: it-api-replay-0001", NULL};
+    struct cbt_resp r;
+    rq_ex(&G.alice, "POST", "/api/encounters", body, NULL, hdr, &r);
+    expect_status(&r, 201, "first write with a key");
+    assert_false(header_contains(&r, "Idempotent-Replay", "true"));
+    snprintf(id, sizeof(id), "%s", cbt_jstr(&r, "id"));
+    cbt_resp_free(&r);
+    rq_ex(&G.alice, "POST", "/api/encounters", body, NULL, hdr, &r);
+    expect_status(&r, 201, "replay");
+    assert_true(header_contains(&r, "Idempotent-Replay", "true"));
+    assert_string_equal(cbt_jstr(&r, "id"), id);
+    cbt_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/participants/%s/encounters", pid);
+    rq(&G.alice, "GET", path, NULL, &r);
+    expect_status(&r, 200, "encounters after a replay");
+    assert_int_equal(items_count(&r), 1);
+    cbt_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/participants/%s", pid);
+    rq_ex(&G.alice, "PATCH", path, "{\"preferred_name\":\"Idy\"}", NULL, hdr, &r);
+    expect_status(&r, 422, "key reused for another request");
+    cbt_resp_free(&r);
+}
+
 static void test_encounters(void **state)
 {
     (void)state;
@@ -2268,6 +2425,8 @@ int main(void)
         cmocka_unit_test(test_coach_cannot_move_participant_to_other_team),
         cmocka_unit_test(test_encounters),
         cmocka_unit_test(test_concurrent_writes),
+        cmocka_unit_test(test_concurrent_reads_and_writes),
+        cmocka_unit_test(test_idempotent_replay),
         cmocka_unit_test(test_encounter_other_team_no_leak),
         cmocka_unit_test(test_unknown_route_and_method),
         cmocka_unit_test(test_body_too_large),

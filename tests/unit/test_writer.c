@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "coachbox/audit.h"
 #include "coachbox/err.h"
 #include "coachbox/store.h"
 #include "coachbox/writer.h"
@@ -266,6 +267,66 @@ static void test_same_job_without_writer(void **state)
     assert_int_equal(sqlite3_get_autocommit(cb_conn_db(c)), 1);
 }
 
+/* Audit events about participant p, read on this thread's own connection. */
+static int audit_rows(const char *p)
+{
+    struct cb_conn *c;
+    sqlite3_stmt *st;
+    assert_int_equal(cb_store_conn(store, &c), CB_OK);
+    assert_int_equal(
+        cb_conn_prepare(c, "SELECT count(*) FROM audit_events WHERE participant_id = ?1", &st),
+        CB_OK);
+    sqlite3_bind_text(st, 1, p, -1, SQLITE_TRANSIENT);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int n = sqlite3_column_int(st, 0);
+    cb_stmt_done(st);
+    return n;
+}
+
+static uint64_t writer_jobs(void)
+{
+    uint64_t jobs, groups, pending;
+    cb_writer_stats(writer, &jobs, &groups, &pending);
+    return jobs;
+}
+
+/*
+ * With the writer registered for the store, an audit written outside a
+ * transaction (an audited read) is a job of the writer, committed when
+ * cb_audit returns; one written inside the caller's transaction stays part of
+ * it (and rolls back with it); with no writer registered it commits directly.
+ */
+static void test_autocommit_audit_goes_through_writer(void **state)
+{
+    (void)state;
+    struct cb_conn *c;
+    assert_int_equal(cb_store_conn(store, &c), CB_OK);
+    struct cb_audit_event e = {NULL, "participant.read", "participants", "p-writer", NULL, "ok",
+                               NULL, "p-writer"};
+    cb_store_set_writer(store, writer);
+    uint64_t jobs0 = writer_jobs();
+    assert_int_equal(cb_audit(c, &e), CB_OK);
+    assert_int_equal(writer_jobs(), jobs0 + 1);
+    assert_int_equal(audit_rows("p-writer"), 1);
+
+    assert_int_equal(cb_conn_begin(c), CB_OK);
+    assert_int_equal(cb_audit(c, &e), CB_OK);
+    assert_int_equal(writer_jobs(), jobs0 + 1); /* in c's own transaction */
+    cb_conn_rollback(c);
+    assert_int_equal(audit_rows("p-writer"), 1);
+
+    struct cb_audit_event bad = e;
+    bad.detail = "\xff"; /* not UTF-8: the job's own error, nothing written */
+    assert_int_equal(cb_audit(c, &bad), CB_EINVAL);
+    assert_int_equal(writer_jobs(), jobs0 + 2);
+    assert_int_equal(audit_rows("p-writer"), 1);
+
+    cb_store_set_writer(store, NULL);
+    assert_int_equal(cb_audit(c, &e), CB_OK);
+    assert_int_equal(writer_jobs(), jobs0 + 2);
+    assert_int_equal(audit_rows("p-writer"), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +335,7 @@ int main(void)
         cmocka_unit_test(test_lost_group_reports_errors),
         cmocka_unit_test(test_abandoned_job_is_undone),
         cmocka_unit_test(test_same_job_without_writer),
+        cmocka_unit_test(test_autocommit_audit_goes_through_writer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
