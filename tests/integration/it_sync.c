@@ -69,11 +69,8 @@ static const char *const SITE_USER[NSITES] = {"coach.bury", "coach.bury", "coach
 
 static struct {
     /* central, started and stopped by this file */
-    pid_t central_pid;
-    int central_port;
-    char central_url[128];
+    struct cbt_server central;
     char central_dir[512];
-    char central_log[600];
     /* field servers */
     char dir[NSITES][512];
     char site_id[NSITES][40];
@@ -144,84 +141,12 @@ static void iso_ago(long secs, char out[CB_TIME_STRLEN])
 
 /* ---------------------------------------------------------------- central */
 
-static void kill_central(void)
-{
-    if (G.central_pid > 0) {
-        kill(G.central_pid, SIGKILL);
-        waitpid(G.central_pid, NULL, 0);
-        G.central_pid = 0;
-    }
-}
-
-/* Start `coachbox central` on port (0: any); 0 on success. */
+/* Start `coachbox central` on port (0: any), its output appended to one log
+ * across restarts; 0 on success. */
 static int central_start(int port)
 {
-    char listen[64];
-    struct stat sb;
-    snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
-    off_t start = stat(G.central_log, &sb) == 0 ? sb.st_size : 0;
-    const char *args[] = {cbt_bin(), "central", "--data", G.central_dir, "--listen", listen, NULL};
-    pid_t pid = fork();
-    if (pid < 0) {
-        return -1;
-    }
-    if (pid == 0) {
-        int fd = open(G.central_log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        execv(args[0], (char *const *)(uintptr_t)args);
-        _exit(127);
-    }
-    G.central_pid = pid;
-    for (int tries = 0; tries < 3000; tries++) {
-        FILE *f = fopen(G.central_log, "r");
-        if (f) {
-            char buf[4096];
-            fseeko(f, start, SEEK_SET);
-            size_t got = fread(buf, 1, sizeof(buf) - 1, f);
-            fclose(f);
-            buf[got] = '\0';
-            char *p = strstr(buf, "listening on ");
-            if (p) {
-                p += strlen("listening on ");
-                size_t k = strcspn(p, " \n");
-                if (k < sizeof(G.central_url)) {
-                    memcpy(G.central_url, p, k);
-                    G.central_url[k] = '\0';
-                    G.central_port = (int)strtol(strrchr(G.central_url, ':') + 1, NULL, 10);
-                    return 0;
-                }
-            }
-        }
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            G.central_pid = 0;
-            return -1;
-        }
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    kill_central();
-    return -1;
-}
-
-/* SIGTERM and wait; the exit status or -1. */
-static int central_stop(void)
-{
-    int st = -1;
-    if (G.central_pid > 0) {
-        kill(G.central_pid, SIGTERM);
-        if (waitpid(G.central_pid, &st, 0) == G.central_pid && WIFEXITED(st)) {
-            st = WEXITSTATUS(st);
-        } else {
-            st = -1;
-        }
-        G.central_pid = 0;
-    }
-    return st;
+    struct cbt_start_opts o = {.port = port, .append_log = 1};
+    return cbt_start(&G.central, "central", G.central_dir, NULL, &o);
 }
 
 /* ---------------------------------------------------------------- HTTP */
@@ -337,12 +262,12 @@ static json_t *conflicts_at(int site, const char *pid, const char *status, const
 static json_t *central_manager_get(const char *path)
 {
     struct cbt_client m;
-    cbt_client_init(&m, G.central_url);
+    cbt_client_init(&m, G.central.url);
     long st = cbt_login(&m, "manager.central", PW);
     if (st != 200) {
         cbt_client_free(&m);
-        fail_msg("manager.central cannot sign in at central %s: HTTP %ld (log %s)", G.central_url,
-                 st, G.central_log);
+        fail_msg("manager.central cannot sign in at central %s: HTTP %ld (log %s)", G.central.url,
+                 st, G.central.log);
     }
     json_t *j = api(&m, "GET", path, NULL, 200);
     cbt_client_free(&m);
@@ -566,10 +491,8 @@ static int group_setup(void **state)
     (void)state;
     char out[4096];
     memset(&G, 0, sizeof(G));
-    atexit(kill_central);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     cbt_tempdir(G.central_dir, sizeof(G.central_dir), "sync-central");
-    snprintf(G.central_log, sizeof(G.central_log), "%s.log", G.central_dir);
     for (int i = 0; i < NSITES; i++) {
         char tag[32];
         snprintf(tag, sizeof(tag), "sync-site%s", SITE_NAME[i]);
@@ -592,7 +515,7 @@ static int group_setup(void **state)
         return -1;
     }
     if (central_start(0) != 0) {
-        fprintf(stderr, "it_sync: central did not start (log %s)\n", G.central_log);
+        fprintf(stderr, "it_sync: central did not start (log %s)\n", G.central.log);
         return -1;
     }
     for (int i = 0; i < NSITES; i++) {
@@ -603,7 +526,7 @@ static int group_setup(void **state)
             return -1;
         }
     }
-    cbt_client_init(&central_cl, G.central_url);
+    cbt_client_init(&central_cl, G.central.url);
     return 0;
 }
 
@@ -619,13 +542,13 @@ static int group_teardown(void **state)
     }
     cbt_client_free(&G.mgr_a);
     cbt_client_free(&central_cl);
-    int st = central_stop();
+    int st = cbt_server_stop(&G.central);
     if (st != 0) {
         fprintf(stderr, "it_sync: central exited with %d\n", st);
     }
     if (!getenv("CB_KEEP")) {
         cbt_rmtree(G.central_dir);
-        unlink(G.central_log);
+        unlink(G.central.log);
         for (int i = 0; i < NSITES; i++) {
             char log[600];
             cbt_rmtree(G.dir[i]);
@@ -675,7 +598,7 @@ static void test_enrollment(void **state)
         fail_msg("sync before enrollment: %s", out);
     }
     /* A bad code: refused clearly; nothing stored. */
-    st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.dir[SA], "--central", G.central_url,
+    st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.dir[SA], "--central", G.central.url,
                       "--code", "ZZZZ-ZZZZ-ZZZZ", NULL);
     assert_int_not_equal(st, 0);
     if (!contains(out, "enrollment failed") || !contains(out, "code")) {
@@ -687,7 +610,7 @@ static void test_enrollment(void **state)
     /* The real codes work. */
     for (int i = 0; i < NSITES; i++) {
         st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.dir[i], "--central",
-                          G.central_url, "--code", G.code[i], NULL);
+                          G.central.url, "--code", G.code[i], NULL);
         if (st != 0 || !contains(out, "enrolled")) {
             fail_msg("enroll %s: exit %d: %s", SITE_NAME[i], st, out);
         }
@@ -696,7 +619,7 @@ static void test_enrollment(void **state)
         assert_string_equal(v, G.site_id[i]);
     }
     /* A code works once only. */
-    st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.junk_dir, "--central", G.central_url,
+    st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.junk_dir, "--central", G.central.url,
                       "--code", G.code[SA], NULL);
     assert_int_not_equal(st, 0);
     if (!contains(out, "code")) {
@@ -705,7 +628,7 @@ static void test_enrollment(void **state)
     assert_false(db_text(G.junk_dir, "SELECT value FROM settings WHERE key = 'site_id'", NULL, NULL,
                          v, sizeof(v)));
     /* An enrolled site cannot enroll again. */
-    st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.dir[SA], "--central", G.central_url,
+    st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.dir[SA], "--central", G.central.url,
                       "--code", G.code[SB], NULL);
     assert_int_not_equal(st, 0);
     assert_true(contains(out, "already enrolled"));
@@ -939,7 +862,7 @@ static void test_conflict_same_field(void **state)
              G.p_conf);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     struct cbt_client coach;
-    cbt_client_init(&coach, G.central_url);
+    cbt_client_init(&coach, G.central.url);
     assert_int_equal(cbt_login(&coach, "coach.bury", PW), 200);
     snprintf(path, sizeof(path), "/api/conflicts?status=open&participant_id=%s", G.p_conf);
     all = api(&coach, "GET", path, NULL, 200);
@@ -1118,8 +1041,8 @@ static void test_central_unreachable(void **state)
 {
     (void)state;
     char path[160], out[8192];
-    int port = G.central_port;
-    assert_int_equal(central_stop(), 0);
+    int port = G.central.port;
+    assert_int_equal(cbt_server_stop(&G.central), 0);
     snprintf(path, sizeof(path), "/api/participants/%s", G.p_conf);
     patch(SA, path, json_pack("{s:s}", "preferred_name", "Offline edit"));
     int st = cbt_coachbox(out, sizeof(out), "sync", "--data", G.dir[SA], NULL);
@@ -1759,14 +1682,14 @@ static void test_central_clock_survives_restart(void **state)
     /* ...and after a restart its clock is still past it (hlc.h: never backwards, not
      * across restarts, not past an observed value): a manager's edit at central is
      * stamped later than the site's edit it follows. */
-    int port = G.central_port;
-    assert_int_equal(central_stop(), 0);
+    int port = G.central.port;
+    assert_int_equal(cbt_server_stop(&G.central), 0);
     if (central_start(port) != 0) {
         fail_msg("central did not restart on port %d", port);
     }
     struct cbt_client mgr;
     char path[160];
-    cbt_client_init(&mgr, G.central_url);
+    cbt_client_init(&mgr, G.central.url);
     assert_int_equal(cbt_login(&mgr, "manager.central", PW), 200);
     snprintf(path, sizeof(path), "/api/participants/%s", G.p_conf);
     json_decref(
@@ -1795,7 +1718,7 @@ static void *push_thread(void *p)
     struct pusher *ps = p;
     struct cbt_client cl;
     char site[64], secret[80], ts[32], nonce[40], sig[CB_SIG_HEXLEN], h[5][160];
-    cbt_client_init(&cl, G.central_url);
+    cbt_client_init(&cl, G.central.url);
     db_text(G.dir[SB], "SELECT value FROM settings WHERE key = 'site_id'", NULL, NULL, site,
             sizeof(site));
     db_text(G.dir[SB], "SELECT value FROM settings WHERE key = 'site_secret'", NULL, NULL, secret,

@@ -45,15 +45,13 @@
 static struct {
     char dir[512];      /* everything of this test lives under it */
     char central[600];  /* central's data directory */
-    char clog[700];     /* central's output */
     char site[2][600];  /* field data directories A, B */
     char ca[700];       /* the CA that issued central's certificate */
     char other_ca[700]; /* a CA that did not */
     char pin[128];      /* sha256//... of central's public key */
     char other_pin[128];
-    char url[128]; /* https://127.0.0.1:PORT */
     char code[2][CODE_MAX];
-    pid_t central_pid;
+    struct cbt_server srv; /* central; its URL is https://127.0.0.1:PORT */
 } G;
 
 /* Run argv (argv[0] looked up in PATH), output discarded; its exit status or -1. */
@@ -225,63 +223,11 @@ static int make_pki(char *cert_pem, size_t len)
                : 0;
 }
 
-static void kill_central(void)
-{
-    if (G.central_pid > 0) {
-        kill(G.central_pid, SIGKILL);
-        waitpid(G.central_pid, NULL, 0);
-        G.central_pid = 0;
-    }
-}
-
-/* Start `coachbox central --cert PEM` on 127.0.0.1:0 and read its https:// URL. */
+/* Start `coachbox central --cert PEM` on 127.0.0.1:0 (its https:// URL in G.srv.url). */
 static int central_start(const char *cert_pem)
 {
-    const char *args[] = {cbt_bin(),     "central", "--data", G.central, "--listen",
-                          "127.0.0.1:0", "--cert",  cert_pem, NULL};
-    pid_t pid = fork();
-    if (pid < 0) {
-        return -1;
-    }
-    if (pid == 0) {
-        int fd = open(G.clog, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        execv(args[0], (char *const *)(uintptr_t)args);
-        _exit(127);
-    }
-    G.central_pid = pid;
-    for (int tries = 0; tries < 3000; tries++) {
-        FILE *f = fopen(G.clog, "r");
-        if (f) {
-            char buf[4096];
-            size_t got = fread(buf, 1, sizeof(buf) - 1, f);
-            fclose(f);
-            buf[got] = '\0';
-            char *p = strstr(buf, "listening on ");
-            if (p) {
-                p += strlen("listening on ");
-                size_t k = strcspn(p, " \n");
-                if (k < sizeof(G.url)) {
-                    memcpy(G.url, p, k);
-                    G.url[k] = '\0';
-                    return 0;
-                }
-            }
-        }
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            G.central_pid = 0;
-            return -1;
-        }
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    kill_central();
-    return -1;
+    const char *extra[] = {"--cert", cert_pem, NULL};
+    return cbt_central_start(&G.srv, G.central, extra);
 }
 
 /* Parse "site NAME (ID) ... hours): CODE" from `coachbox site add`. */
@@ -354,13 +300,11 @@ static int group_setup(void **state)
     (void)state;
     char cert[700], out[4096];
     memset(&G, 0, sizeof(G));
-    atexit(kill_central);
     cbt_tempdir(G.dir, sizeof(G.dir), "sync-tls");
     if (mkdir(G.dir, 0700) != 0) {
         return -1;
     }
     snprintf(G.central, sizeof(G.central), "%s/central", G.dir);
-    snprintf(G.clog, sizeof(G.clog), "%s/central.log", G.dir);
     snprintf(G.site[0], sizeof(G.site[0]), "%s/siteA", G.dir);
     snprintf(G.site[1], sizeof(G.site[1]), "%s/siteB", G.dir);
     if (make_pki(cert, sizeof(cert)) != 0) {
@@ -371,8 +315,8 @@ static int group_setup(void **state)
         fprintf(stderr, "it_sync_tls: cannot add a user on central\n");
         return -1;
     }
-    if (central_start(cert) != 0 || strncmp(G.url, "https://", 8) != 0) {
-        fprintf(stderr, "it_sync_tls: central --cert did not start on https (log %s)\n", G.clog);
+    if (central_start(cert) != 0 || strncmp(G.srv.url, "https://", 8) != 0) {
+        fprintf(stderr, "it_sync_tls: central --cert did not start on https (log %s)\n", G.srv.log);
         return -1;
     }
     const char *names[] = {"tls-a", "tls-b"};
@@ -390,11 +334,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    if (G.central_pid > 0) {
-        kill(G.central_pid, SIGTERM);
-        waitpid(G.central_pid, NULL, 0);
-        G.central_pid = 0;
-    }
+    cbt_server_stop(&G.srv);
     if (!getenv("CB_KEEP")) {
         cbt_rmtree(G.dir);
     }
@@ -412,30 +352,30 @@ static void test_enroll_refused_without_trust(void **state)
     (void)state;
     char out[4096];
     /* No --ca: the system's CAs do not know the test CA. */
-    int st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.site[0], "--central", G.url,
+    int st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.site[0], "--central", G.srv.url,
                           "--code", G.code[0], NULL);
     assert_int_not_equal(st, 0);
     if (!contains(out, "not trusted")) {
         fail_msg("enroll without --ca: want a certificate error, got: %s", out);
     }
     /* --ca naming a CA that did not issue central's certificate. */
-    st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.site[0], "--central", G.url, "--code",
-                      G.code[0], "--ca", G.other_ca, NULL);
+    st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.site[0], "--central", G.srv.url,
+                      "--code", G.code[0], "--ca", G.other_ca, NULL);
     assert_int_not_equal(st, 0);
     if (!contains(out, "not trusted") || !contains(out, "--ca")) {
         fail_msg("enroll with another CA: want a certificate error, got: %s", out);
     }
     /* A pin is checked on top of the certificate chain, never instead of it: central's own
      * key pinned does not make a certificate from an unknown CA acceptable. */
-    st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.site[1], "--central", G.url, "--code",
-                      G.code[1], "--pin", G.pin, NULL);
+    st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.site[1], "--central", G.srv.url,
+                      "--code", G.code[1], "--pin", G.pin, NULL);
     assert_int_not_equal(st, 0);
     if (!contains(out, "not trusted")) {
         fail_msg("enroll with a pin but no trusted CA: want a certificate error, got: %s", out);
     }
     /* The right CA, but another key pinned. */
-    st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.site[1], "--central", G.url, "--code",
-                      G.code[1], "--ca", G.ca, "--pin", G.other_pin, NULL);
+    st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.site[1], "--central", G.srv.url,
+                      "--code", G.code[1], "--ca", G.ca, "--pin", G.other_pin, NULL);
     assert_int_not_equal(st, 0);
     if (!contains(out, "pinned")) {
         fail_msg("enroll with the CA and another key's pin: want a pin error, got: %s", out);
@@ -449,13 +389,13 @@ static void test_enroll_and_sync_with_ca_and_pin(void **state)
 {
     (void)state;
     char out[8192];
-    int st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.site[0], "--central", G.url,
+    int st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.site[0], "--central", G.srv.url,
                           "--code", G.code[0], "--ca", G.ca, NULL);
     if (st != 0) {
         fail_msg("enroll --ca: exit %d: %s", st, out);
     }
-    st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.site[1], "--central", G.url, "--code",
-                      G.code[1], "--ca", G.ca, "--pin", G.pin, NULL);
+    st = cbt_coachbox(out, sizeof(out), "enroll", "--data", G.site[1], "--central", G.srv.url,
+                      "--code", G.code[1], "--ca", G.ca, "--pin", G.pin, NULL);
     if (st != 0) {
         fail_msg("enroll --pin: exit %d: %s", st, out);
     }

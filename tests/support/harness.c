@@ -72,13 +72,19 @@ void cbt_rmtree(const char *dir)
 }
 
 /*
- * Start `coachbox CMD --data DATA --listen 127.0.0.1:0 --allow-test-nhs ARGS...`
- * (CMD is serve or central) with its output in DATA.log, and wait up to 30 s
- * for the URL it prints.  0 on success; the process is tracked until stopped.
+ * Start `coachbox CMD --data DATA --listen 127.0.0.1:PORT --allow-test-nhs ARGS...`
+ * (CMD is serve or central; PORT from opts, else 0: any) with its output in
+ * DATA.log (appended to when opts->append_log, so a restarted server keeps one
+ * log), and wait up to 30 s for the URL it prints after this start.  0 on
+ * success; the process is tracked until stopped.
  */
-static int start_cmd(struct cbt_server *s, const char *cmd, const char *data,
-                     const char *const *extra_args)
+int cbt_start(struct cbt_server *s, const char *cmd, const char *data,
+              const char *const *extra_args, const struct cbt_start_opts *opts)
 {
+    static const struct cbt_start_opts defaults;
+    if (!opts) {
+        opts = &defaults;
+    }
     memset(s, 0, sizeof(*s));
     if (data) {
         snprintf(s->data, sizeof(s->data), "%s", data);
@@ -86,7 +92,15 @@ static int start_cmd(struct cbt_server *s, const char *cmd, const char *data,
         cbt_tempdir(s->data, sizeof(s->data), "srv");
     }
     snprintf(s->log, sizeof(s->log), "%s.log", s->data);
-    unlink(s->log); /* a stale log would hand back the previous run's URL */
+    off_t log_from = 0;
+    struct stat sb;
+    if (!opts->append_log) {
+        unlink(s->log); /* a stale log would hand back the previous run's URL */
+    } else if (stat(s->log, &sb) == 0) {
+        log_from = sb.st_size; /* read only what this start writes */
+    }
+    char listen[32];
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", opts->port);
     const char *args[32];
     int n = 0;
     args[n++] = cbt_bin();
@@ -94,7 +108,7 @@ static int start_cmd(struct cbt_server *s, const char *cmd, const char *data,
     args[n++] = "--data";
     args[n++] = s->data;
     args[n++] = "--listen";
-    args[n++] = "127.0.0.1:0";
+    args[n++] = listen;
     args[n++] = "--allow-test-nhs";
     for (int i = 0; extra_args && extra_args[i] && n < 30; i++) {
         args[n++] = extra_args[i];
@@ -105,7 +119,7 @@ static int start_cmd(struct cbt_server *s, const char *cmd, const char *data,
         return -1;
     }
     if (pid == 0) {
-        int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int fd = open(s->log, O_WRONLY | O_CREAT | (opts->append_log ? O_APPEND : O_TRUNC), 0600);
         if (fd >= 0) {
             dup2(fd, 1);
             dup2(fd, 2);
@@ -121,7 +135,10 @@ static int start_cmd(struct cbt_server *s, const char *cmd, const char *data,
         char buf[4096];
         FILE *f = fopen(s->log, "r");
         if (f) {
-            size_t got = fread(buf, 1, sizeof(buf) - 1, f);
+            size_t got = 0;
+            if (fseeko(f, log_from, SEEK_SET) == 0) {
+                got = fread(buf, 1, sizeof(buf) - 1, f);
+            }
             fclose(f);
             buf[got] = '\0';
             char *p = strstr(buf, "listening on ");
@@ -131,6 +148,9 @@ static int start_cmd(struct cbt_server *s, const char *cmd, const char *data,
                 if (k < sizeof(s->url)) {
                     memcpy(s->url, p, k);
                     s->url[k] = '\0';
+                    const char *colon = strrchr(s->url, ':');
+                    long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+                    s->port = port > 0 && port < 65536 ? (int)port : 0;
                     return 0;
                 }
             }
@@ -150,12 +170,12 @@ static int start_cmd(struct cbt_server *s, const char *cmd, const char *data,
 
 int cbt_server_start(struct cbt_server *s, const char *data, const char *const *extra_args)
 {
-    return start_cmd(s, "serve", data, extra_args);
+    return cbt_start(s, "serve", data, extra_args, NULL);
 }
 
 int cbt_central_start(struct cbt_server *s, const char *data, const char *const *extra_args)
 {
-    return start_cmd(s, "central", data, extra_args);
+    return cbt_start(s, "central", data, extra_args, NULL);
 }
 
 int cbt_server_stop(struct cbt_server *s)

@@ -16,6 +16,13 @@ struct cbt_server {
     char url[128];
     char data[512];
     char log[600];
+    int port; /* the port it listens on, once started */
+};
+
+/* How cbt_start starts a server (all zero: any port, a fresh log). */
+struct cbt_start_opts {
+    int port;       /* 0: any free port */
+    int append_log; /* keep DATA.log and append (a restart of the same server) */
 };
 
 /* Path of the coachbox binary ($COACHBOX_BIN, else ./coachbox). */
@@ -31,6 +38,10 @@ void cbt_rmtree(const char *dir);
 int cbt_server_start(struct cbt_server *s, const char *data, const char *const *extra_args);
 /* The same for `coachbox central` (stopped with cbt_server_stop / cbt_server_kill). */
 int cbt_central_start(struct cbt_server *s, const char *data, const char *const *extra_args);
+/* Either, as `coachbox CMD` (serve or central), with options (NULL: defaults). */
+int cbt_start(struct cbt_server *s, const char *cmd, const char *data,
+              const char *const *extra_args, const struct cbt_start_opts *opts);
+
 /* SIGTERM, wait for exit; returns the exit status (or -1). */
 int cbt_server_stop(struct cbt_server *s);
 /* SIGKILL, wait. */
