@@ -62,6 +62,61 @@ static int check_visible(struct cb_conn *c, const struct cb_actor *a, const char
     return CB_OK;
 }
 
+/*
+ * The discharge rule, checked on the record as it will be stored (rec, after
+ * the write, inside the caller's transaction): a discharged person has a
+ * reason and a date; an active one has neither.  CB_EINVAL naming the field
+ * (the caller rolls back), else CB_OK.
+ */
+static int check_discharge(const json_t *rec, struct cb_field_error *fe)
+{
+    const char *status = cb_json_str(rec, "status");
+    const char *reason = cb_json_str(rec, "discharge_reason");
+    const char *date = cb_json_str(rec, "discharge_date");
+    if (status && strcmp(status, "discharged") == 0) {
+        if (!reason || !reason[0]) {
+            return cb_field_fail(fe, "discharge_reason",
+                                 "a discharged person needs a discharge reason");
+        }
+        if (!date) {
+            return cb_field_fail(fe, "discharge_date",
+                                 "a discharged person needs a discharge date");
+        }
+        return CB_OK;
+    }
+    if (reason) {
+        return cb_field_fail(
+            fe, "discharge_reason",
+            "only a discharged person has a discharge reason (set status to discharged)");
+    }
+    if (date) {
+        return cb_field_fail(
+            fe, "discharge_date",
+            "only a discharged person has a discharge date (set status to discharged)");
+    }
+    return CB_OK;
+}
+
+/*
+ * A patch that makes a discharged person active again and says nothing of the
+ * discharge fields clears them (re-opening a case), so the rule above holds.
+ * vals is the validated patch (owned by the caller); CB_ENOMEM.
+ */
+static int reopen_clears_discharge(json_t *vals)
+{
+    const char *status = cb_json_str(vals, "status");
+    if (!status || strcmp(status, "active") != 0) {
+        return CB_OK;
+    }
+    static const char *const keys[] = {"discharge_reason", "discharge_date"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (!json_object_get(vals, keys[i]) && json_object_set_new(vals, keys[i], json_null())) {
+            return CB_ENOMEM;
+        }
+    }
+    return CB_OK;
+}
+
 int cb_participant_create(struct cb_conn *c, const struct cb_actor *a, const json_t *in,
                           json_t **out, struct cb_field_error *fe)
 {
@@ -111,6 +166,10 @@ int cb_participant_create(struct cb_conn *c, const struct cb_actor *a, const jso
     }
     if (rc == CB_OK) {
         rc = cb_record_get(c, &cb_table_participants, id, out);
+        if (rc == CB_OK && (rc = check_discharge(*out, fe)) != CB_OK) {
+            json_decref(*out);
+            *out = NULL;
+        }
     }
     json_decref(vals);
     if (rc == CB_OK) {
@@ -173,6 +232,9 @@ int cb_participant_patch(struct cb_conn *c, const struct cb_actor *a, const char
         rc = CB_EFORBIDDEN;
     }
     if (rc == CB_OK) {
+        rc = reopen_clears_discharge(vals);
+    }
+    if (rc == CB_OK) {
         cb_time_format(cb_now_ms(), now);
         rc = cb_record_update(c, &cb_table_participants, id, vals, now);
     }
@@ -187,6 +249,10 @@ int cb_participant_patch(struct cb_conn *c, const struct cb_actor *a, const char
     }
     if (rc == CB_OK) {
         rc = cb_record_get(c, &cb_table_participants, id, out);
+        if (rc == CB_OK && (rc = check_discharge(*out, fe)) != CB_OK) {
+            json_decref(*out);
+            *out = NULL;
+        }
     }
     json_decref(vals);
     if (rc == CB_OK) {

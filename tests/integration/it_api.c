@@ -1075,6 +1075,83 @@ static void test_participant_get_errors(void **state)
     cbt_resp_free(&r);
 }
 
+/* Status: a discharged person has a reason and a date, an active one has
+ * neither; re-activating clears them; a bad combination changes nothing. */
+static void test_participant_discharge(void **state)
+{
+    (void)state;
+    struct cbt_resp r;
+    char id[40], path[128];
+    create_participant(&G.alice, "Dora", "Dischargetest", "1968-03-04", NULL, id);
+    snprintf(path, sizeof(path), "/api/participants/%s", id);
+
+    struct {
+        json_t *body;
+        const char *field;
+    } bad[] = {
+        {json_pack("{s:s}", "status", "discharged"), "discharge_reason"},
+        {json_pack("{s:s, s:s}", "status", "discharged", "discharge_date", "2026-01-10"),
+         "discharge_reason"},
+        {json_pack("{s:s, s:s}", "status", "discharged", "discharge_reason", "moved away"),
+         "discharge_date"},
+        {json_pack("{s:s, s:s, s:s}", "status", "discharged", "discharge_reason", "",
+                   "discharge_date", "2026-01-10"),
+         "discharge_reason"},
+        {json_pack("{s:s}", "discharge_date", "2026-01-10"), "discharge_date"},
+        {json_pack("{s:s}", "discharge_reason", "moved away"), "discharge_reason"},
+        {json_pack("{s:s, s:s, s:s}", "status", "discharged", "discharge_reason", "moved away",
+                   "discharge_date", "2999-01-01"),
+         "discharge_date"},
+    };
+    char what[96];
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(what, sizeof(what), "bad discharge %zu (%s)", i, bad[i].field);
+        rqj(&G.alice, "PATCH", path, bad[i].body, &r);
+        expect_error(&r, 400, bad[i].field, what);
+        cbt_resp_free(&r);
+    }
+    rq(&G.alice, "GET", path, NULL, &r);
+    expect_status(&r, 200, "unchanged after bad discharges");
+    assert_string_equal(cbt_jstr(&r, "status"), "active");
+    assert_true(json_is_null(json_object_get(r.json, "discharge_reason")));
+    assert_true(json_is_null(json_object_get(r.json, "discharge_date")));
+    cbt_resp_free(&r);
+
+    rqj(&G.alice, "PATCH", path,
+        json_pack("{s:s, s:s, s:s}", "status", "discharged", "discharge_reason", "goals met",
+                  "discharge_date", "2026-01-10"),
+        &r);
+    expect_status(&r, 200, "discharge");
+    assert_string_equal(cbt_jstr(&r, "status"), "discharged");
+    assert_string_equal(cbt_jstr(&r, "discharge_reason"), "goals met");
+    assert_string_equal(cbt_jstr(&r, "discharge_date"), "2026-01-10");
+    cbt_resp_free(&r);
+    /* Clearing the reason of a discharged person is refused. */
+    rqj(&G.alice, "PATCH", path, json_pack("{s:n}", "discharge_reason"), &r);
+    expect_error(&r, 400, "discharge_reason", "clear the reason of a discharged person");
+    cbt_resp_free(&r);
+    /* Re-opening the case clears both. */
+    rqj(&G.alice, "PATCH", path, json_pack("{s:s}", "status", "active"), &r);
+    expect_status(&r, 200, "re-open");
+    assert_string_equal(cbt_jstr(&r, "status"), "active");
+    assert_true(json_is_null(json_object_get(r.json, "discharge_reason")));
+    assert_true(json_is_null(json_object_get(r.json, "discharge_date")));
+    cbt_resp_free(&r);
+    /* ...unless the patch keeps one, which is refused. */
+    rqj(&G.alice, "PATCH", path,
+        json_pack("{s:s, s:s}", "status", "active", "discharge_date", "2026-01-10"), &r);
+    expect_error(&r, 400, "discharge_date", "active with a discharge date");
+    cbt_resp_free(&r);
+
+    /* Registering someone already discharged follows the same rule. */
+    rqj(&G.alice, "POST", "/api/participants",
+        json_pack("{s:s, s:s, s:s, s:s}", "given_name", "Dan", "family_name", "Dischargetest",
+                  "date_of_birth", "1969-01-01", "status", "discharged"),
+        &r);
+    expect_error(&r, 400, "discharge_reason", "register discharged without a reason");
+    cbt_resp_free(&r);
+}
+
 static void test_participant_patch(void **state)
 {
     (void)state;
@@ -2417,6 +2494,7 @@ int main(void)
         cmocka_unit_test(test_participant_validation),
         cmocka_unit_test(test_participant_get_errors),
         cmocka_unit_test(test_participant_patch),
+        cmocka_unit_test(test_participant_discharge),
         cmocka_unit_test(test_participant_search),
         cmocka_unit_test(test_participant_paging),
         cmocka_unit_test(test_participant_search_merged_order),

@@ -330,8 +330,9 @@ static void seed(void)
     person(ALICE, "Ivy", "Irons", ALICE, G.irons);
     contact(ALICE, G.irons, 1, -3, NULL);
     create_participant(ALICE, "Gus", "Gale",
-                       json_pack("{s:s, s:s, s:s}", "assigned_coach", G.uid[ALICE], "status",
-                                 "discharged", "discharge_reason", "moved away"),
+                       json_pack("{s:s, s:s, s:s, s:s}", "assigned_coach", G.uid[ALICE], "status",
+                                 "discharged", "discharge_reason", "moved away", "discharge_date",
+                                 "2026-01-15"),
                        G.gale);
     contact(ALICE, G.gale, 6, -5, NULL);
     person(CAROL, "Hal", "Hunt", CAROL, G.hunt);

@@ -439,10 +439,10 @@ static void seed(void)
                      "employment_status", "in_work", "referral_source", "employer", "main_barrier",
                      "heart_blood_pressure"));
     person(ALICE, 7, "Gus", "Gale", "1980-01-01",
-           json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "sex", "male", "ethnic_group",
+           json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "sex", "male", "ethnic_group",
                      "other_arab", "postcode", "BL9 7AB", "employment_status", "in_work",
                      "referral_source", "self", "status", "discharged", "discharge_reason",
-                     "completed"));
+                     "completed", "discharge_date", "2026-01-15"));
     person(BOB, 8, "Hal", "Hunt", "1985-02-02",
            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "team", "radcliffe", "sex", "male",
                      "ethnic_group", "white_irish", "postcode", "M26 2AB", "employment_status",

@@ -71,6 +71,24 @@ export function participantForm({ person = null, teams, user }) {
   let mine = null;
   let consent = null;
   let extraConsents = null;
+  let status = null;
+  let reason = null;
+  let discharged = null;
+  if (editing) {
+    // A discharged person has a reason and a date; re-opening clears both.
+    reason = textField({ id: 'discharge_reason', label: 'Reason for discharge', hint: 'For example: goals met, moved away, no longer wants support', value: p.discharge_reason || '', widthClass: 'nhsuk-u-width-two-thirds' });
+    discharged = dateField({ id: 'discharge_date', legend: 'Date of discharge', hint: 'For example, 15 3 2026' });
+    setDate(discharged, p.discharge_date);
+    const details = h('div', { class: 'cb-discharge', id: 'discharge-details' }, reason.el, discharged.el);
+    const show = (v) => { details.hidden = v !== 'discharged'; };
+    status = radiosField({
+      id: 'status', legend: 'Status', value: p.status || 'active', onchange: show,
+      options: [{ value: 'active', text: 'Active: receiving support' }, { value: 'discharged', text: 'Discharged' }],
+    });
+    show(p.status || 'active');
+    fields.push(status, reason, discharged);
+    parts.push(section('Status', status.el, details));
+  }
   if (!editing) {
     mine = checkboxesField({
       id: 'assign', legend: 'Caseload', options: [{ value: 'me', text: 'Add them to my caseload' }],
@@ -143,6 +161,19 @@ export function participantForm({ person = null, teams, user }) {
     v.referral_source = source.value() || null;
     v.main_barrier = barrier.value() || null;
     v.topics = topics.value();
+    if (editing) {
+      v.status = status.value() || 'active';
+      v.discharge_reason = null;
+      v.discharge_date = null;
+      if (v.status === 'discharged') {
+        v.discharge_reason = reason.value().trim() || null;
+        if (!v.discharge_reason) problems.push({ field: 'discharge_reason', text: 'Enter the reason for discharge' });
+        else if (v.discharge_reason.length > 200) problems.push({ field: 'discharge_reason', text: 'Reason for discharge must be 200 characters or fewer' });
+        const dd = dateValue(discharged, 'Date of discharge', { notFuture: true, today: todayYmd() });
+        if (dd.error) problems.push({ field: 'discharge_date', text: dd.error, parts: dd.parts });
+        else v.discharge_date = dd.ymd;
+      }
+    }
 
     let body;
     if (editing) {

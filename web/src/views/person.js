@@ -46,6 +46,11 @@ function rerender(message) {
 
 // ---------------------------------------------------------------- summary
 
+function statusText(p) {
+  if (p.status !== 'discharged') return 'Active';
+  return `Discharged${p.discharge_date ? ` on ${formatDate(p.discharge_date)}` : ''}${p.discharge_reason ? `: ${p.discharge_reason}` : ''}`;
+}
+
 function details(p) {
   const age = ageOn(p.date_of_birth);
   const cohorts = COHORTS.filter((c) => p[c.value] === true).map((c) => c.text).join(', ');
@@ -54,7 +59,8 @@ function details(p) {
     summaryRow('NHS number', p.nhs_number ? formatNhsNumber(p.nhs_number) : notRecorded()),
     summaryRow('Phone', orNot(p.phone)),
     summaryRow('Postcode', orNot(p.postcode)),
-    summaryRow('Main reasons for coming', orNot((p.topics || []).map(topicText).join(', '))));
+    summaryRow('Main reasons for coming', orNot((p.topics || []).map(topicText).join(', '))),
+    summaryRow('Status', statusText(p)));
   const more = h('dl', { class: 'nhsuk-summary-list cb-summary' },
     summaryRow('Preferred name', orNot(p.preferred_name)),
     summaryRow('Email', orNot(p.email)),
@@ -69,7 +75,6 @@ function details(p) {
     summaryRow('Main health barrier', orNot(label(MAIN_BARRIERS, p.main_barrier))),
     summaryRow('Team', orNot(teamName(p.team))),
     summaryRow('Coach', p.assigned_coach ? (p.assigned_coach === (session.user || {}).id ? 'You' : 'Another coach') : notRecorded()),
-    summaryRow('Status', p.status === 'discharged' ? `Discharged${p.discharge_date ? ` on ${formatDate(p.discharge_date)}` : ''}${p.discharge_reason ? `: ${p.discharge_reason}` : ''}` : 'Active'),
     summaryRow('Registered', p.created_at ? formatDateTime(p.created_at) : notRecorded()));
   return h('div', null, main,
     h('details', { class: 'nhsuk-details' },
