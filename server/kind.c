@@ -700,6 +700,18 @@ int cb_kind_list(struct cb_conn *c, const struct cb_actor *a, const struct cb_ki
     int rc = scope_team(c, a, &pk, probe, team, sizeof(team), &participant, &fe);
     json_decref(probe);
     json_decref(participant);
+    json_t *hidden = NULL;
+    if (rc == CB_EINVAL && pk.scope == CB_SCOPE_PARTICIPANT &&
+        cb_record_get(c, &cb_table_participants, parent_id, &hidden) == CB_OK) {
+        /* Another team's person: a 404 like a missing one, but the attempt is
+         * audited, as a denied read of the record itself is (cb_kind_visible). */
+        char action[64];
+        snprintf(action, sizeof(action), "%s.list", k->audit);
+        struct cb_audit_event e = {a->user->id, action,   "participants", parent_id,
+                                   a->address,  "denied", "read",         parent_id};
+        cb_audit(c, &e);
+    }
+    json_decref(hidden);
     if (rc == CB_EINVAL || rc == CB_EFORBIDDEN) {
         rc = CB_ENOTFOUND;
     }

@@ -287,6 +287,28 @@ static void test_access_across_teams_and_roles(void **state)
     expect(ANN, "DELETE", path, NULL, 404, NULL);
     snprintf(path, sizeof(path), "/api/participants/%s/goals", G.other);
     expect(ANN, "GET", path, NULL, 404, NULL);
+    /* ...and each attempt is in the person's audit trail, as denied. */
+    {
+        struct cbt_resp r;
+        int denied_list = 0, denied_read = 0;
+        snprintf(path, sizeof(path), "/api/participants/%s/audit", G.other);
+        assert_int_equal(req(MEG, "GET", path, NULL, &r), 200);
+        json_t *items = json_object_get(r.json, "items"), *ev;
+        size_t i;
+        json_array_foreach(items, i, ev)
+        {
+            const char *act = json_string_value(json_object_get(ev, "action"));
+            const char *out = json_string_value(json_object_get(ev, "outcome"));
+            const char *actor = json_string_value(json_object_get(ev, "username"));
+            if (act && out && actor && strcmp(out, "denied") == 0 && strcmp(actor, "ann") == 0) {
+                denied_list += strcmp(act, "goal.list") == 0;
+                denied_read += strcmp(act, "goal") == 0;
+            }
+        }
+        cbt_resp_free(&r);
+        assert_int_equal(denied_list, 1);
+        assert_true(denied_read >= 1);
+    }
     /* Writing about someone in another team names the field, not whether they exist. */
     expect(ANN, "POST", "/api/goals", body, 400, "participant_id");
     /* The manager sees everyone; the admin sees no records. */
