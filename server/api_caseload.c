@@ -82,6 +82,39 @@ static int checkin_call(struct cb_req *r)
     return cb_reply_json(r, 200, out, NULL);
 }
 
+/* GET /api/settings - the service settings (caseload.h), for any signed-in user. */
+static int settings_get(struct cb_req *r)
+{
+    json_t *out = NULL;
+    int rc = cb_settings_get(r->db, &out);
+    return rc ? cb_reply_error(r, rc, NULL) : cb_reply_json(r, 200, out, NULL);
+}
+
+/* PATCH /api/settings, run by cb_req_write (group commit). */
+struct settings_job {
+    struct cb_req *r;
+    json_t *out;
+    struct cb_field_error fe;
+};
+
+static int settings_job(struct cb_conn *c, void *arg)
+{
+    struct settings_job *j = arg;
+    return cb_settings_update(c, &j->r->actor, j->r->body, &j->out, &j->fe);
+}
+
+/* PATCH /api/settings - managers and admins; 400 naming the key. */
+static int settings_patch(struct cb_req *r)
+{
+    struct settings_job j = {r, NULL, {"", ""}};
+    int rc = cb_req_write(r, settings_job, &j);
+    if (rc) {
+        json_decref(j.out);
+        return cb_reply_error(r, rc, &j.fe);
+    }
+    return cb_reply_json(r, 200, j.out, NULL);
+}
+
 static const struct list_route caseload_route = {cb_caseload_list};
 static const struct list_route follow_ups_route = {cb_follow_ups_list};
 static const struct list_route reviews_route = {cb_reviews_due_list};
@@ -93,5 +126,7 @@ const struct cb_route cb_routes_caseload[] = {
     {"GET", "/api/reviews-due", list_handler, 0, &reviews_route},
     {"GET", "/api/queue", list_handler, 0, &queue_route},
     {"POST", "/api/checkins/{id}/call", checkin_call, 0, NULL},
+    {"GET", "/api/settings", settings_get, 0, NULL},
+    {"PATCH", "/api/settings", settings_patch, CB_ROUTE_BODY, NULL},
 };
 const size_t cb_routes_caseload_count = sizeof(cb_routes_caseload) / sizeof(cb_routes_caseload[0]);

@@ -18,6 +18,7 @@
  *   they go team by team through the same indexes instead of scanning.
  */
 #include "coachbox/caseload.h"
+#include "coachbox/audit.h"
 #include "coachbox/buf.h"
 #include "coachbox/json.h"
 #include "coachbox/kind.h"
@@ -439,6 +440,71 @@ static long review_weeks_setting(struct cb_conn *c)
         return w;
     }
     return CB_REVIEW_WEEKS_DEFAULT;
+}
+
+int cb_settings_get(struct cb_conn *c, json_t **out)
+{
+    *out = json_pack("{s:I}", "review_weeks", (json_int_t)review_weeks_setting(c));
+    return *out ? CB_OK : CB_ENOMEM;
+}
+
+int cb_settings_update(struct cb_conn *c, const struct cb_actor *a, json_t *in, json_t **out,
+                       struct cb_field_error *fe)
+{
+    char text[32], detail[64];
+    long weeks = 0;
+    *out = NULL;
+    if (a && strcmp(a->user->role, "manager") != 0 && strcmp(a->user->role, "admin") != 0) {
+        return CB_EFORBIDDEN;
+    }
+    if (!json_is_object(in) || json_object_size(in) == 0) {
+        return cb_field_fail(fe, "review_weeks", "is required");
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(in, key, v)
+    {
+        if (strcmp(key, "review_weeks") != 0) {
+            return cb_field_fail(fe, key, "is not a setting");
+        }
+    }
+    v = json_object_get(in, "review_weeks");
+    if (json_is_integer(v)) {
+        snprintf(text, sizeof(text), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    } else if (json_is_string(v) && strlen(json_string_value(v)) < sizeof(text)) {
+        snprintf(text, sizeof(text), "%s", json_string_value(v));
+    } else {
+        return cb_field_fail(fe, "review_weeks", "must be a whole number from 1 to %d",
+                             CB_REVIEW_WEEKS_MAX);
+    }
+    int rc = parse_int("review_weeks", text, 1, CB_REVIEW_WEEKS_MAX, 0, &weeks, fe);
+    if (rc) {
+        return rc;
+    }
+    snprintf(text, sizeof(text), "%ld", weeks);
+    snprintf(detail, sizeof(detail), "review_weeks=%ld", weeks);
+    rc = cb_conn_begin(c);
+    if (rc) {
+        return rc;
+    }
+    rc = cb_setting_set(c, "review_weeks", text);
+    if (rc == CB_OK) {
+        struct cb_audit_event e = {a ? a->user->id : NULL,
+                                   "settings.update",
+                                   "settings",
+                                   "review_weeks",
+                                   a ? a->address : NULL,
+                                   "ok",
+                                   detail,
+                                   NULL};
+        rc = cb_audit(c, &e);
+    }
+    if (rc == CB_OK) {
+        rc = cb_conn_commit(c);
+    } else {
+        cb_conn_rollback(c);
+    }
+    return rc ? rc : cb_settings_get(c, out);
 }
 
 struct review_ctx {

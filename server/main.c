@@ -5,6 +5,7 @@
  */
 #include "coachbox/auth.h"
 #include "coachbox/capture.h"
+#include "coachbox/caseload.h"
 #include "coachbox/err.h"
 #include "coachbox/http.h"
 #include "coachbox/json.h"
@@ -59,6 +60,7 @@ static void usage(void)
           "          [--team TEAM] [--display-name NAME]   (password read from stdin)\n"
           "  user disable|enable --data DIR --username U\n"
           "  team add --data DIR --id ID --name NAME\n"
+          "  settings --data DIR [--review-weeks N]   show (or change) the service settings\n"
           "  score INSTRUMENT KEY=VALUE ...   score an outcome measure (--list for all)\n"
           "  import imd|population --data DIR FILE.csv   replace report reference data\n"
           "  export quarterly --data DIR --quarter YYYYQn [--team TEAM] [--out FILE]\n"
@@ -397,6 +399,54 @@ static int cmd_team(int argc, char **argv)
     return 0;
 }
 
+/*
+ * `coachbox settings --data DIR [--review-weeks N]`: change what is given
+ * (caseload.h cb_settings_update: validated, audited), then print the
+ * settings as JSON.  Exit 2 naming the flag for a bad value.
+ */
+static int cmd_settings(struct flags *f)
+{
+    static const char *const known[] = {"--data=", "--review-weeks=", NULL};
+    if (flags_check(f, known)) {
+        return 2;
+    }
+    const char *data = flag_value(f, "--data"), *weeks = flag_value(f, "--review-weeks");
+    if (!data) {
+        fprintf(stderr, "coachbox: settings needs --data DIR\n");
+        return 2;
+    }
+    struct cb_store *s;
+    struct cb_conn *c;
+    if (open_store(data, &s) || cb_store_conn(s, &c)) {
+        return 1;
+    }
+    json_t *out = NULL;
+    struct cb_field_error fe = {"", ""};
+    int rc;
+    if (weeks) {
+        json_t *in = json_pack("{s:s}", "review_weeks", weeks);
+        rc = in ? cb_settings_update(c, NULL, in, &out, &fe) : CB_ENOMEM;
+        json_decref(in);
+    } else {
+        rc = cb_settings_get(c, &out);
+    }
+    cb_store_close(s);
+    if (rc) {
+        fprintf(stderr, "coachbox: settings: %s%s%s\n",
+                strcmp(fe.field, "review_weeks") == 0 ? "--review-weeks" : fe.field,
+                fe.field[0] ? " " : "", fe.message[0] ? fe.message : cb_strerror(rc));
+        return rc == CB_EINVAL ? 2 : 1;
+    }
+    char *text = json_dumps(out, JSON_COMPACT);
+    json_decref(out);
+    if (!text) {
+        return 1;
+    }
+    printf("%s\n", text);
+    free(text);
+    return 0;
+}
+
 /* Values of a repeatable --name flag as a JSON array of strings. */
 static json_t *flag_values(const struct flags *f, const char *name)
 {
@@ -684,6 +734,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "team") == 0) {
         return cmd_team(argc - 2, argv + 2);
+    }
+    if (strcmp(cmd, "settings") == 0) {
+        struct flags f = {argc - 2, argv + 2};
+        return cmd_settings(&f);
     }
     if (strcmp(cmd, "score") == 0) {
         return cb_measures_cli(argc - 1, argv + 1);

@@ -105,4 +105,23 @@ int cb_queue_list(struct cb_conn *c, const struct cb_actor *a, const struct cb_l
 int cb_checkin_call(struct cb_conn *c, const struct cb_actor *a, const char *id, json_t **out,
                     struct cb_field_error *fe);
 
+/*
+ * The service settings this server keeps (table settings), as JSON:
+ * {"review_weeks": N}: the default number of weeks after a baseline measure
+ * with no later review before a review is due (reviews-due, and data quality's
+ * baselines without a review), 1..CB_REVIEW_WEEKS_MAX.  Any signed-in user may
+ * read them.  *out is a new reference.
+ */
+int cb_settings_get(struct cb_conn *c, json_t **out);
+
+/*
+ * Change settings from in ({"review_weeks": N}, N an integer or a string of
+ * digits; no other key): in one BEGIN IMMEDIATE transaction on c, audited
+ * ("settings.update", detail "review_weeks=N").  a NULL is the CLI (no role
+ * check, audited without an actor); otherwise managers and admins only
+ * (CB_EFORBIDDEN).  CB_EINVAL naming the key; *out = the settings after.
+ */
+int cb_settings_update(struct cb_conn *c, const struct cb_actor *a, json_t *in, json_t **out,
+                       struct cb_field_error *fe);
+
 #endif

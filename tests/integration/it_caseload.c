@@ -638,6 +638,59 @@ static void test_reviews_due(void **state)
     json_decref(j);
 }
 
+/* The review interval is a service setting: read by anyone, changed by a
+ * manager or an admin (validated, audited); the lists then use it. */
+static void test_review_weeks_setting(void **state)
+{
+    (void)state;
+    struct cbt_resp r;
+    json_t *j = get_ok(&G.c[ALICE], "/api/settings");
+    assert_int_equal(json_integer_value(json_object_get(j, "review_weeks")), 12);
+    json_decref(j);
+    rq(&G.c[ALICE], "PATCH", "/api/settings", "{\"review_weeks\":11}", &r);
+    expect_status(&r, 403, "a coach changes the setting");
+    cbt_resp_free(&r);
+    static const struct {
+        const char *body, *field;
+    } bad[] = {
+        {"{}", "review_weeks"},
+        {"{\"review_weeks\":0}", "review_weeks"},
+        {"{\"review_weeks\":105}", "review_weeks"},
+        {"{\"review_weeks\":\"ten\"}", "review_weeks"},
+        {"{\"review_weeks\":1.5}", "review_weeks"},
+        {"{\"review_weeks\":null}", "review_weeks"},
+        {"{\"review_weeks\":11,\"colour\":\"red\"}", "colour"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        rq(&G.c[MGR], "PATCH", "/api/settings", bad[i].body, &r);
+        expect_status(&r, 400, bad[i].body);
+        const char *f = cbt_jstr(&r, "error.field");
+        if (!f || strcmp(f, bad[i].field) != 0) {
+            fail_msg("%s: error.field %s, want %s", bad[i].body, f ? f : "(none)", bad[i].field);
+        }
+        cbt_resp_free(&r);
+    }
+    j = get_ok(&G.c[LENA], "/api/settings");
+    assert_int_equal(json_integer_value(json_object_get(j, "review_weeks")), 12);
+    json_decref(j);
+
+    rq(&G.c[MGR], "PATCH", "/api/settings", "{\"review_weeks\":11}", &r);
+    expect_status(&r, 200, "a manager sets 11 weeks");
+    assert_int_equal(json_integer_value(json_object_get(r.json, "review_weeks")), 11);
+    cbt_resp_free(&r);
+    j = get_ok(&G.c[ALICE], "/api/reviews-due");
+    assert_int_equal(json_integer_value(json_object_get(j, "weeks")), 11);
+    expect_names(json_object_get(j, "items"), "Vine,Rees,Sand", "due at the new default");
+    json_decref(j);
+    /* An admin may change it too; back to 12 for the other tests. */
+    rq(&G.c[ADM], "PATCH", "/api/settings", "{\"review_weeks\":\"12\"}", &r);
+    expect_status(&r, 200, "an admin sets 12 weeks");
+    cbt_resp_free(&r);
+    j = get_ok(&G.c[ALICE], "/api/reviews-due");
+    assert_int_equal(json_integer_value(json_object_get(j, "weeks")), 12);
+    json_decref(j);
+}
+
 static void test_queue(void **state)
 {
     (void)state;
@@ -830,6 +883,7 @@ int main(void)
         cmocka_unit_test(test_caseload_isolation),
         cmocka_unit_test(test_follow_ups),
         cmocka_unit_test(test_reviews_due),
+        cmocka_unit_test(test_review_weeks_setting),
         cmocka_unit_test(test_queue),
         cmocka_unit_test(test_call),
         cmocka_unit_test(test_roles_and_sessions),

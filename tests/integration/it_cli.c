@@ -199,6 +199,33 @@ static void test_team_add(void **state)
     expect_run(verb, NULL, 2, NULL, out, sizeof(out));
 }
 
+/* `coachbox settings`: shows the settings, changes the review interval,
+ * refuses a bad value naming the flag (exit 2, nothing changed). */
+static void test_settings(void **state)
+{
+    (void)state;
+    char out[4096];
+    const char *show[] = {"settings", "--data", data, NULL};
+    const char *w12[] = {"\"review_weeks\":12", NULL};
+    expect_run(show, NULL, 0, w12, out, sizeof(out));
+    const char *set[] = {"settings", "--data", data, "--review-weeks", "16", NULL};
+    const char *w16[] = {"\"review_weeks\":16", NULL};
+    expect_run(set, NULL, 0, w16, out, sizeof(out));
+    static const char *const bad[] = {"0", "105", "ten", "-3", "16x", "", NULL};
+    const char *w_flag[] = {"--review-weeks", "1 to 104", NULL};
+    for (int i = 0; bad[i]; i++) {
+        const char *args[] = {"settings", "--data", data, "--review-weeks", bad[i], NULL};
+        expect_run(args, NULL, 2, w_flag, out, sizeof(out));
+    }
+    expect_run(show, NULL, 0, w16, out, sizeof(out));
+    const char *unknown[] = {"settings", "--data", data, "--colour", "red", NULL};
+    const char *w_unknown[] = {"--colour", NULL};
+    expect_run(unknown, NULL, 2, w_unknown, out, sizeof(out));
+    const char *nodata[] = {"settings", NULL};
+    const char *w_data[] = {"--data", NULL};
+    expect_run(nodata, NULL, 2, w_data, out, sizeof(out));
+}
+
 static void test_version_and_usage(void **state)
 {
     (void)state;
@@ -252,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_user_add_errors),
         cmocka_unit_test(test_user_disable_enable),
         cmocka_unit_test(test_team_add),
+        cmocka_unit_test(test_settings),
         cmocka_unit_test(test_version_and_usage),
         cmocka_unit_test(test_added_user_can_sign_in),
     };

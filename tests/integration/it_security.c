@@ -510,6 +510,7 @@ enum cls {
     CLIN,     /* coaches, leads, managers; admins 403 */
     TEAMKIND, /* clinical roles and admins (team-scoped reference data) */
     MGRONLY,  /* managers only: coaches, leads and admins 403 */
+    MGRADM,   /* managers and admins: coaches and leads 403 */
     ADMONLY,  /* admins only: everyone else 403 */
     CENTRAL   /* exists on central only: 404 on a field server, for everyone */
 };
@@ -615,6 +616,8 @@ static const struct expect expects[] = {
     {"GET", "/api/reviews-due", CLIN, NULL},
     {"GET", "/api/queue", CLIN, NULL},
     {"POST", "/api/checkins/{id}/call", CLIN, NULL},
+    {"GET", "/api/settings", ANY, NULL},
+    {"PATCH", "/api/settings", MGRADM, NULL},
     /* api_sync.c */
     {"GET", "/api/sync/status", ANY, NULL},
     {"POST", "/api/sync/now", ANY, NULL},
@@ -840,7 +843,8 @@ static void roles_one(const struct cb_route *rt, const struct expect *e, int *co
         snprintf(what, sizeof(what), "%s %s as %s", rt->method, path, usernames[w]);
         check_security_headers(r.headers, 0, what);
         int forbidden = (w == ADM && (e->cls == CLIN || e->cls == MGRONLY)) ||
-                        (w != MGR && e->cls == MGRONLY) || (w != ADM && e->cls == ADMONLY);
+                        (w != MGR && e->cls == MGRONLY) || (w != ADM && e->cls == ADMONLY) ||
+                        (w != MGR && w != ADM && e->cls == MGRADM);
         const char *code = cbt_jstr(&r, "error.code");
         if (e->cls == CENTRAL && r.status != 404) {
             note_fail("%s: %ld, want 404 on a field server", what, r.status);
