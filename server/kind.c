@@ -196,6 +196,51 @@ static int checkin_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_
     return CB_OK;
 }
 
+/*
+ * A referral keeps the date of each status it reached.  When the status (in
+ * vals, the validated create or patch) becomes accepted, declined or attended
+ * and that status's own date is neither given nor already set, it is the given
+ * status_date, else today; a status change without a status_date stamps
+ * status_date the same way.  Every status date must be on or after sent_date
+ * (CB_EINVAL naming the field).
+ */
+static int referral_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_field_error *fe)
+{
+    static const char *const dated[][2] = {{"accepted", "accepted_date"},
+                                           {"declined", "declined_date"},
+                                           {"attended", "attended_date"}};
+    const char *status = cb_json_str(vals, "status");
+    const char *before = k->current ? cb_json_str(k->current, "status") : NULL;
+    int changed = status && (!before || strcmp(status, before) != 0);
+    char today[CB_DATE_STRLEN];
+    cb_today(today);
+    const char *when = cb_json_str(vals, "status_date") ? cb_json_str(vals, "status_date") : today;
+    if (changed && (k->current || strcmp(status, "sent") != 0) &&
+        !json_object_get(vals, "status_date")) {
+        json_object_set_new(vals, "status_date", json_string(when));
+    }
+    for (size_t i = 0; status && i < sizeof(dated) / sizeof(dated[0]); i++) {
+        const char *col = dated[i][1];
+        if (strcmp(status, dated[i][0]) == 0 && !json_object_get(vals, col) &&
+            !(k->current && cb_json_str(k->current, col))) {
+            json_object_set_new(vals, col, json_string(when));
+        }
+    }
+    const char *sent = cb_json_str(vals, "sent_date");
+    if (!sent && k->current) {
+        sent = cb_json_str(k->current, "sent_date");
+    }
+    static const char *const after_sent[] = {"status_date", "accepted_date", "declined_date",
+                                             "attended_date"};
+    for (size_t i = 0; sent && i < sizeof(after_sent) / sizeof(after_sent[0]); i++) {
+        const char *d = cb_json_str(vals, after_sent[i]);
+        if (d && strcmp(d, sent) < 0) {
+            return cb_field_fail(fe, after_sent[i], "must not be before sent_date (%s)", sent);
+        }
+    }
+    return CB_OK;
+}
+
 /* Resolving a conflict records who and when. */
 static int conflict_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_field_error *fe)
 {
@@ -261,7 +306,7 @@ const struct cb_kind cb_kind_referrals = {"referrals",
                                           "sent_date DESC, id DESC",
                                           1,
                                           NULL,
-                                          NULL,
+                                          referral_prepare,
                                           NULL};
 const struct cb_kind cb_kind_enrolments = {"enrolments",
                                            "enrolment",

@@ -264,6 +264,15 @@ const char *const cb_migrations[] = {
      *    reused after being restored from a backup (docs/SYNC.md, "Restored sites") */
     "CREATE TABLE site_ops(site TEXT NOT NULL, op_id INTEGER NOT NULL,"
     "  digest INTEGER NOT NULL, PRIMARY KEY (site, op_id)) WITHOUT ROWID;",
+
+    /* 10: referrals keep the date of each status they reached (status_date stays the date
+     *     of the current one); existing rows take theirs from status_date */
+    "ALTER TABLE referrals ADD COLUMN accepted_date TEXT;"
+    "ALTER TABLE referrals ADD COLUMN declined_date TEXT;"
+    "ALTER TABLE referrals ADD COLUMN attended_date TEXT;"
+    "UPDATE referrals SET accepted_date = status_date WHERE status = 'accepted';"
+    "UPDATE referrals SET declined_date = status_date WHERE status = 'declined';"
+    "UPDATE referrals SET attended_date = status_date WHERE status = 'attended';",
 #undef CHILD_COLS
 };
 

@@ -210,6 +210,9 @@ static const struct cb_field referral_fields[] = {
     ENUMD("status", cb_referral_statuses, "sent", 0),
     DATE("sent_date", REQ | PAST),
     DATE("status_date", PAST),
+    DATE("accepted_date", PAST),
+    DATE("declined_date", PAST),
+    DATE("attended_date", PAST),
     TEXT("notes", 2000, 0),
     TEAM("team", SRV),
 };

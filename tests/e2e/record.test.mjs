@@ -52,6 +52,8 @@ test('details, consent, goal review and referral status are changed from the rec
   await page.getByRole('button', { name: 'Update referral to Stop smoking service' }).click();
   await page.getByText('Referral updated').waitFor();
   assert.equal(sql(`SELECT status FROM referrals WHERE id='${ref.id}'`), 'accepted');
+  assert.equal(sql(`SELECT accepted_date = date('now') FROM referrals WHERE id='${ref.id}'`), '1', 'the acceptance is dated');
+  assert.match(await page.locator('#referrals').innerText(), /Accepted \d/);
   noProblems(page);
   await context.close();
 });

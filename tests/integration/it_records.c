@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 
@@ -252,6 +253,34 @@ static void test_consents_goals_referrals(void **state)
     snprintf(path, sizeof(path), "/api/referrals/%s", ref);
     expect(ANN, "PATCH", path, "{\"status\":\"accepted\",\"status_date\":\"2026-10-09\"}", 200,
            NULL);
+    /* Each status keeps its own date: accepted on the 9th, attended on the 20th. */
+    expect(ANN, "PATCH", path, "{\"status\":\"attended\",\"status_date\":\"2026-10-20\"}", 200,
+           NULL);
+    assert_int_equal(req(ANN, "GET", path, NULL, &r), 200);
+    assert_string_equal(cbt_jstr(&r, "status"), "attended");
+    assert_string_equal(cbt_jstr(&r, "status_date"), "2026-10-20");
+    assert_string_equal(cbt_jstr(&r, "accepted_date"), "2026-10-09");
+    assert_string_equal(cbt_jstr(&r, "attended_date"), "2026-10-20");
+    assert_true(json_is_null(json_object_get(r.json, "declined_date")));
+    cbt_resp_free(&r);
+    /* A status date before the referral was sent is refused; nothing changes. */
+    expect(ANN, "PATCH", path, "{\"status\":\"declined\",\"status_date\":\"2026-10-01\"}", 400,
+           "status_date");
+    expect(ANN, "PATCH", path, "{\"accepted_date\":\"2026-09-30\"}", 400, "accepted_date");
+    /* Without a status_date the change is dated today. */
+    {
+        char today[16];
+        time_t t = time(NULL);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(today, sizeof(today), "%Y-%m-%d", &tm);
+        expect(ANN, "PATCH", path, "{\"status\":\"declined\"}", 200, NULL);
+        assert_int_equal(req(ANN, "GET", path, NULL, &r), 200);
+        assert_string_equal(cbt_jstr(&r, "declined_date"), today);
+        assert_string_equal(cbt_jstr(&r, "status_date"), today);
+        assert_string_equal(cbt_jstr(&r, "accepted_date"), "2026-10-09");
+        cbt_resp_free(&r);
+    }
     expect(ANN, "PATCH", path, "{\"status\":\"lost\"}", 400, "status");
     expect(ANN, "PATCH", path, "{\"participant_id\":\"01a21800-0000-7000-8000-000000000000\"}", 400,
            "participant_id");

@@ -379,8 +379,19 @@ function referralRow(p, r) {
   return [
     h('span', null, label(REFERRAL_DESTINATIONS, r.destination), r.destination_detail ? h('span', { class: 'cb-block cb-muted', text: r.destination_detail }) : null, notSent(r)),
     h('span', { class: 'cb-nowrap', text: formatDate(r.sent_date, { short: true }) }),
-    r.pending ? label(REFERRAL_STATUSES, r.status || 'sent') : h('div', { class: 'cb-inline-form' }, sel.el, save, msg),
+    h('div', null,
+      r.pending ? label(REFERRAL_STATUSES, r.status || 'sent') : h('div', { class: 'cb-inline-form' }, sel.el, save, msg),
+      referralDates(r)),
   ];
+}
+
+// The date of each status the referral reached ("Accepted 9 Oct 2026 · Attended 20 Oct 2026").
+function referralDates(r) {
+  const dated = [['accepted_date', 'Accepted'], ['declined_date', 'Declined'], ['attended_date', 'Attended']]
+    .filter(([k]) => r[k])
+    .sort((a, b) => r[a[0]].localeCompare(r[b[0]]))
+    .map(([k, text]) => `${text} ${formatDate(r[k], { short: true })}`);
+  return dated.length ? h('span', { class: 'cb-block cb-muted cb-referral-dates', text: dated.join(' · ') }) : null;
 }
 
 function referralsSection(p, referrals, error) {
