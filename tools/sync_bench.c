@@ -25,6 +25,7 @@
  * (COACHBOX_BIN names the coachbox binary; default ./coachbox)
  */
 #include "harness.h"
+#include "relay.h"
 
 #include "coachbox/auth.h"
 #include "coachbox/err.h"
@@ -178,124 +179,6 @@ static struct {
     atomic_long max_up[NKINDS], max_down[NKINDS];
 } px;
 
-struct dbuf {
-    char *p;
-    size_t len, cap;
-};
-
-static int dbuf_add(struct dbuf *b, const void *d, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 65536;
-        while (cap < b->len + n + 1) {
-            cap *= 2;
-        }
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            return -1;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, d, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
-static int send_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w <= 0) {
-            if (w < 0 && errno == EINTR) {
-                continue;
-            }
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Read one HTTP request (headers and a Content-Length body); 0 on success. */
-static int read_request(int fd, struct dbuf *req)
-{
-    char buf[1 << 16];
-    size_t header_end = 0, want = 0;
-    for (;;) {
-        ssize_t r = recv(fd, buf, sizeof(buf), 0);
-        if (r <= 0) {
-            return -1;
-        }
-        if (dbuf_add(req, buf, (size_t)r)) {
-            return -1;
-        }
-        if (!header_end) {
-            char *e = strstr(req->p, "\r\n\r\n");
-            if (!e) {
-                continue;
-            }
-            header_end = (size_t)(e - req->p) + 4;
-            want = header_end;
-            for (char *h = req->p; h && h < e;
-                 h = strstr(h, "\r\n") ? strstr(h, "\r\n") + 2 : NULL) {
-                if (strncasecmp(h, "Content-Length:", 15) == 0) {
-                    want += (size_t)strtoull(h + 15, NULL, 10);
-                }
-            }
-        }
-        if (req->len >= want) {
-            return 0;
-        }
-    }
-}
-
-static int forward(const struct dbuf *req, struct dbuf *resp)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) {
-        return -1;
-    }
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)atomic_load(&px.upstream_port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {600, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        return -1;
-    }
-    const char *eol = strstr(req->p, "\r\n");
-    int rc = -1;
-    if (eol) {
-        size_t first = (size_t)(eol - req->p) + 2;
-        static const char hdr[] = "Connection: close\r\n";
-        rc = send_all(fd, req->p, first) || send_all(fd, hdr, sizeof(hdr) - 1) ||
-                     send_all(fd, req->p + first, req->len - first)
-                 ? -1
-                 : 0;
-    }
-    char buf[1 << 16];
-    while (rc == 0) {
-        ssize_t r = recv(fd, buf, sizeof(buf), 0);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            break;
-        }
-        if (dbuf_add(resp, buf, (size_t)r)) {
-            rc = -1;
-        }
-    }
-    close(fd);
-    return rc == 0 && resp->len > 0 ? 0 : -1;
-}
-
 static void atomic_max(atomic_long *m, long v)
 {
     long cur = atomic_load(m);
@@ -306,15 +189,15 @@ static void atomic_max(atomic_long *m, long v)
 static void *px_conn(void *arg)
 {
     int cfd = (int)(intptr_t)arg;
-    struct dbuf req = {NULL, 0, 0}, resp = {NULL, 0, 0};
+    struct cbt_buf req = {NULL, 0, 0}, resp = {NULL, 0, 0};
     struct timeval tv = {600, 0};
     setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (read_request(cfd, &req) == 0) {
+    if (cbt_read_request(cfd, &req) == 0) {
         int k = strncmp(req.p, "POST /sync/v1/push", 18) == 0  ? K_PUSH
                 : strncmp(req.p, "GET /sync/v1/pull", 17) == 0 ? K_PULL
                                                                : K_OTHER;
-        if (forward(&req, &resp) == 0) {
-            send_all(cfd, resp.p, resp.len);
+        if (cbt_forward(atomic_load(&px.upstream_port), 600, &req, &resp) == 0) {
+            cbt_send_all(cfd, resp.p, resp.len);
         }
         /* Counted when complete, so a phase's totals are final when its process exits. */
         atomic_fetch_add(&px.requests[k], 1);

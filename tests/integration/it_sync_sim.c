@@ -86,6 +86,7 @@
 #include "coachbox/store.h"
 #include "coachbox/sync.h"
 #include "harness.h"
+#include "relay.h"
 
 #define PW            "simulation-password-1"
 #define NSITES        6
@@ -360,135 +361,7 @@ static struct {
     char odd_example[600];
 } px;
 
-struct dbuf {
-    char *p;
-    size_t len, cap;
-};
-
-static int dbuf_add(struct dbuf *b, const void *d, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 16384;
-        while (cap < b->len + n + 1) {
-            cap *= 2;
-        }
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            return -1;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, d, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
-static int send_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w <= 0) {
-            if (w < 0 && errno == EINTR) {
-                continue;
-            }
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static void set_timeouts(int fd, int seconds)
-{
-    struct timeval tv = {seconds, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
-/* Read one HTTP request; 0 on success. */
-static int read_request(int fd, struct dbuf *req)
-{
-    char tmp[65536];
-    size_t header_end = 0, want = 0;
-    for (;;) {
-        ssize_t r = recv(fd, tmp, sizeof(tmp), 0);
-        if (r <= 0) {
-            return -1;
-        }
-        if (dbuf_add(req, tmp, (size_t)r)) {
-            return -1;
-        }
-        if (!header_end) {
-            char *e = strstr(req->p, "\r\n\r\n");
-            if (!e) {
-                continue;
-            }
-            header_end = (size_t)(e - req->p) + 4;
-            want = header_end;
-            for (char *h = req->p; h < e; h = strstr(h, "\r\n") + 2) {
-                if (strncasecmp(h, "Content-Length:", 15) == 0) {
-                    want += (size_t)strtoull(h + 15, NULL, 10);
-                }
-                if (!strstr(h, "\r\n")) {
-                    break;
-                }
-            }
-        }
-        if (req->len >= want) {
-            return 0;
-        }
-    }
-}
-
-/* Forward req upstream (asking the server to close), read the whole answer. */
-static int forward(const struct dbuf *req, struct dbuf *resp)
-{
-    int port = atomic_load(&px.upstream_port);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) {
-        return -1;
-    }
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    set_timeouts(fd, 120);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        return -1;
-    }
-    const char *eol = strstr(req->p, "\r\n");
-    int rc = -1;
-    if (eol) {
-        size_t first = (size_t)(eol - req->p) + 2;
-        static const char hdr[] = "Connection: close\r\n";
-        rc = send_all(fd, req->p, first) || send_all(fd, hdr, sizeof(hdr) - 1) ||
-                     send_all(fd, req->p + first, req->len - first)
-                 ? -1
-                 : 0;
-    }
-    char tmp[65536];
-    while (rc == 0) {
-        ssize_t r = recv(fd, tmp, sizeof(tmp), 0);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            break;
-        }
-        if (dbuf_add(resp, tmp, (size_t)r)) {
-            rc = -1;
-        }
-    }
-    close(fd);
-    return rc == 0 && resp->len > 0 ? 0 : -1;
-}
-
-static int resp_status(const struct dbuf *b)
+static int resp_status(const struct cbt_buf *b)
 {
     const char *sp = b->p ? strchr(b->p, ' ') : NULL;
     return sp ? (int)strtol(sp + 1, NULL, 10) : 0;
@@ -496,7 +369,7 @@ static int resp_status(const struct dbuf *b)
 
 /* A 200 answer that does not fit its request (a push answer without "ack", a page without
  * "changes"). */
-static void px_check_answer(const struct dbuf *req, const struct dbuf *resp)
+static void px_check_answer(const struct cbt_buf *req, const struct cbt_buf *resp)
 {
     if (resp_status(resp) != 200) {
         return;
@@ -526,30 +399,30 @@ static int px_roll(int n)
 static void *px_conn(void *arg)
 {
     int cfd = (int)(intptr_t)arg;
-    struct dbuf req = {NULL, 0, 0}, resp = {NULL, 0, 0};
-    set_timeouts(cfd, 120);
-    if (read_request(cfd, &req) == 0) {
+    struct cbt_buf req = {NULL, 0, 0}, resp = {NULL, 0, 0};
+    cbt_set_timeouts(cfd, 120);
+    if (cbt_read_request(cfd, &req) == 0) {
         atomic_fetch_add(&px.requests, 1);
         int roll = atomic_load(&px.faults) ? px_roll(1000) : 1000;
         if (roll < 40) {
             atomic_fetch_add(&px.drop_req, 1); /* never reaches central */
         } else if (roll < 100) {
             /* Central applies it; the site hears nothing, or half an answer. */
-            if (forward(&req, &resp) == 0) {
+            if (cbt_forward(atomic_load(&px.upstream_port), 120, &req, &resp) == 0) {
                 if (roll < 80) {
                     atomic_fetch_add(&px.drop_resp, 1);
                 } else {
                     atomic_fetch_add(&px.truncated, 1);
-                    send_all(cfd, resp.p, resp.len / 2);
+                    cbt_send_all(cfd, resp.p, resp.len / 2);
                 }
             } else {
                 atomic_fetch_add(&px.upstream_fail, 1);
             }
         } else if (roll < 140) {
             /* The same bytes twice: the copy must be refused as a replay. */
-            struct dbuf resp2 = {NULL, 0, 0};
-            int ok1 = forward(&req, &resp) == 0;
-            int ok2 = ok1 && forward(&req, &resp2) == 0;
+            struct cbt_buf resp2 = {NULL, 0, 0};
+            int ok1 = cbt_forward(atomic_load(&px.upstream_port), 120, &req, &resp) == 0;
+            int ok2 = ok1 && cbt_forward(atomic_load(&px.upstream_port), 120, &req, &resp2) == 0;
             if (ok2) {
                 atomic_fetch_add(&px.duplicated, 1);
                 if (resp_status(&resp2) == 401 && strstr(resp2.p, "\"replayed\"")) {
@@ -564,8 +437,8 @@ static void *px_conn(void *arg)
             }
             if (ok1) {
                 /* Usually the first answer; sometimes the refusal of the copy. */
-                const struct dbuf *back = ok2 && px_roll(4) == 0 ? &resp2 : &resp;
-                send_all(cfd, back->p, back->len);
+                const struct cbt_buf *back = ok2 && px_roll(4) == 0 ? &resp2 : &resp;
+                cbt_send_all(cfd, back->p, back->len);
             } else {
                 atomic_fetch_add(&px.upstream_fail, 1);
             }
@@ -575,9 +448,9 @@ static void *px_conn(void *arg)
                 atomic_fetch_add(&px.delayed, 1);
                 sleep_ms(20 + px_roll(1200));
             }
-            if (forward(&req, &resp) == 0) {
+            if (cbt_forward(atomic_load(&px.upstream_port), 120, &req, &resp) == 0) {
                 px_check_answer(&req, &resp);
-                send_all(cfd, resp.p, resp.len);
+                cbt_send_all(cfd, resp.p, resp.len);
             } else {
                 atomic_fetch_add(&px.upstream_fail, 1);
             }
