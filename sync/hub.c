@@ -925,6 +925,7 @@ static int sync_push(struct cb_req *r)
         /* Nothing was applied (every op before the reused one was a resend): answer
          * with central's mark so the site moves its waiting ops past it and resends. */
         cb_conn_rollback(db);
+        cb_conn_release_memory(db);
         char detail[160];
         snprintf(detail, sizeof(detail),
                  "op %lld reused (central has up to %lld): site restored from a backup",
@@ -990,6 +991,9 @@ static int sync_push(struct cb_req *r)
         rc = cb_conn_commit(db);
     } else if (db) {
         cb_conn_rollback(db);
+    }
+    if (db) {
+        cb_conn_release_memory(db); /* the batch's page cache is not kept (store.c) */
     }
     cb_site_clear(&site);
     if (rc) {

@@ -153,32 +153,46 @@ static void tls_error_message(CURLcode cc, const char *base, const char *detail,
     }
 }
 
-/*
- * One request to central: method path (with query) and an optional JSON
- * body; signed when the site is enrolled.  On transport failure CB_EIO with
- * msg set; otherwise CB_OK with resp->status and the parsed body.
- */
-static int http_call(struct cb_conn *c, const char *base, const char *method, const char *path,
-                     const char *body, struct http_resp *resp, char *msg, size_t msglen)
+/* What a request to central needs from the settings: credentials and TLS options. */
+struct central_auth {
+    char id[64], secret[80], ca[1024], pin[256];
+};
+
+/* Read the site's credentials and TLS settings on c (empty when absent). */
+static void auth_load(struct cb_conn *c, struct central_auth *a)
 {
-    char url[1024], id[64] = "", secret[80] = "", ca[1024] = "", pin[256] = "";
+    setting(c, "site_id", a->id, sizeof(a->id));
+    setting(c, "site_secret", a->secret, sizeof(a->secret));
+    setting(c, "central_ca", a->ca, sizeof(a->ca));
+    setting(c, "central_pin", a->pin, sizeof(a->pin));
+}
+
+/*
+ * One request to central with the given credentials, on curl handle k (its
+ * options are reset, its open connection kept) or, when k is NULL, on a
+ * handle of its own.  Touches no store connection, so it may run on a helper
+ * thread (the pull's prefetch).  On transport failure CB_EIO with msg set;
+ * otherwise CB_OK with resp->status and the parsed body.
+ */
+static int http_send(CURL *k, const struct central_auth *a, const char *base, const char *method,
+                     const char *path, const char *body, struct http_resp *resp, char *msg,
+                     size_t msglen)
+{
+    char url[1024];
+    const char *id = a->id, *secret = a->secret, *ca = a->ca, *pin = a->pin;
     char ts[32], nonce[40], sig[CB_SIG_HEXLEN], hdr[256];
     struct curl_slist *hl = NULL;
+    CURL *own = NULL;
     memset(resp, 0, sizeof(*resp));
     cb_buf_init(&resp->body, MAX_RESPONSE);
     snprintf(url, sizeof(url), "%s%s", base, path);
     if (url_ok(base, msg, msglen)) {
         return CB_EINVAL;
     }
-    setting(c, "site_id", id, sizeof(id));
-    setting(c, "site_secret", secret, sizeof(secret));
-    setting(c, "central_ca", ca, sizeof(ca));
-    setting(c, "central_pin", pin, sizeof(pin));
-    CURL *k = round_curl;
     if (k) {
         curl_easy_reset(k); /* options cleared; the open connection is kept */
     } else {
-        k = curl_easy_init();
+        k = own = curl_easy_init();
     }
     if (!k) {
         return CB_ENOMEM;
@@ -246,10 +260,23 @@ static int http_call(struct cb_conn *c, const char *base, const char *method, co
     curl_easy_setopt(k, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(k, CURLOPT_ERRORBUFFER, NULL);
     curl_slist_free_all(hl);
-    if (k != round_curl) {
-        curl_easy_cleanup(k);
+    if (own) {
+        curl_easy_cleanup(own);
     }
     return rc;
+}
+
+/*
+ * One request to central on the round's curl handle (round_curl, or a handle
+ * of its own outside a round), with the credentials read from c's settings.
+ * See http_send.
+ */
+static int http_call(struct cb_conn *c, const char *base, const char *method, const char *path,
+                     const char *body, struct http_resp *resp, char *msg, size_t msglen)
+{
+    struct central_auth a;
+    auth_load(c, &a);
+    return http_send(round_curl, &a, base, method, path, body, resp, msg, msglen);
 }
 
 static void resp_free(struct http_resp *r)
@@ -908,17 +935,88 @@ static int apply_change(struct cb_conn *c, const json_t *ch, const json_t *teams
     return rc;
 }
 
-static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progress, void *ud,
-                    struct cb_sync_result *res)
+/*
+ * The pull's prefetch: while the round applies page N on its store
+ * connection, a helper thread fetches and parses page N+1 (the request for
+ * since = page N's next, with the same ops mark) on a curl handle of its own,
+ * so the transfer and the JSON parsing use the second core.  The page is used
+ * only if, once page N is committed, the cursor and the ops mark are still
+ * what it was asked with; otherwise (another round moved the cursor, a
+ * restore changed the mark, the prefetch failed) it is dropped and the page
+ * fetched again, so the pages applied are exactly those of a round without
+ * prefetch.  Owned by pull_all; the thread touches only this struct.
+ */
+struct prefetch {
+    CURL *k; /* NULL: no prefetch (the page is fetched when needed) */
+    struct central_auth auth;
+    const char *base;
+    char path[160];
+    int64_t since, held;
+    pthread_t th;
+    int running;
+    int rc;
+    struct http_resp resp;
+    char msg[256];
+};
+
+static void *prefetch_main(void *arg)
+{
+    struct prefetch *pf = arg;
+    pf->rc = http_send(pf->k, &pf->auth, pf->base, "GET", pf->path, NULL, &pf->resp, pf->msg,
+                       sizeof(pf->msg));
+    return NULL;
+}
+
+/* Start fetching the page after since (mark held) on the helper thread. */
+static void prefetch_start(struct prefetch *pf, int64_t since, int64_t held)
+{
+    assert(!pf->running);
+    if (!pf->k) {
+        return;
+    }
+    memset(&pf->resp, 0, sizeof(pf->resp));
+    pf->since = since;
+    pf->held = held;
+    pf->rc = CB_EIO;
+    snprintf(pf->path, sizeof(pf->path), "/sync/v1/pull?since=%lld&limit=%d&ops=%lld",
+             (long long)since, PULL_PAGE, (long long)held);
+    pf->running = pthread_create(&pf->th, NULL, prefetch_main, pf) == 0;
+}
+
+/*
+ * Wait for the prefetch; when it fetched the page for (since, held) with a
+ * 200 answer, move it into *resp and return 1.  Otherwise drop it and return 0.
+ */
+static int prefetch_take(struct prefetch *pf, int64_t since, int64_t held, struct http_resp *resp)
+{
+    if (!pf->running) {
+        return 0;
+    }
+    pthread_join(pf->th, NULL);
+    pf->running = 0;
+    if (pf->rc == CB_OK && pf->resp.status == 200 && pf->since == since && pf->held == held) {
+        *resp = pf->resp;
+        memset(&pf->resp, 0, sizeof(pf->resp));
+        return 1;
+    }
+    resp_free(&pf->resp);
+    return 0;
+}
+
+static int pull_pages(struct cb_conn *c, const char *base, cb_sync_progress progress, void *ud,
+                      struct cb_sync_result *res, struct prefetch *pf)
 {
     for (;;) {
         char path[128], teams_text[4096];
         int64_t cursor = setting_int(c, "sync_cursor");
         int64_t held = own_ops_held(c);
-        snprintf(path, sizeof(path), "/sync/v1/pull?since=%lld&limit=%d&ops=%lld",
-                 (long long)cursor, PULL_PAGE, (long long)held);
         struct http_resp resp;
-        int rc = http_call(c, base, "GET", path, NULL, &resp, res->error, sizeof(res->error));
+        int rc = CB_OK;
+        if (!prefetch_take(pf, cursor, held, &resp)) {
+            snprintf(path, sizeof(path), "/sync/v1/pull?since=%lld&limit=%d&ops=%lld",
+                     (long long)cursor, PULL_PAGE, (long long)held);
+            rc = http_call(c, base, "GET", path, NULL, &resp, res->error, sizeof(res->error));
+        }
         if (rc == CB_OK && resp.status != 200) {
             rc = resp_error(&resp, res->error, sizeof(res->error));
         }
@@ -938,6 +1036,10 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
             } else {
                 json_incref(teams);
             }
+        }
+        if (rc == CB_OK && more && next > cursor) {
+            /* The next page travels and is parsed while this one is applied. */
+            prefetch_start(pf, next, held);
         }
         json_t *exits = json_array();
         if (rc == CB_OK) {
@@ -1037,6 +1139,26 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
     }
 }
 
+/* Pull every page from the cursor on (see pull_pages), with the prefetch. */
+static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progress, void *ud,
+                    struct cb_sync_result *res)
+{
+    struct prefetch pf;
+    memset(&pf, 0, sizeof(pf));
+    pf.base = base;
+    auth_load(c, &pf.auth);
+    pf.k = curl_easy_init(); /* NULL: pages are fetched one after the other */
+    int rc = pull_pages(c, base, progress, ud, res, &pf);
+    struct http_resp unused;
+    if (prefetch_take(&pf, pf.since, pf.held, &unused)) {
+        resp_free(&unused); /* the round ended before it (an error) */
+    }
+    if (pf.k) {
+        curl_easy_cleanup(pf.k);
+    }
+    return rc;
+}
+
 /* ------------------------------------------------------------ rounds */
 
 /* A round cannot run: never enrolled, or revoked and wiped (res->error says which). */
@@ -1125,7 +1247,8 @@ int cb_sync_round(struct cb_store *s, cb_sync_progress progress, void *ud,
         curl_easy_cleanup(round_curl);
         round_curl = NULL;
     }
-    close(lockfd); /* releases the flock */
+    cb_conn_release_memory(c); /* the round's page cache is not kept (store.c) */
+    close(lockfd);             /* releases the flock */
     pthread_mutex_unlock(&round_lock);
     return rc;
 }
