@@ -610,6 +610,13 @@ static const char *param_number(int n, char num[16])
 int cb_record_apply(struct cb_conn *c, const struct cb_table *t, const char *id,
                     const json_t *fields, const char *now_iso)
 {
+    int existed;
+    return cb_record_apply_probe(c, t, id, fields, now_iso, &existed);
+}
+
+int cb_record_apply_probe(struct cb_conn *c, const struct cb_table *t, const char *id,
+                          const json_t *fields, const char *now_iso, int *existed)
+{
     char probe[160];
     sqlite3_stmt *st;
     snprintf(probe, sizeof(probe), "SELECT 1 FROM %s WHERE id = ?1", t->name);
@@ -623,7 +630,8 @@ int cb_record_apply(struct cb_conn *c, const struct cb_table *t, const char *id,
     if (s != SQLITE_ROW && s != SQLITE_DONE) {
         return cb_store_rc(s);
     }
-    return cb_record_apply_known(c, t, id, fields, now_iso, s == SQLITE_ROW);
+    *existed = s == SQLITE_ROW;
+    return cb_record_apply_known(c, t, id, fields, now_iso, *existed);
 }
 
 /* At most this many columns in one applied change (a synced table has fewer). */

@@ -266,7 +266,7 @@ static int person_team(struct cb_conn *c, const char *pid, char *out, size_t len
  */
 static int op_allowed(struct cb_conn *c, const struct cb_site *s, const char *tbl,
                       const char *row_id, const json_t *fields, const json_t *current,
-                      int64_t base_seq, const char **why)
+                      int64_t base_seq, const char **why, char *pteam, size_t pteam_len)
 {
     static const char *const forbidden[] = {"users", "teams", NULL};
     for (const char *const *f = forbidden; *f; f++) {
@@ -330,10 +330,14 @@ static int op_allowed(struct cb_conn *c, const struct cb_site *s, const char *tb
     }
     if (!current && pid) {
         /* A new record about a person: the person's team decides (the row's team is
-         * copied from them), whatever team the row claims. */
+         * copied from them), whatever team the row claims.  The team read is handed
+         * back in pteam, so the caller does not read it again. */
         char team[80];
-        int ok = person_team(c, pid, team, sizeof(team)) == CB_OK &&
-                 (site_has_team(s, team) || moved_out_after(c, s, pid, base_seq));
+        int found = person_team(c, pid, team, sizeof(team)) == CB_OK;
+        if (found) {
+            snprintf(pteam, pteam_len, "%s", team);
+        }
+        int ok = found && (site_has_team(s, team) || moved_out_after(c, s, pid, base_seq));
         *why = "record about a person outside the site's teams";
         return ok;
     }
@@ -520,12 +524,13 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
         }
     }
     json_t *current = NULL;
+    char pteam[80] = ""; /* the person's team, when op_allowed read it */
     if (!why) {
         int rc = cb_record_get_synced(c, t, row_id, &current);
         if (rc && rc != CB_ENOTFOUND) {
             return rc;
         }
-        if (op_allowed(c, s, tbl, row_id, fields, current, base, &why)) {
+        if (op_allowed(c, s, tbl, row_id, fields, current, base, &why, pteam, sizeof(pteam))) {
             why = NULL;
         }
     }
@@ -536,7 +541,8 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
                                   : cb_json_str(fields, "participant_id");
         char team[80];
         if (pid && json_is_string(json_object_get(fields, "team")) &&
-            person_team(c, pid, team, sizeof(team)) == CB_OK &&
+            (pteam[0] ? snprintf(team, sizeof(team), "%s", pteam) >= 0
+                      : person_team(c, pid, team, sizeof(team)) == CB_OK) &&
             strcmp(team, cb_json_str(fields, "team")) != 0) {
             json_object_set_new(fields, "team", json_string(team));
             altered = 1;
@@ -558,7 +564,10 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
         cb_hlc_observe(clock, hlc, now);
     }
     json_t *versions = NULL;
-    int rc = cb_capture_versions(c, tbl, row_id, &versions);
+    /* A row central does not have has no versions either (central never removes
+     * a row; its row_meta goes with it): no read for a new row. */
+    int rc = current ? cb_capture_versions(c, tbl, row_id, &versions)
+                     : ((versions = json_object()) ? CB_OK : CB_ENOMEM);
     if (rc) {
         json_decref(current);
         return rc;
@@ -664,7 +673,12 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
             return rc;
         }
         if (rc == CB_OK) {
-            rc = cb_capture_scope(c, tbl, row_id, scope, sizeof(scope), &shared);
+            /* A new row was just inserted with exactly apply's columns. */
+            rc = current ? CB_ENOTFOUND
+                         : cb_capture_scope_values(tbl, apply, scope, sizeof(scope), &shared);
+            if (rc == CB_ENOTFOUND) {
+                rc = cb_capture_scope(c, tbl, row_id, scope, sizeof(scope), &shared);
+            }
         }
         if (rc == CB_OK) {
             /* A move goes to the old team's sites only (scope2): the new team's sites
@@ -675,8 +689,10 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
              * the site would pull after its push and apply over its value): the site
              * already holds the result, so it is not sent back. */
             unsigned flags = restamped ? CB_CHANGE_RESTAMPED : 0;
+            /* Nothing is logged for a row central does not have (it never removes
+             * rows), so a new row needs no look at the log. */
             if (!restamped && !altered && !moving && json_equal(apply, fields) &&
-                !row_changed_since(c, tbl, row_id, base, s->id)) {
+                (!current || !row_changed_since(c, tbl, row_id, base, s->id))) {
                 flags |= CB_CHANGE_EXACT;
             }
             rc = cb_capture_append_stamp(c, tbl, row_id, apply, hlc, s->id, op_id, flags,

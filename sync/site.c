@@ -899,22 +899,36 @@ static int apply_change(struct cb_conn *c, const json_t *ch, const json_t *teams
     cb_hlc_observe(cb_store_hlc(cb_conn_store(c)), hlc, cb_now_ms());
     json_t *pending = json_object();
     int rc = pending_fields(c, tbl, row_id, pending);
-    json_t *apply = json_object();
     const char *key;
     json_t *v;
+    /* Usually nothing of the row waits in the outbox and every field is a synced
+     * column: then the change is applied as it came, without a copy. */
+    int whole = json_object_size(pending) == 0;
     json_object_foreach(fields, key, v)
     {
-        if (!json_object_get(pending, key) && cb_record_synced_column(t, key)) {
-            json_object_set(apply, key, v);
+        if (whole && !cb_record_synced_column(t, key)) {
+            whole = 0;
+        }
+    }
+    json_t *apply = whole ? json_incref(fields) : json_object();
+    if (!whole) {
+        json_object_foreach(fields, key, v)
+        {
+            if (!json_object_get(pending, key) && cb_record_synced_column(t, key)) {
+                json_object_set(apply, key, v);
+            }
         }
     }
     if (rc == CB_OK && json_object_size(apply) > 0) {
         char now[CB_TIME_STRLEN];
+        int existed = 1;
         cb_time_format(cb_now_ms(), now);
-        rc = cb_record_apply(c, t, row_id, apply, now);
+        rc = cb_record_apply_probe(c, t, row_id, apply, now, &existed);
         json_t *versions = NULL;
         if (rc == CB_OK) {
-            rc = cb_capture_versions(c, tbl, row_id, &versions);
+            /* A row that was not here has no versions (row_meta goes with its row). */
+            rc = existed ? cb_capture_versions(c, tbl, row_id, &versions)
+                         : ((versions = json_object()) ? CB_OK : CB_ENOMEM);
         }
         if (rc == CB_OK) {
             rc = cb_capture_stamp(versions, apply, seq, hlc, site);
@@ -957,11 +971,20 @@ struct prefetch {
     int rc;
     struct http_resp resp;
     char msg[256];
+    /* The page applied before (its JSON tree is large): freed by the next prefetch
+     * thread, not on the applying thread.  `old` is the round's until handed over
+     * into `drop`, which the thread frees first. */
+    struct http_resp old, drop;
+    int has_old, has_drop;
 };
 
 static void *prefetch_main(void *arg)
 {
     struct prefetch *pf = arg;
+    if (pf->has_drop) {
+        resp_free(&pf->drop);
+        pf->has_drop = 0;
+    }
     pf->rc = http_send(pf->k, &pf->auth, pf->base, "GET", pf->path, NULL, &pf->resp, pf->msg,
                        sizeof(pf->msg));
     return NULL;
@@ -980,7 +1003,31 @@ static void prefetch_start(struct prefetch *pf, int64_t since, int64_t held)
     pf->rc = CB_EIO;
     snprintf(pf->path, sizeof(pf->path), "/sync/v1/pull?since=%lld&limit=%d&ops=%lld",
              (long long)since, PULL_PAGE, (long long)held);
+    assert(!pf->has_drop);
+    pf->drop = pf->old;
+    pf->has_drop = pf->has_old;
+    pf->has_old = 0;
     pf->running = pthread_create(&pf->th, NULL, prefetch_main, pf) == 0;
+    if (!pf->running && pf->has_drop) {
+        resp_free(&pf->drop);
+        pf->has_drop = 0;
+    }
+}
+
+/* Done with a page: keep it for the next prefetch thread to free (see struct
+ * prefetch), freeing the one kept before if no thread took it. */
+static void prefetch_discard(struct prefetch *pf, struct http_resp *resp)
+{
+    if (pf->has_old) {
+        resp_free(&pf->old);
+    }
+    if (pf->k) {
+        pf->old = *resp;
+        pf->has_old = 1;
+    } else {
+        resp_free(resp);
+    }
+    memset(resp, 0, sizeof(*resp));
 }
 
 /*
@@ -1129,7 +1176,7 @@ static int pull_pages(struct cb_conn *c, const char *base, cb_sync_progress prog
         }
         json_decref(exits);
         json_decref(teams);
-        resp_free(&resp);
+        prefetch_discard(pf, &resp);
         if (rc) {
             return rc;
         }
@@ -1152,6 +1199,9 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
     struct http_resp unused;
     if (prefetch_take(&pf, pf.since, pf.held, &unused)) {
         resp_free(&unused); /* the round ended before it (an error) */
+    }
+    if (pf.has_old) {
+        resp_free(&pf.old);
     }
     if (pf.k) {
         curl_easy_cleanup(pf.k);
