@@ -24,9 +24,11 @@
 #include "coachbox/uuid.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_TIME_SKEW_MS (5 * 60 * 1000)
 #define NONCE_TTL_MS     (10 * 60 * 1000)
@@ -855,7 +857,76 @@ static int op_consumed(struct cb_conn *c, const char *site, int64_t op_id, int64
     return rc;
 }
 
+/*
+ * Pushes are applied one at a time (they would be anyway: each is one write
+ * transaction): a push waiting for its turn sleeps on this mutex, and wakes
+ * as soon as the one before it is done, rather than on SQLite's busy handler,
+ * which retries after growing sleeps (up to 100 ms).  A site pipelines its
+ * batches (site.c): the next one arrives and is parsed while this one is
+ * applied, then waits here.  Taken after the body is parsed, for the
+ * signature check (its nonce insert is a write), the batch and the answer.
+ */
+static pthread_mutex_t push_turn = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t push_done = PTHREAD_COND_INITIALIZER; /* a push finished */
+#define PUSH_TURN_WAIT_S 10 /* as SQLite's busy_timeout: then 503 busy */
+#define PUSH_GAP_WAITS   10 /* times a batch after a gap lets others go first */
+#define PUSH_GAP_WAIT_MS 50
+
+static int sync_push_turn(struct cb_req *r);
+
+/*
+ * Does this push start past the site's mark (its first op is not
+ * last_op_id + 1)?  Then, pipelined, it has overtaken the batch before it,
+ * which should go first.  Read on r->db (the mark only moves with a push,
+ * which holds push_turn like the caller); unknown site or no ops: 0 (the push
+ * itself answers).
+ */
+static int push_after_gap(struct cb_req *r)
+{
+    const char *id = cb_req_header(r, "X-CB-Site");
+    json_int_t first = json_integer_value(
+        json_object_get(json_array_get(json_object_get(r->body, "ops"), 0), "op_id"));
+    sqlite3_stmt *st;
+    int gap = 0;
+    if (id && first > 0 &&
+        cb_conn_prepare(r->db, "SELECT last_op_id FROM sites WHERE id = ?1", &st) == CB_OK) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        gap = sqlite3_step(st) == SQLITE_ROW && first > sqlite3_column_int64(st, 0) + 1;
+        cb_stmt_done(st);
+    }
+    return gap;
+}
+
 static int sync_push(struct cb_req *r)
+{
+    struct timespec until;
+    if (!is_central(r)) {
+        return not_central(r);
+    }
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += PUSH_TURN_WAIT_S;
+    if (pthread_mutex_timedlock(&push_turn, &until) != 0) {
+        return cb_reply_error(r, CB_EBUSY, NULL);
+    }
+    /* A pipelined batch that arrived before the one it follows lets it go first
+     * (briefly: a batch that really follows a gap is answered as one). */
+    for (int i = 0; i < PUSH_GAP_WAITS && push_after_gap(r); i++) {
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += PUSH_GAP_WAIT_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&push_done, &push_turn, &until);
+    }
+    int rc = sync_push_turn(r);
+    pthread_cond_broadcast(&push_done);
+    pthread_mutex_unlock(&push_turn);
+    return rc;
+}
+
+/* POST /sync/v1/push, holding push_turn. */
+static int sync_push_turn(struct cb_req *r)
 {
     static const char *const keys[] = {"ops", "pending", "oldest_pending_at", NULL};
     struct cb_field_error fe = {"", ""};
