@@ -21,7 +21,8 @@
 const struct cb_field *cb_table_field(const struct cb_table *t, const char *name)
 {
     for (size_t i = 0; i < t->nfields; i++) {
-        if (strcmp(t->fields[i].name, name) == 0) {
+        /* The first byte first: this runs for every column of every synced row. */
+        if (t->fields[i].name[0] == name[0] && strcmp(t->fields[i].name, name) == 0) {
             return &t->fields[i];
         }
     }
@@ -520,11 +521,11 @@ int cb_record_synced_column(const struct cb_table *t, const char *name)
            strcmp(name, "created_by") == 0 || strcmp(name, "deleted") == 0;
 }
 
-/* Bind a synced column's JSON value (declared field, or the three extras). */
-static int bind_column(sqlite3_stmt *st, int idx, const struct cb_table *t, const char *name,
+/* Bind a synced column's JSON value: declared field f, or (f NULL) one of the
+ * three extras named name. */
+static int bind_column(sqlite3_stmt *st, int idx, const struct cb_field *f, const char *name,
                        const json_t *v)
 {
-    const struct cb_field *f = cb_table_field(t, name);
     if (f) {
         return bind_value(st, idx, f, v);
     }
@@ -571,6 +572,24 @@ int cb_record_get_synced(struct cb_conn *c, const struct cb_table *t, const char
     return rc;
 }
 
+/* SQL text in a fixed buffer: at most cap bytes plus the terminator. */
+struct sql_text {
+    char *p;
+    size_t len, cap;
+};
+
+/* Append s to b; CB_ETOOLARGE (b unchanged) when it does not fit. */
+static int sql_add(struct sql_text *b, const char *s)
+{
+    size_t n = strlen(s);
+    if (n > b->cap - b->len) {
+        return CB_ETOOLARGE;
+    }
+    memcpy(b->p + b->len, s, n + 1);
+    b->len += n;
+    return CB_OK;
+}
+
 /* Decimal text of a positive SQL parameter number n into num (16 bytes); returns num. */
 static const char *param_number(int n, char num[16])
 {
@@ -591,6 +610,13 @@ static const char *param_number(int n, char num[16])
 int cb_record_apply(struct cb_conn *c, const struct cb_table *t, const char *id,
                     const json_t *fields, const char *now_iso)
 {
+    int existed;
+    return cb_record_apply_probe(c, t, id, fields, now_iso, &existed);
+}
+
+int cb_record_apply_probe(struct cb_conn *c, const struct cb_table *t, const char *id,
+                          const json_t *fields, const char *now_iso, int *existed)
+{
     char probe[160];
     sqlite3_stmt *st;
     snprintf(probe, sizeof(probe), "SELECT 1 FROM %s WHERE id = ?1", t->name);
@@ -604,77 +630,95 @@ int cb_record_apply(struct cb_conn *c, const struct cb_table *t, const char *id,
     if (s != SQLITE_ROW && s != SQLITE_DONE) {
         return cb_store_rc(s);
     }
-    return cb_record_apply_known(c, t, id, fields, now_iso, s == SQLITE_ROW);
+    *existed = s == SQLITE_ROW;
+    return cb_record_apply_known(c, t, id, fields, now_iso, *existed);
 }
+
+/* At most this many columns in one applied change (a synced table has fewer). */
+#define APPLY_MAX_COLS 128
 
 int cb_record_apply_known(struct cb_conn *c, const struct cb_table *t, const char *id,
                           const json_t *fields, const char *now_iso, int exists)
 {
     const char *key;
     json_t *v;
-    struct cb_buf sql;
-    sqlite3_stmt *st;
-    int rc = CB_OK;
+    /* Each key's declared field (NULL: created_at, created_by or deleted), looked
+     * up once: this runs for every column of every synced row. */
+    const struct cb_field *cols[APPLY_MAX_COLS];
+    size_t ncols = 0;
+    assert(t->nfields + 3 <= APPLY_MAX_COLS);
+    if (json_object_size(fields) > APPLY_MAX_COLS) {
+        return CB_EINVAL; /* more keys than the table has columns: one is unknown */
+    }
     json_object_foreach((json_t *)(uintptr_t)fields, key, v)
     {
         (void)v;
-        if (!cb_record_synced_column(t, key)) {
+        const struct cb_field *f = cb_table_field(t, key);
+        if (!f && strcmp(key, "created_at") != 0 && strcmp(key, "created_by") != 0 &&
+            strcmp(key, "deleted") != 0) {
             return CB_EINVAL;
         }
+        cols[ncols++] = f;
     }
-    /* The SQL is built with plain appends (this runs once per synced row; the
-     * text is then found in the connection's statement cache). */
-    cb_buf_init(&sql, SQL_MAX);
+    /* The SQL is built with plain appends into a fixed buffer on the stack (this
+     * runs once per synced row, and a heap buffer crossing 1 KiB made glibc
+     * consolidate its fast bins every time; the text is then found in the
+     * connection's statement cache).  Too long a statement is CB_ETOOLARGE. */
+    char text[SQL_MAX];
+    struct sql_text sql = {text, 0, sizeof(text) - 1};
+    sqlite3_stmt *st;
+    int rc = CB_OK;
     int n = 0;
     char num[16];
+    text[0] = '\0';
     if (exists) {
-        rc = cb_buf_adds(&sql, "UPDATE ");
-        rc = rc ? rc : cb_buf_adds(&sql, t->name);
-        rc = rc ? rc : cb_buf_adds(&sql, " SET updated_at = ?1");
+        rc = sql_add(&sql, "UPDATE ");
+        rc = rc ? rc : sql_add(&sql, t->name);
+        rc = rc ? rc : sql_add(&sql, " SET updated_at = ?1");
         json_object_foreach((json_t *)(uintptr_t)fields, key, v)
         {
-            rc = rc ? rc : cb_buf_adds(&sql, ", ");
-            rc = rc ? rc : cb_buf_adds(&sql, key);
-            rc = rc ? rc : cb_buf_adds(&sql, " = ?");
-            rc = rc ? rc : cb_buf_adds(&sql, param_number(n + 2, num));
+            rc = rc ? rc : sql_add(&sql, ", ");
+            rc = rc ? rc : sql_add(&sql, key);
+            rc = rc ? rc : sql_add(&sql, " = ?");
+            rc = rc ? rc : sql_add(&sql, param_number(n + 2, num));
             n++;
         }
-        rc = rc ? rc : cb_buf_adds(&sql, " WHERE id = ?");
-        rc = rc ? rc : cb_buf_adds(&sql, param_number(n + 2, num));
+        rc = rc ? rc : sql_add(&sql, " WHERE id = ?");
+        rc = rc ? rc : sql_add(&sql, param_number(n + 2, num));
     } else {
         int has_created = json_object_get(fields, "created_at") != NULL;
-        rc = cb_buf_adds(&sql, "INSERT INTO ");
-        rc = rc ? rc : cb_buf_adds(&sql, t->name);
-        rc =
-            rc ? rc
-               : cb_buf_adds(&sql, has_created ? "(updated_at, id" : "(updated_at, id, created_at");
+        rc = sql_add(&sql, "INSERT INTO ");
+        rc = rc ? rc : sql_add(&sql, t->name);
+        rc = rc ? rc
+                : sql_add(&sql, has_created ? "(updated_at, id" : "(updated_at, id, created_at");
         json_object_foreach((json_t *)(uintptr_t)fields, key, v)
         {
-            rc = rc ? rc : cb_buf_adds(&sql, ", ");
-            rc = rc ? rc : cb_buf_adds(&sql, key);
+            rc = rc ? rc : sql_add(&sql, ", ");
+            rc = rc ? rc : sql_add(&sql, key);
             n++;
         }
-        rc = rc ? rc : cb_buf_adds(&sql, ") VALUES (?1, ?");
-        rc = rc ? rc : cb_buf_adds(&sql, param_number(n + 2, num));
-        rc = rc ? rc : cb_buf_adds(&sql, has_created ? "" : ", ?1");
+        rc = rc ? rc : sql_add(&sql, ") VALUES (?1, ?");
+        rc = rc ? rc : sql_add(&sql, param_number(n + 2, num));
+        rc = rc ? rc : sql_add(&sql, has_created ? "" : ", ?1");
         for (int i = 0; i < n && rc == CB_OK; i++) {
-            rc = cb_buf_adds(&sql, ", ?");
-            rc = rc ? rc : cb_buf_adds(&sql, param_number(i + 2, num));
+            rc = sql_add(&sql, ", ?");
+            rc = rc ? rc : sql_add(&sql, param_number(i + 2, num));
         }
-        rc = rc ? rc : cb_buf_adds(&sql, ")");
+        rc = rc ? rc : sql_add(&sql, ")");
     }
     if (rc == CB_OK) {
-        rc = cb_conn_prepare(c, cb_buf_str(&sql), &st);
+        rc = cb_conn_prepare(c, text, &st);
     }
-    cb_buf_free(&sql);
     if (rc) {
         return rc;
     }
     sqlite3_bind_text(st, 1, now_iso, -1, SQLITE_TRANSIENT);
     int idx = 2;
+    size_t k = 0;
     json_object_foreach((json_t *)(uintptr_t)fields, key, v)
     {
-        bind_column(st, idx++, t, key, v);
+        assert(k < ncols);
+        bind_column(st, idx++, cols[k++], key, v);
     }
     sqlite3_bind_text(st, idx, id, -1, SQLITE_TRANSIENT);
     rc = cb_store_rc(sqlite3_step(st));

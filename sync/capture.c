@@ -121,6 +121,37 @@ int cb_capture_scope(struct cb_conn *c, const char *tbl, const char *row_id, cha
     return CB_EINTERNAL;
 }
 
+int cb_capture_scope_values(const char *tbl, const json_t *values, char *out, size_t outlen,
+                            int *shared)
+{
+    int i = synced_index(tbl);
+    *shared = 0;
+    out[0] = '\0';
+    if (i < 0) {
+        snprintf(out, outlen, "%s", CB_SCOPE_NOWHERE);
+        return CB_OK;
+    }
+    switch (synced[i].rule) {
+    case SCOPE_SHARED:
+        *shared = 1;
+        return CB_OK;
+    case SCOPE_TEAM_COLUMN: {
+        json_t *team = json_object_get(values, "team");
+        if (!team) {
+            return CB_ENOTFOUND;
+        }
+        /* As stored (record.c binds a non-string as NULL) and then read back by
+         * cb_capture_scope: no team is central only. */
+        snprintf(out, outlen, "%s",
+                 json_is_string(team) ? json_string_value(team) : CB_SCOPE_NOWHERE);
+        return CB_OK;
+    }
+    case SCOPE_USER:
+        break;
+    }
+    return CB_ENOTFOUND;
+}
+
 int cb_capture_versions(struct cb_conn *c, const char *tbl, const char *row_id, json_t **out)
 {
     sqlite3_stmt *st;

@@ -24,9 +24,11 @@
 #include "coachbox/uuid.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_TIME_SKEW_MS (5 * 60 * 1000)
 #define NONCE_TTL_MS     (10 * 60 * 1000)
@@ -266,7 +268,7 @@ static int person_team(struct cb_conn *c, const char *pid, char *out, size_t len
  */
 static int op_allowed(struct cb_conn *c, const struct cb_site *s, const char *tbl,
                       const char *row_id, const json_t *fields, const json_t *current,
-                      int64_t base_seq, const char **why)
+                      int64_t base_seq, const char **why, char *pteam, size_t pteam_len)
 {
     static const char *const forbidden[] = {"users", "teams", NULL};
     for (const char *const *f = forbidden; *f; f++) {
@@ -330,10 +332,14 @@ static int op_allowed(struct cb_conn *c, const struct cb_site *s, const char *tb
     }
     if (!current && pid) {
         /* A new record about a person: the person's team decides (the row's team is
-         * copied from them), whatever team the row claims. */
+         * copied from them), whatever team the row claims.  The team read is handed
+         * back in pteam, so the caller does not read it again. */
         char team[80];
-        int ok = person_team(c, pid, team, sizeof(team)) == CB_OK &&
-                 (site_has_team(s, team) || moved_out_after(c, s, pid, base_seq));
+        int found = person_team(c, pid, team, sizeof(team)) == CB_OK;
+        if (found) {
+            snprintf(pteam, pteam_len, "%s", team);
+        }
+        int ok = found && (site_has_team(s, team) || moved_out_after(c, s, pid, base_seq));
         *why = "record about a person outside the site's teams";
         return ok;
     }
@@ -520,12 +526,13 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
         }
     }
     json_t *current = NULL;
+    char pteam[80] = ""; /* the person's team, when op_allowed read it */
     if (!why) {
         int rc = cb_record_get_synced(c, t, row_id, &current);
         if (rc && rc != CB_ENOTFOUND) {
             return rc;
         }
-        if (op_allowed(c, s, tbl, row_id, fields, current, base, &why)) {
+        if (op_allowed(c, s, tbl, row_id, fields, current, base, &why, pteam, sizeof(pteam))) {
             why = NULL;
         }
     }
@@ -536,7 +543,8 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
                                   : cb_json_str(fields, "participant_id");
         char team[80];
         if (pid && json_is_string(json_object_get(fields, "team")) &&
-            person_team(c, pid, team, sizeof(team)) == CB_OK &&
+            (pteam[0] ? snprintf(team, sizeof(team), "%s", pteam) >= 0
+                      : person_team(c, pid, team, sizeof(team)) == CB_OK) &&
             strcmp(team, cb_json_str(fields, "team")) != 0) {
             json_object_set_new(fields, "team", json_string(team));
             altered = 1;
@@ -558,7 +566,10 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
         cb_hlc_observe(clock, hlc, now);
     }
     json_t *versions = NULL;
-    int rc = cb_capture_versions(c, tbl, row_id, &versions);
+    /* A row central does not have has no versions either (central never removes
+     * a row; its row_meta goes with it): no read for a new row. */
+    int rc = current ? cb_capture_versions(c, tbl, row_id, &versions)
+                     : ((versions = json_object()) ? CB_OK : CB_ENOMEM);
     if (rc) {
         json_decref(current);
         return rc;
@@ -664,7 +675,12 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
             return rc;
         }
         if (rc == CB_OK) {
-            rc = cb_capture_scope(c, tbl, row_id, scope, sizeof(scope), &shared);
+            /* A new row was just inserted with exactly apply's columns. */
+            rc = current ? CB_ENOTFOUND
+                         : cb_capture_scope_values(tbl, apply, scope, sizeof(scope), &shared);
+            if (rc == CB_ENOTFOUND) {
+                rc = cb_capture_scope(c, tbl, row_id, scope, sizeof(scope), &shared);
+            }
         }
         if (rc == CB_OK) {
             /* A move goes to the old team's sites only (scope2): the new team's sites
@@ -675,8 +691,10 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
              * the site would pull after its push and apply over its value): the site
              * already holds the result, so it is not sent back. */
             unsigned flags = restamped ? CB_CHANGE_RESTAMPED : 0;
+            /* Nothing is logged for a row central does not have (it never removes
+             * rows), so a new row needs no look at the log. */
             if (!restamped && !altered && !moving && json_equal(apply, fields) &&
-                !row_changed_since(c, tbl, row_id, base, s->id)) {
+                (!current || !row_changed_since(c, tbl, row_id, base, s->id))) {
                 flags |= CB_CHANGE_EXACT;
             }
             rc = cb_capture_append_stamp(c, tbl, row_id, apply, hlc, s->id, op_id, flags,
@@ -839,7 +857,76 @@ static int op_consumed(struct cb_conn *c, const char *site, int64_t op_id, int64
     return rc;
 }
 
+/*
+ * Pushes are applied one at a time (they would be anyway: each is one write
+ * transaction): a push waiting for its turn sleeps on this mutex, and wakes
+ * as soon as the one before it is done, rather than on SQLite's busy handler,
+ * which retries after growing sleeps (up to 100 ms).  A site pipelines its
+ * batches (site.c): the next one arrives and is parsed while this one is
+ * applied, then waits here.  Taken after the body is parsed, for the
+ * signature check (its nonce insert is a write), the batch and the answer.
+ */
+static pthread_mutex_t push_turn = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t push_done = PTHREAD_COND_INITIALIZER; /* a push finished */
+#define PUSH_TURN_WAIT_S 10 /* as SQLite's busy_timeout: then 503 busy */
+#define PUSH_GAP_WAITS   10 /* times a batch after a gap lets others go first */
+#define PUSH_GAP_WAIT_MS 50
+
+static int sync_push_turn(struct cb_req *r);
+
+/*
+ * Does this push start past the site's mark (its first op is not
+ * last_op_id + 1)?  Then, pipelined, it has overtaken the batch before it,
+ * which should go first.  Read on r->db (the mark only moves with a push,
+ * which holds push_turn like the caller); unknown site or no ops: 0 (the push
+ * itself answers).
+ */
+static int push_after_gap(struct cb_req *r)
+{
+    const char *id = cb_req_header(r, "X-CB-Site");
+    json_int_t first = json_integer_value(
+        json_object_get(json_array_get(json_object_get(r->body, "ops"), 0), "op_id"));
+    sqlite3_stmt *st;
+    int gap = 0;
+    if (id && first > 0 &&
+        cb_conn_prepare(r->db, "SELECT last_op_id FROM sites WHERE id = ?1", &st) == CB_OK) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        gap = sqlite3_step(st) == SQLITE_ROW && first > sqlite3_column_int64(st, 0) + 1;
+        cb_stmt_done(st);
+    }
+    return gap;
+}
+
 static int sync_push(struct cb_req *r)
+{
+    struct timespec until;
+    if (!is_central(r)) {
+        return not_central(r);
+    }
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += PUSH_TURN_WAIT_S;
+    if (pthread_mutex_timedlock(&push_turn, &until) != 0) {
+        return cb_reply_error(r, CB_EBUSY, NULL);
+    }
+    /* A pipelined batch that arrived before the one it follows lets it go first
+     * (briefly: a batch that really follows a gap is answered as one). */
+    for (int i = 0; i < PUSH_GAP_WAITS && push_after_gap(r); i++) {
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += PUSH_GAP_WAIT_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&push_done, &push_turn, &until);
+    }
+    int rc = sync_push_turn(r);
+    pthread_cond_broadcast(&push_done);
+    pthread_mutex_unlock(&push_turn);
+    return rc;
+}
+
+/* POST /sync/v1/push, holding push_turn. */
+static int sync_push_turn(struct cb_req *r)
 {
     static const char *const keys[] = {"ops", "pending", "oldest_pending_at", NULL};
     struct cb_field_error fe = {"", ""};
@@ -925,6 +1012,7 @@ static int sync_push(struct cb_req *r)
         /* Nothing was applied (every op before the reused one was a resend): answer
          * with central's mark so the site moves its waiting ops past it and resends. */
         cb_conn_rollback(db);
+        cb_conn_release_memory(db);
         char detail[160];
         snprintf(detail, sizeof(detail),
                  "op %lld reused (central has up to %lld): site restored from a backup",
@@ -990,6 +1078,9 @@ static int sync_push(struct cb_req *r)
         rc = cb_conn_commit(db);
     } else if (db) {
         cb_conn_rollback(db);
+    }
+    if (db) {
+        cb_conn_release_memory(db); /* the batch's page cache is not kept (store.c) */
     }
     cb_site_clear(&site);
     if (rc) {

@@ -153,32 +153,46 @@ static void tls_error_message(CURLcode cc, const char *base, const char *detail,
     }
 }
 
-/*
- * One request to central: method path (with query) and an optional JSON
- * body; signed when the site is enrolled.  On transport failure CB_EIO with
- * msg set; otherwise CB_OK with resp->status and the parsed body.
- */
-static int http_call(struct cb_conn *c, const char *base, const char *method, const char *path,
-                     const char *body, struct http_resp *resp, char *msg, size_t msglen)
+/* What a request to central needs from the settings: credentials and TLS options. */
+struct central_auth {
+    char id[64], secret[80], ca[1024], pin[256];
+};
+
+/* Read the site's credentials and TLS settings on c (empty when absent). */
+static void auth_load(struct cb_conn *c, struct central_auth *a)
 {
-    char url[1024], id[64] = "", secret[80] = "", ca[1024] = "", pin[256] = "";
+    setting(c, "site_id", a->id, sizeof(a->id));
+    setting(c, "site_secret", a->secret, sizeof(a->secret));
+    setting(c, "central_ca", a->ca, sizeof(a->ca));
+    setting(c, "central_pin", a->pin, sizeof(a->pin));
+}
+
+/*
+ * One request to central with the given credentials, on curl handle k (its
+ * options are reset, its open connection kept) or, when k is NULL, on a
+ * handle of its own.  Touches no store connection, so it may run on a helper
+ * thread (the pull's prefetch).  On transport failure CB_EIO with msg set;
+ * otherwise CB_OK with resp->status and the parsed body.
+ */
+static int http_send(CURL *k, const struct central_auth *a, const char *base, const char *method,
+                     const char *path, const char *body, struct http_resp *resp, char *msg,
+                     size_t msglen)
+{
+    char url[1024];
+    const char *id = a->id, *secret = a->secret, *ca = a->ca, *pin = a->pin;
     char ts[32], nonce[40], sig[CB_SIG_HEXLEN], hdr[256];
     struct curl_slist *hl = NULL;
+    CURL *own = NULL;
     memset(resp, 0, sizeof(*resp));
     cb_buf_init(&resp->body, MAX_RESPONSE);
     snprintf(url, sizeof(url), "%s%s", base, path);
     if (url_ok(base, msg, msglen)) {
         return CB_EINVAL;
     }
-    setting(c, "site_id", id, sizeof(id));
-    setting(c, "site_secret", secret, sizeof(secret));
-    setting(c, "central_ca", ca, sizeof(ca));
-    setting(c, "central_pin", pin, sizeof(pin));
-    CURL *k = round_curl;
     if (k) {
         curl_easy_reset(k); /* options cleared; the open connection is kept */
     } else {
-        k = curl_easy_init();
+        k = own = curl_easy_init();
     }
     if (!k) {
         return CB_ENOMEM;
@@ -246,10 +260,23 @@ static int http_call(struct cb_conn *c, const char *base, const char *method, co
     curl_easy_setopt(k, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(k, CURLOPT_ERRORBUFFER, NULL);
     curl_slist_free_all(hl);
-    if (k != round_curl) {
-        curl_easy_cleanup(k);
+    if (own) {
+        curl_easy_cleanup(own);
     }
     return rc;
+}
+
+/*
+ * One request to central on the round's curl handle (round_curl, or a handle
+ * of its own outside a round), with the credentials read from c's settings.
+ * See http_send.
+ */
+static int http_call(struct cb_conn *c, const char *base, const char *method, const char *path,
+                     const char *body, struct http_resp *resp, char *msg, size_t msglen)
+{
+    struct central_auth a;
+    auth_load(c, &a);
+    return http_send(round_curl, &a, base, method, path, body, resp, msg, msglen);
 }
 
 static void resp_free(struct http_resp *r)
@@ -662,6 +689,212 @@ static int renumber_reused(struct cb_conn *c, int64_t first, int64_t mark)
 
 /* ------------------------------------------------------------ push */
 
+/*
+ * One push batch: its body, its op id range, and (once sent) the answer.
+ * A batch may be sent on a helper thread (push_send_async): the thread only
+ * runs http_send on the slot's own curl handle and touches nothing else.
+ */
+struct push_batch {
+    CURL *k; /* the slot's handle; NULL: the round's */
+    const struct central_auth *auth;
+    const char *base;
+    struct cb_buf body;
+    int64_t first, lastid, n;
+    pthread_t th;
+    int running;
+    int rc;
+    struct http_resp resp;
+    char msg[sizeof(((struct cb_sync_result *)0)->error)];
+};
+
+/*
+ * Build the next batch from the outbox: the ops after op id `after` (0: from
+ * the oldest waiting), up to PUSH_BATCH or the op crossing PUSH_BODY_SOFT,
+ * each outbox row's stored fields (compact JSON written by capture.c) spliced
+ * in as text.  pending: what to report as still waiting.  b->n == 0: nothing.
+ */
+static int push_build(struct cb_conn *c, int64_t after, int64_t pending, struct push_batch *b)
+{
+    sqlite3_stmt *st;
+    char oldest[CB_TIME_STRLEN] = "";
+    b->first = b->lastid = b->n = 0;
+    cb_buf_init(&b->body, PUSH_BODY_MAX);
+    int rc = cb_conn_prepare(c,
+                             "SELECT op_id, tbl, row_id, fields, hlc, base_seq, created_at "
+                             "FROM outbox WHERE op_id > ?2 ORDER BY op_id LIMIT ?1",
+                             &st);
+    if (rc == CB_OK) {
+        rc = cb_buf_adds(&b->body, "{\"ops\":[");
+    }
+    if (rc == CB_OK) {
+        sqlite3_bind_int(st, 1, PUSH_BATCH);
+        sqlite3_bind_int64(st, 2, after);
+        while (rc == CB_OK && b->body.len < PUSH_BODY_SOFT && sqlite3_step(st) == SQLITE_ROW) {
+            int64_t id = sqlite3_column_int64(st, 0);
+            const char *fields = (const char *)sqlite3_column_text(st, 3);
+            struct cb_buf *w = &b->body;
+            if (!b->first) {
+                b->first = id;
+                snprintf(oldest, sizeof(oldest), "%s", (const char *)sqlite3_column_text(st, 6));
+            }
+            b->lastid = id;
+            rc = cb_buf_addf(w, "%s{\"op_id\":%lld,\"tbl\":", b->n ? "," : "", (long long)id);
+            rc = rc ? rc : cb_json_buf_add_string(w, (const char *)sqlite3_column_text(st, 1));
+            rc = rc ? rc : cb_buf_adds(w, ",\"row_id\":");
+            rc = rc ? rc : cb_json_buf_add_string(w, (const char *)sqlite3_column_text(st, 2));
+            rc = rc ? rc : cb_buf_adds(w, ",\"fields\":");
+            rc = rc ? rc : cb_buf_adds(w, fields && fields[0] == '{' ? fields : "{}");
+            rc = rc ? rc
+                    : cb_buf_addf(w, ",\"hlc\":%lld,\"base_seq\":%lld}",
+                                  (long long)sqlite3_column_int64(st, 4),
+                                  (long long)sqlite3_column_int64(st, 5));
+            b->n++;
+        }
+        cb_stmt_done(st);
+    }
+    if (rc == CB_OK) {
+        rc = cb_buf_addf(&b->body, "],\"pending\":%lld,\"oldest_pending_at\":",
+                         (long long)(pending > 0 ? pending : 0));
+    }
+    rc = rc ? rc : cb_json_buf_add_string(&b->body, oldest);
+    rc = rc ? rc : cb_buf_adds(&b->body, "}");
+    if (rc) {
+        cb_buf_free(&b->body);
+    }
+    return rc;
+}
+
+static void *push_send_main(void *arg)
+{
+    struct push_batch *b = arg;
+    b->rc = http_send(b->k, b->auth, b->base, "POST", "/sync/v1/push", cb_buf_str(&b->body),
+                      &b->resp, b->msg, sizeof(b->msg));
+    return NULL;
+}
+
+/* Send b on a helper thread (on the calling thread if one cannot start). */
+static void push_send_async(struct push_batch *b)
+{
+    b->rc = CB_EIO;
+    memset(&b->resp, 0, sizeof(b->resp));
+    b->running = pthread_create(&b->th, NULL, push_send_main, b) == 0;
+    if (!b->running) {
+        push_send_main(b);
+    }
+}
+
+/* Wait for b's answer (sent by push_send_async) and free its body. */
+static void push_wait(struct push_batch *b)
+{
+    if (b->running) {
+        pthread_join(b->th, NULL);
+        b->running = 0;
+    }
+    cb_buf_free(&b->body);
+}
+
+/*
+ * Settle an answered batch: count its results and, in one transaction, clear
+ * the outbox up to central's ack (only as far as this batch went: an op past
+ * it that reuses an id below ack, at a site restored from a backup, has not
+ * been seen by central yet).  strict: anything but a full acknowledgement is
+ * the round's error (res->error); otherwise (a batch sent behind one that
+ * failed) a refusal or an ack before the batch is ignored (it is sent again).
+ * *clean: central consumed the whole batch.
+ */
+static int push_settle(struct cb_conn *c, struct push_batch *b, int strict,
+                       struct cb_sync_result *res, int64_t *done, int64_t total,
+                       cb_sync_progress progress, void *ud, int *clean)
+{
+    struct http_resp *resp = &b->resp;
+    int rc = b->rc;
+    *clean = 0;
+    if (rc && strict) {
+        snprintf(res->error, sizeof(res->error), "%s", b->msg);
+    }
+    if (rc == CB_OK && resp->status != 200) {
+        rc = strict ? resp_error(resp, res->error, sizeof(res->error)) : CB_EIO;
+    }
+    int64_t ack = 0;
+    if (rc == CB_OK) {
+        ack = json_integer_value(json_object_get(resp->json, "ack"));
+        if (ack < b->first) {
+            if (strict) {
+                snprintf(res->error, sizeof(res->error),
+                         "central acknowledged nothing (ack %lld, first waiting change %lld)",
+                         (long long)ack, (long long)b->first);
+            }
+            rc = CB_EIO;
+        }
+    }
+    if (rc == CB_OK) {
+        json_t *rej = json_object_get(resp->json, "rejected");
+        res->conflicts += json_integer_value(json_object_get(resp->json, "conflicts"));
+        res->rejected += (int64_t)json_array_size(rej);
+        if (json_array_size(rej) > 0) {
+            fprintf(stderr, "coachbox: sync: central refused %zu change(s), e.g. %s\n",
+                    json_array_size(rej), cb_json_str(json_array_get(rej, 0), "reason"));
+        }
+    }
+    resp_free(resp);
+    if (rc) {
+        return strict ? rc : CB_OK;
+    }
+    /* Central has durably applied everything up to ack. */
+    int64_t upto = ack < b->lastid ? ack : b->lastid;
+    sqlite3_stmt *st;
+    rc = cb_conn_begin(c);
+    if (rc == CB_OK) {
+        rc = cb_conn_prepare(c, "DELETE FROM outbox WHERE op_id <= ?1", &st);
+    }
+    if (rc == CB_OK) {
+        sqlite3_bind_int64(st, 1, upto);
+        rc = cb_store_rc(sqlite3_step(st));
+        cb_stmt_done(st);
+    }
+    if (rc == CB_OK) {
+        rc = process_scope_exits(c);
+    }
+    if (rc == CB_OK) {
+        rc = cb_conn_commit(c);
+    } else {
+        cb_conn_rollback(c);
+    }
+    if (rc) {
+        return rc;
+    }
+    int64_t acked = upto - b->first + 1;
+    *done += acked;
+    res->pushed += acked;
+    if (progress) {
+        progress(ud, "push", *done, total);
+    }
+    if (ack < b->lastid) {
+        if (strict) {
+            snprintf(res->error, sizeof(res->error),
+                     "central applied only part of a batch (up to %lld of %lld)", (long long)ack,
+                     (long long)b->lastid);
+            return CB_EIO;
+        }
+        return CB_OK;
+    }
+    *clean = 1;
+    return CB_OK;
+}
+
+/*
+ * Push the outbox.  The first batch goes alone; once central has consumed a
+ * whole batch, every later op id is above central's mark for this site (no
+ * other round of the site runs: round_lock and the flock), so batches are
+ * pipelined: batch N+1 is sent (on a helper thread) before batch N's answer
+ * is awaited, and central parses it while it applies N (hub.c takes pushes in
+ * turn).  Central applies N+1 only after all of N (it stops at a gap), so the
+ * order of the site's writes is kept.  Any answer but a full acknowledgement
+ * ends the pipeline: both batches are settled for what central says it
+ * applied, and pushing goes on with a lone batch from the oldest waiting op,
+ * whose answer is checked as before (errors, the restore handling); only a
+ * lone batch's answer can fail the round.
+ */
 static int push_all(struct cb_conn *c, const char *base, cb_sync_progress progress, void *ud,
                     struct cb_sync_result *res)
 {
@@ -675,145 +908,109 @@ static int push_all(struct cb_conn *c, const char *base, cb_sync_progress progre
         total = sqlite3_column_int64(st, 0);
     }
     cb_stmt_done(st);
+    struct central_auth auth;
+    auth_load(c, &auth);
+    struct push_batch slot[2];
+    memset(slot, 0, sizeof(slot));
+    for (int i = 0; i < 2; i++) {
+        slot[i].k = curl_easy_init(); /* NULL: a handle per request */
+        slot[i].auth = &auth;
+        slot[i].base = base;
+    }
     int64_t done = 0;
-    int renumbered = 0;
+    int renumbered = 0, pipelined = 0, next = 0;
+    struct push_batch *inflight = NULL; /* sent, answer not yet settled (pipelined) */
     for (;;) {
-        /* The batch is written as text: each outbox row's stored fields (compact
-         * JSON written by capture.c) are spliced in, not parsed and dumped again. */
-        struct cb_buf b;
-        int64_t first = 0, lastid = 0, n = 0;
-        char oldest[CB_TIME_STRLEN] = "";
-        cb_buf_init(&b, PUSH_BODY_MAX);
-        rc = cb_conn_prepare(c,
-                             "SELECT op_id, tbl, row_id, fields, hlc, base_seq, created_at "
-                             "FROM outbox ORDER BY op_id LIMIT ?1",
-                             &st);
-        if (rc == CB_OK) {
-            rc = cb_buf_adds(&b, "{\"ops\":[");
-        }
-        if (rc == CB_OK) {
-            sqlite3_bind_int(st, 1, PUSH_BATCH);
-            while (rc == CB_OK && b.len < PUSH_BODY_SOFT && sqlite3_step(st) == SQLITE_ROW) {
-                int64_t id = sqlite3_column_int64(st, 0);
-                const char *fields = (const char *)sqlite3_column_text(st, 3);
-                if (!first) {
-                    first = id;
-                    snprintf(oldest, sizeof(oldest), "%s",
-                             (const char *)sqlite3_column_text(st, 6));
-                }
-                lastid = id;
-                rc = cb_buf_addf(&b, "%s{\"op_id\":%lld,\"tbl\":", n ? "," : "", (long long)id);
-                rc = rc ? rc : cb_json_buf_add_string(&b, (const char *)sqlite3_column_text(st, 1));
-                rc = rc ? rc : cb_buf_adds(&b, ",\"row_id\":");
-                rc = rc ? rc : cb_json_buf_add_string(&b, (const char *)sqlite3_column_text(st, 2));
-                rc = rc ? rc : cb_buf_adds(&b, ",\"fields\":");
-                rc = rc ? rc : cb_buf_adds(&b, fields && fields[0] == '{' ? fields : "{}");
-                rc = rc ? rc
-                        : cb_buf_addf(&b, ",\"hlc\":%lld,\"base_seq\":%lld}",
-                                      (long long)sqlite3_column_int64(st, 4),
-                                      (long long)sqlite3_column_int64(st, 5));
-                n++;
-            }
-            cb_stmt_done(st);
-        }
-        if (rc == CB_OK && n == 0) {
-            cb_buf_free(&b);
-            return CB_OK;
-        }
-        if (rc == CB_OK) {
-            rc = cb_buf_addf(
-                &b, "],\"pending\":%lld,\"oldest_pending_at\":", (long long)(total - done));
-        }
-        rc = rc ? rc : cb_json_buf_add_string(&b, oldest);
-        rc = rc ? rc : cb_buf_adds(&b, "}");
+        struct push_batch *b = &slot[next];
+        assert(b != inflight);
+        rc = push_build(c, inflight ? inflight->lastid : 0,
+                        total - done - (inflight ? inflight->n : 0), b);
         if (rc) {
-            cb_buf_free(&b);
-            return rc;
+            break;
         }
-        const char *body = cb_buf_str(&b);
-        struct http_resp resp;
-        rc = http_call(c, base, "POST", "/sync/v1/push", body, &resp, res->error,
-                       sizeof(res->error));
-        cb_buf_free(&b);
-        const char *code = cb_json_str(json_object_get(resp.json, "error"), "code");
-        if (rc == CB_OK && resp.status == 409 && renumbered < 2 && code &&
+        if (b->n == 0) {
+            cb_buf_free(&b->body);
+            b = NULL;
+            if (!inflight) {
+                break; /* all pushed */
+            }
+        } else {
+            push_send_async(b);
+            next ^= 1;
+        }
+        if (inflight) {
+            int clean;
+            push_wait(inflight);
+            /* Not strict: an answer short of a full acknowledgement (the batch overtook
+             * the one before it at central and met a gap, a refusal, a lost answer) is
+             * not the round's error here; the lone batch below meets it again, with
+             * the checks and the restore handling of a lone batch. */
+            rc = push_settle(c, inflight, 0, res, &done, total, progress, ud, &clean);
+            inflight = NULL;
+            if (rc || !clean) {
+                /* The pipeline ends: settle what was sent behind it, for what central
+                 * applied of it, and go on batch by batch (or stop on an error). */
+                if (b) {
+                    int ignored;
+                    push_wait(b);
+                    int rc2 = push_settle(c, b, 0, res, &done, total, progress, ud, &ignored);
+                    rc = rc ? rc : rc2;
+                }
+                pipelined = 0;
+                if (rc) {
+                    break;
+                }
+                continue;
+            }
+        }
+        if (!b) {
+            continue;
+        }
+        if (pipelined) {
+            inflight = b;
+            continue;
+        }
+        /* A lone batch: wait for its answer. */
+        push_wait(b);
+        const char *code = cb_json_str(json_object_get(b->resp.json, "error"), "code");
+        if (b->rc == CB_OK && b->resp.status == 409 && renumbered < 2 && code &&
             strcmp(code, "op_ids_reused") == 0) {
             /* Restored from a backup: these ids were used by ops central has. */
-            rc = renumber_reused(c, json_integer_value(json_object_get(resp.json, "first_reused")),
-                                 json_integer_value(json_object_get(resp.json, "last_op_id")));
-            resp_free(&resp);
+            rc = renumber_reused(c,
+                                 json_integer_value(json_object_get(b->resp.json, "first_reused")),
+                                 json_integer_value(json_object_get(b->resp.json, "last_op_id")));
+            resp_free(&b->resp);
             if (rc) {
                 snprintf(res->error, sizeof(res->error),
                          "this site was restored from a backup and its waiting changes could not "
                          "be renumbered: %s",
                          cb_strerror(rc));
-                return rc;
+                break;
             }
             renumbered++;
             res->restored = 1;
             continue;
         }
-        if (rc == CB_OK && resp.status != 200) {
-            rc = resp_error(&resp, res->error, sizeof(res->error));
-        }
-        int64_t ack = 0;
-        if (rc == CB_OK) {
-            ack = json_integer_value(json_object_get(resp.json, "ack"));
-            res->conflicts += json_integer_value(json_object_get(resp.json, "conflicts"));
-            res->rejected += (int64_t)json_array_size(json_object_get(resp.json, "rejected"));
-            if (json_array_size(json_object_get(resp.json, "rejected")) > 0) {
-                fprintf(stderr, "coachbox: sync: central refused %zu change(s), e.g. %s\n",
-                        json_array_size(json_object_get(resp.json, "rejected")),
-                        cb_json_str(json_array_get(json_object_get(resp.json, "rejected"), 0),
-                                    "reason"));
-            }
-        }
-        resp_free(&resp);
+        int clean;
+        rc = push_settle(c, b, 1, res, &done, total, progress, ud, &clean);
         if (rc) {
-            return rc;
+            break;
         }
-        if (ack < first) {
-            snprintf(res->error, sizeof(res->error),
-                     "central acknowledged nothing (ack %lld, first waiting change %lld)",
-                     (long long)ack, (long long)first);
-            return CB_EIO;
-        }
-        /* Central has durably applied everything up to ack: clear it, but only as
-         * far as this batch went: an op past it that reuses an id below ack (a site
-         * restored from a backup) has not been seen by central yet. */
-        rc = cb_conn_begin(c);
-        if (rc == CB_OK) {
-            rc = cb_conn_prepare(c, "DELETE FROM outbox WHERE op_id <= ?1", &st);
-        }
-        if (rc == CB_OK) {
-            sqlite3_bind_int64(st, 1, ack < lastid ? ack : lastid);
-            rc = cb_store_rc(sqlite3_step(st));
-            cb_stmt_done(st);
-        }
-        if (rc == CB_OK) {
-            rc = process_scope_exits(c);
-        }
-        if (rc == CB_OK) {
-            rc = cb_conn_commit(c);
-        } else {
-            cb_conn_rollback(c);
-        }
-        if (rc) {
-            return rc;
-        }
-        int64_t acked = (ack < lastid ? ack : lastid) - first + 1;
-        done += acked;
-        res->pushed += acked;
-        if (progress) {
-            progress(ud, "push", done, total);
-        }
-        if (ack < lastid) {
-            snprintf(res->error, sizeof(res->error),
-                     "central applied only part of a batch (up to %lld of %lld)", (long long)ack,
-                     (long long)lastid);
-            return CB_EIO;
+        pipelined = clean;
+    }
+    if (inflight) {
+        /* Only on an error above: the batch is settled for what central applied. */
+        int ignored;
+        push_wait(inflight);
+        push_settle(c, inflight, 0, res, &done, total, progress, ud, &ignored);
+    }
+    for (int i = 0; i < 2; i++) {
+        assert(!slot[i].running);
+        if (slot[i].k) {
+            curl_easy_cleanup(slot[i].k);
         }
     }
+    return rc;
 }
 
 /* ------------------------------------------------------------ pull */
@@ -872,22 +1069,36 @@ static int apply_change(struct cb_conn *c, const json_t *ch, const json_t *teams
     cb_hlc_observe(cb_store_hlc(cb_conn_store(c)), hlc, cb_now_ms());
     json_t *pending = json_object();
     int rc = pending_fields(c, tbl, row_id, pending);
-    json_t *apply = json_object();
     const char *key;
     json_t *v;
+    /* Usually nothing of the row waits in the outbox and every field is a synced
+     * column: then the change is applied as it came, without a copy. */
+    int whole = json_object_size(pending) == 0;
     json_object_foreach(fields, key, v)
     {
-        if (!json_object_get(pending, key) && cb_record_synced_column(t, key)) {
-            json_object_set(apply, key, v);
+        if (whole && !cb_record_synced_column(t, key)) {
+            whole = 0;
+        }
+    }
+    json_t *apply = whole ? json_incref(fields) : json_object();
+    if (!whole) {
+        json_object_foreach(fields, key, v)
+        {
+            if (!json_object_get(pending, key) && cb_record_synced_column(t, key)) {
+                json_object_set(apply, key, v);
+            }
         }
     }
     if (rc == CB_OK && json_object_size(apply) > 0) {
         char now[CB_TIME_STRLEN];
+        int existed = 1;
         cb_time_format(cb_now_ms(), now);
-        rc = cb_record_apply(c, t, row_id, apply, now);
+        rc = cb_record_apply_probe(c, t, row_id, apply, now, &existed);
         json_t *versions = NULL;
         if (rc == CB_OK) {
-            rc = cb_capture_versions(c, tbl, row_id, &versions);
+            /* A row that was not here has no versions (row_meta goes with its row). */
+            rc = existed ? cb_capture_versions(c, tbl, row_id, &versions)
+                         : ((versions = json_object()) ? CB_OK : CB_ENOMEM);
         }
         if (rc == CB_OK) {
             rc = cb_capture_stamp(versions, apply, seq, hlc, site);
@@ -908,17 +1119,121 @@ static int apply_change(struct cb_conn *c, const json_t *ch, const json_t *teams
     return rc;
 }
 
-static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progress, void *ud,
-                    struct cb_sync_result *res)
+/*
+ * The pull's prefetch: while the round applies page N on its store
+ * connection, a helper thread fetches and parses page N+1 (the request for
+ * since = page N's next, with the same ops mark) on a curl handle of its own,
+ * so the transfer and the JSON parsing use the second core.  The page is used
+ * only if, once page N is committed, the cursor and the ops mark are still
+ * what it was asked with; otherwise (another round moved the cursor, a
+ * restore changed the mark, the prefetch failed) it is dropped and the page
+ * fetched again, so the pages applied are exactly those of a round without
+ * prefetch.  Owned by pull_all; the thread touches only this struct.
+ */
+struct prefetch {
+    CURL *k; /* NULL: no prefetch (the page is fetched when needed) */
+    struct central_auth auth;
+    const char *base;
+    char path[160];
+    int64_t since, held;
+    pthread_t th;
+    int running;
+    int rc;
+    struct http_resp resp;
+    char msg[256];
+    /* The page applied before (its JSON tree is large): freed by the next prefetch
+     * thread, not on the applying thread.  `old` is the round's until handed over
+     * into `drop`, which the thread frees first. */
+    struct http_resp old, drop;
+    int has_old, has_drop;
+};
+
+static void *prefetch_main(void *arg)
+{
+    struct prefetch *pf = arg;
+    if (pf->has_drop) {
+        resp_free(&pf->drop);
+        pf->has_drop = 0;
+    }
+    pf->rc = http_send(pf->k, &pf->auth, pf->base, "GET", pf->path, NULL, &pf->resp, pf->msg,
+                       sizeof(pf->msg));
+    return NULL;
+}
+
+/* Start fetching the page after since (mark held) on the helper thread. */
+static void prefetch_start(struct prefetch *pf, int64_t since, int64_t held)
+{
+    assert(!pf->running);
+    if (!pf->k) {
+        return;
+    }
+    memset(&pf->resp, 0, sizeof(pf->resp));
+    pf->since = since;
+    pf->held = held;
+    pf->rc = CB_EIO;
+    snprintf(pf->path, sizeof(pf->path), "/sync/v1/pull?since=%lld&limit=%d&ops=%lld",
+             (long long)since, PULL_PAGE, (long long)held);
+    assert(!pf->has_drop);
+    pf->drop = pf->old;
+    pf->has_drop = pf->has_old;
+    pf->has_old = 0;
+    pf->running = pthread_create(&pf->th, NULL, prefetch_main, pf) == 0;
+    if (!pf->running && pf->has_drop) {
+        resp_free(&pf->drop);
+        pf->has_drop = 0;
+    }
+}
+
+/* Done with a page: keep it for the next prefetch thread to free (see struct
+ * prefetch), freeing the one kept before if no thread took it. */
+static void prefetch_discard(struct prefetch *pf, struct http_resp *resp)
+{
+    if (pf->has_old) {
+        resp_free(&pf->old);
+    }
+    if (pf->k) {
+        pf->old = *resp;
+        pf->has_old = 1;
+    } else {
+        resp_free(resp);
+    }
+    memset(resp, 0, sizeof(*resp));
+}
+
+/*
+ * Wait for the prefetch; when it fetched the page for (since, held) with a
+ * 200 answer, move it into *resp and return 1.  Otherwise drop it and return 0.
+ */
+static int prefetch_take(struct prefetch *pf, int64_t since, int64_t held, struct http_resp *resp)
+{
+    if (!pf->running) {
+        return 0;
+    }
+    pthread_join(pf->th, NULL);
+    pf->running = 0;
+    if (pf->rc == CB_OK && pf->resp.status == 200 && pf->since == since && pf->held == held) {
+        *resp = pf->resp;
+        memset(&pf->resp, 0, sizeof(pf->resp));
+        return 1;
+    }
+    resp_free(&pf->resp);
+    return 0;
+}
+
+static int pull_pages(struct cb_conn *c, const char *base, cb_sync_progress progress, void *ud,
+                      struct cb_sync_result *res, struct prefetch *pf)
 {
     for (;;) {
         char path[128], teams_text[4096];
         int64_t cursor = setting_int(c, "sync_cursor");
         int64_t held = own_ops_held(c);
-        snprintf(path, sizeof(path), "/sync/v1/pull?since=%lld&limit=%d&ops=%lld",
-                 (long long)cursor, PULL_PAGE, (long long)held);
         struct http_resp resp;
-        int rc = http_call(c, base, "GET", path, NULL, &resp, res->error, sizeof(res->error));
+        int rc = CB_OK;
+        if (!prefetch_take(pf, cursor, held, &resp)) {
+            snprintf(path, sizeof(path), "/sync/v1/pull?since=%lld&limit=%d&ops=%lld",
+                     (long long)cursor, PULL_PAGE, (long long)held);
+            rc = http_call(c, base, "GET", path, NULL, &resp, res->error, sizeof(res->error));
+        }
         if (rc == CB_OK && resp.status != 200) {
             rc = resp_error(&resp, res->error, sizeof(res->error));
         }
@@ -938,6 +1253,10 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
             } else {
                 json_incref(teams);
             }
+        }
+        if (rc == CB_OK && more && next > cursor) {
+            /* The next page travels and is parsed while this one is applied. */
+            prefetch_start(pf, next, held);
         }
         json_t *exits = json_array();
         if (rc == CB_OK) {
@@ -1027,7 +1346,7 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
         }
         json_decref(exits);
         json_decref(teams);
-        resp_free(&resp);
+        prefetch_discard(pf, &resp);
         if (rc) {
             return rc;
         }
@@ -1035,6 +1354,29 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
             return CB_OK;
         }
     }
+}
+
+/* Pull every page from the cursor on (see pull_pages), with the prefetch. */
+static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progress, void *ud,
+                    struct cb_sync_result *res)
+{
+    struct prefetch pf;
+    memset(&pf, 0, sizeof(pf));
+    pf.base = base;
+    auth_load(c, &pf.auth);
+    pf.k = curl_easy_init(); /* NULL: pages are fetched one after the other */
+    int rc = pull_pages(c, base, progress, ud, res, &pf);
+    struct http_resp unused;
+    if (prefetch_take(&pf, pf.since, pf.held, &unused)) {
+        resp_free(&unused); /* the round ended before it (an error) */
+    }
+    if (pf.has_old) {
+        resp_free(&pf.old);
+    }
+    if (pf.k) {
+        curl_easy_cleanup(pf.k);
+    }
+    return rc;
 }
 
 /* ------------------------------------------------------------ rounds */
@@ -1125,7 +1467,8 @@ int cb_sync_round(struct cb_store *s, cb_sync_progress progress, void *ud,
         curl_easy_cleanup(round_curl);
         round_curl = NULL;
     }
-    close(lockfd); /* releases the flock */
+    cb_conn_release_memory(c); /* the round's page cache is not kept (store.c) */
+    close(lockfd);             /* releases the flock */
     pthread_mutex_unlock(&round_lock);
     return rc;
 }

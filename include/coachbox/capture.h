@@ -84,6 +84,13 @@ int cb_capture_relog_moved(struct cb_conn *c, const char *tbl, const char *row_i
 int cb_capture_scope(struct cb_conn *c, const char *tbl, const char *row_id, char *out,
                      size_t outlen, int *shared);
 /*
+ * cb_capture_scope for a row just inserted with exactly the columns in values
+ * (no read): CB_ENOTFOUND when values cannot tell (accounts, whose scope
+ * depends on the role; no "team" key), and the caller asks cb_capture_scope.
+ */
+int cb_capture_scope_values(const char *tbl, const json_t *values, char *out, size_t outlen,
+                            int *shared);
+/*
  * Central, once: log every existing synced row (the seeded teams, accounts
  * created before the store became central, ...) so sites receive them.
  * Opens its own transaction; a no-op after the first success.

@@ -172,6 +172,9 @@ int cb_record_get_synced(struct cb_conn *c, const struct cb_table *t, const char
  */
 int cb_record_apply(struct cb_conn *c, const struct cb_table *t, const char *id,
                     const json_t *fields, const char *now_iso);
+/* cb_record_apply that also sets *existed: whether the row was there before. */
+int cb_record_apply_probe(struct cb_conn *c, const struct cb_table *t, const char *id,
+                          const json_t *fields, const char *now_iso, int *existed);
 /* cb_record_apply for a caller that has just read the row in the same
  * transaction: exists says whether it is there (no probe). */
 int cb_record_apply_known(struct cb_conn *c, const struct cb_table *t, const char *id,

@@ -97,6 +97,9 @@ int cb_conn_exec(struct cb_conn *c, const char *sql);
 int cb_conn_begin(struct cb_conn *c);     /* BEGIN IMMEDIATE */
 int cb_conn_commit(struct cb_conn *c);    /* COMMIT; rolls back on failure */
 void cb_conn_rollback(struct cb_conn *c); /* ROLLBACK if a transaction is open */
+/* Free c's unused page cache (pages a transaction holds stay): a sync connection's cache
+ * is large for a batch (store.c) and is not kept between batches. */
+void cb_conn_release_memory(struct cb_conn *c);
 
 /*
  * Group mode, for the writer thread (writer.h) only: cb_conn_group_begin()

@@ -2108,6 +2108,56 @@ static void test_normal_site_unaffected(void **state)
     expect_no_reused_op_ids(SA);
 }
 
+/*
+ * More than two batches (2,000 ops each) waiting at a site: the first goes
+ * alone, the later ones are pipelined (sent before the answer to the one
+ * before).  Every write must be applied exactly once and in order: central and
+ * the site end with the last value, and central logged each write once under
+ * its own op id.
+ */
+static void test_pipelined_push(void **state)
+{
+    (void)state;
+    enum { N = 4500 };
+    struct cb_store *s = NULL;
+    struct cb_conn *c;
+    char val[32];
+    assert_int_equal(cb_store_open(G.dir[SB], &s), CB_OK); /* B's server is stopped */
+    align_b_outbox_sequence(s);
+    assert_int_equal(cb_store_conn(s, &c), CB_OK);
+    assert_int_equal(cb_conn_exec(c, "PRAGMA synchronous=OFF"), CB_OK); /* test set-up only */
+    for (int i = 1; i <= N; i++) {
+        snprintf(val, sizeof(val), "pipelined %d", i);
+        assert_int_equal(local_edit(s, G.p_conf, "preferred_name", val), CB_OK);
+    }
+    struct cb_sync_result res;
+    int rc = cb_sync_round(s, NULL, NULL, &res);
+    cb_store_close(s);
+    if (rc != CB_OK) {
+        fail_msg("round at B: %s (%s)", cb_strerror(rc), res.error);
+    }
+    assert_int_equal(res.pushed, N);
+    assert_int_equal(res.pending, 0);
+    assert_int_equal(res.rejected, 0);
+    assert_int_equal(db_int(G.dir[SB], "SELECT count(*) FROM outbox", NULL, NULL), 0);
+    long long logged = db_int(G.central_dir,
+                              "SELECT count(*) FROM changes WHERE site = ?1 AND op_id IS NOT NULL "
+                              "AND json_extract(fields, '$.preferred_name') LIKE ?2",
+                              G.site_id[SB], "pipelined %");
+    long long ops = db_int(G.central_dir,
+                           "SELECT count(DISTINCT op_id) FROM changes WHERE site = ?1 AND "
+                           "json_extract(fields, '$.preferred_name') LIKE ?2",
+                           G.site_id[SB], "pipelined %");
+    if (logged != N || ops != N) {
+        fail_msg("%d writes pushed in pipelined batches: central logged %lld changes under %lld "
+                 "op ids (each write exactly once)",
+                 N, logged, ops);
+    }
+    snprintf(val, sizeof(val), "pipelined %d", N);
+    expect_person(G.central_dir, G.p_conf, "preferred_name", val);
+    expect_person(G.dir[SB], G.p_conf, "preferred_name", val);
+}
+
 /* ---------------------------------------------------------------- revocation */
 
 static void test_revocation(void **state)
@@ -2215,6 +2265,7 @@ int main(void)
         cmocka_unit_test(test_restored_site_backup_with_waiting_edit),
         cmocka_unit_test(test_restored_site_first_round_before_edits),
         cmocka_unit_test(test_normal_site_unaffected),
+        cmocka_unit_test(test_pipelined_push),
         cmocka_unit_test(test_revocation),
         cmocka_unit_test(test_revoked_status_visible),
     };
