@@ -463,6 +463,14 @@ static int resolve_filters(struct cb_conn *c, const struct cb_actor *a,
 
 /* ================================================================ engine */
 
+/* cb_report_set_reference(): pairs from the measure histories (tests). */
+static int reference_engine;
+
+void cb_report_set_reference(int on)
+{
+    reference_engine = on != 0;
+}
+
 #define NTYPES     6 /* cb_encounter_types */
 #define NATT       3 /* cb_attendance_statuses */
 #define NGOALST    4 /* cb_goal_statuses */
@@ -1358,6 +1366,117 @@ static int stream_pairs(struct eng *e, int in)
     return rc;
 }
 
+/*
+ * Pairs of instrument in from the baseline columns of migration 10: every
+ * measure of a paired instrument carries its person's earliest pairable
+ * baseline (pb_*: any team; pbt_*: of the row's own team, for team=), kept
+ * by triggers on every write.  So the pairs are the period's complete
+ * follow-ups strictly after that baseline, read in one range of the
+ * covering index measures_pairs in time order; per person the last such row
+ * is the follow-up.  Within a person the index order (taken_at, timepoint,
+ * complete, score, team, deleted, then rowid, as pb_* are equal) is the
+ * order stream_pairs() reads a history in, so ties resolve the same way.
+ * Pairs are appended in participant id order, as stream_pairs() appends
+ * them, so means are summed in the same order.
+ */
+struct pb_row {
+    char id[CB_UUID_STRLEN];
+    uint32_t seq;
+    struct pair pr;
+};
+
+static int pb_row_cmp(const void *x, const void *y)
+{
+    const struct pb_row *a = x, *b = y;
+    int r = strcmp(a->id, b->id);
+    return r ? r : (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+static int stream_pairs_pb(struct eng *e, int in)
+{
+    const struct rp *p = e->p;
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(
+        e->c,
+        p->team[0] ? "SELECT participant_id, rowid, score, pbt_score, pbt_row FROM measures "
+                     "WHERE instrument = ?1 AND taken_at >= ?4 AND taken_at < ?2 AND timepoint "
+                     "<> 'baseline' AND complete = 1 AND deleted = 0 AND team = ?3 AND (score IS "
+                     "NOT NULL OR instrument = 'ons4') AND pbt_at IS NOT NULL AND taken_at > "
+                     "pbt_at ORDER BY taken_at, participant_id, timepoint, complete, score, team, "
+                     "deleted"
+                   : "SELECT participant_id, rowid, score, pb_score, pb_row FROM measures "
+                     "WHERE instrument = ?1 AND taken_at >= ?4 AND taken_at < ?2 AND timepoint "
+                     "<> 'baseline' AND complete = 1 AND deleted = 0 AND (score IS NOT NULL OR "
+                     "instrument = 'ons4') AND pb_at IS NOT NULL AND taken_at > pb_at ORDER BY "
+                     "taken_at, participant_id, timepoint, complete, score, team, deleted",
+        &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, instr_ids[in], -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, p->to_ts, -1, SQLITE_TRANSIENT);
+    bind_opt(st, 3, p->team);
+    sqlite3_bind_text(st, 4, p->from_ts, -1, SQLITE_TRANSIENT);
+    struct pb_row *rows = NULL;
+    size_t n = 0, cap = 0;
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *pid = col_text(st, 0);
+        size_t plen = pid ? (size_t)sqlite3_column_bytes(st, 0) : 0;
+        if (!pid || plen == 0 || plen >= CB_UUID_STRLEN) {
+            continue;
+        }
+        if ((rc = grow((void **)&rows, &cap, n, sizeof(*rows))) != CB_OK) {
+            break;
+        }
+        struct pb_row *r = &rows[n];
+        memset(r, 0, sizeof(*r));
+        memcpy(r->id, pid, plen + 1);
+        r->seq = (uint32_t)n;
+        r->pr.frow = sqlite3_column_int64(st, 1);
+        r->pr.f[0] = sqlite3_column_double(st, 2);
+        r->pr.b[0] = sqlite3_column_double(st, 3);
+        r->pr.brow = sqlite3_column_int64(st, 4);
+        n++;
+    }
+    int rc2 = step_done(st, s);
+    rc = rc ? rc : rc2;
+    if (!rc && n > 1) {
+        qsort(rows, n, sizeof(*rows), pb_row_cmp);
+    }
+    /* the last row of each person is their follow-up */
+    size_t w = 0;
+    for (size_t j = 0; !rc && j < n; j++) {
+        if (j + 1 < n && strcmp(rows[j].id, rows[j + 1].id) == 0) {
+            continue;
+        }
+        rows[w++] = rows[j];
+    }
+    struct batch *b = rc ? NULL : malloc(sizeof(*b));
+    if (!rc && !b) {
+        rc = CB_ENOMEM;
+    }
+    for (size_t j = 0; !rc && j < w; j += BATCH) {
+        b->n = 0;
+        for (size_t k = j; k < w && k < j + BATCH; k++) {
+            batch_add(b, rows[k].id);
+        }
+        rc = batch_resolve(e, b, 1);
+        for (int k = 0; !rc && k < b->n; k++) {
+            rc = grow((void **)&e->pairs[in], &e->cappairs[in], e->npairs[in],
+                      sizeof(e->pairs[in][0]));
+            if (!rc) {
+                struct pair *pr = &e->pairs[in][e->npairs[in]++];
+                *pr = rows[j + (size_t)k].pr;
+                pr->person = (uint32_t)b->idx[k];
+            }
+        }
+    }
+    free(b);
+    free(rows);
+    return rc;
+}
+
 /* ---- stream: smoking quits ---- */
 
 static int stream_quits(struct eng *e)
@@ -1760,7 +1879,7 @@ static int eng_run(struct eng *e, struct cb_conn *c, const struct rp *p, unsigne
         rc = stream_goals(e);
     }
     for (int in = 0; !rc && (streams & S_PAIRS) && in < NINSTR; in++) {
-        rc = stream_pairs(e, in);
+        rc = reference_engine ? stream_pairs(e, in) : stream_pairs_pb(e, in);
     }
     if (!rc && (streams & S_QUITS)) {
         rc = stream_quits(e);
