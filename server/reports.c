@@ -523,7 +523,9 @@ enum stream {
     S_GOALS = 1u << 3,
     S_PAIRS = 1u << 4,
     S_QUITS = 1u << 5,
-    S_ALL = 0x3f
+    S_ALL = 0x3f,
+    /* not a stream: give people every split attribute, not only those of p->split */
+    S_ALL_ATTRS = 1u << 6
 };
 
 struct slot;
@@ -545,6 +547,7 @@ struct eng {
     char teams[MAX_TEAMS][80]; /* live teams in scope, by name */
     size_t nteams;
     int need_imd;
+    int all_attrs;           /* S_ALL_ATTRS: every split's attributes (else only p->split's) */
     int age_y, age_m, age_d; /* ages are taken on this date (the period's last day) */
 };
 
@@ -1398,17 +1401,19 @@ static int stream_pairs_pb(struct eng *e, int in)
     sqlite3_stmt *st;
     int rc = cb_conn_prepare(
         e->c,
-        p->team[0] ? "SELECT participant_id, rowid, score, pbt_score, pbt_row FROM measures "
-                     "WHERE instrument = ?1 AND taken_at >= ?4 AND taken_at < ?2 AND timepoint "
-                     "<> 'baseline' AND complete = 1 AND deleted = 0 AND team = ?3 AND (score IS "
-                     "NOT NULL OR instrument = 'ons4') AND pbt_at IS NOT NULL AND taken_at > "
-                     "pbt_at ORDER BY taken_at, participant_id, timepoint, complete, score, team, "
-                     "deleted"
-                   : "SELECT participant_id, rowid, score, pb_score, pb_row FROM measures "
-                     "WHERE instrument = ?1 AND taken_at >= ?4 AND taken_at < ?2 AND timepoint "
-                     "<> 'baseline' AND complete = 1 AND deleted = 0 AND (score IS NOT NULL OR "
-                     "instrument = 'ons4') AND pb_at IS NOT NULL AND taken_at > pb_at ORDER BY "
-                     "taken_at, participant_id, timepoint, complete, score, team, deleted",
+        p->team[0]
+            ? "SELECT participant_id, rowid, score, pbt_score, pbt_row FROM measures INDEXED BY "
+              "measures_pairs "
+              "WHERE instrument = ?1 AND taken_at >= ?4 AND taken_at < ?2 AND timepoint "
+              "<> 'baseline' AND complete = 1 AND deleted = 0 AND team = ?3 AND (score IS "
+              "NOT NULL OR instrument = 'ons4') AND pbt_at IS NOT NULL AND taken_at > "
+              "pbt_at ORDER BY taken_at"
+            : "SELECT participant_id, rowid, score, pb_score, pb_row FROM measures INDEXED BY "
+              "measures_pairs "
+              "WHERE instrument = ?1 AND taken_at >= ?4 AND taken_at < ?2 AND timepoint "
+              "<> 'baseline' AND complete = 1 AND deleted = 0 AND (score IS NOT NULL OR "
+              "instrument = 'ons4') AND pb_at IS NOT NULL AND taken_at > pb_at ORDER BY "
+              "taken_at",
         &st);
     if (rc) {
         return rc;
@@ -1619,9 +1624,17 @@ static int16_t fast_age(const char *dob, int y, int m, int d)
     return (int16_t)(age < 0 ? -1 : age);
 }
 
+/*
+ * Read one row of ATTR_COLS.  Team, cohort flags and status are always read
+ * (liveness, cohort=, data quality); the other attributes only when the
+ * split needs them (or every split's, S_ALL_ATTRS), else they stay at
+ * "not recorded" (only person_groups() reads them, and only for p->split).
+ */
 static void parse_attrs(const struct eng *e, struct attr_memos *mm, sqlite3_stmt *st,
                         struct attrs *a)
 {
+    int sp = e->all_attrs ? SP_COUNT : e->p->split;
+#define NEED(x) (sp == SP_COUNT || sp == (x))
     a->team = memo_get(&mm->team, col_text(st, 11), NULL, e);
     a->cohort = 0;
     for (int k = 0; k < NCOHORTS; k++) {
@@ -1630,13 +1643,19 @@ static void parse_attrs(const struct eng *e, struct attr_memos *mm, sqlite3_stmt
         }
     }
     a->live = a->team >= 0 && (e->p->cohort < 0 || (a->cohort & (1u << e->p->cohort)));
-    a->age = fast_age(col_text(st, 1), e->age_y, e->age_m, e->age_d);
-    a->sex = memo_get(&mm->sex, col_text(st, 2), sex_codes, NULL);
-    a->eth = memo_get(&mm->eth, col_text(st, 3), NULL, NULL);
-    a->emp = memo_get(&mm->emp, col_text(st, 4), cb_employment_statuses, NULL);
-    a->rsrc = memo_get(&mm->rsrc, col_text(st, 5), cb_referral_sources, NULL);
-    a->barrier = memo_get(&mm->barrier, col_text(st, 6), cb_main_barriers, NULL);
-    a->postcode = pack_postcode(col_text(st, 12));
+    a->age = NEED(SP_AGE) || NEED(SP_AGE_RETURN)
+                 ? fast_age(col_text(st, 1), e->age_y, e->age_m, e->age_d)
+                 : -1;
+    a->sex = memo_get(&mm->sex, NEED(SP_SEX) ? col_text(st, 2) : NULL, sex_codes, NULL);
+    a->eth = memo_get(&mm->eth, NEED(SP_ETHNIC) ? col_text(st, 3) : NULL, NULL, NULL);
+    a->emp = memo_get(&mm->emp, NEED(SP_EMPLOYMENT) ? col_text(st, 4) : NULL,
+                      cb_employment_statuses, NULL);
+    a->rsrc = memo_get(&mm->rsrc, NEED(SP_REFERRAL_SOURCE) ? col_text(st, 5) : NULL,
+                       cb_referral_sources, NULL);
+    a->barrier = memo_get(&mm->barrier, NEED(SP_MAIN_BARRIER) ? col_text(st, 6) : NULL,
+                          cb_main_barriers, NULL);
+    a->postcode = NEED(SP_IMD) ? pack_postcode(col_text(st, 12)) : 0;
+#undef NEED
     const char *status = col_text(st, 13);
     a->active = status && strcmp(status, "active") == 0;
 }
@@ -1773,20 +1792,36 @@ static int attrs_scan(struct eng *e, struct attr_memos *mm, struct imdmap *m)
         return rc;
     }
     bind_opt(st, 1, e->p->team);
-    int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t i;
-        if ((rc = eng_person(e, col_text(st, 0), 0, &i)) != CB_OK) {
+    /* rows are parsed as read (parse_attrs() reads only what the split needs) and their
+     * ids resolved in batches, as the event streams do */
+    struct batch *b = malloc(sizeof(*b));
+    struct attrs *a = malloc(BATCH * sizeof(*a));
+    int s = SQLITE_DONE;
+    rc = b && a ? CB_OK : CB_ENOMEM;
+    if (b) {
+        b->n = 0;
+    }
+    for (;;) {
+        s = rc ? SQLITE_DONE : sqlite3_step(st);
+        if (s == SQLITE_ROW) {
+            int k = batch_add(b, col_text(st, 0));
+            parse_attrs(e, mm, st, &a[k]);
+        }
+        if (!rc && b && b->n && (b->n == BATCH || s != SQLITE_ROW)) {
+            rc = batch_resolve(e, b, 0);
+            for (int k = 0; !rc && k < b->n; k++) {
+                if (b->idx[k] >= 0) {
+                    rc = apply_attrs(e, &e->pp[b->idx[k]], &a[k], m);
+                }
+            }
+            b->n = 0;
+        }
+        if (s != SQLITE_ROW) {
             break;
         }
-        if (i >= 0) {
-            struct attrs a;
-            parse_attrs(e, mm, st, &a);
-            if ((rc = apply_attrs(e, &e->pp[i], &a, m)) != CB_OK) {
-                break;
-            }
-        }
     }
+    free(b);
+    free(a);
     int rc2 = step_done(st, s);
     return rc ? rc : rc2;
 }
@@ -1852,6 +1887,7 @@ static int eng_run(struct eng *e, struct cb_conn *c, const struct rp *p, unsigne
     e->c = c;
     e->p = p;
     e->need_imd = need_imd;
+    e->all_attrs = (streams & S_ALL_ATTRS) != 0;
     civil_from_days(p->to_days, &e->age_y, &e->age_m, &e->age_d);
     int rc = eng_teams(e);
     /* size the table for everyone once, instead of growing it row by row */
@@ -3473,7 +3509,7 @@ int cb_report_quarterly_csv(struct cb_conn *c, const struct cb_actor *a, const c
     if ((rc = read_begin(c)) != CB_OK) {
         return rc;
     }
-    rc = eng_run(&e, c, &p, S_CONTACTS | S_ATTENDANCE | S_GOALS, 0);
+    rc = eng_run(&e, c, &p, S_CONTACTS | S_ATTENDANCE | S_GOALS | S_ALL_ATTRS, 0);
     read_end(c);
     static const int breakdowns[] = {SP_NONE,         SP_COHORT,     SP_REFERRAL_SOURCE,
                                      SP_MAIN_BARRIER, SP_EMPLOYMENT, SP_AGE_RETURN};

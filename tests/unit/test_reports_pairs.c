@@ -93,8 +93,10 @@ static void commit(void)
 static void rand_time(char out[CB_TIME_STRLEN])
 {
     static const char *const hours[] = {"00:30:00.000", "10:00:00.000", "23:30:00.000"};
-    snprintf(out, CB_TIME_STRLEN, "%04d-%02d-%02dT%sZ", 2025 + rn(2), 1 + rn(10), 1 + rn(28),
+    char t[64];
+    snprintf(t, sizeof(t), "%04d-%02d-%02dT%sZ", 2025 + rn(2), 1 + rn(10), 1 + rn(28),
              hours[rn(3)]);
+    snprintf(out, CB_TIME_STRLEN, "%.24s", t);
 }
 
 /* A measure's fields (new object): result with answers / weight, sometimes not. */
@@ -139,7 +141,7 @@ static json_t *rand_measure(const char *pid)
 static void add_person(int i)
 {
     check_rc(cb_uuid7(people[i]), "uuid");
-    char dob[16];
+    char dob[48];
     snprintf(dob, sizeof(dob), "%04d-%02d-%02d", 1940 + rn(70), 1 + rn(12), 1 + rn(28));
     json_t *v =
         json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "given_name", "Pat", "family_name",
@@ -352,7 +354,7 @@ static void compare_round(void)
         "gppaq.moved_down", "audit_c.positive_at_baseline", "bmi.pairs"};
     check_columns();
     for (int i = 0; i < 14; i++) {
-        char from[16], to[16];
+        char from[48], to[48];
         int y = 2025 + rn(2), m = 1 + rn(10), len = rn(3) == 0 ? 3 : 1 + rn(18);
         int ty = y + (m - 1 + len) / 12, tm = (m - 1 + len) % 12 + 1;
         snprintf(from, sizeof(from), "%04d-%02d-%02d", y, m, rn(2) ? 1 : 1 + rn(28));
