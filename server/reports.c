@@ -1880,8 +1880,9 @@ static int eng_attrs(struct eng *e)
 }
 
 /* Run phases 1 and 2 for the streams asked for. */
-static int eng_run(struct eng *e, struct cb_conn *c, const struct rp *p, unsigned streams,
-                   int need_imd)
+/* Set up e for p: teams in scope, the person table sized for everyone. */
+static int eng_init(struct eng *e, struct cb_conn *c, const struct rp *p, unsigned streams,
+                    int need_imd)
 {
     memset(e, 0, sizeof(*e));
     e->c = c;
@@ -1902,6 +1903,13 @@ static int eng_run(struct eng *e, struct cb_conn *c, const struct rp *p, unsigne
     if (!rc) {
         rc = eng_rehash(e, want);
     }
+    return rc;
+}
+
+static int eng_run(struct eng *e, struct cb_conn *c, const struct rp *p, unsigned streams,
+                   int need_imd)
+{
+    int rc = eng_init(e, c, p, streams, need_imd);
     if (!rc && (streams & S_CONTACTS)) {
         rc = stream_contacts(e);
     }
@@ -2508,19 +2516,182 @@ int cb_report_outcomes(struct cb_conn *c, const struct cb_actor *a, const struct
 
 /* ================================================================= venues */
 
-/* Set field k of the venue whose id is in column 0 of st's row (venues not listed are skipped). */
-static void venue_set(json_t *items, sqlite3_stmt *st, const char *k, int col)
+/*
+ * Activity by venue.  Per (person, venue): contacts that are not DNAs, DNAs,
+ * and whether seen there (such a contact, or an attended session whose
+ * venue, else the programme's, is the venue); then the live people of the
+ * teams in scope (the engine's attribute phase) summed by venue - the
+ * outcomes report's rules with venue= (docs/REPORTS.md "Who counts").
+ * Contacts are read per live venue through the covering index
+ * encounters_venue_report (migration 8) and counted in C, keyed by person
+ * index and venue index in an open-addressing table.
+ */
+struct pv {
+    uint32_t person, venue;
+    uint32_t ok, dna;
+    uint8_t seen;
+};
+
+struct pvmap {
+    uint64_t *keys; /* person * nvenues + venue + 1; 0 empty */
+    uint32_t *at;   /* index into pv */
+    size_t nslots;
+    struct pv *pv;
+    size_t n, cap;
+    size_t nvenues;
+};
+
+static size_t pv_slot(const struct pvmap *m, uint64_t k)
 {
-    const char *id = col_text(st, 0);
-    size_t i;
-    json_t *it;
-    json_array_foreach(items, i, it)
-    {
-        if (id && strcmp(cb_json_str(it, "venue"), id) == 0) {
-            json_object_set_new(it, k, json_integer(sqlite3_column_int64(st, col)));
-            return;
+    uint64_t h = k * 0x9E3779B97F4A7C15ULL;
+    size_t i = (size_t)(h ^ (h >> 29)) & (m->nslots - 1);
+    while (m->keys[i] && m->keys[i] != k) {
+        i = (i + 1) & (m->nslots - 1);
+    }
+    return i;
+}
+
+static int pv_rehash(struct pvmap *m, size_t nslots)
+{
+    uint64_t *keys = calloc(nslots, sizeof(*keys));
+    uint32_t *at = calloc(nslots, sizeof(*at));
+    if (!keys || !at) {
+        free(keys);
+        free(at);
+        return CB_ENOMEM;
+    }
+    free(m->keys);
+    free(m->at);
+    m->keys = keys;
+    m->at = at;
+    m->nslots = nslots;
+    for (size_t j = 0; j < m->n; j++) {
+        uint64_t k = (uint64_t)m->pv[j].person * m->nvenues + m->pv[j].venue + 1;
+        size_t i = pv_slot(m, k);
+        m->keys[i] = k;
+        m->at[i] = (uint32_t)j;
+    }
+    return CB_OK;
+}
+
+/* The counters of (person, venue), created on first use. */
+static int pv_get(struct pvmap *m, uint32_t person, uint32_t venue, struct pv **out)
+{
+    if (!m->nslots || (m->n + 1) * 2 > m->nslots) {
+        int rc = pv_rehash(m, m->nslots ? m->nslots * 2 : 4096);
+        if (rc) {
+            return rc;
         }
     }
+    uint64_t k = (uint64_t)person * m->nvenues + venue + 1;
+    size_t i = pv_slot(m, k);
+    if (!m->keys[i]) {
+        int rc = grow((void **)&m->pv, &m->cap, m->n, sizeof(*m->pv));
+        if (rc) {
+            return rc;
+        }
+        m->pv[m->n] = (struct pv){person, venue, 0, 0, 0};
+        m->keys[i] = k;
+        m->at[i] = (uint32_t)m->n++;
+    }
+    *out = &m->pv[m->at[i]];
+    return CB_OK;
+}
+
+/* A venue id and its position in the answer's items. */
+struct venue_ix {
+    char id[CB_UUID_STRLEN];
+    uint32_t item;
+};
+
+static int venue_ix_cmp(const void *x, const void *y)
+{
+    return strcmp(((const struct venue_ix *)x)->id, ((const struct venue_ix *)y)->id);
+}
+
+/* Item index of venue id, or -1 when it is not a listed (live) venue. */
+static int64_t venue_find(const struct venue_ix *v, size_t n, const char *id)
+{
+    if (!id || strlen(id) >= CB_UUID_STRLEN) {
+        return -1;
+    }
+    struct venue_ix key;
+    memset(&key, 0, sizeof(key));
+    memcpy(key.id, id, strlen(id) + 1);
+    const struct venue_ix *hit = n ? bsearch(&key, v, n, sizeof(*v), venue_ix_cmp) : NULL;
+    return hit ? (int64_t)hit->item : -1;
+}
+
+/* Count one batch of rows: venue[k] item index, dna[k] / seen[k] what the row was. */
+static int venues_apply(struct eng *e, struct pvmap *m, const struct batch *b, const int32_t *venue,
+                        const uint8_t *dna, const uint8_t *seen_only)
+{
+    (void)e;
+    for (int k = 0; k < b->n; k++) {
+        if (b->idx[k] < 0 || venue[k] < 0) {
+            continue;
+        }
+        struct pv *x;
+        int rc = pv_get(m, (uint32_t)b->idx[k], (uint32_t)venue[k], &x);
+        if (rc) {
+            return rc;
+        }
+        if (seen_only[k]) {
+            x->seen = 1;
+        } else if (dna[k]) {
+            x->dna++;
+        } else {
+            x->ok++;
+            x->seen = 1;
+        }
+    }
+    return CB_OK;
+}
+
+/* Stream st's rows (venue, participant_id[, type]) into m; seen_only: attendance rows. */
+static int venues_stream(struct eng *e, struct pvmap *m, sqlite3_stmt *st,
+                         const struct venue_ix *vx, size_t nv, int seen_only)
+{
+    struct batch *b = malloc(sizeof(*b));
+    int32_t venue[BATCH];
+    uint8_t dna[BATCH], so[BATCH];
+    char last[CB_UUID_STRLEN] = "";
+    int64_t last_ix = -1;
+    int s = SQLITE_DONE, rc = b ? CB_OK : CB_ENOMEM;
+    if (b) {
+        b->n = 0;
+    }
+    while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *v = col_text(st, 0);
+        if (!v) {
+            continue;
+        }
+        if (strcmp(v, last) != 0) {
+            /* rows come venue by venue: look a venue up once per run */
+            last_ix = venue_find(vx, nv, v);
+            snprintf(last, sizeof(last), "%s", strlen(v) < sizeof(last) ? v : "");
+        }
+        if (last_ix < 0) {
+            continue;
+        }
+        int k = batch_add(b, col_text(st, 1));
+        venue[k] = (int32_t)last_ix;
+        so[k] = (uint8_t)seen_only;
+        const char *t = seen_only ? NULL : col_text(st, 2);
+        dna[k] = (uint8_t)(t && strcmp(t, "dna") == 0);
+        if (b->n == BATCH) {
+            rc = batch_resolve(e, b, 1);
+            rc = rc ? rc : venues_apply(e, m, b, venue, dna, so);
+            b->n = 0;
+        }
+    }
+    if (!rc && b && b->n) {
+        rc = batch_resolve(e, b, 1);
+        rc = rc ? rc : venues_apply(e, m, b, venue, dna, so);
+    }
+    free(b);
+    int rc2 = step_done(st, s);
+    return rc ? rc : rc2;
 }
 
 int cb_report_venues(struct cb_conn *c, const struct cb_actor *a, const struct cb_report_query *q,
@@ -2536,30 +2707,18 @@ int cb_report_venues(struct cb_conn *c, const struct cb_actor *a, const struct c
     if (rc) {
         return rc;
     }
-    /* Per (venue, person): contacts that are not DNAs, DNAs, and whether seen there (such a
-     * contact, or an attended session at the session's venue, else the programme's); then
-     * the live people of the teams in scope summed by venue - the outcomes report's rules
-     * with venue= (docs/REPORTS.md "Who counts").  Contacts are read per listed venue through
-     * the covering index encounters_venue_report (migration 8). */
-    static const char *const sql =
-        "SELECT x.venue, sum(x.n_ok), sum(x.n_dna), sum(x.seen) FROM ("
-        "SELECT venue, pid, sum(ok) AS n_ok, sum(dna) AS n_dna, max(seen) AS seen FROM ("
-        "SELECT venue, participant_id AS pid, type <> 'dna' AS ok, type = 'dna' AS dna, "
-        "type <> 'dna' AS seen "
-        "FROM encounters WHERE venue IN (SELECT id FROM venues WHERE deleted = 0) AND "
-        "deleted = 0 AND occurred_at >= ?1 AND occurred_at < ?2 AND (?3 = '' OR +team = ?3) "
-        "UNION ALL SELECT coalesce(s.venue, pr.venue), a.participant_id, 0, 0, 1 "
-        "FROM group_sessions s JOIN attendance a ON a.session_id = s.id AND a.deleted = 0 AND "
-        "a.status = 'attended' JOIN programmes pr ON pr.id = s.programme_id "
-        "WHERE s.deleted = 0 AND s.starts_at >= ?1 AND s.starts_at < ?2 AND "
-        "(?3 = '' OR a.team = ?3)) GROUP BY venue, pid) x "
-        "JOIN participants p ON p.id = x.pid AND p.deleted = 0 AND p.merged_into IS NULL AND "
-        "p.team IN (SELECT id FROM teams WHERE deleted = 0 AND (?3 = '' OR id = ?3)) "
-        "WHERE x.venue IS NOT NULL GROUP BY x.venue";
+    p.split = SP_NONE;
+    p.cohort = -1;
     if ((rc = read_begin(c)) != CB_OK) {
         return rc;
     }
     json_t *items = json_array();
+    struct venue_ix *vx = NULL;
+    size_t nv = 0, capv = 0;
+    struct pvmap m;
+    memset(&m, 0, sizeof(m));
+    struct eng e;
+    memset(&e, 0, sizeof(e));
     sqlite3_stmt *st;
     rc = cb_conn_prepare(c,
                          "SELECT id, name, team FROM venues WHERE deleted = 0 "
@@ -2568,29 +2727,87 @@ int cb_report_venues(struct cb_conn *c, const struct cb_actor *a, const struct c
     if (!rc) {
         int s;
         while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-            json_array_append_new(items, json_pack("{s:s, s:s, s:o, s:i, s:i, s:i}", "venue",
-                                                   col_text(st, 0), "name", col_text(st, 1), "team",
-                                                   col_json_str(st, 2), "people_seen", 0,
-                                                   "contacts", 0, "dna", 0));
+            const char *id = col_text(st, 0);
+            if (id && strlen(id) < CB_UUID_STRLEN) { /* else listed, never matched */
+                if ((rc = grow((void **)&vx, &capv, nv, sizeof(*vx))) != CB_OK) {
+                    break;
+                }
+                memcpy(vx[nv].id, id, strlen(id) + 1);
+                vx[nv].item = (uint32_t)json_array_size(items);
+                nv++;
+            }
+            json_array_append_new(items,
+                                  json_pack("{s:s?, s:s?, s:o, s:i, s:i, s:i}", "venue", id, "name",
+                                            col_text(st, 1), "team", col_json_str(st, 2),
+                                            "people_seen", 0, "contacts", 0, "dna", 0));
         }
-        rc = step_done(st, s);
+        rc = rc ? (cb_stmt_done(st), rc) : step_done(st, s);
+    }
+    if (!rc && nv > 1) {
+        qsort(vx, nv, sizeof(*vx), venue_ix_cmp);
+    }
+    m.nvenues = json_array_size(items) ? json_array_size(items) : 1;
+    if (!rc) {
+        rc = eng_init(&e, c, &p, 0, 0);
     }
     if (!rc) {
-        rc = cb_conn_prepare(c, sql, &st);
+        rc = cb_conn_prepare(c,
+                             "SELECT venue, participant_id, type FROM encounters WHERE venue IN "
+                             "(SELECT id FROM venues WHERE deleted = 0) AND deleted = 0 AND "
+                             "occurred_at >= ?1 AND occurred_at < ?2 AND (?3 = '' OR +team = ?3)",
+                             &st);
     }
     if (!rc) {
         sqlite3_bind_text(st, 1, p.from_ts, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, p.to_ts, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 3, p.team, -1, SQLITE_TRANSIENT);
-        int s;
-        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-            venue_set(items, st, "contacts", 1);
-            venue_set(items, st, "dna", 2);
-            venue_set(items, st, "people_seen", 3);
-        }
-        rc = step_done(st, s);
+        rc = venues_stream(&e, &m, st, vx, nv, 0);
+    }
+    if (!rc) {
+        rc = cb_conn_prepare(c,
+                             "SELECT coalesce(s.venue, pr.venue), a.participant_id "
+                             "FROM group_sessions s JOIN attendance a ON a.session_id = s.id AND "
+                             "a.deleted = 0 AND a.status = 'attended' JOIN programmes pr ON "
+                             "pr.id = s.programme_id WHERE s.deleted = 0 AND s.starts_at >= ?1 "
+                             "AND s.starts_at < ?2 AND (?3 = '' OR a.team = ?3)",
+                             &st);
+    }
+    if (!rc) {
+        sqlite3_bind_text(st, 1, p.from_ts, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, p.to_ts, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, p.team, -1, SQLITE_TRANSIENT);
+        rc = venues_stream(&e, &m, st, vx, nv, 1);
+    }
+    /* live people of the teams in scope */
+    if (!rc) {
+        rc = eng_attrs(&e);
     }
     read_end(c);
+    if (!rc) {
+        size_t ni = json_array_size(items);
+        long *sum = calloc(3 * (ni ? ni : 1), sizeof(*sum));
+        rc = sum ? CB_OK : CB_ENOMEM;
+        for (size_t j = 0; !rc && j < m.n; j++) {
+            const struct pv *x = &m.pv[j];
+            if (x->venue < ni && x->person < e.np && is_live(&e.pp[x->person])) {
+                sum[3 * x->venue] += x->ok;
+                sum[3 * x->venue + 1] += x->dna;
+                sum[3 * x->venue + 2] += x->seen;
+            }
+        }
+        for (size_t i = 0; !rc && i < ni; i++) {
+            json_t *it = json_array_get(items, i);
+            json_object_set_new(it, "contacts", json_integer(sum[3 * i]));
+            json_object_set_new(it, "dna", json_integer(sum[3 * i + 1]));
+            json_object_set_new(it, "people_seen", json_integer(sum[3 * i + 2]));
+        }
+        free(sum);
+    }
+    free(vx);
+    free(m.keys);
+    free(m.at);
+    free(m.pv);
+    eng_free(&e);
     if (rc) {
         json_decref(items);
         return rc;

@@ -14,7 +14,8 @@
  * outcomes report (every team, one team, with splits, a cohort and a topic
  * filter, random periods) and the people behind pair figures are compared
  * as JSON, and the stored baseline columns are checked against a direct
- * query.  The seed is printed on a failure.
+ * query.  Activity by venue (counted in C) is checked against the outcomes
+ * report with venue= each venue.  The seed is printed on a failure.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -65,6 +66,11 @@ static char people[NPEOPLE][CB_UUID_STRLEN];
 static char meas[MAXMEAS][CB_UUID_STRLEN];
 static int nmeas;
 static char merges[MAXMERGE][CB_UUID_STRLEN];
+#define NVENUES   4
+#define NSESSIONS 6
+static char venues[NVENUES][CB_UUID_STRLEN];
+static char sessions[NSESSIONS][CB_UUID_STRLEN];
+static char programme[CB_UUID_STRLEN];
 static int nmerges;
 static uint64_t seed_used;
 static int merged, undone; /* merges and undos done, over all seeds */
@@ -151,6 +157,58 @@ static void add_person(int i)
                               "2025-01-01T00:00:00.000Z", NULL),
              "insert participant");
     json_decref(v);
+}
+
+/* Venues (one later tombstoned), a programme with sessions (some without a venue: the
+ * programme's counts) and attendance. */
+static void add_groups(void)
+{
+    static const char *const att[] = {"attended", "absent", "apologies"};
+    for (int i = 0; i < NVENUES; i++) {
+        check_rc(cb_uuid7(venues[i]), "uuid");
+        json_t *v =
+            json_pack("{s:s, s:s}", "name", i % 2 ? "Hall" : "Centre", "team", teams[i % 3]);
+        check_rc(cb_record_insert(cbu.conn, &cb_table_venues, venues[i], v,
+                                  "2025-01-01T00:00:00.000Z", NULL),
+                 "insert venue");
+        json_decref(v);
+    }
+    check_rc(cb_uuid7(programme), "uuid");
+    json_t *v = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s}", "name", "Walk", "topic",
+                          "physical_activity", "team", "prestwich", "venue", venues[0],
+                          "start_date", "2025-01-01", "weeks", 100, "status", "running");
+    check_rc(cb_record_insert(cbu.conn, &cb_table_programmes, programme, v,
+                              "2025-01-01T00:00:00.000Z", NULL),
+             "insert programme");
+    json_decref(v);
+    for (int i = 0; i < NSESSIONS; i++) {
+        char at[CB_TIME_STRLEN];
+        rand_time(at);
+        check_rc(cb_uuid7(sessions[i]), "uuid");
+        v = json_pack("{s:s, s:i, s:s, s:s}", "programme_id", programme, "session_number", i + 1,
+                      "starts_at", at, "team", "prestwich");
+        if (rn(2)) {
+            json_object_set_new(v, "venue", json_string(venues[rn(NVENUES)]));
+        }
+        check_rc(cb_record_insert(cbu.conn, &cb_table_group_sessions, sessions[i], v,
+                                  "2025-01-01T00:00:00.000Z", NULL),
+                 "insert session");
+        json_decref(v);
+        for (int k = 0; k < NPEOPLE; k++) {
+            if (rn(4)) {
+                continue;
+            }
+            char id[CB_UUID_STRLEN];
+            check_rc(cb_uuid7(id), "uuid");
+            v = json_pack("{s:s, s:s, s:s, s:s, s:s}", "participant_id", people[k], "session_id",
+                          sessions[i], "programme_id", programme, "status", att[rn(3)], "team",
+                          teams[rn(3)]);
+            check_rc(cb_record_insert(cbu.conn, &cb_table_attendance, id, v,
+                                      "2025-01-01T00:00:00.000Z", NULL),
+                     "insert attendance");
+            json_decref(v);
+        }
+    }
 }
 
 static void add_measure(int sync)
@@ -249,6 +307,9 @@ static void add_contact(void)
     json_t *v = json_pack("{s:s, s:s, s:s, s:s, s:[s]}", "participant_id", people[rn(NPEOPLE)],
                           "type", types[rn(4)], "occurred_at", at, "team", teams[rn(3)], "topics",
                           rn(2) ? "smoking" : "diet");
+    if (rn(5)) {
+        json_object_set_new(v, "venue", json_string(venues[rn(NVENUES)]));
+    }
     check_rc(
         cb_record_insert(cbu.conn, &cb_table_encounters, id, v, "2026-01-01T00:00:00.000Z", NULL),
         "insert contact");
@@ -322,6 +383,50 @@ static void compare(const struct cb_report_query *q, int records)
     json_decref(ref);
 }
 
+/*
+ * Activity by venue (counted in C since this change) against what the
+ * outcomes report answers with venue= each listed venue (docs/REPORTS.md
+ * "Activity by venue"): people_seen, contacts.total, contacts.dna.
+ */
+static void compare_venues(const char *from, const char *to, const char *team)
+{
+    struct cb_report_query q;
+    memset(&q, 0, sizeof(q));
+    q.from = from;
+    q.to = to;
+    q.team = team;
+    json_t *out = NULL;
+    struct cb_field_error fe;
+    memset(&fe, 0, sizeof(fe));
+    check_rc(cb_report_venues(cbu.conn, NULL, &q, &out, &fe), "venues");
+    json_t *items = json_object_get(out, "items");
+    assert_true(json_array_size(items) > 0);
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        json_t *o = NULL;
+        q.venue = json_string_value(json_object_get(it, "venue"));
+        check_rc(cb_report_outcomes(cbu.conn, NULL, &q, &o, &fe), "outcomes venue=");
+        json_t *t = json_object_get(o, "total");
+        json_t *ct = json_object_get(t, "contacts");
+        long want[3] = {(long)json_integer_value(json_object_get(t, "people_seen")),
+                        (long)json_integer_value(json_object_get(ct, "total")),
+                        (long)json_integer_value(json_object_get(ct, "dna"))};
+        long got[3] = {(long)json_integer_value(json_object_get(it, "people_seen")),
+                       (long)json_integer_value(json_object_get(it, "contacts")),
+                       (long)json_integer_value(json_object_get(it, "dna"))};
+        if (memcmp(want, got, sizeof(want)) != 0) {
+            fail_msg("seed %llu: venues %s..%s team %s venue %s: seen/contacts/dna %ld/%ld/%ld, "
+                     "outcomes says %ld/%ld/%ld",
+                     (unsigned long long)seed_used, from, to, team ? team : "-", q.venue, got[0],
+                     got[1], got[2], want[0], want[1], want[2]);
+        }
+        json_decref(o);
+    }
+    json_decref(out);
+}
+
 /* The stored baseline columns equal a direct query over each row's person and instrument. */
 static void check_columns(void)
 {
@@ -371,6 +476,9 @@ static void compare_round(void)
         q.cohort = rn(6) == 0 ? "carer" : NULL;
         q.topic = rn(6) == 0 ? "smoking" : NULL;
         compare(&q, 0);
+        if (i % 3 == 0) {
+            compare_venues(from, to, q.team);
+        }
         q.figure = figures[rn(7)];
         q.split = NULL;
         compare(&q, 1);
@@ -383,12 +491,15 @@ static void run_seed(uint64_t seed)
     rng = seed * 0x9E3779B97F4A7C15ULL + 1;
     nmeas = nmerges = 0;
     check_rc(cb_conn_exec(cbu.conn, "DELETE FROM measures; DELETE FROM encounters; "
-                                    "DELETE FROM merges; DELETE FROM participants"),
+                                    "DELETE FROM merges; DELETE FROM attendance; DELETE FROM "
+                                    "group_sessions; DELETE FROM programmes; DELETE FROM "
+                                    "participants; DELETE FROM venues"),
              "clear");
     begin();
     for (int i = 0; i < NPEOPLE; i++) {
         add_person(i);
     }
+    add_groups();
     for (int i = 0; i < 250; i++) {
         add_measure(0);
     }
@@ -426,6 +537,14 @@ static void run_seed(uint64_t seed)
                 physical_delete();
                 break;
             default:
+                if (rn(40) == 0) {
+                    /* a venue closed: no longer listed, its contacts no longer counted */
+                    int rc = cb_record_delete(cbu.conn, &cb_table_venues, venues[rn(NVENUES)],
+                                              "2026-01-04T00:00:00.000Z");
+                    if (rc != CB_ENOTFOUND) {
+                        check_rc(rc, "tombstone venue");
+                    }
+                }
                 add_contact();
                 break;
             }
@@ -455,7 +574,9 @@ static void test_second_baseline(void **state)
     (void)state;
     seed_used = 0;
     check_rc(cb_conn_exec(cbu.conn, "DELETE FROM measures; DELETE FROM encounters; "
-                                    "DELETE FROM merges; DELETE FROM participants"),
+                                    "DELETE FROM merges; DELETE FROM attendance; DELETE FROM "
+                                    "group_sessions; DELETE FROM programmes; DELETE FROM "
+                                    "participants; DELETE FROM venues"),
              "clear");
     rng = 7;
     begin();
