@@ -295,8 +295,8 @@ const char *const cb_migrations[] = {
      *    triggers on measures for every write path (record insert/update/tombstone/restore,
      *    merge and undo, sync apply, a site's scope-exit delete), so a before/after pair
      *    is read from the period's follow-ups alone in one covering index (measures_pairs,
-     *    which replaces measures_followup) instead of each person's history.
-     *    docs/REPORTS.md, "How it is fast". */
+     *    which replaces measures_followup) instead of each person's history; and
+     *    participants_active for the data-quality joins.  docs/REPORTS.md, "How it is fast". */
     "ALTER TABLE measures ADD COLUMN pb_at TEXT;"
     "ALTER TABLE measures ADD COLUMN pb_score REAL;"
     "ALTER TABLE measures ADD COLUMN pb_row INTEGER;"
@@ -318,7 +318,10 @@ const char *const cb_migrations[] = {
     "UPDATE measures " PB_SET " WHERE instrument IN " PB_INSTR ";"
     "CREATE INDEX measures_pairs ON measures(instrument, taken_at, participant_id, timepoint,"
     "  complete, score, team, deleted, pb_at, pb_score, pb_row, pbt_at, pbt_score, pbt_row);"
-    "DROP INDEX measures_followup;",
+    "DROP INDEX measures_followup;"
+    /* data quality: is a contact's or measure's person active, from a small covering index
+     * instead of the participants table */
+    "CREATE INDEX participants_active ON participants(id, status, deleted, merged_into);",
 // clang-format on
 #undef CHILD_COLS
 };

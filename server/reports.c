@@ -3463,11 +3463,19 @@ static int dq_baselines(struct cb_conn *c, const struct rp *p, const char *cutof
         if (!in || !at || !tp || strlen(pid) >= sizeof(cur)) {
             continue;
         }
-        memcpy(cur, pid, strlen(pid) + 1);
-        snprintf(last.instrument, sizeof(last.instrument), "%s", in);
-        snprintf(last.taken_at, sizeof(last.taken_at), "%s", at);
+        /* copy only what changed: the person and instrument once per group, the time
+         * only of a due baseline (only those are listed) */
+        if (strcmp(cur, pid) != 0) {
+            memcpy(cur, pid, strlen(pid) + 1);
+        }
+        if (strcmp(last.instrument, in) != 0) {
+            snprintf(last.instrument, sizeof(last.instrument), "%s", in);
+        }
         last.row = sqlite3_column_int64(st, 4);
         last.due = strcmp(tp, "baseline") == 0 && strcmp(at, cutoff) <= 0;
+        if (last.due) {
+            snprintf(last.taken_at, sizeof(last.taken_at), "%s", at);
+        }
         have = 1;
     }
     int rc2 = st ? step_done(st, s) : CB_OK;
