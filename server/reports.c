@@ -27,16 +27,22 @@
  *                programmes by primary key, SEARCH a USING INDEX attendance_unique
  *   referrals    SEARCH USING COVERING INDEX referrals_report (team=? AND sent_date>? ...)
  *   goals        SEARCH USING COVERING INDEX goals_report (team=? AND agreed_date>? ...)
- *   pairs        few follow-ups: SEARCH USING COVERING INDEX measures_report (instrument=?
- *                AND participant_id=? AND taken_at<?) over a LIST SUBQUERY on COVERING
- *                INDEX measures_followup (instrument=? AND taken_at>? AND taken_at<?);
- *                else SEARCH USING COVERING INDEX measures_report (instrument=?)
+ *   pairs        SEARCH measures USING COVERING INDEX measures_pairs (instrument=? AND
+ *                taken_at>? AND taken_at<?): the period's follow-ups, each carrying its
+ *                person's earliest baseline (migration 10's trigger-kept pb_* / pbt_*).
+ *                The reference engine (tests): few follow-ups: SEARCH USING COVERING INDEX
+ *                measures_report (instrument=? AND participant_id=? AND taken_at<?) over a
+ *                LIST SUBQUERY on measures_pairs; else SEARCH USING COVERING INDEX
+ *                measures_report (instrument=?)
  *   quits        SEARCH measures USING INDEX measures_band (instrument=? AND band=?)
  *   attributes   SCAN participants USING COVERING INDEX participants_report, or SEARCH
  *                USING INDEX sqlite_autoindex_participants_1 (id=?) per person
  *   records      SCAN participants USING INDEX participants_family (name order), or by id
+ *   venues       SEARCH encounters USING COVERING INDEX encounters_venue_report (venue=? AND
+ *                occurred_at>? ...) per live venue, counted per (person, venue) in C
  *   data quality SCAN measures USING COVERING INDEX measures_report (baselines), COVERING
- *                INDEX encounters_no_topic, measures_incomplete; participants_nhs
+ *                INDEX encounters_no_topic, measures_incomplete, each joined to COVERING
+ *                INDEX participants_active (migration 10); participants_nhs
  */
 #include "coachbox/reports.h"
 #include "coachbox/audit.h"
@@ -1241,7 +1247,8 @@ static int count_followups(struct eng *e, int in, long *n)
 }
 
 /*
- * Rows for the pairs of instrument in, by person then time.  Two plans with
+ * The reference engine (cb_report_set_reference; the report itself uses
+ * stream_pairs_pb): rows for the pairs of instrument in, by person then time.  Two plans with
  * the same rows: when few people have a follow-up in the period (a quarter,
  * a year), only their histories are read (measures_followup finds them,
  * measures_report is sought per person); otherwise the whole instrument is
