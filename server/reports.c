@@ -53,6 +53,7 @@
 #include "coachbox/timeutil.h"
 #include "coachbox/uuid.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -2581,7 +2582,8 @@ static int pv_rehash(struct pvmap *m, size_t nslots)
     return CB_OK;
 }
 
-/* The counters of (person, venue), created on first use. */
+/* The counters of (person, venue) (venue < m->nvenues), created on first use; *out stays
+ * valid until the next pv_get.  CB_ENOMEM. */
 static int pv_get(struct pvmap *m, uint32_t person, uint32_t venue, struct pv **out)
 {
     if (!m->nslots || (m->n + 1) * 2 > m->nslots) {
@@ -2590,6 +2592,7 @@ static int pv_get(struct pvmap *m, uint32_t person, uint32_t venue, struct pv **
             return rc;
         }
     }
+    assert(venue < m->nvenues);
     uint64_t k = (uint64_t)person * m->nvenues + venue + 1;
     size_t i = pv_slot(m, k);
     if (!m->keys[i]) {
@@ -2629,11 +2632,11 @@ static int64_t venue_find(const struct venue_ix *v, size_t n, const char *id)
     return hit ? (int64_t)hit->item : -1;
 }
 
-/* Count one batch of rows: venue[k] item index, dna[k] / seen[k] what the row was. */
-static int venues_apply(struct eng *e, struct pvmap *m, const struct batch *b, const int32_t *venue,
+/* Count one resolved batch of rows: venue[k] item index (-1 skip), dna[k] a DNA, seen_only[k]
+ * an attended session.  CB_ENOMEM. */
+static int venues_apply(struct pvmap *m, const struct batch *b, const int32_t *venue,
                         const uint8_t *dna, const uint8_t *seen_only)
 {
-    (void)e;
     for (int k = 0; k < b->n; k++) {
         if (b->idx[k] < 0 || venue[k] < 0) {
             continue;
@@ -2688,13 +2691,13 @@ static int venues_stream(struct eng *e, struct pvmap *m, sqlite3_stmt *st,
         dna[k] = (uint8_t)(t && strcmp(t, "dna") == 0);
         if (b->n == BATCH) {
             rc = batch_resolve(e, b, 1);
-            rc = rc ? rc : venues_apply(e, m, b, venue, dna, so);
+            rc = rc ? rc : venues_apply(m, b, venue, dna, so);
             b->n = 0;
         }
     }
     if (!rc && b && b->n) {
         rc = batch_resolve(e, b, 1);
-        rc = rc ? rc : venues_apply(e, m, b, venue, dna, so);
+        rc = rc ? rc : venues_apply(m, b, venue, dna, so);
     }
     free(b);
     int rc2 = step_done(st, s);
