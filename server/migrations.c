@@ -9,6 +9,30 @@
 
 #define NOW "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
 
+/*
+ * Migration 10's pieces.  Instruments with before/after pairs; a pairable
+ * baseline (docs/REPORTS.md "Before/after pairs"); measures_report order (the
+ * engine's tie order); and the trigger body that refreshes the baseline
+ * columns of every row of (X.instrument, X.participant_id), X being NEW or
+ * OLD: pb_* the person's earliest pairable baseline of any team, pbt_* of the
+ * row's own team (what a team= report pairs with).
+ */
+#define PB_INSTR "('swemwbs','ons4','gppaq','bmi','audit_c')"
+#define PB_WHERE                                                                                   \
+    "m.deleted = 0 AND m.complete = 1 AND m.timepoint = 'baseline' AND (m.score IS NOT NULL OR"    \
+    " m.instrument = 'ons4')"
+#define PB_ORDER "m.taken_at, m.timepoint, m.complete, m.score, m.team, m.deleted, m.rowid"
+#define PB_SET                                                                                     \
+    "SET (pb_at, pb_score, pb_row) = (SELECT m.taken_at, m.score, m.rowid FROM measures m WHERE"   \
+    " m.instrument = measures.instrument AND m.participant_id = measures.participant_id "          \
+    "AND " PB_WHERE " ORDER BY " PB_ORDER " LIMIT 1), (pbt_at, pbt_score, pbt_row) = (SELECT"      \
+    " m.taken_at, m.score, m.rowid FROM measures m WHERE m.instrument = measures.instrument AND"   \
+    " m.participant_id = measures.participant_id AND m.team = measures.team AND " PB_WHERE         \
+    " ORDER BY " PB_ORDER " LIMIT 1)"
+#define PB_REFRESH(X)                                                                              \
+    "UPDATE measures " PB_SET " WHERE instrument = " X ".instrument AND participant_id = " X       \
+    ".participant_id;"
+
 const char *const cb_migrations[] = {
     /* 1: foundation - teams, venues, users, sessions, participants, encounters, audit */
     "CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -273,7 +297,47 @@ const char *const cb_migrations[] = {
     "UPDATE referrals SET accepted_date = status_date WHERE status = 'accepted';"
     "UPDATE referrals SET declined_date = status_date WHERE status = 'declined';"
     "UPDATE referrals SET attended_date = status_date WHERE status = 'attended';",
+
+    // clang-format off
+    /* 11: reports - on every measure of a paired instrument, the person's earliest pairable
+     *    baseline (its time, score and rowid; any team and the row's own team), kept by
+     *    triggers on measures for every write path (record insert/update/tombstone/restore,
+     *    merge and undo, sync apply, a site's scope-exit delete), so a before/after pair
+     *    is read from the period's follow-ups alone in one covering index (measures_pairs,
+     *    which replaces measures_followup) instead of each person's history; and
+     *    participants_active for the data-quality joins.  docs/REPORTS.md, "How it is fast". */
+    "ALTER TABLE measures ADD COLUMN pb_at TEXT;"
+    "ALTER TABLE measures ADD COLUMN pb_score REAL;"
+    "ALTER TABLE measures ADD COLUMN pb_row INTEGER;"
+    "ALTER TABLE measures ADD COLUMN pbt_at TEXT;"
+    "ALTER TABLE measures ADD COLUMN pbt_score REAL;"
+    "ALTER TABLE measures ADD COLUMN pbt_row INTEGER;"
+    "CREATE TRIGGER measures_pb_insert AFTER INSERT ON measures"
+    "  WHEN NEW.instrument IN " PB_INSTR " BEGIN " PB_REFRESH("NEW") " END;"
+    "CREATE TRIGGER measures_pb_delete AFTER DELETE ON measures"
+    "  WHEN OLD.instrument IN " PB_INSTR " BEGIN " PB_REFRESH("OLD") " END;"
+    "CREATE TRIGGER measures_pb_update_old AFTER UPDATE OF participant_id, instrument,"
+    "  timepoint, taken_at, complete, score, team, deleted ON measures"
+    "  WHEN OLD.instrument IN " PB_INSTR " BEGIN " PB_REFRESH("OLD") " END;"
+    "CREATE TRIGGER measures_pb_update_new AFTER UPDATE OF participant_id, instrument,"
+    "  timepoint, taken_at, complete, score, team, deleted ON measures"
+    "  WHEN NEW.instrument IN " PB_INSTR " AND (OLD.instrument IS NOT NEW.instrument OR"
+    "  OLD.participant_id IS NOT NEW.participant_id) BEGIN " PB_REFRESH("NEW") " END;"
+    /* existing data */
+    "UPDATE measures " PB_SET " WHERE instrument IN " PB_INSTR ";"
+    "CREATE INDEX measures_pairs ON measures(instrument, taken_at, participant_id, timepoint,"
+    "  complete, score, team, deleted, pb_at, pb_score, pb_row, pbt_at, pbt_score, pbt_row);"
+    "DROP INDEX measures_followup;"
+    /* data quality: is a contact's or measure's person active, from a small covering index
+     * instead of the participants table */
+    "CREATE INDEX participants_active ON participants(id, status, deleted, merged_into);",
+// clang-format on
 #undef CHILD_COLS
 };
+#undef PB_INSTR
+#undef PB_WHERE
+#undef PB_ORDER
+#undef PB_SET
+#undef PB_REFRESH
 
 const size_t cb_migrations_count = sizeof(cb_migrations) / sizeof(cb_migrations[0]);

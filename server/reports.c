@@ -27,16 +27,22 @@
  *                programmes by primary key, SEARCH a USING INDEX attendance_unique
  *   referrals    SEARCH USING COVERING INDEX referrals_report (team=? AND sent_date>? ...)
  *   goals        SEARCH USING COVERING INDEX goals_report (team=? AND agreed_date>? ...)
- *   pairs        few follow-ups: SEARCH USING COVERING INDEX measures_report (instrument=?
- *                AND participant_id=? AND taken_at<?) over a LIST SUBQUERY on COVERING
- *                INDEX measures_followup (instrument=? AND taken_at>? AND taken_at<?);
- *                else SEARCH USING COVERING INDEX measures_report (instrument=?)
+ *   pairs        SEARCH measures USING COVERING INDEX measures_pairs (instrument=? AND
+ *                taken_at>? AND taken_at<?): the period's follow-ups, each carrying its
+ *                person's earliest baseline (migration 11's trigger-kept pb_* / pbt_*).
+ *                The reference engine (tests): few follow-ups: SEARCH USING COVERING INDEX
+ *                measures_report (instrument=? AND participant_id=? AND taken_at<?) over a
+ *                LIST SUBQUERY on measures_pairs; else SEARCH USING COVERING INDEX
+ *                measures_report (instrument=?)
  *   quits        SEARCH measures USING INDEX measures_band (instrument=? AND band=?)
  *   attributes   SCAN participants USING COVERING INDEX participants_report, or SEARCH
  *                USING INDEX sqlite_autoindex_participants_1 (id=?) per person
  *   records      SCAN participants USING INDEX participants_family (name order), or by id
+ *   venues       SEARCH encounters USING COVERING INDEX encounters_venue_report (venue=? AND
+ *                occurred_at>? ...) per live venue, counted per (person, venue) in C
  *   data quality SCAN measures USING COVERING INDEX measures_report (baselines), COVERING
- *                INDEX encounters_no_topic, measures_incomplete; participants_nhs
+ *                INDEX encounters_no_topic, measures_incomplete, each joined to COVERING
+ *                INDEX participants_active (migration 11); participants_nhs
  */
 #include "coachbox/reports.h"
 #include "coachbox/audit.h"
@@ -47,6 +53,7 @@
 #include "coachbox/timeutil.h"
 #include "coachbox/uuid.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -463,6 +470,14 @@ static int resolve_filters(struct cb_conn *c, const struct cb_actor *a,
 
 /* ================================================================ engine */
 
+/* cb_report_set_reference(): pairs from the measure histories (tests). */
+static int reference_engine;
+
+void cb_report_set_reference(int on)
+{
+    reference_engine = on != 0;
+}
+
 #define NTYPES     6 /* cb_encounter_types */
 #define NATT       3 /* cb_attendance_statuses */
 #define NGOALST    4 /* cb_goal_statuses */
@@ -515,7 +530,9 @@ enum stream {
     S_GOALS = 1u << 3,
     S_PAIRS = 1u << 4,
     S_QUITS = 1u << 5,
-    S_ALL = 0x3f
+    S_ALL = 0x3f,
+    /* not a stream: give people every split attribute, not only those of p->split */
+    S_ALL_ATTRS = 1u << 6
 };
 
 struct slot;
@@ -537,6 +554,7 @@ struct eng {
     char teams[MAX_TEAMS][80]; /* live teams in scope, by name */
     size_t nteams;
     int need_imd;
+    int all_attrs;           /* S_ALL_ATTRS: every split's attributes (else only p->split's) */
     int age_y, age_m, age_d; /* ages are taken on this date (the period's last day) */
 };
 
@@ -1230,7 +1248,8 @@ static int count_followups(struct eng *e, int in, long *n)
 }
 
 /*
- * Rows for the pairs of instrument in, by person then time.  Two plans with
+ * The reference engine (cb_report_set_reference; the report itself uses
+ * stream_pairs_pb): rows for the pairs of instrument in, by person then time.  Two plans with
  * the same rows: when few people have a follow-up in the period (a quarter,
  * a year), only their histories are read (measures_followup finds them,
  * measures_report is sought per person); otherwise the whole instrument is
@@ -1355,6 +1374,119 @@ static int stream_pairs(struct eng *e, int in)
     }
     free(b);
     free(ids);
+    return rc;
+}
+
+/*
+ * Pairs of instrument in from the baseline columns of migration 11: every
+ * measure of a paired instrument carries its person's earliest pairable
+ * baseline (pb_*: any team; pbt_*: of the row's own team, for team=), kept
+ * by triggers on every write.  So the pairs are the period's complete
+ * follow-ups strictly after that baseline, read in one range of the
+ * covering index measures_pairs in time order; per person the last such row
+ * is the follow-up.  Within a person the index order (taken_at, timepoint,
+ * complete, score, team, deleted, then rowid, as pb_* are equal) is the
+ * order stream_pairs() reads a history in, so ties resolve the same way.
+ * Pairs are appended in participant id order, as stream_pairs() appends
+ * them, so means are summed in the same order.
+ */
+struct pb_row {
+    char id[CB_UUID_STRLEN];
+    uint32_t seq;
+    struct pair pr;
+};
+
+static int pb_row_cmp(const void *x, const void *y)
+{
+    const struct pb_row *a = x, *b = y;
+    int r = strcmp(a->id, b->id);
+    return r ? r : (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+static int stream_pairs_pb(struct eng *e, int in)
+{
+    const struct rp *p = e->p;
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(
+        e->c,
+        p->team[0]
+            ? "SELECT participant_id, rowid, score, pbt_score, pbt_row FROM measures INDEXED BY "
+              "measures_pairs "
+              "WHERE instrument = ?1 AND taken_at >= ?4 AND taken_at < ?2 AND timepoint "
+              "<> 'baseline' AND complete = 1 AND deleted = 0 AND team = ?3 AND (score IS "
+              "NOT NULL OR instrument = 'ons4') AND pbt_at IS NOT NULL AND taken_at > "
+              "pbt_at ORDER BY taken_at"
+            : "SELECT participant_id, rowid, score, pb_score, pb_row FROM measures INDEXED BY "
+              "measures_pairs "
+              "WHERE instrument = ?1 AND taken_at >= ?4 AND taken_at < ?2 AND timepoint "
+              "<> 'baseline' AND complete = 1 AND deleted = 0 AND (score IS NOT NULL OR "
+              "instrument = 'ons4') AND pb_at IS NOT NULL AND taken_at > pb_at ORDER BY "
+              "taken_at",
+        &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, instr_ids[in], -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, p->to_ts, -1, SQLITE_TRANSIENT);
+    bind_opt(st, 3, p->team);
+    sqlite3_bind_text(st, 4, p->from_ts, -1, SQLITE_TRANSIENT);
+    struct pb_row *rows = NULL;
+    size_t n = 0, cap = 0;
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *pid = col_text(st, 0);
+        size_t plen = pid ? (size_t)sqlite3_column_bytes(st, 0) : 0;
+        if (!pid || plen == 0 || plen >= CB_UUID_STRLEN) {
+            continue;
+        }
+        if ((rc = grow((void **)&rows, &cap, n, sizeof(*rows))) != CB_OK) {
+            break;
+        }
+        struct pb_row *r = &rows[n];
+        memset(r, 0, sizeof(*r));
+        memcpy(r->id, pid, plen + 1);
+        r->seq = (uint32_t)n;
+        r->pr.frow = sqlite3_column_int64(st, 1);
+        r->pr.f[0] = sqlite3_column_double(st, 2);
+        r->pr.b[0] = sqlite3_column_double(st, 3);
+        r->pr.brow = sqlite3_column_int64(st, 4);
+        n++;
+    }
+    int rc2 = step_done(st, s);
+    rc = rc ? rc : rc2;
+    if (!rc && n > 1) {
+        qsort(rows, n, sizeof(*rows), pb_row_cmp);
+    }
+    /* the last row of each person is their follow-up */
+    size_t w = 0;
+    for (size_t j = 0; !rc && j < n; j++) {
+        if (j + 1 < n && strcmp(rows[j].id, rows[j + 1].id) == 0) {
+            continue;
+        }
+        rows[w++] = rows[j];
+    }
+    struct batch *b = rc ? NULL : malloc(sizeof(*b));
+    if (!rc && !b) {
+        rc = CB_ENOMEM;
+    }
+    for (size_t j = 0; !rc && j < w; j += BATCH) {
+        b->n = 0;
+        for (size_t k = j; k < w && k < j + BATCH; k++) {
+            batch_add(b, rows[k].id);
+        }
+        rc = batch_resolve(e, b, 1);
+        for (int k = 0; !rc && k < b->n; k++) {
+            rc = grow((void **)&e->pairs[in], &e->cappairs[in], e->npairs[in],
+                      sizeof(e->pairs[in][0]));
+            if (!rc) {
+                struct pair *pr = &e->pairs[in][e->npairs[in]++];
+                *pr = rows[j + (size_t)k].pr;
+                pr->person = (uint32_t)b->idx[k];
+            }
+        }
+    }
+    free(b);
+    free(rows);
     return rc;
 }
 
@@ -1500,9 +1632,17 @@ static int16_t fast_age(const char *dob, int y, int m, int d)
     return (int16_t)(age < 0 ? -1 : age);
 }
 
+/*
+ * Read one row of ATTR_COLS.  Team, cohort flags and status are always read
+ * (liveness, cohort=, data quality); the other attributes only when the
+ * split needs them (or every split's, S_ALL_ATTRS), else they stay at
+ * "not recorded" (only person_groups() reads them, and only for p->split).
+ */
 static void parse_attrs(const struct eng *e, struct attr_memos *mm, sqlite3_stmt *st,
                         struct attrs *a)
 {
+    int sp = e->all_attrs ? SP_COUNT : e->p->split;
+#define NEED(x) (sp == SP_COUNT || sp == (x))
     a->team = memo_get(&mm->team, col_text(st, 11), NULL, e);
     a->cohort = 0;
     for (int k = 0; k < NCOHORTS; k++) {
@@ -1511,13 +1651,19 @@ static void parse_attrs(const struct eng *e, struct attr_memos *mm, sqlite3_stmt
         }
     }
     a->live = a->team >= 0 && (e->p->cohort < 0 || (a->cohort & (1u << e->p->cohort)));
-    a->age = fast_age(col_text(st, 1), e->age_y, e->age_m, e->age_d);
-    a->sex = memo_get(&mm->sex, col_text(st, 2), sex_codes, NULL);
-    a->eth = memo_get(&mm->eth, col_text(st, 3), NULL, NULL);
-    a->emp = memo_get(&mm->emp, col_text(st, 4), cb_employment_statuses, NULL);
-    a->rsrc = memo_get(&mm->rsrc, col_text(st, 5), cb_referral_sources, NULL);
-    a->barrier = memo_get(&mm->barrier, col_text(st, 6), cb_main_barriers, NULL);
-    a->postcode = pack_postcode(col_text(st, 12));
+    a->age = NEED(SP_AGE) || NEED(SP_AGE_RETURN)
+                 ? fast_age(col_text(st, 1), e->age_y, e->age_m, e->age_d)
+                 : -1;
+    a->sex = memo_get(&mm->sex, NEED(SP_SEX) ? col_text(st, 2) : NULL, sex_codes, NULL);
+    a->eth = memo_get(&mm->eth, NEED(SP_ETHNIC) ? col_text(st, 3) : NULL, NULL, NULL);
+    a->emp = memo_get(&mm->emp, NEED(SP_EMPLOYMENT) ? col_text(st, 4) : NULL,
+                      cb_employment_statuses, NULL);
+    a->rsrc = memo_get(&mm->rsrc, NEED(SP_REFERRAL_SOURCE) ? col_text(st, 5) : NULL,
+                       cb_referral_sources, NULL);
+    a->barrier = memo_get(&mm->barrier, NEED(SP_MAIN_BARRIER) ? col_text(st, 6) : NULL,
+                          cb_main_barriers, NULL);
+    a->postcode = NEED(SP_IMD) ? pack_postcode(col_text(st, 12)) : 0;
+#undef NEED
     const char *status = col_text(st, 13);
     a->active = status && strcmp(status, "active") == 0;
 }
@@ -1654,20 +1800,36 @@ static int attrs_scan(struct eng *e, struct attr_memos *mm, struct imdmap *m)
         return rc;
     }
     bind_opt(st, 1, e->p->team);
-    int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t i;
-        if ((rc = eng_person(e, col_text(st, 0), 0, &i)) != CB_OK) {
+    /* rows are parsed as read (parse_attrs() reads only what the split needs) and their
+     * ids resolved in batches, as the event streams do */
+    struct batch *b = malloc(sizeof(*b));
+    struct attrs *a = malloc(BATCH * sizeof(*a));
+    int s = SQLITE_DONE;
+    rc = b && a ? CB_OK : CB_ENOMEM;
+    if (b) {
+        b->n = 0;
+    }
+    for (;;) {
+        s = rc ? SQLITE_DONE : sqlite3_step(st);
+        if (s == SQLITE_ROW) {
+            int k = batch_add(b, col_text(st, 0));
+            parse_attrs(e, mm, st, &a[k]);
+        }
+        if (!rc && b && b->n && (b->n == BATCH || s != SQLITE_ROW)) {
+            rc = batch_resolve(e, b, 0);
+            for (int k = 0; !rc && k < b->n; k++) {
+                if (b->idx[k] >= 0) {
+                    rc = apply_attrs(e, &e->pp[b->idx[k]], &a[k], m);
+                }
+            }
+            b->n = 0;
+        }
+        if (s != SQLITE_ROW) {
             break;
         }
-        if (i >= 0) {
-            struct attrs a;
-            parse_attrs(e, mm, st, &a);
-            if ((rc = apply_attrs(e, &e->pp[i], &a, m)) != CB_OK) {
-                break;
-            }
-        }
     }
+    free(b);
+    free(a);
     int rc2 = step_done(st, s);
     return rc ? rc : rc2;
 }
@@ -1726,13 +1888,15 @@ static int eng_attrs(struct eng *e)
 }
 
 /* Run phases 1 and 2 for the streams asked for. */
-static int eng_run(struct eng *e, struct cb_conn *c, const struct rp *p, unsigned streams,
-                   int need_imd)
+/* Set up e for p: teams in scope, the person table sized for everyone. */
+static int eng_init(struct eng *e, struct cb_conn *c, const struct rp *p, unsigned streams,
+                    int need_imd)
 {
     memset(e, 0, sizeof(*e));
     e->c = c;
     e->p = p;
     e->need_imd = need_imd;
+    e->all_attrs = (streams & S_ALL_ATTRS) != 0;
     civil_from_days(p->to_days, &e->age_y, &e->age_m, &e->age_d);
     int rc = eng_teams(e);
     /* size the table for everyone once, instead of growing it row by row */
@@ -1747,6 +1911,13 @@ static int eng_run(struct eng *e, struct cb_conn *c, const struct rp *p, unsigne
     if (!rc) {
         rc = eng_rehash(e, want);
     }
+    return rc;
+}
+
+static int eng_run(struct eng *e, struct cb_conn *c, const struct rp *p, unsigned streams,
+                   int need_imd)
+{
+    int rc = eng_init(e, c, p, streams, need_imd);
     if (!rc && (streams & S_CONTACTS)) {
         rc = stream_contacts(e);
     }
@@ -1760,7 +1931,7 @@ static int eng_run(struct eng *e, struct cb_conn *c, const struct rp *p, unsigne
         rc = stream_goals(e);
     }
     for (int in = 0; !rc && (streams & S_PAIRS) && in < NINSTR; in++) {
-        rc = stream_pairs(e, in);
+        rc = reference_engine ? stream_pairs(e, in) : stream_pairs_pb(e, in);
     }
     if (!rc && (streams & S_QUITS)) {
         rc = stream_quits(e);
@@ -2353,19 +2524,184 @@ int cb_report_outcomes(struct cb_conn *c, const struct cb_actor *a, const struct
 
 /* ================================================================= venues */
 
-/* Set field k of the venue whose id is in column 0 of st's row (venues not listed are skipped). */
-static void venue_set(json_t *items, sqlite3_stmt *st, const char *k, int col)
+/*
+ * Activity by venue.  Per (person, venue): contacts that are not DNAs, DNAs,
+ * and whether seen there (such a contact, or an attended session whose
+ * venue, else the programme's, is the venue); then the live people of the
+ * teams in scope (the engine's attribute phase) summed by venue - the
+ * outcomes report's rules with venue= (docs/REPORTS.md "Who counts").
+ * Contacts are read per live venue through the covering index
+ * encounters_venue_report (migration 8) and counted in C, keyed by person
+ * index and venue index in an open-addressing table.
+ */
+struct pv {
+    uint32_t person, venue;
+    uint32_t ok, dna;
+    uint8_t seen;
+};
+
+struct pvmap {
+    uint64_t *keys; /* person * nvenues + venue + 1; 0 empty */
+    uint32_t *at;   /* index into pv */
+    size_t nslots;
+    struct pv *pv;
+    size_t n, cap;
+    size_t nvenues;
+};
+
+static size_t pv_slot(const struct pvmap *m, uint64_t k)
 {
-    const char *id = col_text(st, 0);
-    size_t i;
-    json_t *it;
-    json_array_foreach(items, i, it)
-    {
-        if (id && strcmp(cb_json_str(it, "venue"), id) == 0) {
-            json_object_set_new(it, k, json_integer(sqlite3_column_int64(st, col)));
-            return;
+    uint64_t h = k * 0x9E3779B97F4A7C15ULL;
+    size_t i = (size_t)(h ^ (h >> 29)) & (m->nslots - 1);
+    while (m->keys[i] && m->keys[i] != k) {
+        i = (i + 1) & (m->nslots - 1);
+    }
+    return i;
+}
+
+static int pv_rehash(struct pvmap *m, size_t nslots)
+{
+    uint64_t *keys = calloc(nslots, sizeof(*keys));
+    uint32_t *at = calloc(nslots, sizeof(*at));
+    if (!keys || !at) {
+        free(keys);
+        free(at);
+        return CB_ENOMEM;
+    }
+    free(m->keys);
+    free(m->at);
+    m->keys = keys;
+    m->at = at;
+    m->nslots = nslots;
+    for (size_t j = 0; j < m->n; j++) {
+        uint64_t k = (uint64_t)m->pv[j].person * m->nvenues + m->pv[j].venue + 1;
+        size_t i = pv_slot(m, k);
+        m->keys[i] = k;
+        m->at[i] = (uint32_t)j;
+    }
+    return CB_OK;
+}
+
+/* The counters of (person, venue) (venue < m->nvenues), created on first use; *out stays
+ * valid until the next pv_get.  CB_ENOMEM. */
+static int pv_get(struct pvmap *m, uint32_t person, uint32_t venue, struct pv **out)
+{
+    if (!m->nslots || (m->n + 1) * 2 > m->nslots) {
+        int rc = pv_rehash(m, m->nslots ? m->nslots * 2 : 4096);
+        if (rc) {
+            return rc;
         }
     }
+    assert(venue < m->nvenues);
+    uint64_t k = (uint64_t)person * m->nvenues + venue + 1;
+    size_t i = pv_slot(m, k);
+    if (!m->keys[i]) {
+        int rc = grow((void **)&m->pv, &m->cap, m->n, sizeof(*m->pv));
+        if (rc) {
+            return rc;
+        }
+        m->pv[m->n] = (struct pv){person, venue, 0, 0, 0};
+        m->keys[i] = k;
+        m->at[i] = (uint32_t)m->n++;
+    }
+    *out = &m->pv[m->at[i]];
+    return CB_OK;
+}
+
+/* A venue id and its position in the answer's items. */
+struct venue_ix {
+    char id[CB_UUID_STRLEN];
+    uint32_t item;
+};
+
+static int venue_ix_cmp(const void *x, const void *y)
+{
+    return strcmp(((const struct venue_ix *)x)->id, ((const struct venue_ix *)y)->id);
+}
+
+/* Item index of venue id, or -1 when it is not a listed (live) venue. */
+static int64_t venue_find(const struct venue_ix *v, size_t n, const char *id)
+{
+    if (!id || strlen(id) >= CB_UUID_STRLEN) {
+        return -1;
+    }
+    struct venue_ix key;
+    memset(&key, 0, sizeof(key));
+    memcpy(key.id, id, strlen(id) + 1);
+    const struct venue_ix *hit = n ? bsearch(&key, v, n, sizeof(*v), venue_ix_cmp) : NULL;
+    return hit ? (int64_t)hit->item : -1;
+}
+
+/* Count one resolved batch of rows: venue[k] item index (-1 skip), dna[k] a DNA, seen_only[k]
+ * an attended session.  CB_ENOMEM. */
+static int venues_apply(struct pvmap *m, const struct batch *b, const int32_t *venue,
+                        const uint8_t *dna, const uint8_t *seen_only)
+{
+    for (int k = 0; k < b->n; k++) {
+        if (b->idx[k] < 0 || venue[k] < 0) {
+            continue;
+        }
+        struct pv *x;
+        int rc = pv_get(m, (uint32_t)b->idx[k], (uint32_t)venue[k], &x);
+        if (rc) {
+            return rc;
+        }
+        if (seen_only[k]) {
+            x->seen = 1;
+        } else if (dna[k]) {
+            x->dna++;
+        } else {
+            x->ok++;
+            x->seen = 1;
+        }
+    }
+    return CB_OK;
+}
+
+/* Stream st's rows (venue, participant_id[, type]) into m; seen_only: attendance rows. */
+static int venues_stream(struct eng *e, struct pvmap *m, sqlite3_stmt *st,
+                         const struct venue_ix *vx, size_t nv, int seen_only)
+{
+    struct batch *b = malloc(sizeof(*b));
+    int32_t venue[BATCH];
+    uint8_t dna[BATCH], so[BATCH];
+    char last[CB_UUID_STRLEN] = "";
+    int64_t last_ix = -1;
+    int s = SQLITE_DONE, rc = b ? CB_OK : CB_ENOMEM;
+    if (b) {
+        b->n = 0;
+    }
+    while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *v = col_text(st, 0);
+        if (!v) {
+            continue;
+        }
+        if (strcmp(v, last) != 0) {
+            /* rows come venue by venue: look a venue up once per run */
+            last_ix = venue_find(vx, nv, v);
+            snprintf(last, sizeof(last), "%s", strlen(v) < sizeof(last) ? v : "");
+        }
+        if (last_ix < 0) {
+            continue;
+        }
+        int k = batch_add(b, col_text(st, 1));
+        venue[k] = (int32_t)last_ix;
+        so[k] = (uint8_t)seen_only;
+        const char *t = seen_only ? NULL : col_text(st, 2);
+        dna[k] = (uint8_t)(t && strcmp(t, "dna") == 0);
+        if (b->n == BATCH) {
+            rc = batch_resolve(e, b, 1);
+            rc = rc ? rc : venues_apply(m, b, venue, dna, so);
+            b->n = 0;
+        }
+    }
+    if (!rc && b && b->n) {
+        rc = batch_resolve(e, b, 1);
+        rc = rc ? rc : venues_apply(m, b, venue, dna, so);
+    }
+    free(b);
+    int rc2 = step_done(st, s);
+    return rc ? rc : rc2;
 }
 
 int cb_report_venues(struct cb_conn *c, const struct cb_actor *a, const struct cb_report_query *q,
@@ -2381,30 +2717,18 @@ int cb_report_venues(struct cb_conn *c, const struct cb_actor *a, const struct c
     if (rc) {
         return rc;
     }
-    /* Per (venue, person): contacts that are not DNAs, DNAs, and whether seen there (such a
-     * contact, or an attended session at the session's venue, else the programme's); then
-     * the live people of the teams in scope summed by venue - the outcomes report's rules
-     * with venue= (docs/REPORTS.md "Who counts").  Contacts are read per listed venue through
-     * the covering index encounters_venue_report (migration 8). */
-    static const char *const sql =
-        "SELECT x.venue, sum(x.n_ok), sum(x.n_dna), sum(x.seen) FROM ("
-        "SELECT venue, pid, sum(ok) AS n_ok, sum(dna) AS n_dna, max(seen) AS seen FROM ("
-        "SELECT venue, participant_id AS pid, type <> 'dna' AS ok, type = 'dna' AS dna, "
-        "type <> 'dna' AS seen "
-        "FROM encounters WHERE venue IN (SELECT id FROM venues WHERE deleted = 0) AND "
-        "deleted = 0 AND occurred_at >= ?1 AND occurred_at < ?2 AND (?3 = '' OR +team = ?3) "
-        "UNION ALL SELECT coalesce(s.venue, pr.venue), a.participant_id, 0, 0, 1 "
-        "FROM group_sessions s JOIN attendance a ON a.session_id = s.id AND a.deleted = 0 AND "
-        "a.status = 'attended' JOIN programmes pr ON pr.id = s.programme_id "
-        "WHERE s.deleted = 0 AND s.starts_at >= ?1 AND s.starts_at < ?2 AND "
-        "(?3 = '' OR a.team = ?3)) GROUP BY venue, pid) x "
-        "JOIN participants p ON p.id = x.pid AND p.deleted = 0 AND p.merged_into IS NULL AND "
-        "p.team IN (SELECT id FROM teams WHERE deleted = 0 AND (?3 = '' OR id = ?3)) "
-        "WHERE x.venue IS NOT NULL GROUP BY x.venue";
+    p.split = SP_NONE;
+    p.cohort = -1;
     if ((rc = read_begin(c)) != CB_OK) {
         return rc;
     }
     json_t *items = json_array();
+    struct venue_ix *vx = NULL;
+    size_t nv = 0, capv = 0;
+    struct pvmap m;
+    memset(&m, 0, sizeof(m));
+    struct eng e;
+    memset(&e, 0, sizeof(e));
     sqlite3_stmt *st;
     rc = cb_conn_prepare(c,
                          "SELECT id, name, team FROM venues WHERE deleted = 0 "
@@ -2413,29 +2737,87 @@ int cb_report_venues(struct cb_conn *c, const struct cb_actor *a, const struct c
     if (!rc) {
         int s;
         while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-            json_array_append_new(items, json_pack("{s:s, s:s, s:o, s:i, s:i, s:i}", "venue",
-                                                   col_text(st, 0), "name", col_text(st, 1), "team",
-                                                   col_json_str(st, 2), "people_seen", 0,
-                                                   "contacts", 0, "dna", 0));
+            const char *id = col_text(st, 0);
+            if (id && strlen(id) < CB_UUID_STRLEN) { /* else listed, never matched */
+                if ((rc = grow((void **)&vx, &capv, nv, sizeof(*vx))) != CB_OK) {
+                    break;
+                }
+                memcpy(vx[nv].id, id, strlen(id) + 1);
+                vx[nv].item = (uint32_t)json_array_size(items);
+                nv++;
+            }
+            json_array_append_new(items,
+                                  json_pack("{s:s?, s:s?, s:o, s:i, s:i, s:i}", "venue", id, "name",
+                                            col_text(st, 1), "team", col_json_str(st, 2),
+                                            "people_seen", 0, "contacts", 0, "dna", 0));
         }
-        rc = step_done(st, s);
+        rc = rc ? (cb_stmt_done(st), rc) : step_done(st, s);
+    }
+    if (!rc && nv > 1) {
+        qsort(vx, nv, sizeof(*vx), venue_ix_cmp);
+    }
+    m.nvenues = json_array_size(items) ? json_array_size(items) : 1;
+    if (!rc) {
+        rc = eng_init(&e, c, &p, 0, 0);
     }
     if (!rc) {
-        rc = cb_conn_prepare(c, sql, &st);
+        rc = cb_conn_prepare(c,
+                             "SELECT venue, participant_id, type FROM encounters WHERE venue IN "
+                             "(SELECT id FROM venues WHERE deleted = 0) AND deleted = 0 AND "
+                             "occurred_at >= ?1 AND occurred_at < ?2 AND (?3 = '' OR +team = ?3)",
+                             &st);
     }
     if (!rc) {
         sqlite3_bind_text(st, 1, p.from_ts, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, p.to_ts, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 3, p.team, -1, SQLITE_TRANSIENT);
-        int s;
-        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-            venue_set(items, st, "contacts", 1);
-            venue_set(items, st, "dna", 2);
-            venue_set(items, st, "people_seen", 3);
-        }
-        rc = step_done(st, s);
+        rc = venues_stream(&e, &m, st, vx, nv, 0);
+    }
+    if (!rc) {
+        rc = cb_conn_prepare(c,
+                             "SELECT coalesce(s.venue, pr.venue), a.participant_id "
+                             "FROM group_sessions s JOIN attendance a ON a.session_id = s.id AND "
+                             "a.deleted = 0 AND a.status = 'attended' JOIN programmes pr ON "
+                             "pr.id = s.programme_id WHERE s.deleted = 0 AND s.starts_at >= ?1 "
+                             "AND s.starts_at < ?2 AND (?3 = '' OR a.team = ?3)",
+                             &st);
+    }
+    if (!rc) {
+        sqlite3_bind_text(st, 1, p.from_ts, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, p.to_ts, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, p.team, -1, SQLITE_TRANSIENT);
+        rc = venues_stream(&e, &m, st, vx, nv, 1);
+    }
+    /* live people of the teams in scope */
+    if (!rc) {
+        rc = eng_attrs(&e);
     }
     read_end(c);
+    if (!rc) {
+        size_t ni = json_array_size(items);
+        long *sum = calloc(3 * (ni ? ni : 1), sizeof(*sum));
+        rc = sum ? CB_OK : CB_ENOMEM;
+        for (size_t j = 0; !rc && j < m.n; j++) {
+            const struct pv *x = &m.pv[j];
+            if (x->venue < ni && x->person < e.np && is_live(&e.pp[x->person])) {
+                sum[3 * x->venue] += x->ok;
+                sum[3 * x->venue + 1] += x->dna;
+                sum[3 * x->venue + 2] += x->seen;
+            }
+        }
+        for (size_t i = 0; !rc && i < ni; i++) {
+            json_t *it = json_array_get(items, i);
+            json_object_set_new(it, "contacts", json_integer(sum[3 * i]));
+            json_object_set_new(it, "dna", json_integer(sum[3 * i + 1]));
+            json_object_set_new(it, "people_seen", json_integer(sum[3 * i + 2]));
+        }
+        free(sum);
+    }
+    free(vx);
+    free(m.keys);
+    free(m.at);
+    free(m.pv);
+    eng_free(&e);
     if (rc) {
         json_decref(items);
         return rc;
@@ -3091,11 +3473,19 @@ static int dq_baselines(struct cb_conn *c, const struct rp *p, const char *cutof
         if (!in || !at || !tp || strlen(pid) >= sizeof(cur)) {
             continue;
         }
-        memcpy(cur, pid, strlen(pid) + 1);
-        snprintf(last.instrument, sizeof(last.instrument), "%s", in);
-        snprintf(last.taken_at, sizeof(last.taken_at), "%s", at);
+        /* copy only what changed: the person and instrument once per group, the time
+         * only of a due baseline (only those are listed) */
+        if (strcmp(cur, pid) != 0) {
+            memcpy(cur, pid, strlen(pid) + 1);
+        }
+        if (strcmp(last.instrument, in) != 0) {
+            snprintf(last.instrument, sizeof(last.instrument), "%s", in);
+        }
         last.row = sqlite3_column_int64(st, 4);
         last.due = strcmp(tp, "baseline") == 0 && strcmp(at, cutoff) <= 0;
+        if (last.due) {
+            snprintf(last.taken_at, sizeof(last.taken_at), "%s", at);
+        }
         have = 1;
     }
     int rc2 = st ? step_done(st, s) : CB_OK;
@@ -3354,7 +3744,7 @@ int cb_report_quarterly_csv(struct cb_conn *c, const struct cb_actor *a, const c
     if ((rc = read_begin(c)) != CB_OK) {
         return rc;
     }
-    rc = eng_run(&e, c, &p, S_CONTACTS | S_ATTENDANCE | S_GOALS, 0);
+    rc = eng_run(&e, c, &p, S_CONTACTS | S_ATTENDANCE | S_GOALS | S_ALL_ATTRS, 0);
     read_end(c);
     static const int breakdowns[] = {SP_NONE,         SP_COHORT,     SP_REFERRAL_SOURCE,
                                      SP_MAIN_BARRIER, SP_EMPLOYMENT, SP_AGE_RETURN};

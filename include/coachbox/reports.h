@@ -141,6 +141,15 @@ int cb_report_group_valid(struct cb_conn *c, const char *split, const char *key)
 int cb_report_threshold(struct cb_conn *c, int *threshold);
 
 /*
+ * Tests only: with on set, before/after pairs are worked out from each
+ * person's measure history (the from-scratch engine) instead of through the
+ * pair_baselines rows kept by triggers (migration 10), so a test can check the
+ * two give the same figures.  Process-wide; not for use while reports run on
+ * other threads.
+ */
+void cb_report_set_reference(int on);
+
+/*
  * The command line (argv[0] is "import" or "export"):
  *   import imd --data DIR FILE.csv
  *   import population --data DIR FILE.csv
