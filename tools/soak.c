@@ -486,8 +486,10 @@ static void print_latency(struct worker *w, int conns)
 }
 
 /* RSS after warm-up: the sample at its end, the last one and the largest;
- * then how the first and the last split into anonymous, file and shmem pages. */
-static void print_rss(const struct rss_sample *s, int n, double warm, const char *who, int field)
+ * then how the first and the last split into anonymous, file and shmem pages.
+ * end: when the load stopped (the last sample, s[n - 1], is taken then). */
+static void print_rss(const struct rss_sample *s, int n, double warm, double end, const char *who,
+                      int field)
 {
     const struct rss *base = NULL, *last = NULL;
     long max = -1;
@@ -512,6 +514,33 @@ static void print_rss(const struct rss_sample *s, int n, double warm, const char
            100.0 * (double)(max - base->total) / (double)base->total);
     printf("%s   anon %ld -> %ld kB, file %ld -> %ld kB, shmem %ld -> %ld kB\n", who, base->anon,
            last->anon, base->file, last->file, base->shmem, last->shmem);
+    /* Like with like: every sample but the last is taken under load, with the
+     * requests in flight; the last is taken as the load stops.  Compare the mean
+     * of the samples in the first window after warm-up with the mean of those in
+     * the last window under load (window: a minute, or a fifth of the steady
+     * phase if that is shorter). */
+    double win = (end - warm) / 5.0 < 60.0 ? (end - warm) / 5.0 : 60.0;
+    double early = 0, late = 0;
+    int ne = 0, nl = 0;
+    for (int i = 0; i < n; i++) { /* the sample at the stop has t >= end: left out */
+        const struct rss *r = field ? &s[i].field : &s[i].central;
+        if (s[i].t >= warm && s[i].t < warm + win) {
+            early += (double)r->total;
+            ne++;
+        }
+        if (s[i].t >= end - win && s[i].t < end) {
+            late += (double)r->total;
+            nl++;
+        }
+    }
+    if (ne > 0 && nl > 0) {
+        early /= ne;
+        late /= nl;
+        printf("%s   under load, mean of %d samples at %.0f-%.0f s %.0f kB -> mean of %d at "
+               "%.0f-%.0f s %.0f kB: growth %+.1f %%\n",
+               who, ne, warm, warm + win, early, nl, end - win, end, late,
+               100.0 * (late - early) / early);
+    }
 }
 
 int main(int argc, char **argv)
@@ -643,8 +672,8 @@ int main(int argc, char **argv)
     }
     print_latency(w, (int)conns);
     printf("\n");
-    print_rss(rs, nrs, (double)warm, "field  ", 1);
-    print_rss(rs, nrs, (double)warm, "central", 0);
+    print_rss(rs, nrs, (double)warm, (double)secs, "field  ", 1);
+    print_rss(rs, nrs, (double)warm, (double)secs, "central", 0);
     printf("sync: %ld rounds completed, %ld failed (seen by polling /api/sync/status every "
            "250 ms); outbox %s after %.1f s (%lld pending)%s\n",
            sw.rounds_ok, sw.rounds_failed, sw.pending == 0 ? "drained" : "NOT drained", drained,
