@@ -98,9 +98,16 @@ static int follow_ups(struct cb_req *r)
 /* GET /api/participants/{id}/timeline */
 static int timeline(struct cb_req *r)
 {
-    json_t *out = NULL;
-    int rc = cb_timeline_get(r->db, &r->actor, r->params[0], &out);
-    return reply(r, rc, 200, out, NULL);
+    struct cb_buf b;
+    cb_buf_init(&b, CB_TIMELINE_TEXT_MAX);
+    int rc = cb_timeline_get(r->db, &r->actor, r->params[0], &b);
+    if (rc == CB_OK) {
+        rc = cb_reply_json_text(r, 200, cb_buf_str(&b), b.len, NULL);
+    } else {
+        rc = cb_reply_error(r, rc, NULL);
+    }
+    cb_buf_free(&b);
+    return rc;
 }
 
 const struct cb_route cb_routes_groups[] = {

@@ -8,6 +8,7 @@
 #include "coachbox/timeutil.h"
 #include "coachbox/uuid.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -934,10 +935,10 @@ static json_t *timeline_item(sqlite3_stmt *st)
 }
 
 int cb_timeline_get(struct cb_conn *c, const struct cb_actor *a, const char *participant_id,
-                    json_t **out)
+                    struct cb_buf *out)
 {
     json_t *p = NULL;
-    *out = NULL;
+    assert(out->len == 0);
     if (!cb_user_is_clinical(a->user)) {
         return CB_EFORBIDDEN;
     }
@@ -960,33 +961,50 @@ int cb_timeline_get(struct cb_conn *c, const struct cb_actor *a, const char *par
         return rc;
     }
     sqlite3_bind_text(st, 1, participant_id, -1, SQLITE_TRANSIENT);
-    json_t *items = json_array();
+    /* Each item is written out as soon as it is read and its tree freed: a tree
+     * of up to 500 items per request in flight was most of the memory that
+     * grew with the data under load (PERFORMANCE.md, soak).  The text is what
+     * json_pack + cb_json_dump of the whole object gave (keys in this order). */
+    rc = cb_buf_adds(out, "{\"participant_id\":");
+    if (rc == CB_OK) {
+        rc = cb_json_buf_add_string(out, participant_id);
+    }
+    if (rc == CB_OK) {
+        rc = cb_buf_adds(out, ",\"items\":[");
+    }
     int s = SQLITE_DONE, truncated = 0;
-    rc = items ? CB_OK : CB_ENOMEM;
+    size_t n = 0;
     while (rc == CB_OK && (s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (json_array_size(items) == CB_TIMELINE_MAX) {
+        if (n == CB_TIMELINE_MAX) {
             truncated = 1;
             break;
         }
         json_t *item = timeline_item(st);
-        if (!item) {
-            rc = CB_ENOMEM;
+        char *text = item ? cb_json_dump(item) : NULL;
+        json_decref(item);
+        rc = text ? CB_OK : CB_ENOMEM;
+        if (rc == CB_OK && n > 0) {
+            rc = cb_buf_add(out, ",", 1);
         }
-        json_array_append_new(items, item);
+        if (rc == CB_OK) {
+            rc = cb_buf_adds(out, text);
+        }
+        free(text);
+        n++;
     }
     if (rc == CB_OK && s != SQLITE_DONE && s != SQLITE_ROW) {
         rc = cb_store_rc(s);
     }
     cb_stmt_done(st);
     if (rc == CB_OK) {
+        rc = cb_buf_adds(out, truncated ? "],\"truncated\":true}" : "],\"truncated\":false}");
+    }
+    if (rc == CB_OK) {
         rc = audit_event(c, a, "participant.timeline", "participants", participant_id, "ok", NULL,
                          participant_id);
     }
     if (rc) {
-        json_decref(items);
-        return rc;
+        cb_buf_reset(out);
     }
-    *out = json_pack("{s:s, s:o, s:b}", "participant_id", participant_id, "items", items,
-                     "truncated", truncated);
-    return *out ? CB_OK : CB_ENOMEM;
+    return rc;
 }

@@ -31,8 +31,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CB_SERVE_THREADS 40 /* CivetWeb workers: one per open keep-alive connection */
-#define CB_MALLOC_ARENAS 2  /* glibc malloc arenas for the whole process */
+#define CB_SERVE_THREADS   40           /* CivetWeb workers: one per open keep-alive connection */
+#define CB_MALLOC_ARENAS   2            /* glibc malloc arenas for the whole process */
+#define CB_MALLOC_MMAP_MIN (128 * 1024) /* blocks this large are mmapped */
+#define CB_MALLOC_TRIM_MIN (256 * 1024) /* free top of an arena given back */
 
 static volatile sig_atomic_t stop_requested;
 
@@ -703,11 +705,65 @@ static void bound_malloc_arenas(void)
     if (!getenv("MALLOC_ARENA_MAX")) {
         mallopt(M_ARENA_MAX, CB_MALLOC_ARENAS);
     }
+    /* Fixed thresholds: by default glibc raises the mmap threshold to the size
+     * of each mmapped block freed (up to 32 MiB), so after the first large
+     * answer every later one (sync pages, long timelines) was carved from the
+     * arenas and left its high-water mark there.  With the threshold fixed a
+     * block of 128 KiB or more is mmapped and unmapped when freed. */
+    if (!getenv("MALLOC_MMAP_THRESHOLD_")) {
+        mallopt(M_MMAP_THRESHOLD, CB_MALLOC_MMAP_MIN);
+    }
+    if (!getenv("MALLOC_TRIM_THRESHOLD_")) {
+        mallopt(M_TRIM_THRESHOLD, CB_MALLOC_TRIM_MIN);
+    }
+#endif
+}
+
+#define TCACHE_OFF "glibc.malloc.tcache_count=0"
+
+/*
+ * For the servers only: start again (same pid, arguments and descriptors)
+ * with glibc's per-thread malloc caches off, which only GLIBC_TUNABLES at
+ * process start can do.  Each thread's tcache keeps up to 7 freed chunks of
+ * every small size that neither free() nor malloc_trim() returns; 40 workers
+ * filled theirs for minutes, and that was what RSS still grew by under the
+ * soak once connections and arenas were bounded (PERFORMANCE.md, soak).
+ * Nothing is done when GLIBC_TUNABLES already sets tcache_count (the
+ * operator's choice, or this re-exec done), under valgrind (the new image
+ * would run outside the tool), or if the exec fails (the server then runs
+ * with the caches).
+ */
+static void tcache_off_reexec(char **argv)
+{
+#ifdef __GLIBC__
+    const char *t = getenv("GLIBC_TUNABLES");
+    const char *pre = getenv("LD_PRELOAD");
+    if ((t && strstr(t, "glibc.malloc.tcache_count")) || (pre && strstr(pre, "vgpreload"))) {
+        return;
+    }
+    char val[1024];
+    int n =
+        snprintf(val, sizeof(val), "%s%s%s", t && t[0] ? t : "", t && t[0] ? ":" : "", TCACHE_OFF);
+    if (n < 0 || (size_t)n >= sizeof(val) || setenv("GLIBC_TUNABLES", val, 1) != 0) {
+        return;
+    }
+    execv("/proc/self/exe", argv);
+    /* Still here: run as we are, without leaving the variable for children. */
+    if (t) {
+        setenv("GLIBC_TUNABLES", t, 1);
+    } else {
+        unsetenv("GLIBC_TUNABLES");
+    }
+#else
+    (void)argv;
 #endif
 }
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && (strcmp(argv[1], "serve") == 0 || strcmp(argv[1], "central") == 0)) {
+        tcache_off_reexec(argv);
+    }
     bound_malloc_arenas();
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
         usage();

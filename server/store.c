@@ -25,6 +25,9 @@
  * ~20% of central's push.  The cache is released after each transaction
  * (cb_conn_release), so an idle connection does not keep it. */
 #define CB_SYNC_PAGE_CACHE_KB "-32768"
+/* Idle lent connections kept for reuse (LIFO); one more is closed when given back. */
+#define SPARE_SYNC_MAX 2
+#define SPARE_MAX      64
 
 struct stmt_slot {
     char *sql;     /* owned copy: the cache key */
@@ -35,7 +38,10 @@ struct stmt_slot {
 struct cb_conn {
     sqlite3 *db;
     struct cb_store *store;
-    struct cb_conn *next; /* in store->conns */
+    struct cb_conn *next;       /* in store->conns */
+    struct cb_conn *spare_next; /* in store->spare[fk] while idle */
+    int fk;                     /* foreign keys on (ordinary) or off (sync) */
+    int lent;                   /* lent for one request (lend), not a thread's own */
     struct stmt_slot cache[STMT_CACHE];
     int ncache;
     int next_evict;
@@ -50,8 +56,12 @@ struct cb_store {
     int hlc_ready;
     pthread_key_t key;
     pthread_key_t sync_key; /* the thread's sync connection (foreign_keys=OFF) */
-    pthread_mutex_t lock;   /* guards conns */
+    pthread_mutex_t lock;   /* guards conns, spare, nspare */
     struct cb_conn *conns;
+    /* Idle lent connections, [0] sync (foreign keys OFF), [1] ordinary, linked
+     * through spare_next, newest first; they stay in conns too. */
+    struct cb_conn *spare[2];
+    int nspare[2];
     _Atomic(struct cb_writer *) writer; /* cb_store_set_writer: takes autocommit writes */
 };
 
@@ -175,6 +185,7 @@ static int conn_for_thread(struct cb_store *s, pthread_key_t key, int fk, struct
     if (rc) {
         return rc;
     }
+    c->fk = fk;
     pthread_mutex_lock(&s->lock);
     c->next = s->conns;
     s->conns = c;
@@ -192,6 +203,105 @@ int cb_store_conn(struct cb_store *s, struct cb_conn **out)
 int cb_store_sync_conn(struct cb_store *s, struct cb_conn **out)
 {
     return conn_for_thread(s, s->sync_key, 0, out);
+}
+
+/* Pop an idle connection of kind fk from the spare list, or open one; the
+ * caller owns it until give_back.  Any thread; takes s->lock briefly. */
+static int lend(struct cb_store *s, int fk, struct cb_conn **out)
+{
+    pthread_mutex_lock(&s->lock);
+    struct cb_conn *c = s->spare[fk];
+    if (c) {
+        s->spare[fk] = c->spare_next;
+        s->nspare[fk]--;
+        c->spare_next = NULL;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (!c) {
+        int rc = conn_open(s, fk, &c);
+        if (rc) {
+            return rc;
+        }
+        c->fk = fk;
+        pthread_mutex_lock(&s->lock);
+        c->next = s->conns;
+        s->conns = c;
+        pthread_mutex_unlock(&s->lock);
+    }
+    c->lent = 1;
+    *out = c;
+    return CB_OK;
+}
+
+/*
+ * Return a lent connection: its unused page cache is released, then it goes
+ * on top of the spare list (LIFO, so the few connections that concurrency
+ * needs are the ones reused), or is closed past spare_max[fk] idle ones, or
+ * when a transaction is still open (a failed rollback: closing ends it).
+ */
+static void give_back(struct cb_store *s, struct cb_conn *c)
+{
+    static const int spare_max[2] = {SPARE_SYNC_MAX, SPARE_MAX};
+    assert(c->lent);
+    int reusable = sqlite3_get_autocommit(c->db);
+    sqlite3_db_release_memory(c->db);
+    c->lent = 0;
+    pthread_mutex_lock(&s->lock);
+    if (reusable && s->nspare[c->fk] < spare_max[c->fk]) {
+        c->spare_next = s->spare[c->fk];
+        s->spare[c->fk] = c;
+        s->nspare[c->fk]++;
+        c = NULL;
+    } else {
+        for (struct cb_conn **pp = &s->conns; *pp; pp = &(*pp)->next) {
+            if (*pp == c) {
+                *pp = c->next;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (c) {
+        conn_free(c);
+    }
+}
+
+int cb_store_sync_conn_take(struct cb_store *s, struct cb_conn **out)
+{
+    return lend(s, 0, out);
+}
+
+void cb_store_sync_conn_put(struct cb_store *s, struct cb_conn *c)
+{
+    if (c) {
+        give_back(s, c);
+    }
+}
+
+int cb_store_request_begin(struct cb_store *s, struct cb_conn **out)
+{
+    struct cb_conn *c = pthread_getspecific(s->key);
+    if (c) {
+        *out = c; /* the thread has a connection of its own: not lent */
+        return CB_OK;
+    }
+    int rc = lend(s, 1, &c);
+    if (rc) {
+        return rc;
+    }
+    pthread_setspecific(s->key, c);
+    *out = c;
+    return CB_OK;
+}
+
+void cb_store_request_end(struct cb_store *s, struct cb_conn *c)
+{
+    if (!c || !c->lent) {
+        return;
+    }
+    assert(pthread_getspecific(s->key) == c);
+    pthread_setspecific(s->key, NULL);
+    give_back(s, c);
 }
 
 void cb_store_set_writer(struct cb_store *s, struct cb_writer *w)
@@ -480,7 +590,7 @@ static int migrate(struct cb_conn *c)
 static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
 
 /*
- * Process-wide SQLite settings, before SQLite initialises: no memory
+ * Process-wide SQLite settings, before SQLite initialises (see below); no memory
  * statistics, which would take one global mutex on every allocation of every
  * connection (the workers contend on it).  If SQLite was already initialised
  * (a test opened it directly) the call fails harmlessly.
@@ -488,6 +598,12 @@ static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
 static void sqlite_global_init(void)
 {
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    /* No bulk page-cache block and no lookaside per connection: both are one
+     * block allocated when a connection opens whose pages become resident only
+     * as they are first used, so each connection's share crept up for minutes
+     * under load; single allocations are freed (and trimmed) instead. */
+    sqlite3_config(SQLITE_CONFIG_PAGECACHE, (void *)0, 0, 0);
+    sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0);
 }
 
 int cb_store_open(const char *data_dir, struct cb_store **out)

@@ -954,11 +954,11 @@ static int sync_push_turn(struct cb_req *r)
      * under that id is not a resend but a new write under a reused id: the site was
      * restored from a backup (docs/SYNC.md, "Restored sites"). */
     json_int_t reused = 0;
-    /* The batch is applied on this worker's sync connection: foreign keys are
+    /* The batch is applied on a lent sync connection: foreign keys are
      * checked by the sites that wrote the data, and rows may arrive in scope
      * order, not dependency order (store.h).  r->db holds no transaction. */
     struct cb_conn *db = NULL;
-    rc = cb_store_sync_conn(r->app->store, &db);
+    rc = cb_store_sync_conn_take(r->app->store, &db);
     if (rc == CB_OK) {
         rc = cb_conn_begin(db);
     }
@@ -1012,7 +1012,7 @@ static int sync_push_turn(struct cb_req *r)
         /* Nothing was applied (every op before the reused one was a resend): answer
          * with central's mark so the site moves its waiting ops past it and resends. */
         cb_conn_rollback(db);
-        cb_conn_release_memory(db);
+        cb_store_sync_conn_put(r->app->store, db);
         char detail[160];
         snprintf(detail, sizeof(detail),
                  "op %lld reused (central has up to %lld): site restored from a backup",
@@ -1079,9 +1079,7 @@ static int sync_push_turn(struct cb_req *r)
     } else if (db) {
         cb_conn_rollback(db);
     }
-    if (db) {
-        cb_conn_release_memory(db); /* the batch's page cache is not kept (store.c) */
-    }
+    cb_store_sync_conn_put(r->app->store, db);
     cb_site_clear(&site);
     if (rc) {
         json_decref(rejected);

@@ -10,7 +10,8 @@
  *      D seconds every connection picks a request at random, weighted like a
  *      coach's session: search, open a record, its timeline, record a contact,
  *      score a measure, update a participant, register someone new;
- *   3. every S seconds samples VmRSS of both servers from /proc/PID/status, and
+ *   3. every S seconds samples VmRSS (and its anonymous, file and shmem parts)
+ *      of both servers from /proc/PID/status, and
  *      polls GET /api/sync/status four times a second to count sync rounds
  *      (a new last_sync_at is a completed round, a new last_error a failed one);
  *   4. afterwards waits for the outbox to drain, compares the field's and
@@ -72,10 +73,16 @@ static const char *const families[] = {"Smith", "Khan",   "Patel", "Jones",   "T
                                        "Ahmed", "Wilson", "Brown", "Hussain", "Wright"};
 static const char *const givens[] = {"Amelia", "Oliver", "Aisha", "Mohammed", "Grace", "Noah"};
 
+/* One server's resident memory (kB, /proc/PID/status): VmRSS is the sum of
+ * anonymous memory (heap, stacks), file pages mapped (the binary, libraries)
+ * and shared memory (SQLite's -shm WAL index would count here). */
+struct rss {
+    long total, anon, file, shmem;
+};
+
 struct rss_sample {
     double t;
-    long field_kb, central_kb;
-    long field_anon_kb; /* the field server's RssAnon: heap, not file pages */
+    struct rss field, central;
 };
 
 /* Shared by the workers (read-only once they start) and the monitor. */
@@ -294,6 +301,13 @@ static long status_kb(pid_t pid, const char *key)
     return kb;
 }
 
+static struct rss rss_of(pid_t pid)
+{
+    struct rss r = {status_kb(pid, "VmRSS:"), status_kb(pid, "RssAnon:"),
+                    status_kb(pid, "RssFile:"), status_kb(pid, "RssShmem:")};
+    return r;
+}
+
 /* What the monitor learns from GET /api/sync/status. */
 struct sync_watch {
     char last_ok[40], last_err[512];
@@ -471,28 +485,62 @@ static void print_latency(struct worker *w, int conns)
     }
 }
 
-/* RSS after warm-up: the sample at its end, the last one and the largest. */
-static void print_rss(const struct rss_sample *s, int n, double warm, const char *who, int field)
+/* RSS after warm-up: the sample at its end, the last one and the largest;
+ * then how the first and the last split into anonymous, file and shmem pages.
+ * end: when the load stopped (the last sample, s[n - 1], is taken then). */
+static void print_rss(const struct rss_sample *s, int n, double warm, double end, const char *who,
+                      int field)
 {
-    long base = -1, last = -1, max = -1;
+    const struct rss *base = NULL, *last = NULL;
+    long max = -1;
     for (int i = 0; i < n; i++) {
-        long kb = field ? s[i].field_kb : s[i].central_kb;
-        if (s[i].t >= warm && base < 0) {
-            base = kb;
+        const struct rss *r = field ? &s[i].field : &s[i].central;
+        if (s[i].t >= warm && !base) {
+            base = r;
         }
-        if (base >= 0) {
-            last = kb;
-            max = kb > max ? kb : max;
+        if (base) {
+            last = r;
+            max = r->total > max ? r->total : max;
         }
     }
-    if (base <= 0) {
+    if (!base || base->total <= 0) {
         printf("%s RSS: no sample after warm-up\n", who);
         return;
     }
     printf("%s RSS after warm-up: %ld kB at %.0f s, last %ld kB, max %ld kB: growth %+.1f %% "
            "(max %+.1f %%)\n",
-           who, base, warm, last, max, 100.0 * (double)(last - base) / (double)base,
-           100.0 * (double)(max - base) / (double)base);
+           who, base->total, warm, last->total, max,
+           100.0 * (double)(last->total - base->total) / (double)base->total,
+           100.0 * (double)(max - base->total) / (double)base->total);
+    printf("%s   anon %ld -> %ld kB, file %ld -> %ld kB, shmem %ld -> %ld kB\n", who, base->anon,
+           last->anon, base->file, last->file, base->shmem, last->shmem);
+    /* Like with like: every sample but the last is taken under load, with the
+     * requests in flight; the last is taken as the load stops.  Compare the mean
+     * of the samples in the first window after warm-up with the mean of those in
+     * the last window under load (window: a minute, or a fifth of the steady
+     * phase if that is shorter). */
+    double win = (end - warm) / 5.0 < 60.0 ? (end - warm) / 5.0 : 60.0;
+    double early = 0, late = 0;
+    int ne = 0, nl = 0;
+    for (int i = 0; i < n; i++) { /* the sample at the stop has t >= end: left out */
+        const struct rss *r = field ? &s[i].field : &s[i].central;
+        if (s[i].t >= warm && s[i].t < warm + win) {
+            early += (double)r->total;
+            ne++;
+        }
+        if (s[i].t >= end - win && s[i].t < end) {
+            late += (double)r->total;
+            nl++;
+        }
+    }
+    if (ne > 0 && nl > 0) {
+        early /= ne;
+        late /= nl;
+        printf("%s   under load, mean of %d samples at %.0f-%.0f s %.0f kB -> mean of %d at "
+               "%.0f-%.0f s %.0f kB: growth %+.1f %%\n",
+               who, ne, warm, warm + win, early, nl, end - win, end, late,
+               100.0 * (late - early) / early);
+    }
 }
 
 int main(int argc, char **argv)
@@ -577,20 +625,21 @@ int main(int argc, char **argv)
             break;
         }
     }
-    printf("%8s %10s %7s %13s %14s %15s %10s %10s %8s\n", "t s", "requests", "errors",
-           "field RSS kB", "(anon kB)", "central RSS kB", "sync ok", "sync fail", "pending");
+    printf("%8s %10s %7s %13s %10s %10s %15s %10s %10s %10s %8s\n", "t s", "requests", "errors",
+           "field RSS kB", "(anon)", "(file+shm)", "central RSS kB", "(anon)", "sync ok",
+           "sync fail", "pending");
     double next_sample = S.t0;
     for (double t = now_s(); t < S.deadline; t = now_s()) {
         sync_poll(&c, &sw);
         if (t >= next_sample && nrs < MAX_SAMPLES) {
             struct rss_sample *r = &rs[nrs++];
             r->t = t - S.t0;
-            r->field_kb = status_kb(field.pid, "VmRSS:");
-            r->field_anon_kb = status_kb(field.pid, "RssAnon:");
-            r->central_kb = status_kb(central.pid, "VmRSS:");
-            printf("%8.0f %10ld %7ld %13ld %14ld %15ld %10ld %10ld %8lld\n", r->t,
-                   atomic_load(&S.requests), atomic_load(&S.errors), r->field_kb, r->field_anon_kb,
-                   r->central_kb, sw.rounds_ok, sw.rounds_failed, sw.pending);
+            r->field = rss_of(field.pid);
+            r->central = rss_of(central.pid);
+            printf("%8.0f %10ld %7ld %13ld %10ld %10ld %15ld %10ld %10ld %10ld %8lld\n", r->t,
+                   atomic_load(&S.requests), atomic_load(&S.errors), r->field.total, r->field.anon,
+                   r->field.file + r->field.shmem, r->central.total, r->central.anon, sw.rounds_ok,
+                   sw.rounds_failed, sw.pending);
             fflush(stdout);
             next_sample += (double)sample;
         }
@@ -602,9 +651,8 @@ int main(int argc, char **argv)
     double elapsed = now_s() - S.t0;
     if (nrs < MAX_SAMPLES) {
         rs[nrs].t = elapsed;
-        rs[nrs].field_kb = status_kb(field.pid, "VmRSS:");
-        rs[nrs].field_anon_kb = status_kb(field.pid, "RssAnon:");
-        rs[nrs].central_kb = status_kb(central.pid, "VmRSS:");
+        rs[nrs].field = rss_of(field.pid);
+        rs[nrs].central = rss_of(central.pid);
         nrs++;
     }
 
@@ -624,8 +672,8 @@ int main(int argc, char **argv)
     }
     print_latency(w, (int)conns);
     printf("\n");
-    print_rss(rs, nrs, (double)warm, "field  ", 1);
-    print_rss(rs, nrs, (double)warm, "central", 0);
+    print_rss(rs, nrs, (double)warm, (double)secs, "field  ", 1);
+    print_rss(rs, nrs, (double)warm, (double)secs, "central", 0);
     printf("sync: %ld rounds completed, %ld failed (seen by polling /api/sync/status every "
            "250 ms); outbox %s after %.1f s (%lld pending)%s\n",
            sw.rounds_ok, sw.rounds_failed, sw.pending == 0 ? "drained" : "NOT drained", drained,

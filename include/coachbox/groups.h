@@ -23,6 +23,7 @@
 
 #include <jansson.h>
 
+#include "coachbox/buf.h"
 #include "coachbox/err.h"
 #include "coachbox/participant.h"
 
@@ -32,6 +33,7 @@ struct cb_conn;
 #define CB_SCHEDULE_MAX_INTERVAL 28
 #define CB_REGISTER_MAX_ENTRIES  200
 #define CB_TIMELINE_MAX          500
+#define CB_TIMELINE_TEXT_MAX     (32u * 1024 * 1024) /* cap on its JSON text */
 
 /*
  * Create the sessions of a programme.  in: {"first_session_at": time
@@ -85,14 +87,17 @@ int cb_groups_follow_ups(struct cb_conn *c, const struct cb_actor *a, const char
                          json_t **out);
 
 /*
- * One participant's timeline, newest first, at most CB_TIMELINE_MAX items:
- * *out = {"participant_id", "items":[{"kind", "at", "id", ...}], "truncated"}.
+ * One participant's timeline, newest first, at most CB_TIMELINE_MAX items,
+ * appended to out (empty, the caller's; its cap bounds the text, else
+ * CB_ETOOLARGE) as the JSON text {"participant_id", "items":[{"kind", "at",
+ * "id", ...}], "truncated"}, written item by item (no tree of the whole
+ * answer); on an error out is left empty.
  * kind is encounter, attendance, measure, goal, goal_review or referral; at
  * is a time (encounter, attendance: the session's start, measure) or a date
  * (goal: agreed, goal_review: reviewed, referral: sent); a date sorts as the
  * start of its day.  Audited as "participant.timeline".
  */
 int cb_timeline_get(struct cb_conn *c, const struct cb_actor *a, const char *participant_id,
-                    json_t **out);
+                    struct cb_buf *out);
 
 #endif

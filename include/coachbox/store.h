@@ -66,6 +66,27 @@ int cb_store_conn(struct cb_store *s, struct cb_conn **out);
  */
 int cb_store_sync_conn(struct cb_store *s, struct cb_conn **out);
 /*
+ * A sync connection lent for one request (foreign keys OFF, as above), from a
+ * small store-wide spare list, so that a server whose workers all serve sync
+ * requests keeps one or two sync connections, not one per worker.  Give it
+ * back with cb_store_sync_conn_put, no transaction open (put(NULL) does
+ * nothing).  Errors: CB_ENOMEM, CB_EDB, CB_EIO.
+ */
+int cb_store_sync_conn_take(struct cb_store *s, struct cb_conn **out);
+void cb_store_sync_conn_put(struct cb_store *s, struct cb_conn *c);
+/*
+ * An HTTP request's connection: lent from the store's spare list (newest
+ * first) and made this thread's connection (cb_store_conn returns it) until
+ * cb_store_request_end, which gives it back with its unused page cache
+ * released.  A thread that already has a connection of its own keeps using
+ * it (nothing is lent).  So a server holds as many ordinary connections as
+ * requests ever ran at once, not one per worker thread.  Errors as
+ * cb_store_conn.  request_end: on the same thread, no transaction open;
+ * NULL does nothing.
+ */
+int cb_store_request_begin(struct cb_store *s, struct cb_conn **out);
+void cb_store_request_end(struct cb_store *s, struct cb_conn *c);
+/*
  * While a group-commit writer (writer.h) runs for s, register it here (NULL
  * when it stops, before cb_writer_stop): a write that a thread would otherwise
  * commit on its own connection outside any transaction (an audit of a read,

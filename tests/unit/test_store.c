@@ -463,6 +463,99 @@ static void test_two_stores_in_one_thread(void **state)
     cb_store_close(s2);
 }
 
+/* A worker's request on another thread: borrows, checks, gives back. */
+struct lend_arg {
+    struct cb_store *s;
+    struct cb_conn *lent;   /* compare only */
+    struct cb_conn *inside; /* what cb_store_conn returned while it was lent */
+    int rc, teams;
+};
+
+static void *lend_thread(void *p)
+{
+    struct lend_arg *a = p;
+    a->rc = cb_store_request_begin(a->s, &a->lent);
+    if (a->rc == CB_OK) {
+        if (cb_store_conn(a->s, &a->inside) != CB_OK) {
+            a->inside = NULL;
+        }
+        a->teams = (int)query_int(a->lent, "SELECT count(*) FROM teams");
+        cb_store_request_end(a->s, a->lent);
+    }
+    return NULL;
+}
+
+static void test_connections_lent_per_request(void **state)
+{
+    (void)state;
+    char dir[256];
+    struct cb_store *s = open_fresh(dir, sizeof(dir));
+    /* Requests on two threads one after the other share one connection: the
+     * first gives it back, the second borrows it; while lent it is the
+     * thread's connection. */
+    struct lend_arg a[2];
+    memset(a, 0, sizeof(a));
+    for (int i = 0; i < 2; i++) {
+        pthread_t th;
+        a[i].s = s;
+        assert_int_equal(pthread_create(&th, NULL, lend_thread, &a[i]), 0);
+        pthread_join(th, NULL);
+        assert_int_equal(a[i].rc, CB_OK);
+        assert_ptr_equal(a[i].inside, a[i].lent);
+        assert_int_equal(a[i].teams, 5);
+    }
+    assert_ptr_equal(a[0].lent, a[1].lent);
+    check_pragmas(a[0].lent); /* foreign keys on: an ordinary connection */
+
+    /* The main thread opens a connection of its own: a new one (the lent one
+     * is on the spare list, not this thread's). */
+    struct cb_conn *own, *own2;
+    assert_int_equal(cb_store_conn(s, &own), CB_OK);
+    assert_ptr_not_equal(own, a[0].lent);
+    /* A thread with a connection of its own keeps it: nothing is lent. */
+    assert_int_equal(cb_store_request_begin(s, &own2), CB_OK);
+    assert_ptr_equal(own2, own);
+    cb_store_request_end(s, own2);
+    assert_int_equal(cb_store_conn(s, &own2), CB_OK);
+    assert_ptr_equal(own2, own); /* still this thread's */
+    cb_store_request_end(s, NULL);
+    cb_store_close(s);
+}
+
+static void test_sync_connections_lent(void **state)
+{
+    (void)state;
+    char dir[256];
+    struct cb_store *s = open_fresh(dir, sizeof(dir));
+    struct cb_conn *c[3], *again;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(cb_store_sync_conn_take(s, &c[i]), CB_OK);
+        assert_int_equal(query_int(c[i], "PRAGMA foreign_keys"), 0);
+    }
+    assert_ptr_not_equal(c[0], c[1]);
+    assert_ptr_not_equal(c[1], c[2]);
+    /* A transaction left open is not lent again. */
+    assert_int_equal(cb_conn_begin(c[2]), CB_OK);
+    cb_store_sync_conn_put(s, c[2]);
+    cb_store_sync_conn_put(s, c[0]);
+    cb_store_sync_conn_put(s, c[1]);
+    cb_store_sync_conn_put(s, NULL);
+    /* Newest first: c[1], then c[0]; c[2] was closed (its write lock with it,
+     * so a new write transaction can start). */
+    assert_int_equal(cb_store_sync_conn_take(s, &again), CB_OK);
+    assert_ptr_equal(again, c[1]);
+    assert_int_equal(cb_conn_begin(again), CB_OK);
+    assert_int_equal(cb_setting_set(again, "lent", "yes"), CB_OK);
+    assert_int_equal(cb_conn_commit(again), CB_OK);
+    cb_store_sync_conn_put(s, again);
+    struct cb_conn *ord;
+    char v[8];
+    assert_int_equal(cb_store_conn(s, &ord), CB_OK);
+    assert_int_equal(cb_setting_get(ord, "lent", v, sizeof(v)), CB_OK);
+    assert_string_equal(v, "yes");
+    cb_store_close(s);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Statements                                                                */
 /* ------------------------------------------------------------------------ */
@@ -753,6 +846,8 @@ int main(void)
         cmocka_unit_test(test_connection_pragmas),
         cmocka_unit_test(test_connection_per_thread),
         cmocka_unit_test(test_two_stores_in_one_thread),
+        cmocka_unit_test(test_connections_lent_per_request),
+        cmocka_unit_test(test_sync_connections_lent),
         cmocka_unit_test(test_statement_cache_reuse),
         cmocka_unit_test(test_statement_cache_eviction),
         cmocka_unit_test(test_prepare_and_exec_errors),
