@@ -66,7 +66,16 @@ export async function shot(page, name) {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const vp = page.viewportSize();
   const file = path.join(ARTIFACTS, `${name}-${vp.width}x${vp.height}.png`);
+  // A full-page capture keeps sticky elements where the first screen put them
+  // (the live-score bars would sit over the top of each measure form), so they
+  // are drawn in their place in the page for the picture, then made sticky again.
+  const unstuck = await page.evaluate(() => {
+    const els = [...document.querySelectorAll('.cb-measure-form .cb-score')];
+    els.forEach((el) => { el.style.position = 'static'; });
+    return els.length;
+  });
   await page.screenshot({ path: file, fullPage: true });
+  if (unstuck) await page.evaluate(() => document.querySelectorAll('.cb-measure-form .cb-score').forEach((el) => { el.style.position = ''; }));
   return file;
 }
 
