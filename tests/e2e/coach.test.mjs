@@ -23,14 +23,13 @@ test('coach journey: check in, register, one-to-one with SWEMWBS, BMI and a goal
   await signIn(page);
   await page.getByRole('heading', { level: 1, name: 'Today' }).waitFor();
 
-  // Today is interactive quickly (loopback, demo data).
-  const t0 = Date.now();
+  // Today comes back after a reload with its check-in search and queue ready
+  // (how quickly is measured by tools/ui_bench.mjs, not asserted here).
   await page.reload();
   await page.locator('#checkin-search').waitFor();
-  await page.locator('.cb-queue[aria-busy]').waitFor({ state: 'detached' }).catch(() => {});
-  await page.waitForFunction(() => !document.querySelector('.cb-queue[aria-busy="true"]'));
-  const ms = Date.now() - t0;
-  assert.ok(ms < 1000, `Today took ${ms} ms to become interactive`);
+  await page.waitForFunction(() => document.querySelector('.cb-queue') && !document.querySelector('.cb-queue[aria-busy="true"]'));
+  assert.ok(await page.locator('#checkin-search').isEditable());
+  assert.match(await page.locator('.cb-count--waiting .cb-count__n').innerText(), /^\d+$/);
 
   // 1. Check an arrival in.
   await page.locator('#checkin-reason').fill('Blood pressure check');
@@ -78,14 +77,14 @@ test('coach journey: check in, register, one-to-one with SWEMWBS, BMI and a goal
   const answers = [3, 3, 3, 3, 3, 3, 4]; // raw 22 -> metric 19.98
   for (let i = 0; i < 7; i++) {
     await radio(page, `m-swemwbs-q${i + 1}`, answers[i]);
-    if (i === 3) assert.match(await page.locator('#m-swemwbs-score').innerText(), /4 of 7 answered/);
+    if (i === 3) assert.match(await page.locator('#m-swemwbs-live').innerText(), /4 of 7 answered/);
   }
-  assert.match(await page.locator('#m-swemwbs-score').innerText(), /19\.98/);
+  assert.match(await page.locator('#m-swemwbs-live').innerText(), /19\.98/);
   assert.ok(await page.getByText('SWEMWBS © University of Warwick').first().isVisible());
   await page.getByLabel('BMI (height and weight)').check();
   await page.locator('#m-bmi-height_cm').fill('170');
   await page.locator('#m-bmi-weight_kg').fill('80');
-  assert.match(await page.locator('#m-bmi-score').innerText(), /27\.7 kg\/m²\s*Overweight/);
+  assert.match(await page.locator('#m-bmi-live').innerText(), /27\.7 kg\/m²\s*Overweight/);
   await page.getByLabel('Agree a goal').check();
   await page.locator('#goal_text').fill('Walk to work on 3 days a week');
   await page.locator('#goal_topic').selectOption('physical_activity');

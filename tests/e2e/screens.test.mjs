@@ -73,7 +73,7 @@ for (const [size, viewport] of [['tablet', TABLET], ['landscape', TABLET_LANDSCA
     await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
     await axe(page, `sign in (${size})`);
     await layoutChecks(page, `sign in (${size})`);
-    if (size !== 'landscape') await shot(page, 'sign-in');
+    await shot(page, 'sign-in');
     await signIn(page, 'lead.bury');
     for (const [name, route, heading] of screens()) {
       await go(page, route, heading);
@@ -87,7 +87,7 @@ for (const [size, viewport] of [['tablet', TABLET], ['landscape', TABLET_LANDSCA
       if (name === 'record') await page.locator('#measure-swemwbs svg polyline').waitFor();
       await axe(page, `${name} (${size})`);
       await layoutChecks(page, `${name} (${size})`);
-      if (size !== 'landscape') await shot(page, name);
+      await shot(page, name);
     }
     noProblems(page);
     await context.close();

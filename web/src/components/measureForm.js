@@ -101,7 +101,7 @@ export function measureForm(instrument, { ethnicGroup = null, timepoint = 'basel
     return f.el;
   });
 
-  const scoreEl = h('div', { class: 'cb-score', 'aria-live': 'polite', id: `${base}-score` });
+  const scoreEl = h('div', { class: 'cb-score', 'aria-live': 'polite', id: `${base}-live` });
   const prompts = h('div', { class: 'cb-prompts' });
   const shown = new Set();
   const notice = instrument.notice ? h('p', { class: 'cb-notice-text', text: instrument.notice }) : null;

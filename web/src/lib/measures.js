@@ -246,12 +246,21 @@ function catBp(s, d) {
   return Math.max(cs, cd);
 }
 
-const HOURS_INDEX = { none: 1, lt1: 2, '1to3': 3, ge3: 4 };
-function hoursIndex(v) {
-  if (HOURS_INDEX[v]) return HOURS_INDEX[v];
+// GPPAQ hours as the server reads them (server/measures.c, score_gppaq): a
+// code stands for a range of hours and counts as its lower bound, open for
+// "some but less than 1 hour"; a number counts as itself.
+const HOURS_LOWER = { none: [0, false], lt1: [0, true], '1to3': [1, false], ge3: [3, false] };
+function hoursLower(v) {
+  if (HOURS_LOWER[v]) return HOURS_LOWER[v];
   const n = num(v);
-  if (n === null) return null;
-  return n <= 0 ? 1 : n < 1 ? 2 : n < 3 ? 3 : 4;
+  return n === null || n < 0 ? null : [n, false];
+}
+
+/** Exercise + cycling hours, summed and banded none/lt1/1to3/ge3 as 1..4: the lowest band the total could be in. */
+function gppaqHoursIndex(a, b) {
+  const lo = a[0] + b[0];
+  const open = a[1] || b[1];
+  return lo >= 3 ? 4 : lo >= 1 ? 3 : lo > 0 || open ? 2 : 1;
 }
 
 function daysBetween(a, b) {
@@ -402,11 +411,11 @@ export function liveScore(instrument, r, ctx = {}) {
       break;
     }
     case 'gppaq': {
-      const ex = hoursIndex(r.exercise_hours);
-      const cy = hoursIndex(r.cycling_hours);
+      const ex = hoursLower(r.exercise_hours);
+      const cy = hoursLower(r.cycling_hours);
       const offset = { not_employed: 0, sedentary: 0, standing: 1, physical: 2, heavy_manual: 3 }[r.occupation];
       if (ex !== null && cy !== null && offset !== undefined) {
-        const pai = Math.min(4, Math.max(ex, cy) + offset);
+        const pai = Math.min(4, gppaqHoursIndex(ex, cy) + offset);
         out.complete = true;
         out.score = pai;
         out.band = ['inactive', 'moderately_inactive', 'moderately_active', 'active'][pai - 1];

@@ -17,7 +17,7 @@ const num = (v) => (isNum(v) ? v : null);
 /** A count that opens the people behind it (when there are any to show). */
 export function peopleLink(params, v, figure, extra = {}) {
   if (!isNum(v) || v <= 0) return count(v);
-  return h('a', { class: 'nhsuk-link', href: href('/outcomes/people', { ...params, ...extra, figure }) },
+  return h('a', { class: 'nhsuk-link cb-row-link', href: href('/outcomes/people', { ...params, ...extra, figure }) },
     countText(v), vh(` – list the people: ${figureText(figure)}`));
 }
 

@@ -60,7 +60,7 @@ export const reachView = {
     }
     const threshold = reach.small_number_threshold || 5;
     const link = (v, figure, key) => (isNum(v) && v > 0
-      ? h('a', { class: 'nhsuk-link', href: href('/outcomes/people', { ...params, split, group: key, figure, from_screen: 'reach' }) },
+      ? h('a', { class: 'nhsuk-link cb-row-link', href: href('/outcomes/people', { ...params, split, group: key, figure, from_screen: 'reach' }) },
         countText(v), vh(` – list the people in ${groupText(split, key)}`))
       : count(v));
     const pop = reach.population_total !== null && reach.population_total !== undefined;

@@ -96,7 +96,7 @@ function dataQuality(dq) {
     rows: names.map((k) => {
       const c = dq.checks[k];
       const open = () => { const d = document.getElementById(`dq-${k}`); if (d) d.open = true; };
-      return [title(k), c.count ? h('a', { class: 'nhsuk-link', href: `#dq-${k}`, onclick: open }, String(c.count), h('span', { class: 'nhsuk-u-visually-hidden', text: `: ${title(k)}, the list` })) : '0',
+      return [title(k), c.count ? h('a', { class: 'nhsuk-link cb-row-link', href: `#dq-${k}`, onclick: open }, String(c.count), h('span', { class: 'nhsuk-u-visually-hidden', text: `: ${title(k)}, the list` })) : '0',
         CHECKS[k] ? CHECKS[k][1] : ''];
     }),
   });
