@@ -173,14 +173,11 @@ static int conn_open(struct cb_store *s, int fk, struct cb_conn **out)
     return CB_OK;
 }
 
-/* The connection stored under key for this thread, opened on first use. */
-static int conn_for_thread(struct cb_store *s, pthread_key_t key, int fk, struct cb_conn **out)
+/* Open a connection of kind fk (foreign keys on: ordinary; off: sync) and link
+ * it into s->conns, so cb_store_close frees it.  Any thread; takes s->lock. */
+static int conn_open_listed(struct cb_store *s, int fk, struct cb_conn **out)
 {
-    struct cb_conn *c = pthread_getspecific(key);
-    if (c) {
-        *out = c;
-        return CB_OK;
-    }
+    struct cb_conn *c = NULL;
     int rc = conn_open(s, fk, &c);
     if (rc) {
         return rc;
@@ -190,6 +187,22 @@ static int conn_for_thread(struct cb_store *s, pthread_key_t key, int fk, struct
     c->next = s->conns;
     s->conns = c;
     pthread_mutex_unlock(&s->lock);
+    *out = c;
+    return CB_OK;
+}
+
+/* The connection stored under key for this thread, opened on first use. */
+static int conn_for_thread(struct cb_store *s, pthread_key_t key, int fk, struct cb_conn **out)
+{
+    struct cb_conn *c = pthread_getspecific(key);
+    if (c) {
+        *out = c;
+        return CB_OK;
+    }
+    int rc = conn_open_listed(s, fk, &c);
+    if (rc) {
+        return rc;
+    }
     pthread_setspecific(key, c);
     *out = c;
     return CB_OK;
@@ -218,15 +231,10 @@ static int lend(struct cb_store *s, int fk, struct cb_conn **out)
     }
     pthread_mutex_unlock(&s->lock);
     if (!c) {
-        int rc = conn_open(s, fk, &c);
+        int rc = conn_open_listed(s, fk, &c);
         if (rc) {
             return rc;
         }
-        c->fk = fk;
-        pthread_mutex_lock(&s->lock);
-        c->next = s->conns;
-        s->conns = c;
-        pthread_mutex_unlock(&s->lock);
     }
     c->lent = 1;
     *out = c;
