@@ -80,19 +80,38 @@ static int column_text(struct cb_conn *c, const char *tbl, const char *col, cons
     return rc;
 }
 
-int cb_capture_scope(struct cb_conn *c, const char *tbl, const char *row_id, char *out,
-                     size_t outlen, int *shared)
+/*
+ * The scope answers both cb_capture_scope variants share: an unsynced table is
+ * central only, a shared one goes to every site.  Returns 1 with out/shared set
+ * when that settles it, else 0 with *rule for the caller to follow.
+ */
+static int scope_settled(const char *tbl, char *out, size_t outlen, int *shared,
+                         enum scope_rule *rule)
 {
     int i = synced_index(tbl);
     *shared = 0;
     out[0] = '\0';
     if (i < 0) {
         snprintf(out, outlen, "%s", CB_SCOPE_NOWHERE);
+        return 1;
+    }
+    *rule = synced[i].rule;
+    if (*rule == SCOPE_SHARED) {
+        *shared = 1;
+        return 1;
+    }
+    return 0;
+}
+
+int cb_capture_scope(struct cb_conn *c, const char *tbl, const char *row_id, char *out,
+                     size_t outlen, int *shared)
+{
+    enum scope_rule rule = SCOPE_TEAM_COLUMN;
+    if (scope_settled(tbl, out, outlen, shared, &rule)) {
         return CB_OK;
     }
-    switch (synced[i].rule) {
+    switch (rule) {
     case SCOPE_SHARED:
-        *shared = 1;
         return CB_OK;
     case SCOPE_USER: {
         char role[16];
@@ -124,16 +143,12 @@ int cb_capture_scope(struct cb_conn *c, const char *tbl, const char *row_id, cha
 int cb_capture_scope_values(const char *tbl, const json_t *values, char *out, size_t outlen,
                             int *shared)
 {
-    int i = synced_index(tbl);
-    *shared = 0;
-    out[0] = '\0';
-    if (i < 0) {
-        snprintf(out, outlen, "%s", CB_SCOPE_NOWHERE);
+    enum scope_rule rule = SCOPE_TEAM_COLUMN;
+    if (scope_settled(tbl, out, outlen, shared, &rule)) {
         return CB_OK;
     }
-    switch (synced[i].rule) {
+    switch (rule) {
     case SCOPE_SHARED:
-        *shared = 1;
         return CB_OK;
     case SCOPE_TEAM_COLUMN: {
         json_t *team = json_object_get(values, "team");
