@@ -33,6 +33,30 @@
     "UPDATE measures " PB_SET " WHERE instrument = " X ".instrument AND participant_id = " X       \
     ".participant_id;"
 
+/*
+ * Migration 12's pieces.  RV_SET(X): the report values of row X from its
+ * result (ONS4: q1..q4 in rv1..rv4; BMI: weight_kg in rv1; NULL otherwise).
+ * PB2_SET: PB_SET with the baselines' values; PB2_REFRESH(X, COND) refreshes
+ * the rows of (X.instrument, X.participant_id) when COND holds.
+ */
+#define RV_NUM(X, K) "cb_json_number(" X ".result, 'raw', '" K "')"
+#define RV_SET(X)                                                                                  \
+    "rv1 = CASE " X ".instrument WHEN 'ons4' THEN " RV_NUM(X, "q1") " WHEN 'bmi' THEN " RV_NUM(    \
+        X, "weight_kg") " END, rv2 = CASE WHEN " X ".instrument = 'ons4' THEN " RV_NUM(X, "q2")    \
+        " END, rv3 = CASE WHEN " X ".instrument = 'ons4' THEN " RV_NUM(X, "q3")                     \
+        " END, rv4 = CASE WHEN " X ".instrument = 'ons4' THEN " RV_NUM(X, "q4") " END"
+#define PB2_SET                                                                                    \
+    "SET (pb_at, pb_score, pb_row, pb_v1, pb_v2, pb_v3, pb_v4) = (SELECT m.taken_at, m.score,"     \
+    " m.rowid, m.rv1, m.rv2, m.rv3, m.rv4 FROM measures m WHERE m.instrument ="                   \
+    " measures.instrument AND m.participant_id = measures.participant_id AND " PB_WHERE           \
+    " ORDER BY " PB_ORDER " LIMIT 1), (pbt_at, pbt_score, pbt_row, pbt_v1, pbt_v2, pbt_v3,"        \
+    " pbt_v4) = (SELECT m.taken_at, m.score, m.rowid, m.rv1, m.rv2, m.rv3, m.rv4 FROM measures m"  \
+    " WHERE m.instrument = measures.instrument AND m.participant_id = measures.participant_id"    \
+    " AND m.team = measures.team AND " PB_WHERE " ORDER BY " PB_ORDER " LIMIT 1)"
+#define PB2_REFRESH(X, COND)                                                                       \
+    " UPDATE measures " PB2_SET " WHERE (" COND ") AND instrument = " X ".instrument AND"          \
+    " participant_id = " X ".participant_id;"
+
 const char *const cb_migrations[] = {
     /* 1: foundation - teams, venues, users, sessions, participants, encounters, audit */
     "CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -331,6 +355,54 @@ const char *const cb_migrations[] = {
     /* data quality: is a contact's or measure's person active, from a small covering index
      * instead of the participants table */
     "CREATE INDEX participants_active ON participants(id, status, deleted, merged_into);",
+
+    /* 12: reports - the ONS4 answers (rv1..rv4 = q1..q4) and the BMI weight (rv1 = weight_kg)
+     *     of a measure as columns, and its person's baseline's values (pb_v1.., pbt_v1..) beside
+     *     pb_ and pbt_ columns, all in measures_pairs, so a pair's values are read from that index
+     *     instead of two table rows' result JSON.  Kept by the triggers (replacing migration
+     *     11's): the values come from the result by cb_json_number (store.c; SQLite's JSON
+     *     functions are refused in triggers with trusted_schema=OFF), so every write path
+     *     keeps them, as it keeps the baselines.  docs/REPORTS.md, "How it is fast". */
+    "DROP TRIGGER measures_pb_insert;"
+    "DROP TRIGGER measures_pb_delete;"
+    "DROP TRIGGER measures_pb_update_old;"
+    "DROP TRIGGER measures_pb_update_new;"
+    "DROP INDEX measures_pairs;"
+    "ALTER TABLE measures ADD COLUMN rv1 REAL;"
+    "ALTER TABLE measures ADD COLUMN rv2 REAL;"
+    "ALTER TABLE measures ADD COLUMN rv3 REAL;"
+    "ALTER TABLE measures ADD COLUMN rv4 REAL;"
+    "ALTER TABLE measures ADD COLUMN pb_v1 REAL;"
+    "ALTER TABLE measures ADD COLUMN pb_v2 REAL;"
+    "ALTER TABLE measures ADD COLUMN pb_v3 REAL;"
+    "ALTER TABLE measures ADD COLUMN pb_v4 REAL;"
+    "ALTER TABLE measures ADD COLUMN pbt_v1 REAL;"
+    "ALTER TABLE measures ADD COLUMN pbt_v2 REAL;"
+    "ALTER TABLE measures ADD COLUMN pbt_v3 REAL;"
+    "ALTER TABLE measures ADD COLUMN pbt_v4 REAL;"
+    "CREATE TRIGGER measures_pb_insert AFTER INSERT ON measures"
+    "  WHEN NEW.instrument IN " PB_INSTR " BEGIN"
+    "  UPDATE measures SET " RV_SET("NEW") " WHERE rowid = NEW.rowid AND NEW.instrument IN"
+    "  ('ons4','bmi');" PB2_REFRESH("NEW", "1") " END;"
+    "CREATE TRIGGER measures_pb_delete AFTER DELETE ON measures"
+    "  WHEN OLD.instrument IN " PB_INSTR " BEGIN " PB2_REFRESH("OLD", "1") " END;"
+    "CREATE TRIGGER measures_pb_update AFTER UPDATE OF participant_id, instrument, timepoint,"
+    "  taken_at, complete, score, team, deleted, result ON measures"
+    "  WHEN OLD.instrument IN " PB_INSTR " OR NEW.instrument IN " PB_INSTR " BEGIN"
+    "  UPDATE measures SET " RV_SET("NEW") " WHERE rowid = NEW.rowid AND (OLD.result IS NOT"
+    "  NEW.result OR OLD.instrument IS NOT NEW.instrument);"
+    PB2_REFRESH("OLD", "OLD.instrument IN " PB_INSTR)
+    PB2_REFRESH("NEW", "NEW.instrument IN " PB_INSTR " AND (OLD.instrument IS NOT"
+                " NEW.instrument OR OLD.participant_id IS NOT NEW.participant_id)") " END;"
+    /* existing data: the values, then the baselines' (pb_row, pbt_row are already right) */
+    "UPDATE measures SET " RV_SET("measures") " WHERE instrument IN ('ons4','bmi');"
+    "UPDATE measures SET (pb_v1, pb_v2, pb_v3, pb_v4) = (SELECT m.rv1, m.rv2, m.rv3, m.rv4"
+    "  FROM measures m WHERE m.rowid = measures.pb_row), (pbt_v1, pbt_v2, pbt_v3, pbt_v4) ="
+    "  (SELECT m.rv1, m.rv2, m.rv3, m.rv4 FROM measures m WHERE m.rowid = measures.pbt_row)"
+    "  WHERE instrument IN ('ons4','bmi');"
+    "CREATE INDEX measures_pairs ON measures(instrument, taken_at, participant_id, timepoint,"
+    "  complete, score, team, deleted, pb_at, pb_score, pb_row, pbt_at, pbt_score, pbt_row,"
+    "  rv1, rv2, rv3, rv4, pb_v1, pb_v2, pb_v3, pb_v4, pbt_v1, pbt_v2, pbt_v3, pbt_v4);",
 // clang-format on
 #undef CHILD_COLS
 };
@@ -339,5 +411,9 @@ const char *const cb_migrations[] = {
 #undef PB_ORDER
 #undef PB_SET
 #undef PB_REFRESH
+#undef RV_NUM
+#undef RV_SET
+#undef PB2_SET
+#undef PB2_REFRESH
 
 const size_t cb_migrations_count = sizeof(cb_migrations) / sizeof(cb_migrations[0]);

@@ -515,7 +515,9 @@ static const char *const instr_ids[NINSTR] = {"swemwbs", "ons4", "gppaq", "bmi",
 struct pair {
     uint32_t person;
     double b[4], f[4];
-    int64_t brow, frow; /* measures rowids, to read values from result JSON */
+    int64_t brow, frow; /* measures rowids (the reference engine reads values from result JSON) */
+    uint8_t vals;       /* stream_pairs_pb: bit 0 the baseline's values are all there, bit 1 the
+                           follow-up's (ONS4 answers, BMI weight; always 3 for other instruments) */
 };
 
 struct ref_ev {
@@ -1143,15 +1145,38 @@ static int json_numbers(const char *t, double *v, int n)
 }
 
 /*
- * ONS4 answers and BMI weights live in the result JSON: read them for the
- * pairs of people who count (after phase 2), in rowid order (neighbouring
- * rows share pages), one parse per row.  Other pairs, and a pair whose
- * values are missing, are dropped.
+ * Keep the pairs of instrument in of people who count (after phase 2) whose
+ * values are all there: stream_pairs_pb() read the values from
+ * measures_pairs (migration 12's columns, pair.vals).  Order is kept.
+ */
+static void pair_values_kept(struct eng *e, int in)
+{
+    size_t w = 0;
+    for (size_t j = 0; j < e->npairs[in]; j++) {
+        const struct pair *pr = &e->pairs[in][j];
+        if (pr->vals == 3 && pr->person < e->np && in_scope(e, &e->pp[pr->person])) {
+            e->pairs[in][w++] = *pr;
+        }
+    }
+    e->npairs[in] = w;
+}
+
+/*
+ * ONS4 answers and BMI weights: the report (stream_pairs_pb) has them from
+ * the index already (pair_values_kept).  The reference engine reads them from
+ * the result JSON, independently of migration 12's columns: for the pairs of
+ * people who count (after phase 2), in rowid order (neighbouring rows share
+ * pages), one parse per row.  Other pairs, and a pair whose values are
+ * missing, are dropped.
  */
 static int pair_values(struct eng *e, int in)
 {
     size_t n = e->npairs[in];
     int ncol = in == I_ONS4 ? 4 : 2;
+    if (!reference_engine) {
+        pair_values_kept(e, in);
+        return CB_OK;
+    }
     if (n == 0) {
         return CB_OK;
     }
@@ -1410,13 +1435,15 @@ static int stream_pairs_pb(struct eng *e, int in)
     int rc = cb_conn_prepare(
         e->c,
         p->team[0]
-            ? "SELECT participant_id, rowid, score, pbt_score, pbt_row FROM measures INDEXED BY "
+            ? "SELECT participant_id, rowid, score, pbt_score, pbt_row, rv1, rv2, rv3, rv4, "
+              "pbt_v1, pbt_v2, pbt_v3, pbt_v4 FROM measures INDEXED BY "
               "measures_pairs "
               "WHERE instrument = ?1 AND taken_at >= ?4 AND taken_at < ?2 AND timepoint "
               "<> 'baseline' AND complete = 1 AND deleted = 0 AND team = ?3 AND (score IS "
               "NOT NULL OR instrument = 'ons4') AND pbt_at IS NOT NULL AND taken_at > "
               "pbt_at ORDER BY taken_at"
-            : "SELECT participant_id, rowid, score, pb_score, pb_row FROM measures INDEXED BY "
+            : "SELECT participant_id, rowid, score, pb_score, pb_row, rv1, rv2, rv3, rv4, pb_v1, "
+              "pb_v2, pb_v3, pb_v4 FROM measures INDEXED BY "
               "measures_pairs "
               "WHERE instrument = ?1 AND taken_at >= ?4 AND taken_at < ?2 AND timepoint "
               "<> 'baseline' AND complete = 1 AND deleted = 0 AND (score IS NOT NULL OR "
@@ -1450,6 +1477,21 @@ static int stream_pairs_pb(struct eng *e, int in)
         r->pr.f[0] = sqlite3_column_double(st, 2);
         r->pr.b[0] = sqlite3_column_double(st, 3);
         r->pr.brow = sqlite3_column_int64(st, 4);
+        r->pr.vals = 3;
+        if (in == I_ONS4 || in == I_BMI) {
+            /* ONS4: q1..q4 replace the score; BMI: [1] is the weight (migration 12) */
+            int nv = in == I_ONS4 ? 4 : 1, at = in == I_ONS4 ? 0 : 1;
+            for (int k = 0; k < nv; k++) {
+                if (sqlite3_column_type(st, 5 + k) == SQLITE_NULL) {
+                    r->pr.vals &= (uint8_t)~2u;
+                }
+                if (sqlite3_column_type(st, 9 + k) == SQLITE_NULL) {
+                    r->pr.vals &= (uint8_t)~1u;
+                }
+                r->pr.f[at + k] = sqlite3_column_double(st, 5 + k);
+                r->pr.b[at + k] = sqlite3_column_double(st, 9 + k);
+            }
+        }
         n++;
     }
     int rc2 = step_done(st, s);

@@ -6,6 +6,7 @@
 #include "migrations.h"
 
 #include <assert.h>
+#include <jansson.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -136,6 +137,37 @@ int cb_conn_exec(struct cb_conn *c, const char *sql)
 }
 
 /*
+ * SQL function cb_json_number(json, key1, key2): the number at json.key1.key2
+ * when the text is a JSON object and that value is a JSON number (integer or
+ * real), else NULL (missing, another type, malformed text).  Pure, so it is
+ * registered innocuous and deterministic: migration 12's triggers on measures
+ * use it to keep the ONS4 answers and BMI weight in columns (SQLite's own JSON
+ * functions are refused in the schema with trusted_schema=OFF).  Every
+ * connection of the store has it; another program writing measures does not.
+ */
+static void sql_json_number(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc; /* registered with exactly 3 arguments */
+    const char *text = (const char *)sqlite3_value_text(argv[0]);
+    const char *k1 = (const char *)sqlite3_value_text(argv[1]);
+    const char *k2 = (const char *)sqlite3_value_text(argv[2]);
+    if (!text || !k1 || !k2) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    json_t *root = json_loadb(text, (size_t)sqlite3_value_bytes(argv[0]), 0, NULL);
+    json_t *v = json_object_get(json_object_get(root, k1), k2);
+    if (json_is_integer(v)) {
+        sqlite3_result_double(ctx, (double)json_integer_value(v));
+    } else if (json_is_real(v)) {
+        sqlite3_result_double(ctx, json_real_value(v));
+    } else {
+        sqlite3_result_null(ctx);
+    }
+    json_decref(root);
+}
+
+/*
  * Open a configured connection to s->path; the caller owns *out.  fk: whether
  * foreign keys are enforced (fixed for the connection's lifetime: changing the
  * pragma later would expire every cached statement).
@@ -158,6 +190,14 @@ static int conn_open(struct cb_store *s, int fk, struct cb_conn **out)
     }
     sqlite3_busy_timeout(c->db, 10000);
     sqlite3_extended_result_codes(c->db, 1);
+    rc = sqlite3_create_function_v2(c->db, "cb_json_number", 3,
+                                    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+                                    sql_json_number, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        int e = cb_store_rc(rc);
+        conn_free(c);
+        return e;
+    }
     /* cache_size: each connection's page cache is bounded (CB_PAGE_CACHE_KB);
      * the OS page cache still holds the file, so a miss is a memory copy. */
     rc =

@@ -105,6 +105,22 @@ static void rand_time(char out[CB_TIME_STRLEN])
     snprintf(out, CB_TIME_STRLEN, "%.24s", t);
 }
 
+/* An answer or weight: mostly the number (integer or real), sometimes a value that is not a
+ * number (a string, null, true), which must not pair. */
+static json_t *rand_value(double v)
+{
+    switch (rn(16)) {
+    case 0:
+        return json_string("7");
+    case 1:
+        return json_null();
+    case 2:
+        return json_true();
+    default:
+        return v == (double)(long)v && rn(2) ? json_integer((json_int_t)v) : json_real(v);
+    }
+}
+
 /* A measure's fields (new object): result with answers / weight, sometimes not. */
 static json_t *rand_measure(const char *pid)
 {
@@ -117,11 +133,11 @@ static json_t *rand_measure(const char *pid)
             char k[4];
             snprintf(k, sizeof(k), "q%d", q);
             if (rn(12)) {
-                json_object_set_new(raw, k, json_integer(rn(11)));
+                json_object_set_new(raw, k, rand_value(rn(11)));
             }
         }
     } else if (strcmp(in, "bmi") == 0 && rn(10)) {
-        json_object_set_new(raw, "weight_kg", json_real(50 + rn(600) / 10.0));
+        json_object_set_new(raw, "weight_kg", rand_value(50 + rn(600) / 10.0));
     } else if (strcmp(in, "smoking") == 0) {
         json_object_set_new(raw, "quit_date", json_string("2026-03-01"));
         json_object_set_new(raw, "followup_date", json_string("2026-04-01"));
@@ -241,12 +257,18 @@ static void edit_measure(int sync)
     const char *id = meas[rn(nmeas)];
     json_t *fresh = rand_measure(people[rn(NPEOPLE)]);
     json_t *v = json_object();
-    static const char *const keys[] = {"timepoint", "taken_at", "score",         "complete",
-                                       "team",      "result",   "participant_id"};
-    for (int k = 0; k < 7; k++) {
-        if (rn(3) == 0) {
-            json_t *x = json_object_get(fresh, keys[k]);
-            json_object_set(v, keys[k], x ? x : json_null());
+    static const char *const keys[] = {"timepoint", "taken_at",       "score",     "complete",
+                                       "team",      "result",         "result",    "result",
+                                       "team",      "participant_id", "instrument"};
+    if (rn(3) == 0) {
+        /* the result alone (a rescore): the value columns follow it */
+        json_object_set(v, "result", json_object_get(fresh, "result"));
+    } else {
+        for (int k = 0; k < 11; k++) {
+            if (rn(3) == 0) {
+                json_t *x = json_object_get(fresh, keys[k]);
+                json_object_set(v, keys[k], x ? x : json_null());
+            }
         }
     }
     if (sync && cbu_count("SELECT count(*) FROM measures WHERE id = ?1", id) == 0) {
@@ -449,6 +471,47 @@ static void check_columns(void)
         fail_msg("seed %llu: %lld measures with stale baseline columns",
                  (unsigned long long)seed_used, bad);
     }
+    /* migration 12: the values equal SQLite's own reading of the result (numbers only), and
+     * the baseline's values are that baseline row's */
+#define RV(K)                                                                                      \
+    "(CASE WHEN json_type(x.result, '$.raw." K "') IN ('integer', 'real') THEN "                   \
+    "json_extract(x.result, '$.raw." K "') END)"
+    static const char *const vsql =
+        "SELECT count(*) FROM measures x WHERE "
+        "x.rv1 IS NOT (CASE x.instrument WHEN 'ons4' THEN " RV("q1") " WHEN 'bmi' THEN " RV("weight"
+                                                                                            "_kg") " END) OR x.rv2 IS NOT (CASE WHEN x.instrument = 'ons4' THEN " RV(
+            "q2") " END) OR x.rv3 IS NOT (CASE WHEN x.instrument = 'ons4' THEN " RV("q3") " END) "
+                                                                                          "OR "
+                                                                                          "x.rv4 "
+                                                                                          "IS NOT "
+                                                                                          "(CASE "
+                                                                                          "WHEN "
+                                                                                          "x."
+                                                                                          "instrume"
+                                                                                          "nt = "
+                                                                                          "'ons4' "
+                                                                                          "THEN"
+                                                                                          " " RV("q"
+                                                                                                 "4") " END)";
+#undef RV
+    bad = cbu_count(vsql, NULL);
+    if (bad) {
+        fail_msg("seed %llu: %lld measures with stale value columns", (unsigned long long)seed_used,
+                 bad);
+    }
+    static const char *const bsql =
+        "SELECT count(*) FROM measures x LEFT JOIN measures b ON b.rowid = x.pb_row LEFT JOIN "
+        "measures t ON t.rowid = x.pbt_row WHERE x.instrument IN ('swemwbs','ons4','gppaq','bmi',"
+        "'audit_c') AND (x.pb_v1 IS NOT b.rv1 OR x.pb_v2 IS NOT b.rv2 OR x.pb_v3 IS NOT b.rv3 OR "
+        "x.pb_v4 IS NOT b.rv4 OR x.pbt_v1 IS NOT t.rv1 OR x.pbt_v2 IS NOT t.rv2 OR x.pbt_v3 IS "
+        "NOT t.rv3 OR x.pbt_v4 IS NOT t.rv4)";
+    bad = cbu_count(bsql, NULL);
+    if (bad) {
+        fail_msg("seed %llu: %lld measures with stale baseline value columns",
+                 (unsigned long long)seed_used, bad);
+    }
+    /* and the test exercises them: some pairable values are there */
+    assert_true(cbu_count("SELECT count(*) FROM measures WHERE pb_v1 IS NOT NULL", NULL) > 0);
 }
 
 static void compare_round(void)

@@ -17,6 +17,7 @@
 #include "coachbox/err.h"
 #include "coachbox/store.h"
 
+#include "../../server/migrations.h"
 #include "unit_store.h"
 
 /* ------------------------------------------------------------------------ */
@@ -222,6 +223,75 @@ static void test_newer_schema_refused_and_untouched(void **state)
     /* Refused every time, not only the first. */
     assert_int_equal(cb_store_open(dir, &out), CB_ESCHEMA);
     assert_int_equal(raw_user_version(path), newer);
+}
+
+/*
+ * Migration 12 on a database with measures (schema 11, written by plain
+ * SQLite): the value columns are filled from each result (numbers only), the
+ * baselines' values beside pb_* and pbt_*, and the triggers keep them after.
+ */
+static void test_migration_12_report_values(void **state)
+{
+    (void)state;
+    char dir[256], path[300];
+    new_dir(dir, sizeof(dir));
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof(path), "%s/coachbox.db", dir);
+    assert_true(cb_migrations_count >= 12);
+    for (int i = 0; i < 11; i++) {
+        raw_exec(path, cb_migrations[i]);
+    }
+    raw_exec(path, "PRAGMA user_version=11");
+#define M(ID, P, IN, TP, AT, SC, RES, TEAM)                                                        \
+    "INSERT INTO measures(id, participant_id, instrument, timepoint, taken_at, responses, score,"  \
+    " rule_version, complete, result, team, created_at, updated_at) VALUES ('" ID "', '" P         \
+    "', '" IN "', '" TP "', '" AT "', '{}', " SC ", 't', 1, '" RES "', '" TEAM "', '" AT "', '" AT \
+    "');"
+    raw_exec(path, M("m1", "pa", "ons4", "baseline", "2026-01-01T10:00:00.000Z", "NULL",
+                     "{\"raw\":{\"q1\":1,\"q2\":2.5,\"q3\":3,\"q4\":4}}", "prestwich")
+                       M("m2", "pa", "ons4", "review", "2026-03-01T10:00:00.000Z", "NULL",
+                         "{\"raw\":{\"q1\":5,\"q2\":6,\"q3\":\"7\",\"q4\":8}}", "radcliffe")
+                           M("m3", "pb", "bmi", "baseline", "2026-01-01T10:00:00.000Z", "25.1",
+                             "{\"raw\":{\"weight_kg\":80.5}}", "prestwich")
+                               M("m4", "pb", "bmi", "exit", "2026-03-01T10:00:00.000Z", "24.0",
+                                 "{\"raw\":{\"weight_kg\":77}}", "prestwich")
+                                   M("m5", "pc", "swemwbs", "baseline", "2026-01-01T10:00:00.000Z",
+                                     "20.0", "{\"raw\":{\"q1\":3}}", "prestwich"));
+#undef M
+    struct cb_store *s = NULL;
+    assert_int_equal(cb_store_open(dir, &s), CB_OK);
+    struct cb_conn *c;
+    assert_int_equal(cb_store_conn(s, &c), CB_OK);
+    assert_int_equal(query_int(c, "PRAGMA user_version"), cb_store_schema_version());
+    char v[200];
+    /* the values of row id: rv1..rv4 | pb_v1..pb_v4 | pbt_v1..pbt_v4 */
+#define Q(C) "quote(" C "1)||' '||quote(" C "2)||' '||quote(" C "3)||' '||quote(" C "4)"
+    static const char *const sql =
+        "SELECT " Q("rv") "||' | '||" Q("pb_v") "||' | '||" Q("pbt_v") " FROM measures WHERE id = ";
+#undef Q
+    static const struct {
+        const char *id, *want;
+    } rows[] = {
+        {"m1", "1.0 2.5 3.0 4.0 | 1.0 2.5 3.0 4.0 | 1.0 2.5 3.0 4.0"},
+        /* q3 is a string: not a number; no baseline in its own team (radcliffe) */
+        {"m2", "5.0 6.0 NULL 8.0 | 1.0 2.5 3.0 4.0 | NULL NULL NULL NULL"},
+        {"m4", "77.0 NULL NULL NULL | 80.5 NULL NULL NULL | 80.5 NULL NULL NULL"},
+        {"m5", "NULL NULL NULL NULL | NULL NULL NULL NULL | NULL NULL NULL NULL"},
+    };
+    char q[600];
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        snprintf(q, sizeof(q), "%s'%s'", sql, rows[i].id);
+        query_text(c, q, v, sizeof(v));
+        assert_string_equal(v, rows[i].want);
+    }
+    /* the triggers keep them: a rescored baseline moves its follow-up's baseline values */
+    assert_int_equal(cb_conn_exec(c, "UPDATE measures SET result = '{\"raw\":{\"weight_kg\":"
+                                     "90}}' WHERE id = 'm3'"),
+                     CB_OK);
+    snprintf(q, sizeof(q), "%s'm4'", sql);
+    query_text(c, q, v, sizeof(v));
+    assert_string_equal(v, "77.0 NULL NULL NULL | 90.0 NULL NULL NULL | 90.0 NULL NULL NULL");
+    cb_store_close(s);
 }
 
 /*
@@ -840,6 +910,7 @@ int main(void)
         cmocka_unit_test(test_schema_version_and_seeded_teams),
         cmocka_unit_test(test_reopen_is_idempotent),
         cmocka_unit_test(test_newer_schema_refused_and_untouched),
+        cmocka_unit_test(test_migration_12_report_values),
         cmocka_unit_test(test_BUG_newer_rollback_journal_db_is_modified),
         cmocka_unit_test(test_not_a_database_refused_unchanged),
         cmocka_unit_test(test_bad_data_dir),
