@@ -42,20 +42,53 @@
 #define RV_NUM(X, K) "cb_json_number(" X ".result, 'raw', '" K "')"
 #define RV_SET(X)                                                                                  \
     "rv1 = CASE " X ".instrument WHEN 'ons4' THEN " RV_NUM(X, "q1") " WHEN 'bmi' THEN " RV_NUM(    \
-        X, "weight_kg") " END, rv2 = CASE WHEN " X ".instrument = 'ons4' THEN " RV_NUM(X, "q2")    \
-        " END, rv3 = CASE WHEN " X ".instrument = 'ons4' THEN " RV_NUM(X, "q3")                     \
-        " END, rv4 = CASE WHEN " X ".instrument = 'ons4' THEN " RV_NUM(X, "q4") " END"
+        X, "weight_kg") " END, rv2 = CASE WHEN " X                                                 \
+                        ".instrument = 'ons4' THEN " RV_NUM(                                       \
+                            X, "q2") " END, rv3 = CASE WHEN " X                                    \
+                                     ".instrument = 'ons4' THEN " RV_NUM(                          \
+                                         X, "q3") " END, rv4 = CASE WHEN " X                       \
+                                                  ".instrument = 'ons4' THEN " RV_NUM(X,           \
+                                                                                      "q4") " END"
 #define PB2_SET                                                                                    \
     "SET (pb_at, pb_score, pb_row, pb_v1, pb_v2, pb_v3, pb_v4) = (SELECT m.taken_at, m.score,"     \
-    " m.rowid, m.rv1, m.rv2, m.rv3, m.rv4 FROM measures m WHERE m.instrument ="                   \
-    " measures.instrument AND m.participant_id = measures.participant_id AND " PB_WHERE           \
+    " m.rowid, m.rv1, m.rv2, m.rv3, m.rv4 FROM measures m WHERE m.instrument ="                    \
+    " measures.instrument AND m.participant_id = measures.participant_id AND " PB_WHERE            \
     " ORDER BY " PB_ORDER " LIMIT 1), (pbt_at, pbt_score, pbt_row, pbt_v1, pbt_v2, pbt_v3,"        \
     " pbt_v4) = (SELECT m.taken_at, m.score, m.rowid, m.rv1, m.rv2, m.rv3, m.rv4 FROM measures m"  \
-    " WHERE m.instrument = measures.instrument AND m.participant_id = measures.participant_id"    \
+    " WHERE m.instrument = measures.instrument AND m.participant_id = measures.participant_id"     \
     " AND m.team = measures.team AND " PB_WHERE " ORDER BY " PB_ORDER " LIMIT 1)"
 #define PB2_REFRESH(X, COND)                                                                       \
     " UPDATE measures " PB2_SET " WHERE (" COND ") AND instrument = " X ".instrument AND"          \
     " participant_id = " X ".participant_id;"
+
+/*
+ * Migration 13's pieces (CB_CANON_TIME: migrations.h).  CM_ADD(X) / CM_SUB(X): count contact X
+ * (NEW or OLD) into / out of contact_months when it is live and canonical; a
+ * row whose count falls to 0 is removed.
+ */
+#define CM_KEY(X)                                                                                  \
+    "team = " X ".team AND month = substr(" X ".occurred_at, 1, 7) AND participant_id = " X        \
+    ".participant_id"
+#define CM_ADD(X)                                                                                  \
+    " INSERT INTO contact_months SELECT " X ".team, substr(" X ".occurred_at, 1, 7), " X           \
+    ".participant_id, 1, " X ".type = 'drop_in', " X ".type = 'one_to_one', " X ".type = 'phone'," \
+    " " X ".type = 'video', " X ".type = 'group', " X ".type = 'dna' WHERE " X                     \
+    ".deleted = 0 AND " CB_CANON_TIME(                                                             \
+        X ".occurred_at") " ON CONFLICT (team, month, participant_id) DO UPDATE SET n = n + 1,"    \
+                          " c_drop_in = c_drop_in + excluded.c_drop_in, c_one_to_one = "           \
+                          "c_one_to_one + "                                                        \
+                          "excluded.c_one_to_one, c_phone = c_phone + excluded.c_phone, c_video "  \
+                          "= c_video + "                                                           \
+                          "excluded.c_video, c_group = c_group + excluded.c_group, c_dna = c_dna " \
+                          "+ excluded.c_dna;"
+#define CM_SUB(X)                                                                                  \
+    " UPDATE contact_months SET n = n - 1, c_drop_in = c_drop_in - (" X ".type = 'drop_in'),"      \
+    " c_one_to_one = c_one_to_one - (" X ".type = 'one_to_one'), c_phone = c_phone - (" X          \
+    ".type = 'phone'), c_video = c_video - (" X ".type = 'video'), c_group = c_group - (" X        \
+    ".type = 'group'), c_dna = c_dna - (" X                                                        \
+    ".type = 'dna') WHERE " CM_KEY(X) " AND " X ".deleted = 0 AND " CB_CANON_TIME(                 \
+        X ".occurred_at") ";"                                                                      \
+                          " DELETE FROM contact_months WHERE " CM_KEY(X) " AND n = 0;"
 
 const char *const cb_migrations[] = {
     /* 1: foundation - teams, venues, users, sessions, participants, encounters, audit */
@@ -403,6 +436,30 @@ const char *const cb_migrations[] = {
     "CREATE INDEX measures_pairs ON measures(instrument, taken_at, participant_id, timepoint,"
     "  complete, score, team, deleted, pb_at, pb_score, pb_row, pbt_at, pbt_score, pbt_row,"
     "  rv1, rv2, rv3, rv4, pb_v1, pb_v2, pb_v3, pb_v4, pbt_v1, pbt_v2, pbt_v3, pbt_v4);",
+
+    /* 13: reports - each person's contacts per UTC month, team and type (contact_months),
+     *     kept by triggers on encounters for every write path (record insert, update,
+     *     tombstone and restore, a merge moving contacts and its undo, sync apply, a site's
+     *     scope-exit delete), so a report over whole months reads one row per person and
+     *     month instead of every contact; part-months at either end are read raw.  Only
+     *     canonical times (YYYY-MM-DDTHH:MM:SS.mmmZ, as the record layer writes them) are
+     *     counted, which lie inside their month in text order; any other time is read raw
+     *     through encounters_odd_time.  docs/REPORTS.md, "How it is fast". */
+    "CREATE TABLE contact_months(team TEXT NOT NULL, month TEXT NOT NULL,"
+    "  participant_id TEXT NOT NULL, n INTEGER NOT NULL, c_drop_in INTEGER NOT NULL,"
+    "  c_one_to_one INTEGER NOT NULL, c_phone INTEGER NOT NULL, c_video INTEGER NOT NULL,"
+    "  c_group INTEGER NOT NULL, c_dna INTEGER NOT NULL,"
+    "  PRIMARY KEY (team, month, participant_id)) WITHOUT ROWID;"
+    "CREATE TRIGGER encounters_cm_insert AFTER INSERT ON encounters BEGIN " CM_ADD("NEW") " END;"
+    "CREATE TRIGGER encounters_cm_delete AFTER DELETE ON encounters BEGIN " CM_SUB("OLD") " END;"
+    "CREATE TRIGGER encounters_cm_update AFTER UPDATE OF participant_id, type, occurred_at, team,"
+    "  deleted ON encounters BEGIN " CM_SUB("OLD") CM_ADD("NEW") " END;"
+    "INSERT INTO contact_months SELECT team, substr(occurred_at, 1, 7), participant_id, count(*),"
+    "  sum(type = 'drop_in'), sum(type = 'one_to_one'), sum(type = 'phone'), sum(type = 'video'),"
+    "  sum(type = 'group'), sum(type = 'dna') FROM encounters WHERE deleted = 0 AND "
+    CB_CANON_TIME("occurred_at") " GROUP BY 1, 2, 3;"
+    "CREATE INDEX encounters_odd_time ON encounters(occurred_at, participant_id, type, team,"
+    "  deleted) WHERE NOT " CB_CANON_TIME("occurred_at") ";",
 // clang-format on
 #undef CHILD_COLS
 };
@@ -415,5 +472,8 @@ const char *const cb_migrations[] = {
 #undef RV_SET
 #undef PB2_SET
 #undef PB2_REFRESH
+#undef CM_KEY
+#undef CM_ADD
+#undef CM_SUB
 
 const size_t cb_migrations_count = sizeof(cb_migrations) / sizeof(cb_migrations[0]);

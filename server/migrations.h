@@ -1,4 +1,4 @@
-/* migrations.h - private to store.c: the numbered schema migrations. */
+/* migrations.h - the numbered schema migrations (store.c); CB_CANON_TIME also for reports.c. */
 #ifndef COACHBOX_MIGRATIONS_H
 #define COACHBOX_MIGRATIONS_H
 
@@ -7,5 +7,18 @@
 /* cb_migrations[i] takes a database from user_version i to i + 1. */
 extern const char *const cb_migrations[];
 extern const size_t cb_migrations_count;
+
+/*
+ * SQL: text T is a canonical UTC time (YYYY-MM-DDTHH:MM:SS.mmmZ with a month
+ * 01-12 and a day from 01), so substr(T, 1, 7) names the month whose [first
+ * instant, next month's first instant) holds T in text order.  Migration 13
+ * counts only such contacts in contact_months and indexes the others
+ * (encounters_odd_time, WHERE NOT CB_CANON_TIME("occurred_at")); reports.c
+ * reads that index with the same text, so SQLite matches the condition.
+ */
+#define CB_CANON_TIME(T)                                                                           \
+    "(length(" T ") = 24 AND " T " GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:"   \
+    "[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z' AND substr(" T ", 6, 2) BETWEEN '01' AND '12' AND "   \
+    "substr(" T ", 9, 2) >= '01')"
 
 #endif

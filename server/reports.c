@@ -52,6 +52,7 @@
 #include "coachbox/store.h"
 #include "coachbox/timeutil.h"
 #include "coachbox/uuid.h"
+#include "migrations.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -478,6 +479,15 @@ void cb_report_set_reference(int on)
     reference_engine = on != 0;
 }
 
+/* Above this many people, records are read in name order instead of by id. */
+#define RECORDS_PROBE_MAX 2000
+static size_t records_probe_max = RECORDS_PROBE_MAX;
+
+void cb_report_set_records_probe_max(size_t probe_max)
+{
+    records_probe_max = probe_max;
+}
+
 #define NTYPES     6 /* cb_encounter_types */
 #define NATT       3 /* cb_attendance_statuses */
 #define NGOALST    4 /* cb_goal_statuses */
@@ -848,13 +858,22 @@ static void contacts_apply(struct eng *e, const struct batch *b, const int8_t *t
     }
 }
 
-static int stream_contacts(struct eng *e)
+/*
+ * The period's contacts in [from, to) (UTC instants), row by row from the
+ * covering indexes; odd: only those whose time is not canonical (the
+ * partial index encounters_odd_time, normally empty).
+ */
+static int contacts_raw(struct eng *e, const char *from, const char *to, int odd)
 {
     const struct rp *p = e->p;
     struct cb_buf sql;
     cb_buf_init(&sql, SQL_MAX);
-    int rc = cb_buf_adds(&sql, "SELECT participant_id, type FROM encounters WHERE deleted = 0 "
-                               "AND occurred_at >= ?1 AND occurred_at < ?2");
+    int rc = cb_buf_adds(&sql, odd ? "SELECT participant_id, type FROM encounters INDEXED BY "
+                                     "encounters_odd_time WHERE NOT " CB_CANON_TIME(
+                                         "occurred_at") " AND deleted = 0 AND occurred_at >= "
+                                                        "?1 AND occurred_at < ?2"
+                                   : "SELECT participant_id, type FROM encounters WHERE deleted = "
+                                     "0 AND occurred_at >= ?1 AND occurred_at < ?2");
     /* venue, coach and programme have their own indexes: keep SQLite on them ("+team") */
     int narrow = p->venue[0] || p->coach[0] || p->programme[0];
     if (!rc && p->team[0]) {
@@ -880,8 +899,8 @@ static int stream_contacts(struct eng *e)
     if ((rc = prepare_buf(e->c, &sql, rc, &st)) != CB_OK) {
         return rc;
     }
-    sqlite3_bind_text(st, 1, p->from_ts, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, p->to_ts, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 1, from, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, to, -1, SQLITE_TRANSIENT);
     bind_opt(st, 3, p->team);
     bind_opt(st, 4, p->venue);
     bind_opt(st, 5, p->coach);
@@ -910,6 +929,134 @@ static int stream_contacts(struct eng *e)
     free(b);
     int rc2 = step_done(st, s);
     return rc ? rc : rc2;
+}
+
+/* The first instant of the UTC month of canonical time ts (next: of the month after);
+ * -1 when that is not a four-digit year (the caller then reads rows). */
+static int month_start(const char *ts, int next, char out[CB_TIME_STRLEN])
+{
+    int y = 0, m = 0;
+    for (int i = 0; i < 4; i++) {
+        y = y * 10 + (ts[i] - '0');
+    }
+    m = (ts[5] - '0') * 10 + (ts[6] - '0');
+    if (next && ++m > 12) {
+        m = 1;
+        y++;
+    }
+    if (y < 0 || y > 9999 || m < 1 || m > 12) {
+        return -1;
+    }
+    snprintf(out, CB_TIME_STRLEN, "%04d-%02d-01T00:00:00.000Z", y, m);
+    return 0;
+}
+
+/* Add whole months' rows of contact_months: a person's counts by type. */
+static void months_apply(struct eng *e, const struct batch *b, const uint32_t (*n)[NTYPES])
+{
+    for (int k = 0; k < b->n; k++) {
+        if (b->idx[k] < 0) {
+            continue;
+        }
+        struct person *pe = &e->pp[b->idx[k]];
+        for (int t = 0; t < NTYPES; t++) {
+            pe->contacts[t] += n[k][t];
+            if (t != T_DNA && n[k][t]) {
+                pe->flags |= P_SEEN;
+            }
+        }
+    }
+}
+
+/*
+ * The contacts of the whole UTC months [ws, we) from contact_months
+ * (migration 13: per team, month and person, counts by type, kept by
+ * triggers; only canonical times, the others are read by contacts_raw(odd)).
+ * A row exists only for a person with a live contact that month, so the
+ * people touched are those the raw rows would touch.
+ */
+static int contacts_months(struct eng *e, const char *ws, const char *we)
+{
+    const struct rp *p = e->p;
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(
+        e->c,
+        p->team[0] ? "SELECT participant_id, c_drop_in, c_one_to_one, c_phone, c_video, c_group, "
+                     "c_dna FROM contact_months WHERE team = ?3 AND month >= ?1 AND month < ?2"
+                   : "SELECT participant_id, c_drop_in, c_one_to_one, c_phone, c_video, c_group, "
+                     "c_dna FROM contact_months WHERE month >= ?1 AND month < ?2" ALL_TEAMS,
+        &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, ws, 7, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, we, 7, SQLITE_TRANSIENT);
+    bind_opt(st, 3, p->team);
+    /* the count columns are in cb_encounter_types order (type_index) */
+    _Static_assert(NTYPES == 6, "contact_months has a column per encounter type");
+    struct batch *b = malloc(sizeof(*b));
+    uint32_t(*n)[NTYPES] = malloc(BATCH * sizeof(*n));
+    int s = SQLITE_DONE;
+    rc = b && n ? CB_OK : CB_ENOMEM;
+    if (b) {
+        b->n = 0;
+    }
+    while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        int k = batch_add(b, col_text(st, 0));
+        for (int t = 0; t < NTYPES; t++) {
+            int64_t v = sqlite3_column_int64(st, 1 + t);
+            n[k][t] = v > 0 && v <= (int64_t)UINT32_MAX ? (uint32_t)v : 0;
+        }
+        if (b->n == BATCH) {
+            rc = batch_resolve(e, b, 1);
+            months_apply(e, b, (const uint32_t(*)[NTYPES])n);
+            b->n = 0;
+        }
+    }
+    if (!rc && b && b->n) {
+        rc = batch_resolve(e, b, 1);
+        months_apply(e, b, (const uint32_t(*)[NTYPES])n);
+    }
+    free(b);
+    free(n);
+    int rc2 = step_done(st, s);
+    return rc ? rc : rc2;
+}
+
+/*
+ * Phase 1, contacts.  With an activity filter (venue, coach, programme,
+ * topic), and in the reference engine, every contact row of the period is
+ * read.  Otherwise the whole UTC months [ws, we) inside the period come from
+ * contact_months (plus any contact there whose time is not canonical), and
+ * only the part-months [from, ws) and [we, to) row by row.
+ */
+static int stream_contacts(struct eng *e)
+{
+    const struct rp *p = e->p;
+    char ws[CB_TIME_STRLEN], we[CB_TIME_STRLEN];
+    int filtered = p->venue[0] || p->coach[0] || p->programme[0] || p->topic[0];
+    if (reference_engine || filtered) {
+        return contacts_raw(e, p->from_ts, p->to_ts, 0);
+    }
+    int bad = month_start(p->from_ts, 0, ws);
+    if (!bad && strcmp(ws, p->from_ts) != 0) {
+        bad = month_start(p->from_ts, 1, ws);
+    }
+    bad = bad || month_start(p->to_ts, 0, we);
+    if (bad || strcmp(ws, we) >= 0) {
+        return contacts_raw(e, p->from_ts, p->to_ts, 0);
+    }
+    int rc = contacts_raw(e, p->from_ts, ws, 0);
+    if (!rc) {
+        rc = contacts_months(e, ws, we);
+    }
+    if (!rc) {
+        rc = contacts_raw(e, ws, we, 1);
+    }
+    if (!rc) {
+        rc = contacts_raw(e, we, p->to_ts, 0);
+    }
+    return rc;
 }
 
 /* ---- stream: group attendance (sessions starting in the period) ---- */
@@ -1824,6 +1971,56 @@ static int apply_attrs(struct eng *e, struct person *pe, const struct attrs *a, 
 }
 
 /*
+ * The select list of ATTR_COLS for e: a column parse_attrs() does not read
+ * for this split is NULL instead (same positions), so SQLite does not copy it
+ * out of the index row for every participant.  The reference engine reads
+ * every column (so the randomized test checks this choice).
+ */
+static int attr_select(const struct eng *e, char *out, size_t len)
+{
+    static const char *const cols[] = {"id",
+                                       "date_of_birth",
+                                       "sex",
+                                       "ethnic_group",
+                                       "employment_status",
+                                       "referral_source",
+                                       "main_barrier",
+                                       "veteran",
+                                       "learning_disability",
+                                       "carer",
+                                       "long_term_condition",
+                                       "team",
+                                       "postcode",
+                                       "status"};
+    int sp = e->all_attrs || reference_engine ? SP_COUNT : e->p->split;
+#define NEED(x) (sp == SP_COUNT || sp == (x))
+    const int need[] = {1,
+                        NEED(SP_AGE) || NEED(SP_AGE_RETURN),
+                        NEED(SP_SEX),
+                        NEED(SP_ETHNIC),
+                        NEED(SP_EMPLOYMENT),
+                        NEED(SP_REFERRAL_SOURCE),
+                        NEED(SP_MAIN_BARRIER),
+                        1,
+                        1,
+                        1,
+                        1,
+                        1,
+                        NEED(SP_IMD),
+                        1};
+#undef NEED
+    size_t at = 0;
+    for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
+        int n = snprintf(out + at, len - at, "%s%s", i ? ", " : "", need[i] ? cols[i] : "NULL");
+        if (n < 0 || (size_t)n >= len - at) {
+            return CB_ETOOLARGE;
+        }
+        at += (size_t)n;
+    }
+    return CB_OK;
+}
+
+/*
  * Scan participants (of the team), giving attributes to the people touched.
  * Only the id is read for everyone; the other columns only for people
  * found (a missing id usually ends at an empty slot or a tag mismatch
@@ -1832,12 +2029,15 @@ static int apply_attrs(struct eng *e, struct person *pe, const struct attrs *a, 
 static int attrs_scan(struct eng *e, struct attr_memos *mm, struct imdmap *m)
 {
     sqlite3_stmt *st;
-    int rc = cb_conn_prepare(e->c,
-                             e->p->team[0] ? "SELECT " ATTR_COLS " FROM participants WHERE "
-                                             "deleted = 0 AND merged_into IS NULL AND team = ?1"
-                                           : "SELECT " ATTR_COLS " FROM participants WHERE "
-                                             "deleted = 0 AND merged_into IS NULL",
-                             &st);
+    char cols[512], sql[700];
+    int rc = attr_select(e, cols, sizeof(cols));
+    if (rc) {
+        return rc;
+    }
+    snprintf(sql, sizeof(sql),
+             "SELECT %s FROM participants WHERE deleted = 0 AND merged_into IS NULL%s", cols,
+             e->p->team[0] ? " AND team = ?1" : "");
+    rc = cb_conn_prepare(e->c, sql, &st);
     if (rc) {
         return rc;
     }
@@ -3119,9 +3319,6 @@ static void mark_figure(struct eng *e, const struct figure *f, int split, int g)
     }
 }
 
-/* Above this many people, records are read in name order instead of by id. */
-#define RECORDS_PROBE_MAX 2000
-
 struct rec_item {
     char given[101], family[101], dob[CB_DATE_STRLEN], team[80];
     const struct person *pe;
@@ -3188,37 +3385,46 @@ int cb_report_records(struct cb_conn *c, const struct cb_actor *a, const struct 
         rc = items ? CB_OK : CB_ENOMEM;
     }
     /*
-     * Few people: read each by id and sort.  Many: walk participants in name
-     * order (participants_family) and stop after `limit` of them.
+     * Few people: read each by id and sort.  Many: walk the ids in name order
+     * (participants_family alone, no table row) and read the row of a marked
+     * person only, until `limit` of them.  Marked people are live (P_LIVE:
+     * not deleted, not merged), so the walk needs no liveness test.
      */
-    int by_name = nitems > RECORDS_PROBE_MAX;
-    sqlite3_stmt *st = NULL;
+    int by_name = !reference_engine && nitems > records_probe_max;
+    sqlite3_stmt *st = NULL, *walk = NULL;
     if (!rc) {
         rc = cb_conn_prepare(c,
-                             by_name ? "SELECT id, given_name, family_name, date_of_birth, team "
-                                       "FROM participants WHERE deleted = 0 AND merged_into IS "
-                                       "NULL ORDER BY lower(family_name), lower(given_name), id"
-                                     : "SELECT id, given_name, family_name, date_of_birth, team "
-                                       "FROM participants WHERE id = ?1",
+                             "SELECT id, given_name, family_name, date_of_birth, team "
+                             "FROM participants WHERE id = ?1",
                              &st);
+    }
+    if (!rc && by_name) {
+        rc = cb_conn_prepare(c,
+                             "SELECT id FROM participants INDEXED BY participants_family ORDER "
+                             "BY lower(family_name), lower(given_name), id",
+                             &walk);
     }
     for (size_t i = 0; !rc && (by_name ? k < (size_t)limit : i < e.np); i++) {
         int64_t at = (int64_t)i;
-        if (!by_name) {
-            if (!(e.pp[i].flags & P_MARK)) {
+        if (by_name) {
+            int w = sqlite3_step(walk);
+            if (w != SQLITE_ROW) {
+                rc = w == SQLITE_DONE ? CB_OK : cb_store_rc(w);
+                break;
+            }
+            if ((rc = eng_person(&e, col_text(walk, 0), 0, &at)) != CB_OK || at < 0 ||
+                !(e.pp[at].flags & P_MARK)) {
                 continue;
             }
-            sqlite3_reset(st);
-            sqlite3_bind_text(st, 1, e.pp[i].id, -1, SQLITE_TRANSIENT);
+        } else if (!(e.pp[i].flags & P_MARK)) {
+            continue;
         }
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, e.pp[at].id, -1, SQLITE_TRANSIENT);
         int s = sqlite3_step(st);
         if (s != SQLITE_ROW) {
-            rc = s == SQLITE_DONE ? (by_name ? CB_OK : CB_EINTERNAL) : cb_store_rc(s);
+            rc = s == SQLITE_DONE ? CB_EINTERNAL : cb_store_rc(s);
             break;
-        }
-        if (by_name && ((rc = eng_person(&e, col_text(st, 0), 0, &at)) != CB_OK || at < 0 ||
-                        !(e.pp[at].flags & P_MARK))) {
-            continue;
         }
         struct rec_item *it = &items[k++];
         snprintf(it->given, sizeof(it->given), "%s", col_text(st, 1) ? col_text(st, 1) : "");
@@ -3228,6 +3434,7 @@ int cb_report_records(struct cb_conn *c, const struct cb_actor *a, const struct 
         it->pe = &e.pp[at];
     }
     cb_stmt_done(st);
+    cb_stmt_done(walk);
     read_end(c);
     if (!rc) {
         if (!by_name) {

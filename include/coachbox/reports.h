@@ -142,12 +142,18 @@ int cb_report_threshold(struct cb_conn *c, int *threshold);
 
 /*
  * Tests only: with on set, before/after pairs are worked out from each
- * person's measure history (the from-scratch engine) instead of through the
- * pair_baselines rows kept by triggers (migration 10), so a test can check the
- * two give the same figures.  Process-wide; not for use while reports run on
- * other threads.
+ * person's measure history (the from-scratch engine) instead of from the
+ * baseline columns kept by triggers (migrations 11 and 12), the ONS4 and BMI
+ * values from the result JSON, contacts row by row instead of from
+ * contact_months (migration 13), every participant attribute is read, and
+ * the people behind a figure are read by id and sorted; so a test can check
+ * both give the same answers.  Off, the people behind a figure are walked in
+ * name order when more than probe_max are marked (default 2000; a test sets
+ * 0 to walk always).  Process-wide; not for use while reports run on other
+ * threads.
  */
 void cb_report_set_reference(int on);
+void cb_report_set_records_probe_max(size_t probe_max);
 
 /*
  * The command line (argv[0] is "import" or "export"):

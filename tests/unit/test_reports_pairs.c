@@ -40,6 +40,7 @@
 #define NPEOPLE  40
 #define MAXMEAS  2000
 #define MAXMERGE 64
+#define MAXCONT  2000
 
 static uint64_t rng;
 
@@ -66,6 +67,8 @@ static char people[NPEOPLE][CB_UUID_STRLEN];
 static char meas[MAXMEAS][CB_UUID_STRLEN];
 static int nmeas;
 static char merges[MAXMERGE][CB_UUID_STRLEN];
+static char conts[MAXCONT][CB_UUID_STRLEN];
+static int nconts;
 #define NVENUES   4
 #define NSESSIONS 6
 static char venues[NVENUES][CB_UUID_STRLEN];
@@ -165,10 +168,31 @@ static void add_person(int i)
     check_rc(cb_uuid7(people[i]), "uuid");
     char dob[48];
     snprintf(dob, sizeof(dob), "%04d-%02d-%02d", 1940 + rn(70), 1 + rn(12), 1 + rn(28));
+    /* names that tie ignoring case: the people behind a figure are in that order, then id */
+    static const char *const given[] = {"Pat", "pat", "Alex", "sam"};
+    static const char *const family[] = {"Jones", "smith", "Smith", "O'Neil"};
+    static const char *const eth[] = {"white_british", "white_irish", "not_stated"};
+    static const char *const pcs[] = {"BL9 7AB", "M1 1AA", "BL0 9QR"};
     json_t *v =
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "given_name", "Pat", "family_name",
-                  i % 2 ? "Jones" : "Smith", "date_of_birth", dob, "team", teams[rn(3)], "sex",
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "given_name", given[rn(4)], "family_name",
+                  family[rn(4)], "date_of_birth", dob, "team", teams[rn(3)], "sex",
                   rn(2) ? "female" : "male", "carer", rn(3) == 0, "veteran", rn(4) == 0);
+    /* the other split attributes, sometimes not recorded */
+    if (rn(4)) {
+        json_object_set_new(v, "ethnic_group", json_string(eth[rn(3)]));
+    }
+    if (rn(4)) {
+        json_object_set_new(v, "employment_status", json_string(cb_employment_statuses[rn(4)]));
+    }
+    if (rn(4)) {
+        json_object_set_new(v, "referral_source", json_string(cb_referral_sources[rn(7)]));
+    }
+    if (rn(4)) {
+        json_object_set_new(v, "main_barrier", json_string(cb_main_barriers[rn(6)]));
+    }
+    if (rn(4)) {
+        json_object_set_new(v, "postcode", json_string(pcs[rn(3)]));
+    }
     check_rc(cb_record_insert(cbu.conn, &cb_table_participants, people[i], v,
                               "2025-01-01T00:00:00.000Z", NULL),
              "insert participant");
@@ -320,21 +344,113 @@ static void physical_delete(void)
     assert_int_equal(s, SQLITE_DONE);
 }
 
-static void add_contact(void)
+/* A contact's time: mostly canonical (some on a month's first instant), sometimes not (as a
+ * bad sync push could write: cb_record_apply does not re-validate). */
+static void contact_time(char out[CB_TIME_STRLEN], int odd_ok)
 {
-    static const char *const types[] = {"one_to_one", "phone", "dna", "drop_in"};
-    char id[CB_UUID_STRLEN], at[CB_TIME_STRLEN];
+    rand_time(out);
+    int r = rn(10);
+    if (r == 0) {
+        memcpy(out + 8, "01T00:00:00.000Z", 17); /* the month's first instant */
+    } else if (r == 1 && odd_ok) {
+        static const char *const odd[] = {"2025-03-01 10:00:00", "2026-02-00T10:00:00.000Z",
+                                          "2025-07-15T10:00:00Z", "2026-13-01T10:00:00.000Z",
+                                          "2025-6-05T10:00:00.000Z"};
+        snprintf(out, CB_TIME_STRLEN, "%s", odd[rn(5)]);
+    }
+}
+
+static const char *const contact_types[] = {"one_to_one", "phone", "dna",
+                                            "drop_in",    "video", "group"};
+
+static void add_contact(int sync)
+{
+    if (nconts == MAXCONT) {
+        return;
+    }
+    char *id = conts[nconts++], at[CB_TIME_STRLEN];
     check_rc(cb_uuid7(id), "uuid");
-    rand_time(at);
+    contact_time(at, sync);
     json_t *v = json_pack("{s:s, s:s, s:s, s:s, s:[s]}", "participant_id", people[rn(NPEOPLE)],
-                          "type", types[rn(4)], "occurred_at", at, "team", teams[rn(3)], "topics",
-                          rn(2) ? "smoking" : "diet");
+                          "type", contact_types[rn(6)], "occurred_at", at, "team", teams[rn(3)],
+                          "topics", rn(2) ? "smoking" : "diet");
     if (rn(5)) {
         json_object_set_new(v, "venue", json_string(venues[rn(NVENUES)]));
     }
-    check_rc(
-        cb_record_insert(cbu.conn, &cb_table_encounters, id, v, "2026-01-01T00:00:00.000Z", NULL),
-        "insert contact");
+    if (sync) {
+        json_object_set_new(v, "deleted", json_integer(rn(6) == 0));
+        json_object_set_new(v, "created_at", json_string("2025-01-01T00:00:00.000Z"));
+        check_rc(cb_record_apply(cbu.conn, &cb_table_encounters, id, v, "2026-01-01T00:00:00.000Z"),
+                 "apply new contact");
+    } else {
+        check_rc(cb_record_insert(cbu.conn, &cb_table_encounters, id, v, "2026-01-01T00:00:00.000Z",
+                                  NULL),
+                 "insert contact");
+    }
+    json_decref(v);
+}
+
+/* Change a contact: its type, time, team or person (record layer or apply), tombstone or
+ * restore it, or drop it physically (a site's scope exit). */
+static void edit_contact(int sync)
+{
+    if (!nconts) {
+        return;
+    }
+    const char *id = conts[rn(nconts)];
+    int what = rn(6);
+    if (what == 4) {
+        int rc =
+            rn(2)
+                ? cb_record_delete(cbu.conn, &cb_table_encounters, id, "2026-01-03T00:00:00.000Z")
+                : cb_record_restore(cbu.conn, &cb_table_encounters, id, "2026-01-03T00:00:00.000Z");
+        if (rc != CB_ENOTFOUND) {
+            check_rc(rc, "tombstone/restore contact");
+        }
+        return;
+    }
+    if (what == 5) {
+        if (rn(3) == 0) {
+            sqlite3_stmt *st;
+            check_rc(cb_conn_prepare(cbu.conn, "DELETE FROM encounters WHERE id = ?1", &st),
+                     "prepare");
+            sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+            int s = sqlite3_step(st);
+            cb_stmt_done(st);
+            assert_int_equal(s, SQLITE_DONE);
+        }
+        return;
+    }
+    json_t *v = json_object();
+    char at[CB_TIME_STRLEN];
+    contact_time(at, sync);
+    if (what == 0 || rn(3) == 0) {
+        json_object_set_new(v, "type", json_string(contact_types[rn(6)]));
+    }
+    if (what == 1 || rn(3) == 0) {
+        json_object_set_new(v, "occurred_at", json_string(at));
+    }
+    if (what == 2 || rn(3) == 0) {
+        json_object_set_new(v, "team", json_string(teams[rn(3)]));
+    }
+    if (what == 3 || rn(4) == 0) {
+        json_object_set_new(v, "participant_id", json_string(people[rn(NPEOPLE)]));
+    }
+    if (sync && cbu_count("SELECT count(*) FROM encounters WHERE id = ?1", id) == 0) {
+        /* removed by a physical delete */
+    } else if (sync) {
+        if (rn(4) == 0) {
+            json_object_set_new(v, "deleted", json_integer(rn(2)));
+        }
+        check_rc(cb_record_apply(cbu.conn, &cb_table_encounters, id, v, "2026-01-02T00:00:00.000Z"),
+                 "apply contact");
+    } else {
+        int rc =
+            cb_record_update(cbu.conn, &cb_table_encounters, id, v, "2026-01-02T00:00:00.000Z");
+        if (rc != CB_ENOTFOUND) {
+            check_rc(rc, "update contact");
+        }
+    }
     json_decref(v);
 }
 
@@ -381,6 +497,7 @@ static void compare(const struct cb_report_query *q, int records)
     struct cb_field_error fe;
     memset(&fe, 0, sizeof(fe));
     cb_report_set_reference(0);
+    cb_report_set_records_probe_max(rn(2) ? 0 : 2000); /* the name walk, or probes by id */
     int rc = records ? cb_report_records(cbu.conn, NULL, q, &fast, &fe)
                      : cb_report_outcomes(cbu.conn, NULL, q, &fast, &fe);
     check_rc(rc, "report (baseline columns)");
@@ -478,21 +595,45 @@ static void check_columns(void)
     "json_extract(x.result, '$.raw." K "') END)"
     static const char *const vsql =
         "SELECT count(*) FROM measures x WHERE "
-        "x.rv1 IS NOT (CASE x.instrument WHEN 'ons4' THEN " RV("q1") " WHEN 'bmi' THEN " RV("weight"
-                                                                                            "_kg") " END) OR x.rv2 IS NOT (CASE WHEN x.instrument = 'ons4' THEN " RV(
-            "q2") " END) OR x.rv3 IS NOT (CASE WHEN x.instrument = 'ons4' THEN " RV("q3") " END) "
-                                                                                          "OR "
-                                                                                          "x.rv4 "
-                                                                                          "IS NOT "
-                                                                                          "(CASE "
-                                                                                          "WHEN "
-                                                                                          "x."
-                                                                                          "instrume"
-                                                                                          "nt = "
-                                                                                          "'ons4' "
-                                                                                          "THEN"
-                                                                                          " " RV("q"
-                                                                                                 "4") " END)";
+        "x.rv1 IS NOT (CASE x.instrument WHEN 'ons4' THEN " RV("q1") " WHEN 'bmi' THEN " RV(
+            "weight"
+            "_kg") " END) OR x.rv2 IS NOT (CASE WHEN x.instrument = "
+                   "'ons4' THEN " RV("q2") " END) OR x.rv3 IS NOT "
+                                           "(CASE WHEN x.instrument = "
+                                           "'ons4' THEN " RV("q3") " E"
+                                                                   "ND"
+                                                                   ") "
+                                                                   "OR"
+                                                                   " "
+                                                                   "x."
+                                                                   "rv"
+                                                                   "4 "
+                                                                   "IS"
+                                                                   " N"
+                                                                   "OT"
+                                                                   " "
+                                                                   "(C"
+                                                                   "AS"
+                                                                   "E "
+                                                                   "WH"
+                                                                   "EN"
+                                                                   " "
+                                                                   "x."
+                                                                   "in"
+                                                                   "st"
+                                                                   "ru"
+                                                                   "me"
+                                                                   "nt"
+                                                                   " ="
+                                                                   " "
+                                                                   "'o"
+                                                                   "ns"
+                                                                   "4'"
+                                                                   " "
+                                                                   "TH"
+                                                                   "EN"
+                                                                   " " RV("q"
+                                                                          "4") " END)";
 #undef RV
     bad = cbu_count(vsql, NULL);
     if (bad) {
@@ -510,13 +651,45 @@ static void check_columns(void)
         fail_msg("seed %llu: %lld measures with stale baseline value columns",
                  (unsigned long long)seed_used, bad);
     }
+    /* migration 13: contact_months holds exactly the live contacts of canonical time, by
+     * team, month and person (a full outer comparison both ways) */
+#define CANON                                                                                      \
+    "length(occurred_at) = 24 AND occurred_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T"   \
+    "[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z' AND substr(occurred_at, 6, 2) BETWEEN "    \
+    "'01' AND '12' AND substr(occurred_at, 9, 2) >= '01'"
+#define WANT                                                                                       \
+    "SELECT team, substr(occurred_at, 1, 7) AS month, participant_id, count(*) AS n, "             \
+    "sum(type = 'drop_in') AS a, sum(type = 'one_to_one') AS b, sum(type = 'phone') AS c, "        \
+    "sum(type = 'video') AS d, sum(type = 'group') AS e, sum(type = 'dna') AS f FROM encounters "  \
+    "WHERE deleted = 0 AND " CANON " GROUP BY 1, 2, 3"
+#define HAVE                                                                                       \
+    "SELECT team, month, participant_id, n, c_drop_in, c_one_to_one, c_phone, c_video, c_group, "  \
+    "c_dna FROM contact_months"
+    bad = cbu_count("SELECT count(*) FROM (" WANT " EXCEPT " HAVE ")", NULL) +
+          cbu_count("SELECT count(*) FROM (" HAVE " EXCEPT " WANT ")", NULL);
+#undef CANON
+#undef WANT
+#undef HAVE
+    if (bad) {
+        fail_msg("seed %llu: %lld stale contact_months rows", (unsigned long long)seed_used, bad);
+    }
     /* and the test exercises them: some pairable values are there */
     assert_true(cbu_count("SELECT count(*) FROM measures WHERE pb_v1 IS NOT NULL", NULL) > 0);
 }
 
 static void compare_round(void)
 {
-    static const char *const splits[] = {NULL, "team", "sex", "cohort", "age_band"};
+    static const char *const splits[] = {NULL,
+                                         "team",
+                                         "sex",
+                                         "cohort",
+                                         "age_band",
+                                         "age_band_return",
+                                         "ethnic_group",
+                                         "employment_status",
+                                         "referral_source",
+                                         "main_barrier",
+                                         "imd_decile"};
     static const char *const figures[] = {
         "swemwbs.improved", "swemwbs.no_meaningful_change", "ons4.pairs", "weight_kg.pairs",
         "gppaq.moved_down", "audit_c.positive_at_baseline", "bmi.pairs"};
@@ -535,7 +708,7 @@ static void compare_round(void)
         q.from = from;
         q.to = to;
         q.team = rn(3) == 0 ? teams[rn(3)] : NULL;
-        q.split = splits[rn(5)];
+        q.split = splits[rn(11)];
         q.cohort = rn(6) == 0 ? "carer" : NULL;
         q.topic = rn(6) == 0 ? "smoking" : NULL;
         compare(&q, 0);
@@ -552,7 +725,7 @@ static void run_seed(uint64_t seed)
 {
     seed_used = seed;
     rng = seed * 0x9E3779B97F4A7C15ULL + 1;
-    nmeas = nmerges = 0;
+    nmeas = nmerges = nconts = 0;
     check_rc(cb_conn_exec(cbu.conn, "DELETE FROM measures; DELETE FROM encounters; "
                                     "DELETE FROM merges; DELETE FROM attendance; DELETE FROM "
                                     "group_sessions; DELETE FROM programmes; DELETE FROM "
@@ -566,8 +739,8 @@ static void run_seed(uint64_t seed)
     for (int i = 0; i < 250; i++) {
         add_measure(0);
     }
-    for (int i = 0; i < 60; i++) {
-        add_contact();
+    for (int i = 0; i < 120; i++) {
+        add_contact(i % 5 == 0);
     }
     commit();
     compare_round();
@@ -608,7 +781,11 @@ static void run_seed(uint64_t seed)
                         check_rc(rc, "tombstone venue");
                     }
                 }
-                add_contact();
+                if (rn(2)) {
+                    add_contact(rn(4) == 0);
+                } else {
+                    edit_contact(rn(3) == 0);
+                }
                 break;
             }
             commit();
@@ -622,6 +799,10 @@ static void test_pairs_match_reference(void **state)
     (void)state;
     snprintf(mgr_user.id, sizeof(mgr_user.id), "00000000-0000-7000-8000-000000000001");
     snprintf(mgr_user.role, sizeof(mgr_user.role), "manager");
+    /* two of the three postcodes have a decile; the third is "unknown" */
+    check_rc(cb_conn_exec(cbu.conn, "DELETE FROM imd; INSERT INTO imd(postcode, decile) VALUES "
+                                    "('BL9 7AB', 3), ('M1 1AA', 1)"),
+             "imd");
     for (uint64_t seed = 1; seed <= 6; seed++) {
         run_seed(seed);
     }

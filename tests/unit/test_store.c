@@ -226,11 +226,12 @@ static void test_newer_schema_refused_and_untouched(void **state)
 }
 
 /*
- * Migration 12 on a database with measures (schema 11, written by plain
- * SQLite): the value columns are filled from each result (numbers only), the
- * baselines' values beside pb_* and pbt_*, and the triggers keep them after.
+ * Migrations 12 and 13 on a database with measures and contacts (schema 11,
+ * written by plain SQLite): the value columns are filled from each result
+ * (numbers only), the baselines' values beside pb_* and pbt_*, and the
+ * triggers keep them after; contact_months is built from the live contacts.
  */
-static void test_migration_12_report_values(void **state)
+static void test_migrations_12_13_report_columns(void **state)
 {
     (void)state;
     char dir[256], path[300];
@@ -258,6 +259,17 @@ static void test_migration_12_report_values(void **state)
                                    M("m5", "pc", "swemwbs", "baseline", "2026-01-01T10:00:00.000Z",
                                      "20.0", "{\"raw\":{\"q1\":3}}", "prestwich"));
 #undef M
+#define E(ID, P, TYPE, AT, TEAM, DEL)                                                              \
+    "INSERT INTO encounters(id, participant_id, type, occurred_at, team, created_at, updated_at,"  \
+    " deleted) VALUES ('" ID "', '" P "', '" TYPE "', '" AT "', '" TEAM "', '" AT "', '" AT        \
+    "', " DEL ");"
+    raw_exec(path, E("e1", "pa", "phone", "2026-01-01T00:00:00.000Z", "prestwich",
+                     "0") E("e2", "pa", "dna", "2026-01-31T23:59:59.999Z", "prestwich", "0")
+                       E("e3", "pa", "phone", "2026-01-15T10:00:00.000Z", "prestwich", "0")
+                           E("e4", "pa", "phone", "2026-01-15T10:00:00.000Z", "radcliffe", "0")
+                               E("e5", "pb", "group", "2026-02-01T10:00:00.000Z", "prestwich", "1")
+                                   E("e6", "pb", "video", "2026-02-01 10:00", "prestwich", "0"));
+#undef E
     struct cb_store *s = NULL;
     assert_int_equal(cb_store_open(dir, &s), CB_OK);
     struct cb_conn *c;
@@ -291,6 +303,20 @@ static void test_migration_12_report_values(void **state)
     snprintf(q, sizeof(q), "%s'm4'", sql);
     query_text(c, q, v, sizeof(v));
     assert_string_equal(v, "77.0 NULL NULL NULL | 90.0 NULL NULL NULL | 90.0 NULL NULL NULL");
+    /* migration 13: live contacts of canonical time by team, month and person (e5 is
+     * tombstoned, e6's time is not canonical: read from encounters_odd_time instead) */
+    query_text(
+        c,
+        "SELECT group_concat(team || ' ' || month || ' ' || participant_id || ' ' || n || ' ' "
+        "|| c_drop_in || c_one_to_one || c_phone || c_video || c_group || c_dna, '; ') FROM "
+        "(SELECT * FROM contact_months ORDER BY 1, 2, 3)",
+        v, sizeof(v));
+    assert_string_equal(v, "prestwich 2026-01 pa 3 002001; radcliffe 2026-01 pa 1 001000");
+    query_text(c,
+               "SELECT group_concat(id) FROM encounters INDEXED BY encounters_odd_time WHERE "
+               "NOT " CB_CANON_TIME("occurred_at"),
+               v, sizeof(v));
+    assert_string_equal(v, "e6");
     cb_store_close(s);
 }
 
@@ -910,7 +936,7 @@ int main(void)
         cmocka_unit_test(test_schema_version_and_seeded_teams),
         cmocka_unit_test(test_reopen_is_idempotent),
         cmocka_unit_test(test_newer_schema_refused_and_untouched),
-        cmocka_unit_test(test_migration_12_report_values),
+        cmocka_unit_test(test_migrations_12_13_report_columns),
         cmocka_unit_test(test_BUG_newer_rollback_journal_db_is_modified),
         cmocka_unit_test(test_not_a_database_refused_unchanged),
         cmocka_unit_test(test_bad_data_dir),
