@@ -33,6 +33,22 @@
     "UPDATE measures " PB_SET " WHERE instrument = " X ".instrument AND participant_id = " X       \
     ".participant_id;"
 
+/*
+ * Migration 12's pieces: refresh the latest live measure of (X.instrument,
+ * X.participant_id) in measure_latest.  "Latest" is the last row of that group
+ * in measures_report order (ML_ORDER reversed), the order data quality's scan
+ * reads, so both find the same row.
+ */
+#define ML_ORDER                                                                                   \
+    "taken_at DESC, timepoint DESC, complete DESC, score DESC, team DESC, deleted DESC, rowid "    \
+    "DESC"
+#define ML_REFRESH(X)                                                                              \
+    "DELETE FROM measure_latest WHERE participant_id = " X ".participant_id AND instrument = " X   \
+    ".instrument; INSERT INTO measure_latest(participant_id, instrument, row, taken_at, baseline)" \
+    " SELECT participant_id, instrument, rowid, taken_at, timepoint = 'baseline' FROM measures"    \
+    " WHERE participant_id = " X ".participant_id AND instrument = " X ".instrument AND"           \
+    " deleted = 0 ORDER BY " ML_ORDER " LIMIT 1;"
+
 const char *const cb_migrations[] = {
     /* 1: foundation - teams, venues, users, sessions, participants, encounters, audit */
     "CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -331,6 +347,43 @@ const char *const cb_migrations[] = {
     /* data quality: is a contact's or measure's person active, from a small covering index
      * instead of the participants table */
     "CREATE INDEX participants_active ON participants(id, status, deleted, merged_into);",
+
+    /* 12: data quality - each person's latest live measure of each instrument (its rowid,
+     *    time and whether it is a baseline), kept by triggers on measures for every write
+     *    path like migration 11's baselines, so "baselines without review" reads the lone
+     *    baselines from a small partial index in time order instead of ordering every
+     *    measure; and a partial index per missing-field list.  docs/REPORTS.md, "How it
+     *    is fast". */
+    "CREATE TABLE measure_latest(participant_id TEXT NOT NULL, instrument TEXT NOT NULL,"
+    "  row INTEGER NOT NULL, taken_at TEXT NOT NULL, baseline INTEGER NOT NULL,"
+    "  PRIMARY KEY (participant_id, instrument)) WITHOUT ROWID;"
+    "CREATE INDEX measure_latest_baselines ON measure_latest(taken_at, row, participant_id,"
+    "  instrument, baseline) WHERE baseline = 1;"
+    "CREATE TRIGGER measures_ml_insert AFTER INSERT ON measures BEGIN " ML_REFRESH("NEW") " END;"
+    "CREATE TRIGGER measures_ml_delete AFTER DELETE ON measures BEGIN " ML_REFRESH("OLD") " END;"
+    "CREATE TRIGGER measures_ml_update_old AFTER UPDATE OF participant_id, instrument,"
+    "  timepoint, taken_at, complete, score, team, deleted ON measures"
+    "  BEGIN " ML_REFRESH("OLD") " END;"
+    "CREATE TRIGGER measures_ml_update_new AFTER UPDATE OF participant_id, instrument,"
+    "  timepoint, taken_at, complete, score, team, deleted ON measures"
+    "  WHEN OLD.instrument IS NOT NEW.instrument OR OLD.participant_id IS NOT NEW.participant_id"
+    "  BEGIN " ML_REFRESH("NEW") " END;"
+    /* the missing-field lists, in name order: only the people they list, covering */
+    "CREATE INDEX participants_dq_nhs ON participants(lower(family_name), lower(given_name), id,"
+    "  given_name, family_name, date_of_birth, team) WHERE nhs_number IS NULL AND deleted = 0"
+    "  AND merged_into IS NULL AND status = 'active';"
+    "CREATE INDEX participants_dq_ethnic ON participants(lower(family_name), lower(given_name),"
+    "  id, given_name, family_name, date_of_birth, team) WHERE ethnic_group IS NULL AND"
+    "  deleted = 0 AND merged_into IS NULL AND status = 'active';"
+    "CREATE INDEX participants_dq_postcode ON participants(lower(family_name), lower(given_name),"
+    "  id, given_name, family_name, date_of_birth, team) WHERE postcode IS NULL AND deleted = 0"
+    "  AND merged_into IS NULL AND status = 'active';"
+    /* existing data */
+    "INSERT INTO measure_latest(participant_id, instrument, row, taken_at, baseline)"
+    "  SELECT participant_id, instrument, r, taken_at, timepoint = 'baseline' FROM"
+    "  (SELECT participant_id, instrument, rowid AS r, taken_at, timepoint, row_number() OVER"
+    "  (PARTITION BY participant_id, instrument ORDER BY " ML_ORDER ") AS rn FROM measures"
+    "  WHERE deleted = 0) WHERE rn = 1;",
 // clang-format on
 #undef CHILD_COLS
 };
@@ -339,5 +392,7 @@ const char *const cb_migrations[] = {
 #undef PB_ORDER
 #undef PB_SET
 #undef PB_REFRESH
+#undef ML_ORDER
+#undef ML_REFRESH
 
 const size_t cb_migrations_count = sizeof(cb_migrations) / sizeof(cb_migrations[0]);

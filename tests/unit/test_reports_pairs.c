@@ -73,7 +73,8 @@ static char sessions[NSESSIONS][CB_UUID_STRLEN];
 static char programme[CB_UUID_STRLEN];
 static int nmerges;
 static uint64_t seed_used;
-static int merged, undone; /* merges and undos done, over all seeds */
+static int merged, undone;              /* merges and undos done, over all seeds */
+static long lone_baselines, not_in_imd; /* data quality figures seen, over all seeds */
 
 static struct cb_user mgr_user;
 static struct cb_actor mgr = {&mgr_user, "test", 1};
@@ -149,10 +150,28 @@ static void add_person(int i)
     check_rc(cb_uuid7(people[i]), "uuid");
     char dob[48];
     snprintf(dob, sizeof(dob), "%04d-%02d-%02d", 1940 + rn(70), 1 + rn(12), 1 + rn(28));
+    /* names whose order needs SQLite's lower() (ASCII only: "Ärne" stays above "zed") */
+    static const char *const family[] = {"Jones", "smith", "Smith", "\xc3\x84rne", "zed"};
+    static const char *const postcodes[] = {"BL9 0AA", "BL9 0AB", "M25 1AA", "BL0 9ZZ"};
     json_t *v =
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "given_name", "Pat", "family_name",
-                  i % 2 ? "Jones" : "Smith", "date_of_birth", dob, "team", teams[rn(3)], "sex",
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "given_name", rn(2) ? "Pat" : "al",
+                  "family_name", family[rn(5)], "date_of_birth", dob, "team", teams[rn(3)], "sex",
                   rn(2) ? "female" : "male", "carer", rn(3) == 0, "veteran", rn(4) == 0);
+    /* what data quality checks: missing fields, postcodes the IMD lookup lacks, status */
+    if (rn(4)) {
+        json_object_set_new(v, "postcode", json_string(postcodes[rn(4)]));
+    }
+    if (rn(3)) {
+        json_object_set_new(v, "ethnic_group", json_string("white_british"));
+    }
+    if (rn(3)) {
+        json_object_set_new(v, "nhs_number", json_string("9434765919"));
+    }
+    if (rn(5) == 0) {
+        json_object_set_new(v, "status", json_string("discharged"));
+        json_object_set_new(v, "discharge_reason", json_string("goals_met"));
+        json_object_set_new(v, "discharge_date", json_string("2025-06-01"));
+    }
     check_rc(cb_record_insert(cbu.conn, &cb_table_participants, people[i], v,
                               "2025-01-01T00:00:00.000Z", NULL),
              "insert participant");
@@ -304,9 +323,13 @@ static void add_contact(void)
     char id[CB_UUID_STRLEN], at[CB_TIME_STRLEN];
     check_rc(cb_uuid7(id), "uuid");
     rand_time(at);
-    json_t *v = json_pack("{s:s, s:s, s:s, s:s, s:[s]}", "participant_id", people[rn(NPEOPLE)],
-                          "type", types[rn(4)], "occurred_at", at, "team", teams[rn(3)], "topics",
-                          rn(2) ? "smoking" : "diet");
+    json_t *v = json_pack("{s:s, s:s, s:s, s:s}", "participant_id", people[rn(NPEOPLE)], "type",
+                          types[rn(4)], "occurred_at", at, "team", teams[rn(3)]);
+    int topic = rn(3); /* a topic, none, or an empty list (data quality's contacts_without_topic) */
+    json_object_set_new(v, "topics",
+                        topic == 0   ? json_pack("[s]", rn(2) ? "smoking" : "diet")
+                        : topic == 1 ? json_array()
+                                     : json_null());
     if (rn(5)) {
         json_object_set_new(v, "venue", json_string(venues[rn(NVENUES)]));
     }
@@ -451,6 +474,48 @@ static void check_columns(void)
     }
 }
 
+/*
+ * Data quality as answered (measure_latest, the people pass, partial indexes)
+ * against the reference (every measure in order, the SQL counts and lists).
+ */
+static void compare_quality(const char *team, const char *from, const char *to)
+{
+    struct cb_report_query q;
+    memset(&q, 0, sizeof(q));
+    char weeks[16];
+    snprintf(weeks, sizeof(weeks), "%d", 1 + rn(80));
+    q.team = team;
+    q.from = from;
+    q.to = to;
+    q.weeks = weeks;
+    json_t *fast = NULL, *ref = NULL;
+    struct cb_field_error fe;
+    memset(&fe, 0, sizeof(fe));
+    cb_report_set_reference(0);
+    check_rc(cb_report_data_quality(cbu.conn, NULL, &q, &fast, &fe), "data quality");
+    cb_report_set_reference(1);
+    int rc = cb_report_data_quality(cbu.conn, NULL, &q, &ref, &fe);
+    cb_report_set_reference(0);
+    check_rc(rc, "data quality (reference)");
+    json_t *n = json_object_get(json_object_get(fast, "checks"), "baselines_without_review");
+    lone_baselines += json_integer_value(json_object_get(n, "count"));
+    n = json_object_get(json_object_get(fast, "checks"), "postcode_not_in_imd");
+    not_in_imd += json_integer_value(json_object_get(n, "count"));
+    if (!json_equal(fast, ref)) {
+        char *a = json_dumps(fast, JSON_COMPACT | JSON_SORT_KEYS);
+        char *b = json_dumps(ref, JSON_COMPACT | JSON_SORT_KEYS);
+        print_error("seed %llu, data quality team %s weeks %s\nfast %s\nref  %s\n",
+                    (unsigned long long)seed_used, team ? team : "-", weeks, a, b);
+        free(a);
+        free(b);
+        json_decref(fast);
+        json_decref(ref);
+        fail();
+    }
+    json_decref(fast);
+    json_decref(ref);
+}
+
 static void compare_round(void)
 {
     static const char *const splits[] = {NULL, "team", "sex", "cohort", "age_band"};
@@ -478,6 +543,9 @@ static void compare_round(void)
         compare(&q, 0);
         if (i % 3 == 0) {
             compare_venues(from, to, q.team);
+            int period = rn(2);
+            compare_quality(rn(3) == 0 ? teams[rn(3)] : NULL, period ? from : NULL,
+                            period ? to : NULL);
         }
         q.figure = figures[rn(7)];
         q.split = NULL;
@@ -493,7 +561,8 @@ static void run_seed(uint64_t seed)
     check_rc(cb_conn_exec(cbu.conn, "DELETE FROM measures; DELETE FROM encounters; "
                                     "DELETE FROM merges; DELETE FROM attendance; DELETE FROM "
                                     "group_sessions; DELETE FROM programmes; DELETE FROM "
-                                    "participants; DELETE FROM venues"),
+                                    "participants; DELETE FROM venues; DELETE FROM imd; "
+                                    "INSERT INTO imd VALUES ('BL9 0AA', 3), ('M25 1AA', 7)"),
              "clear");
     begin();
     for (int i = 0; i < NPEOPLE; i++) {
@@ -565,6 +634,9 @@ static void test_pairs_match_reference(void **state)
     /* the merge paths were exercised, not skipped */
     assert_true(merged > 3);
     assert_true(undone > 1);
+    /* and data quality had lone baselines and unknown postcodes to find */
+    assert_true(lone_baselines > 0);
+    assert_true(not_in_imd > 0);
 }
 
 /* The hand-made case of docs/REPORTS.md: a later second baseline does not restart the pair,
@@ -576,7 +648,8 @@ static void test_second_baseline(void **state)
     check_rc(cb_conn_exec(cbu.conn, "DELETE FROM measures; DELETE FROM encounters; "
                                     "DELETE FROM merges; DELETE FROM attendance; DELETE FROM "
                                     "group_sessions; DELETE FROM programmes; DELETE FROM "
-                                    "participants; DELETE FROM venues"),
+                                    "participants; DELETE FROM venues; DELETE FROM imd; "
+                                    "INSERT INTO imd VALUES ('BL9 0AA', 3), ('M25 1AA', 7)"),
              "clear");
     rng = 7;
     begin();
