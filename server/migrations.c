@@ -90,272 +90,301 @@
         X ".occurred_at") ";"                                                                      \
                           " DELETE FROM contact_months WHERE " CM_KEY(X) " AND n = 0;"
 
-const char *const cb_migrations[] = {
-    /* 1: foundation - teams, venues, users, sessions, participants, encounters, audit */
-    "CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-    "CREATE TABLE teams(id TEXT PRIMARY KEY, name TEXT NOT NULL,"
-    "  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);"
-    "INSERT INTO teams(id, name, created_at, updated_at) VALUES"
-    "  ('prestwich', 'Prestwich', " NOW ", " NOW "),"
-    "  ('whitefield', 'Whitefield', " NOW ", " NOW "),"
-    "  ('radcliffe', 'Radcliffe', " NOW ", " NOW "),"
-    "  ('bury-town', 'Bury town', " NOW ", " NOW "),"
-    "  ('ramsbottom-tottington', 'Ramsbottom and Tottington', " NOW ", " NOW ");"
-    "CREATE TABLE venues(id TEXT PRIMARY KEY, name TEXT NOT NULL,"
-    "  team TEXT NOT NULL REFERENCES teams(id), address TEXT, postcode TEXT,"
-    "  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);"
-    "CREATE TABLE users(id TEXT PRIMARY KEY, username TEXT NOT NULL,"
-    "  display_name TEXT NOT NULL,"
-    "  role TEXT NOT NULL CHECK (role IN ('coach','lead','manager','admin')),"
-    "  team TEXT REFERENCES teams(id), password_hash TEXT NOT NULL,"
-    "  disabled INTEGER NOT NULL DEFAULT 0,"
-    "  created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
-    "CREATE UNIQUE INDEX users_username ON users(lower(username));"
-    "CREATE TABLE sessions(token_hash TEXT PRIMARY KEY,"
-    "  user_id TEXT NOT NULL REFERENCES users(id), csrf_token TEXT NOT NULL,"
-    "  created_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL);"
-    "CREATE INDEX sessions_user ON sessions(user_id);"
-    "CREATE TABLE participants(id TEXT PRIMARY KEY,"
-    "  given_name TEXT NOT NULL, family_name TEXT NOT NULL, date_of_birth TEXT NOT NULL,"
-    "  nhs_number TEXT, postcode TEXT, team TEXT NOT NULL REFERENCES teams(id),"
-    "  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, created_by TEXT,"
-    "  deleted INTEGER NOT NULL DEFAULT 0);"
-    /* Name search: range scans on these (team filtered after, see participant.c). */
-    "CREATE INDEX participants_family ON participants(lower(family_name), lower(given_name), id);"
-    "CREATE INDEX participants_given ON participants(lower(given_name));"
-    /* A team's list in name order, read in index order with LIMIT. */
-    "CREATE INDEX participants_team ON participants(team, lower(family_name), lower(given_name), "
-    "id);"
-    "CREATE INDEX participants_nhs ON participants(nhs_number);"
-    "CREATE INDEX participants_dob ON participants(date_of_birth);"
-    "CREATE TABLE encounters(id TEXT PRIMARY KEY,"
-    "  participant_id TEXT NOT NULL REFERENCES participants(id),"
-    "  type TEXT NOT NULL, occurred_at TEXT NOT NULL, notes TEXT,"
-    "  coach TEXT REFERENCES users(id), team TEXT NOT NULL REFERENCES teams(id),"
-    "  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, created_by TEXT,"
-    "  deleted INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX encounters_participant ON encounters(participant_id, occurred_at);"
-    "CREATE TABLE audit_events(seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL,"
-    "  actor TEXT, action TEXT NOT NULL, entity TEXT, entity_id TEXT, address TEXT,"
-    "  site TEXT, outcome TEXT NOT NULL DEFAULT 'ok', detail TEXT);"
-    "CREATE INDEX audit_entity ON audit_events(entity, entity_id);"
-    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_events"
-    "  BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;"
-    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_events"
-    "  BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;",
+/*
+ * Migration 14's pieces: refresh the latest live measure of (X.instrument,
+ * X.participant_id) in measure_latest.  "Latest" is the last row of that group
+ * in measures_report order (ML_ORDER reversed), the order data quality's scan
+ * reads, so both find the same row.
+ */
+#define ML_ORDER                                                                                   \
+    "taken_at DESC, timepoint DESC, complete DESC, score DESC, team DESC, deleted DESC, rowid "    \
+    "DESC"
+#define ML_REFRESH(X)                                                                              \
+    "DELETE FROM measure_latest WHERE participant_id = " X ".participant_id AND instrument = " X   \
+    ".instrument; INSERT INTO measure_latest(participant_id, instrument, row, taken_at, baseline)" \
+    " SELECT participant_id, instrument, rowid, taken_at, timepoint = 'baseline' FROM measures"    \
+    " WHERE participant_id = " X ".participant_id AND instrument = " X ".instrument AND"           \
+    " deleted = 0 ORDER BY " ML_ORDER " LIMIT 1;"
 
-    /* 2: the coaching record - full participant, contacts, consent, measures, goals,
-     *    referrals, group programmes and attendance, drop-in check-ins, merges */
-    "ALTER TABLE participants ADD COLUMN preferred_name TEXT;"
-    "ALTER TABLE participants ADD COLUMN sex TEXT;"
-    "ALTER TABLE participants ADD COLUMN gender_identity TEXT;"
-    "ALTER TABLE participants ADD COLUMN ethnic_group TEXT;"
-    "ALTER TABLE participants ADD COLUMN phone TEXT;"
-    "ALTER TABLE participants ADD COLUMN email TEXT;"
-    "ALTER TABLE participants ADD COLUMN gp_practice TEXT;"
-    "ALTER TABLE participants ADD COLUMN contact_preferences TEXT;"
-    "ALTER TABLE participants ADD COLUMN veteran INTEGER;"
-    "ALTER TABLE participants ADD COLUMN learning_disability INTEGER;"
-    "ALTER TABLE participants ADD COLUMN carer INTEGER;"
-    "ALTER TABLE participants ADD COLUMN long_term_condition INTEGER;"
-    "ALTER TABLE participants ADD COLUMN employment_status TEXT;"
-    "ALTER TABLE participants ADD COLUMN referral_source TEXT;"
-    "ALTER TABLE participants ADD COLUMN main_barrier TEXT;"
-    "ALTER TABLE participants ADD COLUMN topics TEXT;"
-    "ALTER TABLE participants ADD COLUMN status TEXT NOT NULL DEFAULT 'active';"
-    "ALTER TABLE participants ADD COLUMN discharge_reason TEXT;"
-    "ALTER TABLE participants ADD COLUMN discharge_date TEXT;"
-    "ALTER TABLE participants ADD COLUMN assigned_coach TEXT REFERENCES users(id);"
-    "ALTER TABLE participants ADD COLUMN merged_into TEXT;"
-    "CREATE INDEX participants_coach ON participants(assigned_coach, status);"
-    "ALTER TABLE encounters ADD COLUMN duration_minutes INTEGER;"
-    "ALTER TABLE encounters ADD COLUMN venue TEXT REFERENCES venues(id);"
-    "ALTER TABLE encounters ADD COLUMN topics TEXT;"
-    "ALTER TABLE encounters ADD COLUMN brief_advice TEXT;"
-    "ALTER TABLE encounters ADD COLUMN next_follow_up TEXT;"
-    "ALTER TABLE encounters ADD COLUMN group_session_id TEXT;"
-    "CREATE INDEX encounters_follow_up ON encounters(next_follow_up) WHERE next_follow_up IS NOT "
-    "NULL;"
-    "CREATE INDEX encounters_team_time ON encounters(team, occurred_at);"
+        const char *const cb_migrations[] = {
+        /* 1: foundation - teams, venues, users, sessions, participants, encounters, audit */
+        "CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "CREATE TABLE teams(id TEXT PRIMARY KEY, name TEXT NOT NULL,"
+        "  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);"
+        "INSERT INTO teams(id, name, created_at, updated_at) VALUES"
+        "  ('prestwich', 'Prestwich', " NOW ", " NOW "),"
+        "  ('whitefield', 'Whitefield', " NOW ", " NOW "),"
+        "  ('radcliffe', 'Radcliffe', " NOW ", " NOW "),"
+        "  ('bury-town', 'Bury town', " NOW ", " NOW "),"
+        "  ('ramsbottom-tottington', 'Ramsbottom and Tottington', " NOW ", " NOW ");"
+        "CREATE TABLE venues(id TEXT PRIMARY KEY, name TEXT NOT NULL,"
+        "  team TEXT NOT NULL REFERENCES teams(id), address TEXT, postcode TEXT,"
+        "  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE users(id TEXT PRIMARY KEY, username TEXT NOT NULL,"
+        "  display_name TEXT NOT NULL,"
+        "  role TEXT NOT NULL CHECK (role IN ('coach','lead','manager','admin')),"
+        "  team TEXT REFERENCES teams(id), password_hash TEXT NOT NULL,"
+        "  disabled INTEGER NOT NULL DEFAULT 0,"
+        "  created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+        "CREATE UNIQUE INDEX users_username ON users(lower(username));"
+        "CREATE TABLE sessions(token_hash TEXT PRIMARY KEY,"
+        "  user_id TEXT NOT NULL REFERENCES users(id), csrf_token TEXT NOT NULL,"
+        "  created_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL);"
+        "CREATE INDEX sessions_user ON sessions(user_id);"
+        "CREATE TABLE participants(id TEXT PRIMARY KEY,"
+        "  given_name TEXT NOT NULL, family_name TEXT NOT NULL, date_of_birth TEXT NOT NULL,"
+        "  nhs_number TEXT, postcode TEXT, team TEXT NOT NULL REFERENCES teams(id),"
+        "  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, created_by TEXT,"
+        "  deleted INTEGER NOT NULL DEFAULT 0);"
+        /* Name search: range scans on these (team filtered after, see participant.c). */
+        "CREATE INDEX participants_family ON participants(lower(family_name), lower(given_name), "
+        "id);"
+        "CREATE INDEX participants_given ON participants(lower(given_name));"
+        /* A team's list in name order, read in index order with LIMIT. */
+        "CREATE INDEX participants_team ON participants(team, lower(family_name), "
+        "lower(given_name), "
+        "id);"
+        "CREATE INDEX participants_nhs ON participants(nhs_number);"
+        "CREATE INDEX participants_dob ON participants(date_of_birth);"
+        "CREATE TABLE encounters(id TEXT PRIMARY KEY,"
+        "  participant_id TEXT NOT NULL REFERENCES participants(id),"
+        "  type TEXT NOT NULL, occurred_at TEXT NOT NULL, notes TEXT,"
+        "  coach TEXT REFERENCES users(id), team TEXT NOT NULL REFERENCES teams(id),"
+        "  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, created_by TEXT,"
+        "  deleted INTEGER NOT NULL DEFAULT 0);"
+        "CREATE INDEX encounters_participant ON encounters(participant_id, occurred_at);"
+        "CREATE TABLE audit_events(seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL,"
+        "  actor TEXT, action TEXT NOT NULL, entity TEXT, entity_id TEXT, address TEXT,"
+        "  site TEXT, outcome TEXT NOT NULL DEFAULT 'ok', detail TEXT);"
+        "CREATE INDEX audit_entity ON audit_events(entity, entity_id);"
+        "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_events"
+        "  BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;"
+        "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_events"
+        "  BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;",
+
+        /* 2: the coaching record - full participant, contacts, consent, measures, goals,
+         *    referrals, group programmes and attendance, drop-in check-ins, merges */
+        "ALTER TABLE participants ADD COLUMN preferred_name TEXT;"
+        "ALTER TABLE participants ADD COLUMN sex TEXT;"
+        "ALTER TABLE participants ADD COLUMN gender_identity TEXT;"
+        "ALTER TABLE participants ADD COLUMN ethnic_group TEXT;"
+        "ALTER TABLE participants ADD COLUMN phone TEXT;"
+        "ALTER TABLE participants ADD COLUMN email TEXT;"
+        "ALTER TABLE participants ADD COLUMN gp_practice TEXT;"
+        "ALTER TABLE participants ADD COLUMN contact_preferences TEXT;"
+        "ALTER TABLE participants ADD COLUMN veteran INTEGER;"
+        "ALTER TABLE participants ADD COLUMN learning_disability INTEGER;"
+        "ALTER TABLE participants ADD COLUMN carer INTEGER;"
+        "ALTER TABLE participants ADD COLUMN long_term_condition INTEGER;"
+        "ALTER TABLE participants ADD COLUMN employment_status TEXT;"
+        "ALTER TABLE participants ADD COLUMN referral_source TEXT;"
+        "ALTER TABLE participants ADD COLUMN main_barrier TEXT;"
+        "ALTER TABLE participants ADD COLUMN topics TEXT;"
+        "ALTER TABLE participants ADD COLUMN status TEXT NOT NULL DEFAULT 'active';"
+        "ALTER TABLE participants ADD COLUMN discharge_reason TEXT;"
+        "ALTER TABLE participants ADD COLUMN discharge_date TEXT;"
+        "ALTER TABLE participants ADD COLUMN assigned_coach TEXT REFERENCES users(id);"
+        "ALTER TABLE participants ADD COLUMN merged_into TEXT;"
+        "CREATE INDEX participants_coach ON participants(assigned_coach, status);"
+        "ALTER TABLE encounters ADD COLUMN duration_minutes INTEGER;"
+        "ALTER TABLE encounters ADD COLUMN venue TEXT REFERENCES venues(id);"
+        "ALTER TABLE encounters ADD COLUMN topics TEXT;"
+        "ALTER TABLE encounters ADD COLUMN brief_advice TEXT;"
+        "ALTER TABLE encounters ADD COLUMN next_follow_up TEXT;"
+        "ALTER TABLE encounters ADD COLUMN group_session_id TEXT;"
+        "CREATE INDEX encounters_follow_up ON encounters(next_follow_up) WHERE next_follow_up IS "
+        "NOT "
+        "NULL;"
+        "CREATE INDEX encounters_team_time ON encounters(team, occurred_at);"
 #define CHILD_COLS                                                                                 \
     "participant_id TEXT NOT NULL REFERENCES participants(id), team TEXT NOT NULL,"                \
     "created_at TEXT NOT NULL, updated_at TEXT NOT NULL, created_by TEXT,"                         \
     "deleted INTEGER NOT NULL DEFAULT 0"
-    "CREATE TABLE consents(id TEXT PRIMARY KEY, kind TEXT NOT NULL, given INTEGER NOT NULL,"
-    "  date TEXT NOT NULL, notes TEXT, recorded_by TEXT, " CHILD_COLS ");"
-    "CREATE INDEX consents_participant ON consents(participant_id, date);"
-    "CREATE TABLE measures(id TEXT PRIMARY KEY, encounter_id TEXT, instrument TEXT NOT NULL,"
-    "  timepoint TEXT NOT NULL, taken_at TEXT NOT NULL, responses TEXT NOT NULL,"
-    "  allow_incomplete INTEGER, score REAL, band TEXT, rule_version TEXT NOT NULL,"
-    "  complete INTEGER NOT NULL, flags TEXT, result TEXT, recorded_by TEXT, " CHILD_COLS ");"
-    "CREATE INDEX measures_participant ON measures(participant_id, instrument, taken_at);"
-    "CREATE INDEX measures_team ON measures(team, instrument, taken_at);"
-    "CREATE TABLE goals(id TEXT PRIMARY KEY, text TEXT NOT NULL, topic TEXT NOT NULL,"
-    "  agreed_date TEXT NOT NULL, target_date TEXT, status TEXT NOT NULL, " CHILD_COLS ");"
-    "CREATE INDEX goals_participant ON goals(participant_id);"
-    "CREATE TABLE goal_reviews(id TEXT PRIMARY KEY, goal_id TEXT NOT NULL REFERENCES goals(id),"
-    "  reviewed_on TEXT NOT NULL, status TEXT NOT NULL, note TEXT, " CHILD_COLS ");"
-    "CREATE INDEX goal_reviews_goal ON goal_reviews(goal_id, reviewed_on);"
-    "CREATE TABLE referrals(id TEXT PRIMARY KEY, destination TEXT NOT NULL,"
-    "  destination_detail TEXT, status TEXT NOT NULL, sent_date TEXT NOT NULL,"
-    "  status_date TEXT, notes TEXT, " CHILD_COLS ");"
-    "CREATE INDEX referrals_participant ON referrals(participant_id);"
-    "CREATE TABLE programmes(id TEXT PRIMARY KEY, name TEXT NOT NULL, topic TEXT NOT NULL,"
-    "  team TEXT NOT NULL REFERENCES teams(id), venue TEXT REFERENCES venues(id),"
-    "  lead TEXT REFERENCES users(id), co_lead TEXT REFERENCES users(id),"
-    "  start_date TEXT NOT NULL, weeks INTEGER NOT NULL, status TEXT NOT NULL,"
-    "  description TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, created_by TEXT,"
-    "  deleted INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX programmes_team ON programmes(team, start_date);"
-    "CREATE TABLE group_sessions(id TEXT PRIMARY KEY,"
-    "  programme_id TEXT NOT NULL REFERENCES programmes(id), session_number INTEGER NOT NULL,"
-    "  starts_at TEXT NOT NULL, venue TEXT REFERENCES venues(id), notes TEXT,"
-    "  team TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, created_by TEXT,"
-    "  deleted INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX group_sessions_programme ON group_sessions(programme_id, starts_at);"
-    "CREATE TABLE enrolments(id TEXT PRIMARY KEY,"
-    "  programme_id TEXT NOT NULL REFERENCES programmes(id), enrolled_on TEXT NOT NULL,"
-    "  status TEXT NOT NULL, " CHILD_COLS ");"
-    "CREATE UNIQUE INDEX enrolments_unique ON enrolments(programme_id, participant_id)"
-    "  WHERE deleted = 0;"
-    "CREATE INDEX enrolments_participant ON enrolments(participant_id);"
-    "CREATE TABLE attendance(id TEXT PRIMARY KEY,"
-    "  session_id TEXT NOT NULL REFERENCES group_sessions(id), programme_id TEXT NOT NULL,"
-    "  status TEXT NOT NULL, recorded_by TEXT, " CHILD_COLS ");"
-    "CREATE UNIQUE INDEX attendance_unique ON attendance(session_id, participant_id)"
-    "  WHERE deleted = 0;"
-    "CREATE INDEX attendance_participant ON attendance(participant_id);"
-    "CREATE TABLE checkins(id TEXT PRIMARY KEY, venue TEXT REFERENCES venues(id),"
-    "  arrived_at TEXT NOT NULL, status TEXT NOT NULL, coach TEXT REFERENCES users(id),"
-    "  reason TEXT, " CHILD_COLS ");"
-    "CREATE INDEX checkins_team_time ON checkins(team, arrived_at);"
-    "CREATE TABLE merges(id TEXT PRIMARY KEY, survivor_id TEXT NOT NULL,"
-    "  merged_id TEXT NOT NULL, moved TEXT NOT NULL, merged_at TEXT NOT NULL,"
-    "  merged_by TEXT NOT NULL, undone_at TEXT, undone_by TEXT);"
-    "ALTER TABLE audit_events ADD COLUMN participant_id TEXT;"
-    "CREATE INDEX audit_participant ON audit_events(participant_id) WHERE participant_id IS NOT "
-    "NULL;"
-    "INSERT INTO settings(key, value) VALUES ('review_weeks', '12');",
+        "CREATE TABLE consents(id TEXT PRIMARY KEY, kind TEXT NOT NULL, given INTEGER NOT NULL,"
+        "  date TEXT NOT NULL, notes TEXT, recorded_by TEXT, " CHILD_COLS ");"
+        "CREATE INDEX consents_participant ON consents(participant_id, date);"
+        "CREATE TABLE measures(id TEXT PRIMARY KEY, encounter_id TEXT, instrument TEXT NOT NULL,"
+        "  timepoint TEXT NOT NULL, taken_at TEXT NOT NULL, responses TEXT NOT NULL,"
+        "  allow_incomplete INTEGER, score REAL, band TEXT, rule_version TEXT NOT NULL,"
+        "  complete INTEGER NOT NULL, flags TEXT, result TEXT, recorded_by TEXT, " CHILD_COLS ");"
+        "CREATE INDEX measures_participant ON measures(participant_id, instrument, taken_at);"
+        "CREATE INDEX measures_team ON measures(team, instrument, taken_at);"
+        "CREATE TABLE goals(id TEXT PRIMARY KEY, text TEXT NOT NULL, topic TEXT NOT NULL,"
+        "  agreed_date TEXT NOT NULL, target_date TEXT, status TEXT NOT NULL, " CHILD_COLS ");"
+        "CREATE INDEX goals_participant ON goals(participant_id);"
+        "CREATE TABLE goal_reviews(id TEXT PRIMARY KEY, goal_id TEXT NOT NULL REFERENCES goals(id),"
+        "  reviewed_on TEXT NOT NULL, status TEXT NOT NULL, note TEXT, " CHILD_COLS ");"
+        "CREATE INDEX goal_reviews_goal ON goal_reviews(goal_id, reviewed_on);"
+        "CREATE TABLE referrals(id TEXT PRIMARY KEY, destination TEXT NOT NULL,"
+        "  destination_detail TEXT, status TEXT NOT NULL, sent_date TEXT NOT NULL,"
+        "  status_date TEXT, notes TEXT, " CHILD_COLS ");"
+        "CREATE INDEX referrals_participant ON referrals(participant_id);"
+        "CREATE TABLE programmes(id TEXT PRIMARY KEY, name TEXT NOT NULL, topic TEXT NOT NULL,"
+        "  team TEXT NOT NULL REFERENCES teams(id), venue TEXT REFERENCES venues(id),"
+        "  lead TEXT REFERENCES users(id), co_lead TEXT REFERENCES users(id),"
+        "  start_date TEXT NOT NULL, weeks INTEGER NOT NULL, status TEXT NOT NULL,"
+        "  description TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, created_by TEXT,"
+        "  deleted INTEGER NOT NULL DEFAULT 0);"
+        "CREATE INDEX programmes_team ON programmes(team, start_date);"
+        "CREATE TABLE group_sessions(id TEXT PRIMARY KEY,"
+        "  programme_id TEXT NOT NULL REFERENCES programmes(id), session_number INTEGER NOT NULL,"
+        "  starts_at TEXT NOT NULL, venue TEXT REFERENCES venues(id), notes TEXT,"
+        "  team TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, created_by TEXT,"
+        "  deleted INTEGER NOT NULL DEFAULT 0);"
+        "CREATE INDEX group_sessions_programme ON group_sessions(programme_id, starts_at);"
+        "CREATE TABLE enrolments(id TEXT PRIMARY KEY,"
+        "  programme_id TEXT NOT NULL REFERENCES programmes(id), enrolled_on TEXT NOT NULL,"
+        "  status TEXT NOT NULL, " CHILD_COLS ");"
+        "CREATE UNIQUE INDEX enrolments_unique ON enrolments(programme_id, participant_id)"
+        "  WHERE deleted = 0;"
+        "CREATE INDEX enrolments_participant ON enrolments(participant_id);"
+        "CREATE TABLE attendance(id TEXT PRIMARY KEY,"
+        "  session_id TEXT NOT NULL REFERENCES group_sessions(id), programme_id TEXT NOT NULL,"
+        "  status TEXT NOT NULL, recorded_by TEXT, " CHILD_COLS ");"
+        "CREATE UNIQUE INDEX attendance_unique ON attendance(session_id, participant_id)"
+        "  WHERE deleted = 0;"
+        "CREATE INDEX attendance_participant ON attendance(participant_id);"
+        "CREATE TABLE checkins(id TEXT PRIMARY KEY, venue TEXT REFERENCES venues(id),"
+        "  arrived_at TEXT NOT NULL, status TEXT NOT NULL, coach TEXT REFERENCES users(id),"
+        "  reason TEXT, " CHILD_COLS ");"
+        "CREATE INDEX checkins_team_time ON checkins(team, arrived_at);"
+        "CREATE TABLE merges(id TEXT PRIMARY KEY, survivor_id TEXT NOT NULL,"
+        "  merged_id TEXT NOT NULL, moved TEXT NOT NULL, merged_at TEXT NOT NULL,"
+        "  merged_by TEXT NOT NULL, undone_at TEXT, undone_by TEXT);"
+        "ALTER TABLE audit_events ADD COLUMN participant_id TEXT;"
+        "CREATE INDEX audit_participant ON audit_events(participant_id) WHERE participant_id IS "
+        "NOT "
+        "NULL;"
+        "INSERT INTO settings(key, value) VALUES ('review_weeks', '12');",
 
-    /* 3: sync - per-field versions (one JSON map per row), the site outbox,
-     *    central's change log, conflicts, enrolled sites, replay protection,
-     *    scope exits.  See docs/SYNC.md. */
-    "CREATE TABLE row_meta(tbl TEXT NOT NULL, row_id TEXT NOT NULL, versions TEXT NOT NULL,"
-    "  PRIMARY KEY (tbl, row_id)) WITHOUT ROWID;"
-    "CREATE TABLE outbox(op_id INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL,"
-    "  row_id TEXT NOT NULL, fields TEXT NOT NULL, hlc INTEGER NOT NULL,"
-    "  base_seq INTEGER NOT NULL, participant_id TEXT, created_at TEXT NOT NULL);"
-    "CREATE INDEX outbox_row ON outbox(tbl, row_id);"
-    "CREATE INDEX outbox_participant ON outbox(participant_id) WHERE participant_id IS NOT NULL;"
-    "CREATE TABLE changes(seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL,"
-    "  row_id TEXT NOT NULL, fields TEXT NOT NULL, hlc INTEGER NOT NULL, site TEXT NOT NULL,"
-    "  op_id INTEGER, scope TEXT, scope2 TEXT, restamped INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX changes_scope ON changes(scope, seq);"
-    "CREATE INDEX changes_scope2 ON changes(scope2, seq) WHERE scope2 IS NOT NULL;"
-    "CREATE TABLE conflicts(id TEXT PRIMARY KEY, tbl TEXT NOT NULL, row_id TEXT NOT NULL,"
-    "  field TEXT NOT NULL, base_seq INTEGER NOT NULL, winner_value TEXT,"
-    "  winner_hlc INTEGER NOT NULL, winner_site TEXT NOT NULL, loser_value TEXT,"
-    "  loser_hlc INTEGER NOT NULL, loser_site TEXT NOT NULL, status TEXT NOT NULL,"
-    "  resolution_note TEXT, resolved_by TEXT, resolved_at TEXT, participant_id TEXT,"
-    "  team TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, created_by TEXT,"
-    "  deleted INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX conflicts_open ON conflicts(status, team);"
-    "CREATE INDEX conflicts_participant ON conflicts(participant_id);"
-    "CREATE TABLE sites(id TEXT PRIMARY KEY, name TEXT NOT NULL, teams TEXT NOT NULL,"
-    "  secret TEXT NOT NULL, code_hash TEXT, code_expires_ms INTEGER, enrolled_at TEXT,"
-    "  revoked INTEGER NOT NULL DEFAULT 0, revoked_at TEXT, last_seen_at TEXT,"
-    "  last_op_id INTEGER NOT NULL DEFAULT 0, pending_reported INTEGER,"
-    "  oldest_pending_at TEXT, created_at TEXT NOT NULL);"
-    "CREATE UNIQUE INDEX sites_name ON sites(lower(name));"
-    "CREATE TABLE nonces(site_id TEXT NOT NULL, nonce TEXT NOT NULL, at_ms INTEGER NOT NULL,"
-    "  PRIMARY KEY (site_id, nonce)) WITHOUT ROWID;"
-    "CREATE INDEX nonces_at ON nonces(at_ms);"
-    "CREATE TABLE scope_exits(participant_id TEXT PRIMARY KEY, since TEXT NOT NULL);"
-    "ALTER TABLE users ADD COLUMN created_by TEXT;"
-    "ALTER TABLE users ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE teams ADD COLUMN created_by TEXT;"
-    "ALTER TABLE venues ADD COLUMN created_by TEXT;",
+        /* 3: sync - per-field versions (one JSON map per row), the site outbox,
+         *    central's change log, conflicts, enrolled sites, replay protection,
+         *    scope exits.  See docs/SYNC.md. */
+        "CREATE TABLE row_meta(tbl TEXT NOT NULL, row_id TEXT NOT NULL, versions TEXT NOT NULL,"
+        "  PRIMARY KEY (tbl, row_id)) WITHOUT ROWID;"
+        "CREATE TABLE outbox(op_id INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL,"
+        "  row_id TEXT NOT NULL, fields TEXT NOT NULL, hlc INTEGER NOT NULL,"
+        "  base_seq INTEGER NOT NULL, participant_id TEXT, created_at TEXT NOT NULL);"
+        "CREATE INDEX outbox_row ON outbox(tbl, row_id);"
+        "CREATE INDEX outbox_participant ON outbox(participant_id) WHERE participant_id IS NOT "
+        "NULL;"
+        "CREATE TABLE changes(seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL,"
+        "  row_id TEXT NOT NULL, fields TEXT NOT NULL, hlc INTEGER NOT NULL, site TEXT NOT NULL,"
+        "  op_id INTEGER, scope TEXT, scope2 TEXT, restamped INTEGER NOT NULL DEFAULT 0);"
+        "CREATE INDEX changes_scope ON changes(scope, seq);"
+        "CREATE INDEX changes_scope2 ON changes(scope2, seq) WHERE scope2 IS NOT NULL;"
+        "CREATE TABLE conflicts(id TEXT PRIMARY KEY, tbl TEXT NOT NULL, row_id TEXT NOT NULL,"
+        "  field TEXT NOT NULL, base_seq INTEGER NOT NULL, winner_value TEXT,"
+        "  winner_hlc INTEGER NOT NULL, winner_site TEXT NOT NULL, loser_value TEXT,"
+        "  loser_hlc INTEGER NOT NULL, loser_site TEXT NOT NULL, status TEXT NOT NULL,"
+        "  resolution_note TEXT, resolved_by TEXT, resolved_at TEXT, participant_id TEXT,"
+        "  team TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, created_by TEXT,"
+        "  deleted INTEGER NOT NULL DEFAULT 0);"
+        "CREATE INDEX conflicts_open ON conflicts(status, team);"
+        "CREATE INDEX conflicts_participant ON conflicts(participant_id);"
+        "CREATE TABLE sites(id TEXT PRIMARY KEY, name TEXT NOT NULL, teams TEXT NOT NULL,"
+        "  secret TEXT NOT NULL, code_hash TEXT, code_expires_ms INTEGER, enrolled_at TEXT,"
+        "  revoked INTEGER NOT NULL DEFAULT 0, revoked_at TEXT, last_seen_at TEXT,"
+        "  last_op_id INTEGER NOT NULL DEFAULT 0, pending_reported INTEGER,"
+        "  oldest_pending_at TEXT, created_at TEXT NOT NULL);"
+        "CREATE UNIQUE INDEX sites_name ON sites(lower(name));"
+        "CREATE TABLE nonces(site_id TEXT NOT NULL, nonce TEXT NOT NULL, at_ms INTEGER NOT NULL,"
+        "  PRIMARY KEY (site_id, nonce)) WITHOUT ROWID;"
+        "CREATE INDEX nonces_at ON nonces(at_ms);"
+        "CREATE TABLE scope_exits(participant_id TEXT PRIMARY KEY, since TEXT NOT NULL);"
+        "ALTER TABLE users ADD COLUMN created_by TEXT;"
+        "ALTER TABLE users ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE teams ADD COLUMN created_by TEXT;"
+        "ALTER TABLE venues ADD COLUMN created_by TEXT;",
 
-    /* 4: answers to writes sent with an Idempotency-Key (offline replays) */
-    "CREATE TABLE idempotency(user_id TEXT NOT NULL, key TEXT NOT NULL, method TEXT NOT NULL,"
-    "  path TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL,"
-    "  created_ms INTEGER NOT NULL, PRIMARY KEY (user_id, key)) WITHOUT ROWID;"
-    "CREATE INDEX idempotency_created ON idempotency(created_ms);",
+        /* 4: answers to writes sent with an Idempotency-Key (offline replays) */
+        "CREATE TABLE idempotency(user_id TEXT NOT NULL, key TEXT NOT NULL, method TEXT NOT NULL,"
+        "  path TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL,"
+        "  created_ms INTEGER NOT NULL, PRIMARY KEY (user_id, key)) WITHOUT ROWID;"
+        "CREATE INDEX idempotency_created ON idempotency(created_ms);",
 
-    /* 5: per-person lookups (merge, per-person lists) and merges by person */
-    "CREATE INDEX goal_reviews_participant ON goal_reviews(participant_id);"
-    "CREATE INDEX checkins_participant ON checkins(participant_id);"
-    "CREATE INDEX merges_survivor ON merges(survivor_id);"
-    "CREATE INDEX merges_merged ON merges(merged_id);"
-    "CREATE INDEX attendance_programme ON attendance(programme_id, session_id) WHERE deleted = 0;",
+        /* 5: per-person lookups (merge, per-person lists) and merges by person */
+        "CREATE INDEX goal_reviews_participant ON goal_reviews(participant_id);"
+        "CREATE INDEX checkins_participant ON checkins(participant_id);"
+        "CREATE INDEX merges_survivor ON merges(survivor_id);"
+        "CREATE INDEX merges_merged ON merges(merged_id);"
+        "CREATE INDEX attendance_programme ON attendance(programme_id, session_id) WHERE deleted = "
+        "0;",
 
-    /* 6: reports (docs/REPORTS.md) - IMD deciles by postcode and population denominators
-     *    (reference data replaced whole by `coachbox import`), the small-number threshold,
-     *    and indexes for the report streams.  The *_report indexes cover their queries,
-     *    `deleted` included (a partial index on deleted = 0 would not count as covering) */
-    "CREATE TABLE imd(postcode TEXT PRIMARY KEY,"
-    "  decile INTEGER NOT NULL CHECK (decile BETWEEN 1 AND 10)) WITHOUT ROWID;"
-    "CREATE TABLE population(split TEXT NOT NULL, grp TEXT NOT NULL,"
-    "  people INTEGER NOT NULL CHECK (people >= 0), PRIMARY KEY (split, grp)) WITHOUT ROWID;"
-    "INSERT INTO settings(key, value) VALUES ('small_number_threshold', '5');"
-    "CREATE INDEX encounters_report ON encounters(team, occurred_at, participant_id, type,"
-    "  deleted);"
-    "CREATE INDEX encounters_topic ON encounters(team, occurred_at, topics, participant_id, type,"
-    "  deleted) WHERE topics IS NOT NULL;"
-    "CREATE INDEX encounters_venue ON encounters(venue, occurred_at) WHERE deleted = 0;"
-    "CREATE INDEX encounters_coach ON encounters(coach, occurred_at) WHERE deleted = 0;"
-    "CREATE INDEX encounters_session ON encounters(group_session_id)"
-    "  WHERE group_session_id IS NOT NULL;"
-    "CREATE INDEX encounters_no_topic ON encounters(occurred_at, participant_id, type, team, id,"
-    "  deleted, topics) WHERE deleted = 0 AND type <> 'dna' AND (topics IS NULL OR topics = '[]');"
-    "CREATE INDEX group_sessions_report ON group_sessions(starts_at) WHERE deleted = 0;"
-    "CREATE INDEX referrals_report ON referrals(team, sent_date, participant_id, destination,"
-    "  status, deleted);"
-    "CREATE INDEX goals_report ON goals(team, agreed_date, participant_id, status, topic,"
-    "  deleted);"
-    "CREATE INDEX measures_report ON measures(instrument, participant_id, taken_at, timepoint,"
-    "  complete, score, team, deleted);"
-    "CREATE INDEX measures_followup ON measures(instrument, taken_at, participant_id, timepoint,"
-    "  complete, deleted, team);"
-    "CREATE INDEX participants_report ON participants(team, id, date_of_birth, sex,"
-    "  ethnic_group, employment_status, referral_source, main_barrier, veteran,"
-    "  learning_disability, carer, long_term_condition, postcode, status, deleted, merged_into);"
-    "CREATE INDEX measures_band ON measures(instrument, band) WHERE deleted = 0;"
-    "CREATE INDEX measures_incomplete ON measures(taken_at, participant_id, instrument, team, id,"
-    "  deleted, complete) WHERE deleted = 0 AND complete = 0;",
+        /* 6: reports (docs/REPORTS.md) - IMD deciles by postcode and population denominators
+         *    (reference data replaced whole by `coachbox import`), the small-number threshold,
+         *    and indexes for the report streams.  The *_report indexes cover their queries,
+         *    `deleted` included (a partial index on deleted = 0 would not count as covering) */
+        "CREATE TABLE imd(postcode TEXT PRIMARY KEY,"
+        "  decile INTEGER NOT NULL CHECK (decile BETWEEN 1 AND 10)) WITHOUT ROWID;"
+        "CREATE TABLE population(split TEXT NOT NULL, grp TEXT NOT NULL,"
+        "  people INTEGER NOT NULL CHECK (people >= 0), PRIMARY KEY (split, grp)) WITHOUT ROWID;"
+        "INSERT INTO settings(key, value) VALUES ('small_number_threshold', '5');"
+        "CREATE INDEX encounters_report ON encounters(team, occurred_at, participant_id, type,"
+        "  deleted);"
+        "CREATE INDEX encounters_topic ON encounters(team, occurred_at, topics, participant_id, "
+        "type,"
+        "  deleted) WHERE topics IS NOT NULL;"
+        "CREATE INDEX encounters_venue ON encounters(venue, occurred_at) WHERE deleted = 0;"
+        "CREATE INDEX encounters_coach ON encounters(coach, occurred_at) WHERE deleted = 0;"
+        "CREATE INDEX encounters_session ON encounters(group_session_id)"
+        "  WHERE group_session_id IS NOT NULL;"
+        "CREATE INDEX encounters_no_topic ON encounters(occurred_at, participant_id, type, team, "
+        "id,"
+        "  deleted, topics) WHERE deleted = 0 AND type <> 'dna' AND (topics IS NULL OR topics = "
+        "'[]');"
+        "CREATE INDEX group_sessions_report ON group_sessions(starts_at) WHERE deleted = 0;"
+        "CREATE INDEX referrals_report ON referrals(team, sent_date, participant_id, destination,"
+        "  status, deleted);"
+        "CREATE INDEX goals_report ON goals(team, agreed_date, participant_id, status, topic,"
+        "  deleted);"
+        "CREATE INDEX measures_report ON measures(instrument, participant_id, taken_at, timepoint,"
+        "  complete, score, team, deleted);"
+        "CREATE INDEX measures_followup ON measures(instrument, taken_at, participant_id, "
+        "timepoint,"
+        "  complete, deleted, team);"
+        "CREATE INDEX participants_report ON participants(team, id, date_of_birth, sex,"
+        "  ethnic_group, employment_status, referral_source, main_barrier, veteran,"
+        "  learning_disability, carer, long_term_condition, postcode, status, deleted, "
+        "merged_into);"
+        "CREATE INDEX measures_band ON measures(instrument, band) WHERE deleted = 0;"
+        "CREATE INDEX measures_incomplete ON measures(taken_at, participant_id, instrument, team, "
+        "id,"
+        "  deleted, complete) WHERE deleted = 0 AND complete = 0;",
 
-    /* 7: sync - a change that is exactly the op a site sent (no field dropped, added or
-     *    changed by central, no move, no restamp, nothing else logged for the row since the
-     *    op's base) is marked, so that site is not sent its own write back; changes by row
-     *    for that last check (docs/SYNC.md, "Pull") */
-    "ALTER TABLE changes ADD COLUMN exact INTEGER NOT NULL DEFAULT 0;"
-    "CREATE INDEX changes_row ON changes(row_id, seq);",
+        /* 7: sync - a change that is exactly the op a site sent (no field dropped, added or
+         *    changed by central, no move, no restamp, nothing else logged for the row since the
+         *    op's base) is marked, so that site is not sent its own write back; changes by row
+         *    for that last check (docs/SYNC.md, "Pull") */
+        "ALTER TABLE changes ADD COLUMN exact INTEGER NOT NULL DEFAULT 0;"
+        "CREATE INDEX changes_row ON changes(row_id, seq);",
 
-    /* 8: when central last answered each site's pull with everything it had (the end of
-     *    a successful sync round; GET /api/sites); contacts by venue read from one covering
-     *    index (activity by venue, outcomes with venue=) instead of the narrow
-     *    encounters_venue and a table read per contact */
-    "ALTER TABLE sites ADD COLUMN last_sync_at TEXT;"
-    "CREATE INDEX encounters_venue_report ON encounters(venue, occurred_at, participant_id, type,"
-    "  team, deleted);"
-    "DROP INDEX encounters_venue;",
+        /* 8: when central last answered each site's pull with everything it had (the end of
+         *    a successful sync round; GET /api/sites); contacts by venue read from one covering
+         *    index (activity by venue, outcomes with venue=) instead of the narrow
+         *    encounters_venue and a table read per contact */
+        "ALTER TABLE sites ADD COLUMN last_sync_at TEXT;"
+        "CREATE INDEX encounters_venue_report ON encounters(venue, occurred_at, participant_id, "
+        "type,"
+        "  team, deleted);"
+        "DROP INDEX encounters_venue;",
 
-    /* 9: sync - a digest of each op central consumed from a site (its table, row, HLC and
-     *    fields as sent), so a resent op is told from a new write under an op id the site
-     *    reused after being restored from a backup (docs/SYNC.md, "Restored sites") */
-    "CREATE TABLE site_ops(site TEXT NOT NULL, op_id INTEGER NOT NULL,"
-    "  digest INTEGER NOT NULL, PRIMARY KEY (site, op_id)) WITHOUT ROWID;",
+        /* 9: sync - a digest of each op central consumed from a site (its table, row, HLC and
+         *    fields as sent), so a resent op is told from a new write under an op id the site
+         *    reused after being restored from a backup (docs/SYNC.md, "Restored sites") */
+        "CREATE TABLE site_ops(site TEXT NOT NULL, op_id INTEGER NOT NULL,"
+        "  digest INTEGER NOT NULL, PRIMARY KEY (site, op_id)) WITHOUT ROWID;",
 
-    /* 10: referrals keep the date of each status they reached (status_date stays the date
-     *     of the current one); existing rows take theirs from status_date */
-    "ALTER TABLE referrals ADD COLUMN accepted_date TEXT;"
-    "ALTER TABLE referrals ADD COLUMN declined_date TEXT;"
-    "ALTER TABLE referrals ADD COLUMN attended_date TEXT;"
-    "UPDATE referrals SET accepted_date = status_date WHERE status = 'accepted';"
-    "UPDATE referrals SET declined_date = status_date WHERE status = 'declined';"
-    "UPDATE referrals SET attended_date = status_date WHERE status = 'attended';",
+        /* 10: referrals keep the date of each status they reached (status_date stays the date
+         *     of the current one); existing rows take theirs from status_date */
+        "ALTER TABLE referrals ADD COLUMN accepted_date TEXT;"
+        "ALTER TABLE referrals ADD COLUMN declined_date TEXT;"
+        "ALTER TABLE referrals ADD COLUMN attended_date TEXT;"
+        "UPDATE referrals SET accepted_date = status_date WHERE status = 'accepted';"
+        "UPDATE referrals SET declined_date = status_date WHERE status = 'declined';"
+        "UPDATE referrals SET attended_date = status_date WHERE status = 'attended';",
 
-    // clang-format off
+        // clang-format off
     /* 11: reports - on every measure of a paired instrument, the person's earliest pairable
      *    baseline (its time, score and rowid; any team and the row's own team), kept by
      *    triggers on measures for every write path (record insert/update/tombstone/restore,
@@ -460,6 +489,43 @@ const char *const cb_migrations[] = {
     CB_CANON_TIME("occurred_at") " GROUP BY 1, 2, 3;"
     "CREATE INDEX encounters_odd_time ON encounters(occurred_at, participant_id, type, team,"
     "  deleted) WHERE NOT " CB_CANON_TIME("occurred_at") ";",
+
+    /* 14: data quality - each person's latest live measure of each instrument (its rowid,
+     *    time and whether it is a baseline), kept by triggers on measures for every write
+     *    path like migration 11's baselines, so "baselines without review" reads the lone
+     *    baselines from a small partial index in time order instead of ordering every
+     *    measure; and a partial index per missing-field list.  docs/REPORTS.md, "How it
+     *    is fast". */
+    "CREATE TABLE measure_latest(participant_id TEXT NOT NULL, instrument TEXT NOT NULL,"
+    "  row INTEGER NOT NULL, taken_at TEXT NOT NULL, baseline INTEGER NOT NULL,"
+    "  PRIMARY KEY (participant_id, instrument)) WITHOUT ROWID;"
+    "CREATE INDEX measure_latest_baselines ON measure_latest(taken_at, row, participant_id,"
+    "  instrument, baseline) WHERE baseline = 1;"
+    "CREATE TRIGGER measures_ml_insert AFTER INSERT ON measures BEGIN " ML_REFRESH("NEW") " END;"
+    "CREATE TRIGGER measures_ml_delete AFTER DELETE ON measures BEGIN " ML_REFRESH("OLD") " END;"
+    "CREATE TRIGGER measures_ml_update_old AFTER UPDATE OF participant_id, instrument,"
+    "  timepoint, taken_at, complete, score, team, deleted ON measures"
+    "  BEGIN " ML_REFRESH("OLD") " END;"
+    "CREATE TRIGGER measures_ml_update_new AFTER UPDATE OF participant_id, instrument,"
+    "  timepoint, taken_at, complete, score, team, deleted ON measures"
+    "  WHEN OLD.instrument IS NOT NEW.instrument OR OLD.participant_id IS NOT NEW.participant_id"
+    "  BEGIN " ML_REFRESH("NEW") " END;"
+    /* the missing-field lists, in name order: only the people they list, covering */
+    "CREATE INDEX participants_dq_nhs ON participants(lower(family_name), lower(given_name), id,"
+    "  given_name, family_name, date_of_birth, team) WHERE nhs_number IS NULL AND deleted = 0"
+    "  AND merged_into IS NULL AND status = 'active';"
+    "CREATE INDEX participants_dq_ethnic ON participants(lower(family_name), lower(given_name),"
+    "  id, given_name, family_name, date_of_birth, team) WHERE ethnic_group IS NULL AND"
+    "  deleted = 0 AND merged_into IS NULL AND status = 'active';"
+    "CREATE INDEX participants_dq_postcode ON participants(lower(family_name), lower(given_name),"
+    "  id, given_name, family_name, date_of_birth, team) WHERE postcode IS NULL AND deleted = 0"
+    "  AND merged_into IS NULL AND status = 'active';"
+    /* existing data */
+    "INSERT INTO measure_latest(participant_id, instrument, row, taken_at, baseline)"
+    "  SELECT participant_id, instrument, r, taken_at, timepoint = 'baseline' FROM"
+    "  (SELECT participant_id, instrument, rowid AS r, taken_at, timepoint, row_number() OVER"
+    "  (PARTITION BY participant_id, instrument ORDER BY " ML_ORDER ") AS rn FROM measures"
+    "  WHERE deleted = 0) WHERE rn = 1;",
 // clang-format on
 #undef CHILD_COLS
 };
@@ -475,5 +541,7 @@ const char *const cb_migrations[] = {
 #undef CM_KEY
 #undef CM_ADD
 #undef CM_SUB
+#undef ML_ORDER
+#undef ML_REFRESH
 
 const size_t cb_migrations_count = sizeof(cb_migrations) / sizeof(cb_migrations[0]);

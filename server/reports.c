@@ -629,6 +629,35 @@ static int eng_rehash(struct eng *e, size_t nslots)
 }
 
 /* The person with this id: *idx gets its index (created when create is set), or -1. */
+/*
+ * Probe e's table (which has slots) for id of length n with hash hv: its
+ * person index, or -1 with *slot the empty slot where it would go.
+ */
+static int64_t eng_probe(const struct eng *e, const char *id, size_t n, uint64_t hv, size_t *slot)
+{
+    assert(e->slots && n < CB_UUID_STRLEN);
+    uint32_t tag = (uint32_t)(hv >> 32);
+    size_t h = (size_t)hv & (e->nslots - 1);
+    while (e->slots[h].idx) {
+        if (e->slots[h].tag == tag) {
+            const struct person *p = &e->pp[e->slots[h].idx - 1];
+            if (memcmp(p->id, id, n + 1) == 0) {
+                return (int64_t)(e->slots[h].idx - 1);
+            }
+        }
+        h = (h + 1) & (e->nslots - 1);
+    }
+    *slot = h;
+    return -1;
+}
+
+/* The index of person id in e, or -1 (*idx) when e does not hold them. */
+static void eng_find(const struct eng *e, const char *id, int64_t *idx)
+{
+    size_t n = id ? strlen(id) : 0, slot;
+    *idx = id && e->slots && n < CB_UUID_STRLEN ? eng_probe(e, id, n, hash_id(id, n), &slot) : -1;
+}
+
 static int eng_person(struct eng *e, const char *id, int create, int64_t *idx)
 {
     *idx = -1;
@@ -647,18 +676,8 @@ static int eng_person(struct eng *e, const char *id, int create, int64_t *idx)
     }
     uint64_t hv = hash_id(id, n);
     uint32_t tag = (uint32_t)(hv >> 32);
-    size_t h = (size_t)hv & (e->nslots - 1);
-    while (e->slots[h].idx) {
-        if (e->slots[h].tag == tag) {
-            struct person *p = &e->pp[e->slots[h].idx - 1];
-            if (memcmp(p->id, id, n + 1) == 0) {
-                *idx = (int64_t)(e->slots[h].idx - 1);
-                return CB_OK;
-            }
-        }
-        h = (h + 1) & (e->nslots - 1);
-    }
-    if (!create) {
+    size_t h;
+    if ((*idx = eng_probe(e, id, n, hv, &h)) >= 0 || !create) {
         return CB_OK;
     }
     if (e->np == e->cap) {
@@ -3588,30 +3607,35 @@ static json_t *dq_person(sqlite3_stmt *st)
 }
 
 /*
- * One check: count_sql gives the count, list_sql the first items (columns
- * DQ_PERSON_COLS then extra named columns).  Both bind ?1 team ('' = all),
- * ?2/?3 the period bounds and ?4 a cut-off when used.
+ * One check: count_sql gives the count (or, when NULL, counted is it: a
+ * count dq_people() or dq_contacts() made in C), list_sql the first items
+ * (columns DQ_PERSON_COLS then extra named columns).  Both bind ?1 team
+ * ('' = all), ?2/?3 the period bounds and ?4 a cut-off when used.
  */
 static int dq_check(struct cb_conn *c, json_t *checks, const char *name, const char *count_sql,
-                    const char *list_sql, const char *const *extra, const char *b1, const char *b2,
-                    const char *b3, const char *b4)
+                    long counted, const char *list_sql, const char *const *extra, const char *b1,
+                    const char *b2, const char *b3, const char *b4)
 {
     const char *binds[4] = {b1, b2, b3, b4};
     sqlite3_stmt *st;
-    int rc = cb_conn_prepare(c, count_sql, &st);
-    if (rc) {
-        return rc;
-    }
-    for (int i = 0; i < 4; i++) {
-        if (binds[i] && i < sqlite3_bind_parameter_count(st)) {
-            sqlite3_bind_text(st, i + 1, binds[i], -1, SQLITE_TRANSIENT);
+    long count = counted;
+    int rc, s;
+    if (count_sql) {
+        if ((rc = cb_conn_prepare(c, count_sql, &st)) != CB_OK) {
+            return rc;
+        }
+        for (int i = 0; i < 4; i++) {
+            if (binds[i] && i < sqlite3_bind_parameter_count(st)) {
+                sqlite3_bind_text(st, i + 1, binds[i], -1, SQLITE_TRANSIENT);
+            }
+        }
+        s = sqlite3_step(st);
+        count = s == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0) : 0;
+        if ((rc = step_done(st, s)) != CB_OK) {
+            return rc;
         }
     }
-    int s = sqlite3_step(st);
-    long count = s == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0) : 0;
-    if ((rc = step_done(st, s)) != CB_OK) {
-        return rc;
-    }
+    assert(count >= 0);
     if ((rc = cb_conn_prepare(c, list_sql, &st)) != CB_OK) {
         return rc;
     }
@@ -3666,13 +3690,64 @@ static int lone_cmp(const void *x, const void *y)
 }
 
 /*
- * baselines_without_review: per active person and instrument, the latest
- * live measure is a baseline taken on or before cutoff.  One ordered pass
- * over measures_report finds the latest measure of each (instrument,
- * person); the people are then checked with the report engine's attribute
- * scan; the oldest CB_REPORT_DQ_ITEMS_MAX are listed, oldest first.
+ * Set checks.baselines_without_review from list[0..k): the lone baselines of
+ * active people in e, oldest first (total is the count); the first
+ * CB_REPORT_DQ_ITEMS_MAX are listed with their person's name, read on c.
  */
-static int dq_baselines(struct cb_conn *c, const struct rp *p, const char *cutoff, json_t *checks)
+static int dq_baselines_out(struct cb_conn *c, const struct eng *e,
+                            const struct lone_baseline *list, size_t k, size_t total,
+                            json_t *checks)
+{
+    assert(k <= total);
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c,
+                             "SELECT m.id, p.given_name, p.family_name, p.date_of_birth, p.team "
+                             "FROM measures m JOIN participants p ON p.id = m.participant_id "
+                             "WHERE m.rowid = ?1",
+                             &st);
+    if (rc) {
+        return rc;
+    }
+    json_t *items = json_array();
+    for (size_t j = 0; !rc && j < k && j < CB_REPORT_DQ_ITEMS_MAX; j++) {
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, list[j].row);
+        int s = sqlite3_step(st);
+        if (s != SQLITE_ROW) {
+            rc = s == SQLITE_DONE ? CB_EINTERNAL : cb_store_rc(s);
+            break;
+        }
+        json_array_append_new(
+            items,
+            json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:s}", "participant_id",
+                      e->pp[list[j].person].id, "given_name", col_json_str(st, 1), "family_name",
+                      col_json_str(st, 2), "date_of_birth", col_json_str(st, 3), "team",
+                      col_json_str(st, 4), "measure_id", col_json_str(st, 0), "instrument",
+                      list[j].instrument, "baseline_at", list[j].taken_at));
+    }
+    cb_stmt_done(st);
+    if (rc) {
+        json_decref(items);
+        return rc;
+    }
+    json_object_set_new(checks, "baselines_without_review",
+                        json_pack("{s:I, s:b, s:o}", "count", (json_int_t)total, "truncated",
+                                  total > json_array_size(items), "items", items));
+    return CB_OK;
+}
+
+/*
+ * baselines_without_review from the measures themselves (a team's report,
+ * and the reference the tests compare dq_baselines_latest() with): per
+ * active person and instrument, the latest live measure is a baseline taken
+ * on or before cutoff.  One ordered pass over measures_report finds the
+ * latest measure of each (instrument, person); the people are then checked
+ * with the report engine's attribute scan; the oldest
+ * CB_REPORT_DQ_ITEMS_MAX are listed, oldest first.  Own engine; c is in the
+ * caller's read transaction.
+ */
+static int dq_baselines_scan(struct cb_conn *c, const struct rp *p, const char *cutoff,
+                             json_t *checks)
 {
     struct eng e;
     memset(&e, 0, sizeof(e));
@@ -3749,47 +3824,283 @@ static int dq_baselines(struct cb_conn *c, const struct rp *p, const char *cutof
             list[k++] = list[j];
         }
     }
-    json_t *items = json_array();
-    if (!rc) {
-        if (k) {
-            if (k > 1) {
-                qsort(list, k, sizeof(*list), lone_cmp);
-            }
-        }
-        rc = cb_conn_prepare(c,
-                             "SELECT m.id, p.given_name, p.family_name, p.date_of_birth, p.team "
-                             "FROM measures m JOIN participants p ON p.id = m.participant_id "
-                             "WHERE m.rowid = ?1",
-                             &st);
-    }
-    for (size_t j = 0; !rc && j < k && j < CB_REPORT_DQ_ITEMS_MAX; j++) {
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, list[j].row);
-        if ((s = sqlite3_step(st)) != SQLITE_ROW) {
-            rc = s == SQLITE_DONE ? CB_EINTERNAL : cb_store_rc(s);
-            break;
-        }
-        json_array_append_new(
-            items,
-            json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:s}", "participant_id",
-                      e.pp[list[j].person].id, "given_name", col_json_str(st, 1), "family_name",
-                      col_json_str(st, 2), "date_of_birth", col_json_str(st, 3), "team",
-                      col_json_str(st, 4), "measure_id", col_json_str(st, 0), "instrument",
-                      list[j].instrument, "baseline_at", list[j].taken_at));
-    }
-    if (st && !rc) {
-        cb_stmt_done(st);
+    if (!rc && k > 1) {
+        qsort(list, k, sizeof(*list), lone_cmp);
     }
     if (!rc) {
-        json_object_set_new(checks, "baselines_without_review",
-                            json_pack("{s:I, s:b, s:o}", "count", (json_int_t)k, "truncated",
-                                      k > json_array_size(items), "items", items));
-    } else {
-        json_decref(items);
+        rc = dq_baselines_out(c, &e, list, k, k, checks);
     }
     free(list);
     eng_free(&e);
     return rc;
+}
+
+/*
+ * baselines_without_review for every team from measure_latest (migration
+ * 12): the lone baselines on or before cutoff come in (taken_at, row) order
+ * from its partial index, the order lone_cmp() sorts the scan's; a person
+ * counts when dq_people() marked them live and active in e.  Same figures
+ * as dq_baselines_scan() (test_reports_pairs compares them).
+ */
+static int dq_baselines_latest(struct cb_conn *c, const struct eng *e, const char *cutoff,
+                               json_t *checks)
+{
+    assert(!e->p->team[0]);
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c,
+                             "SELECT row, participant_id, instrument, taken_at FROM "
+                             "measure_latest INDEXED BY measure_latest_baselines "
+                             "WHERE baseline = 1 AND taken_at <= ?1 ORDER BY taken_at, row",
+                             &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, cutoff, -1, SQLITE_TRANSIENT);
+    struct lone_baseline *list = NULL;
+    size_t total = 0, k = 0, cap = 0;
+    int s;
+    while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t i;
+        eng_find(e, col_text(st, 1), &i);
+        if (i < 0 || !is_live(&e->pp[i]) || !(e->pp[i].flags & P_ACTIVE)) {
+            continue;
+        }
+        total++;
+        if (k < CB_REPORT_DQ_ITEMS_MAX && !(rc = grow((void **)&list, &cap, k, sizeof(*list)))) {
+            struct lone_baseline *lb = &list[k++];
+            memset(lb, 0, sizeof(*lb));
+            lb->person = (uint32_t)i;
+            lb->due = 1;
+            lb->row = sqlite3_column_int64(st, 0);
+            snprintf(lb->instrument, sizeof(lb->instrument), "%s", col_text(st, 2));
+            snprintf(lb->taken_at, sizeof(lb->taken_at), "%s", col_text(st, 3));
+        }
+    }
+    int rc2 = rc ? (cb_stmt_done(st), CB_OK) : step_done(st, s);
+    rc = rc ? rc : rc2;
+    if (!rc) {
+        rc = dq_baselines_out(c, e, list, k, total, checks);
+    }
+    free(list);
+    return rc;
+}
+
+/* At most this many people with a postcode the IMD lookup lacks are listed
+ * from dq_people()'s ids; more (a lookup that covers few postcodes) and the
+ * list is read in name order by SQL, which then meets 1,000 of them early. */
+#define DQ_IMD_IDS_MAX 20000
+
+/* What dq_people() finds: people whose postcode the IMD lookup lacks. */
+struct dq_people {
+    long not_in_imd;             /* in the report's team */
+    char (*ids)[CB_UUID_STRLEN]; /* their ids while not_in_imd <= DQ_IMD_IDS_MAX */
+    size_t nids, cap;
+};
+
+/* Is postcode pc in the IMD lookup m (loaded, or probed on c)?  *has: 1/0. */
+static int dq_imd_has(struct cb_conn *c, struct imdmap *m, const char *pc, int *has)
+{
+    uint64_t k = pack_postcode(pc);
+    if (m->n && k) {
+        *has = m->keys[imd_slot(m, k)] != 0;
+        return CB_OK;
+    }
+    sqlite3_stmt *st; /* not loaded, or a postcode the map cannot hold: ask SQLite */
+    int rc = cb_conn_prepare(c, "SELECT 1 FROM imd WHERE postcode = ?1", &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, pc, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    *has = s == SQLITE_ROW;
+    return step_done(st, s);
+}
+
+/*
+ * Data quality's people pass, on e->c in the caller's read transaction: every
+ * participant not deleted nor merged whose status is active (any team) is
+ * registered in e with P_ACTIVE, and P_LIVE too when their team is one of
+ * e->teams (eng_teams(): live, and the report's team if any).  Of those in
+ * the report's team (all when none) it counts, and keeps the ids of, people
+ * with a postcode the IMD lookup lacks (only when the lookup holds any): the
+ * postcode_not_in_imd check.  out->ids is the caller's to free.  Errors:
+ * CB_ENOMEM, store errors.
+ */
+static int dq_people(struct eng *e, struct dq_people *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct imdmap m;
+    int rc = imd_open(e->c, &m), any_imd = 0, s;
+    sqlite3_stmt *st;
+    if (!rc && !(rc = cb_conn_prepare(e->c, "SELECT EXISTS (SELECT 1 FROM imd)", &st))) {
+        s = sqlite3_step(st);
+        any_imd = s == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
+        rc = step_done(st, s);
+    }
+    int64_t est = 0;
+    if (!rc && !(rc = participants_estimate(e->c, &est)) && !e->slots) {
+        size_t slots = 1024; /* room for everyone at once: no rehash during the pass */
+        while ((int64_t)slots < est * 2 && slots < ((size_t)1 << 30)) {
+            slots *= 2;
+        }
+        rc = eng_rehash(e, slots);
+    }
+    if (!rc) {
+        rc = cb_conn_prepare(e->c,
+                             "SELECT id, team, postcode FROM participants INDEXED BY "
+                             "participants_report WHERE deleted = 0 AND merged_into IS NULL AND "
+                             "status = 'active'",
+                             &st);
+    }
+    if (rc) {
+        imd_close(&m);
+        return rc;
+    }
+    char last_team[sizeof(e->teams[0])] = "";
+    int last_live = 0;
+    while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = col_text(st, 0), *team = col_text(st, 1), *pc = col_text(st, 2);
+        if (!id || !team) {
+            continue;
+        }
+        if (strcmp(team, last_team) != 0) { /* rows come in team order: one lookup per team */
+            last_live = 0;
+            for (size_t t = 0; t < e->nteams; t++) {
+                last_live |= strcmp(e->teams[t], team) == 0;
+            }
+            snprintf(last_team, sizeof(last_team), "%s", team);
+        }
+        int64_t i;
+        if ((rc = eng_person(e, id, 1, &i)) != CB_OK || i < 0) {
+            continue;
+        }
+        e->pp[i].flags |= (uint16_t)(P_ACTIVE | (last_live ? P_LIVE : 0));
+        if (!pc || !any_imd || (e->p->team[0] && strcmp(team, e->p->team) != 0)) {
+            continue;
+        }
+        int has = 1;
+        if ((rc = dq_imd_has(e->c, &m, pc, &has)) != CB_OK || has) {
+            continue;
+        }
+        if (++out->not_in_imd <= DQ_IMD_IDS_MAX &&
+            !(rc = grow((void **)&out->ids, &out->cap, out->nids, sizeof(*out->ids)))) {
+            memcpy(out->ids[out->nids++], e->pp[i].id, sizeof(*out->ids));
+        }
+    }
+    int rc2 = rc ? (cb_stmt_done(st), CB_OK) : step_done(st, s);
+    imd_close(&m);
+    return rc ? rc : rc2;
+}
+
+/* A person listed by postcode_not_in_imd, with SQL's name-order key. */
+struct dq_named {
+    char *lf, *lg, *id; /* lower(family_name), lower(given_name), id */
+    json_t *item;
+};
+
+static int dq_named_cmp(const void *x, const void *y)
+{
+    const struct dq_named *a = x, *b = y;
+    int r = strcmp(a->lf, b->lf);
+    r = r ? r : strcmp(a->lg, b->lg);
+    return r ? r : strcmp(a->id, b->id);
+}
+
+/*
+ * Set checks.postcode_not_in_imd from dq_people()'s ids (all of them: the
+ * caller checked pp->nids == pp->not_in_imd): each person's row is read on c
+ * and the first CB_REPORT_DQ_ITEMS_MAX in the list query's order
+ * (lower(family_name), lower(given_name), id; lower() as SQLite's, binary
+ * comparison) are listed.
+ */
+static int dq_imd_list(struct cb_conn *c, const struct dq_people *pp, json_t *checks)
+{
+    assert(pp->nids == (size_t)pp->not_in_imd);
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c,
+                             "SELECT " DQ_PERSON_COLS ", p.postcode, lower(p.family_name), "
+                             "lower(p.given_name) FROM participants p WHERE p.id = ?1",
+                             &st);
+    if (rc) {
+        return rc;
+    }
+    struct dq_named *v = pp->nids ? calloc(pp->nids, sizeof(*v)) : NULL;
+    size_t n = 0;
+    if (pp->nids && !v) {
+        rc = CB_ENOMEM;
+    }
+    for (size_t j = 0; !rc && j < pp->nids; j++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, pp->ids[j], -1, SQLITE_STATIC);
+        int s = sqlite3_step(st);
+        if (s != SQLITE_ROW) {
+            rc = s == SQLITE_DONE ? CB_EINTERNAL : cb_store_rc(s);
+            break;
+        }
+        const char *lf = col_text(st, 6), *lg = col_text(st, 7);
+        v[n].lf = strdup(lf ? lf : "");
+        v[n].lg = strdup(lg ? lg : "");
+        v[n].id = strdup(pp->ids[j]);
+        v[n].item = dq_person(st);
+        json_object_set_new(v[n].item, "postcode", col_json_str(st, 5));
+        if (!v[n].lf || !v[n].lg || !v[n].id || !v[n].item) {
+            rc = CB_ENOMEM;
+        }
+        n++;
+    }
+    cb_stmt_done(st);
+    if (!rc && n > 1) {
+        qsort(v, n, sizeof(*v), dq_named_cmp);
+    }
+    json_t *items = json_array();
+    for (size_t j = 0; j < n; j++) {
+        if (!rc && j < CB_REPORT_DQ_ITEMS_MAX) {
+            json_array_append(items, v[j].item);
+        }
+        json_decref(v[j].item);
+        free(v[j].lf);
+        free(v[j].lg);
+        free(v[j].id);
+    }
+    free(v);
+    if (rc) {
+        json_decref(items);
+        return rc;
+    }
+    json_object_set_new(checks, "postcode_not_in_imd",
+                        json_pack("{s:I, s:b, s:o}", "count", (json_int_t)pp->not_in_imd,
+                                  "truncated", n > json_array_size(items), "items", items));
+    return CB_OK;
+}
+
+/*
+ * contacts_without_topic's count: live contacts (not did-not-attend) with no
+ * topic in [lo, hi) of the report's team, whose person dq_people() marked
+ * active in e.  From the partial index encounters_no_topic.
+ */
+static int dq_contacts(const struct eng *e, const char *lo, const char *hi, long *count)
+{
+    sqlite3_stmt *st;
+    *count = 0;
+    int rc = cb_conn_prepare(e->c,
+                             "SELECT participant_id FROM encounters INDEXED BY encounters_no_topic "
+                             "WHERE deleted = 0 AND type <> 'dna' AND (topics IS NULL OR "
+                             "topics = '[]') AND occurred_at >= ?2 AND occurred_at < ?3 AND "
+                             "(?1 = '' OR team = ?1)",
+                             &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, e->p->team, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, lo, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, hi, -1, SQLITE_TRANSIENT);
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t i;
+        eng_find(e, col_text(st, 0), &i);
+        *count += i >= 0 && (e->pp[i].flags & P_ACTIVE);
+    }
+    return step_done(st, s);
 }
 
 #define LIM " LIMIT 1000"
@@ -3828,16 +4139,35 @@ int cb_report_data_quality(struct cb_conn *c, const struct cb_actor *a,
         json_decref(checks);
         return rc;
     }
+    /* one pass over the people: three participant counts and who is active */
+    struct eng e;
+    memset(&e, 0, sizeof(e));
+    e.c = c;
+    e.p = &p;
+    struct dq_people pp;
+    long no_topic = 0;
+    memset(&pp, 0, sizeof(pp));
+    rc = eng_teams(&e);
+    if (!rc) {
+        rc = dq_people(&e, &pp);
+    }
+    if (!rc) {
+        rc = dq_contacts(&e, lo, hi, &no_topic);
+    }
     static const char *const no_extra[] = {NULL};
+    static const char *const pc_extra[] = {"postcode", NULL};
     static const char *const m_extra[] = {"measure_id", "instrument", "taken_at", "missing", NULL};
     static const char *const e_extra[] = {"encounter_id", "occurred_at", "type", NULL};
     struct {
-        const char *name, *count_sql, *list_sql;
+        const char *name, *count_sql;
+        long counted;
+        const char *list_sql;
         const char *const *extra;
     } dq[] = {
         {"missing_nhs_number",
          "SELECT count(*) FROM participants p WHERE p.nhs_number IS NULL AND " DQ_ACTIVE
          " AND (?1 = '' OR p.team = ?1)",
+         0,
          "SELECT " DQ_PERSON_COLS " FROM participants p WHERE p.nhs_number IS NULL AND " DQ_ACTIVE
          " AND (?1 = '' OR p.team = ?1) ORDER BY lower(p.family_name), lower(p.given_name), "
          "p.id" LIM,
@@ -3845,6 +4175,7 @@ int cb_report_data_quality(struct cb_conn *c, const struct cb_actor *a,
         {"missing_ethnic_group",
          "SELECT count(*) FROM participants p WHERE p.ethnic_group IS NULL AND " DQ_ACTIVE
          " AND (?1 = '' OR p.team = ?1)",
+         0,
          "SELECT " DQ_PERSON_COLS " FROM participants p WHERE p.ethnic_group IS NULL AND " DQ_ACTIVE
          " AND (?1 = '' OR p.team = ?1) ORDER BY lower(p.family_name), lower(p.given_name), "
          "p.id" LIM,
@@ -3852,47 +4183,51 @@ int cb_report_data_quality(struct cb_conn *c, const struct cb_actor *a,
         {"missing_postcode",
          "SELECT count(*) FROM participants p WHERE p.postcode IS NULL AND " DQ_ACTIVE
          " AND (?1 = '' OR p.team = ?1)",
+         0,
          "SELECT " DQ_PERSON_COLS " FROM participants p WHERE p.postcode IS NULL AND " DQ_ACTIVE
          " AND (?1 = '' OR p.team = ?1) ORDER BY lower(p.family_name), lower(p.given_name), "
          "p.id" LIM,
          no_extra},
-        {"postcode_not_in_imd",
-         "SELECT count(*) FROM participants p WHERE p.postcode IS NOT NULL AND " DQ_ACTIVE
-         " AND (?1 = '' OR p.team = ?1) AND EXISTS (SELECT 1 FROM imd) AND NOT EXISTS "
-         "(SELECT 1 FROM imd i WHERE i.postcode = p.postcode)",
+        {"postcode_not_in_imd", NULL, pp.not_in_imd,
          "SELECT " DQ_PERSON_COLS ", p.postcode FROM participants p WHERE p.postcode IS NOT NULL "
          "AND " DQ_ACTIVE " AND (?1 = '' OR p.team = ?1) AND EXISTS (SELECT 1 FROM imd) AND NOT "
          "EXISTS (SELECT 1 FROM imd i WHERE i.postcode = p.postcode) ORDER BY "
          "lower(p.family_name), lower(p.given_name), p.id" LIM,
-         NULL},
+         pc_extra},
         {"incomplete_measures",
          "SELECT count(*) FROM measures m JOIN participants p ON p.id = m.participant_id WHERE "
          "m.deleted = 0 AND m.complete = 0 AND m.taken_at >= ?2 AND m.taken_at < ?3 AND "
          "(?1 = '' OR m.team = ?1) AND " DQ_ACTIVE,
+         0,
          "SELECT " DQ_PERSON_COLS ", m.id, m.instrument, m.taken_at, "
          "json_extract(m.result, '$.missing') FROM measures m JOIN participants p ON p.id = "
          "m.participant_id WHERE m.deleted = 0 AND m.complete = 0 AND m.taken_at >= ?2 AND "
          "m.taken_at < ?3 AND (?1 = '' OR m.team = ?1) AND " DQ_ACTIVE
          " ORDER BY m.taken_at, m.id" LIM,
          m_extra},
-        {"contacts_without_topic",
-         "SELECT count(*) FROM encounters e JOIN participants p ON p.id = e.participant_id WHERE "
-         "e.deleted = 0 AND e.type <> 'dna' AND (e.topics IS NULL OR e.topics = '[]') AND "
-         "e.occurred_at >= ?2 AND e.occurred_at < ?3 AND (?1 = '' OR e.team = ?1) AND " DQ_ACTIVE,
+        {"contacts_without_topic", NULL, no_topic,
          "SELECT " DQ_PERSON_COLS ", e.id, e.occurred_at, e.type FROM encounters e JOIN "
          "participants p ON p.id = e.participant_id WHERE e.deleted = 0 AND e.type <> 'dna' AND "
          "(e.topics IS NULL OR e.topics = '[]') AND e.occurred_at >= ?2 AND e.occurred_at < ?3 "
          "AND (?1 = '' OR e.team = ?1) AND " DQ_ACTIVE " ORDER BY e.occurred_at, e.id" LIM,
          e_extra},
     };
-    static const char *const pc_extra[] = {"postcode", NULL};
     for (size_t i = 0; !rc && i < N(dq); i++) {
-        rc = dq_check(c, checks, dq[i].name, dq[i].count_sql, dq[i].list_sql,
-                      dq[i].extra ? dq[i].extra : pc_extra, p.team, lo, hi, cutoff);
+        if (!reference_engine && !strcmp(dq[i].name, "postcode_not_in_imd") &&
+            pp.nids == (size_t)pp.not_in_imd) {
+            rc = dq_imd_list(c, &pp, checks); /* a few: their rows by id, sorted here */
+            continue;
+        }
+        rc = dq_check(c, checks, dq[i].name, dq[i].count_sql, dq[i].counted, dq[i].list_sql,
+                      dq[i].extra, p.team, lo, hi, cutoff);
     }
     if (!rc) {
-        rc = dq_baselines(c, &p, cutoff, checks);
+        /* a team's report reads its own measures (the latest of the team's rows) */
+        rc = p.team[0] || reference_engine ? dq_baselines_scan(c, &p, cutoff, checks)
+                                           : dq_baselines_latest(c, &e, cutoff, checks);
     }
+    free(pp.ids);
+    eng_free(&e);
     read_end(c);
     if (rc) {
         json_decref(checks);

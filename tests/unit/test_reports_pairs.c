@@ -76,7 +76,8 @@ static char sessions[NSESSIONS][CB_UUID_STRLEN];
 static char programme[CB_UUID_STRLEN];
 static int nmerges;
 static uint64_t seed_used;
-static int merged, undone; /* merges and undos done, over all seeds */
+static int merged, undone;              /* merges and undos done, over all seeds */
+static long lone_baselines, not_in_imd; /* data quality figures seen, over all seeds */
 
 static struct cb_user mgr_user;
 static struct cb_actor mgr = {&mgr_user, "test", 1};
@@ -168,14 +169,15 @@ static void add_person(int i)
     check_rc(cb_uuid7(people[i]), "uuid");
     char dob[48];
     snprintf(dob, sizeof(dob), "%04d-%02d-%02d", 1940 + rn(70), 1 + rn(12), 1 + rn(28));
-    /* names that tie ignoring case: the people behind a figure are in that order, then id */
+    /* names that tie ignoring case: the people behind a figure are in that order, then id;
+     * and whose order needs SQLite's lower() (ASCII only: "\xc3\x84rne" stays above "zed") */
     static const char *const given[] = {"Pat", "pat", "Alex", "sam"};
-    static const char *const family[] = {"Jones", "smith", "Smith", "O'Neil"};
+    static const char *const family[] = {"Jones", "smith", "Smith", "O'Neil", "\xc3\x84rne", "zed"};
     static const char *const eth[] = {"white_british", "white_irish", "not_stated"};
     static const char *const pcs[] = {"BL9 7AB", "M1 1AA", "BL0 9QR"};
     json_t *v =
         json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "given_name", given[rn(4)], "family_name",
-                  family[rn(4)], "date_of_birth", dob, "team", teams[rn(3)], "sex",
+                  family[rn(6)], "date_of_birth", dob, "team", teams[rn(3)], "sex",
                   rn(2) ? "female" : "male", "carer", rn(3) == 0, "veteran", rn(4) == 0);
     /* the other split attributes, sometimes not recorded */
     if (rn(4)) {
@@ -189,6 +191,15 @@ static void add_person(int i)
     }
     if (rn(4)) {
         json_object_set_new(v, "main_barrier", json_string(cb_main_barriers[rn(6)]));
+    }
+    /* what data quality checks besides: NHS number, status */
+    if (rn(3)) {
+        json_object_set_new(v, "nhs_number", json_string("9434765919"));
+    }
+    if (rn(5) == 0) {
+        json_object_set_new(v, "status", json_string("discharged"));
+        json_object_set_new(v, "discharge_reason", json_string("goals_met"));
+        json_object_set_new(v, "discharge_date", json_string("2025-06-01"));
     }
     if (rn(4)) {
         json_object_set_new(v, "postcode", json_string(pcs[rn(3)]));
@@ -371,9 +382,13 @@ static void add_contact(int sync)
     char *id = conts[nconts++], at[CB_TIME_STRLEN];
     check_rc(cb_uuid7(id), "uuid");
     contact_time(at, sync);
-    json_t *v = json_pack("{s:s, s:s, s:s, s:s, s:[s]}", "participant_id", people[rn(NPEOPLE)],
-                          "type", contact_types[rn(6)], "occurred_at", at, "team", teams[rn(3)],
-                          "topics", rn(2) ? "smoking" : "diet");
+    json_t *v = json_pack("{s:s, s:s, s:s, s:s}", "participant_id", people[rn(NPEOPLE)], "type",
+                          contact_types[rn(6)], "occurred_at", at, "team", teams[rn(3)]);
+    int topic = rn(3); /* a topic, none, or an empty list (data quality's contacts_without_topic) */
+    json_object_set_new(v, "topics",
+                        topic == 0   ? json_pack("[s]", rn(2) ? "smoking" : "diet")
+                        : topic == 1 ? json_array()
+                                     : json_null());
     if (rn(5)) {
         json_object_set_new(v, "venue", json_string(venues[rn(NVENUES)]));
     }
@@ -677,6 +692,48 @@ static void check_columns(void)
     assert_true(cbu_count("SELECT count(*) FROM measures WHERE pb_v1 IS NOT NULL", NULL) > 0);
 }
 
+/*
+ * Data quality as answered (measure_latest, the people pass, partial indexes)
+ * against the reference (every measure in order, the SQL counts and lists).
+ */
+static void compare_quality(const char *team, const char *from, const char *to)
+{
+    struct cb_report_query q;
+    memset(&q, 0, sizeof(q));
+    char weeks[16];
+    snprintf(weeks, sizeof(weeks), "%d", 1 + rn(80));
+    q.team = team;
+    q.from = from;
+    q.to = to;
+    q.weeks = weeks;
+    json_t *fast = NULL, *ref = NULL;
+    struct cb_field_error fe;
+    memset(&fe, 0, sizeof(fe));
+    cb_report_set_reference(0);
+    check_rc(cb_report_data_quality(cbu.conn, NULL, &q, &fast, &fe), "data quality");
+    cb_report_set_reference(1);
+    int rc = cb_report_data_quality(cbu.conn, NULL, &q, &ref, &fe);
+    cb_report_set_reference(0);
+    check_rc(rc, "data quality (reference)");
+    json_t *n = json_object_get(json_object_get(fast, "checks"), "baselines_without_review");
+    lone_baselines += json_integer_value(json_object_get(n, "count"));
+    n = json_object_get(json_object_get(fast, "checks"), "postcode_not_in_imd");
+    not_in_imd += json_integer_value(json_object_get(n, "count"));
+    if (!json_equal(fast, ref)) {
+        char *a = json_dumps(fast, JSON_COMPACT | JSON_SORT_KEYS);
+        char *b = json_dumps(ref, JSON_COMPACT | JSON_SORT_KEYS);
+        print_error("seed %llu, data quality team %s weeks %s\nfast %s\nref  %s\n",
+                    (unsigned long long)seed_used, team ? team : "-", weeks, a, b);
+        free(a);
+        free(b);
+        json_decref(fast);
+        json_decref(ref);
+        fail();
+    }
+    json_decref(fast);
+    json_decref(ref);
+}
+
 static void compare_round(void)
 {
     static const char *const splits[] = {NULL,
@@ -714,6 +771,9 @@ static void compare_round(void)
         compare(&q, 0);
         if (i % 3 == 0) {
             compare_venues(from, to, q.team);
+            int period = rn(2);
+            compare_quality(rn(3) == 0 ? teams[rn(3)] : NULL, period ? from : NULL,
+                            period ? to : NULL);
         }
         q.figure = figures[rn(7)];
         q.split = NULL;
@@ -809,6 +869,9 @@ static void test_pairs_match_reference(void **state)
     /* the merge paths were exercised, not skipped */
     assert_true(merged > 3);
     assert_true(undone > 1);
+    /* and data quality had lone baselines and unknown postcodes to find */
+    assert_true(lone_baselines > 0);
+    assert_true(not_in_imd > 0);
 }
 
 /* The hand-made case of docs/REPORTS.md: a later second baseline does not restart the pair,
