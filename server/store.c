@@ -27,8 +27,8 @@
  * (give_back). */
 #define CB_SYNC_PAGE_CACHE_KB "-32768"
 /* WAL size (pages) past which a lent sync connection checkpoints at commit after
- * all (sync_wal_hook): ~64 MiB at SQLite's 4 KiB pages, some 10 pushed batches. */
-#define SYNC_WAL_MAX_PAGES 16384
+ * all (sync_wal_hook): 32 MiB at 4 KiB pages, some 5 pushed batches of 2,000 records. */
+#define SYNC_WAL_MAX_PAGES 8192
 /* Idle lent connections kept for reuse (LIFO); one more is closed when given back. */
 #define SPARE_SYNC_MAX 2
 #define SPARE_MAX      64

@@ -71,7 +71,7 @@ int cb_store_sync_conn(struct cb_store *s, struct cb_conn **out);
  * requests keeps one or two sync connections, not one per worker.  Give it
  * back with cb_store_sync_conn_put, no transaction open (put(NULL) does
  * nothing); the last one given back keeps its page cache for the next taker.
- * Its commits do not checkpoint the WAL (unless the WAL has grown past ~64 MiB):
+ * Its commits do not checkpoint the WAL (unless the WAL has grown past 32 MiB):
  * the caller runs cb_store_checkpoint after it has released whatever lock
  * serialises its writes.  Errors: CB_ENOMEM, CB_EDB, CB_EIO.
  */
