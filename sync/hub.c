@@ -689,6 +689,11 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
         } else {
             json_object_update(apply, fields);
         }
+    } else if (!current) {
+        /* A new row: every field is applied as sent (nothing to merge with), so
+         * apply is the op's own object rather than a copy of it. */
+        json_decref(apply);
+        apply = json_incref(fields);
     } else {
         rc = merge_fields(c, s, tbl, row_id, fields, current, versions, base, hlc, apply, reassert,
                           stats);
