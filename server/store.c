@@ -23,9 +23,13 @@
  * pulled page (2,000 rows, their index entries, change log and versions) dirties
  * several MiB in one transaction; with a smaller cache SQLite spills dirty pages to
  * the WAL mid-transaction and reads them back (pwrite + pread per page), which was
- * ~20% of central's push.  The cache is released after each transaction
- * (cb_conn_release), so an idle connection does not keep it. */
+ * ~20% of central's push.  A field server releases it after each round
+ * (cb_conn_release_memory); of central's idle lent ones only one keeps it
+ * (give_back). */
 #define CB_SYNC_PAGE_CACHE_KB "-32768"
+/* WAL size (pages) past which a lent sync connection checkpoints at commit after
+ * all (sync_wal_hook): 32 MiB at 4 KiB pages, some 5 pushed batches of 2,000 records. */
+#define SYNC_WAL_MAX_PAGES 8192
 /* Idle lent connections kept for reuse (LIFO); one more is closed when given back. */
 #define SPARE_SYNC_MAX 2
 #define SPARE_MAX      64
@@ -258,8 +262,35 @@ int cb_store_sync_conn(struct cb_store *s, struct cb_conn **out)
     return conn_for_thread(s, s->sync_key, 0, out);
 }
 
+/*
+ * WAL hook of a lent sync connection (installed by lend), called after each
+ * commit with the WAL's size in pages: no checkpoint on the commit path (the
+ * caller runs cb_store_checkpoint once it has given its turn up), unless the
+ * WAL has grown past SYNC_WAL_MAX_PAGES (checkpoints running beside back-to-back
+ * batches never let a new one restart the WAL from its start): then a passive
+ * checkpoint here, as SQLite's automatic one would, so the WAL stays bounded.
+ */
+static int sync_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    (void)arg;
+    if (pages >= SYNC_WAL_MAX_PAGES) {
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    }
+    return SQLITE_OK;
+}
+
+void cb_store_checkpoint(struct cb_conn *c)
+{
+    /* SQLITE_BUSY (another checkpoint is running) or a reader holding old frames
+     * only leave pages for the next one. */
+    if (c && sqlite3_get_autocommit(c->db)) {
+        sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    }
+}
+
 /* Pop an idle connection of kind fk from the spare list, or open one; the
- * caller owns it until give_back.  Any thread; takes s->lock briefly. */
+ * caller owns it until give_back.  Any thread; takes s->lock briefly.  A new
+ * sync connection gets sync_wal_hook (no automatic checkpoint at commit). */
 static int lend(struct cb_store *s, int fk, struct cb_conn **out)
 {
     pthread_mutex_lock(&s->lock);
@@ -275,6 +306,14 @@ static int lend(struct cb_store *s, int fk, struct cb_conn **out)
         if (rc) {
             return rc;
         }
+        if (!fk) {
+            sqlite3_wal_hook(c->db, sync_wal_hook, NULL);
+            /* Statement journals in memory: an insert that fires a trigger (measures)
+             * journals the pages it changes, and past 64 KiB SQLite wrote that journal
+             * to a temporary file (a pwrite per page).  Only a cost saving: if the
+             * pragma fails the default stays. */
+            (void)cb_conn_exec(c, "PRAGMA temp_store=MEMORY");
+        }
     }
     c->lent = 1;
     *out = c;
@@ -282,24 +321,29 @@ static int lend(struct cb_store *s, int fk, struct cb_conn **out)
 }
 
 /*
- * Return a lent connection: a sync connection's page cache (up to 32 MiB) is
- * released; an ordinary one keeps its bounded 256 KiB cache, since dropping it
- * after every request made each search re-read its index pages (-20 % searches
- * per second); then it goes on top of the spare list (LIFO, so the few connections that concurrency
- * needs are the ones reused), or is closed past spare_max[fk] idle ones, or
- * when a transaction is still open (a failed rollback: closing ends it).
+ * Return a lent connection: it goes on top of the spare list (LIFO, so the few
+ * connections that concurrency needs are the ones reused), or is closed past
+ * spare_max[fk] idle ones, or when a transaction is still open (a failed
+ * rollback: closing ends it).  An ordinary one keeps its bounded 256 KiB
+ * cache, since dropping it after every request made each search re-read its
+ * index pages (-20 % searches per second).  Of the idle sync connections only
+ * the top one keeps its page cache (up to 32 MiB): central's pushes take turns
+ * (hub.c), so each batch takes the connection the last one gave back and
+ * starts warm (a cold start cost ~25 % of a batch's CPU); the one it displaces
+ * releases its cache, so at most one idle 32 MiB cache is kept.
  */
 static void give_back(struct cb_store *s, struct cb_conn *c)
 {
     static const int spare_max[2] = {SPARE_SYNC_MAX, SPARE_MAX};
     assert(c->lent);
     int reusable = sqlite3_get_autocommit(c->db);
-    if (!c->fk) {
-        sqlite3_db_release_memory(c->db);
-    }
     c->lent = 0;
     pthread_mutex_lock(&s->lock);
     if (reusable && s->nspare[c->fk] < spare_max[c->fk]) {
+        if (!c->fk && s->spare[0]) {
+            /* Idle, so no other thread uses it; s->lock keeps lend() away. */
+            sqlite3_db_release_memory(s->spare[0]->db);
+        }
         c->spare_next = s->spare[c->fk];
         s->spare[c->fk] = c;
         s->nspare[c->fk]++;

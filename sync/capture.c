@@ -1,5 +1,6 @@
 /* capture.c - change capture: site outbox and central change log; see capture.h. */
 #include "coachbox/capture.h"
+#include "coachbox/buf.h"
 #include "coachbox/err.h"
 #include "coachbox/hlc.h"
 #include "coachbox/json.h"
@@ -13,6 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Cap on the JSON text of one change's fields or one row's versions (curl style):
+ * the cap of a whole pull page (hub.c), which could not carry a larger change. */
+#define CHANGE_TEXT_MAX (64 * 1024 * 1024)
 
 /* Synced tables and how their scope is found. */
 enum scope_rule { SCOPE_TEAM_COLUMN, SCOPE_SHARED, SCOPE_USER };
@@ -197,23 +202,26 @@ int cb_capture_versions(struct cb_conn *c, const char *tbl, const char *row_id, 
 int cb_capture_set_versions(struct cb_conn *c, const char *tbl, const char *row_id,
                             const json_t *versions)
 {
-    char *text = cb_json_dump(versions);
-    if (!text) {
-        return CB_ENOMEM;
+    struct cb_buf text;
+    cb_buf_init(&text, CHANGE_TEXT_MAX);
+    int rc = cb_json_buf_add_value(&text, versions);
+    if (rc) {
+        cb_buf_free(&text);
+        return rc;
     }
     sqlite3_stmt *st;
-    int rc = cb_conn_prepare(c,
-                             "INSERT INTO row_meta(tbl, row_id, versions) VALUES (?1, ?2, ?3) "
-                             "ON CONFLICT(tbl, row_id) DO UPDATE SET versions = excluded.versions",
-                             &st);
+    rc = cb_conn_prepare(c,
+                         "INSERT INTO row_meta(tbl, row_id, versions) VALUES (?1, ?2, ?3) "
+                         "ON CONFLICT(tbl, row_id) DO UPDATE SET versions = excluded.versions",
+                         &st);
     if (rc == CB_OK) {
         sqlite3_bind_text(st, 1, tbl, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, row_id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 3, text, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, cb_buf_str(&text), (int)text.len, SQLITE_STATIC);
         rc = cb_store_rc(sqlite3_step(st));
         cb_stmt_done(st);
     }
-    free(text);
+    cb_buf_free(&text);
     return rc;
 }
 
@@ -270,20 +278,23 @@ static int append_change(struct cb_conn *c, const char *tbl, const char *row_id,
                          json_t *versions, int64_t *seq_out)
 {
     assert(!(flags & CB_CHANGE_EXACT) || op_id > 0);
-    char *text = cb_json_dump(fields);
-    if (!text) {
-        return CB_ENOMEM;
+    struct cb_buf text;
+    cb_buf_init(&text, CHANGE_TEXT_MAX);
+    int rc = cb_json_buf_add_value(&text, fields);
+    if (rc) {
+        cb_buf_free(&text);
+        return rc;
     }
     sqlite3_stmt *st;
-    int rc = cb_conn_prepare(c,
-                             "INSERT INTO changes(tbl, row_id, fields, hlc, site, op_id, scope, "
-                             "scope2, restamped, exact) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-                             "?9, ?10)",
-                             &st);
+    rc = cb_conn_prepare(c,
+                         "INSERT INTO changes(tbl, row_id, fields, hlc, site, op_id, scope, "
+                         "scope2, restamped, exact) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+                         "?9, ?10)",
+                         &st);
     if (rc == CB_OK) {
         sqlite3_bind_text(st, 1, tbl, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, row_id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 3, text, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, cb_buf_str(&text), (int)text.len, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, (sqlite3_int64)hlc);
         sqlite3_bind_text(st, 5, site, -1, SQLITE_TRANSIENT);
         if (op_id > 0) {
@@ -300,7 +311,7 @@ static int append_change(struct cb_conn *c, const char *tbl, const char *row_id,
         rc = cb_store_rc(sqlite3_step(st));
         cb_stmt_done(st);
     }
-    free(text);
+    cb_buf_free(&text);
     if (rc) {
         return rc;
     }

@@ -23,6 +23,7 @@
 #include "coachbox/timeutil.h"
 #include "coachbox/uuid.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -64,10 +65,12 @@ static int check_schema(struct cb_req *r)
 }
 
 /*
- * Verify the signature headers; on failure reply (401/403/409) and return an
- * error.  On success *site is loaded (caller clears it).
+ * Verify the signature headers (site, revocation, timestamp, HMAC of the
+ * body); reads only, so it runs before a push waits for its turn.  On failure
+ * reply (401/403) and return an error.  On success *site is loaded (caller
+ * clears it either way); the nonce is not recorded yet (record_nonce).
  */
-static int authenticate_site(struct cb_req *r, struct cb_site *site)
+static int verify_site(struct cb_req *r, struct cb_site *site)
 {
     const char *id = cb_req_header(r, "X-CB-Site");
     const char *ts = cb_req_header(r, "X-CB-Timestamp");
@@ -116,14 +119,29 @@ static int authenticate_site(struct cb_req *r, struct cb_site *site)
                          "X-CB-Signature", NULL);
         return CB_EUNAUTH;
     }
-    /* Replay protection: each nonce once within the window. */
+    return CB_OK;
+}
+
+/*
+ * Replay protection: record the request's nonce (verified by verify_site) on
+ * c, in c's transaction when one is open, else on its own; expired nonces are
+ * dropped first.  CB_ECONFLICT: the nonce was seen within NONCE_TTL_MS (the
+ * primary key decides, so of two requests racing with one nonce only one is
+ * accepted).  No reply.
+ */
+static int record_nonce(struct cb_conn *c, const struct cb_req *r)
+{
+    const char *id = cb_req_header(r, "X-CB-Site");
+    const char *nonce = cb_req_header(r, "X-CB-Nonce");
+    int64_t now = cb_now_ms();
     sqlite3_stmt *st;
-    int rc = cb_conn_prepare(r->db, "DELETE FROM nonces WHERE at_ms < ?1", &st);
+    assert(id && nonce);
+    int rc = cb_conn_prepare(c, "DELETE FROM nonces WHERE at_ms < ?1", &st);
     if (rc == CB_OK) {
         sqlite3_bind_int64(st, 1, now - NONCE_TTL_MS);
         sqlite3_step(st);
         cb_stmt_done(st);
-        rc = cb_conn_prepare(r->db, "INSERT INTO nonces(site_id, nonce, at_ms) VALUES (?1, ?2, ?3)",
+        rc = cb_conn_prepare(c, "INSERT INTO nonces(site_id, nonce, at_ms) VALUES (?1, ?2, ?3)",
                              &st);
     }
     if (rc == CB_OK) {
@@ -133,17 +151,42 @@ static int authenticate_site(struct cb_req *r, struct cb_site *site)
         rc = cb_store_rc(sqlite3_step(st));
         cb_stmt_done(st);
     }
+    return rc;
+}
+
+/*
+ * Answer a failed record_nonce (rc): 401 replayed, audited on r->db (which
+ * must not wait on a write transaction the caller holds), or the error.
+ */
+static int refuse_nonce(struct cb_req *r, int rc)
+{
     if (rc == CB_ECONFLICT) {
-        struct cb_audit_event e = {NULL,    "sync.refused", "sites",          id,
-                                   r->addr, "denied",       "replayed nonce", NULL};
+        struct cb_audit_event e = {
+            NULL,    "sync.refused", "sites",          cb_req_header(r, "X-CB-Site"),
+            r->addr, "denied",       "replayed nonce", NULL};
         cb_audit(r->db, &e);
         cb_reply_problem(r, 401, "replayed", "this request was already received (nonce reused)",
                          "X-CB-Nonce", NULL);
         return CB_EUNAUTH;
     }
+    cb_reply_error(r, rc, NULL);
+    return rc;
+}
+
+/*
+ * Verify the signature headers and record the nonce on r->db (pull, digest);
+ * on failure reply (401/403/409) and return an error.  On success *site is
+ * loaded (caller clears it).
+ */
+static int authenticate_site(struct cb_req *r, struct cb_site *site)
+{
+    int rc = verify_site(r, site);
     if (rc) {
-        cb_reply_error(r, rc, NULL);
         return rc;
+    }
+    rc = record_nonce(r->db, r);
+    if (rc) {
+        return refuse_nonce(r, rc);
     }
     return check_schema(r);
 }
@@ -646,6 +689,11 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
         } else {
             json_object_update(apply, fields);
         }
+    } else if (!current) {
+        /* A new row: every field is applied as sent (nothing to merge with), so
+         * apply is the op's own object rather than a copy of it. */
+        json_decref(apply);
+        apply = json_incref(fields);
     } else {
         rc = merge_fields(c, s, tbl, row_id, fields, current, versions, base, hlc, apply, reassert,
                           stats);
@@ -862,9 +910,10 @@ static int op_consumed(struct cb_conn *c, const char *site, int64_t op_id, int64
  * transaction): a push waiting for its turn sleeps on this mutex, and wakes
  * as soon as the one before it is done, rather than on SQLite's busy handler,
  * which retries after growing sleeps (up to 100 ms).  A site pipelines its
- * batches (site.c): the next one arrives and is parsed while this one is
- * applied, then waits here.  Taken after the body is parsed, for the
- * signature check (its nonce insert is a write), the batch and the answer.
+ * batches (site.c): the next one arrives, is parsed and its signature
+ * checked (a SHA-256 of the body) while this one is applied, then waits here.
+ * Taken for the nonce insert (a write: it goes into the batch's transaction),
+ * the batch and the answer.
  */
 static pthread_mutex_t push_turn = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t push_done = PTHREAD_COND_INITIALIZER; /* a push finished */
@@ -872,7 +921,7 @@ static pthread_cond_t push_done = PTHREAD_COND_INITIALIZER; /* a push finished *
 #define PUSH_GAP_WAITS   10 /* times a batch after a gap lets others go first */
 #define PUSH_GAP_WAIT_MS 50
 
-static int sync_push_turn(struct cb_req *r);
+static int sync_push_turn(struct cb_req *r, struct cb_site *site);
 
 /*
  * Does this push start past the site's mark (its first op is not
@@ -900,12 +949,21 @@ static int push_after_gap(struct cb_req *r)
 static int sync_push(struct cb_req *r)
 {
     struct timespec until;
+    struct cb_site site;
     if (!is_central(r)) {
         return not_central(r);
+    }
+    /* The signature is checked before the turn (it only reads), so hashing this
+     * batch overlaps the apply of the one before; its nonce is recorded in the
+     * turn, in the batch's transaction. */
+    if (verify_site(r, &site) != CB_OK) {
+        cb_site_clear(&site);
+        return CB_OK;
     }
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += PUSH_TURN_WAIT_S;
     if (pthread_mutex_timedlock(&push_turn, &until) != 0) {
+        cb_site_clear(&site);
         return cb_reply_error(r, CB_EBUSY, NULL);
     }
     /* A pipelined batch that arrived before the one it follows lets it go first
@@ -919,33 +977,77 @@ static int sync_push(struct cb_req *r)
         }
         pthread_cond_timedwait(&push_done, &push_turn, &until);
     }
-    int rc = sync_push_turn(r);
+    int rc = sync_push_turn(r, &site);
     pthread_cond_broadcast(&push_done);
     pthread_mutex_unlock(&push_turn);
+    cb_site_clear(&site);
+    /* The WAL pages the batch wrote are copied into the database here, on this
+     * worker, while the next batch is applied (store.h: lent sync connections
+     * do not checkpoint at commit). */
+    cb_store_checkpoint(r->db);
     return rc;
 }
 
-/* POST /sync/v1/push, holding push_turn. */
-static int sync_push_turn(struct cb_req *r)
+/*
+ * End the push transaction on db without applying it, keeping the request's
+ * nonce: rolled back, the nonce is recorded again on its own, so a replay of
+ * a refused push is refused as one, as when the nonce was recorded before the
+ * batch.  Best effort (the request's answer is already decided).
+ */
+static void push_abandon(struct cb_conn *db, const struct cb_req *r)
+{
+    cb_conn_rollback(db);
+    (void)record_nonce(db, r);
+}
+
+/*
+ * POST /sync/v1/push, holding push_turn; site was verified by verify_site
+ * (the caller clears it).  The request's nonce is recorded first in the
+ * batch's transaction: committed with the batch, or on its own when the push
+ * is refused (schema, malformed body, reused op ids, errors).
+ */
+static int sync_push_turn(struct cb_req *r, struct cb_site *site_in)
 {
     static const char *const keys[] = {"ops", "pending", "oldest_pending_at", NULL};
     struct cb_field_error fe = {"", ""};
-    struct cb_site site;
+    struct cb_site site = *site_in; /* a shallow copy: site_in keeps ownership */
     struct push_stats stats = {0, 0, 0, 0, 0};
-    if (!is_central(r)) {
-        return not_central(r);
+    /* The batch is applied on a lent sync connection: foreign keys are
+     * checked by the sites that wrote the data, and rows may arrive in scope
+     * order, not dependency order (store.h).  r->db holds no transaction. */
+    struct cb_conn *db = NULL;
+    int rc = cb_store_sync_conn_take(r->app->store, &db);
+    if (rc == CB_OK) {
+        rc = cb_conn_begin(db);
+        if (rc) {
+            cb_store_sync_conn_put(r->app->store, db);
+        }
     }
-    if (authenticate_site(r, &site) != CB_OK) {
-        cb_site_clear(&site);
-        return CB_OK;
+    if (rc) {
+        return cb_reply_error(r, rc, NULL);
     }
-    int rc = cb_json_only_keys(r->body, keys, &fe);
+    rc = record_nonce(db, r);
+    if (rc) {
+        cb_conn_rollback(db);
+        cb_store_sync_conn_put(r->app->store, db);
+        return refuse_nonce(r, rc);
+    }
+    const char *schema = cb_req_header(r, "X-CB-Schema");
+    if (!schema || strtol(schema, NULL, 10) != cb_store_schema_version()) {
+        rc = cb_conn_commit(db); /* the nonce alone */
+        cb_store_sync_conn_put(r->app->store, db);
+        return rc ? cb_reply_error(r, rc, NULL) : check_schema(r);
+    }
+    rc = cb_json_only_keys(r->body, keys, &fe);
     json_t *ops = json_object_get(r->body, "ops");
     if (rc == CB_OK && (!json_is_array(ops) || json_array_size(ops) > MAX_OPS)) {
         rc = cb_field_fail(&fe, "ops", "must be a list of at most %d changes", MAX_OPS);
     }
     if (rc) {
-        cb_site_clear(&site);
+        if (cb_conn_commit(db) != CB_OK) {
+            push_abandon(db, r);
+        }
+        cb_store_sync_conn_put(r->app->store, db);
         return cb_reply_error(r, rc, &fe);
     }
     json_t *rejected = json_array();
@@ -954,15 +1056,7 @@ static int sync_push_turn(struct cb_req *r)
      * under that id is not a resend but a new write under a reused id: the site was
      * restored from a backup (docs/SYNC.md, "Restored sites"). */
     json_int_t reused = 0;
-    /* The batch is applied on a lent sync connection: foreign keys are
-     * checked by the sites that wrote the data, and rows may arrive in scope
-     * order, not dependency order (store.h).  r->db holds no transaction. */
-    struct cb_conn *db = NULL;
-    rc = cb_store_sync_conn_take(r->app->store, &db);
-    if (rc == CB_OK) {
-        rc = cb_conn_begin(db);
-    }
-    if (rc == CB_OK) {
+    {
         /* The acknowledgement point as of this write transaction: the same batch may
          * be pushed twice at once (a retry, or `coachbox sync` racing the background
          * syncer), and the second must skip what the first applied. */
@@ -1011,7 +1105,7 @@ static int sync_push_turn(struct cb_req *r)
     if (rc == CB_OK && reused) {
         /* Nothing was applied (every op before the reused one was a resend): answer
          * with central's mark so the site moves its waiting ops past it and resends. */
-        cb_conn_rollback(db);
+        push_abandon(db, r);
         cb_store_sync_conn_put(r->app->store, db);
         char detail[160];
         snprintf(detail, sizeof(detail),
@@ -1021,7 +1115,6 @@ static int sync_push_turn(struct cb_req *r)
                                    r->addr, "denied",        detail,  NULL};
         cb_audit(r->db, &e);
         fprintf(stderr, "coachbox: sync: site %s (%s): %s\n", site.name, site.id, detail);
-        cb_site_clear(&site);
         json_decref(rejected);
         return cb_reply_json(
             r, 409,
@@ -1076,11 +1169,13 @@ static int sync_push_turn(struct cb_req *r)
     }
     if (rc == CB_OK) {
         rc = cb_conn_commit(db);
-    } else if (db) {
-        cb_conn_rollback(db);
+        if (rc) {
+            (void)record_nonce(db, r); /* the commit failed and rolled back */
+        }
+    } else {
+        push_abandon(db, r);
     }
     cb_store_sync_conn_put(r->app->store, db);
-    cb_site_clear(&site);
     if (rc) {
         json_decref(rejected);
         return cb_reply_error(r, rc, &fe);

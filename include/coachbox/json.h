@@ -34,5 +34,14 @@ struct cb_buf;
  * jansson.  CB_ETOOLARGE past b's cap, CB_ENOMEM.
  */
 int cb_json_buf_add_string(struct cb_buf *b, const char *s);
+/*
+ * Append v (not NULL) to b as compact JSON, the same text cb_json_dump gives
+ * (members in their order, non-ASCII escaped, reals with 15 digits), without
+ * jansson's per-piece callbacks: objects, arrays, plain strings, integers and
+ * literals are written here, anything else by jansson.  Recursion follows v's
+ * nesting (a parsed value: jansson caps it at 2048 levels).  CB_ETOOLARGE past
+ * b's cap, CB_ENOMEM.
+ */
+int cb_json_buf_add_value(struct cb_buf *b, const json_t *v);
 
 #endif

@@ -70,10 +70,20 @@ int cb_store_sync_conn(struct cb_store *s, struct cb_conn **out);
  * small store-wide spare list, so that a server whose workers all serve sync
  * requests keeps one or two sync connections, not one per worker.  Give it
  * back with cb_store_sync_conn_put, no transaction open (put(NULL) does
- * nothing).  Errors: CB_ENOMEM, CB_EDB, CB_EIO.
+ * nothing); the last one given back keeps its page cache for the next taker.
+ * Its commits do not checkpoint the WAL (unless the WAL has grown past 32 MiB):
+ * the caller runs cb_store_checkpoint after it has released whatever lock
+ * serialises its writes.  Errors: CB_ENOMEM, CB_EDB, CB_EIO.
  */
 int cb_store_sync_conn_take(struct cb_store *s, struct cb_conn **out);
 void cb_store_sync_conn_put(struct cb_store *s, struct cb_conn *c);
+/*
+ * A passive checkpoint of the WAL on c (copies the committed pages no reader
+ * still needs into the database, without waiting for writers or readers);
+ * nothing when c holds a transaction.  Errors (another checkpoint running) are
+ * ignored: the next one copies what this one left.  Any connection, its thread.
+ */
+void cb_store_checkpoint(struct cb_conn *c);
 /*
  * An HTTP request's connection: lent from the store's spare list (newest
  * first) and made this thread's connection (cb_store_conn returns it) until

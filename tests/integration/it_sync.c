@@ -1410,6 +1410,47 @@ static void test_signed_requests_refused(void **state)
     db_text(G.central_dir, "SELECT preferred_name FROM participants WHERE id = ?1", G.p_conf, NULL,
             v, sizeof(v));
     assert_string_not_equal(v, "schema says no");
+
+    /* A push's nonce is recorded in the batch's transaction (hub.c): a replayed push
+     * is refused whether the first was applied or refused, and a nonce a pull used
+     * cannot sign a push. */
+    const char *empty = "{\"ops\":[],\"pending\":0}"; /* applies nothing, consumes no op id */
+    snprintf(ts, sizeof(ts), "%lld", (long long)cb_now_ms());
+    nonce_new(nonce);
+    signed_rq("POST", "/sync/v1/push", empty, NULL, ts, nonce, NULL, &r);
+    if (r.status != 200 || json_integer_value(json_object_get(r.json, "ack")) != last) {
+        fail_msg("empty push: %ld %s", r.status, r.body);
+    }
+    cbt_resp_free(&r);
+    signed_rq("POST", "/sync/v1/push", empty, NULL, ts, nonce, NULL, &r);
+    expect_refusal(&r, 401, "replayed", "X-CB-Nonce");
+    cbt_resp_free(&r);
+    const char *bad = "{\"ops\":5}";
+    snprintf(ts, sizeof(ts), "%lld", (long long)cb_now_ms());
+    nonce_new(nonce);
+    signed_rq("POST", "/sync/v1/push", bad, NULL, ts, nonce, NULL, &r);
+    expect_refusal(&r, 400, "invalid", "ops");
+    cbt_resp_free(&r);
+    signed_rq("POST", "/sync/v1/push", bad, NULL, ts, nonce, NULL, &r);
+    expect_refusal(&r, 401, "replayed", "X-CB-Nonce");
+    cbt_resp_free(&r);
+    snprintf(ts, sizeof(ts), "%lld", (long long)cb_now_ms());
+    nonce_new(nonce);
+    signed_rq("POST", "/sync/v1/push", bad, NULL, ts, nonce, "999", &r);
+    expect_refusal(&r, 409, "schema_mismatch", "X-CB-Schema");
+    cbt_resp_free(&r);
+    signed_rq("POST", "/sync/v1/push", bad, NULL, ts, nonce, "999", &r);
+    expect_refusal(&r, 401, "replayed", "X-CB-Nonce");
+    cbt_resp_free(&r);
+    snprintf(ts, sizeof(ts), "%lld", (long long)cb_now_ms());
+    nonce_new(nonce);
+    signed_rq("GET", pull, NULL, NULL, ts, nonce, NULL, &r);
+    assert_int_equal(r.status, 200);
+    cbt_resp_free(&r);
+    signed_rq("POST", "/sync/v1/push", bad, NULL, ts, nonce, NULL, &r);
+    expect_refusal(&r, 401, "replayed", "X-CB-Nonce");
+    cbt_resp_free(&r);
+    assert_int_equal(b_last_op_id(), last);
 }
 
 static void test_push_out_of_scope_duplicates_gaps(void **state)

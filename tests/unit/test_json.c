@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "coachbox/buf.h"
 #include "coachbox/err.h"
 #include "coachbox/json.h"
 
@@ -203,6 +204,41 @@ static void test_dump_compact_ascii(void **state)
     json_decref(o);
 }
 
+/* cb_json_buf_add_value writes exactly the text cb_json_dump writes. */
+static void test_buf_add_value_as_dump(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        "{}",
+        "[]",
+        "{\"a\":1,\"b\":-42,\"c\":9223372036854775807,\"d\":-9223372036854775808,\"e\":0}",
+        "{\"s\":\"plain\",\"q\":\"say \\\"hi\\\" \\\\ / \\n\\t\\u0001\",\"u\":\"Zo\\u00eb "
+        "\\ud83d\\ude00\"}",
+        "{\"nul\":\"a\\u0000b\",\"r\":1.5,\"r2\":0.1,\"r3\":-2e+300,\"r4\":3.0}",
+        "{\"t\":true,\"f\":false,\"n\":null,\"z\":[1,[2,{\"k\":[]}],\"x\",null]}",
+        "{\"\\u00e9t\\u00e9\":{\"*\":[12,7345678901234567,\"4b1f0c1e-0000-7000-8000-000000000000\"]"
+        "}}",
+    };
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        json_error_t err;
+        json_t *v = json_loads(texts[i], JSON_ALLOW_NUL, &err);
+        assert_non_null(v);
+        char *want = cb_json_dump(v);
+        struct cb_buf b;
+        cb_buf_init(&b, 4096);
+        assert_int_equal(cb_json_buf_add_value(&b, v), CB_OK);
+        assert_string_equal(cb_buf_str(&b), want);
+        /* and past the cap, CB_ETOOLARGE */
+        struct cb_buf small;
+        cb_buf_init(&small, 4);
+        assert_int_equal(cb_json_buf_add_value(&small, v), strlen(want) > 4 ? CB_ETOOLARGE : CB_OK);
+        cb_buf_free(&small);
+        cb_buf_free(&b);
+        free(want);
+        json_decref(v);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -215,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_only_keys),
         cmocka_unit_test(test_str_helper),
         cmocka_unit_test(test_dump_compact_ascii),
+        cmocka_unit_test(test_buf_add_value_as_dump),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     json_decref(sentinel());

@@ -652,6 +652,66 @@ static void test_sync_connections_lent(void **state)
     cb_store_close(s);
 }
 
+static long long cache_used(struct cb_conn *c)
+{
+    int cur = 0, hi = 0;
+    assert_int_equal(sqlite3_db_status(cb_conn_db(c), SQLITE_DBSTATUS_CACHE_USED, &cur, &hi, 0),
+                     SQLITE_OK);
+    return cur;
+}
+
+static long long file_size(const char *dir, const char *name)
+{
+    char path[512];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/*
+ * Of the idle lent sync connections only the last one given back keeps its page
+ * cache; their commits leave the WAL to cb_store_checkpoint.
+ */
+static void test_sync_connection_warm_and_checkpoint(void **state)
+{
+    (void)state;
+    char dir[256];
+    struct cb_store *s = open_fresh(dir, sizeof(dir));
+    struct cb_conn *c0, *c1, *ord, *again;
+    assert_int_equal(cb_store_conn(s, &ord), CB_OK);
+    cb_store_checkpoint(ord); /* the migrations' pages */
+    long long before = file_size(dir, "coachbox.db");
+    assert_int_equal(cb_store_sync_conn_take(s, &c0), CB_OK);
+    assert_int_equal(cb_store_sync_conn_take(s, &c1), CB_OK);
+    /* ~6 MiB in one transaction: past SQLite's automatic checkpoint (1,000 pages). */
+    assert_int_equal(cb_conn_begin(c0), CB_OK);
+    assert_int_equal(cb_conn_exec(c0, "CREATE TABLE big(x BLOB); WITH RECURSIVE n(i) AS "
+                                      "(SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000) "
+                                      "INSERT INTO big SELECT randomblob(1000) FROM n"),
+                     CB_OK);
+    assert_int_equal(cb_conn_commit(c0), CB_OK);
+    /* Not checkpointed at commit: the database file has not grown. */
+    assert_true(file_size(dir, "coachbox.db") < before + 1024 * 1024);
+    assert_true(file_size(dir, "coachbox.db-wal") > 5 * 1024 * 1024);
+    assert_int_equal(cb_conn_exec(c0, "SELECT sum(length(x)) FROM big"), CB_OK);
+    assert_int_equal(cb_conn_exec(c1, "SELECT sum(length(x)) FROM big"), CB_OK);
+    assert_true(cache_used(c0) > 4 * 1024 * 1024);
+    assert_true(cache_used(c1) > 4 * 1024 * 1024);
+    /* c1 goes back first, then c0 on top of it: c1's cache is released, c0's kept. */
+    cb_store_sync_conn_put(s, c1);
+    assert_true(cache_used(c1) > 4 * 1024 * 1024); /* alone on the list: kept */
+    cb_store_sync_conn_put(s, c0);
+    assert_true(cache_used(c1) < 1024 * 1024);
+    assert_true(cache_used(c0) > 4 * 1024 * 1024);
+    assert_int_equal(cb_store_sync_conn_take(s, &again), CB_OK);
+    assert_ptr_equal(again, c0);
+    cb_store_sync_conn_put(s, again);
+    /* A passive checkpoint on any connection copies the pages into the database. */
+    cb_store_checkpoint(ord);
+    assert_true(file_size(dir, "coachbox.db") > before + 5 * 1024 * 1024);
+    cb_store_close(s);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Statements                                                                */
 /* ------------------------------------------------------------------------ */
@@ -945,6 +1005,7 @@ int main(void)
         cmocka_unit_test(test_two_stores_in_one_thread),
         cmocka_unit_test(test_connections_lent_per_request),
         cmocka_unit_test(test_sync_connections_lent),
+        cmocka_unit_test(test_sync_connection_warm_and_checkpoint),
         cmocka_unit_test(test_statement_cache_reuse),
         cmocka_unit_test(test_statement_cache_eviction),
         cmocka_unit_test(test_prepare_and_exec_errors),
