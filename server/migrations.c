@@ -33,6 +33,33 @@
     "UPDATE measures " PB_SET " WHERE instrument = " X ".instrument AND participant_id = " X       \
     ".participant_id;"
 
+/* Migration 11's triggers, each as SQLite stores it in sqlite_master.sql (the
+ * statement without its ';'): also compared by cb_conn_defer_baselines. */
+#define PB_TRIGGER_INSERT                                                                          \
+    "CREATE TRIGGER measures_pb_insert AFTER INSERT ON measures"                                   \
+    "  WHEN NEW.instrument IN " PB_INSTR " BEGIN " PB_REFRESH("NEW") " END"
+#define PB_TRIGGER_DELETE                                                                          \
+    "CREATE TRIGGER measures_pb_delete AFTER DELETE ON measures"                                   \
+    "  WHEN OLD.instrument IN " PB_INSTR " BEGIN " PB_REFRESH("OLD") " END"
+#define PB_TRIGGER_UPDATE_OLD                                                                      \
+    "CREATE TRIGGER measures_pb_update_old AFTER UPDATE OF participant_id, instrument,"            \
+    "  timepoint, taken_at, complete, score, team, deleted ON measures"                            \
+    "  WHEN OLD.instrument IN " PB_INSTR " BEGIN " PB_REFRESH("OLD") " END"
+#define PB_TRIGGER_UPDATE_NEW                                                                      \
+    "CREATE TRIGGER measures_pb_update_new AFTER UPDATE OF participant_id, instrument,"            \
+    "  timepoint, taken_at, complete, score, team, deleted ON measures"                            \
+    "  WHEN NEW.instrument IN " PB_INSTR " AND (OLD.instrument IS NOT NEW.instrument OR"           \
+    "  OLD.participant_id IS NOT NEW.participant_id) BEGIN " PB_REFRESH("NEW") " END"
+
+const char *const cb_migrations_pb_triggers[] = {
+    PB_TRIGGER_INSERT, PB_TRIGGER_DELETE, PB_TRIGGER_UPDATE_OLD, PB_TRIGGER_UPDATE_NEW, NULL};
+
+/* What each of those triggers runs for its group (X.instrument, X.participant_id),
+ * with ?1 = the instrument and ?2 = the participant; a no-op for an instrument
+ * without pairs, as the triggers' WHEN is. */
+const char cb_migrations_pb_refresh[] = "UPDATE measures " PB_SET " WHERE ?1 IN " PB_INSTR
+                                        " AND instrument = ?1 AND participant_id = ?2";
+
 const char *const cb_migrations[] = {
     /* 1: foundation - teams, venues, users, sessions, participants, encounters, audit */
     "CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -312,17 +339,10 @@ const char *const cb_migrations[] = {
     "ALTER TABLE measures ADD COLUMN pbt_at TEXT;"
     "ALTER TABLE measures ADD COLUMN pbt_score REAL;"
     "ALTER TABLE measures ADD COLUMN pbt_row INTEGER;"
-    "CREATE TRIGGER measures_pb_insert AFTER INSERT ON measures"
-    "  WHEN NEW.instrument IN " PB_INSTR " BEGIN " PB_REFRESH("NEW") " END;"
-    "CREATE TRIGGER measures_pb_delete AFTER DELETE ON measures"
-    "  WHEN OLD.instrument IN " PB_INSTR " BEGIN " PB_REFRESH("OLD") " END;"
-    "CREATE TRIGGER measures_pb_update_old AFTER UPDATE OF participant_id, instrument,"
-    "  timepoint, taken_at, complete, score, team, deleted ON measures"
-    "  WHEN OLD.instrument IN " PB_INSTR " BEGIN " PB_REFRESH("OLD") " END;"
-    "CREATE TRIGGER measures_pb_update_new AFTER UPDATE OF participant_id, instrument,"
-    "  timepoint, taken_at, complete, score, team, deleted ON measures"
-    "  WHEN NEW.instrument IN " PB_INSTR " AND (OLD.instrument IS NOT NEW.instrument OR"
-    "  OLD.participant_id IS NOT NEW.participant_id) BEGIN " PB_REFRESH("NEW") " END;"
+    PB_TRIGGER_INSERT ";"
+    PB_TRIGGER_DELETE ";"
+    PB_TRIGGER_UPDATE_OLD ";"
+    PB_TRIGGER_UPDATE_NEW ";"
     /* existing data */
     "UPDATE measures " PB_SET " WHERE instrument IN " PB_INSTR ";"
     "CREATE INDEX measures_pairs ON measures(instrument, taken_at, participant_id, timepoint,"
@@ -339,5 +359,9 @@ const char *const cb_migrations[] = {
 #undef PB_ORDER
 #undef PB_SET
 #undef PB_REFRESH
+#undef PB_TRIGGER_INSERT
+#undef PB_TRIGGER_DELETE
+#undef PB_TRIGGER_UPDATE_OLD
+#undef PB_TRIGGER_UPDATE_NEW
 
 const size_t cb_migrations_count = sizeof(cb_migrations) / sizeof(cb_migrations[0]);

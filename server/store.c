@@ -483,6 +483,76 @@ void cb_conn_release_memory(struct cb_conn *c)
     sqlite3_db_release_memory(c->db); /* only unused pages: safe at any time */
 }
 
+/* Are c's schema's triggers exactly the known ones (cb_conn_defer_baselines)? */
+static int triggers_known(struct cb_conn *c, int *known)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c,
+                             "SELECT name, tbl_name, sql FROM sqlite_schema WHERE type = 'trigger' "
+                             "UNION ALL SELECT name, tbl_name, sql FROM sqlite_temp_schema "
+                             "WHERE type = 'trigger'",
+                             &st);
+    if (rc) {
+        return rc;
+    }
+    int ok = 1, pb = 0, s;
+    while (ok && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        const char *tbl = (const char *)sqlite3_column_text(st, 1);
+        const char *sql = (const char *)sqlite3_column_text(st, 2);
+        if (name && tbl && strcmp(tbl, "audit_events") == 0 &&
+            (strcmp(name, "audit_no_update") == 0 || strcmp(name, "audit_no_delete") == 0)) {
+            continue; /* guards against editing the audit log: a pull only inserts */
+        }
+        int found = 0;
+        for (int i = 0; sql && cb_migrations_pb_triggers[i]; i++) {
+            found = found || strcmp(sql, cb_migrations_pb_triggers[i]) == 0;
+        }
+        pb += found;
+        ok = found;
+    }
+    cb_stmt_done(st);
+    *known = ok && pb == 4;
+    return CB_OK;
+}
+
+int cb_conn_defer_baselines(struct cb_conn *c, int on, int *deferred)
+{
+    int known = 0, cur = 0;
+    *deferred = 0;
+    if (!on) {
+        return sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 1, &cur) == SQLITE_OK
+                   ? CB_OK
+                   : CB_EDB;
+    }
+    assert(sqlite3_get_autocommit(c->db));
+    int rc = triggers_known(c, &known);
+    if (rc || !known) {
+        return rc;
+    }
+    if (sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, &cur) != SQLITE_OK ||
+        cur != 0) {
+        sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 1, &cur);
+        return CB_EDB;
+    }
+    *deferred = 1;
+    return CB_OK;
+}
+
+int cb_conn_refresh_baseline(struct cb_conn *c, const char *instrument, const char *participant_id)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c, cb_migrations_pb_refresh, &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, instrument, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, participant_id, -1, SQLITE_STATIC);
+    rc = cb_store_rc(sqlite3_step(st));
+    cb_stmt_done(st);
+    return rc;
+}
+
 void cb_conn_rollback(struct cb_conn *c)
 {
     if (c->group) {

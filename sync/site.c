@@ -1053,8 +1053,142 @@ static int pending_fields(struct cb_conn *c, const char *tbl, const char *row_id
     return CB_OK;
 }
 
+/*
+ * How a page is applied (pull_pages): whether the outbox was empty when the
+ * page's transaction began (then no change can have a field waiting in it),
+ * and, while the measures' baseline triggers are off (cb_conn_defer_baselines),
+ * the (instrument, participant) groups they would have refreshed, each once,
+ * refreshed before the page commits (groups: key "instrument\x1fparticipant",
+ * value [instrument, participant]; NULL when the triggers are on).
+ */
+struct page_apply {
+    int outbox_empty;
+    json_t *groups;
+};
+
+/* Note the group of a measure (when the baselines are deferred). */
+static int group_add(struct page_apply *pa, const char *instrument, const char *pid)
+{
+    char key[512];
+    if (!pa->groups || !instrument || !pid) {
+        return CB_OK;
+    }
+    if ((size_t)snprintf(key, sizeof(key), "%s\x1f%s", instrument, pid) >= sizeof(key)) {
+        return CB_ETOOLARGE; /* ids and instruments are far shorter */
+    }
+    if (json_object_get(pa->groups, key)) {
+        return CB_OK;
+    }
+    return json_object_set_new(pa->groups, key, json_pack("[s, s]", instrument, pid)) ? CB_ENOMEM
+                                                                                      : CB_OK;
+}
+
+/* The instrument and participant of measure id as stored on c, and whether the
+ * row exists (*found).  inst and pid receive at most len - 1 bytes. */
+static int measure_group(struct cb_conn *c, const char *id, char *inst, char *pid, size_t len,
+                         int *found)
+{
+    sqlite3_stmt *st;
+    int rc =
+        cb_conn_prepare(c, "SELECT instrument, participant_id FROM measures WHERE id = ?1", &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    *found = s == SQLITE_ROW;
+    inst[0] = pid[0] = '\0';
+    if (s == SQLITE_ROW) {
+        const char *a = (const char *)sqlite3_column_text(st, 0);
+        const char *b = (const char *)sqlite3_column_text(st, 1);
+        if ((a && strlen(a) >= len) || (b && strlen(b) >= len)) {
+            rc = CB_ETOOLARGE;
+        } else {
+            snprintf(inst, len, "%s", a ? a : "");
+            snprintf(pid, len, "%s", b ? b : "");
+        }
+    } else if (s != SQLITE_DONE) {
+        rc = cb_store_rc(s);
+    }
+    cb_stmt_done(st);
+    return rc;
+}
+
+/* Does an applied change set a column that migration 11's update triggers watch? */
+static int sets_baseline_column(const json_t *apply)
+{
+    static const char *const watched[] = {"participant_id", "instrument", "timepoint",
+                                          "taken_at",       "complete",   "score",
+                                          "team",           "deleted",    NULL};
+    for (const char *const *w = watched; *w; w++) {
+        if (json_object_get(apply, *w)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Write a pulled change's fields apply to row_id of t (caller holds the
+ * transaction).  With the baselines deferred (pa->groups), a measure's groups
+ * are noted as migration 11's triggers would have refreshed them: an insert
+ * its new row's, an update setting a watched column its old row's and its new
+ * row's (and an update setting the instrument refreshes the old group first,
+ * see cb_conn_refresh_baseline).  *existed: the row was there before.
+ */
+static int apply_row(struct cb_conn *c, const struct cb_table *t, const char *row_id,
+                     const json_t *apply, const char *now, struct page_apply *pa, int *existed)
+{
+    if (!pa->groups || strcmp(t->name, "measures") != 0) {
+        return cb_record_apply_probe(c, t, row_id, apply, now, existed);
+    }
+    char inst[128], pid[128], ninst[128], npid[128];
+    int rc = measure_group(c, row_id, inst, pid, sizeof(inst), existed);
+    if (rc == CB_OK && *existed && json_object_get(apply, "instrument")) {
+        /* A row leaving for an instrument without pairs keeps the baseline its
+         * group gave it until then (no trigger refreshes it after): give it now. */
+        rc = cb_conn_refresh_baseline(c, inst, pid);
+    }
+    if (rc == CB_OK) {
+        rc = cb_record_apply_known(c, t, row_id, apply, now, *existed);
+    }
+    int watched = !*existed || sets_baseline_column(apply);
+    if (rc == CB_OK && *existed && watched) {
+        rc = group_add(pa, inst, pid);
+    }
+    if (rc == CB_OK && watched &&
+        (!*existed || json_object_get(apply, "instrument") ||
+         json_object_get(apply, "participant_id"))) {
+        int found;
+        rc = measure_group(c, row_id, ninst, npid, sizeof(ninst), &found);
+        if (rc == CB_OK && found) {
+            rc = group_add(pa, ninst, npid);
+        }
+    }
+    return rc;
+}
+
+/* Refresh each group noted while the page was applied (struct page_apply). */
+static int refresh_groups(struct cb_conn *c, struct page_apply *pa)
+{
+    const char *key;
+    json_t *g;
+    int rc = CB_OK;
+    json_object_foreach(pa->groups, key, g)
+    {
+        (void)key;
+        if (rc == CB_OK) {
+            rc = cb_conn_refresh_baseline(c, json_string_value(json_array_get(g, 0)),
+                                          json_string_value(json_array_get(g, 1)));
+        }
+    }
+    json_object_clear(pa->groups);
+    return rc;
+}
+
 /* Apply one pulled change (caller holds the transaction). */
-static int apply_change(struct cb_conn *c, const json_t *ch, const json_t *teams, json_t *exits)
+static int apply_change(struct cb_conn *c, const json_t *ch, const json_t *teams, json_t *exits,
+                        struct page_apply *pa)
 {
     const char *tbl = cb_json_str(ch, "tbl");
     const char *row_id = cb_json_str(ch, "row_id");
@@ -1068,7 +1202,8 @@ static int apply_change(struct cb_conn *c, const json_t *ch, const json_t *teams
     }
     cb_hlc_observe(cb_store_hlc(cb_conn_store(c)), hlc, cb_now_ms());
     json_t *pending = json_object();
-    int rc = pending_fields(c, tbl, row_id, pending);
+    int rc =
+        pa->outbox_empty ? (pending ? CB_OK : CB_ENOMEM) : pending_fields(c, tbl, row_id, pending);
     const char *key;
     json_t *v;
     /* Usually nothing of the row waits in the outbox and every field is a synced
@@ -1093,7 +1228,7 @@ static int apply_change(struct cb_conn *c, const json_t *ch, const json_t *teams
         char now[CB_TIME_STRLEN];
         int existed = 1;
         cb_time_format(cb_now_ms(), now);
-        rc = cb_record_apply_probe(c, t, row_id, apply, now, &existed);
+        rc = apply_row(c, t, row_id, apply, now, pa, &existed);
         json_t *versions = NULL;
         if (rc == CB_OK) {
             /* A row that was not here has no versions (row_meta goes with its row). */
@@ -1220,8 +1355,29 @@ static int prefetch_take(struct prefetch *pf, int64_t since, int64_t held, struc
     return 0;
 }
 
+/* Does the page hold a change to measures? */
+static int page_has_measures(const json_t *changes)
+{
+    size_t i;
+    json_t *ch;
+    json_array_foreach(changes, i, ch)
+    {
+        const char *tbl = cb_json_str(ch, "tbl");
+        if (tbl && strcmp(tbl, "measures") == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Apply pages from the cursor on until central has no more.  pa->groups is
+ * set (an empty object) once the measures' baseline triggers are off on c
+ * (the first page with a measure switches them off; pull_all switches them
+ * back on): then each page refreshes the groups it touched before it commits.
+ */
 static int pull_pages(struct cb_conn *c, const char *base, cb_sync_progress progress, void *ud,
-                      struct cb_sync_result *res, struct prefetch *pf)
+                      struct cb_sync_result *res, struct prefetch *pf, struct page_apply *pa)
 {
     for (;;) {
         char path[128], teams_text[4096];
@@ -1259,6 +1415,19 @@ static int pull_pages(struct cb_conn *c, const char *base, cb_sync_progress prog
             prefetch_start(pf, next, held);
         }
         json_t *exits = json_array();
+        if (rc == CB_OK && !pa->groups && page_has_measures(changes)) {
+            /* Between transactions: measures' baselines are refreshed once per group
+             * and page from here on, not after every row (cb_conn_defer_baselines). */
+            int deferred = 0;
+            rc = cb_conn_defer_baselines(c, 1, &deferred);
+            if (rc == CB_OK && deferred && !(pa->groups = json_object())) {
+                cb_conn_defer_baselines(c, 0, &deferred);
+                rc = CB_ENOMEM;
+            }
+        }
+        if (pa->groups) {
+            json_object_clear(pa->groups); /* what a page that failed or was dropped noted */
+        }
         if (rc == CB_OK) {
             /* The page and the cursor commit together (c is the sync connection:
              * foreign keys are off, rows arrive in scope order). */
@@ -1274,11 +1443,26 @@ static int pull_pages(struct cb_conn *c, const char *base, cb_sync_progress prog
             }
             size_t i;
             json_t *ch;
+            if (rc == CB_OK) {
+                /* Nothing can be added to the outbox while this transaction holds the
+                 * write lock, so an empty one needs no lookup per change. */
+                sqlite3_stmt *st;
+                rc = cb_conn_prepare(c, "SELECT EXISTS (SELECT 1 FROM outbox)", &st);
+                if (rc == CB_OK) {
+                    int s = sqlite3_step(st);
+                    rc = s == SQLITE_ROW ? CB_OK : cb_store_rc(s) ? cb_store_rc(s) : CB_EDB;
+                    pa->outbox_empty = rc == CB_OK && sqlite3_column_int(st, 0) == 0;
+                    cb_stmt_done(st);
+                }
+            }
             json_array_foreach(changes, i, ch)
             {
                 if (rc == CB_OK) {
-                    rc = apply_change(c, ch, teams, exits);
+                    rc = apply_change(c, ch, teams, exits, pa);
                 }
+            }
+            if (rc == CB_OK && pa->groups) {
+                rc = refresh_groups(c, pa);
             }
             if (rc == CB_OK) {
                 rc = set_int(c, "sync_cursor", next);
@@ -1326,6 +1510,9 @@ static int pull_pages(struct cb_conn *c, const char *base, cb_sync_progress prog
                 }
             }
             if (rc == CB_OK) {
+                /* With the baselines deferred this deletes a person's measures without
+                 * their trigger, which would only have refreshed the person's other
+                 * measures of the same instrument: deleted by the same purge. */
                 rc = process_scope_exits(c);
             }
             if (rc == CB_OK) {
@@ -1365,7 +1552,16 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
     pf.base = base;
     auth_load(c, &pf.auth);
     pf.k = curl_easy_init(); /* NULL: pages are fetched one after the other */
-    int rc = pull_pages(c, base, progress, ud, res, &pf);
+    struct page_apply pa = {0, NULL};
+    int rc = pull_pages(c, base, progress, ud, res, &pf, &pa);
+    if (pa.groups) {
+        int unused_flag;
+        /* Triggers back on for whatever c runs next (a failure here would leave
+         * them off: the round fails rather than go on that way). */
+        int rc2 = cb_conn_defer_baselines(c, 0, &unused_flag);
+        rc = rc ? rc : rc2;
+        json_decref(pa.groups);
+    }
     struct http_resp unused;
     if (prefetch_take(&pf, pf.since, pf.held, &unused)) {
         resp_free(&unused); /* the round ended before it (an error) */

@@ -123,6 +123,32 @@ void cb_conn_rollback(struct cb_conn *c); /* ROLLBACK if a transaction is open *
 void cb_conn_release_memory(struct cb_conn *c);
 
 /*
+ * Deferred baselines, for a field server applying pulled pages (sync/site.c)
+ * on its sync connection c, between transactions.  on = 1: when the schema's
+ * triggers are exactly the known ones (migration 11's four on measures, as
+ * written there, and audit_events' two guards, which a pull never fires),
+ * switch c's triggers off and set *deferred = 1; the caller must then call
+ * cb_conn_refresh_baseline, in the same transaction, for each (instrument,
+ * participant) group the triggers would have refreshed (see the function).
+ * Otherwise *deferred = 0 and nothing changes.  on = 0 switches them back on.
+ * A switch expires c's prepared statements (they are prepared again).
+ */
+int cb_conn_defer_baselines(struct cb_conn *c, int on, int *deferred);
+/*
+ * What migration 11's triggers on measures run for one group: refresh the
+ * baseline columns of every measure of (instrument, participant_id); a no-op
+ * for an instrument without pairs.  After a page's writes, once per group that
+ * an insert (its new row), a delete (its old row) or an update setting any of
+ * participant_id, instrument, timepoint, taken_at, complete, score, team or
+ * deleted (its old and its new row) touched, it leaves the rows as the
+ * triggers would have: each refresh depends only on the group's final rows.
+ * One exception needs a refresh at the time: a row whose instrument changes
+ * keeps, if its new instrument has no pairs, the baseline its old group gave
+ * it just before, so the old group is refreshed before such an update too.
+ */
+int cb_conn_refresh_baseline(struct cb_conn *c, const char *instrument, const char *participant_id);
+
+/*
  * Group mode, for the writer thread (writer.h) only: cb_conn_group_begin()
  * opens one BEGIN IMMEDIATE transaction; until cb_conn_group_end(), every
  * cb_conn_begin/commit/rollback on c becomes SAVEPOINT/RELEASE/ROLLBACK TO,
