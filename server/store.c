@@ -483,6 +483,27 @@ void cb_conn_release_memory(struct cb_conn *c)
     sqlite3_db_release_memory(c->db); /* only unused pages: safe at any time */
 }
 
+int cb_store_open_checkpointer(struct cb_store *s, sqlite3 **out)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(
+        s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_close(db);
+        return cb_store_rc(rc) ? cb_store_rc(rc) : CB_EDB;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    /* A connection opens the WAL at its first read: until then a checkpoint on
+     * it does nothing (it takes the database for one not in WAL mode). */
+    rc = sqlite3_exec(db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_close(db);
+        return cb_store_rc(rc) ? cb_store_rc(rc) : CB_EDB;
+    }
+    *out = db;
+    return CB_OK;
+}
+
 /* Are c's schema's triggers exactly the known ones (cb_conn_defer_baselines)? */
 static int triggers_known(struct cb_conn *c, int *known)
 {

@@ -194,13 +194,10 @@ int cb_capture_versions(struct cb_conn *c, const char *tbl, const char *row_id, 
     return v ? CB_OK : CB_ENOMEM;
 }
 
-int cb_capture_set_versions(struct cb_conn *c, const char *tbl, const char *row_id,
-                            const json_t *versions)
+/* Write row_meta's versions text for (tbl, row_id) on c (insert or replace). */
+static int set_versions_text(struct cb_conn *c, const char *tbl, const char *row_id,
+                             const char *text)
 {
-    char *text = cb_json_dump(versions);
-    if (!text) {
-        return CB_ENOMEM;
-    }
     sqlite3_stmt *st;
     int rc = cb_conn_prepare(c,
                              "INSERT INTO row_meta(tbl, row_id, versions) VALUES (?1, ?2, ?3) "
@@ -213,8 +210,39 @@ int cb_capture_set_versions(struct cb_conn *c, const char *tbl, const char *row_
         rc = cb_store_rc(sqlite3_step(st));
         cb_stmt_done(st);
     }
+    return rc;
+}
+
+int cb_capture_set_versions(struct cb_conn *c, const char *tbl, const char *row_id,
+                            const json_t *versions)
+{
+    char *text = cb_json_dump(versions);
+    if (!text) {
+        return CB_ENOMEM;
+    }
+    int rc = set_versions_text(c, tbl, row_id, text);
     free(text);
     return rc;
+}
+
+int cb_capture_set_row_version(struct cb_conn *c, const char *tbl, const char *row_id, int64_t seq,
+                               uint64_t hlc, const char *site)
+{
+    /* The text cb_json_dump gives for {"*": [seq, hlc, site]} (compact; the HLC as
+     * the signed integer jansson holds), for a site that needs no escaping. */
+    char text[256];
+    for (const char *p = site; *p; p++) {
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              *p == '-' || *p == '_' || *p == '.')) {
+            return CB_EINVAL;
+        }
+    }
+    int n = snprintf(text, sizeof(text), "{\"" CB_VERSION_ROW "\":[%lld,%lld,\"%s\"]}",
+                     (long long)seq, (long long)(json_int_t)hlc, site);
+    if (n < 0 || (size_t)n >= sizeof(text)) {
+        return CB_EINVAL;
+    }
+    return set_versions_text(c, tbl, row_id, text);
 }
 
 int cb_capture_row_values(struct cb_conn *c, const char *tbl, const char *row_id, json_t **out)

@@ -96,6 +96,9 @@ struct http_resp {
     long status;
     struct cb_buf body;
     json_t *json;
+    /* A pull page fetched by the prefetch: per change, the text of its values of
+     * JSON-typed columns (page_dump_json), made on the helper thread; or NULL. */
+    json_t *dumped;
 };
 
 static size_t on_data(char *p, size_t size, size_t n, void *ud)
@@ -283,7 +286,9 @@ static void resp_free(struct http_resp *r)
 {
     cb_buf_free(&r->body);
     json_decref(r->json);
+    json_decref(r->dumped);
     r->json = NULL;
+    r->dumped = NULL;
 }
 
 /* Turn an error response into (code, message). */
@@ -1054,6 +1059,128 @@ static int pending_fields(struct cb_conn *c, const char *tbl, const char *row_id
 }
 
 /*
+ * The pull's checkpointer: the sync connection's automatic checkpoint (in the
+ * commit of every page: a page writes more than the 1,000-page threshold) is
+ * off while a pull runs, and this helper thread, on a connection of its own,
+ * runs a passive checkpoint after each page commits, while the next page is
+ * applied.  A passive checkpoint never blocks the writer, but the WAL starts
+ * again from its beginning only when a write begins with every frame copied
+ * back, which a checkpoint one page behind never gives: so every
+ * CKPT_WAIT_PAGES pages the applying thread waits (not spinning) for the pass
+ * after its last commit, and the WAL stays within a few pages.  Owned by
+ * pull_all; guarded by mu.
+ */
+#define CKPT_WAIT_PAGES 4
+
+struct checkpointer {
+    sqlite3 *db;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned long asked, done; /* passes asked for, passes finished */
+    int stop;
+    int since_wait; /* pages committed since the last wait (applying thread only) */
+    int autockpt;   /* the connection's threshold before (restored by ckpt_stop) */
+};
+
+static void *ckpt_main(void *arg)
+{
+    struct checkpointer *ck = arg;
+    pthread_mutex_lock(&ck->mu);
+    for (;;) {
+        while (!ck->stop && ck->done == ck->asked) {
+            pthread_cond_wait(&ck->cv, &ck->mu);
+        }
+        if (ck->done == ck->asked) {
+            break; /* stopped with nothing left to do */
+        }
+        unsigned long target = ck->asked;
+        pthread_mutex_unlock(&ck->mu);
+        /* Busy (another checkpoint running) or failed: the next pass, or the
+         * connection's own automatic checkpoint after the pull, copies the rest. */
+        sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&ck->mu);
+        ck->done = target;
+        pthread_cond_broadcast(&ck->cv);
+    }
+    pthread_mutex_unlock(&ck->mu);
+    return NULL;
+}
+
+/* Start the checkpointer for c's store and turn c's automatic checkpoint off;
+ * NULL (c unchanged) if it cannot start. */
+static struct checkpointer *ckpt_start(struct cb_conn *c)
+{
+    sqlite3_stmt *st;
+    int autockpt = -1;
+    if (cb_conn_prepare(c, "PRAGMA wal_autocheckpoint", &st) == CB_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            autockpt = sqlite3_column_int(st, 0);
+        }
+        cb_stmt_done(st);
+    }
+    struct checkpointer *ck = autockpt > 0 ? calloc(1, sizeof(*ck)) : NULL;
+    if (!ck) {
+        return NULL; /* also when automatic checkpoints are off already */
+    }
+    ck->autockpt = autockpt;
+    if (cb_store_open_checkpointer(cb_conn_store(c), &ck->db) != CB_OK) {
+        free(ck);
+        return NULL;
+    }
+    pthread_mutex_init(&ck->mu, NULL);
+    pthread_cond_init(&ck->cv, NULL);
+    if (pthread_create(&ck->th, NULL, ckpt_main, ck) != 0) {
+        pthread_cond_destroy(&ck->cv);
+        pthread_mutex_destroy(&ck->mu);
+        sqlite3_close(ck->db);
+        free(ck);
+        return NULL;
+    }
+    sqlite3_wal_autocheckpoint(cb_conn_db(c), 0);
+    return ck;
+}
+
+/* A page committed on the applying thread: ask for a pass; every
+ * CKPT_WAIT_PAGES pages wait for it (see struct checkpointer). */
+static void ckpt_committed(struct checkpointer *ck)
+{
+    if (!ck) {
+        return;
+    }
+    pthread_mutex_lock(&ck->mu);
+    unsigned long want = ++ck->asked;
+    pthread_cond_broadcast(&ck->cv);
+    if (++ck->since_wait >= CKPT_WAIT_PAGES) {
+        ck->since_wait = 0;
+        while (ck->done < want) {
+            pthread_cond_wait(&ck->cv, &ck->mu);
+        }
+    }
+    pthread_mutex_unlock(&ck->mu);
+}
+
+/* Stop the checkpointer (after the passes asked for) and give c its automatic
+ * checkpoint back. */
+static void ckpt_stop(struct cb_conn *c, struct checkpointer *ck)
+{
+    if (!ck) {
+        return;
+    }
+    pthread_mutex_lock(&ck->mu);
+    ck->stop = 1;
+    pthread_cond_broadcast(&ck->cv);
+    pthread_mutex_unlock(&ck->mu);
+    pthread_join(ck->th, NULL);
+    pthread_cond_destroy(&ck->cv);
+    pthread_mutex_destroy(&ck->mu);
+    sqlite3_close(ck->db);
+    int autockpt = ck->autockpt;
+    free(ck);
+    sqlite3_wal_autocheckpoint(cb_conn_db(c), autockpt);
+}
+
+/*
  * How a page is applied (pull_pages): whether the outbox was empty when the
  * page's transaction began (then no change can have a field waiting in it),
  * and, while the measures' baseline triggers are off (cb_conn_defer_baselines),
@@ -1064,6 +1191,8 @@ static int pending_fields(struct cb_conn *c, const char *tbl, const char *row_id
 struct page_apply {
     int outbox_empty;
     json_t *groups;
+    struct checkpointer *ck; /* NULL: SQLite checkpoints in each commit, as usual */
+    int ck_tried;            /* ckpt_start was called (once per pull) */
 };
 
 /* Note the group of a measure (when the baselines are deferred). */
@@ -1137,10 +1266,11 @@ static int sets_baseline_column(const json_t *apply)
  * see cb_conn_refresh_baseline).  *existed: the row was there before.
  */
 static int apply_row(struct cb_conn *c, const struct cb_table *t, const char *row_id,
-                     const json_t *apply, const char *now, struct page_apply *pa, int *existed)
+                     const json_t *apply, const json_t *dumped, const char *now,
+                     struct page_apply *pa, int *existed)
 {
     if (!pa->groups || strcmp(t->name, "measures") != 0) {
-        return cb_record_apply_probe(c, t, row_id, apply, now, existed);
+        return cb_record_apply_dumped(c, t, row_id, apply, dumped, now, 1, existed);
     }
     char inst[128], pid[128], ninst[128], npid[128];
     int rc = measure_group(c, row_id, inst, pid, sizeof(inst), existed);
@@ -1150,7 +1280,7 @@ static int apply_row(struct cb_conn *c, const struct cb_table *t, const char *ro
         rc = cb_conn_refresh_baseline(c, inst, pid);
     }
     if (rc == CB_OK) {
-        rc = cb_record_apply_known(c, t, row_id, apply, now, *existed);
+        rc = cb_record_apply_dumped(c, t, row_id, apply, dumped, now, 0, existed);
     }
     int watched = !*existed || sets_baseline_column(apply);
     if (rc == CB_OK && *existed && watched) {
@@ -1186,9 +1316,10 @@ static int refresh_groups(struct cb_conn *c, struct page_apply *pa)
     return rc;
 }
 
-/* Apply one pulled change (caller holds the transaction). */
-static int apply_change(struct cb_conn *c, const json_t *ch, const json_t *teams, json_t *exits,
-                        struct page_apply *pa)
+/* Apply one pulled change (caller holds the transaction); dumped: its entry of
+ * http_resp.dumped, or NULL. */
+static int apply_change(struct cb_conn *c, const json_t *ch, const json_t *dumped,
+                        const json_t *teams, json_t *exits, struct page_apply *pa)
 {
     const char *tbl = cb_json_str(ch, "tbl");
     const char *row_id = cb_json_str(ch, "row_id");
@@ -1228,17 +1359,26 @@ static int apply_change(struct cb_conn *c, const json_t *ch, const json_t *teams
         char now[CB_TIME_STRLEN];
         int existed = 1;
         cb_time_format(cb_now_ms(), now);
-        rc = apply_row(c, t, row_id, apply, now, pa, &existed);
+        rc = apply_row(c, t, row_id, apply, json_is_object(dumped) ? dumped : NULL, now, pa,
+                       &existed);
         json_t *versions = NULL;
-        if (rc == CB_OK) {
-            /* A row that was not here has no versions (row_meta goes with its row). */
+        /* A row that was not here has no versions (row_meta goes with its row);
+         * created whole, its versions are one row-wide entry (cb_capture_stamp),
+         * written without building them as JSON when the site id allows. */
+        int done = 0;
+        if (rc == CB_OK && !existed && json_object_get(apply, "created_at")) {
+            int r = cb_capture_set_row_version(c, tbl, row_id, seq, hlc, site);
+            done = r != CB_EINVAL;
+            rc = done ? r : CB_OK;
+        }
+        if (rc == CB_OK && !done) {
             rc = existed ? cb_capture_versions(c, tbl, row_id, &versions)
                          : ((versions = json_object()) ? CB_OK : CB_ENOMEM);
         }
-        if (rc == CB_OK) {
+        if (rc == CB_OK && !done) {
             rc = cb_capture_stamp(versions, apply, seq, hlc, site);
         }
-        if (rc == CB_OK) {
+        if (rc == CB_OK && !done) {
             rc = cb_capture_set_versions(c, tbl, row_id, versions);
         }
         json_decref(versions);
@@ -1283,6 +1423,48 @@ struct prefetch {
     int has_old, has_drop;
 };
 
+/*
+ * For each change of a pull page, an object mapping each of its fields of a
+ * JSON-typed column (an object or array stored as text) to the text
+ * cb_json_dump() gives for it, or null: what cb_record_apply_dumped binds
+ * instead of dumping the value again on the applying thread.  NULL when
+ * memory runs out (the values are then dumped as they are applied).  Touches
+ * only the page and the static table declarations.
+ */
+static json_t *page_dump_json(const json_t *page)
+{
+    const json_t *changes = json_object_get(page, "changes");
+    json_t *out = json_is_array(changes) ? json_array() : NULL;
+    size_t i;
+    json_t *ch;
+    json_array_foreach(changes, i, ch)
+    {
+        const char *tbl = cb_json_str(ch, "tbl");
+        const struct cb_table *t = tbl ? cb_table_find(tbl) : NULL;
+        json_t *fields = json_object_get(ch, "fields");
+        json_t *texts = NULL;
+        const char *key;
+        json_t *v;
+        json_object_foreach(t ? fields : NULL, key, v)
+        {
+            const struct cb_field *f = cb_table_field(t, key);
+            if (!f || (f->type != CB_F_JSON && f->type != CB_F_STRSET) || json_is_null(v)) {
+                continue;
+            }
+            char *text = cb_json_dump(v);
+            if (text && (texts || (texts = json_object()))) {
+                json_object_set_new(texts, key, json_stringn_nocheck(text, strlen(text)));
+            }
+            free(text);
+        }
+        if (json_array_append_new(out, texts ? texts : json_null())) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
 static void *prefetch_main(void *arg)
 {
     struct prefetch *pf = arg;
@@ -1292,6 +1474,9 @@ static void *prefetch_main(void *arg)
     }
     pf->rc = http_send(pf->k, &pf->auth, pf->base, "GET", pf->path, NULL, &pf->resp, pf->msg,
                        sizeof(pf->msg));
+    if (pf->rc == CB_OK && pf->resp.status == 200) {
+        pf->resp.dumped = page_dump_json(pf->resp.json);
+    }
     return NULL;
 }
 
@@ -1413,6 +1598,12 @@ static int pull_pages(struct cb_conn *c, const char *base, cb_sync_progress prog
         if (rc == CB_OK && more && next > cursor) {
             /* The next page travels and is parsed while this one is applied. */
             prefetch_start(pf, next, held);
+            if (pf->k && !pa->ck_tried) {
+                /* More than a page to apply, on two threads: checkpoints move
+                 * off the commits too (not worth a thread for a short pull). */
+                pa->ck_tried = 1;
+                pa->ck = ckpt_start(c);
+            }
         }
         json_t *exits = json_array();
         if (rc == CB_OK && !pa->groups && page_has_measures(changes)) {
@@ -1458,7 +1649,11 @@ static int pull_pages(struct cb_conn *c, const char *base, cb_sync_progress prog
             json_array_foreach(changes, i, ch)
             {
                 if (rc == CB_OK) {
-                    rc = apply_change(c, ch, teams, exits, pa);
+                    rc = apply_change(c, ch,
+                                      json_array_size(resp.dumped) == json_array_size(changes)
+                                          ? json_array_get(resp.dumped, i)
+                                          : NULL,
+                                      teams, exits, pa);
                 }
             }
             if (rc == CB_OK && pa->groups) {
@@ -1525,6 +1720,7 @@ static int pull_pages(struct cb_conn *c, const char *base, cb_sync_progress prog
                 }
             }
             if (rc == CB_OK) {
+                ckpt_committed(pa->ck);
                 res->pulled += (int64_t)json_array_size(changes);
                 if (progress) {
                     progress(ud, "pull", res->pulled, -1);
@@ -1552,8 +1748,9 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
     pf.base = base;
     auth_load(c, &pf.auth);
     pf.k = curl_easy_init(); /* NULL: pages are fetched one after the other */
-    struct page_apply pa = {0, NULL};
+    struct page_apply pa = {0, NULL, NULL, 0};
     int rc = pull_pages(c, base, progress, ud, res, &pf, &pa);
+    ckpt_stop(c, pa.ck);
     if (pa.groups) {
         int unused_flag;
         /* Triggers back on for whatever c runs next (a failure here would leave

@@ -118,6 +118,13 @@ int cb_conn_exec(struct cb_conn *c, const char *sql);
 int cb_conn_begin(struct cb_conn *c);     /* BEGIN IMMEDIATE */
 int cb_conn_commit(struct cb_conn *c);    /* COMMIT; rolls back on failure */
 void cb_conn_rollback(struct cb_conn *c); /* ROLLBACK if a transaction is open */
+/*
+ * A bare connection to s's database for a helper thread that only runs
+ * checkpoints (sqlite3_wal_checkpoint_v2): not in the statement cache or the
+ * store's list, so the caller closes it with sqlite3_close, before
+ * cb_store_close.  Any thread.
+ */
+int cb_store_open_checkpointer(struct cb_store *s, sqlite3 **out);
 /* Free c's unused page cache (pages a transaction holds stay): a sync connection's cache
  * is large for a batch (store.c) and is not kept between batches. */
 void cb_conn_release_memory(struct cb_conn *c);
