@@ -1198,12 +1198,12 @@ struct page_apply {
 /* Note the group of a measure (when the baselines are deferred). */
 static int group_add(struct page_apply *pa, const char *instrument, const char *pid)
 {
-    char key[512];
+    char key[600];
     if (!pa->groups || !instrument || !pid) {
         return CB_OK;
     }
     if ((size_t)snprintf(key, sizeof(key), "%s\x1f%s", instrument, pid) >= sizeof(key)) {
-        return CB_ETOOLARGE; /* ids and instruments are far shorter */
+        return CB_ETOOLARGE; /* cannot happen: each comes from a 256-byte buffer */
     }
     if (json_object_get(pa->groups, key)) {
         return CB_OK;
@@ -1272,7 +1272,7 @@ static int apply_row(struct cb_conn *c, const struct cb_table *t, const char *ro
     if (!pa->groups || strcmp(t->name, "measures") != 0) {
         return cb_record_apply_dumped(c, t, row_id, apply, dumped, now, 1, existed);
     }
-    char inst[128], pid[128], ninst[128], npid[128];
+    char inst[256], pid[256], ninst[256], npid[256];
     int rc = measure_group(c, row_id, inst, pid, sizeof(inst), existed);
     if (rc == CB_OK && *existed && json_object_get(apply, "instrument")) {
         /* A row leaving for an instrument without pairs keeps the baseline its
@@ -1286,9 +1286,13 @@ static int apply_row(struct cb_conn *c, const struct cb_table *t, const char *ro
     if (rc == CB_OK && *existed && watched) {
         rc = group_add(pa, inst, pid);
     }
-    if (rc == CB_OK && watched &&
-        (!*existed || json_object_get(apply, "instrument") ||
-         json_object_get(apply, "participant_id"))) {
+    const char *ai = cb_json_str(apply, "instrument"), *ap = cb_json_str(apply, "participant_id");
+    if (rc == CB_OK && !*existed && ai && ap) {
+        /* Inserted: the row holds these two texts as they were bound. */
+        rc = group_add(pa, ai, ap);
+    } else if (rc == CB_OK && watched &&
+               (!*existed || json_object_get(apply, "instrument") ||
+                json_object_get(apply, "participant_id"))) {
         int found;
         rc = measure_group(c, row_id, ninst, npid, sizeof(ninst), &found);
         if (rc == CB_OK && found) {
