@@ -21,4 +21,15 @@ extern const size_t cb_migrations_count;
     "[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z' AND substr(" T ", 6, 2) BETWEEN '01' AND '12' AND "   \
     "substr(" T ", 9, 2) >= '01')"
 
+/*
+ * The refresh of the measures' derived columns and rows for one (instrument
+ * ?1, participant ?2) group: the report values (rv*) of its rows, its rows'
+ * baselines (pb*, pbt*), its latest measure (measure_latest) - what the
+ * triggers of migrations 12 and 14 keep, as statements run in this order
+ * (NULL-ended).  The triggers skip while cb_derived_deferred() is 1 on the
+ * connection (cb_conn_defer_baselines, store.c): a sync apply then runs these
+ * once per group it touched instead.
+ */
+extern const char *const cb_migrations_measures_refresh[];
+
 #endif

@@ -522,10 +522,17 @@ int cb_record_synced_column(const struct cb_table *t, const char *name)
 }
 
 /* Bind a synced column's JSON value: declared field f, or (f NULL) one of the
- * three extras named name. */
+ * three extras named name.  dumped: see cb_record_apply_dumped (may be NULL). */
 static int bind_column(sqlite3_stmt *st, int idx, const struct cb_field *f, const char *name,
-                       const json_t *v)
+                       const json_t *v, const json_t *dumped)
 {
+    if (f && dumped && (f->type == CB_F_JSON || f->type == CB_F_STRSET) && v && !json_is_null(v)) {
+        const json_t *text = json_object_get(dumped, name);
+        if (json_is_string(text)) {
+            return sqlite3_bind_text(st, idx, json_string_value(text),
+                                     (int)json_string_length(text), SQLITE_TRANSIENT);
+        }
+    }
     if (f) {
         return bind_value(st, idx, f, v);
     }
@@ -614,13 +621,26 @@ int cb_record_apply(struct cb_conn *c, const struct cb_table *t, const char *id,
     return cb_record_apply_probe(c, t, id, fields, now_iso, &existed);
 }
 
+static int apply_known(struct cb_conn *c, const struct cb_table *t, const char *id,
+                       const json_t *fields, const json_t *dumped, const char *now_iso, int exists);
+
 int cb_record_apply_probe(struct cb_conn *c, const struct cb_table *t, const char *id,
                           const json_t *fields, const char *now_iso, int *existed)
 {
-    char probe[160];
+    return cb_record_apply_dumped(c, t, id, fields, NULL, now_iso, 1, existed);
+}
+
+int cb_record_apply_dumped(struct cb_conn *c, const struct cb_table *t, const char *id,
+                           const json_t *fields, const json_t *dumped, const char *now_iso,
+                           int probe, int *existed)
+{
+    if (!probe) {
+        return apply_known(c, t, id, fields, dumped, now_iso, *existed);
+    }
+    char probe_sql[160];
     sqlite3_stmt *st;
-    snprintf(probe, sizeof(probe), "SELECT 1 FROM %s WHERE id = ?1", t->name);
-    int rc = cb_conn_prepare(c, probe, &st);
+    snprintf(probe_sql, sizeof(probe_sql), "SELECT 1 FROM %s WHERE id = ?1", t->name);
+    int rc = cb_conn_prepare(c, probe_sql, &st);
     if (rc) {
         return rc;
     }
@@ -631,7 +651,7 @@ int cb_record_apply_probe(struct cb_conn *c, const struct cb_table *t, const cha
         return cb_store_rc(s);
     }
     *existed = s == SQLITE_ROW;
-    return cb_record_apply_known(c, t, id, fields, now_iso, *existed);
+    return apply_known(c, t, id, fields, dumped, now_iso, *existed);
 }
 
 /* At most this many columns in one applied change (a synced table has fewer). */
@@ -639,6 +659,12 @@ int cb_record_apply_probe(struct cb_conn *c, const struct cb_table *t, const cha
 
 int cb_record_apply_known(struct cb_conn *c, const struct cb_table *t, const char *id,
                           const json_t *fields, const char *now_iso, int exists)
+{
+    return apply_known(c, t, id, fields, NULL, now_iso, exists);
+}
+
+static int apply_known(struct cb_conn *c, const struct cb_table *t, const char *id,
+                       const json_t *fields, const json_t *dumped, const char *now_iso, int exists)
 {
     const char *key;
     json_t *v;
@@ -718,7 +744,7 @@ int cb_record_apply_known(struct cb_conn *c, const struct cb_table *t, const cha
     json_object_foreach((json_t *)(uintptr_t)fields, key, v)
     {
         assert(k < ncols);
-        bind_column(st, idx++, cols[k++], key, v);
+        bind_column(st, idx++, cols[k++], key, v, dumped);
     }
     sqlite3_bind_text(st, idx, id, -1, SQLITE_TRANSIENT);
     rc = cb_store_rc(sqlite3_step(st));

@@ -50,8 +50,9 @@ struct cb_conn {
     struct stmt_slot cache[STMT_CACHE];
     int ncache;
     int next_evict;
-    int group;  /* a writer group transaction is open (cb_conn_group_begin) */
-    int in_job; /* group mode: the job's savepoint is open */
+    int group;            /* a writer group transaction is open (cb_conn_group_begin) */
+    int in_job;           /* group mode: the job's savepoint is open */
+    int derived_deferred; /* cb_derived_deferred(): cb_conn_defer_baselines */
 };
 
 struct cb_store {
@@ -172,6 +173,21 @@ static void sql_json_number(sqlite3_context *ctx, int argc, sqlite3_value **argv
 }
 
 /*
+ * SQL function cb_derived_deferred(): 1 while the connection (the user data)
+ * defers the measures' derived columns (cb_conn_defer_baselines), else 0.  The
+ * triggers of migrations 12 and 14 skip while it is 1.  No side effect, so it is
+ * registered innocuous (usable in triggers with trusted_schema=OFF); not
+ * deterministic (it reads the connection's state).
+ */
+static void sql_derived_deferred(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    (void)argv;
+    const struct cb_conn *c = sqlite3_user_data(ctx);
+    sqlite3_result_int(ctx, c->derived_deferred);
+}
+
+/*
  * Open a configured connection to s->path; the caller owns *out.  fk: whether
  * foreign keys are enforced (fixed for the connection's lifetime: changing the
  * pragma later would expire every cached statement).
@@ -197,6 +213,11 @@ static int conn_open(struct cb_store *s, int fk, struct cb_conn **out)
     rc = sqlite3_create_function_v2(c->db, "cb_json_number", 3,
                                     SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
                                     sql_json_number, NULL, NULL, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_create_function_v2(c->db, "cb_derived_deferred", 0,
+                                        SQLITE_UTF8 | SQLITE_INNOCUOUS, c, sql_derived_deferred,
+                                        NULL, NULL, NULL);
+    }
     if (rc != SQLITE_OK) {
         int e = cb_store_rc(rc);
         conn_free(c);
@@ -565,6 +586,51 @@ int cb_conn_commit(struct cb_conn *c)
 void cb_conn_release_memory(struct cb_conn *c)
 {
     sqlite3_db_release_memory(c->db); /* only unused pages: safe at any time */
+}
+
+int cb_store_open_checkpointer(struct cb_store *s, sqlite3 **out)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(
+        s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_close(db);
+        return cb_store_rc(rc) ? cb_store_rc(rc) : CB_EDB;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    /* A connection opens the WAL at its first read: until then a checkpoint on
+     * it does nothing (it takes the database for one not in WAL mode). */
+    rc = sqlite3_exec(db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_close(db);
+        return cb_store_rc(rc) ? cb_store_rc(rc) : CB_EDB;
+    }
+    *out = db;
+    return CB_OK;
+}
+
+int cb_conn_defer_baselines(struct cb_conn *c, int on, int *deferred)
+{
+    assert(sqlite3_get_autocommit(c->db)); /* between transactions: a whole page is deferred */
+    c->derived_deferred = on != 0;
+    *deferred = c->derived_deferred;
+    return CB_OK;
+}
+
+int cb_conn_refresh_baseline(struct cb_conn *c, const char *instrument, const char *participant_id)
+{
+    int rc = CB_OK;
+    for (int i = 0; rc == CB_OK && cb_migrations_measures_refresh[i]; i++) {
+        sqlite3_stmt *st;
+        if ((rc = cb_conn_prepare(c, cb_migrations_measures_refresh[i], &st)) != CB_OK) {
+            break;
+        }
+        sqlite3_bind_text(st, 1, instrument, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, participant_id, -1, SQLITE_STATIC);
+        rc = cb_store_rc(sqlite3_step(st));
+        cb_stmt_done(st);
+    }
+    return rc;
 }
 
 void cb_conn_rollback(struct cb_conn *c)

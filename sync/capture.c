@@ -199,30 +199,56 @@ int cb_capture_versions(struct cb_conn *c, const char *tbl, const char *row_id, 
     return v ? CB_OK : CB_ENOMEM;
 }
 
+/* Write row_meta's versions text for (tbl, row_id) on c (insert or replace). */
+static int set_versions_text(struct cb_conn *c, const char *tbl, const char *row_id,
+                             const char *text, size_t len)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c,
+                             "INSERT INTO row_meta(tbl, row_id, versions) VALUES (?1, ?2, ?3) "
+                             "ON CONFLICT(tbl, row_id) DO UPDATE SET versions = excluded.versions",
+                             &st);
+    if (rc == CB_OK) {
+        sqlite3_bind_text(st, 1, tbl, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, row_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, text, (int)len, SQLITE_STATIC);
+        rc = cb_store_rc(sqlite3_step(st));
+        cb_stmt_done(st);
+    }
+    return rc;
+}
+
 int cb_capture_set_versions(struct cb_conn *c, const char *tbl, const char *row_id,
                             const json_t *versions)
 {
     struct cb_buf text;
     cb_buf_init(&text, CHANGE_TEXT_MAX);
     int rc = cb_json_buf_add_value(&text, versions);
-    if (rc) {
-        cb_buf_free(&text);
-        return rc;
-    }
-    sqlite3_stmt *st;
-    rc = cb_conn_prepare(c,
-                         "INSERT INTO row_meta(tbl, row_id, versions) VALUES (?1, ?2, ?3) "
-                         "ON CONFLICT(tbl, row_id) DO UPDATE SET versions = excluded.versions",
-                         &st);
-    if (rc == CB_OK) {
-        sqlite3_bind_text(st, 1, tbl, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 2, row_id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 3, cb_buf_str(&text), (int)text.len, SQLITE_STATIC);
-        rc = cb_store_rc(sqlite3_step(st));
-        cb_stmt_done(st);
+    if (!rc) {
+        rc = set_versions_text(c, tbl, row_id, cb_buf_str(&text), text.len);
     }
     cb_buf_free(&text);
     return rc;
+}
+
+int cb_capture_set_row_version(struct cb_conn *c, const char *tbl, const char *row_id, int64_t seq,
+                               uint64_t hlc, const char *site)
+{
+    /* The text cb_json_dump gives for {"*": [seq, hlc, site]} (compact; the HLC as
+     * the signed integer jansson holds), for a site that needs no escaping. */
+    char text[256];
+    for (const char *p = site; *p; p++) {
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              *p == '-' || *p == '_' || *p == '.')) {
+            return CB_EINVAL;
+        }
+    }
+    int n = snprintf(text, sizeof(text), "{\"" CB_VERSION_ROW "\":[%lld,%lld,\"%s\"]}",
+                     (long long)seq, (long long)(json_int_t)hlc, site);
+    if (n < 0 || (size_t)n >= sizeof(text)) {
+        return CB_EINVAL;
+    }
+    return set_versions_text(c, tbl, row_id, text, (size_t)n);
 }
 
 int cb_capture_row_values(struct cb_conn *c, const char *tbl, const char *row_id, json_t **out)

@@ -96,6 +96,9 @@ struct http_resp {
     long status;
     struct cb_buf body;
     json_t *json;
+    /* A pull page fetched by the prefetch: per change, the text of its values of
+     * JSON-typed columns (page_dump_json), made on the helper thread; or NULL. */
+    json_t *dumped;
 };
 
 static size_t on_data(char *p, size_t size, size_t n, void *ud)
@@ -283,7 +286,9 @@ static void resp_free(struct http_resp *r)
 {
     cb_buf_free(&r->body);
     json_decref(r->json);
+    json_decref(r->dumped);
     r->json = NULL;
+    r->dumped = NULL;
 }
 
 /* Turn an error response into (code, message). */
@@ -437,6 +442,17 @@ static int purge_participant(struct cb_conn *c, const char *pid)
         if (rc == CB_OK) {
             rc = cb_conn_prepare(c, sql, &st);
         }
+        if (rc == CB_OK) {
+            sqlite3_bind_text(st, 1, pid, -1, SQLITE_TRANSIENT);
+            rc = cb_store_rc(sqlite3_step(st));
+            cb_stmt_done(st);
+        }
+    }
+    if (rc == CB_OK) {
+        /* derived from the measures just deleted: the triggers keep it, but a pull
+         * with them deferred (cb_conn_defer_baselines) reaches here without them */
+        sqlite3_stmt *st;
+        rc = cb_conn_prepare(c, "DELETE FROM measure_latest WHERE participant_id = ?1", &st);
         if (rc == CB_OK) {
             sqlite3_bind_text(st, 1, pid, -1, SQLITE_TRANSIENT);
             rc = cb_store_rc(sqlite3_step(st));
@@ -1053,8 +1069,272 @@ static int pending_fields(struct cb_conn *c, const char *tbl, const char *row_id
     return CB_OK;
 }
 
-/* Apply one pulled change (caller holds the transaction). */
-static int apply_change(struct cb_conn *c, const json_t *ch, const json_t *teams, json_t *exits)
+/*
+ * The pull's checkpointer: the sync connection's automatic checkpoint (in the
+ * commit of every page: a page writes more than the 1,000-page threshold) is
+ * off while a pull runs, and this helper thread, on a connection of its own,
+ * runs a passive checkpoint after each page commits, while the next page is
+ * applied.  A passive checkpoint never blocks the writer, but the WAL starts
+ * again from its beginning only when a write begins with every frame copied
+ * back, which a checkpoint one page behind never gives: so every
+ * CKPT_WAIT_PAGES pages the applying thread waits (not spinning) for the pass
+ * after its last commit, and the WAL stays within a few pages.  Owned by
+ * pull_all; guarded by mu.
+ */
+#define CKPT_WAIT_PAGES 4
+
+struct checkpointer {
+    sqlite3 *db;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned long asked, done; /* passes asked for, passes finished */
+    int stop;
+    int since_wait; /* pages committed since the last wait (applying thread only) */
+    int autockpt;   /* the connection's threshold before (restored by ckpt_stop) */
+};
+
+static void *ckpt_main(void *arg)
+{
+    struct checkpointer *ck = arg;
+    pthread_mutex_lock(&ck->mu);
+    for (;;) {
+        while (!ck->stop && ck->done == ck->asked) {
+            pthread_cond_wait(&ck->cv, &ck->mu);
+        }
+        if (ck->done == ck->asked) {
+            break; /* stopped with nothing left to do */
+        }
+        unsigned long target = ck->asked;
+        pthread_mutex_unlock(&ck->mu);
+        /* Busy (another checkpoint running) or failed: the next pass, or the
+         * connection's own automatic checkpoint after the pull, copies the rest. */
+        sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&ck->mu);
+        ck->done = target;
+        pthread_cond_broadcast(&ck->cv);
+    }
+    pthread_mutex_unlock(&ck->mu);
+    return NULL;
+}
+
+/* Start the checkpointer for c's store and turn c's automatic checkpoint off;
+ * NULL (c unchanged) if it cannot start. */
+static struct checkpointer *ckpt_start(struct cb_conn *c)
+{
+    sqlite3_stmt *st;
+    int autockpt = -1;
+    if (cb_conn_prepare(c, "PRAGMA wal_autocheckpoint", &st) == CB_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            autockpt = sqlite3_column_int(st, 0);
+        }
+        cb_stmt_done(st);
+    }
+    struct checkpointer *ck = autockpt > 0 ? calloc(1, sizeof(*ck)) : NULL;
+    if (!ck) {
+        return NULL; /* also when automatic checkpoints are off already */
+    }
+    ck->autockpt = autockpt;
+    if (cb_store_open_checkpointer(cb_conn_store(c), &ck->db) != CB_OK) {
+        free(ck);
+        return NULL;
+    }
+    pthread_mutex_init(&ck->mu, NULL);
+    pthread_cond_init(&ck->cv, NULL);
+    if (pthread_create(&ck->th, NULL, ckpt_main, ck) != 0) {
+        pthread_cond_destroy(&ck->cv);
+        pthread_mutex_destroy(&ck->mu);
+        sqlite3_close(ck->db);
+        free(ck);
+        return NULL;
+    }
+    sqlite3_wal_autocheckpoint(cb_conn_db(c), 0);
+    return ck;
+}
+
+/* A page committed on the applying thread: ask for a pass; every
+ * CKPT_WAIT_PAGES pages wait for it (see struct checkpointer). */
+static void ckpt_committed(struct checkpointer *ck)
+{
+    if (!ck) {
+        return;
+    }
+    pthread_mutex_lock(&ck->mu);
+    unsigned long want = ++ck->asked;
+    pthread_cond_broadcast(&ck->cv);
+    if (++ck->since_wait >= CKPT_WAIT_PAGES) {
+        ck->since_wait = 0;
+        while (ck->done < want) {
+            pthread_cond_wait(&ck->cv, &ck->mu);
+        }
+    }
+    pthread_mutex_unlock(&ck->mu);
+}
+
+/* Stop the checkpointer (after the passes asked for) and give c its automatic
+ * checkpoint back. */
+static void ckpt_stop(struct cb_conn *c, struct checkpointer *ck)
+{
+    if (!ck) {
+        return;
+    }
+    pthread_mutex_lock(&ck->mu);
+    ck->stop = 1;
+    pthread_cond_broadcast(&ck->cv);
+    pthread_mutex_unlock(&ck->mu);
+    pthread_join(ck->th, NULL);
+    pthread_cond_destroy(&ck->cv);
+    pthread_mutex_destroy(&ck->mu);
+    sqlite3_close(ck->db);
+    int autockpt = ck->autockpt;
+    free(ck);
+    sqlite3_wal_autocheckpoint(cb_conn_db(c), autockpt);
+}
+
+/*
+ * How a page is applied (pull_pages): whether the outbox was empty when the
+ * page's transaction began (then no change can have a field waiting in it),
+ * and, while the measures' baseline triggers are off (cb_conn_defer_baselines),
+ * the (instrument, participant) groups they would have refreshed, each once,
+ * refreshed before the page commits (groups: key "instrument\x1fparticipant",
+ * value [instrument, participant]; NULL when the triggers are on).
+ */
+struct page_apply {
+    int outbox_empty;
+    json_t *groups;
+    struct checkpointer *ck; /* NULL: SQLite checkpoints in each commit, as usual */
+    int ck_tried;            /* ckpt_start was called (once per pull) */
+};
+
+/* Note the group of a measure (when the baselines are deferred). */
+static int group_add(struct page_apply *pa, const char *instrument, const char *pid)
+{
+    char key[600];
+    if (!pa->groups || !instrument || !pid) {
+        return CB_OK;
+    }
+    if ((size_t)snprintf(key, sizeof(key), "%s\x1f%s", instrument, pid) >= sizeof(key)) {
+        return CB_ETOOLARGE; /* cannot happen: each comes from a 256-byte buffer */
+    }
+    if (json_object_get(pa->groups, key)) {
+        return CB_OK;
+    }
+    return json_object_set_new(pa->groups, key, json_pack("[s, s]", instrument, pid)) ? CB_ENOMEM
+                                                                                      : CB_OK;
+}
+
+/* The instrument and participant of measure id as stored on c, and whether the
+ * row exists (*found).  inst and pid receive at most len - 1 bytes. */
+static int measure_group(struct cb_conn *c, const char *id, char *inst, char *pid, size_t len,
+                         int *found)
+{
+    sqlite3_stmt *st;
+    int rc =
+        cb_conn_prepare(c, "SELECT instrument, participant_id FROM measures WHERE id = ?1", &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    *found = s == SQLITE_ROW;
+    inst[0] = pid[0] = '\0';
+    if (s == SQLITE_ROW) {
+        const char *a = (const char *)sqlite3_column_text(st, 0);
+        const char *b = (const char *)sqlite3_column_text(st, 1);
+        if ((a && strlen(a) >= len) || (b && strlen(b) >= len)) {
+            rc = CB_ETOOLARGE;
+        } else {
+            snprintf(inst, len, "%s", a ? a : "");
+            snprintf(pid, len, "%s", b ? b : "");
+        }
+    } else if (s != SQLITE_DONE) {
+        rc = cb_store_rc(s);
+    }
+    cb_stmt_done(st);
+    return rc;
+}
+
+/* Does an applied change set a column the measures' update triggers watch? */
+static int sets_baseline_column(const json_t *apply)
+{
+    static const char *const watched[] = {"participant_id", "instrument", "timepoint", "taken_at",
+                                          "complete",       "score",      "team",      "deleted",
+                                          "result",         NULL};
+    for (const char *const *w = watched; *w; w++) {
+        if (json_object_get(apply, *w)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Write a pulled change's fields apply to row_id of t (caller holds the
+ * transaction).  With the baselines deferred (pa->groups), a measure's groups
+ * are noted as the measures' triggers would have refreshed them: an insert
+ * its new row's, an update setting a watched column its old row's and its new
+ * row's (and an update setting the instrument refreshes the old group first,
+ * see cb_conn_refresh_baseline).  *existed: the row was there before.
+ */
+static int apply_row(struct cb_conn *c, const struct cb_table *t, const char *row_id,
+                     const json_t *apply, const json_t *dumped, const char *now,
+                     struct page_apply *pa, int *existed)
+{
+    if (!pa->groups || strcmp(t->name, "measures") != 0) {
+        return cb_record_apply_dumped(c, t, row_id, apply, dumped, now, 1, existed);
+    }
+    char inst[256], pid[256], ninst[256], npid[256];
+    int rc = measure_group(c, row_id, inst, pid, sizeof(inst), existed);
+    if (rc == CB_OK && *existed && json_object_get(apply, "instrument")) {
+        /* A row leaving for an instrument without pairs keeps the baseline its
+         * group gave it until then (no trigger refreshes it after): give it now. */
+        rc = cb_conn_refresh_baseline(c, inst, pid);
+    }
+    if (rc == CB_OK) {
+        rc = cb_record_apply_dumped(c, t, row_id, apply, dumped, now, 0, existed);
+    }
+    int watched = !*existed || sets_baseline_column(apply);
+    if (rc == CB_OK && *existed && watched) {
+        rc = group_add(pa, inst, pid);
+    }
+    const char *ai = cb_json_str(apply, "instrument"), *ap = cb_json_str(apply, "participant_id");
+    if (rc == CB_OK && !*existed && ai && ap) {
+        /* Inserted: the row holds these two texts as they were bound. */
+        rc = group_add(pa, ai, ap);
+    } else if (rc == CB_OK && watched &&
+               (!*existed || json_object_get(apply, "instrument") ||
+                json_object_get(apply, "participant_id"))) {
+        int found;
+        rc = measure_group(c, row_id, ninst, npid, sizeof(ninst), &found);
+        if (rc == CB_OK && found) {
+            rc = group_add(pa, ninst, npid);
+        }
+    }
+    return rc;
+}
+
+/* Refresh each group noted while the page was applied (struct page_apply). */
+static int refresh_groups(struct cb_conn *c, struct page_apply *pa)
+{
+    const char *key;
+    json_t *g;
+    int rc = CB_OK;
+    json_object_foreach(pa->groups, key, g)
+    {
+        (void)key;
+        if (rc == CB_OK) {
+            rc = cb_conn_refresh_baseline(c, json_string_value(json_array_get(g, 0)),
+                                          json_string_value(json_array_get(g, 1)));
+        }
+    }
+    json_object_clear(pa->groups);
+    return rc;
+}
+
+/* Apply one pulled change (caller holds the transaction); dumped: its entry of
+ * http_resp.dumped, or NULL. */
+static int apply_change(struct cb_conn *c, const json_t *ch, const json_t *dumped,
+                        const json_t *teams, json_t *exits, struct page_apply *pa)
 {
     const char *tbl = cb_json_str(ch, "tbl");
     const char *row_id = cb_json_str(ch, "row_id");
@@ -1068,7 +1348,8 @@ static int apply_change(struct cb_conn *c, const json_t *ch, const json_t *teams
     }
     cb_hlc_observe(cb_store_hlc(cb_conn_store(c)), hlc, cb_now_ms());
     json_t *pending = json_object();
-    int rc = pending_fields(c, tbl, row_id, pending);
+    int rc =
+        pa->outbox_empty ? (pending ? CB_OK : CB_ENOMEM) : pending_fields(c, tbl, row_id, pending);
     const char *key;
     json_t *v;
     /* Usually nothing of the row waits in the outbox and every field is a synced
@@ -1093,17 +1374,26 @@ static int apply_change(struct cb_conn *c, const json_t *ch, const json_t *teams
         char now[CB_TIME_STRLEN];
         int existed = 1;
         cb_time_format(cb_now_ms(), now);
-        rc = cb_record_apply_probe(c, t, row_id, apply, now, &existed);
+        rc = apply_row(c, t, row_id, apply, json_is_object(dumped) ? dumped : NULL, now, pa,
+                       &existed);
         json_t *versions = NULL;
-        if (rc == CB_OK) {
-            /* A row that was not here has no versions (row_meta goes with its row). */
+        /* A row that was not here has no versions (row_meta goes with its row);
+         * created whole, its versions are one row-wide entry (cb_capture_stamp),
+         * written without building them as JSON when the site id allows. */
+        int done = 0;
+        if (rc == CB_OK && !existed && json_object_get(apply, "created_at")) {
+            int r = cb_capture_set_row_version(c, tbl, row_id, seq, hlc, site);
+            done = r != CB_EINVAL;
+            rc = done ? r : CB_OK;
+        }
+        if (rc == CB_OK && !done) {
             rc = existed ? cb_capture_versions(c, tbl, row_id, &versions)
                          : ((versions = json_object()) ? CB_OK : CB_ENOMEM);
         }
-        if (rc == CB_OK) {
+        if (rc == CB_OK && !done) {
             rc = cb_capture_stamp(versions, apply, seq, hlc, site);
         }
-        if (rc == CB_OK) {
+        if (rc == CB_OK && !done) {
             rc = cb_capture_set_versions(c, tbl, row_id, versions);
         }
         json_decref(versions);
@@ -1148,6 +1438,48 @@ struct prefetch {
     int has_old, has_drop;
 };
 
+/*
+ * For each change of a pull page, an object mapping each of its fields of a
+ * JSON-typed column (an object or array stored as text) to the text
+ * cb_json_dump() gives for it, or null: what cb_record_apply_dumped binds
+ * instead of dumping the value again on the applying thread.  NULL when
+ * memory runs out (the values are then dumped as they are applied).  Touches
+ * only the page and the static table declarations.
+ */
+static json_t *page_dump_json(const json_t *page)
+{
+    const json_t *changes = json_object_get(page, "changes");
+    json_t *out = json_is_array(changes) ? json_array() : NULL;
+    size_t i;
+    json_t *ch;
+    json_array_foreach(changes, i, ch)
+    {
+        const char *tbl = cb_json_str(ch, "tbl");
+        const struct cb_table *t = tbl ? cb_table_find(tbl) : NULL;
+        json_t *fields = json_object_get(ch, "fields");
+        json_t *texts = NULL;
+        const char *key;
+        json_t *v;
+        json_object_foreach(t ? fields : NULL, key, v)
+        {
+            const struct cb_field *f = cb_table_field(t, key);
+            if (!f || (f->type != CB_F_JSON && f->type != CB_F_STRSET) || json_is_null(v)) {
+                continue;
+            }
+            char *text = cb_json_dump(v);
+            if (text && (texts || (texts = json_object()))) {
+                json_object_set_new(texts, key, json_stringn_nocheck(text, strlen(text)));
+            }
+            free(text);
+        }
+        if (json_array_append_new(out, texts ? texts : json_null())) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
 static void *prefetch_main(void *arg)
 {
     struct prefetch *pf = arg;
@@ -1157,6 +1489,9 @@ static void *prefetch_main(void *arg)
     }
     pf->rc = http_send(pf->k, &pf->auth, pf->base, "GET", pf->path, NULL, &pf->resp, pf->msg,
                        sizeof(pf->msg));
+    if (pf->rc == CB_OK && pf->resp.status == 200) {
+        pf->resp.dumped = page_dump_json(pf->resp.json);
+    }
     return NULL;
 }
 
@@ -1220,8 +1555,29 @@ static int prefetch_take(struct prefetch *pf, int64_t since, int64_t held, struc
     return 0;
 }
 
+/* Does the page hold a change to measures? */
+static int page_has_measures(const json_t *changes)
+{
+    size_t i;
+    json_t *ch;
+    json_array_foreach(changes, i, ch)
+    {
+        const char *tbl = cb_json_str(ch, "tbl");
+        if (tbl && strcmp(tbl, "measures") == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Apply pages from the cursor on until central has no more.  pa->groups is
+ * set (an empty object) once the measures' baseline triggers are off on c
+ * (the first page with a measure switches them off; pull_all switches them
+ * back on): then each page refreshes the groups it touched before it commits.
+ */
 static int pull_pages(struct cb_conn *c, const char *base, cb_sync_progress progress, void *ud,
-                      struct cb_sync_result *res, struct prefetch *pf)
+                      struct cb_sync_result *res, struct prefetch *pf, struct page_apply *pa)
 {
     for (;;) {
         char path[128], teams_text[4096];
@@ -1257,8 +1613,27 @@ static int pull_pages(struct cb_conn *c, const char *base, cb_sync_progress prog
         if (rc == CB_OK && more && next > cursor) {
             /* The next page travels and is parsed while this one is applied. */
             prefetch_start(pf, next, held);
+            if (pf->k && !pa->ck_tried) {
+                /* More than a page to apply, on two threads: checkpoints move
+                 * off the commits too (not worth a thread for a short pull). */
+                pa->ck_tried = 1;
+                pa->ck = ckpt_start(c);
+            }
         }
         json_t *exits = json_array();
+        if (rc == CB_OK && !pa->groups && page_has_measures(changes)) {
+            /* Between transactions: measures' baselines are refreshed once per group
+             * and page from here on, not after every row (cb_conn_defer_baselines). */
+            int deferred = 0;
+            rc = cb_conn_defer_baselines(c, 1, &deferred);
+            if (rc == CB_OK && deferred && !(pa->groups = json_object())) {
+                cb_conn_defer_baselines(c, 0, &deferred);
+                rc = CB_ENOMEM;
+            }
+        }
+        if (pa->groups) {
+            json_object_clear(pa->groups); /* what a page that failed or was dropped noted */
+        }
         if (rc == CB_OK) {
             /* The page and the cursor commit together (c is the sync connection:
              * foreign keys are off, rows arrive in scope order). */
@@ -1274,11 +1649,30 @@ static int pull_pages(struct cb_conn *c, const char *base, cb_sync_progress prog
             }
             size_t i;
             json_t *ch;
+            if (rc == CB_OK) {
+                /* Nothing can be added to the outbox while this transaction holds the
+                 * write lock, so an empty one needs no lookup per change. */
+                sqlite3_stmt *st;
+                rc = cb_conn_prepare(c, "SELECT EXISTS (SELECT 1 FROM outbox)", &st);
+                if (rc == CB_OK) {
+                    int s = sqlite3_step(st);
+                    rc = s == SQLITE_ROW ? CB_OK : cb_store_rc(s) ? cb_store_rc(s) : CB_EDB;
+                    pa->outbox_empty = rc == CB_OK && sqlite3_column_int(st, 0) == 0;
+                    cb_stmt_done(st);
+                }
+            }
             json_array_foreach(changes, i, ch)
             {
                 if (rc == CB_OK) {
-                    rc = apply_change(c, ch, teams, exits);
+                    rc = apply_change(c, ch,
+                                      json_array_size(resp.dumped) == json_array_size(changes)
+                                          ? json_array_get(resp.dumped, i)
+                                          : NULL,
+                                      teams, exits, pa);
                 }
+            }
+            if (rc == CB_OK && pa->groups) {
+                rc = refresh_groups(c, pa);
             }
             if (rc == CB_OK) {
                 rc = set_int(c, "sync_cursor", next);
@@ -1326,6 +1720,10 @@ static int pull_pages(struct cb_conn *c, const char *base, cb_sync_progress prog
                 }
             }
             if (rc == CB_OK) {
+                /* With the measures' triggers deferred this deletes a person's measures
+                 * without them: they would only have refreshed the person's other
+                 * measures of the same instrument (deleted by the same purge) and the
+                 * person's latest measures (purge_participant deletes those). */
                 rc = process_scope_exits(c);
             }
             if (rc == CB_OK) {
@@ -1338,6 +1736,7 @@ static int pull_pages(struct cb_conn *c, const char *base, cb_sync_progress prog
                 }
             }
             if (rc == CB_OK) {
+                ckpt_committed(pa->ck);
                 res->pulled += (int64_t)json_array_size(changes);
                 if (progress) {
                     progress(ud, "pull", res->pulled, -1);
@@ -1365,7 +1764,17 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
     pf.base = base;
     auth_load(c, &pf.auth);
     pf.k = curl_easy_init(); /* NULL: pages are fetched one after the other */
-    int rc = pull_pages(c, base, progress, ud, res, &pf);
+    struct page_apply pa = {0, NULL, NULL, 0};
+    int rc = pull_pages(c, base, progress, ud, res, &pf, &pa);
+    ckpt_stop(c, pa.ck);
+    if (pa.groups) {
+        int unused_flag;
+        /* Triggers back on for whatever c runs next (a failure here would leave
+         * them off: the round fails rather than go on that way). */
+        int rc2 = cb_conn_defer_baselines(c, 0, &unused_flag);
+        rc = rc ? rc : rc2;
+        json_decref(pa.groups);
+    }
     struct http_resp unused;
     if (prefetch_take(&pf, pf.since, pf.held, &unused)) {
         resp_free(&unused); /* the round ended before it (an error) */

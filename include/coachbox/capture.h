@@ -119,6 +119,14 @@ int cb_capture_versions(struct cb_conn *c, const char *tbl, const char *row_id, 
 /* Replace the per-field versions of a row. */
 int cb_capture_set_versions(struct cb_conn *c, const char *tbl, const char *row_id,
                             const json_t *versions);
+/*
+ * The versions of a row written whole and new here (no versions yet): what
+ * cb_capture_stamp on an empty map then cb_capture_set_versions write, the
+ * text made without building JSON.  CB_EINVAL (nothing written) when site
+ * would need escaping in JSON: the caller takes the general path.
+ */
+int cb_capture_set_row_version(struct cb_conn *c, const char *tbl, const char *row_id, int64_t seq,
+                               uint64_t hlc, const char *site);
 /* Read the row's current values of the synced columns as {"field":value} (new ref). */
 int cb_capture_row_values(struct cb_conn *c, const char *tbl, const char *row_id, json_t **out);
 

@@ -179,6 +179,17 @@ int cb_record_apply_probe(struct cb_conn *c, const struct cb_table *t, const cha
  * transaction: exists says whether it is there (no probe). */
 int cb_record_apply_known(struct cb_conn *c, const struct cb_table *t, const char *id,
                           const json_t *fields, const char *now_iso, int exists);
+/*
+ * cb_record_apply_known (probe = 0: exists given in *existed) or
+ * cb_record_apply_probe (probe = 1: *existed set), with the text of values of
+ * JSON-typed columns already made: dumped (NULL: none) maps a key of fields
+ * to a JSON string holding exactly cb_json_dump() of that key's value in
+ * fields (a key it lacks is dumped here).  Lets a caller make that text on
+ * another thread (the pull's prefetch, sync/site.c).
+ */
+int cb_record_apply_dumped(struct cb_conn *c, const struct cb_table *t, const char *id,
+                           const json_t *fields, const json_t *dumped, const char *now_iso,
+                           int probe, int *existed);
 /* 1 if name is a synced column of t (a field, created_at, created_by or deleted). */
 int cb_record_synced_column(const struct cb_table *t, const char *name);
 

@@ -751,6 +751,77 @@ static void test_replication_and_scope(void **state)
     }
 }
 
+/* A bmi measure of pid at site, taken secs ago, weighing kg. */
+static void measure_at(int site, const char *pid, const char *timepoint, long secs, int kg,
+                       char id[40])
+{
+    char at[CB_TIME_STRLEN];
+    iso_ago(secs, at);
+    json_t *m = api(&G.cl[site], "POST", "/api/measures",
+                    json_pack("{s:s, s:s, s:s, s:s, s:{s:i, s:i}}", "participant_id", pid,
+                              "instrument", "bmi", "timepoint", timepoint, "taken_at", at,
+                              "responses", "height_cm", 170, "weight_kg", kg),
+                    201);
+    snprintf(id, 40, "%s", jstr(m, "id"));
+    json_decref(m);
+}
+
+/* pid's measures at a site with their baseline columns (migration 11), the
+ * baseline rows named by id (rowids are each server's own). */
+static void baselines_of(int site, const char *pid, char *out, size_t len)
+{
+    db_text(G.dir[site],
+            "SELECT group_concat(line, ' | ') FROM (SELECT m.id || ' ' || quote(m.pb_at) || ' ' "
+            "|| quote(m.pb_score) || ' ' || quote((SELECT x.id FROM measures x WHERE x.rowid = "
+            "m.pb_row)) || ' ' || quote(m.pbt_at) || ' ' || quote(m.pbt_score) || ' ' || "
+            "quote((SELECT x.id FROM measures x WHERE x.rowid = m.pbt_row)) AS line "
+            "FROM measures m WHERE m.participant_id = ?1 ORDER BY m.id)",
+            pid, NULL, out, len);
+}
+
+/* A pulled measure's baseline columns are what the local triggers give at the
+ * site that wrote it (the pull refreshes them once per page, not per row). */
+static void test_pulled_baselines_as_written(void **state)
+{
+    (void)state;
+    char pid[40], m1[40], m2[40], m3[40], m4[40], path[128], a[4096], b[4096];
+    create_person(SA, "Bea", "Baseline", pid);
+    measure_at(SA, pid, "baseline", 3 * 86400, 80, m1);
+    measure_at(SA, pid, "baseline", 2 * 86400, 90, m2);
+    measure_at(SA, pid, "review", 3600, 75, m3);
+    sync_ok(SA);
+    sync_ok(SB);
+    baselines_of(SA, pid, a, sizeof(a));
+    baselines_of(SB, pid, b, sizeof(b));
+    assert_string_equal(a, b);
+    assert_int_equal(db_int(G.dir[SB],
+                            "SELECT count(*) FROM measures m WHERE participant_id = ?1 AND "
+                            "pb_row = (SELECT rowid FROM measures WHERE id = ?2)",
+                            pid, m1),
+                     3);
+
+    /* Edits and a delete reach B as updates of rows it has. */
+    char at[CB_TIME_STRLEN];
+    snprintf(path, sizeof(path), "/api/measures/%s", m1);
+    patch(SA, path, json_pack("{s:s}", "timepoint", "review"));
+    snprintf(path, sizeof(path), "/api/measures/%s", m2);
+    iso_ago(4 * 86400, at);
+    patch(SA, path, json_pack("{s:s}", "taken_at", at));
+    measure_at(SA, pid, "baseline", 86400, 85, m4);
+    snprintf(path, sizeof(path), "/api/measures/%s", m3);
+    json_decref(api(&G.cl[SA], "DELETE", path, NULL, 200));
+    sync_ok(SA);
+    sync_ok(SB);
+    baselines_of(SA, pid, a, sizeof(a));
+    baselines_of(SB, pid, b, sizeof(b));
+    assert_string_equal(a, b);
+    assert_int_equal(db_int(G.dir[SB],
+                            "SELECT count(*) FROM measures m WHERE participant_id = ?1 AND "
+                            "pb_row = (SELECT rowid FROM measures WHERE id = ?2)",
+                            pid, m2),
+                     4);
+}
+
 static void test_conflict_same_field(void **state)
 {
     (void)state;
@@ -2285,6 +2356,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_enrollment),
         cmocka_unit_test(test_replication_and_scope),
+        cmocka_unit_test(test_pulled_baselines_as_written),
         cmocka_unit_test(test_conflict_same_field),
         cmocka_unit_test(test_different_fields_no_conflict),
         cmocka_unit_test(test_delete_vs_newer_edit),

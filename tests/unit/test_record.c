@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "coachbox/buf.h"
+#include "coachbox/capture.h"
+#include "coachbox/json.h"
 #include "coachbox/err.h"
 #include "coachbox/record.h"
 #include "coachbox/store.h"
@@ -624,10 +626,75 @@ static void test_rolled_back_insert_leaves_nothing(void **state)
     assert_int_equal(cb_record_get(cbu.conn, &cb_table_participants, id, &got), CB_ENOTFOUND);
 }
 
+/* Text of one column of measure id on c. */
+static void measure_text(struct cb_conn *c, const char *sql, const char *id, char *out, size_t len)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(cb_conn_prepare(c, sql, &st), CB_OK);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    snprintf(out, len, "%s", (const char *)sqlite3_column_text(st, 0));
+    cb_stmt_done(st);
+}
+
+/* The sync apply binds a JSON-typed value's given text (made on another thread)
+ * instead of dumping the value; without it, the dump.  A new row's row-wide
+ * version is written as the JSON path writes it. */
+static void test_apply_dumped_and_row_version(void **state)
+{
+    (void)state;
+    struct cb_conn *c;
+    char text[256], now[CB_TIME_STRLEN];
+    assert_int_equal(cb_store_sync_conn(cbu.store, &c), CB_OK);
+    cb_time_format(cb_now_ms(), now);
+    json_t *fields = J("{\"participant_id\": \"p-x\", \"instrument\": \"bmi\", \"timepoint\": "
+                       "\"baseline\", \"taken_at\": \"2026-01-01T00:00:00.000Z\", \"responses\": "
+                       "{\"weight_kg\": 80, \"height_cm\": 170}, \"rule_version\": \"r1\", "
+                       "\"complete\": 1, \"team\": \"prestwich\", \"created_at\": "
+                       "\"2026-01-01T00:00:00.000Z\"}");
+    json_t *dumped = json_pack("{s:s}", "responses", "{\"given\":1}");
+    int existed = -1;
+    assert_int_equal(cb_conn_begin(c), CB_OK);
+    assert_int_equal(
+        cb_record_apply_dumped(c, &cb_table_measures, "m-dumped", fields, dumped, now, 1, &existed),
+        CB_OK);
+    assert_int_equal(existed, 0);
+    measure_text(c, "SELECT responses FROM measures WHERE id = ?1", "m-dumped", text, sizeof(text));
+    assert_string_equal(text, "{\"given\":1}");
+    existed = 0;
+    assert_int_equal(
+        cb_record_apply_dumped(c, &cb_table_measures, "m-plain", fields, NULL, now, 0, &existed),
+        CB_OK);
+    char *want = cb_json_dump(json_object_get(fields, "responses"));
+    measure_text(c, "SELECT responses FROM measures WHERE id = ?1", "m-plain", text, sizeof(text));
+    assert_string_equal(text, want);
+    free(want);
+
+    /* Row-wide version: the same text both ways, an HLC past 2^63 included. */
+    const char *site = "01a219d9-466f-7714-a4dc-d8582e080b66";
+    uint64_t hlc = 0x8123456789abcdefULL;
+    json_t *versions = json_object();
+    assert_int_equal(cb_capture_stamp(versions, fields, 42, hlc, site), CB_OK);
+    assert_int_equal(cb_capture_set_versions(c, "measures", "m-plain", versions), CB_OK);
+    assert_int_equal(cb_capture_set_row_version(c, "measures", "m-dumped", 42, hlc, site), CB_OK);
+    char a[256], b[256];
+    measure_text(c, "SELECT versions FROM row_meta WHERE tbl = 'measures' AND row_id = ?1",
+                 "m-plain", a, sizeof(a));
+    measure_text(c, "SELECT versions FROM row_meta WHERE tbl = 'measures' AND row_id = ?1",
+                 "m-dumped", b, sizeof(b));
+    assert_string_equal(a, b);
+    assert_int_equal(cb_capture_set_row_version(c, "measures", "m-x", 1, 1, "a\"b"), CB_EINVAL);
+    cb_conn_rollback(c);
+    json_decref(versions);
+    json_decref(dumped);
+    json_decref(fields);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_lookup_and_columns),
+        cmocka_unit_test(test_apply_dumped_and_row_version),
         cmocka_unit_test(test_minimal_participant_valid),
         cmocka_unit_test(test_required_fields),
         cmocka_unit_test(test_unknown_and_reserved_keys),

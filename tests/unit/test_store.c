@@ -989,10 +989,212 @@ static void test_audit_events_append_only(void **state)
     cb_store_close(s);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Deferred baselines (cb_conn_defer_baselines, cb_conn_refresh_baseline)     */
+/* ------------------------------------------------------------------------ */
+
+/* Writes to measures, each with the (instrument, participant) groups of its old
+ * and new rows that the measures' triggers would refresh (NULL: none), and for
+ * a change of instrument the old group, refreshed just before it (a row leaving
+ * for an instrument without pairs keeps the baseline it had then). */
+static const struct {
+    const char *sql;
+    const char *groups[4]; /* instrument, participant pairs */
+    const char *before[2];
+} baseline_writes[] = {
+#define M(id, inst, pid, tp, at, complete, score, team, result)                                    \
+    "INSERT INTO measures(id, instrument, participant_id, timepoint, taken_at, responses, "        \
+    "rule_version, complete, score, team, result, created_at, updated_at) VALUES ('" id            \
+    "', '" inst "', '" pid "', '" tp "', '" at "', '{}', 'r1', " complete ", " score ", '" team    \
+    "', " result ", '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')"
+    {M("m1", "bmi", "p1", "baseline", "2026-01-03", "1", "27.5", "t1",
+       "'{\"raw\":{\"weight_kg\":80.5}}'"),
+     {"bmi", "p1"},
+     {NULL}},
+    {M("m2", "bmi", "p1", "baseline", "2026-01-02", "1", "28.5", "t2",
+       "'{\"raw\":{\"weight_kg\":82}}'"),
+     {"bmi", "p1"},
+     {NULL}},
+    {M("m3", "bmi", "p1", "follow_up", "2026-02-01", "1", "26.0", "t1",
+       "'{\"raw\":{\"weight_kg\":\"heavy\"}}'"),
+     {"bmi", "p1"},
+     {NULL}},
+    {M("m4", "bmi", "p1", "baseline", "2026-01-01", "0", "30.0", "t1", "NULL"),
+     {"bmi", "p1"},
+     {NULL}},
+    {M("m5", "swemwbs", "p1", "baseline", "2026-01-05", "1", "40", "t1", "NULL"),
+     {"swemwbs", "p1"},
+     {NULL}},
+    {M("m6", "swemwbs", "p2", "baseline", "2026-01-05", "1", "NULL", "t1", "NULL"),
+     {"swemwbs", "p2"},
+     {NULL}},
+    {M("m7", "ons4", "p2", "baseline", "2026-01-04", "1", "NULL", "t1",
+       "'{\"raw\":{\"q1\":7,\"q2\":6,\"q3\":3,\"q4\":2}}'"),
+     {"ons4", "p2"},
+     {NULL}},
+    {M("m8", "phq9", "p2", "baseline", "2026-01-04", "1", "9", "t1", "NULL"),
+     {"phq9", "p2"},
+     {NULL}},
+    {M("m9", "bmi", "p2", "baseline", "2026-01-09", "1", "31", "t2",
+       "'{\"raw\":{\"weight_kg\":90}}'"),
+     {"bmi", "p2"},
+     {NULL}},
+    {M("m10", "bmi", "p2", "follow_up", "2026-03-09", "1", "29", "t2",
+       "'{\"raw\":{\"weight_kg\":86.25}}'"),
+     {"bmi", "p2"},
+     {NULL}},
+    {M("m11", "ons4", "p2", "follow_up", "2026-03-04", "1", "NULL", "t1",
+       "'{\"raw\":{\"q1\":8,\"q2\":7}}'"),
+     {"ons4", "p2"},
+     {NULL}},
+#undef M
+    {"UPDATE measures SET taken_at = '2026-01-10' WHERE id = 'm2'", {"bmi", "p1"}, {NULL}},
+    {"UPDATE measures SET timepoint = 'follow_up' WHERE id = 'm1'", {"bmi", "p1"}, {NULL}},
+    {"UPDATE measures SET team = 't2' WHERE id = 'm1'", {"bmi", "p1"}, {NULL}},
+    {"UPDATE measures SET complete = 1 WHERE id = 'm4'", {"bmi", "p1"}, {NULL}},
+    {"UPDATE measures SET responses = '{\"a\":1}' WHERE id = 'm3'", {NULL}, {NULL}},
+    {"UPDATE measures SET result = '{\"raw\":{\"q1\":9,\"q2\":1,\"q3\":0,\"q4\":10}}' "
+     "WHERE id = 'm7'",
+     {"ons4", "p2"},
+     {NULL}},
+    {"UPDATE measures SET participant_id = 'p2' WHERE id = 'm2'",
+     {"bmi", "p1", "bmi", "p2"},
+     {NULL}},
+    {"UPDATE measures SET instrument = 'phq9' WHERE id = 'm9'",
+     {"bmi", "p2", "phq9", "p2"},
+     {"bmi", "p2"}},
+    {"UPDATE measures SET instrument = 'phq9' WHERE id = 'm11'",
+     {"ons4", "p2", "phq9", "p2"},
+     {"ons4", "p2"}},
+    {"UPDATE measures SET instrument = 'swemwbs' WHERE id = 'm8'",
+     {"phq9", "p2", "swemwbs", "p2"},
+     {"phq9", "p2"}},
+    {"UPDATE measures SET deleted = 1 WHERE id = 'm5'", {"swemwbs", "p1"}, {NULL}},
+    {"UPDATE measures SET score = 41 WHERE id = 'm6'", {"swemwbs", "p2"}, {NULL}},
+    {"DELETE FROM measures WHERE id = 'm4'", {"bmi", "p1"}, {NULL}},
+};
+
+/* Every measure's derived columns on c, one line each in id order, then
+ * measure_latest's rows. */
+static void baselines_text(struct cb_conn *c, char *out, size_t len)
+{
+    static const char *const sql[] = {
+        "SELECT id, rowid, quote(pb_at), quote(pb_score), quote(pb_row), quote(pbt_at), "
+        "quote(pbt_score), quote(pbt_row), quote(rv1), quote(rv2), quote(rv3), quote(rv4), "
+        "quote(pb_v1), quote(pb_v2), quote(pb_v3), quote(pb_v4), quote(pbt_v1), quote(pbt_v2), "
+        "quote(pbt_v3), quote(pbt_v4) FROM measures ORDER BY id",
+        "SELECT participant_id, instrument, row, taken_at, baseline FROM measure_latest ORDER BY "
+        "participant_id, instrument"};
+    size_t n = 0;
+    out[0] = '\0';
+    for (int q = 0; q < 2; q++) {
+        sqlite3_stmt *st;
+        assert_int_equal(cb_conn_prepare(c, sql[q], &st), CB_OK);
+        int cols = sqlite3_column_count(st);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            for (int i = 0; i < cols; i++) {
+                const char *v = (const char *)sqlite3_column_text(st, i);
+                int k =
+                    snprintf(out + n, len - n, "%s%s", v ? v : "NULL", i == cols - 1 ? "\n" : " ");
+                assert_true(k > 0 && (size_t)k < len - n);
+                n += (size_t)k;
+            }
+        }
+        cb_stmt_done(st);
+    }
+}
+
+static void test_deferred_baselines_match_triggers(void **state)
+{
+    (void)state;
+    char dir1[256], dir2[256], with[16384], deferred_text[16384];
+    struct cb_store *s1 = open_fresh(dir1, sizeof(dir1));
+    struct cb_store *s2 = open_fresh(dir2, sizeof(dir2));
+    struct cb_conn *c1, *c2;
+    size_t nw = sizeof(baseline_writes) / sizeof(baseline_writes[0]);
+    assert_int_equal(cb_store_sync_conn(s1, &c1), CB_OK);
+    assert_int_equal(cb_store_sync_conn(s2, &c2), CB_OK);
+    /* The triggers, after every write. */
+    assert_int_equal(cb_conn_begin(c1), CB_OK);
+    for (size_t i = 0; i < nw; i++) {
+        assert_int_equal(cb_conn_exec(c1, baseline_writes[i].sql), CB_OK);
+    }
+    assert_int_equal(cb_conn_commit(c1), CB_OK);
+    baselines_text(c1, with, sizeof(with));
+    assert_non_null(strstr(with, "m10 10 '2026-01-10' 28.5 2 '2026-01-10' 28.5 2 86.25 NULL "
+                                 "NULL NULL 82.0 NULL NULL NULL 82.0 NULL NULL NULL\n"));
+    assert_non_null(strstr(with, "m9 9 '2026-01-09' 31.0 9 '2026-01-09' 31.0 9 NULL NULL NULL "
+                                 "NULL 90.0 NULL NULL NULL 90.0 NULL NULL NULL\n"));
+    assert_non_null(strstr(with, "p2 ons4 7 2026-01-04 1\n"));
+    /* Deferred: the measures' triggers skip, each touched group refreshed once at the end. */
+    int deferred = 0;
+    assert_int_equal(cb_conn_defer_baselines(c2, 1, &deferred), CB_OK);
+    assert_int_equal(deferred, 1);
+    assert_int_equal(cb_conn_begin(c2), CB_OK);
+    for (size_t i = 0; i < nw; i++) {
+        if (baseline_writes[i].before[0]) {
+            assert_int_equal(cb_conn_refresh_baseline(c2, baseline_writes[i].before[0],
+                                                      baseline_writes[i].before[1]),
+                             CB_OK);
+        }
+        assert_int_equal(cb_conn_exec(c2, baseline_writes[i].sql), CB_OK);
+    }
+    /* Only the groups refreshed before a change of instrument hold anything yet. */
+    assert_int_equal(query_int(c2, "SELECT count(*) FROM measures WHERE pb_at IS NOT NULL AND "
+                                   "NOT (instrument IN ('bmi', 'phq9', 'ons4') AND "
+                                   "participant_id = 'p2')"),
+                     0);
+    assert_int_equal(query_int(c2, "SELECT count(*) FROM measure_latest WHERE participant_id = "
+                                   "'p1'"),
+                     0);
+    /* ...while other triggers still ran: a contact is counted in its month at once. */
+    assert_int_equal(cb_conn_exec(c2, "INSERT INTO encounters(id, participant_id, type, "
+                                      "occurred_at, team, created_at, updated_at) VALUES ('e1', "
+                                      "'p1', 'phone', '2026-01-05T10:00:00.000Z', 't1', "
+                                      "'2026-01-05T10:00:00.000Z', '2026-01-05T10:00:00.000Z')"),
+                     CB_OK);
+    assert_int_equal(query_int(c2, "SELECT c_phone FROM contact_months WHERE participant_id = "
+                                   "'p1' AND month = '2026-01'"),
+                     1);
+    for (size_t i = nw; i-- > 0;) { /* any order, repeats included */
+        for (int g = 0; g < 4 && baseline_writes[i].groups[g]; g += 2) {
+            assert_int_equal(cb_conn_refresh_baseline(c2, baseline_writes[i].groups[g],
+                                                      baseline_writes[i].groups[g + 1]),
+                             CB_OK);
+        }
+    }
+    assert_int_equal(cb_conn_commit(c2), CB_OK);
+    baselines_text(c2, deferred_text, sizeof(deferred_text));
+    assert_string_equal(deferred_text, with);
+    /* Back on: a measure's change refreshes its group at once again. */
+    assert_int_equal(cb_conn_defer_baselines(c2, 0, &deferred), CB_OK);
+    assert_int_equal(deferred, 0);
+    assert_int_equal(
+        cb_conn_exec(c2, "UPDATE measures SET taken_at = '2025-12-01' WHERE id = 'm6'"), CB_OK);
+    assert_int_equal(query_int(c2, "SELECT count(*) FROM measures WHERE id = 'm6' AND "
+                                   "pb_at = '2025-12-01'"),
+                     1);
+    assert_int_equal(query_int(c2, "SELECT count(*) FROM measure_latest WHERE participant_id = "
+                                   "'p2' AND instrument = 'swemwbs' AND taken_at = '2026-01-04'"),
+                     1);
+    /* Deferral is the connection's own: another connection's writes run the triggers. */
+    assert_int_equal(cb_conn_defer_baselines(c2, 1, &deferred), CB_OK);
+    struct cb_conn *o2;
+    assert_int_equal(cb_store_conn(s2, &o2), CB_OK);
+    assert_int_equal(cb_conn_exec(o2, "UPDATE measures SET deleted = 1 WHERE id = 'm10'"), CB_OK);
+    assert_int_equal(query_int(o2, "SELECT count(*) FROM measure_latest WHERE participant_id = "
+                                   "'p2' AND instrument = 'bmi' AND row = 2"),
+                     1);
+    assert_int_equal(cb_conn_defer_baselines(c2, 0, &deferred), CB_OK);
+    cb_store_close(s1);
+    cb_store_close(s2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_creates_dir_and_db),
+        cmocka_unit_test(test_deferred_baselines_match_triggers),
         cmocka_unit_test(test_schema_version_and_seeded_teams),
         cmocka_unit_test(test_reopen_is_idempotent),
         cmocka_unit_test(test_newer_schema_refused_and_untouched),
