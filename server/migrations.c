@@ -36,7 +36,10 @@
 /*
  * Migration 12's pieces.  RV_SET(X): the report values of row X from its
  * result (ONS4: q1..q4 in rv1..rv4; BMI: weight_kg in rv1; NULL otherwise).
- * PB2_SET: PB_SET with the baselines' values; PB2_REFRESH(X, COND) refreshes
+ * PB2_SET: PB_SET with the baselines' values (the baseline picked by rowid
+ * from measures_report, which holds every column the pick reads: measures_pairs
+ * also holds the values and would otherwise be chosen, read from its start for
+ * every refresh); PB2_REFRESH(X, COND) refreshes
  * the rows of (X.instrument, X.participant_id) when COND holds.
  */
 #define RV_NUM(X, K) "cb_json_number(" X ".result, 'raw', '" K "')"
@@ -49,14 +52,16 @@
                                          X, "q3") " END, rv4 = CASE WHEN " X                       \
                                                   ".instrument = 'ons4' THEN " RV_NUM(X,           \
                                                                                       "q4") " END"
+#define PB2_PICK(TEAM)                                                                             \
+    "(SELECT b.taken_at, b.score, b.rowid, b.rv1, b.rv2, b.rv3, b.rv4 FROM measures b WHERE"       \
+    " b.rowid = (SELECT m.rowid FROM measures m WHERE m.instrument = measures.instrument AND"      \
+    " m.participant_id = measures.participant_id" TEAM " AND " PB_WHERE " ORDER BY " PB_ORDER      \
+    " LIMIT 1))"
 #define PB2_SET                                                                                    \
-    "SET (pb_at, pb_score, pb_row, pb_v1, pb_v2, pb_v3, pb_v4) = (SELECT m.taken_at, m.score,"     \
-    " m.rowid, m.rv1, m.rv2, m.rv3, m.rv4 FROM measures m WHERE m.instrument ="                    \
-    " measures.instrument AND m.participant_id = measures.participant_id AND " PB_WHERE            \
-    " ORDER BY " PB_ORDER " LIMIT 1), (pbt_at, pbt_score, pbt_row, pbt_v1, pbt_v2, pbt_v3,"        \
-    " pbt_v4) = (SELECT m.taken_at, m.score, m.rowid, m.rv1, m.rv2, m.rv3, m.rv4 FROM measures m"  \
-    " WHERE m.instrument = measures.instrument AND m.participant_id = measures.participant_id"     \
-    " AND m.team = measures.team AND " PB_WHERE " ORDER BY " PB_ORDER " LIMIT 1)"
+    "SET (pb_at, pb_score, pb_row, pb_v1, pb_v2, pb_v3, pb_v4) = " PB2_PICK(                       \
+        "") ", (pbt_at,"                                                                           \
+            " pbt_score, pbt_row, pbt_v1, pbt_v2, pbt_v3, pbt_v4) = " PB2_PICK(                    \
+                " AND m.team = measures.team")
 #define PB2_REFRESH(X, COND)                                                                       \
     " UPDATE measures " PB2_SET " WHERE (" COND ") AND instrument = " X ".instrument AND"          \
     " participant_id = " X ".participant_id;"
@@ -538,11 +543,14 @@ const char *const cb_migrations[] = {
  * instrument, ?2 participant): migrations.h. */
 const char *const cb_migrations_measures_refresh[] = {
     /* report values: a function of each row's instrument and result (a row that
-     * left ons4/bmi for another instrument has them cleared, as the trigger does) */
-    "UPDATE measures SET " RV_SET("measures") " WHERE instrument = ?1 AND participant_id = ?2"
-                                              " AND (?1 IN ('ons4','bmi') OR rv1 IS NOT NULL OR "
-                                              "rv2 IS NOT NULL OR rv3 IS NOT NULL OR"
-                                              " rv4 IS NOT NULL)",
+     * left ons4/bmi for another instrument has them cleared, as the trigger does);
+     * the group's rows found by rowid so SQLite does not read measures_pairs (which
+     * holds rv*) from the instrument's start */
+    // clang-format off
+    "UPDATE measures SET " RV_SET("measures") " WHERE rowid IN (SELECT rowid FROM measures"
+    " WHERE instrument = ?1 AND participant_id = ?2) AND (?1 IN ('ons4','bmi') OR rv1 IS NOT"
+    " NULL OR rv2 IS NOT NULL OR rv3 IS NOT NULL OR rv4 IS NOT NULL)",
+    // clang-format on
     /* the group's baselines, with their values */
     "UPDATE measures " PB2_SET " WHERE ?1 IN " PB_INSTR " AND instrument = ?1 AND"
     " participant_id = ?2",
@@ -560,6 +568,7 @@ const char *const cb_migrations_measures_refresh[] = {
 #undef RV_NUM
 #undef RV_SET
 #undef PB2_SET
+#undef PB2_PICK
 #undef PB2_REFRESH
 #undef CM_KEY
 #undef CM_ADD
