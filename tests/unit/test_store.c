@@ -1104,6 +1104,43 @@ static void baselines_text(struct cb_conn *c, char *out, size_t len)
     }
 }
 
+/*
+ * Each statement of a group refresh reads only the group: a seek on (instrument,
+ * participant) or by rowid, never a scan of measures nor measures_pairs from an
+ * instrument's start (that index covers the values too, and SQLite chose it
+ * once, making every measure write read every measure of its instrument).
+ */
+static void test_refresh_reads_only_the_group(void **state)
+{
+    (void)state;
+    char dir[256];
+    struct cb_store *s = open_fresh(dir, sizeof(dir));
+    struct cb_conn *c;
+    assert_int_equal(cb_store_conn(s, &c), CB_OK);
+    for (int i = 0; cb_migrations_measures_refresh[i]; i++) {
+        char sql[8192];
+        int n =
+            snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", cb_migrations_measures_refresh[i]);
+        assert_true(n > 0 && (size_t)n < sizeof(sql));
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_prepare_v2(cb_conn_db(c), sql, -1, &st, NULL), SQLITE_OK);
+        sqlite3_bind_text(st, 1, "bmi", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, "p1", -1, SQLITE_STATIC);
+        int rows = 0;
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *d = (const char *)sqlite3_column_text(st, 3);
+            assert_non_null(d);
+            if (strstr(d, "measures_pairs") || strncmp(d, "SCAN", 4) == 0) {
+                fail_msg("statement %d reads too much: %s", i, d);
+            }
+            rows++;
+        }
+        sqlite3_finalize(st);
+        assert_true(rows > 0);
+    }
+    cb_store_close(s);
+}
+
 static void test_deferred_baselines_match_triggers(void **state)
 {
     (void)state;
@@ -1195,6 +1232,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_creates_dir_and_db),
         cmocka_unit_test(test_deferred_baselines_match_triggers),
+        cmocka_unit_test(test_refresh_reads_only_the_group),
         cmocka_unit_test(test_schema_version_and_seeded_teams),
         cmocka_unit_test(test_reopen_is_idempotent),
         cmocka_unit_test(test_newer_schema_refused_and_untouched),
