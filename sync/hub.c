@@ -1019,12 +1019,13 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in)
     int rc = cb_store_sync_conn_take(r->app->store, &db);
     if (rc == CB_OK) {
         rc = cb_conn_begin(db);
-        if (rc) {
-            cb_store_sync_conn_put(r->app->store, db);
-        }
     }
     if (rc) {
-        return cb_reply_error(r, rc, NULL);
+        /* No transaction: the nonce is recorded on its own (best effort), and a
+         * replay is answered as one. */
+        int nrc = record_nonce(db ? db : r->db, r);
+        cb_store_sync_conn_put(r->app->store, db);
+        return nrc == CB_ECONFLICT ? refuse_nonce(r, nrc) : cb_reply_error(r, rc, NULL);
     }
     rc = record_nonce(db, r);
     if (rc) {
@@ -1035,6 +1036,9 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in)
     const char *schema = cb_req_header(r, "X-CB-Schema");
     if (!schema || strtol(schema, NULL, 10) != cb_store_schema_version()) {
         rc = cb_conn_commit(db); /* the nonce alone */
+        if (rc) {
+            (void)record_nonce(db, r); /* the commit failed and rolled back */
+        }
         cb_store_sync_conn_put(r->app->store, db);
         return rc ? cb_reply_error(r, rc, NULL) : check_schema(r);
     }
