@@ -32,12 +32,16 @@
 #include <time.h>
 
 #define MAX_TIME_SKEW_MS (5 * 60 * 1000)
-#define NONCE_TTL_MS     (10 * 60 * 1000)
-#define MAX_OPS          10000
-#define PULL_DEFAULT     2000
-#define PULL_MAX         10000
-#define PULL_PAGE_BYTES  (8 * 1024 * 1024)  /* a page stops after the change crossing this */
-#define PULL_PAGE_CAP    (64 * 1024 * 1024) /* hard cap on a page's text (CB_ETOOLARGE) */
+/* A nonce is kept for as long as a request bearing it can be accepted: its
+ * timestamp's window (twice the skew) plus the longest a push may then wait
+ * for its turn before recording it (PUSH_TURN_WAIT_S and the gap waits),
+ * with a margin. */
+#define NONCE_TTL_MS    (2 * MAX_TIME_SKEW_MS + 60 * 1000)
+#define MAX_OPS         10000
+#define PULL_DEFAULT    2000
+#define PULL_MAX        10000
+#define PULL_PAGE_BYTES (8 * 1024 * 1024)  /* a page stops after the change crossing this */
+#define PULL_PAGE_CAP   (64 * 1024 * 1024) /* hard cap on a page's text (CB_ETOOLARGE) */
 
 static int is_central(const struct cb_req *r)
 {
@@ -920,6 +924,9 @@ static pthread_cond_t push_done = PTHREAD_COND_INITIALIZER; /* a push finished *
 #define PUSH_TURN_WAIT_S 10 /* as SQLite's busy_timeout: then 503 busy */
 #define PUSH_GAP_WAITS   10 /* times a batch after a gap lets others go first */
 #define PUSH_GAP_WAIT_MS 50
+_Static_assert(NONCE_TTL_MS >= 2 * MAX_TIME_SKEW_MS + PUSH_TURN_WAIT_S * 1000 +
+                                   PUSH_GAP_WAITS * PUSH_GAP_WAIT_MS,
+               "a nonce must outlive every request that can still record it");
 
 static int sync_push_turn(struct cb_req *r, struct cb_site *site);
 
@@ -1032,6 +1039,34 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in)
         cb_conn_rollback(db);
         cb_store_sync_conn_put(r->app->store, db);
         return refuse_nonce(r, rc);
+    }
+    /* The site as of this write transaction: verify_site read it before the
+     * wait for the turn, and a revocation or a change of teams may have
+     * committed since (neither takes the turn; both wait for this lock now). */
+    struct cb_site fresh;
+    rc = cb_site_get(db, site_in->id, &fresh);
+    if (rc == CB_OK) {
+        cb_site_clear(site_in);
+        *site_in = fresh;
+        site = fresh;
+    }
+    if (rc || site.revoked) {
+        int crc = cb_conn_commit(db); /* the nonce alone */
+        if (crc) {
+            (void)record_nonce(db, r);
+        }
+        cb_store_sync_conn_put(r->app->store, db);
+        if (rc) {
+            return cb_reply_error(r, rc, NULL);
+        }
+        struct cb_audit_event e = {NULL,    "sync.refused", "sites",   site.id,
+                                   r->addr, "denied",       "revoked", NULL};
+        cb_audit(r->db, &e);
+        return cb_reply_json(r, 403,
+                             json_pack("{s:{s:s, s:s}, s:b}", "error", "code", "revoked", "message",
+                                       "this site has been revoked: wipe the synced data", "wipe",
+                                       1),
+                             NULL);
     }
     const char *schema = cb_req_header(r, "X-CB-Schema");
     if (!schema || strtol(schema, NULL, 10) != cb_store_schema_version()) {
