@@ -528,6 +528,7 @@ struct pair {
     int64_t brow, frow; /* measures rowids (the reference engine reads values from result JSON) */
     uint8_t vals;       /* stream_pairs_pb: bit 0 the baseline's values are all there, bit 1 the
                            follow-up's (ONS4 answers, BMI weight; always 3 for other instruments) */
+    uint8_t tie;        /* stream_pairs_pb: same person and history order as the row before */
 };
 
 struct ref_ev {
@@ -1569,6 +1570,62 @@ static int stream_pairs(struct eng *e, int in)
 }
 
 /*
+ * The history order of a measures_pairs row (person, taken_at, timepoint,
+ * score, team; complete and deleted are fixed by the query) as bytes in
+ * *key: type, length, value of each.  Rows equal in it differ in index order
+ * only by their values (rv*), where the history walk (measures_report) goes
+ * by rowid; they are adjacent in the stream, so each row is compared with the
+ * one before.  Capped at PB_KEY_MAX (CB_ETOOLARGE).
+ */
+#define PB_KEY_MAX 65536
+static int pb_key(sqlite3_stmt *st, char **key, size_t *cap, size_t *len)
+{
+    static const int cols[] = {0, 13, 14, 2, 15};
+    *len = 0;
+    for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
+        int t = sqlite3_column_type(st, cols[i]);
+        double d = 0;
+        const void *v = NULL;
+        size_t n = 0;
+        if (t == SQLITE_INTEGER || t == SQLITE_FLOAT) {
+            t = SQLITE_FLOAT; /* 3 and 3.0 are equal in an index */
+            d = sqlite3_column_double(st, cols[i]);
+            v = &d;
+            n = sizeof(d);
+        } else if (t == SQLITE_TEXT || t == SQLITE_BLOB) {
+            v = t == SQLITE_TEXT ? (const void *)sqlite3_column_text(st, cols[i])
+                                 : sqlite3_column_blob(st, cols[i]);
+            n = (size_t)sqlite3_column_bytes(st, cols[i]);
+        }
+        uint32_t n32 = (uint32_t)n;
+        size_t need = *len + 1 + sizeof(n32) + n;
+        if (n > PB_KEY_MAX || need > PB_KEY_MAX) {
+            return CB_ETOOLARGE;
+        }
+        if (need > *cap) {
+            size_t c = *cap ? *cap : 256;
+            while (c < need) {
+                c *= 2;
+            }
+            char *k = realloc(*key, c);
+            if (!k) {
+                return CB_ENOMEM;
+            }
+            *key = k;
+            *cap = c;
+        }
+        (*key)[(*len)++] = (char)t;
+        memcpy(*key + *len, &n32, sizeof(n32));
+        *len += sizeof(n32);
+        if (n) {
+            memcpy(*key + *len, v, n);
+            *len += n;
+        }
+    }
+    return CB_OK;
+}
+
+/*
  * Pairs of instrument in from the baseline columns of migration 11: every
  * measure of a paired instrument carries its person's earliest pairable
  * baseline (pb_*: any team; pbt_*: of the row's own team, for team=), kept
@@ -1602,14 +1659,14 @@ static int stream_pairs_pb(struct eng *e, int in)
         e->c,
         p->team[0]
             ? "SELECT participant_id, rowid, score, pbt_score, pbt_row, rv1, rv2, rv3, rv4, "
-              "pbt_v1, pbt_v2, pbt_v3, pbt_v4 FROM measures INDEXED BY "
+              "pbt_v1, pbt_v2, pbt_v3, pbt_v4, taken_at, timepoint, team FROM measures INDEXED BY "
               "measures_pairs "
               "WHERE instrument = ?1 AND taken_at >= ?4 AND taken_at < ?2 AND timepoint "
               "<> 'baseline' AND complete = 1 AND deleted = 0 AND team = ?3 AND (score IS "
               "NOT NULL OR instrument = 'ons4') AND pbt_at IS NOT NULL AND taken_at > "
               "pbt_at ORDER BY taken_at"
             : "SELECT participant_id, rowid, score, pb_score, pb_row, rv1, rv2, rv3, rv4, pb_v1, "
-              "pb_v2, pb_v3, pb_v4 FROM measures INDEXED BY "
+              "pb_v2, pb_v3, pb_v4, taken_at, timepoint, team FROM measures INDEXED BY "
               "measures_pairs "
               "WHERE instrument = ?1 AND taken_at >= ?4 AND taken_at < ?2 AND timepoint "
               "<> 'baseline' AND complete = 1 AND deleted = 0 AND (score IS NOT NULL OR "
@@ -1625,6 +1682,9 @@ static int stream_pairs_pb(struct eng *e, int in)
     sqlite3_bind_text(st, 4, p->from_ts, -1, SQLITE_TRANSIENT);
     struct pb_row *rows = NULL;
     size_t n = 0, cap = 0;
+    char *key[2] = {NULL, NULL};
+    size_t keycap[2] = {0, 0}, keylen[2] = {0, 0};
+    int cur = 0;
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         const char *pid = col_text(st, 0);
@@ -1632,7 +1692,8 @@ static int stream_pairs_pb(struct eng *e, int in)
         if (!pid || plen == 0 || plen >= CB_UUID_STRLEN) {
             continue;
         }
-        if ((rc = grow((void **)&rows, &cap, n, sizeof(*rows))) != CB_OK) {
+        if ((rc = grow((void **)&rows, &cap, n, sizeof(*rows))) != CB_OK ||
+            (rc = pb_key(st, &key[cur], &keycap[cur], &keylen[cur])) != CB_OK) {
             break;
         }
         struct pb_row *r = &rows[n];
@@ -1644,6 +1705,9 @@ static int stream_pairs_pb(struct eng *e, int in)
         r->pr.b[0] = sqlite3_column_double(st, 3);
         r->pr.brow = sqlite3_column_int64(st, 4);
         r->pr.vals = 3;
+        r->pr.tie = keylen[cur] == keylen[!cur] && key[!cur] &&
+                    memcmp(key[cur], key[!cur], keylen[cur]) == 0;
+        cur = !cur;
         if (in == I_ONS4 || in == I_BMI) {
             /* ONS4: q1..q4 replace the score; BMI: [1] is the weight (migration 12) */
             int nv = in == I_ONS4 ? 4 : 1, at = in == I_ONS4 ? 0 : 1;
@@ -1665,13 +1729,21 @@ static int stream_pairs_pb(struct eng *e, int in)
     if (!rc && n > 1) {
         qsort(rows, n, sizeof(*rows), pb_row_cmp);
     }
-    /* the last row of each person is their follow-up */
+    /* the last row of each person is their follow-up; rows tied with it in history order
+     * (adjacent in the stream, so here too) differ in index order by their values only,
+     * where the history walk goes by rowid: the largest rowid of them wins */
     size_t w = 0;
     for (size_t j = 0; !rc && j < n; j++) {
         if (j + 1 < n && strcmp(rows[j].id, rows[j + 1].id) == 0) {
             continue;
         }
-        rows[w++] = rows[j];
+        size_t best = j;
+        for (size_t t = j; t > 0 && rows[t].pr.tie; t--) {
+            if (rows[t - 1].pr.frow > rows[best].pr.frow) {
+                best = t - 1;
+            }
+        }
+        rows[w++] = rows[best];
     }
     struct batch *b = rc ? NULL : malloc(sizeof(*b));
     if (!rc && !b) {
@@ -1695,6 +1767,8 @@ static int stream_pairs_pb(struct eng *e, int in)
     }
     free(b);
     free(rows);
+    free(key[0]);
+    free(key[1]);
     return rc;
 }
 

@@ -160,7 +160,9 @@ static void sql_json_number(sqlite3_context *ctx, int argc, sqlite3_value **argv
         sqlite3_result_null(ctx);
         return;
     }
-    json_t *root = json_loadb(text, (size_t)sqlite3_value_bytes(argv[0]), 0, NULL);
+    /* every number as a double, as SQLite's json_extract() reads one too big for an integer */
+    json_t *root =
+        json_loadb(text, (size_t)sqlite3_value_bytes(argv[0]), JSON_DECODE_INT_AS_REAL, NULL);
     json_t *v = json_object_get(json_object_get(root, k1), k2);
     if (json_is_integer(v)) {
         sqlite3_result_double(ctx, (double)json_integer_value(v));

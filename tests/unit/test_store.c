@@ -248,16 +248,21 @@ static void test_migrations_12_13_report_columns(void **state)
     " rule_version, complete, result, team, created_at, updated_at) VALUES ('" ID "', '" P         \
     "', '" IN "', '" TP "', '" AT "', '{}', " SC ", 't', 1, '" RES "', '" TEAM "', '" AT "', '" AT \
     "');"
-    raw_exec(path, M("m1", "pa", "ons4", "baseline", "2026-01-01T10:00:00.000Z", "NULL",
-                     "{\"raw\":{\"q1\":1,\"q2\":2.5,\"q3\":3,\"q4\":4}}", "prestwich")
-                       M("m2", "pa", "ons4", "review", "2026-03-01T10:00:00.000Z", "NULL",
+    raw_exec(
+        path,
+        M("m1", "pa", "ons4", "baseline", "2026-01-01T10:00:00.000Z", "NULL",
+          "{\"raw\":{\"q1\":1,\"q2\":2.5,\"q3\":3,\"q4\":4}}",
+          "prestwich") M("m2", "pa", "ons4", "review", "2026-03-01T10:00:00.000Z", "NULL",
                          "{\"raw\":{\"q1\":5,\"q2\":6,\"q3\":\"7\",\"q4\":8}}", "radcliffe")
-                           M("m3", "pb", "bmi", "baseline", "2026-01-01T10:00:00.000Z", "25.1",
-                             "{\"raw\":{\"weight_kg\":80.5}}", "prestwich")
-                               M("m4", "pb", "bmi", "exit", "2026-03-01T10:00:00.000Z", "24.0",
-                                 "{\"raw\":{\"weight_kg\":77}}", "prestwich")
-                                   M("m5", "pc", "swemwbs", "baseline", "2026-01-01T10:00:00.000Z",
-                                     "20.0", "{\"raw\":{\"q1\":3}}", "prestwich"));
+            M("m3", "pb", "bmi", "baseline", "2026-01-01T10:00:00.000Z", "25.1",
+              "{\"raw\":{\"weight_kg\":80.5}}", "prestwich")
+                M("m4", "pb", "bmi", "exit", "2026-03-01T10:00:00.000Z", "24.0",
+                  "{\"raw\":{\"weight_kg\":77}}", "prestwich")
+                    M("m5", "pc", "swemwbs", "baseline", "2026-01-01T10:00:00.000Z", "20.0",
+                      "{\"raw\":{\"q1\":3}}", "prestwich")
+                        M("m6", "pd", "ons4", "review", "2026-03-01T10:00:00.000Z", "NULL",
+                          "{\"raw\":{\"q1\":12345678901234567890,\"q2\":1e2,\"q3\":-0,\"q4\":[7]}}",
+                          "prestwich"));
 #undef M
 #define E(ID, P, TYPE, AT, TEAM, DEL)                                                              \
     "INSERT INTO encounters(id, participant_id, type, occurred_at, team, created_at, updated_at,"  \
@@ -289,6 +294,10 @@ static void test_migrations_12_13_report_columns(void **state)
         {"m2", "5.0 6.0 NULL 8.0 | 1.0 2.5 3.0 4.0 | NULL NULL NULL NULL"},
         {"m4", "77.0 NULL NULL NULL | 80.5 NULL NULL NULL | 80.5 NULL NULL NULL"},
         {"m5", "NULL NULL NULL NULL | NULL NULL NULL NULL | NULL NULL NULL NULL"},
+        /* an integer too big for 64 bits reads as a double (as json_extract); an array is not
+         * a number */
+        {"m6",
+         "1.23456789012345671677e+19 100.0 0.0 NULL | NULL NULL NULL NULL | NULL NULL NULL NULL"},
     };
     char q[600];
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
