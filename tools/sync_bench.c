@@ -412,6 +412,7 @@ struct round {
     double total_s;                                       /* spawn to exit */
     double push_done_s; /* spawn to the last "push: N of N" line (0 if none) */
     long long pushed, pulled;
+    double apply_cpu_s; /* the pull's applying thread (`coachbox sync --stats`) */
 };
 
 /* `coachbox sync --data dir`, timing its progress lines as they arrive. */
@@ -442,6 +443,7 @@ static void sync_round(const char *dir, const char *perf_tag, struct round *r)
     argv[n++] = "sync";
     argv[n++] = "--data";
     argv[n++] = dir;
+    argv[n++] = "--stats";
     argv[n] = NULL;
     double t0 = now_s();
     r->central_cpu0 = proc_cpu_s(central_pid);
@@ -472,6 +474,10 @@ static void sync_round(const char *dir, const char *perf_tag, struct round *r)
         }
         if (strncmp(line, "sync complete", 13) == 0) {
             sscanf(line, "sync complete: pushed %lld, pulled %lld", &r->pushed, &r->pulled);
+        } else if (strncmp(line, "stats: pull", 11) == 0) {
+            long long applied;
+            sscanf(line, "stats: pull applied %lld change(s) with %lf s", &applied,
+                   &r->apply_cpu_s);
         } else if (strstr(line, "failed") || strstr(line, "refused")) {
             fprintf(stderr, "  | %s\n", line);
         }
@@ -762,9 +768,10 @@ int main(int argc, char **argv)
            (double)(pull_down + pull_up) / (double)n,
            (double)atomic_load(&px.max_down[K_PULL]) / 1e6);
     printf("       CPU for the pull: site %.1f s, central %.1f s = %.0f + %.0f us/record "
-           "(all on one core: %.0f records/s)\n",
+           "(all on one core: %.0f records/s); the site's applying thread %.2f s = %.1f "
+           "us/record\n",
            r.cpu_s, ccpu_pull, r.cpu_s * 1e6 / (double)n, ccpu_pull * 1e6 / (double)n,
-           (double)n / (r.cpu_s + ccpu_pull));
+           (double)n / (r.cpu_s + ccpu_pull), r.apply_cpu_s, r.apply_cpu_s * 1e6 / (double)n);
     printf("DISK   central %.1f MB, site A %.1f MB, site B %.1f MB (database + WAL)\n",
            (double)dir_bytes(central_dir) / 1e6, (double)dir_bytes(site_a) / 1e6,
            (double)dir_bytes(site_b) / 1e6);
