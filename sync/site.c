@@ -1765,7 +1765,13 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
     auth_load(c, &pf.auth);
     pf.k = curl_easy_init(); /* NULL: pages are fetched one after the other */
     struct page_apply pa = {0, NULL, NULL, 0};
+    struct timespec cpu0, cpu1;
+    int timed = clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0) == 0;
     int rc = pull_pages(c, base, progress, ud, res, &pf, &pa);
+    if (timed && clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1) == 0) {
+        res->pull_apply_cpu_s =
+            (double)(cpu1.tv_sec - cpu0.tv_sec) + (double)(cpu1.tv_nsec - cpu0.tv_nsec) / 1e9;
+    }
     ckpt_stop(c, pa.ck);
     if (pa.groups) {
         int unused_flag;

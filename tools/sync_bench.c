@@ -19,9 +19,12 @@
  * 127.0.0.1; stops every process it started.
  *
  * usage: coachbox-sync-bench [--records N] [--increments K] [--perf DIR] [--keep]
+ *                            [--no-stats]
  *   --perf DIR  record `perf record --call-graph dwarf` profiles of central (by pid)
  *               and of the `coachbox sync` processes for the push and the
  *               pull into DIR (timings are then perturbed by perf)
+ *   --no-stats  run `coachbox sync` without --stats (a binary from before it:
+ *               the applying thread's CPU is then not reported)
  * (COACHBOX_BIN names the coachbox binary; default ./coachbox)
  */
 #include "harness.h"
@@ -299,6 +302,7 @@ static char central_dir[600], log_path[700];
 static pid_t central_pid;
 static int central_port;
 static const char *perf_dir;
+static int no_stats; /* --no-stats */
 static pid_t perf_central_pid;
 
 /* Run coachbox with args; output into out; exit code. */
@@ -412,6 +416,7 @@ struct round {
     double total_s;                                       /* spawn to exit */
     double push_done_s; /* spawn to the last "push: N of N" line (0 if none) */
     long long pushed, pulled;
+    double apply_cpu_s; /* the pull's applying thread (`coachbox sync --stats`) */
 };
 
 /* `coachbox sync --data dir`, timing its progress lines as they arrive. */
@@ -442,6 +447,9 @@ static void sync_round(const char *dir, const char *perf_tag, struct round *r)
     argv[n++] = "sync";
     argv[n++] = "--data";
     argv[n++] = dir;
+    if (!no_stats) {
+        argv[n++] = "--stats";
+    }
     argv[n] = NULL;
     double t0 = now_s();
     r->central_cpu0 = proc_cpu_s(central_pid);
@@ -472,6 +480,10 @@ static void sync_round(const char *dir, const char *perf_tag, struct round *r)
         }
         if (strncmp(line, "sync complete", 13) == 0) {
             sscanf(line, "sync complete: pushed %lld, pulled %lld", &r->pushed, &r->pulled);
+        } else if (strncmp(line, "stats: pull", 11) == 0) {
+            long long applied;
+            sscanf(line, "stats: pull applied %lld change(s) with %lf s", &applied,
+                   &r->apply_cpu_s);
         } else if (strstr(line, "failed") || strstr(line, "refused")) {
             fprintf(stderr, "  | %s\n", line);
         }
@@ -653,6 +665,7 @@ int main(int argc, char **argv)
     int increments = (int)arg_long(argc, argv, "--increments", 20, 1, 1000);
     perf_dir = arg_str(argc, argv, "--perf");
     int keep = arg_flag(argc, argv, "--keep");
+    no_stats = arg_flag(argc, argv, "--no-stats");
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_fatal);
     signal(SIGTERM, on_fatal);
@@ -762,9 +775,14 @@ int main(int argc, char **argv)
            (double)(pull_down + pull_up) / (double)n,
            (double)atomic_load(&px.max_down[K_PULL]) / 1e6);
     printf("       CPU for the pull: site %.1f s, central %.1f s = %.0f + %.0f us/record "
-           "(all on one core: %.0f records/s)\n",
+           "(all on one core: %.0f records/s)",
            r.cpu_s, ccpu_pull, r.cpu_s * 1e6 / (double)n, ccpu_pull * 1e6 / (double)n,
            (double)n / (r.cpu_s + ccpu_pull));
+    if (r.apply_cpu_s > 0) {
+        printf("; the site's applying thread %.2f s = %.1f us/record", r.apply_cpu_s,
+               r.apply_cpu_s * 1e6 / (double)n);
+    }
+    printf("\n");
     printf("DISK   central %.1f MB, site A %.1f MB, site B %.1f MB (database + WAL)\n",
            (double)dir_bytes(central_dir) / 1e6, (double)dir_bytes(site_a) / 1e6,
            (double)dir_bytes(site_b) / 1e6);

@@ -37,14 +37,16 @@ struct cb_sync_tls {
 };
 
 struct cb_sync_result {
-    int64_t pushed;    /* ops central acknowledged this round */
-    int64_t pulled;    /* changes applied this round */
-    int64_t conflicts; /* conflicts central reported for our pushes */
-    int64_t rejected;  /* ops central refused (outside scope, ...) */
-    int64_t pending;   /* ops still waiting after the round */
-    int revoked;       /* central revoked this site; its data was wiped */
-    int restored;      /* this round found the site restored from a backup (docs/SYNC.md) */
-    char error[256];   /* empty on success */
+    int64_t pushed;          /* ops central acknowledged this round */
+    int64_t pulled;          /* changes applied this round */
+    int64_t conflicts;       /* conflicts central reported for our pushes */
+    int64_t rejected;        /* ops central refused (outside scope, ...) */
+    int64_t pending;         /* ops still waiting after the round */
+    int revoked;             /* central revoked this site; its data was wiped */
+    int restored;            /* this round found the site restored from a backup (docs/SYNC.md) */
+    double pull_apply_cpu_s; /* CPU time of the thread that applied the pulled pages (the
+                              * fetch and parse of the next page run beside it) */
+    char error[256];         /* empty on success */
 };
 
 /* Progress callback: phase "push" or "pull", done and total (total -1 if unknown). */
