@@ -1206,29 +1206,35 @@ struct page_apply {
     int ck_tried;            /* ckpt_start was called (once per pull) */
 };
 
-/* Note the group of a measure (when the baselines are deferred). */
+/* Note the group of a measure (when the baselines are deferred).  The key is
+ * as long as the two texts (a pushed row's values are not re-validated by
+ * central, so they may be long; the page that carried them is capped). */
 static int group_add(struct page_apply *pa, const char *instrument, const char *pid)
 {
-    char key[600];
     if (!pa->groups || !instrument || !pid) {
         return CB_OK;
     }
-    if ((size_t)snprintf(key, sizeof(key), "%s\x1f%s", instrument, pid) >= sizeof(key)) {
-        return CB_ETOOLARGE; /* cannot happen: each comes from a 256-byte buffer */
+    size_t n = strlen(instrument) + strlen(pid) + 2;
+    char *key = malloc(n);
+    if (!key) {
+        return CB_ENOMEM;
     }
-    if (json_object_get(pa->groups, key)) {
-        return CB_OK;
+    snprintf(key, n, "%s\x1f%s", instrument, pid);
+    int rc = CB_OK;
+    if (!json_object_get(pa->groups, key) &&
+        json_object_set_new(pa->groups, key, json_pack("[s, s]", instrument, pid))) {
+        rc = CB_ENOMEM;
     }
-    return json_object_set_new(pa->groups, key, json_pack("[s, s]", instrument, pid)) ? CB_ENOMEM
-                                                                                      : CB_OK;
+    free(key);
+    return rc;
 }
 
-/* The instrument and participant of measure id as stored on c, and whether the
- * row exists (*found).  inst and pid receive at most len - 1 bytes. */
-static int measure_group(struct cb_conn *c, const char *id, char *inst, char *pid, size_t len,
-                         int *found)
+/* The instrument and participant of measure id as stored on c (copies in *inst
+ * and *pid, the caller frees; NULL when the row does not exist, *found 0). */
+static int measure_group(struct cb_conn *c, const char *id, char **inst, char **pid, int *found)
 {
     sqlite3_stmt *st;
+    *inst = *pid = NULL;
     int rc =
         cb_conn_prepare(c, "SELECT instrument, participant_id FROM measures WHERE id = ?1", &st);
     if (rc) {
@@ -1237,15 +1243,13 @@ static int measure_group(struct cb_conn *c, const char *id, char *inst, char *pi
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
     *found = s == SQLITE_ROW;
-    inst[0] = pid[0] = '\0';
     if (s == SQLITE_ROW) {
         const char *a = (const char *)sqlite3_column_text(st, 0);
         const char *b = (const char *)sqlite3_column_text(st, 1);
-        if ((a && strlen(a) >= len) || (b && strlen(b) >= len)) {
-            rc = CB_ETOOLARGE;
-        } else {
-            snprintf(inst, len, "%s", a ? a : "");
-            snprintf(pid, len, "%s", b ? b : "");
+        *inst = strdup(a ? a : "");
+        *pid = strdup(b ? b : "");
+        if (!*inst || !*pid) {
+            rc = CB_ENOMEM;
         }
     } else if (s != SQLITE_DONE) {
         rc = cb_store_rc(s);
@@ -1283,8 +1287,8 @@ static int apply_row(struct cb_conn *c, const struct cb_table *t, const char *ro
     if (!pa->groups || strcmp(t->name, "measures") != 0) {
         return cb_record_apply_dumped(c, t, row_id, apply, dumped, now, 1, existed);
     }
-    char inst[256], pid[256], ninst[256], npid[256];
-    int rc = measure_group(c, row_id, inst, pid, sizeof(inst), existed);
+    char *inst, *pid, *ninst = NULL, *npid = NULL;
+    int rc = measure_group(c, row_id, &inst, &pid, existed);
     if (rc == CB_OK && *existed && json_object_get(apply, "instrument")) {
         /* A row leaving for an instrument without pairs keeps the baseline its
          * group gave it until then (no trigger refreshes it after): give it now. */
@@ -1305,11 +1309,15 @@ static int apply_row(struct cb_conn *c, const struct cb_table *t, const char *ro
                (!*existed || json_object_get(apply, "instrument") ||
                 json_object_get(apply, "participant_id"))) {
         int found;
-        rc = measure_group(c, row_id, ninst, npid, sizeof(ninst), &found);
+        rc = measure_group(c, row_id, &ninst, &npid, &found);
         if (rc == CB_OK && found) {
             rc = group_add(pa, ninst, npid);
         }
     }
+    free(inst);
+    free(pid);
+    free(ninst);
+    free(npid);
     return rc;
 }
 
