@@ -516,7 +516,7 @@ static int triggers_known(struct cb_conn *c, int *known)
     if (rc) {
         return rc;
     }
-    int ok = 1, pb = 0, s;
+    int ok = 1, pb = 0, s = SQLITE_DONE;
     while (ok && (s = sqlite3_step(st)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 0);
         const char *tbl = (const char *)sqlite3_column_text(st, 1);
@@ -533,6 +533,10 @@ static int triggers_known(struct cb_conn *c, int *known)
         ok = found;
     }
     cb_stmt_done(st);
+    if (ok && s != SQLITE_DONE) {
+        *known = 0; /* not all read: not known */
+        return cb_store_rc(s) ? cb_store_rc(s) : CB_EDB;
+    }
     *known = ok && pb == 4;
     return CB_OK;
 }
