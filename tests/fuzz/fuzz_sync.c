@@ -247,6 +247,15 @@ static void fuzz_pull(const char *body, size_t len)
     }
     json_t *exits = json_array();
     cb_conn_exec(c, "PRAGMA foreign_keys=OFF");
+    /* a page holding a measure is applied with the measures' triggers deferred and
+     * each group refreshed before the commit, as pull_pages does */
+    struct page_apply pa;
+    memset(&pa, 0, sizeof(pa));
+    int deferred = 0;
+    if (page_has_measures(changes) && cb_conn_defer_baselines(c, 1, &deferred) == CB_OK &&
+        deferred) {
+        pa.groups = json_object();
+    }
     int rc = cb_conn_begin(c);
     FUZZ_CHECK(rc == CB_OK, "begin failed");
     size_t i;
@@ -254,8 +263,11 @@ static void fuzz_pull(const char *body, size_t len)
     json_array_foreach(changes, i, ch)
     {
         if (rc == CB_OK) {
-            rc = apply_change(c, ch, teams, exits);
+            rc = apply_change(c, ch, NULL, teams, exits, &pa);
         }
+    }
+    if (rc == CB_OK && pa.groups) {
+        rc = refresh_groups(c, &pa);
     }
     if (rc == CB_OK) {
         rc = set_int(c, "sync_cursor", next);
@@ -284,6 +296,10 @@ static void fuzz_pull(const char *body, size_t len)
         rc = process_scope_exits(c);
     }
     cb_conn_rollback(c);
+    if (deferred) {
+        cb_conn_defer_baselines(c, 0, &deferred);
+    }
+    json_decref(pa.groups);
     cb_conn_exec(c, "PRAGMA foreign_keys=ON");
     json_decref(exits);
     json_decref(teams);
