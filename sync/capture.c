@@ -716,3 +716,53 @@ int cb_capture_relog_participant(struct cb_conn *c, const char *participant_id)
     }
     return rc;
 }
+
+int cb_capture_measure_watched(const json_t *apply)
+{
+    static const char *const watched[] = {"participant_id", "instrument", "timepoint", "taken_at",
+                                          "complete",       "score",      "team",      "deleted",
+                                          "result",         NULL};
+    for (const char *const *w = watched; *w; w++) {
+        if (json_object_get(apply, *w)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int cb_capture_group_note(json_t *groups, const char *instrument, const char *pid)
+{
+    if (!groups || !instrument || !pid) {
+        return CB_OK;
+    }
+    size_t n = strlen(instrument) + strlen(pid) + 2;
+    char *key = malloc(n);
+    if (!key) {
+        return CB_ENOMEM;
+    }
+    snprintf(key, n, "%s\x1f%s", instrument, pid);
+    int rc = CB_OK;
+    if (!json_object_get(groups, key) &&
+        json_object_set_new(groups, key, json_pack("[s, s]", instrument, pid))) {
+        rc = CB_ENOMEM;
+    }
+    free(key);
+    return rc;
+}
+
+int cb_capture_groups_refresh(struct cb_conn *c, json_t *groups)
+{
+    const char *key;
+    json_t *g;
+    int rc = CB_OK;
+    json_object_foreach(groups, key, g)
+    {
+        (void)key;
+        if (rc == CB_OK) {
+            rc = cb_conn_refresh_baseline(c, json_string_value(json_array_get(g, 0)),
+                                          json_string_value(json_array_get(g, 1)));
+        }
+    }
+    json_object_clear(groups);
+    return rc;
+}

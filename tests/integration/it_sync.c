@@ -769,19 +769,23 @@ static void measure_at(int site, const char *pid, const char *timepoint, long se
 
 /* pid's measures at a site with their baseline columns (migration 11), the
  * baseline rows named by id (rowids are each server's own). */
-static void baselines_of(int site, const char *pid, char *out, size_t len)
+static void baselines_of(const char *dir, const char *pid, char *out, size_t len)
 {
-    db_text(G.dir[site],
+    db_text(dir,
             "SELECT group_concat(line, ' | ') FROM (SELECT m.id || ' ' || quote(m.pb_at) || ' ' "
             "|| quote(m.pb_score) || ' ' || quote((SELECT x.id FROM measures x WHERE x.rowid = "
             "m.pb_row)) || ' ' || quote(m.pbt_at) || ' ' || quote(m.pbt_score) || ' ' || "
-            "quote((SELECT x.id FROM measures x WHERE x.rowid = m.pbt_row)) AS line "
-            "FROM measures m WHERE m.participant_id = ?1 ORDER BY m.id)",
+            "quote((SELECT x.id FROM measures x WHERE x.rowid = m.pbt_row)) || ' ' || "
+            "quote(m.rv1) || ' ' || quote(m.pb_v1) || ' ' || quote(m.pbt_v1) AS line "
+            "FROM measures m WHERE m.participant_id = ?1 UNION ALL SELECT 'latest ' || "
+            "l.instrument || ' ' || (SELECT x.id FROM measures x WHERE x.rowid = l.row) || ' ' || "
+            "l.baseline FROM measure_latest l WHERE l.participant_id = ?1 ORDER BY 1)",
             pid, NULL, out, len);
 }
 
-/* A pulled measure's baseline columns are what the local triggers give at the
- * site that wrote it (the pull refreshes them once per page, not per row). */
+/* A measure's derived columns (baselines, values, latest measure) are what the
+ * local triggers give at the site that wrote it, at central (whose push applies
+ * them once per group and batch) and at a site that pulled it (once per page). */
 static void test_pulled_baselines_as_written(void **state)
 {
     (void)state;
@@ -792,8 +796,10 @@ static void test_pulled_baselines_as_written(void **state)
     measure_at(SA, pid, "review", 3600, 75, m3);
     sync_ok(SA);
     sync_ok(SB);
-    baselines_of(SA, pid, a, sizeof(a));
-    baselines_of(SB, pid, b, sizeof(b));
+    baselines_of(G.dir[SA], pid, a, sizeof(a));
+    baselines_of(G.dir[SB], pid, b, sizeof(b));
+    assert_string_equal(a, b);
+    baselines_of(G.central_dir, pid, b, sizeof(b));
     assert_string_equal(a, b);
     assert_int_equal(db_int(G.dir[SB],
                             "SELECT count(*) FROM measures m WHERE participant_id = ?1 AND "
@@ -813,8 +819,10 @@ static void test_pulled_baselines_as_written(void **state)
     json_decref(api(&G.cl[SA], "DELETE", path, NULL, 200));
     sync_ok(SA);
     sync_ok(SB);
-    baselines_of(SA, pid, a, sizeof(a));
-    baselines_of(SB, pid, b, sizeof(b));
+    baselines_of(G.dir[SA], pid, a, sizeof(a));
+    baselines_of(G.dir[SB], pid, b, sizeof(b));
+    assert_string_equal(a, b);
+    baselines_of(G.central_dir, pid, b, sizeof(b));
     assert_string_equal(a, b);
     assert_int_equal(db_int(G.dir[SB],
                             "SELECT count(*) FROM measures m WHERE participant_id = ?1 AND "
