@@ -393,7 +393,6 @@ int cb_store_sync_conn_take(struct cb_store *s, struct cb_conn **out)
 void cb_store_sync_conn_put(struct cb_store *s, struct cb_conn *c)
 {
     if (c) {
-        c->derived_deferred = 0; /* the next taker starts with the triggers running */
         give_back(s, c);
     }
 }
@@ -614,6 +613,7 @@ int cb_store_open_checkpointer(struct cb_store *s, sqlite3 **out)
 
 int cb_conn_defer_baselines(struct cb_conn *c, int on, int *deferred)
 {
+    assert(sqlite3_get_autocommit(c->db)); /* between transactions: a whole page is deferred */
     c->derived_deferred = on != 0;
     *deferred = c->derived_deferred;
     return CB_OK;

@@ -490,9 +490,6 @@ static int record_conflict(struct cb_conn *c, const char *tbl, const char *row_i
 
 struct push_stats {
     int applied, conflicts, rejected, restamped, duplicates;
-    /* the measures' (instrument, participant) groups to refresh before the batch
-     * commits (cb_capture_group_note), the triggers being deferred; NULL: not */
-    json_t *groups;
 };
 
 /*
@@ -713,32 +710,10 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
     if (moving) {
         snprintf(old_team, sizeof(old_team), "%s", cb_json_str(current, "team"));
     }
-    int measure = stats->groups && strcmp(t->name, "measures") == 0;
-    if (rc == CB_OK && measure && current && json_object_get(apply, "instrument")) {
-        /* A row leaving for an instrument without pairs keeps the baseline its old
-         * group gave it until then (as the triggers leave it): give it now. */
-        rc = cb_conn_refresh_baseline(c, cb_json_str(current, "instrument"),
-                                      cb_json_str(current, "participant_id"));
-    }
     if (rc == CB_OK && json_object_size(apply) > 0) {
         char iso[CB_TIME_STRLEN];
         cb_time_format(now, iso);
         rc = cb_record_apply_known(c, t, row_id, apply, iso, current != NULL);
-        if (rc == CB_OK && measure && (!current || cb_capture_measure_watched(apply))) {
-            /* the groups the measures' triggers would have refreshed: the old row's
-             * and the new row's */
-            const char *ni = cb_json_str(apply, "instrument"),
-                       *np = cb_json_str(apply, "participant_id");
-            if (current) {
-                rc = cb_capture_group_note(stats->groups, cb_json_str(current, "instrument"),
-                                           cb_json_str(current, "participant_id"));
-                ni = ni ? ni : cb_json_str(current, "instrument");
-                np = np ? np : cb_json_str(current, "participant_id");
-            }
-            if (rc == CB_OK) {
-                rc = cb_capture_group_note(stats->groups, ni, np);
-            }
-        }
         if (rc == CB_ECONFLICT) {
             /* The row clashes with another on a unique key: keep the site's values in a
              * conflict for a person, rather than block the site's queue. */
@@ -1043,7 +1018,7 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in)
     static const char *const keys[] = {"ops", "pending", "oldest_pending_at", NULL};
     struct cb_field_error fe = {"", ""};
     struct cb_site site = *site_in; /* a shallow copy: site_in keeps ownership */
-    struct push_stats stats = {0, 0, 0, 0, 0, NULL};
+    struct push_stats stats = {0, 0, 0, 0, 0};
     /* The batch is applied on a lent sync connection: foreign keys are
      * checked by the sites that wrote the data, and rows may arrive in scope
      * order, not dependency order (store.h).  r->db holds no transaction. */
@@ -1136,13 +1111,6 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in)
     }
     size_t i;
     json_t *op;
-    /* The measures' triggers run once per group at the end of the batch, not
-     * after every measure (docs/SYNC.md, Push). */
-    int deferred = 0;
-    if (rc == CB_OK && cb_conn_defer_baselines(db, 1, &deferred) == CB_OK && deferred) {
-        stats.groups = json_object();
-        rc = stats.groups ? CB_OK : CB_ENOMEM;
-    }
     json_array_foreach(ops, i, op)
     {
         if (rc) {
@@ -1173,12 +1141,6 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in)
             last = id;
         }
     }
-    if (rc == CB_OK && stats.groups) {
-        rc = cb_capture_groups_refresh(db, stats.groups);
-    }
-    cb_conn_defer_baselines(db, 0, &deferred);
-    json_decref(stats.groups);
-    stats.groups = NULL;
     if (rc == CB_OK && reused) {
         /* Nothing was applied (every op before the reused one was a resend): answer
          * with central's mark so the site moves its waiting ops past it and resends. */

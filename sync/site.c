@@ -1207,10 +1207,27 @@ struct page_apply {
     int ck_tried;            /* ckpt_start was called (once per pull) */
 };
 
-/* Note the group of a measure (when the baselines are deferred). */
+/* Note the group of a measure (when the baselines are deferred).  The key is
+ * as long as the two texts (a pushed row's values are not re-validated by
+ * central, so they may be long; the page that carried them is capped). */
 static int group_add(struct page_apply *pa, const char *instrument, const char *pid)
 {
-    return pa->groups ? cb_capture_group_note(pa->groups, instrument, pid) : CB_OK;
+    if (!pa->groups || !instrument || !pid) {
+        return CB_OK;
+    }
+    size_t n = strlen(instrument) + strlen(pid) + 2;
+    char *key = malloc(n);
+    if (!key) {
+        return CB_ENOMEM;
+    }
+    snprintf(key, n, "%s\x1f%s", instrument, pid);
+    int rc = CB_OK;
+    if (!json_object_get(pa->groups, key) &&
+        json_object_set_new(pa->groups, key, json_pack("[s, s]", instrument, pid))) {
+        rc = CB_ENOMEM;
+    }
+    free(key);
+    return rc;
 }
 
 /* The instrument and participant of measure id as stored on c (copies in *inst
@@ -1242,6 +1259,20 @@ static int measure_group(struct cb_conn *c, const char *id, char **inst, char **
     return rc;
 }
 
+/* Does an applied change set a column the measures' update triggers watch? */
+static int sets_baseline_column(const json_t *apply)
+{
+    static const char *const watched[] = {"participant_id", "instrument", "timepoint", "taken_at",
+                                          "complete",       "score",      "team",      "deleted",
+                                          "result",         NULL};
+    for (const char *const *w = watched; *w; w++) {
+        if (json_object_get(apply, *w)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /*
  * Write a pulled change's fields apply to row_id of t (caller holds the
  * transaction).  With the baselines deferred (pa->groups), a measure's groups
@@ -1267,7 +1298,7 @@ static int apply_row(struct cb_conn *c, const struct cb_table *t, const char *ro
     if (rc == CB_OK) {
         rc = cb_record_apply_dumped(c, t, row_id, apply, dumped, now, 0, existed);
     }
-    int watched = !*existed || cb_capture_measure_watched(apply);
+    int watched = !*existed || sets_baseline_column(apply);
     if (rc == CB_OK && *existed && watched) {
         rc = group_add(pa, inst, pid);
     }
@@ -1294,7 +1325,19 @@ static int apply_row(struct cb_conn *c, const struct cb_table *t, const char *ro
 /* Refresh each group noted while the page was applied (struct page_apply). */
 static int refresh_groups(struct cb_conn *c, struct page_apply *pa)
 {
-    return cb_capture_groups_refresh(c, pa->groups);
+    const char *key;
+    json_t *g;
+    int rc = CB_OK;
+    json_object_foreach(pa->groups, key, g)
+    {
+        (void)key;
+        if (rc == CB_OK) {
+            rc = cb_conn_refresh_baseline(c, json_string_value(json_array_get(g, 0)),
+                                          json_string_value(json_array_get(g, 1)));
+        }
+    }
+    json_object_clear(pa->groups);
+    return rc;
 }
 
 /* Apply one pulled change (caller holds the transaction); dumped: its entry of

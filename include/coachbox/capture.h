@@ -130,17 +130,4 @@ int cb_capture_set_row_version(struct cb_conn *c, const char *tbl, const char *r
 /* Read the row's current values of the synced columns as {"field":value} (new ref). */
 int cb_capture_row_values(struct cb_conn *c, const char *tbl, const char *row_id, json_t **out);
 
-/*
- * Deferred measures triggers (store.h, cb_conn_defer_baselines), shared by a
- * site's pull and central's push.  cb_capture_measure_watched: does an applied
- * change set a column the measures' update triggers watch?
- * cb_capture_group_note: note the (instrument, participant) group in groups (a
- * JSON object; NULL: nothing is deferred, nothing noted), once; no length cap.
- * cb_capture_groups_refresh: refresh every noted group on c, in c's open
- * transaction, and empty groups.  Errors: CB_ENOMEM, store errors.
- */
-int cb_capture_measure_watched(const json_t *apply);
-int cb_capture_group_note(json_t *groups, const char *instrument, const char *pid);
-int cb_capture_groups_refresh(struct cb_conn *c, json_t *groups);
-
 #endif

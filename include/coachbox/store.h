@@ -141,9 +141,7 @@ void cb_conn_release_memory(struct cb_conn *c);
 
 /*
  * Deferred derived columns, for a field server applying pulled pages
- * (sync/site.c) or central applying a pushed batch (sync/hub.c) on a sync
- * connection c: set before the transaction's first measure write, cleared
- * after it ends (cb_store_sync_conn_put clears it too).  on = 1: the
+ * (sync/site.c) on its sync connection c, between transactions.  on = 1: the
  * measures' triggers of migrations 12 and 14 (report values, baselines, latest
  * measure) skip on c (their WHEN tests cb_derived_deferred(), store.c) and
  * *deferred = 1; the caller must then call cb_conn_refresh_baseline, in the

@@ -784,8 +784,8 @@ static void baselines_of(const char *dir, const char *pid, char *out, size_t len
 }
 
 /* A measure's derived columns (baselines, values, latest measure) are what the
- * local triggers give at the site that wrote it, at central (whose push applies
- * them once per group and batch) and at a site that pulled it (once per page). */
+ * local triggers give at the site that wrote it, at central (the triggers run as
+ * its push applies each row) and at a site that pulled it (once per page). */
 static void test_pulled_baselines_as_written(void **state)
 {
     (void)state;
