@@ -783,17 +783,11 @@ static void baselines_of(const char *dir, const char *pid, char *out, size_t len
             pid, NULL, out, len);
 }
 
-/* A measure's derived columns (baselines, values, latest measure) are what the
- * local triggers give at the site that wrote it, at central (the triggers run as
- * its push applies each row) and at a site that pulled it (once per page). */
-static void test_pulled_baselines_as_written(void **state)
+/* A and B sync; pid's derived columns are then the same at A, B and central, and
+ * n of pid's measures at B have base's row as their baseline. */
+static void synced_alike(const char *pid, const char *base, int n)
 {
-    (void)state;
-    char pid[40], m1[40], m2[40], m3[40], m4[40], path[128], a[4096], b[4096];
-    create_person(SA, "Bea", "Baseline", pid);
-    measure_at(SA, pid, "baseline", 3 * 86400, 80, m1);
-    measure_at(SA, pid, "baseline", 2 * 86400, 90, m2);
-    measure_at(SA, pid, "review", 3600, 75, m3);
+    char a[4096], b[4096];
     sync_ok(SA);
     sync_ok(SB);
     baselines_of(G.dir[SA], pid, a, sizeof(a));
@@ -804,8 +798,22 @@ static void test_pulled_baselines_as_written(void **state)
     assert_int_equal(db_int(G.dir[SB],
                             "SELECT count(*) FROM measures m WHERE participant_id = ?1 AND "
                             "pb_row = (SELECT rowid FROM measures WHERE id = ?2)",
-                            pid, m1),
-                     3);
+                            pid, base),
+                     n);
+}
+
+/* A measure's derived columns (baselines, values, latest measure) are what the
+ * local triggers give at the site that wrote it, at central (the triggers run as
+ * its push applies each row) and at a site that pulled it (once per page). */
+static void test_pulled_baselines_as_written(void **state)
+{
+    (void)state;
+    char pid[40], m1[40], m2[40], m3[40], m4[40], path[128];
+    create_person(SA, "Bea", "Baseline", pid);
+    measure_at(SA, pid, "baseline", 3 * 86400, 80, m1);
+    measure_at(SA, pid, "baseline", 2 * 86400, 90, m2);
+    measure_at(SA, pid, "review", 3600, 75, m3);
+    synced_alike(pid, m1, 3);
 
     /* Edits and a delete reach B as updates of rows it has. */
     char at[CB_TIME_STRLEN];
@@ -817,18 +825,7 @@ static void test_pulled_baselines_as_written(void **state)
     measure_at(SA, pid, "baseline", 86400, 85, m4);
     snprintf(path, sizeof(path), "/api/measures/%s", m3);
     json_decref(api(&G.cl[SA], "DELETE", path, NULL, 200));
-    sync_ok(SA);
-    sync_ok(SB);
-    baselines_of(G.dir[SA], pid, a, sizeof(a));
-    baselines_of(G.dir[SB], pid, b, sizeof(b));
-    assert_string_equal(a, b);
-    baselines_of(G.central_dir, pid, b, sizeof(b));
-    assert_string_equal(a, b);
-    assert_int_equal(db_int(G.dir[SB],
-                            "SELECT count(*) FROM measures m WHERE participant_id = ?1 AND "
-                            "pb_row = (SELECT rowid FROM measures WHERE id = ?2)",
-                            pid, m2),
-                     4);
+    synced_alike(pid, m2, 4);
 }
 
 static void test_conflict_same_field(void **state)
