@@ -3911,7 +3911,7 @@ static int dq_baselines_scan(struct cb_conn *c, const struct rp *p, const char *
 
 /*
  * baselines_without_review for every team from measure_latest (migration
- * 12): the lone baselines on or before cutoff come in (taken_at, row) order
+ * 14): the lone baselines on or before cutoff come in (taken_at, row) order
  * from its partial index, the order lone_cmp() sorts the scan's; a person
  * counts when dq_people() marked them live and active in e.  Same figures
  * as dq_baselines_scan() (test_reports_pairs compares them).
