@@ -420,6 +420,19 @@ static const char *const purge_order[] = {"conflicts", "attendance", "enrolments
                                           "goals",     "referrals",  "measures",     "consents",
                                           "checkins",  "encounters", "participants", NULL};
 
+/* Run sql (one statement, ?1 = pid) on c; cached statement. */
+static int exec_for_person(struct cb_conn *c, const char *sql, const char *pid)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c, sql, &st);
+    if (rc == CB_OK) {
+        sqlite3_bind_text(st, 1, pid, -1, SQLITE_TRANSIENT);
+        rc = cb_store_rc(sqlite3_step(st));
+        cb_stmt_done(st);
+    }
+    return rc;
+}
+
 /* Hard-delete one participant's local copy (scope exit). */
 static int purge_participant(struct cb_conn *c, const char *pid)
 {
@@ -427,46 +440,23 @@ static int purge_participant(struct cb_conn *c, const char *pid)
     int rc = CB_OK;
     for (const char *const *t = purge_order; *t && rc == CB_OK; t++) {
         const char *col = strcmp(*t, "participants") == 0 ? "id" : "participant_id";
-        sqlite3_stmt *st;
         snprintf(sql, sizeof(sql),
                  "DELETE FROM row_meta WHERE tbl = '%s' AND row_id IN "
                  "(SELECT id FROM %s WHERE %s = ?1)",
                  *t, *t, col);
-        rc = cb_conn_prepare(c, sql, &st);
-        if (rc == CB_OK) {
-            sqlite3_bind_text(st, 1, pid, -1, SQLITE_TRANSIENT);
-            rc = cb_store_rc(sqlite3_step(st));
-            cb_stmt_done(st);
-        }
+        rc = exec_for_person(c, sql, pid);
         snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE %s = ?1", *t, col);
         if (rc == CB_OK) {
-            rc = cb_conn_prepare(c, sql, &st);
-        }
-        if (rc == CB_OK) {
-            sqlite3_bind_text(st, 1, pid, -1, SQLITE_TRANSIENT);
-            rc = cb_store_rc(sqlite3_step(st));
-            cb_stmt_done(st);
+            rc = exec_for_person(c, sql, pid);
         }
     }
+    /* derived from the measures just deleted: the triggers keep it, but a pull
+     * with them deferred (cb_conn_defer_baselines) reaches here without them */
     if (rc == CB_OK) {
-        /* derived from the measures just deleted: the triggers keep it, but a pull
-         * with them deferred (cb_conn_defer_baselines) reaches here without them */
-        sqlite3_stmt *st;
-        rc = cb_conn_prepare(c, "DELETE FROM measure_latest WHERE participant_id = ?1", &st);
-        if (rc == CB_OK) {
-            sqlite3_bind_text(st, 1, pid, -1, SQLITE_TRANSIENT);
-            rc = cb_store_rc(sqlite3_step(st));
-            cb_stmt_done(st);
-        }
+        rc = exec_for_person(c, "DELETE FROM measure_latest WHERE participant_id = ?1", pid);
     }
     if (rc == CB_OK) {
-        sqlite3_stmt *st;
-        rc = cb_conn_prepare(c, "DELETE FROM scope_exits WHERE participant_id = ?1", &st);
-        if (rc == CB_OK) {
-            sqlite3_bind_text(st, 1, pid, -1, SQLITE_TRANSIENT);
-            rc = cb_store_rc(sqlite3_step(st));
-            cb_stmt_done(st);
-        }
+        rc = exec_for_person(c, "DELETE FROM scope_exits WHERE participant_id = ?1", pid);
     }
     return rc;
 }
