@@ -423,6 +423,69 @@ void cb_store_request_end(struct cb_store *s, struct cb_conn *c)
     give_back(s, c);
 }
 
+/* Start c's read transaction now (a deferred BEGIN reads nothing until a statement does). */
+static int conn_first_read(struct cb_conn *c)
+{
+    return cb_conn_exec(c, "SELECT 1 FROM sqlite_schema LIMIT 1");
+}
+
+/*
+ * Pinning: lock (a third lent connection) takes SQLite's write lock with
+ * BEGIN IMMEDIATE, waiting at most CB_TWIN_WAIT_MS, so no commit can fall
+ * between c's first read and the twin's: both read transactions then see the
+ * newest commit, the same snapshot.  The lock is held only for those two
+ * reads.  SQLite's busy handler sleeps in steps, so a short timeout costs at
+ * most that long when a writer (a sync push turn) holds the lock.
+ */
+#define CB_TWIN_WAIT_MS 20
+int cb_store_read_twin(struct cb_conn *c, struct cb_conn **twin)
+{
+    assert(c && !sqlite3_get_autocommit(c->db));
+    *twin = NULL;
+    if (sqlite3_txn_state(c->db, "main") != SQLITE_TXN_NONE) {
+        return CB_EBUSY; /* c already reads a snapshot: a twin could not join it */
+    }
+    struct cb_store *s = c->store;
+    struct cb_conn *lock = NULL, *t = NULL;
+    int rc = lend(s, 1, &lock);
+    if (!rc) {
+        rc = lend(s, 1, &t);
+    }
+    if (!rc) {
+        sqlite3_busy_timeout(lock->db, CB_TWIN_WAIT_MS);
+        rc = cb_conn_exec(lock, "BEGIN IMMEDIATE");
+        sqlite3_busy_timeout(lock->db, 10000);
+    }
+    if (!rc) {
+        rc = conn_first_read(c);
+        if (!rc && (rc = cb_conn_exec(t, "BEGIN")) == CB_OK && (rc = conn_first_read(t)) != CB_OK) {
+            cb_conn_rollback(t);
+        }
+        cb_conn_rollback(lock);
+    }
+    if (lock) {
+        give_back(s, lock);
+    }
+    if (rc) {
+        if (t) {
+            give_back(s, t);
+        }
+        return rc;
+    }
+    *twin = t;
+    return CB_OK;
+}
+
+void cb_store_twin_end(struct cb_conn *twin)
+{
+    if (twin) {
+        if (cb_conn_exec(twin, "COMMIT") != CB_OK) {
+            cb_conn_rollback(twin);
+        }
+        give_back(twin->store, twin);
+    }
+}
+
 void cb_store_set_writer(struct cb_store *s, struct cb_writer *w)
 {
     assert(!w || !atomic_load(&s->writer)); /* one writer per store */

@@ -154,6 +154,15 @@ int cb_report_threshold(struct cb_conn *c, int *threshold);
  */
 void cb_report_set_reference(int on);
 void cb_report_set_records_probe_max(size_t probe_max);
+/*
+ * Threads a report's reading takes (default 2: the streams shared between
+ * this thread and one more, on a second connection reading the same
+ * snapshot; 1: this thread alone), so a test can check both give the same
+ * answers.  Process-wide; not for use while reports run on other threads.
+ */
+void cb_report_set_threads(int n);
+/* Threads the last report's reading on this thread took (1 or 2; 0 before any). */
+int cb_report_last_threads(void);
 
 /*
  * The command line (argv[0] is "import" or "export"):

@@ -97,6 +97,19 @@ void cb_store_checkpoint(struct cb_conn *c);
 int cb_store_request_begin(struct cb_store *s, struct cb_conn **out);
 void cb_store_request_end(struct cb_store *s, struct cb_conn *c);
 /*
+ * A second connection reading c's snapshot, for a report read on two threads.
+ * c must hold a deferred transaction (BEGIN) that has not read yet.  On
+ * CB_OK both c and *twin hold read transactions on the same snapshot (the
+ * newest commit) and *twin is lent from the spare list: use it on one other
+ * thread at a time and end it with cb_store_twin_end (which ends its
+ * transaction and gives it back; NULL does nothing).  CB_EBUSY when a writer
+ * held SQLite's write lock for longer than a short wait (c then has not
+ * started reading: the caller reads on one thread); other errors as
+ * cb_store_conn.  c's thread; takes the store's lock briefly.
+ */
+int cb_store_read_twin(struct cb_conn *c, struct cb_conn **twin);
+void cb_store_twin_end(struct cb_conn *twin);
+/*
  * While a group-commit writer (writer.h) runs for s, register it here (NULL
  * when it stops, before cb_writer_stop): a write that a thread would otherwise
  * commit on its own connection outside any transaction (an audit of a read,
