@@ -71,29 +71,35 @@
  * (NEW or OLD) into / out of contact_months when it is live and canonical; a
  * row whose count falls to 0 is removed.
  */
-#define CM_KEY(X)                                                                                  \
-    "team = " X ".team AND month = substr(" X ".occurred_at, 1, 7) AND participant_id = " X        \
+#define CX_KEY(X, K, L)                                                                            \
+    "team = " X ".team AND " K " = substr(" X ".occurred_at, 1, " L ") AND participant_id = " X    \
     ".participant_id"
-#define CM_ADD(X)                                                                                  \
-    " INSERT INTO contact_months SELECT " X ".team, substr(" X ".occurred_at, 1, 7), " X           \
+#define CX_ADD(X, T, K, L)                                                                         \
+    " INSERT INTO " T " SELECT " X ".team, substr(" X ".occurred_at, 1, " L "), " X                \
     ".participant_id, 1, " X ".type = 'drop_in', " X ".type = 'one_to_one', " X ".type = 'phone'," \
     " " X ".type = 'video', " X ".type = 'group', " X ".type = 'dna' WHERE " X                     \
-    ".deleted = 0 AND " CB_CANON_TIME(                                                             \
-        X ".occurred_at") " ON CONFLICT (team, month, participant_id) DO UPDATE SET n = n + 1,"    \
-                          " c_drop_in = c_drop_in + excluded.c_drop_in, c_one_to_one = "           \
-                          "c_one_to_one + "                                                        \
-                          "excluded.c_one_to_one, c_phone = c_phone + excluded.c_phone, c_video "  \
-                          "= c_video + "                                                           \
-                          "excluded.c_video, c_group = c_group + excluded.c_group, c_dna = c_dna " \
-                          "+ excluded.c_dna;"
-#define CM_SUB(X)                                                                                  \
-    " UPDATE contact_months SET n = n - 1, c_drop_in = c_drop_in - (" X ".type = 'drop_in'),"      \
+    ".deleted = 0 AND " CB_CANON_TIME(X ".occurred_at") " ON CONFLICT (team, " K                   \
+                                                        ", participant_id) DO UPDATE SET n = n + " \
+                                                        "1, c_drop_in = c_drop_in + "              \
+                                                        "excluded.c_drop_in, c_one_to_one = "      \
+                                                        "c_one_to_one + excluded.c_one_to_one, "   \
+                                                        "c_phone = c_phone + excluded.c_phone, "   \
+                                                        "c_video = c_video + excluded.c_video, "   \
+                                                        "c_group = c_group + excluded.c_group, "   \
+                                                        "c_dna = c_dna + excluded.c_dna;"
+#define CX_SUB(X, T, K, L)                                                                         \
+    " UPDATE " T " SET n = n - 1, c_drop_in = c_drop_in - (" X ".type = 'drop_in'),"               \
     " c_one_to_one = c_one_to_one - (" X ".type = 'one_to_one'), c_phone = c_phone - (" X          \
     ".type = 'phone'), c_video = c_video - (" X ".type = 'video'), c_group = c_group - (" X        \
     ".type = 'group'), c_dna = c_dna - (" X                                                        \
-    ".type = 'dna') WHERE " CM_KEY(X) " AND " X ".deleted = 0 AND " CB_CANON_TIME(                 \
+    ".type = 'dna') WHERE " CX_KEY(X, K, L) " AND " X ".deleted = 0 AND " CB_CANON_TIME(           \
         X ".occurred_at") ";"                                                                      \
-                          " DELETE FROM contact_months WHERE " CM_KEY(X) " AND n = 0;"
+                          " DELETE FROM " T " WHERE " CX_KEY(X, K, L) " AND n = 0;"
+#define CM_ADD(X) CX_ADD(X, "contact_months", "month", "7")
+#define CM_SUB(X) CX_SUB(X, "contact_months", "month", "7")
+/* Migration 15: the same counts per UTC year (contact_years). */
+#define CY_ADD(X) CX_ADD(X, "contact_years", "year", "4")
+#define CY_SUB(X) CX_SUB(X, "contact_years", "year", "4")
 
 /*
  * Migration 14's pieces: refresh the latest live measure of (X.instrument,
@@ -535,6 +541,30 @@ const char *const cb_migrations[] = {
     "  (SELECT participant_id, instrument, rowid AS r, taken_at, timepoint, row_number() OVER"
     "  (PARTITION BY participant_id, instrument ORDER BY " ML_ORDER ") AS rn FROM measures"
     "  WHERE deleted = 0) WHERE rn = 1;",
+
+    /* 15: reports - each person's contacts per UTC year, team and type (contact_years),
+     *     kept by the same three triggers as contact_months (recreated to keep both), so a
+     *     report over whole years reads one row per person and year; the months and
+     *     part-months at either end as before.  Built from contact_months.  docs/REPORTS.md,
+     *     "How it is fast". */
+    "CREATE TABLE contact_years(team TEXT NOT NULL, year TEXT NOT NULL,"
+    "  participant_id TEXT NOT NULL, n INTEGER NOT NULL, c_drop_in INTEGER NOT NULL,"
+    "  c_one_to_one INTEGER NOT NULL, c_phone INTEGER NOT NULL, c_video INTEGER NOT NULL,"
+    "  c_group INTEGER NOT NULL, c_dna INTEGER NOT NULL,"
+    "  PRIMARY KEY (team, year, participant_id)) WITHOUT ROWID;"
+    "DROP TRIGGER encounters_cm_insert;"
+    "DROP TRIGGER encounters_cm_delete;"
+    "DROP TRIGGER encounters_cm_update;"
+    "CREATE TRIGGER encounters_cm_insert AFTER INSERT ON encounters BEGIN " CM_ADD("NEW")
+    CY_ADD("NEW") " END;"
+    "CREATE TRIGGER encounters_cm_delete AFTER DELETE ON encounters BEGIN " CM_SUB("OLD")
+    CY_SUB("OLD") " END;"
+    "CREATE TRIGGER encounters_cm_update AFTER UPDATE OF participant_id, type, occurred_at, team,"
+    "  deleted ON encounters BEGIN " CM_SUB("OLD") CY_SUB("OLD") CM_ADD("NEW") CY_ADD("NEW")
+    " END;"
+    "INSERT INTO contact_years SELECT team, substr(month, 1, 4), participant_id, sum(n),"
+    "  sum(c_drop_in), sum(c_one_to_one), sum(c_phone), sum(c_video), sum(c_group), sum(c_dna)"
+    "  FROM contact_months GROUP BY 1, 2, 3;",
 // clang-format on
 #undef CHILD_COLS
 };

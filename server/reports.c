@@ -991,31 +991,37 @@ static void months_apply(struct eng *e, const struct batch *b, const uint32_t (*
 }
 
 /*
- * The contacts of the whole UTC months [ws, we) from contact_months
- * (migration 13: per team, month and person, counts by type, kept by
- * triggers; only canonical times, the others are read by contacts_raw(odd)).
- * A row exists only for a person with a live contact that month, so the
- * people touched are those the raw rows would touch.
+ * The contacts of the whole UTC months [lo, hi) from contact_months
+ * (migration 13), or of the whole UTC years from contact_years (years set;
+ * migration 15): per team, month or year and person, counts by type, kept by
+ * triggers; only canonical times, the others are read by contacts_raw(odd).
+ * A row exists only for a person with a live contact in it, so the people
+ * touched are those the raw rows would touch.  lo and hi are instants at the
+ * start of a month (of a year when years is set).
  */
-static int contacts_months(struct eng *e, const char *ws, const char *we)
+static int contacts_summed(struct eng *e, const char *lo, const char *hi, int years)
 {
+    static const char *const sql[2][2] = {
+        {"SELECT participant_id, c_drop_in, c_one_to_one, c_phone, c_video, c_group, c_dna FROM "
+         "contact_months WHERE month >= ?1 AND month < ?2" ALL_TEAMS,
+         "SELECT participant_id, c_drop_in, c_one_to_one, c_phone, c_video, c_group, c_dna FROM "
+         "contact_months WHERE team = ?3 AND month >= ?1 AND month < ?2"},
+        {"SELECT participant_id, c_drop_in, c_one_to_one, c_phone, c_video, c_group, c_dna FROM "
+         "contact_years WHERE year >= ?1 AND year < ?2" ALL_TEAMS,
+         "SELECT participant_id, c_drop_in, c_one_to_one, c_phone, c_video, c_group, c_dna FROM "
+         "contact_years WHERE team = ?3 AND year >= ?1 AND year < ?2"}};
     const struct rp *p = e->p;
     sqlite3_stmt *st;
-    int rc = cb_conn_prepare(
-        e->c,
-        p->team[0] ? "SELECT participant_id, c_drop_in, c_one_to_one, c_phone, c_video, c_group, "
-                     "c_dna FROM contact_months WHERE team = ?3 AND month >= ?1 AND month < ?2"
-                   : "SELECT participant_id, c_drop_in, c_one_to_one, c_phone, c_video, c_group, "
-                     "c_dna FROM contact_months WHERE month >= ?1 AND month < ?2" ALL_TEAMS,
-        &st);
+    int rc = cb_conn_prepare(e->c, sql[years != 0][p->team[0] != '\0'], &st);
     if (rc) {
         return rc;
     }
-    sqlite3_bind_text(st, 1, ws, 7, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, we, 7, SQLITE_TRANSIENT);
+    int keylen = years ? 4 : 7; /* "YYYY" or "YYYY-MM" */
+    sqlite3_bind_text(st, 1, lo, keylen, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, hi, keylen, SQLITE_TRANSIENT);
     bind_opt(st, 3, p->team);
     /* the count columns are in cb_encounter_types order (type_index) */
-    _Static_assert(NTYPES == 6, "contact_months has a column per encounter type");
+    _Static_assert(NTYPES == 6, "contact_months and contact_years have a column per type");
     struct batch *b = malloc(sizeof(*b));
     uint32_t(*n)[NTYPES] = malloc(BATCH * sizeof(*n));
     int s = SQLITE_DONE;
@@ -1045,17 +1051,34 @@ static int contacts_months(struct eng *e, const char *ws, const char *we)
     return rc ? rc : rc2;
 }
 
+/* The first instant of the UTC year of month start ms (a month_start() result; next: of
+ * the year after); -1 past year 9999. */
+static int year_start(const char *ms, int next, char out[CB_TIME_STRLEN])
+{
+    int y = 0;
+    for (int i = 0; i < 4; i++) {
+        y = y * 10 + (ms[i] - '0');
+    }
+    y += next != 0;
+    if (y < 0 || y > 9999) {
+        return -1;
+    }
+    snprintf(out, CB_TIME_STRLEN, "%04d-01-01T00:00:00.000Z", y);
+    return 0;
+}
+
 /*
  * Phase 1, contacts.  With an activity filter (venue, coach, programme,
  * topic), and in the reference engine, every contact row of the period is
- * read.  Otherwise the whole UTC months [ws, we) inside the period come from
- * contact_months (plus any contact there whose time is not canonical), and
- * only the part-months [from, ws) and [we, to) row by row.
+ * read.  Otherwise the whole UTC years [ys, ye) inside the period come from
+ * contact_years, the other whole UTC months [ws, we) from contact_months
+ * (plus any contact in [ws, we) whose time is not canonical), and only the
+ * part-months [from, ws) and [we, to) row by row.
  */
 static int stream_contacts(struct eng *e)
 {
     const struct rp *p = e->p;
-    char ws[CB_TIME_STRLEN], we[CB_TIME_STRLEN];
+    char ws[CB_TIME_STRLEN], we[CB_TIME_STRLEN], ys[CB_TIME_STRLEN], ye[CB_TIME_STRLEN];
     int filtered = p->venue[0] || p->coach[0] || p->programme[0] || p->topic[0];
     if (reference_engine || filtered) {
         return contacts_raw(e, p->from_ts, p->to_ts, 0);
@@ -1068,9 +1091,16 @@ static int stream_contacts(struct eng *e)
     if (bad || strcmp(ws, we) >= 0) {
         return contacts_raw(e, p->from_ts, p->to_ts, 0);
     }
+    /* ws and we are canonical month starts (month_start checked the year): whole years */
+    int years = year_start(ws, memcmp(ws + 4, "-01-", 4) != 0, ys) == 0 &&
+                year_start(we, 0, ye) == 0 && strcmp(ys, ye) < 0;
     int rc = contacts_raw(e, p->from_ts, ws, 0);
-    if (!rc) {
-        rc = contacts_months(e, ws, we);
+    if (!rc && years) {
+        rc = contacts_summed(e, ws, ys, 0);
+        rc = rc ? rc : contacts_summed(e, ys, ye, 1);
+        rc = rc ? rc : contacts_summed(e, ye, we, 0);
+    } else if (!rc) {
+        rc = contacts_summed(e, ws, we, 0);
     }
     if (!rc) {
         rc = contacts_raw(e, ws, we, 1);
@@ -2116,12 +2146,17 @@ static int attr_select(const struct eng *e, char *out, size_t len)
 }
 
 /*
- * Scan participants (of the team), giving attributes to the people touched.
- * Only the id is read for everyone; the other columns only for people
- * found (a missing id usually ends at an empty slot or a tag mismatch
- * without touching the person array).
+ * Scan the participants of e's teams on connection c (e's, or a twin on its
+ * snapshot), giving attributes to the people touched: team by team from the
+ * covering index participants_report (a person of another team is not live
+ * anyway), each row parsed and its id resolved in batches as the event
+ * streams do.  mid: only ids below it (upper 0) or from it on (upper 1), so
+ * two threads can share the scan; NULL: all.  Only reads e's table (people
+ * found are written, each by one thread), so two scans of disjoint id ranges
+ * can run at once; mm and m are the caller's (m read-only when loaded).
  */
-static int attrs_scan(struct eng *e, struct attr_memos *mm, struct imdmap *m)
+static int attrs_scan(struct eng *e, struct cb_conn *c, struct attr_memos *mm, struct imdmap *m,
+                      const char *mid, int upper)
 {
     sqlite3_stmt *st;
     char cols[512], sql[700];
@@ -2130,15 +2165,16 @@ static int attrs_scan(struct eng *e, struct attr_memos *mm, struct imdmap *m)
         return rc;
     }
     snprintf(sql, sizeof(sql),
-             "SELECT %s FROM participants WHERE deleted = 0 AND merged_into IS NULL%s", cols,
-             e->p->team[0] ? " AND team = ?1" : "");
-    rc = cb_conn_prepare(e->c, sql, &st);
+             "SELECT %s FROM participants WHERE team = ?1%s AND deleted = 0 AND merged_into IS "
+             "NULL",
+             cols,
+             !mid    ? ""
+             : upper ? " AND id >= ?2"
+                     : " AND id < ?2");
+    rc = cb_conn_prepare(c, sql, &st);
     if (rc) {
         return rc;
     }
-    bind_opt(st, 1, e->p->team);
-    /* rows are parsed as read (parse_attrs() reads only what the split needs) and their
-     * ids resolved in batches, as the event streams do */
     struct batch *b = malloc(sizeof(*b));
     struct attrs *a = malloc(BATCH * sizeof(*a));
     int s = SQLITE_DONE;
@@ -2146,29 +2182,39 @@ static int attrs_scan(struct eng *e, struct attr_memos *mm, struct imdmap *m)
     if (b) {
         b->n = 0;
     }
-    for (;;) {
-        s = rc ? SQLITE_DONE : sqlite3_step(st);
-        if (s == SQLITE_ROW) {
-            int k = batch_add(b, col_text(st, 0));
-            parse_attrs(e, mm, st, &a[k]);
+    for (size_t t = 0; !rc && t < e->nteams; t++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, e->teams[t], -1, SQLITE_TRANSIENT);
+        if (mid) {
+            sqlite3_bind_text(st, 2, mid, -1, SQLITE_TRANSIENT);
         }
-        if (!rc && b && b->n && (b->n == BATCH || s != SQLITE_ROW)) {
-            rc = batch_resolve(e, b, 0);
-            for (int k = 0; !rc && k < b->n; k++) {
-                if (b->idx[k] >= 0) {
-                    rc = apply_attrs(e, &e->pp[b->idx[k]], &a[k], m);
-                }
+        for (;;) {
+            s = rc ? SQLITE_DONE : sqlite3_step(st);
+            if (s == SQLITE_ROW) {
+                int k = batch_add(b, col_text(st, 0));
+                parse_attrs(e, mm, st, &a[k]);
             }
-            b->n = 0;
+            if (!rc && b->n && (b->n == BATCH || s != SQLITE_ROW)) {
+                rc = batch_resolve(e, b, 0);
+                for (int k = 0; !rc && k < b->n; k++) {
+                    if (b->idx[k] >= 0) {
+                        rc = apply_attrs(e, &e->pp[b->idx[k]], &a[k], m);
+                    }
+                }
+                b->n = 0;
+            }
+            if (s != SQLITE_ROW) {
+                break;
+            }
         }
-        if (s != SQLITE_ROW) {
-            break;
+        if (s != SQLITE_DONE && !rc) {
+            rc = cb_store_rc(s);
         }
     }
     free(b);
     free(a);
-    int rc2 = step_done(st, s);
-    return rc ? rc : rc2;
+    cb_stmt_done(st);
+    return rc;
 }
 
 /* Probe participants one by one (few people touched). */
@@ -2197,8 +2243,60 @@ static int attrs_probe(struct eng *e, struct attr_memos *mm, struct imdmap *m)
     return rc;
 }
 
-/* Phase 2: attributes of every person touched, by a scan or by probes. */
-static int eng_attrs(struct eng *e)
+static int strp_cmp(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* An id near the median of e's people (from an even sample), into mid; "" when none. */
+static void median_id(const struct eng *e, char mid[CB_UUID_STRLEN])
+{
+    enum { SAMPLE = 1025 };
+    const char *ids[SAMPLE];
+    size_t n = e->np < SAMPLE ? e->np : SAMPLE;
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = e->pp[i * e->np / n].id;
+    }
+    qsort(ids, n, sizeof(ids[0]), strp_cmp);
+    snprintf(mid, CB_UUID_STRLEN, "%s", n ? ids[n / 2] : "");
+}
+
+/* The twin's half of a shared scan (eng_attrs). */
+struct attrs_job {
+    struct eng *e;
+    struct cb_conn *c;
+    struct imdmap *m;
+    const char *mid;
+    int rc;
+};
+
+static void *attrs_main(void *arg)
+{
+    struct attrs_job *j = arg;
+    struct attr_memos *mm = calloc(1, sizeof(*mm));
+    struct imdmap own;
+    memset(&own, 0, sizeof(own));
+    struct imdmap *m = j->m;
+    j->rc = mm ? CB_OK : CB_ENOMEM;
+    if (!j->rc && m->st) {
+        /* probing: a statement of the twin's own connection */
+        j->rc = imd_open(j->c, &own);
+        m = &own;
+    }
+    if (!j->rc) {
+        j->rc = attrs_scan(j->e, j->c, mm, m, j->mid, 1);
+    }
+    imd_close(&own);
+    free(mm);
+    return NULL;
+}
+
+/*
+ * Phase 2: attributes of every person touched, by a scan or by probes.
+ * With twin (a connection on c's snapshot), a scan is shared: the ids from
+ * about the median on are read on a second thread.
+ */
+static int eng_attrs_two(struct eng *e, struct cb_conn *twin)
 {
     int64_t total = 0;
     int rc = participants_estimate(e->c, &total);
@@ -2212,16 +2310,34 @@ static int eng_attrs(struct eng *e)
         return rc;
     }
     struct attr_memos *mm = calloc(1, sizeof(*mm));
+    char mid[CB_UUID_STRLEN] = "";
+    if (twin) {
+        median_id(e, mid);
+    }
     if (!mm) {
         rc = CB_ENOMEM;
-    } else if ((int64_t)e->np * 6 > total) {
-        rc = attrs_scan(e, mm, &m);
-    } else {
+    } else if ((int64_t)e->np * 6 <= total) {
         rc = attrs_probe(e, mm, &m);
+    } else if (!twin || !mid[0]) {
+        rc = attrs_scan(e, e->c, mm, &m, NULL, 0);
+    } else {
+        struct attrs_job j = {e, twin, &m, mid, CB_OK};
+        pthread_t th;
+        int started = pthread_create(&th, NULL, attrs_main, &j) == 0;
+        rc = attrs_scan(e, e->c, mm, &m, started ? mid : NULL, 0);
+        if (started) {
+            pthread_join(th, NULL);
+            rc = rc ? rc : j.rc;
+        }
     }
     free(mm);
     imd_close(&m);
     return rc;
+}
+
+static int eng_attrs(struct eng *e)
+{
+    return eng_attrs_two(e, NULL);
 }
 
 /* Run phases 1 and 2 for the streams asked for. */
@@ -2493,10 +2609,10 @@ static int eng_run(struct eng *e, struct cb_conn *c, const struct rp *p, unsigne
     if (!rc) {
         rc = twin ? eng_tasks_two(e, twin, p, streams, need_imd, &ts) : run_tasks(e, &ts);
     }
-    cb_store_twin_end(twin);
     if (!rc) {
-        rc = eng_attrs(e);
+        rc = eng_attrs_two(e, twin);
     }
+    cb_store_twin_end(twin);
     /* ONS4 answers and BMI weights: read only for pairs of people who count */
     for (int in = I_ONS4; !rc && (streams & S_PAIRS) && in <= I_BMI; in += I_BMI - I_ONS4) {
         rc = pair_values(e, in);

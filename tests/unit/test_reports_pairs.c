@@ -721,13 +721,29 @@ static void check_columns(void)
 #define HAVE                                                                                       \
     "SELECT team, month, participant_id, n, c_drop_in, c_one_to_one, c_phone, c_video, c_group, "  \
     "c_dna FROM contact_months"
+#define WANT_Y                                                                                     \
+    "SELECT team, substr(occurred_at, 1, 4) AS year, participant_id, count(*) AS n, "              \
+    "sum(type = 'drop_in') AS a, sum(type = 'one_to_one') AS b, sum(type = 'phone') AS c, "        \
+    "sum(type = 'video') AS d, sum(type = 'group') AS e, sum(type = 'dna') AS f FROM encounters "  \
+    "WHERE deleted = 0 AND " CANON " GROUP BY 1, 2, 3"
+#define HAVE_Y                                                                                     \
+    "SELECT team, year, participant_id, n, c_drop_in, c_one_to_one, c_phone, c_video, c_group, "   \
+    "c_dna FROM contact_years"
     bad = cbu_count("SELECT count(*) FROM (" WANT " EXCEPT " HAVE ")", NULL) +
           cbu_count("SELECT count(*) FROM (" HAVE " EXCEPT " WANT ")", NULL);
+    if (bad) {
+        fail_msg("seed %llu: %lld stale contact_months rows", (unsigned long long)seed_used, bad);
+    }
+    /* migration 15: contact_years likewise, by year */
+    bad = cbu_count("SELECT count(*) FROM (" WANT_Y " EXCEPT " HAVE_Y ")", NULL) +
+          cbu_count("SELECT count(*) FROM (" HAVE_Y " EXCEPT " WANT_Y ")", NULL);
 #undef CANON
 #undef WANT
 #undef HAVE
+#undef WANT_Y
+#undef HAVE_Y
     if (bad) {
-        fail_msg("seed %llu: %lld stale contact_months rows", (unsigned long long)seed_used, bad);
+        fail_msg("seed %llu: %lld stale contact_years rows", (unsigned long long)seed_used, bad);
     }
     /* and the test exercises them: some pairable values are there */
     assert_true(cbu_count("SELECT count(*) FROM measures WHERE pb_v1 IS NOT NULL", NULL) > 0);
@@ -800,6 +816,13 @@ static void compare_round(void)
         snprintf(to, sizeof(to), "%04d-%02d-%02d", ty, tm, 1 + rn(28));
         if (strcmp(to, from) < 0) {
             snprintf(to, sizeof(to), "%s", from);
+        }
+        if (rn(4) == 0) {
+            /* from 2024 (before any contact): the whole of 2025 is read from contact_years */
+            snprintf(from, sizeof(from), "2024-%02d-%02d", 1 + rn(12), 1 + rn(28));
+            if (rn(2)) {
+                snprintf(to, sizeof(to), "%s", rn(2) ? "2025-12-31" : "2026-12-31");
+            }
         }
         struct cb_report_query q;
         memset(&q, 0, sizeof(q));

@@ -229,7 +229,8 @@ static void test_newer_schema_refused_and_untouched(void **state)
  * Migrations 12 and 13 on a database with measures and contacts (schema 11,
  * written by plain SQLite): the value columns are filled from each result
  * (numbers only), the baselines' values beside pb_* and pbt_*, and the
- * triggers keep them after; contact_months is built from the live contacts.
+ * triggers keep them after; contact_months is built from the live contacts, and
+ * contact_years (migration 15) from contact_months.
  */
 static void test_migrations_12_13_report_columns(void **state)
 {
@@ -268,12 +269,14 @@ static void test_migrations_12_13_report_columns(void **state)
     "INSERT INTO encounters(id, participant_id, type, occurred_at, team, created_at, updated_at,"  \
     " deleted) VALUES ('" ID "', '" P "', '" TYPE "', '" AT "', '" TEAM "', '" AT "', '" AT        \
     "', " DEL ");"
-    raw_exec(path, E("e1", "pa", "phone", "2026-01-01T00:00:00.000Z", "prestwich",
-                     "0") E("e2", "pa", "dna", "2026-01-31T23:59:59.999Z", "prestwich", "0")
-                       E("e3", "pa", "phone", "2026-01-15T10:00:00.000Z", "prestwich", "0")
-                           E("e4", "pa", "phone", "2026-01-15T10:00:00.000Z", "radcliffe", "0")
-                               E("e5", "pb", "group", "2026-02-01T10:00:00.000Z", "prestwich", "1")
-                                   E("e6", "pb", "video", "2026-02-01 10:00", "prestwich", "0"));
+    raw_exec(path,
+             E("e1", "pa", "phone", "2026-01-01T00:00:00.000Z", "prestwich",
+               "0") E("e2", "pa", "dna", "2026-01-31T23:59:59.999Z", "prestwich",
+                      "0") E("e3", "pa", "phone", "2026-01-15T10:00:00.000Z", "prestwich", "0")
+                 E("e4", "pa", "phone", "2026-01-15T10:00:00.000Z", "radcliffe", "0")
+                     E("e5", "pb", "group", "2026-02-01T10:00:00.000Z", "prestwich", "1")
+                         E("e6", "pb", "video", "2026-02-01 10:00", "prestwich", "0")
+                             E("e7", "pa", "video", "2026-12-31T23:59:59.999Z", "prestwich", "0"));
 #undef E
     struct cb_store *s = NULL;
     assert_int_equal(cb_store_open(dir, &s), CB_OK);
@@ -320,7 +323,16 @@ static void test_migrations_12_13_report_columns(void **state)
         "|| c_drop_in || c_one_to_one || c_phone || c_video || c_group || c_dna, '; ') FROM "
         "(SELECT * FROM contact_months ORDER BY 1, 2, 3)",
         v, sizeof(v));
-    assert_string_equal(v, "prestwich 2026-01 pa 3 002001; radcliffe 2026-01 pa 1 001000");
+    assert_string_equal(v, "prestwich 2026-01 pa 3 002001; prestwich 2026-12 pa 1 000100; "
+                           "radcliffe 2026-01 pa 1 001000");
+    /* migration 15: the same per year, built from contact_months */
+    query_text(
+        c,
+        "SELECT group_concat(team || ' ' || year || ' ' || participant_id || ' ' || n || ' ' "
+        "|| c_drop_in || c_one_to_one || c_phone || c_video || c_group || c_dna, '; ') FROM "
+        "(SELECT * FROM contact_years ORDER BY 1, 2, 3)",
+        v, sizeof(v));
+    assert_string_equal(v, "prestwich 2026 pa 4 002101; radcliffe 2026 pa 1 001000");
     query_text(c,
                "SELECT group_concat(id) FROM encounters INDEXED BY encounters_odd_time WHERE "
                "NOT " CB_CANON_TIME("occurred_at"),
@@ -1201,6 +1213,9 @@ static void test_deferred_baselines_match_triggers(void **state)
                      CB_OK);
     assert_int_equal(query_int(c2, "SELECT c_phone FROM contact_months WHERE participant_id = "
                                    "'p1' AND month = '2026-01'"),
+                     1);
+    assert_int_equal(query_int(c2, "SELECT c_phone FROM contact_years WHERE participant_id = "
+                                   "'p1' AND year = '2026'"),
                      1);
     for (size_t i = nw; i-- > 0;) { /* any order, repeats included */
         for (int g = 0; g < 4 && baseline_writes[i].groups[g]; g += 2) {
