@@ -1699,11 +1699,18 @@ static void pb_sk_set(struct pb_sk *k, const struct pb_row *rows, uint32_t row)
 {
     unsigned char b[16] = {0};
     memcpy(b, rows[row].id, strnlen(rows[row].id, sizeof(b)));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t w[2];
+    memcpy(w, b, sizeof(w));
+    k->hi = __builtin_bswap64(w[0]);
+    k->lo = __builtin_bswap64(w[1]);
+#else
     k->hi = k->lo = 0;
     for (int i = 0; i < 8; i++) {
         k->hi = k->hi << 8 | b[i];
         k->lo = k->lo << 8 | b[8 + i];
     }
+#endif
     k->row = row;
 }
 
