@@ -1602,32 +1602,30 @@ static int stream_pairs(struct eng *e, int in)
 }
 
 /*
- * The history order of a measures_pairs row (person, taken_at, timepoint,
- * score, team; complete and deleted are fixed by the query) as bytes in
- * *key: type, length, value of each.  Rows equal in it differ in index order
- * only by their values (rv*), where the history walk (measures_report) goes
- * by rowid; they are adjacent in the stream, so each row is compared with the
- * one before.  Capped at PB_KEY_MAX (CB_ETOOLARGE).
+ * The history order of a measure (person, taken_at, timepoint, score, team;
+ * complete and deleted are fixed by the pairs query) as bytes in *key: type,
+ * length, value of each of st's columns 0-4, read in that order.  Two rows
+ * tie in history order when their keys are equal (pb_tie).  Capped at
+ * PB_KEY_MAX (CB_ETOOLARGE).
  */
 #define PB_KEY_MAX 65536
 static int pb_key(sqlite3_stmt *st, char **key, size_t *cap, size_t *len)
 {
-    static const int cols[] = {0, 13, 14, 2, 15};
     *len = 0;
-    for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
-        int t = sqlite3_column_type(st, cols[i]);
+    for (int col = 0; col < 5; col++) {
+        int t = sqlite3_column_type(st, col);
         double d = 0;
         const void *v = NULL;
         size_t n = 0;
         if (t == SQLITE_INTEGER || t == SQLITE_FLOAT) {
             t = SQLITE_FLOAT; /* 3 and 3.0 are equal in an index */
-            d = sqlite3_column_double(st, cols[i]);
+            d = sqlite3_column_double(st, col);
             v = &d;
             n = sizeof(d);
         } else if (t == SQLITE_TEXT || t == SQLITE_BLOB) {
-            v = t == SQLITE_TEXT ? (const void *)sqlite3_column_text(st, cols[i])
-                                 : sqlite3_column_blob(st, cols[i]);
-            n = (size_t)sqlite3_column_bytes(st, cols[i]);
+            v = t == SQLITE_TEXT ? (const void *)sqlite3_column_text(st, col)
+                                 : sqlite3_column_blob(st, col);
+            n = (size_t)sqlite3_column_bytes(st, col);
         }
         uint32_t n32 = (uint32_t)n;
         size_t need = *len + 1 + sizeof(n32) + n;
@@ -1658,6 +1656,43 @@ static int pb_key(sqlite3_stmt *st, char **key, size_t *cap, size_t *len)
 }
 
 /*
+ * *tie = 1 if measures rows a and b are equal in history order (pb_key of
+ * each, read from the table on e's connection in its read transaction: the
+ * same values measures_pairs holds).  Called with no other statement of e->c
+ * running.  CB_EINTERNAL if a row is gone (it cannot be, in one snapshot).
+ */
+static int pb_tie(struct eng *e, int64_t a, int64_t b, int *tie)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(e->c,
+                             "SELECT participant_id, taken_at, timepoint, score, team FROM "
+                             "measures WHERE rowid = ?1",
+                             &st);
+    if (rc) {
+        return rc;
+    }
+    char *key[2] = {NULL, NULL};
+    size_t cap[2] = {0, 0}, len[2] = {0, 0};
+    for (int i = 0; !rc && i < 2; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, i ? b : a);
+        int s = sqlite3_step(st);
+        if (s == SQLITE_ROW) {
+            /* the stream takes participant_id's type after its text (a BLOB then says TEXT) */
+            (void)col_text(st, 0);
+        }
+        rc = s == SQLITE_ROW    ? pb_key(st, &key[i], &cap[i], &len[i])
+             : s == SQLITE_DONE ? CB_EINTERNAL
+                                : cb_store_rc(s);
+    }
+    cb_stmt_done(st);
+    *tie = !rc && len[0] == len[1] && memcmp(key[0], key[1], len[0]) == 0;
+    free(key[0]);
+    free(key[1]);
+    return rc;
+}
+
+/*
  * Pairs of instrument in from the baseline columns of migration 11: every
  * measure of a paired instrument carries its person's earliest pairable
  * baseline (pb_*: any team; pbt_*: of the row's own team, for team=), kept
@@ -1669,42 +1704,149 @@ static int pb_key(sqlite3_stmt *st, char **key, size_t *cap, size_t *len)
  * order stream_pairs() reads a history in, so ties resolve the same way.
  * Pairs are appended in participant id order, as stream_pairs() appends
  * them, so means are summed in the same order.
+ *
+ * The rows are kept in stream order (pb_row) and sorted through small keys
+ * (pb_sk): the id's first 16 bytes, up to its first NUL and NUL-padded, as
+ * two big-endian words (so comparing words compares as strcmp does), then
+ * the rest of the id by strcmp when both have 16 bytes or more, then the
+ * stream position.
  */
 struct pb_row {
     char id[CB_UUID_STRLEN];
-    uint32_t seq;
+    uint8_t idlen; /* bytes of participant_id (< CB_UUID_STRLEN) */
+    uint8_t text;  /* participant_id's type is TEXT (taken after its text: a BLOB says TEXT) */
+    uint8_t cand;  /* may tie with the row before: not two TEXT ids differing in bytes */
     struct pair pr;
 };
 
-static int pb_row_cmp(const void *x, const void *y)
+struct pb_sk {
+    uint64_t hi, lo;
+    uint32_t row; /* index into the pb_row array: stream order */
+};
+
+/* *k for rows[row]: see above. */
+static void pb_sk_set(struct pb_sk *k, const struct pb_row *rows, uint32_t row)
 {
-    const struct pb_row *a = x, *b = y;
-    int r = strcmp(a->id, b->id);
-    return r ? r : (a->seq > b->seq) - (a->seq < b->seq);
+    unsigned char b[16] = {0};
+    memcpy(b, rows[row].id, strnlen(rows[row].id, sizeof(b)));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t w[2];
+    memcpy(w, b, sizeof(w));
+    k->hi = __builtin_bswap64(w[0]);
+    k->lo = __builtin_bswap64(w[1]);
+#else
+    k->hi = k->lo = 0;
+    for (int i = 0; i < 8; i++) {
+        k->hi = k->hi << 8 | b[i];
+        k->lo = k->lo << 8 | b[8 + i];
+    }
+#endif
+    k->row = row;
 }
+
+/* strcmp of the ids of a and b (rows of both), given equal words. */
+static int pb_sk_rest(const struct pb_sk *a, const struct pb_sk *b, const struct pb_row *rows)
+{
+    assert(a->hi == b->hi && a->lo == b->lo);
+    /* byte 15 zero: both ids end within the 16 bytes, at the same place */
+    return (a->lo & 0xff) ? strcmp(rows[a->row].id + 16, rows[b->row].id + 16) : 0;
+}
+
+static inline int pb_sk_less(const struct pb_sk *a, const struct pb_sk *b,
+                             const struct pb_row *rows)
+{
+    if (a->hi != b->hi) {
+        return a->hi < b->hi;
+    }
+    if (a->lo != b->lo) {
+        return a->lo < b->lo;
+    }
+    int r = pb_sk_rest(a, b, rows);
+    return r ? r < 0 : a->row < b->row;
+}
+
+static inline int pb_sk_same_id(const struct pb_sk *a, const struct pb_sk *b,
+                                const struct pb_row *rows)
+{
+    return a->hi == b->hi && a->lo == b->lo && pb_sk_rest(a, b, rows) == 0;
+}
+
+/*
+ * Sort k[0..n) by pb_sk_less (a total order: row is unique), tmp holding n
+ * more: insertion sort of runs of 16, then bottom-up merges.  The result is
+ * in k.
+ */
+static void pb_sk_sort(struct pb_sk *k, struct pb_sk *tmp, size_t n, const struct pb_row *rows)
+{
+    enum { RUN = 16 };
+    for (size_t lo = 0; lo < n; lo += RUN) {
+        size_t hi = lo + RUN < n ? lo + RUN : n;
+        for (size_t i = lo + 1; i < hi; i++) {
+            struct pb_sk x = k[i];
+            size_t j = i;
+            while (j > lo && pb_sk_less(&x, &k[j - 1], rows)) {
+                k[j] = k[j - 1];
+                j--;
+            }
+            k[j] = x;
+        }
+    }
+    struct pb_sk *src = k, *dst = tmp;
+    for (size_t w = RUN; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t i = lo, j = mid, o = lo;
+            while (i < mid && j < hi) {
+                dst[o++] = pb_sk_less(&src[j], &src[i], rows) ? src[j++] : src[i++];
+            }
+            while (i < mid) {
+                dst[o++] = src[i++];
+            }
+            while (j < hi) {
+                dst[o++] = src[j++];
+            }
+        }
+        struct pb_sk *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != k) {
+        memcpy(k, src, n * sizeof(*k));
+    }
+}
+
+/*
+ * The pairs query: b the baseline columns (pb, pbt), v the value columns, team the team term,
+ * score the score term (an ONS4 follow-up need not be scored).
+ */
+#define PB_SQL(b, v, team, score)                                                                  \
+    "SELECT participant_id, rowid, score, " b "_score, " b "_row" v " FROM measures INDEXED BY "   \
+    "measures_pairs WHERE instrument = ?1 AND taken_at >= ?4 AND taken_at < ?2 AND timepoint "     \
+    "<> 'baseline' AND complete = 1 AND deleted = 0" team score " AND " b "_at IS NOT NULL AND "   \
+    "taken_at > " b "_at ORDER BY taken_at"
+#define PB_V_ONS4(b) ", rv1, rv2, rv3, rv4, " b "_v1, " b "_v2, " b "_v3, " b "_v4"
+#define PB_V_BMI(b)  ", rv1, " b "_v1"
+#define PB_TEAM      " AND team = ?3"
+#define PB_SCORED    " AND score IS NOT NULL"
+
+/* [team][0 other, 1 ONS4 (q1..q4), 2 BMI (weight)]: columns 5.. are the values (follow-up's,
+ * then the baseline's) */
+static const char *const pb_sql[2][3] = {
+    {PB_SQL("pb", "", "", PB_SCORED), PB_SQL("pb", PB_V_ONS4("pb"), "", ""),
+     PB_SQL("pb", PB_V_BMI("pb"), "", PB_SCORED)},
+    {PB_SQL("pbt", "", PB_TEAM, PB_SCORED), PB_SQL("pbt", PB_V_ONS4("pbt"), PB_TEAM, ""),
+     PB_SQL("pbt", PB_V_BMI("pbt"), PB_TEAM, PB_SCORED)}};
 
 static int stream_pairs_pb(struct eng *e, int in)
 {
     const struct rp *p = e->p;
     sqlite3_stmt *st;
-    int rc = cb_conn_prepare(
-        e->c,
-        p->team[0]
-            ? "SELECT participant_id, rowid, score, pbt_score, pbt_row, rv1, rv2, rv3, rv4, "
-              "pbt_v1, pbt_v2, pbt_v3, pbt_v4, taken_at, timepoint, team FROM measures INDEXED BY "
-              "measures_pairs "
-              "WHERE instrument = ?1 AND taken_at >= ?4 AND taken_at < ?2 AND timepoint "
-              "<> 'baseline' AND complete = 1 AND deleted = 0 AND team = ?3 AND (score IS "
-              "NOT NULL OR instrument = 'ons4') AND pbt_at IS NOT NULL AND taken_at > "
-              "pbt_at ORDER BY taken_at"
-            : "SELECT participant_id, rowid, score, pb_score, pb_row, rv1, rv2, rv3, rv4, pb_v1, "
-              "pb_v2, pb_v3, pb_v4, taken_at, timepoint, team FROM measures INDEXED BY "
-              "measures_pairs "
-              "WHERE instrument = ?1 AND taken_at >= ?4 AND taken_at < ?2 AND timepoint "
-              "<> 'baseline' AND complete = 1 AND deleted = 0 AND (score IS NOT NULL OR "
-              "instrument = 'ons4') AND pb_at IS NOT NULL AND taken_at > pb_at ORDER BY "
-              "taken_at",
-        &st);
+    int nv = in == I_ONS4 ? 4 : in == I_BMI ? 1 : 0, at = in == I_ONS4 ? 0 : 1;
+    int rc = cb_conn_prepare(e->c,
+                             pb_sql[p->team[0] != '\0'][in == I_ONS4  ? 1
+                                                        : in == I_BMI ? 2
+                                                                      : 0],
+                             &st);
     if (rc) {
         return rc;
     }
@@ -1713,10 +1855,7 @@ static int stream_pairs_pb(struct eng *e, int in)
     bind_opt(st, 3, p->team);
     sqlite3_bind_text(st, 4, p->from_ts, -1, SQLITE_TRANSIENT);
     struct pb_row *rows = NULL;
-    size_t n = 0, cap = 0;
-    char *key[2] = {NULL, NULL};
-    size_t keycap[2] = {0, 0}, keylen[2] = {0, 0};
-    int cur = 0;
+    size_t n = 0, cap = 0, ncand = 0;
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         const char *pid = col_text(st, 0);
@@ -1724,58 +1863,78 @@ static int stream_pairs_pb(struct eng *e, int in)
         if (!pid || plen == 0 || plen >= CB_UUID_STRLEN) {
             continue;
         }
-        if ((rc = grow((void **)&rows, &cap, n, sizeof(*rows))) != CB_OK ||
-            (rc = pb_key(st, &key[cur], &keycap[cur], &keylen[cur])) != CB_OK) {
+        if ((rc = grow((void **)&rows, &cap, n, sizeof(*rows))) != CB_OK) {
             break;
         }
         struct pb_row *r = &rows[n];
         memset(r, 0, sizeof(*r));
         memcpy(r->id, pid, plen + 1);
-        r->seq = (uint32_t)n;
+        r->idlen = (uint8_t)plen;
+        r->text = sqlite3_column_type(st, 0) == SQLITE_TEXT;
+        /* two TEXT ids differing in bytes differ in history order: no tie (most rows) */
+        r->cand = n > 0 && !(r->text && rows[n - 1].text &&
+                             (plen != rows[n - 1].idlen || memcmp(pid, rows[n - 1].id, plen) != 0));
+        ncand += r->cand;
         r->pr.frow = sqlite3_column_int64(st, 1);
         r->pr.f[0] = sqlite3_column_double(st, 2);
         r->pr.b[0] = sqlite3_column_double(st, 3);
         r->pr.brow = sqlite3_column_int64(st, 4);
         r->pr.vals = 3;
-        r->pr.tie = keylen[cur] == keylen[!cur] && key[!cur] &&
-                    memcmp(key[cur], key[!cur], keylen[cur]) == 0;
-        cur = !cur;
-        if (in == I_ONS4 || in == I_BMI) {
-            /* ONS4: q1..q4 replace the score; BMI: [1] is the weight (migration 12) */
-            int nv = in == I_ONS4 ? 4 : 1, at = in == I_ONS4 ? 0 : 1;
-            for (int k = 0; k < nv; k++) {
-                if (sqlite3_column_type(st, 5 + k) == SQLITE_NULL) {
-                    r->pr.vals &= (uint8_t)~2u;
-                }
-                if (sqlite3_column_type(st, 9 + k) == SQLITE_NULL) {
-                    r->pr.vals &= (uint8_t)~1u;
-                }
-                r->pr.f[at + k] = sqlite3_column_double(st, 5 + k);
-                r->pr.b[at + k] = sqlite3_column_double(st, 9 + k);
+        /* ONS4: q1..q4 replace the score; BMI: [1] is the weight (migration 12) */
+        for (int k = 0; k < nv; k++) {
+            if (sqlite3_column_type(st, 5 + k) == SQLITE_NULL) {
+                r->pr.vals &= (uint8_t)~2u;
             }
+            if (sqlite3_column_type(st, 5 + nv + k) == SQLITE_NULL) {
+                r->pr.vals &= (uint8_t)~1u;
+            }
+            r->pr.f[at + k] = sqlite3_column_double(st, 5 + k);
+            r->pr.b[at + k] = sqlite3_column_double(st, 5 + nv + k);
         }
         n++;
     }
     int rc2 = step_done(st, s);
     rc = rc ? rc : rc2;
+    /* a row ties with the row before when they are equal in history order (pb_tie): rows
+     * equal in it are adjacent in the stream and differ in index order by their values only.
+     * Only candidates (same person as the row before; none in most reports) are read again. */
+    for (size_t j = 1; !rc && ncand && j < n; j++) {
+        if (rows[j].cand) {
+            int tie = 0;
+            rc = pb_tie(e, rows[j - 1].pr.frow, rows[j].pr.frow, &tie);
+            rows[j].pr.tie = (uint8_t)tie;
+        }
+    }
+    struct pb_sk *k = NULL;
+    if (!rc && n > 0) {
+        assert(n <= UINT32_MAX);
+        k = malloc(2 * n * sizeof(*k));
+        if (!k) {
+            rc = CB_ENOMEM;
+        }
+    }
+    for (size_t j = 0; !rc && j < n; j++) {
+        pb_sk_set(&k[j], rows, (uint32_t)j);
+    }
     if (!rc && n > 1) {
-        qsort(rows, n, sizeof(*rows), pb_row_cmp);
+        pb_sk_sort(k, k + n, n, rows);
     }
     /* the last row of each person is their follow-up; rows tied with it in history order
      * (adjacent in the stream, so here too) differ in index order by their values only,
      * where the history walk goes by rowid: the largest rowid of them wins */
     size_t w = 0;
     for (size_t j = 0; !rc && j < n; j++) {
-        if (j + 1 < n && strcmp(rows[j].id, rows[j + 1].id) == 0) {
+        if (j + 1 < n && pb_sk_same_id(&k[j], &k[j + 1], rows)) {
             continue;
         }
         size_t best = j;
-        for (size_t t = j; t > 0 && rows[t].pr.tie; t--) {
-            if (rows[t - 1].pr.frow > rows[best].pr.frow) {
+        for (size_t t = j; t > 0 && rows[k[t].row].pr.tie; t--) {
+            assert(pb_sk_same_id(&k[t - 1], &k[t], rows) && k[t - 1].row + 1 == k[t].row);
+            if (rows[k[t - 1].row].pr.frow > rows[k[best].row].pr.frow) {
                 best = t - 1;
             }
         }
-        rows[w++] = rows[best];
+        k[w++].row = k[best].row; /* w <= this person's first position <= best */
     }
     struct batch *b = rc ? NULL : malloc(sizeof(*b));
     if (!rc && !b) {
@@ -1783,24 +1942,23 @@ static int stream_pairs_pb(struct eng *e, int in)
     }
     for (size_t j = 0; !rc && j < w; j += BATCH) {
         b->n = 0;
-        for (size_t k = j; k < w && k < j + BATCH; k++) {
-            batch_add(b, rows[k].id);
+        for (size_t q = j; q < w && q < j + BATCH; q++) {
+            batch_add(b, rows[k[q].row].id);
         }
         rc = batch_resolve(e, b, 1);
-        for (int k = 0; !rc && k < b->n; k++) {
+        for (int q = 0; !rc && q < b->n; q++) {
             rc = grow((void **)&e->pairs[in], &e->cappairs[in], e->npairs[in],
                       sizeof(e->pairs[in][0]));
             if (!rc) {
                 struct pair *pr = &e->pairs[in][e->npairs[in]++];
-                *pr = rows[j + (size_t)k].pr;
-                pr->person = (uint32_t)b->idx[k];
+                *pr = rows[k[j + (size_t)q].row].pr;
+                pr->person = (uint32_t)b->idx[q];
             }
         }
     }
     free(b);
+    free(k);
     free(rows);
-    free(key[0]);
-    free(key[1]);
     return rc;
 }
 

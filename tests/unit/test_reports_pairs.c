@@ -1025,10 +1025,71 @@ static void test_second_baseline(void **state)
     compare(&q, 0);
 }
 
+/* Follow-ups of one person at the same time: equal in history order (the same measure entered
+ * twice with other answers) the larger rowid wins, though measures_pairs holds its smaller
+ * answers first; a review and an exit at the same time are not tied (the review is later in
+ * history order, whatever the rowids). */
+static void test_tied_followups(void **state)
+{
+    (void)state;
+    seed_used = 0;
+    check_rc(cb_conn_exec(cbu.conn, "DELETE FROM measures; DELETE FROM encounters; "
+                                    "DELETE FROM merges; DELETE FROM attendance; DELETE FROM "
+                                    "group_sessions; DELETE FROM programmes; DELETE FROM "
+                                    "participants; DELETE FROM venues"),
+             "clear");
+    rng = 11;
+    begin();
+    add_person(0);
+    add_person(1);
+    /* in insertion (rowid) order */
+    static const struct {
+        int person;
+        const char *tp, *at;
+        int q;
+    } rows[] = {{0, "baseline", "2026-06-01T10:00:00.000Z", 5},
+                {1, "baseline", "2026-06-01T10:00:00.000Z", 5},
+                {0, "review", "2026-09-25T10:00:00.000Z", 9},
+                {0, "review", "2026-09-25T10:00:00.000Z", 2}, /* tied: wins */
+                {1, "review", "2026-09-25T10:00:00.000Z", 3}, /* later than the exit: wins */
+                {1, "exit", "2026-09-25T10:00:00.000Z", 7}};
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char id[CB_UUID_STRLEN];
+        check_rc(cb_uuid7(id), "uuid");
+        json_t *v =
+            json_pack("{s:s, s:s, s:s, s:s, s:{}, s:s, s:b, s:s, s:{s:{s:i, s:i, s:i, "
+                      "s:i}}}",
+                      "participant_id", people[rows[i].person], "instrument", "ons4", "timepoint",
+                      rows[i].tp, "taken_at", rows[i].at, "responses", "rule_version", "t1",
+                      "complete", 1, "team", "prestwich", "result", "raw", "q1", rows[i].q, "q2",
+                      rows[i].q, "q3", rows[i].q, "q4", rows[i].q);
+        check_rc(
+            cb_record_insert(cbu.conn, &cb_table_measures, id, v, "2026-09-26T00:00:00.000Z", NULL),
+            "insert");
+        json_decref(v);
+    }
+    commit();
+    struct cb_report_query q;
+    memset(&q, 0, sizeof(q));
+    q.from = "2026-07-01";
+    q.to = "2026-09-30";
+    json_t *out = NULL;
+    struct cb_field_error fe;
+    check_rc(cb_report_outcomes(cbu.conn, NULL, &q, &out, &fe), "outcomes");
+    json_t *on = json_object_get(json_object_get(out, "total"), "ons4");
+    assert_int_equal(json_integer_value(json_object_get(on, "pairs")), 2);
+    json_t *ls = json_object_get(on, "life_satisfaction");
+    /* (2 - 5 + 3 - 5) / 2 */
+    assert_true(json_real_value(json_object_get(ls, "mean_change")) == -2.5);
+    json_decref(out);
+    compare(&q, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_second_baseline),
+        cmocka_unit_test(test_tied_followups),
         cmocka_unit_test(test_pairs_match_reference),
         cmocka_unit_test(test_busy_writer_one_thread),
     };
