@@ -973,8 +973,11 @@ static int month_start(const char *ts, int next, char out[CB_TIME_STRLEN])
     return 0;
 }
 
-/* Add whole months' rows of contact_months: a person's counts by type. */
-static void months_apply(struct eng *e, const struct batch *b, const uint32_t (*n)[NTYPES])
+/* Add (sign 1) or take away (-1) summed rows: a person's counts by type.  Counts are
+ * unsigned and wrap while a year's row waits for its months out of the period to be taken
+ * away; the total is exact (P_SEEN is set from it afterwards, contacts_seen). */
+static void months_apply(struct eng *e, const struct batch *b, const uint32_t (*n)[NTYPES],
+                         int sign)
 {
     for (int k = 0; k < b->n; k++) {
         if (b->idx[k] < 0) {
@@ -982,9 +985,20 @@ static void months_apply(struct eng *e, const struct batch *b, const uint32_t (*
         }
         struct person *pe = &e->pp[b->idx[k]];
         for (int t = 0; t < NTYPES; t++) {
-            pe->contacts[t] += n[k][t];
-            if (t != T_DNA && n[k][t]) {
+            pe->contacts[t] += sign > 0 ? n[k][t] : 0u - n[k][t];
+        }
+    }
+}
+
+/* P_SEEN for everyone in e with a contact that is not a DNA. */
+static void contacts_seen(struct eng *e)
+{
+    for (size_t i = 0; i < e->np; i++) {
+        struct person *pe = &e->pp[i];
+        for (int t = 0; t < NTYPES; t++) {
+            if (t != T_DNA && pe->contacts[t]) {
                 pe->flags |= P_SEEN;
+                break;
             }
         }
     }
@@ -999,7 +1013,7 @@ static void months_apply(struct eng *e, const struct batch *b, const uint32_t (*
  * touched are those the raw rows would touch.  lo and hi are instants at the
  * start of a month (of a year when years is set).
  */
-static int contacts_summed(struct eng *e, const char *lo, const char *hi, int years)
+static int contacts_summed(struct eng *e, const char *lo, const char *hi, int years, int sign)
 {
     static const char *const sql[2][2] = {
         {"SELECT participant_id, c_drop_in, c_one_to_one, c_phone, c_video, c_group, c_dna FROM "
@@ -1037,13 +1051,13 @@ static int contacts_summed(struct eng *e, const char *lo, const char *hi, int ye
         }
         if (b->n == BATCH) {
             rc = batch_resolve(e, b, 1);
-            months_apply(e, b, (const uint32_t(*)[NTYPES])n);
+            months_apply(e, b, (const uint32_t(*)[NTYPES])n, sign);
             b->n = 0;
         }
     }
     if (!rc && b && b->n) {
         rc = batch_resolve(e, b, 1);
-        months_apply(e, b, (const uint32_t(*)[NTYPES])n);
+        months_apply(e, b, (const uint32_t(*)[NTYPES])n, sign);
     }
     free(b);
     free(n);
@@ -1051,34 +1065,79 @@ static int contacts_summed(struct eng *e, const char *lo, const char *hi, int ye
     return rc ? rc : rc2;
 }
 
-/* The first instant of the UTC year of month start ms (a month_start() result; next: of
- * the year after); -1 past year 9999. */
-static int year_start(const char *ms, int next, char out[CB_TIME_STRLEN])
+/* The month index (year * 12 + month - 1) of a month_start() result. */
+static int month_index(const char *ms)
 {
     int y = 0;
     for (int i = 0; i < 4; i++) {
         y = y * 10 + (ms[i] - '0');
     }
-    y += next != 0;
-    if (y < 0 || y > 9999) {
-        return -1;
+    return y * 12 + (ms[5] - '0') * 10 + (ms[6] - '0') - 1;
+}
+
+/* The first instant of month index mi (0 .. 9999 * 12 + 11). */
+static void month_text(int mi, char out[CB_TIME_STRLEN])
+{
+    assert(mi >= 0 && mi < 10000 * 12);
+    unsigned u = (unsigned)mi;
+    snprintf(out, CB_TIME_STRLEN, "%04u-%02u-01T00:00:00.000Z", (u / 12u) % 10000u, u % 12u + 1u);
+}
+
+/* Months [a, b) of contact_months, added (sign 1) or taken away (-1); nothing when empty.
+ * b < 10000 * 12 (contacts_whole never asks past 9999-12). */
+static int contacts_months(struct eng *e, int a, int b, int sign)
+{
+    char lo[CB_TIME_STRLEN], hi[CB_TIME_STRLEN];
+    if (a >= b) {
+        return CB_OK;
     }
-    snprintf(out, CB_TIME_STRLEN, "%04d-01-01T00:00:00.000Z", y);
-    return 0;
+    month_text(a, lo);
+    month_text(b, hi);
+    return contacts_summed(e, lo, hi, 0, sign);
+}
+
+/*
+ * The contacts of the whole UTC months [a, b) (month indices), year by year:
+ * a year more than half of whose months are in the range is read as its
+ * contact_years rows with the contact_months rows of its months outside the
+ * range taken away (the months after today hold nothing, so a period up to
+ * today reads its current year as one row per person); any other year as its
+ * months' rows.  Either way each count is exact; P_SEEN is set afterwards.
+ */
+static int contacts_whole(struct eng *e, int a, int b)
+{
+    int rc = CB_OK;
+    for (int y = a / 12; !rc && y <= (b - 1) / 12; y++) {
+        int lo = a > y * 12 ? a : y * 12, hi = b < y * 12 + 12 ? b : y * 12 + 12;
+        if (hi - lo > 6 && y < 9999) {
+            char ys[CB_TIME_STRLEN], ye[CB_TIME_STRLEN];
+            month_text(y * 12, ys);
+            month_text(y * 12 + 12, ye);
+            rc = contacts_summed(e, ys, ye, 1, 1);
+            rc = rc ? rc : contacts_months(e, y * 12, lo, -1);
+            rc = rc ? rc : contacts_months(e, hi, y * 12 + 12, -1);
+        } else {
+            rc = contacts_months(e, lo, hi, 1);
+        }
+    }
+    if (!rc) {
+        contacts_seen(e);
+    }
+    return rc;
 }
 
 /*
  * Phase 1, contacts.  With an activity filter (venue, coach, programme,
  * topic), and in the reference engine, every contact row of the period is
- * read.  Otherwise the whole UTC years [ys, ye) inside the period come from
- * contact_years, the other whole UTC months [ws, we) from contact_months
- * (plus any contact in [ws, we) whose time is not canonical), and only the
- * part-months [from, ws) and [we, to) row by row.
+ * read.  Otherwise the whole UTC months [ws, we) inside the period come from
+ * contact_years and contact_months (contacts_whole; plus any contact there
+ * whose time is not canonical), and only the part-months [from, ws) and
+ * [we, to) row by row.
  */
 static int stream_contacts(struct eng *e)
 {
     const struct rp *p = e->p;
-    char ws[CB_TIME_STRLEN], we[CB_TIME_STRLEN], ys[CB_TIME_STRLEN], ye[CB_TIME_STRLEN];
+    char ws[CB_TIME_STRLEN], we[CB_TIME_STRLEN];
     int filtered = p->venue[0] || p->coach[0] || p->programme[0] || p->topic[0];
     if (reference_engine || filtered) {
         return contacts_raw(e, p->from_ts, p->to_ts, 0);
@@ -1091,16 +1150,9 @@ static int stream_contacts(struct eng *e)
     if (bad || strcmp(ws, we) >= 0) {
         return contacts_raw(e, p->from_ts, p->to_ts, 0);
     }
-    /* ws and we are canonical month starts (month_start checked the year): whole years */
-    int years = year_start(ws, memcmp(ws + 4, "-01-", 4) != 0, ys) == 0 &&
-                year_start(we, 0, ye) == 0 && strcmp(ys, ye) < 0;
     int rc = contacts_raw(e, p->from_ts, ws, 0);
-    if (!rc && years) {
-        rc = contacts_summed(e, ws, ys, 0);
-        rc = rc ? rc : contacts_summed(e, ys, ye, 1);
-        rc = rc ? rc : contacts_summed(e, ye, we, 0);
-    } else if (!rc) {
-        rc = contacts_summed(e, ws, we, 0);
+    if (!rc) {
+        rc = contacts_whole(e, month_index(ws), month_index(we));
     }
     if (!rc) {
         rc = contacts_raw(e, ws, we, 1);
