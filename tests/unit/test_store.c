@@ -230,7 +230,8 @@ static void test_newer_schema_refused_and_untouched(void **state)
  * written by plain SQLite): the value columns are filled from each result
  * (numbers only), the baselines' values beside pb_* and pbt_*, and the
  * triggers keep them after; contact_months is built from the live contacts, and
- * contact_years (migration 15) from contact_months.
+ * contact_years (migration 15) from contact_months; migration 16 makes
+ * measures_pairs partial.
  */
 static void test_migrations_12_13_report_columns(void **state)
 {
