@@ -17,8 +17,10 @@
  *      people behind one count with the same predicates as the roll-up.
  *
  * Query plans (EXPLAIN QUERY PLAN on the migration-6 schema, no ANALYZE):
- *   contacts     SEARCH encounters USING COVERING INDEX encounters_report (team=? AND
- *                occurred_at>? AND occurred_at<?), team by team for every team; topic=
+ *   contacts     whole months and years: SEARCH contact_years / contact_months USING
+ *                PRIMARY KEY (team=? AND year|month>? AND ...<?) team by team (migrations
+ *                13, 15); part-months: SEARCH encounters USING COVERING INDEX
+ *                encounters_report (team=? AND occurred_at>? AND occurred_at<?); topic=
  *                the same on COVERING INDEX encounters_topic; venue= SEARCH USING
  *                COVERING INDEX encounters_venue_report (migration 8; venue=? AND
  *                occurred_at>? ...); coach= / programme= SEARCH USING INDEX
@@ -35,8 +37,9 @@
  *                LIST SUBQUERY on measures_pairs; else SEARCH USING COVERING INDEX
  *                measures_report (instrument=?)
  *   quits        SEARCH measures USING INDEX measures_band (instrument=? AND band=?)
- *   attributes   SCAN participants USING COVERING INDEX participants_report, or SEARCH
- *                USING INDEX sqlite_autoindex_participants_1 (id=?) per person
+ *   attributes   SEARCH participants USING COVERING INDEX participants_report (team=?, and
+ *                id<? or id>? on two threads) per live team, or SEARCH USING INDEX
+ *                sqlite_autoindex_participants_1 (id=?) per person
  *   records      SCAN participants USING INDEX participants_family (name order), or by id
  *   venues       SEARCH encounters USING COVERING INDEX encounters_venue_report (venue=? AND
  *                occurred_at>? ...) per live venue, counted per (person, venue) in C
@@ -940,13 +943,17 @@ static int contacts_raw(struct eng *e, const char *from, const char *to, int odd
         type[k] = (int8_t)type_index(col_text(st, 1));
         if (b->n == BATCH) {
             rc = batch_resolve(e, b, 1);
-            contacts_apply(e, b, type);
+            if (!rc) {
+                contacts_apply(e, b, type);
+            }
             b->n = 0;
         }
     }
     if (!rc && b && b->n) {
         rc = batch_resolve(e, b, 1);
-        contacts_apply(e, b, type);
+        if (!rc) {
+            contacts_apply(e, b, type);
+        }
     }
     free(b);
     int rc2 = step_done(st, s);
@@ -1009,9 +1016,10 @@ static void contacts_seen(struct eng *e)
  * (migration 13), or of the whole UTC years from contact_years (years set;
  * migration 15): per team, month or year and person, counts by type, kept by
  * triggers; only canonical times, the others are read by contacts_raw(odd).
- * A row exists only for a person with a live contact in it, so the people
- * touched are those the raw rows would touch.  lo and hi are instants at the
- * start of a month (of a year when years is set).
+ * A row exists only for a person with a live contact in it; taken away
+ * (sign -1, contacts_whole) a person can be left with all counts 0, which no
+ * figure counts (each needs a count above 0 or a flag).  lo and hi are
+ * instants at the start of a month (of a year when years is set).
  */
 static int contacts_summed(struct eng *e, const char *lo, const char *hi, int years, int sign)
 {
@@ -1051,13 +1059,17 @@ static int contacts_summed(struct eng *e, const char *lo, const char *hi, int ye
         }
         if (b->n == BATCH) {
             rc = batch_resolve(e, b, 1);
-            months_apply(e, b, (const uint32_t(*)[NTYPES])n, sign);
+            if (!rc) {
+                months_apply(e, b, (const uint32_t(*)[NTYPES])n, sign);
+            }
             b->n = 0;
         }
     }
     if (!rc && b && b->n) {
         rc = batch_resolve(e, b, 1);
-        months_apply(e, b, (const uint32_t(*)[NTYPES])n, sign);
+        if (!rc) {
+            months_apply(e, b, (const uint32_t(*)[NTYPES])n, sign);
+        }
     }
     free(b);
     free(n);
@@ -1325,13 +1337,17 @@ static int stream_goals(struct eng *e)
         status[k] = (uint8_t)code_index(cb_goal_statuses, col_text(st, 1));
         if (b->n == BATCH) {
             rc = batch_resolve(e, b, 1);
-            goals_apply(e, b, status);
+            if (!rc) {
+                goals_apply(e, b, status);
+            }
             b->n = 0;
         }
     }
     if (!rc && b && b->n) {
         rc = batch_resolve(e, b, 1);
-        goals_apply(e, b, status);
+        if (!rc) {
+            goals_apply(e, b, status);
+        }
     }
     free(b);
     int rc2 = step_done(st, s);
@@ -2550,7 +2566,6 @@ static int eng_attrs(struct eng *e)
     return eng_attrs_two(e, NULL);
 }
 
-/* Run phases 1 and 2 for the streams asked for. */
 /* Set up e for p: teams in scope, the person table sized for everyone. */
 static int eng_init(struct eng *e, struct cb_conn *c, const struct rp *p, unsigned streams,
                     int need_imd)
@@ -2586,6 +2601,7 @@ static int eng_init(struct eng *e, struct cb_conn *c, const struct rp *p, unsign
  * engines be merged (eng_merge) to what one thread would have built.
  */
 #define T_NTASKS (5 + NINSTR)
+_Static_assert(NINSTR == 5, "one pairs task per instrument in task_stream and task_instr");
 static const unsigned task_stream[T_NTASKS] = {S_CONTACTS, S_PAIRS,     S_GOALS, S_PAIRS,
                                                S_PAIRS,    S_PAIRS,     S_PAIRS, S_REFERRALS,
                                                S_QUITS,    S_ATTENDANCE};
@@ -2774,6 +2790,9 @@ static int eng_tasks_two(struct eng *e, struct cb_conn *twin, const struct rp *p
             .c = twin, .p = p, .streams = streams, .need_imd = need_imd, .ts = ts};
         started = pthread_create(&th, NULL, twin_main, j) == 0;
     }
+    if (!started) {
+        last_threads = 1;
+    }
     int rc = run_tasks(e, ts);
     if (started) {
         pthread_join(th, NULL);
@@ -2810,9 +2829,14 @@ static int eng_run(struct eng *e, struct cb_conn *c, const struct rp *p, unsigne
     atomic_init(&ts.next, 0);
     atomic_init(&ts.failed, 0);
     struct cb_conn *twin = NULL;
-    if (report_threads > 1 && !reference_engine && task_count(streams) > 1 &&
-        cb_store_read_twin(c, &twin) != CB_OK) {
-        twin = NULL; /* a writer held the lock: one thread */
+    if (report_threads > 1 && !reference_engine && task_count(streams) > 1) {
+        int trc = cb_store_read_twin(c, &twin);
+        /* c must not have started reading (the reports begin their transaction just
+         * before): that would be a caller's bug, silently costing the second thread */
+        assert(trc != CB_EINVAL);
+        if (trc != CB_OK) {
+            twin = NULL; /* a writer held the lock (or no connection): one thread */
+        }
     }
     int rc = eng_init(e, c, p, streams, need_imd);
     last_threads = twin ? 2 : 1;

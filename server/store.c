@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #define STMT_CACHE 96
+/* How long a connection waits for SQLite's write lock (busy_timeout). */
+#define CB_BUSY_TIMEOUT_MS 10000
 /* Page cache per connection, in KiB as a negative cache_size (SQLite default: 2000). */
 #define CB_PAGE_CACHE_KB "-256"
 /* Page cache of a sync connection (cb_store_sync_conn), in KiB: a pushed batch or
@@ -210,7 +212,7 @@ static int conn_open(struct cb_store *s, int fk, struct cb_conn **out)
         conn_free(c);
         return e;
     }
-    sqlite3_busy_timeout(c->db, 10000);
+    sqlite3_busy_timeout(c->db, CB_BUSY_TIMEOUT_MS);
     sqlite3_extended_result_codes(c->db, 1);
     rc = sqlite3_create_function_v2(c->db, "cb_json_number", 3,
                                     SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
@@ -443,7 +445,7 @@ int cb_store_read_twin(struct cb_conn *c, struct cb_conn **twin)
     assert(c && !sqlite3_get_autocommit(c->db));
     *twin = NULL;
     if (sqlite3_txn_state(c->db, "main") != SQLITE_TXN_NONE) {
-        return CB_EBUSY; /* c already reads a snapshot: a twin could not join it */
+        return CB_EINVAL; /* c already reads a snapshot: a twin could not join it */
     }
     struct cb_store *s = c->store;
     struct cb_conn *lock = NULL, *t = NULL;
@@ -454,7 +456,7 @@ int cb_store_read_twin(struct cb_conn *c, struct cb_conn **twin)
     if (!rc) {
         sqlite3_busy_timeout(lock->db, CB_TWIN_WAIT_MS);
         rc = cb_conn_exec(lock, "BEGIN IMMEDIATE");
-        sqlite3_busy_timeout(lock->db, 10000);
+        sqlite3_busy_timeout(lock->db, CB_BUSY_TIMEOUT_MS);
     }
     if (!rc) {
         rc = conn_first_read(c);

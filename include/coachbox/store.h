@@ -98,14 +98,17 @@ int cb_store_request_begin(struct cb_store *s, struct cb_conn **out);
 void cb_store_request_end(struct cb_store *s, struct cb_conn *c);
 /*
  * A second connection reading c's snapshot, for a report read on two threads.
- * c must hold a deferred transaction (BEGIN) that has not read yet.  On
- * CB_OK both c and *twin hold read transactions on the same snapshot (the
- * newest commit) and *twin is lent from the spare list: use it on one other
- * thread at a time and end it with cb_store_twin_end (which ends its
- * transaction and gives it back; NULL does nothing).  CB_EBUSY when a writer
- * held SQLite's write lock for longer than a short wait (c then has not
- * started reading: the caller reads on one thread); other errors as
- * cb_store_conn.  c's thread; takes the store's lock briefly.
+ * c must hold a deferred transaction (BEGIN) that has not read yet
+ * (CB_EINVAL if it has: a caller's bug).  On CB_OK both c and *twin hold read
+ * transactions on the same snapshot (the newest commit) and *twin is lent
+ * from the spare list: use it on one other thread at a time and end it with
+ * cb_store_twin_end (which ends its transaction and gives it back; NULL does
+ * nothing).  CB_EBUSY when a writer held SQLite's write lock for longer than
+ * a short wait; other errors as cb_store_conn.  On any error *twin is NULL
+ * and c may or may not have started reading (its transaction stays open):
+ * the caller reads on c alone.  While the two first reads run, every writer
+ * waits (well under a millisecond with a spare connection ready).  c's
+ * thread; takes the store's lock briefly.
  */
 int cb_store_read_twin(struct cb_conn *c, struct cb_conn **twin);
 void cb_store_twin_end(struct cb_conn *twin);
