@@ -970,6 +970,18 @@ static void test_busy_writer_one_thread(void **state)
     json_decref(one);
 }
 
+/* The hand-made cases' period (2026 Q3) into *q, its outcomes report into *out (the caller
+ * decrefs it), and the report's total figures of instrument (owned by *out). */
+static json_t *q3_total(struct cb_report_query *q, const char *instrument, json_t **out)
+{
+    memset(q, 0, sizeof(*q));
+    q->from = "2026-07-01";
+    q->to = "2026-09-30";
+    struct cb_field_error fe;
+    check_rc(cb_report_outcomes(cbu.conn, NULL, q, out, &fe), "outcomes");
+    return json_object_get(json_object_get(*out, "total"), instrument);
+}
+
 /* The hand-made case of docs/REPORTS.md: a later second baseline does not restart the pair,
  * and tombstoning the first one does (through the trigger, not the reference engine). */
 static void test_second_baseline(void **state)
@@ -1004,13 +1016,8 @@ static void test_second_baseline(void **state)
     }
     commit();
     struct cb_report_query q;
-    memset(&q, 0, sizeof(q));
-    q.from = "2026-07-01";
-    q.to = "2026-09-30";
     json_t *out = NULL;
-    struct cb_field_error fe;
-    check_rc(cb_report_outcomes(cbu.conn, NULL, &q, &out, &fe), "outcomes");
-    json_t *sw = json_object_get(json_object_get(out, "total"), "swemwbs");
+    json_t *sw = q3_total(&q, "swemwbs", &out);
     assert_int_equal(json_integer_value(json_object_get(sw, "pairs")), 1);
     assert_true(json_real_value(json_object_get(sw, "mean_change")) == -3.82);
     json_decref(out);
@@ -1018,8 +1025,7 @@ static void test_second_baseline(void **state)
     check_rc(cb_record_delete(cbu.conn, &cb_table_measures, ids[0], "2026-09-27T00:00:00.000Z"),
              "tombstone");
     commit();
-    check_rc(cb_report_outcomes(cbu.conn, NULL, &q, &out, &fe), "outcomes");
-    sw = json_object_get(json_object_get(out, "total"), "swemwbs");
+    sw = q3_total(&q, "swemwbs", &out);
     assert_true(json_real_value(json_object_get(sw, "mean_change")) == 16.21);
     json_decref(out);
     compare(&q, 0);
@@ -1070,13 +1076,8 @@ static void test_tied_followups(void **state)
     }
     commit();
     struct cb_report_query q;
-    memset(&q, 0, sizeof(q));
-    q.from = "2026-07-01";
-    q.to = "2026-09-30";
     json_t *out = NULL;
-    struct cb_field_error fe;
-    check_rc(cb_report_outcomes(cbu.conn, NULL, &q, &out, &fe), "outcomes");
-    json_t *on = json_object_get(json_object_get(out, "total"), "ons4");
+    json_t *on = q3_total(&q, "ons4", &out);
     assert_int_equal(json_integer_value(json_object_get(on, "pairs")), 2);
     json_t *ls = json_object_get(on, "life_satisfaction");
     /* (2 - 5 + 3 - 5) / 2 */
