@@ -970,6 +970,17 @@ static void test_busy_writer_one_thread(void **state)
     json_decref(one);
 }
 
+/* An empty store for a hand-made case (seed 0 in messages). */
+static void clear_all(void)
+{
+    seed_used = 0;
+    check_rc(cb_conn_exec(cbu.conn, "DELETE FROM measures; DELETE FROM encounters; "
+                                    "DELETE FROM merges; DELETE FROM attendance; DELETE FROM "
+                                    "group_sessions; DELETE FROM programmes; DELETE FROM "
+                                    "participants; DELETE FROM venues"),
+             "clear");
+}
+
 /* The hand-made cases' period (2026 Q3) into *q, its outcomes report into *out (the caller
  * decrefs it), and the report's total figures of instrument (owned by *out). */
 static json_t *q3_total(struct cb_report_query *q, const char *instrument, json_t **out)
@@ -987,12 +998,7 @@ static json_t *q3_total(struct cb_report_query *q, const char *instrument, json_
 static void test_second_baseline(void **state)
 {
     (void)state;
-    seed_used = 0;
-    check_rc(cb_conn_exec(cbu.conn, "DELETE FROM measures; DELETE FROM encounters; "
-                                    "DELETE FROM merges; DELETE FROM attendance; DELETE FROM "
-                                    "group_sessions; DELETE FROM programmes; DELETE FROM "
-                                    "participants; DELETE FROM venues"),
-             "clear");
+    clear_all();
     rng = 7;
     begin();
     add_person(0);
@@ -1038,12 +1044,7 @@ static void test_second_baseline(void **state)
 static void test_tied_followups(void **state)
 {
     (void)state;
-    seed_used = 0;
-    check_rc(cb_conn_exec(cbu.conn, "DELETE FROM measures; DELETE FROM encounters; "
-                                    "DELETE FROM merges; DELETE FROM attendance; DELETE FROM "
-                                    "group_sessions; DELETE FROM programmes; DELETE FROM "
-                                    "participants; DELETE FROM venues"),
-             "clear");
+    clear_all();
     rng = 11;
     begin();
     add_person(0);
