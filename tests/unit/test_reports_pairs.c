@@ -981,6 +981,15 @@ static void clear_all(void)
              "clear");
 }
 
+/* Insert measure id from v (consumed) for a hand-made case. */
+static void insert_measure(const char *id, json_t *v)
+{
+    check_rc(
+        cb_record_insert(cbu.conn, &cb_table_measures, id, v, "2026-09-26T00:00:00.000Z", NULL),
+        "insert");
+    json_decref(v);
+}
+
 /* The hand-made cases' period (2026 Q3) into *q, its outcomes report into *out (the caller
  * decrefs it), and the report's total figures of instrument (owned by *out). */
 static json_t *q3_total(struct cb_report_query *q, const char *instrument, json_t **out)
@@ -1015,10 +1024,7 @@ static void test_second_baseline(void **state)
                               "participant_id", people[0], "instrument", "swemwbs", "timepoint",
                               rows[i].tp, "taken_at", rows[i].at, "responses", "rule_version", "t1",
                               "complete", 1, "team", "prestwich", "score", rows[i].score, "result");
-        check_rc(cb_record_insert(cbu.conn, &cb_table_measures, ids[i], v,
-                                  "2026-09-26T00:00:00.000Z", NULL),
-                 "insert");
-        json_decref(v);
+        insert_measure(ids[i], v);
     }
     commit();
     struct cb_report_query q;
@@ -1070,10 +1076,7 @@ static void test_tied_followups(void **state)
                       rows[i].tp, "taken_at", rows[i].at, "responses", "rule_version", "t1",
                       "complete", 1, "team", "prestwich", "result", "raw", "q1", rows[i].q, "q2",
                       rows[i].q, "q3", rows[i].q, "q4", rows[i].q);
-        check_rc(
-            cb_record_insert(cbu.conn, &cb_table_measures, id, v, "2026-09-26T00:00:00.000Z", NULL),
-            "insert");
-        json_decref(v);
+        insert_measure(id, v);
     }
     commit();
     struct cb_report_query q;
