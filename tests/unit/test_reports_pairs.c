@@ -528,6 +528,20 @@ static void merge_or_undo(void)
     json_decref(out);
 }
 
+/* Fail with both answers (as compact JSON) when x and y differ; what names the case. */
+static void expect_same(const json_t *x, const json_t *y, const char *what)
+{
+    if (json_equal(x, y)) {
+        return;
+    }
+    char *a = json_dumps(x, JSON_COMPACT | JSON_SORT_KEYS);
+    char *b = json_dumps(y, JSON_COMPACT | JSON_SORT_KEYS);
+    print_error("seed %llu, %s\nfast %s\nref  %s\n", (unsigned long long)seed_used, what, a, b);
+    free(a);
+    free(b);
+    fail();
+}
+
 /* One report both ways; fails with both answers when they differ. */
 static void compare(const struct cb_report_query *q, int records)
 {
@@ -547,33 +561,19 @@ static void compare(const struct cb_report_query *q, int records)
     cb_report_set_threads(2);
     check_rc(rc, "report (one thread)");
     assert_int_equal(cb_report_last_threads(), 1);
-    if (!json_equal(fast, one)) {
-        char *a = json_dumps(fast, JSON_COMPACT | JSON_SORT_KEYS);
-        char *b = json_dumps(one, JSON_COMPACT | JSON_SORT_KEYS);
-        print_error("seed %llu, from %s to %s: two threads and one differ\ntwo %s\none %s\n",
-                    (unsigned long long)seed_used, q->from, q->to, a, b);
-        free(a);
-        free(b);
-        fail();
-    }
+    char what[400];
+    snprintf(what, sizeof(what), "from %s to %s team %s split %s figure %s", q->from, q->to,
+             q->team ? q->team : "-", q->split ? q->split : "-", q->figure ? q->figure : "-");
+    char two_one[512];
+    snprintf(two_one, sizeof(two_one), "%s: two threads (fast) and one (ref) differ", what);
+    expect_same(fast, one, two_one);
     json_decref(one);
     cb_report_set_reference(1);
     rc = records ? cb_report_records(cbu.conn, NULL, q, &ref, &fe)
                  : cb_report_outcomes(cbu.conn, NULL, q, &ref, &fe);
     cb_report_set_reference(0);
     check_rc(rc, "report (reference)");
-    if (!json_equal(fast, ref)) {
-        char *a = json_dumps(fast, JSON_COMPACT | JSON_SORT_KEYS);
-        char *b = json_dumps(ref, JSON_COMPACT | JSON_SORT_KEYS);
-        print_error("seed %llu, from %s to %s team %s split %s figure %s\nfast %s\nref  %s\n",
-                    (unsigned long long)seed_used, q->from, q->to, q->team ? q->team : "-",
-                    q->split ? q->split : "-", q->figure ? q->figure : "-", a, b);
-        free(a);
-        free(b);
-        json_decref(fast);
-        json_decref(ref);
-        fail();
-    }
+    expect_same(fast, ref, what);
     json_decref(fast);
     json_decref(ref);
 }
@@ -776,17 +776,9 @@ static void compare_quality(const char *team, const char *from, const char *to)
     lone_baselines += json_integer_value(json_object_get(n, "count"));
     n = json_object_get(json_object_get(fast, "checks"), "postcode_not_in_imd");
     not_in_imd += json_integer_value(json_object_get(n, "count"));
-    if (!json_equal(fast, ref)) {
-        char *a = json_dumps(fast, JSON_COMPACT | JSON_SORT_KEYS);
-        char *b = json_dumps(ref, JSON_COMPACT | JSON_SORT_KEYS);
-        print_error("seed %llu, data quality team %s weeks %s\nfast %s\nref  %s\n",
-                    (unsigned long long)seed_used, team ? team : "-", weeks, a, b);
-        free(a);
-        free(b);
-        json_decref(fast);
-        json_decref(ref);
-        fail();
-    }
+    char what[200];
+    snprintf(what, sizeof(what), "data quality team %s weeks %s", team ? team : "-", weeks);
+    expect_same(fast, ref, what);
     json_decref(fast);
     json_decref(ref);
 }
