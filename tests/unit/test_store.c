@@ -524,6 +524,63 @@ static void test_connection_pragmas(void **state)
     cb_store_close(s);
 }
 
+/* PRAGMA temp_store of c (0 default, 1 file, 2 memory). */
+static int temp_store_of(struct cb_conn *c)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(cb_conn_prepare(c, "PRAGMA temp_store", &st), CB_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int v = sqlite3_column_int(st, 0);
+    cb_stmt_done(st);
+    return v;
+}
+
+/* Sync connections (a thread's own and lent ones) keep statement journals in
+ * memory: an applied row fires triggers, and past 64 KiB SQLite would write the
+ * journal to a temporary file, a pwrite per page.  Ordinary ones keep SQLite's
+ * default.  The journal still rolls a failed statement back: a row refused by a
+ * unique key leaves the transaction's earlier rows and no part of itself. */
+static void test_sync_connections_journal_in_memory(void **state)
+{
+    (void)state;
+    char dir[256];
+    struct cb_store *s = open_fresh(dir, sizeof(dir));
+    struct cb_conn *own, *lent, *plain;
+    assert_int_equal(cb_store_sync_conn(s, &own), CB_OK);
+    assert_int_equal(cb_store_sync_conn_take(s, &lent), CB_OK);
+    assert_int_equal(cb_store_conn(s, &plain), CB_OK);
+    assert_int_equal(temp_store_of(own), 2);
+    assert_int_equal(temp_store_of(lent), 2);
+    assert_int_equal(temp_store_of(plain), 0);
+
+    assert_int_equal(cb_conn_exec(own, "CREATE TABLE t(a INTEGER UNIQUE, b TEXT);"
+                                       "CREATE TABLE n(c INTEGER);"
+                                       "CREATE TRIGGER t_ins AFTER INSERT ON t BEGIN "
+                                       "INSERT INTO n VALUES (NEW.a); END;"),
+                     CB_OK);
+    assert_int_equal(cb_conn_begin(own), CB_OK);
+    assert_int_equal(cb_conn_exec(own, "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+                                       "FROM k WHERE i < 2000) INSERT INTO t SELECT i, "
+                                       "printf('%0500d', i) FROM k"),
+                     CB_OK);
+    /* Fires the trigger for 1,000 rows (well past 64 KiB of journal), then fails. */
+    assert_int_not_equal(cb_conn_exec(own, "WITH RECURSIVE k(i) AS (SELECT 3001 UNION ALL SELECT "
+                                           "i - 1 FROM k WHERE i > 1) INSERT INTO t SELECT i, "
+                                           "printf('%0500d', i) FROM k"),
+                         CB_OK);
+    assert_int_equal(cb_conn_commit(own), CB_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(
+        cb_conn_prepare(own, "SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM n)", &st),
+        CB_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 2000);
+    assert_int_equal(sqlite3_column_int(st, 1), 2000);
+    cb_stmt_done(st);
+    cb_store_sync_conn_put(s, lent);
+    cb_store_close(s);
+}
+
 static void test_connection_per_thread(void **state)
 {
     (void)state;
@@ -1266,6 +1323,7 @@ int main(void)
         cmocka_unit_test(test_not_a_database_refused_unchanged),
         cmocka_unit_test(test_bad_data_dir),
         cmocka_unit_test(test_connection_pragmas),
+        cmocka_unit_test(test_sync_connections_journal_in_memory),
         cmocka_unit_test(test_connection_per_thread),
         cmocka_unit_test(test_two_stores_in_one_thread),
         cmocka_unit_test(test_connections_lent_per_request),
