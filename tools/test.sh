@@ -37,7 +37,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 # ThreadSanitizer: the unit tests of code that runs on several threads.
 echo "== configure build/tsan (ThreadSanitizer)"
 cmake -S . -B build/tsan -DCOACHBOX_WERROR=ON -DCMAKE_BUILD_TYPE=Debug -DCOACHBOX_TSAN=ON >/dev/null
-tsan_tests="test_reports_pairs test_writer test_store"
+tsan_tests="test_reports_pairs test_writer test_store test_jarena"
 echo "== build build/tsan ($tsan_tests)"
 cmake --build build/tsan -j"$jobs" --target $tsan_tests
 echo "== test build/tsan"
