@@ -1,5 +1,6 @@
 /* http.c - hardened CivetWeb embedding, routing, headers, errors; see http.h. */
 #include "coachbox/http.h"
+#include "coachbox/jarena.h"
 #include "coachbox/api.h"
 #include "coachbox/assets.h"
 #include "coachbox/audit.h"
@@ -543,8 +544,15 @@ static int handle_api(struct cb_req *r)
                           "the request body could not be read (bad chunked encoding "
                           "or a short body)");
         }
+        if (rc == CB_OK && (route->flags & CB_ROUTE_LARGE) && cb_jarena_new(&r->arena) != CB_OK) {
+            r->arena = NULL; /* parsed on the heap, as other bodies */
+        }
         if (rc == CB_OK) {
+            /* A sync batch (CB_ROUTE_LARGE) parses into an arena of its own
+             * (jarena.h): some 60,000 values, freed at once after the request. */
+            struct cb_jarena *prev = cb_jarena_use(r->arena);
             rc = cb_json_parse_object(cb_buf_str(&r->bodybuf), r->bodybuf.len, &r->body, &fe);
+            cb_jarena_use(prev);
             r->raw_body = cb_buf_str(&r->bodybuf);
             r->raw_len = r->bodybuf.len;
         }
@@ -661,6 +669,7 @@ static int on_request(struct mg_connection *mc)
         cb_reply_error(&r, CB_EINTERNAL, NULL);
     }
     json_decref(r.body);
+    cb_jarena_free(r.arena); /* after the body, the last reference into it */
     cb_buf_free(&r.bodybuf);
     cb_store_request_end(h->app->store, r.db);
     trim_heap();

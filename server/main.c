@@ -8,6 +8,7 @@
 #include "coachbox/caseload.h"
 #include "coachbox/err.h"
 #include "coachbox/http.h"
+#include "coachbox/jarena.h"
 #include "coachbox/json.h"
 #include "coachbox/measures.h"
 #include "coachbox/reports.h"
@@ -772,6 +773,7 @@ int main(int argc, char **argv)
         tcache_off_reexec(argv);
     }
     bound_malloc_arenas();
+    cb_jarena_install(); /* before any thread: jansson's allocator (jarena.h) */
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
         usage();
         return argc < 2 ? 2 : 0;

@@ -11,6 +11,7 @@
 #include "coachbox/buf.h"
 #include "coachbox/capture.h"
 #include "coachbox/hlc.h"
+#include "coachbox/jarena.h"
 #include "coachbox/json.h"
 #include "coachbox/record.h"
 #include "coachbox/rng.h"
@@ -99,7 +100,13 @@ struct http_resp {
     /* A pull page fetched by the prefetch: per change, the text of its values of
      * JSON-typed columns (page_dump_json), made on the helper thread; or NULL. */
     json_t *dumped;
+    /* Where json's values live when it was parsed as a page (HTTP_PAGE), or NULL:
+     * freed by resp_free after json and dumped (jarena.h). */
+    struct cb_jarena *arena;
 };
+
+/* http_send flags: the answer is a pull page, parsed into an arena of its own. */
+#define HTTP_PAGE 1u
 
 static size_t on_data(char *p, size_t size, size_t n, void *ud)
 {
@@ -178,8 +185,8 @@ static void auth_load(struct cb_conn *c, struct central_auth *a)
  * otherwise CB_OK with resp->status and the parsed body.
  */
 static int http_send(CURL *k, const struct central_auth *a, const char *base, const char *method,
-                     const char *path, const char *body, struct http_resp *resp, char *msg,
-                     size_t msglen)
+                     const char *path, const char *body, unsigned flags, struct http_resp *resp,
+                     char *msg, size_t msglen)
 {
     char url[1024];
     const char *id = a->id, *secret = a->secret, *ca = a->ca, *pin = a->pin;
@@ -253,7 +260,12 @@ static int http_send(CURL *k, const struct central_auth *a, const char *base, co
         rc = CB_EIO;
     } else {
         curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &resp->status);
-        resp->json = json_loadb(cb_buf_str(&resp->body), resp->body.len, 0, NULL);
+        if ((flags & HTTP_PAGE) && resp->status == 200 && cb_jarena_new(&resp->arena) != CB_OK) {
+            resp->arena = NULL; /* parsed on the heap, as any answer */
+        }
+        resp->json = cb_jarena_loadb(resp->arena, cb_buf_str(&resp->body), resp->body.len, 0, NULL);
+        /* The text is no longer needed (a page's is megabytes). */
+        cb_buf_free(&resp->body);
         if (resp->status >= 300 && resp->status < 400) {
             snprintf(msg, msglen, "central answered with a redirect (%ld); not followed",
                      resp->status);
@@ -275,11 +287,12 @@ static int http_send(CURL *k, const struct central_auth *a, const char *base, co
  * See http_send.
  */
 static int http_call(struct cb_conn *c, const char *base, const char *method, const char *path,
-                     const char *body, struct http_resp *resp, char *msg, size_t msglen)
+                     const char *body, unsigned flags, struct http_resp *resp, char *msg,
+                     size_t msglen)
 {
     struct central_auth a;
     auth_load(c, &a);
-    return http_send(round_curl, &a, base, method, path, body, resp, msg, msglen);
+    return http_send(round_curl, &a, base, method, path, body, flags, resp, msg, msglen);
 }
 
 static void resp_free(struct http_resp *r)
@@ -287,8 +300,10 @@ static void resp_free(struct http_resp *r)
     cb_buf_free(&r->body);
     json_decref(r->json);
     json_decref(r->dumped);
+    cb_jarena_free(r->arena); /* after every reference into it */
     r->json = NULL;
     r->dumped = NULL;
+    r->arena = NULL;
 }
 
 /* Turn an error response into (code, message). */
@@ -366,7 +381,7 @@ int cb_sync_enroll(struct cb_store *s, const char *url, const char *code,
                             "schema", cb_store_schema_version());
     char *body = cb_json_dump(req);
     json_decref(req);
-    rc = http_call(c, base, "POST", "/sync/v1/enroll", body, &resp, msg, msglen);
+    rc = http_call(c, base, "POST", "/sync/v1/enroll", body, 0, &resp, msg, msglen);
     free(body);
     if (rc == CB_OK && resp.status != 200) {
         rc = resp_error(&resp, msg, msglen);
@@ -773,7 +788,7 @@ static int push_build(struct cb_conn *c, int64_t after, int64_t pending, struct 
 static void *push_send_main(void *arg)
 {
     struct push_batch *b = arg;
-    b->rc = http_send(b->k, b->auth, b->base, "POST", "/sync/v1/push", cb_buf_str(&b->body),
+    b->rc = http_send(b->k, b->auth, b->base, "POST", "/sync/v1/push", cb_buf_str(&b->body), 0,
                       &b->resp, b->msg, sizeof(b->msg));
     return NULL;
 }
@@ -1465,7 +1480,10 @@ static json_t *page_dump_json(const json_t *page)
             if (!f || (f->type != CB_F_JSON && f->type != CB_F_STRSET) || json_is_null(v)) {
                 continue;
             }
+            /* The text is free()d here: never from the page's arena (jarena.h). */
+            struct cb_jarena *a = cb_jarena_use(NULL);
             char *text = cb_json_dump(v);
+            cb_jarena_use(a);
             if (text && (texts || (texts = json_object()))) {
                 json_object_set_new(texts, key, json_stringn_nocheck(text, strlen(text)));
             }
@@ -1486,10 +1504,13 @@ static void *prefetch_main(void *arg)
         resp_free(&pf->drop);
         pf->has_drop = 0;
     }
-    pf->rc = http_send(pf->k, &pf->auth, pf->base, "GET", pf->path, NULL, &pf->resp, pf->msg,
-                       sizeof(pf->msg));
+    pf->rc = http_send(pf->k, &pf->auth, pf->base, "GET", pf->path, NULL, HTTP_PAGE, &pf->resp,
+                       pf->msg, sizeof(pf->msg));
     if (pf->rc == CB_OK && pf->resp.status == 200) {
+        /* Its values go with the page's (resp_free frees dumped first). */
+        struct cb_jarena *prev = cb_jarena_use(pf->resp.arena);
         pf->resp.dumped = page_dump_json(pf->resp.json);
+        cb_jarena_use(prev);
     }
     return NULL;
 }
@@ -1587,7 +1608,8 @@ static int pull_pages(struct cb_conn *c, const char *base, cb_sync_progress prog
         if (!prefetch_take(pf, cursor, held, &resp)) {
             snprintf(path, sizeof(path), "/sync/v1/pull?since=%lld&limit=%d&ops=%lld",
                      (long long)cursor, PULL_PAGE, (long long)held);
-            rc = http_call(c, base, "GET", path, NULL, &resp, res->error, sizeof(res->error));
+            rc = http_call(c, base, "GET", path, NULL, HTTP_PAGE, &resp, res->error,
+                           sizeof(res->error));
         }
         if (rc == CB_OK && resp.status != 200) {
             rc = resp_error(&resp, res->error, sizeof(res->error));
@@ -1790,6 +1812,7 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
     if (pf.k) {
         curl_easy_cleanup(pf.k);
     }
+    cb_jarena_trim(); /* the pages' regions kept for reuse */
     return rc;
 }
 
@@ -1910,7 +1933,7 @@ int cb_sync_verify(struct cb_store *s, json_t **report, char *msg, size_t msglen
     struct http_resp resp;
     memset(&resp, 0, sizeof(resp));
     if (rc == CB_OK) {
-        rc = http_call(c, base, "GET", "/sync/v1/digest", NULL, &resp, msg, msglen);
+        rc = http_call(c, base, "GET", "/sync/v1/digest", NULL, 0, &resp, msg, msglen);
         if (rc == CB_OK && resp.status != 200) {
             rc = resp_error(&resp, msg, msglen);
         }
@@ -1937,7 +1960,7 @@ int cb_sync_verify(struct cb_store *s, json_t **report, char *msg, size_t msglen
             json_t *lrows = NULL;
             snprintf(path, sizeof(path), "/sync/v1/digest?table=%s", tbl);
             if (cb_sync_digest(c, teams, tbl, &lrows) != CB_OK ||
-                http_call(c, base, "GET", path, NULL, &rows, msg, msglen) != CB_OK ||
+                http_call(c, base, "GET", path, NULL, 0, &rows, msg, msglen) != CB_OK ||
                 rows.status != 200) {
                 json_decref(lrows);
                 resp_free(&rows);

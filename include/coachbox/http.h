@@ -64,6 +64,8 @@ void cb_http_stop(struct cb_http *h);
 /* "http://127.0.0.1:8080" (owned by h). */
 const char *cb_http_url(const struct cb_http *h);
 
+struct cb_jarena;
+
 /* One request being handled. */
 struct cb_req {
     struct mg_connection *mc;
@@ -75,8 +77,9 @@ struct cb_req {
     json_t *body;                 /* parsed JSON body (object) for routes with CB_ROUTE_BODY */
     const char *raw_body;         /* the body bytes as received (valid during the handler) */
     size_t raw_len;
-    struct cb_buf bodybuf; /* owns raw_body */
-    struct cb_user user;   /* the signed-in user (when authed) */
+    struct cb_buf bodybuf;   /* owns raw_body */
+    struct cb_jarena *arena; /* body's values, for CB_ROUTE_LARGE (jarena.h), or NULL */
+    struct cb_user user;     /* the signed-in user (when authed) */
     int authed;
     char token[CB_TOKEN_STRLEN]; /* session token from the cookie, or "" */
     char csrf[CB_TOKEN_STRLEN];
