@@ -52,6 +52,21 @@ static int npool; /* under slots_lock */
 /* The arena the running parse on this thread allocates from, or NULL. */
 static _Thread_local struct cb_jarena *current;
 
+/* Withdraw a's range from the slots (caller holds slots_lock). */
+static void unpublish_locked(struct cb_jarena *a)
+{
+    atomic_store_explicit(&slot_lo[a->slot], 0, memory_order_release);
+    atomic_store_explicit(&slot_hi[a->slot], 0, memory_order_relaxed);
+    slot_taken[a->slot] = 0;
+}
+
+/* Unmap a's region and free a (unpublished, or never published). */
+static void unmap(struct cb_jarena *a)
+{
+    munmap(a->base, CB_JARENA_RESERVE);
+    free(a);
+}
+
 /* Is p inside a live arena's region? */
 static int in_arena(const void *p)
 {
@@ -131,8 +146,7 @@ int cb_jarena_new(struct cb_jarena **out)
     }
     pthread_mutex_unlock(&slots_lock);
     if (a->slot < 0) {
-        munmap(a->base, CB_JARENA_RESERVE);
-        free(a);
+        unmap(a);
         return CB_EBUSY;
     }
     *out = a;
@@ -178,12 +192,9 @@ void cb_jarena_free(struct cb_jarena *a)
         pthread_mutex_unlock(&slots_lock);
         return;
     }
-    atomic_store_explicit(&slot_lo[a->slot], 0, memory_order_release);
-    atomic_store_explicit(&slot_hi[a->slot], 0, memory_order_relaxed);
-    slot_taken[a->slot] = 0;
+    unpublish_locked(a);
     pthread_mutex_unlock(&slots_lock);
-    munmap(a->base, CB_JARENA_RESERVE);
-    free(a);
+    unmap(a);
 }
 
 void cb_jarena_trim(void)
@@ -192,15 +203,12 @@ void cb_jarena_trim(void)
         pthread_mutex_lock(&slots_lock);
         struct cb_jarena *a = npool > 0 ? pool[--npool] : NULL;
         if (a) {
-            atomic_store_explicit(&slot_lo[a->slot], 0, memory_order_release);
-            atomic_store_explicit(&slot_hi[a->slot], 0, memory_order_relaxed);
-            slot_taken[a->slot] = 0;
+            unpublish_locked(a);
         }
         pthread_mutex_unlock(&slots_lock);
         if (!a) {
             return;
         }
-        munmap(a->base, CB_JARENA_RESERVE);
-        free(a);
+        unmap(a);
     }
 }
