@@ -182,7 +182,9 @@ static void auth_load(struct cb_conn *c, struct central_auth *a)
  * options are reset, its open connection kept) or, when k is NULL, on a
  * handle of its own.  Touches no store connection, so it may run on a helper
  * thread (the pull's prefetch).  On transport failure CB_EIO with msg set;
- * otherwise CB_OK with resp->status and the parsed body.
+ * otherwise CB_OK with resp->status and the parsed body in resp->json (NULL
+ * when it is not JSON; its text is not kept).  flags HTTP_PAGE: a 200 answer
+ * parses into an arena of its own (resp->arena), freed by resp_free.
  */
 static int http_send(CURL *k, const struct central_auth *a, const char *base, const char *method,
                      const char *path, const char *body, unsigned flags, struct http_resp *resp,
