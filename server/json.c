@@ -2,7 +2,9 @@
 #include "coachbox/json.h"
 #include "coachbox/buf.h"
 
+#include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,30 +58,123 @@ char *cb_json_dump(const json_t *v)
                       JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
 }
 
+/*
+ * Decode the UTF-8 sequence at p (lead byte c = p[0] >= 0x80) into *cp; its
+ * length, or 0 when it is not well-formed UTF-8 (overlong, surrogate, past
+ * U+10FFFF, truncated): the rules jansson's own decoder applies.
+ */
+static size_t utf8_decode(const unsigned char *p, int32_t *cp)
+{
+    unsigned c = p[0];
+    size_t n;
+    int32_t v;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+        v = (int32_t)(c & 0x1F);
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        v = (int32_t)(c & 0x0F);
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        v = (int32_t)(c & 0x07);
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80) {
+            return 0; /* also the terminating NUL: truncated */
+        }
+        v = (v << 6) | (int32_t)(p[i] & 0x3F);
+    }
+    if ((n == 3 && v < 0x800) || (n == 4 && v < 0x10000) || v > 0x10FFFF ||
+        (v >= 0xD800 && v <= 0xDFFF)) {
+        return 0;
+    }
+    *cp = v;
+    return n;
+}
+
 int cb_json_buf_add_string(struct cb_buf *b, const char *s)
 {
+    static const char hex[] = "0123456789ABCDEF";
     const unsigned char *p = (const unsigned char *)s;
-    for (; *p; p++) {
-        if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\') {
+    const unsigned char *run = p; /* start of the bytes not written yet */
+    size_t start = b->len;
+    int rc = cb_buf_add(b, "\"", 1);
+    while (rc == CB_OK && *p) {
+        unsigned c = *p;
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            p++; /* written as it is (DEL included, as jansson does) */
+            continue;
+        }
+        if (p > run) {
+            rc = cb_buf_add(b, run, (size_t)(p - run));
+        }
+        char esc[12];
+        size_t len = 2;
+        int32_t cp = (int32_t)c;
+        size_t n = 1;
+        if (c >= 0x80 && (n = utf8_decode(p, &cp)) == 0) {
+            /* not UTF-8 (jansson refuses such a string too): b as it was */
+            b->len = start;
+            b->data[start] = '\0';
+            return CB_EINVAL;
+        }
+        esc[0] = '\\';
+        switch (cp) {
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default: {
+            /* \uXXXX in upper case; past the BMP a UTF-16 surrogate pair */
+            int32_t units[2];
+            int nu = 1;
+            units[0] = cp;
+            if (cp >= 0x10000) {
+                int32_t v = cp - 0x10000;
+                units[0] = 0xD800 | (v >> 10);
+                units[1] = 0xDC00 | (v & 0x3FF);
+                nu = 2;
+            }
+            len = 0;
+            for (int i = 0; i < nu; i++) {
+                esc[len++] = '\\';
+                esc[len++] = 'u';
+                for (int sh = 12; sh >= 0; sh -= 4) {
+                    esc[len++] = hex[(units[i] >> sh) & 0xF];
+                }
+            }
             break;
         }
-    }
-    if (!*p) {
-        int rc = cb_buf_add(b, "\"", 1);
-        if (rc == CB_OK) {
-            rc = cb_buf_add(b, s, (size_t)((const char *)p - s));
         }
-        return rc ? rc : cb_buf_add(b, "\"", 1);
+        if (rc == CB_OK) {
+            rc = cb_buf_add(b, esc, len);
+        }
+        p += n;
+        run = p;
     }
-    json_t *v = json_string(s);
-    char *text = v ? cb_json_dump(v) : NULL;
-    json_decref(v);
-    if (!text) {
-        return CB_ENOMEM;
+    if (rc == CB_OK && p > run) {
+        rc = cb_buf_add(b, run, (size_t)(p - run));
     }
-    int rc = cb_buf_adds(b, text);
-    free(text);
-    return rc;
+    return rc ? rc : cb_buf_add(b, "\"", 1);
 }
 
 /* Append the decimal text of i to b (no printf: this runs for every pushed value). */
@@ -108,6 +203,45 @@ static int buf_add_dumped(struct cb_buf *b, const json_t *v)
     int rc = cb_buf_adds(b, text);
     free(text);
     return rc;
+}
+
+/*
+ * Append real r as jansson writes it with JSON_REAL_PRECISION(15) (its dtostr:
+ * "%.15g", ".0" added when there is neither a point nor an exponent, the
+ * exponent without "+" or leading zeros).  The process keeps the C locale, so
+ * the point is ".".  Not a finite number: jansson refuses it too.
+ */
+static int buf_add_real(struct cb_buf *b, double r)
+{
+    char d[48];
+    if (!isfinite(r)) {
+        return CB_EINVAL;
+    }
+    int n = snprintf(d, sizeof(d), "%.15g", r);
+    if (n < 0 || (size_t)n >= sizeof(d) - 3) {
+        return CB_EINVAL;
+    }
+    size_t len = (size_t)n;
+    char *e = strchr(d, 'e');
+    if (!e && !strchr(d, '.')) {
+        memcpy(d + len, ".0", 3);
+        len += 2;
+    }
+    if (e) {
+        char *from = e + 1, *to = e + 1;
+        if (*from == '-') {
+            from++;
+            to++;
+        } else if (*from == '+') {
+            from++;
+        }
+        while (*from == '0' && from[1] != '\0') {
+            from++;
+        }
+        memmove(to, from, len + 1 - (size_t)(from - d));
+        len -= (size_t)(from - to);
+    }
+    return cb_buf_add(b, d, len);
 }
 
 int cb_json_buf_add_value(struct cb_buf *b, const json_t *v)
@@ -166,7 +300,9 @@ int cb_json_buf_add_value(struct cb_buf *b, const json_t *v)
         return cb_buf_add(b, "false", 5);
     case JSON_NULL:
         return cb_buf_add(b, "null", 4);
-    default: /* reals: jansson's own formatting (precision 15) */
+    case JSON_REAL:
+        return buf_add_real(b, json_real_value(v));
+    default:
         return buf_add_dumped(b, v);
     }
 }

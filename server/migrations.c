@@ -117,6 +117,78 @@
     " WHERE participant_id = " X ".participant_id AND instrument = " X ".instrument AND"           \
     " deleted = 0 ORDER BY " ML_ORDER " LIMIT 1;"
 
+/*
+ * Migration 17's pieces: the measures' triggers of migrations 12 and 14 with the
+ * same effect and no temporary b-trees.  SQLite 3.40 sorts a pick's rows in a
+ * temporary b-tree when a column of its ORDER BY that is not part of the index
+ * lookup is also constrained by "=" in its WHERE (deleted, complete, timepoint,
+ * team): the walk along measures_report stops at that column.  A unary "+" on
+ * those constraints (same values, same comparison) lets the index give the
+ * order.  And an IN list of more than two constants is built as a temporary
+ * table on every firing of a trigger: PB_IS spells it out.
+ */
+// clang-format off
+#define PB_IS(X) \
+    "(" X " = 'swemwbs' OR " X " = 'ons4' OR " X " = 'gppaq' OR " X " = 'bmi' OR " X \
+    " = 'audit_c')"
+#define PB3_WHERE \
+    "+m.deleted = 0 AND +m.complete = 1 AND +m.timepoint = 'baseline' AND (m.score IS NOT NULL" \
+    " OR m.instrument = 'ons4')"
+#define PB3_PICK(TEAM) \
+    "(SELECT b.taken_at, b.score, b.rowid, b.rv1, b.rv2, b.rv3, b.rv4 FROM measures b WHERE" \
+    " b.rowid = (SELECT m.rowid FROM measures m WHERE m.instrument = measures.instrument AND" \
+    " m.participant_id = measures.participant_id" TEAM " AND " PB3_WHERE " ORDER BY " PB_ORDER \
+    " LIMIT 1))"
+#define PB3_SET \
+    "SET (pb_at, pb_score, pb_row, pb_v1, pb_v2, pb_v3, pb_v4) = " PB3_PICK("") \
+    ", (pbt_at, pbt_score, pbt_row, pbt_v1, pbt_v2, pbt_v3, pbt_v4) = " \
+    PB3_PICK(" AND +m.team = measures.team")
+#define PB3_REFRESH(X, COND) \
+    " UPDATE measures " PB3_SET " WHERE (" COND ") AND instrument = " X ".instrument AND" \
+    " participant_id = " X ".participant_id;"
+#define ML2_REFRESH(X) \
+    "DELETE FROM measure_latest WHERE participant_id = " X ".participant_id AND instrument = " \
+    X ".instrument; INSERT INTO measure_latest(participant_id, instrument, row, taken_at," \
+    " baseline) SELECT participant_id, instrument, rowid, taken_at, timepoint = 'baseline' FROM" \
+    " measures WHERE participant_id = " X ".participant_id AND instrument = " X ".instrument" \
+    " AND +deleted = 0 ORDER BY " ML_ORDER " LIMIT 1;"
+#define MIGRATION_17 \
+    "DROP TRIGGER measures_pb_insert;" \
+    "DROP TRIGGER measures_pb_delete;" \
+    "DROP TRIGGER measures_pb_update;" \
+    "DROP TRIGGER measures_ml_insert;" \
+    "DROP TRIGGER measures_ml_delete;" \
+    "DROP TRIGGER measures_ml_update_old;" \
+    "DROP TRIGGER measures_ml_update_new;" \
+    "CREATE TRIGGER measures_pb_insert AFTER INSERT ON measures" \
+    "  WHEN " PB_IS("NEW.instrument") " AND NOT cb_derived_deferred() BEGIN" \
+    "  UPDATE measures SET " RV_SET("NEW") " WHERE rowid = NEW.rowid AND NEW.instrument IN" \
+    "  ('ons4','bmi');" PB3_REFRESH("NEW", "1") " END;" \
+    "CREATE TRIGGER measures_pb_delete AFTER DELETE ON measures" \
+    "  WHEN " PB_IS("OLD.instrument") " AND NOT cb_derived_deferred()" \
+    "  BEGIN " PB3_REFRESH("OLD", "1") " END;" \
+    "CREATE TRIGGER measures_pb_update AFTER UPDATE OF participant_id, instrument, timepoint," \
+    "  taken_at, complete, score, team, deleted, result ON measures" \
+    "  WHEN (" PB_IS("OLD.instrument") " OR " PB_IS("NEW.instrument") ") AND NOT" \
+    "  cb_derived_deferred() BEGIN" \
+    "  UPDATE measures SET " RV_SET("NEW") " WHERE rowid = NEW.rowid AND (OLD.result IS NOT" \
+    "  NEW.result OR OLD.instrument IS NOT NEW.instrument);" \
+    PB3_REFRESH("OLD", PB_IS("OLD.instrument")) \
+    PB3_REFRESH("NEW", PB_IS("NEW.instrument") " AND (OLD.instrument IS NOT" \
+                " NEW.instrument OR OLD.participant_id IS NOT NEW.participant_id)") " END;" \
+    "CREATE TRIGGER measures_ml_insert AFTER INSERT ON measures" \
+    "  WHEN NOT cb_derived_deferred() BEGIN " ML2_REFRESH("NEW") " END;" \
+    "CREATE TRIGGER measures_ml_delete AFTER DELETE ON measures" \
+    "  WHEN NOT cb_derived_deferred() BEGIN " ML2_REFRESH("OLD") " END;" \
+    "CREATE TRIGGER measures_ml_update_old AFTER UPDATE OF participant_id, instrument," \
+    "  timepoint, taken_at, complete, score, team, deleted ON measures" \
+    "  WHEN NOT cb_derived_deferred() BEGIN " ML2_REFRESH("OLD") " END;" \
+    "CREATE TRIGGER measures_ml_update_new AFTER UPDATE OF participant_id, instrument," \
+    "  timepoint, taken_at, complete, score, team, deleted ON measures" \
+    "  WHEN (OLD.instrument IS NOT NEW.instrument OR OLD.participant_id IS NOT" \
+    "  NEW.participant_id) AND NOT cb_derived_deferred() BEGIN " ML2_REFRESH("NEW") " END;"
+// clang-format on
+
 const char *const cb_migrations[] = {
     /* 1: foundation - teams, venues, users, sessions, participants, encounters, audit */
     "CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -576,6 +648,11 @@ const char *const cb_migrations[] = {
     "  complete, score, team, deleted, pb_at, pb_score, pb_row, pbt_at, pbt_score, pbt_row,"
     "  rv1, rv2, rv3, rv4, pb_v1, pb_v2, pb_v3, pb_v4, pbt_v1, pbt_v2, pbt_v3, pbt_v4)"
     "  WHERE timepoint <> 'baseline' AND complete = 1 AND deleted = 0;",
+    /* 17: the measures' triggers of migrations 12 and 14 again, same effect, without the
+     *     temporary b-trees SQLite built on every firing (the PB3_ and ML2_ macros above):
+     *     a measure written by a push at central, or recorded on a site, no longer opens
+     *     four to six of them.  docs/PERFORMANCE.md, "Sync throughput". */
+    MIGRATION_17,
 // clang-format on
 #undef CHILD_COLS
 };
@@ -585,21 +662,21 @@ const char *const cb_migrations[] = {
 const char *const cb_migrations_measures_refresh[] = {
     /* report values: a function of each row's instrument and result (a row that
      * left ons4/bmi for another instrument has them cleared, as the trigger does);
-     * the group's rows found by rowid so SQLite does not read measures_pairs (which
-     * holds rv*) from the instrument's start */
+     * the group's rows by the two leading columns of measures_report (a one-pass
+     * update: no temporary table, which "rowid IN (SELECT ...)" built) */
     // clang-format off
-    "UPDATE measures SET " RV_SET("measures") " WHERE rowid IN (SELECT rowid FROM measures"
-    " WHERE instrument = ?1 AND participant_id = ?2) AND (?1 IN ('ons4','bmi') OR rv1 IS NOT"
-    " NULL OR rv2 IS NOT NULL OR rv3 IS NOT NULL OR rv4 IS NOT NULL)",
-    // clang-format on
-    /* the group's baselines, with their values */
-    "UPDATE measures " PB2_SET " WHERE ?1 IN " PB_INSTR " AND instrument = ?1 AND"
+    "UPDATE measures SET " RV_SET("measures") " WHERE instrument = ?1 AND participant_id = ?2"
+    " AND (?1 IN ('ons4','bmi') OR rv1 IS NOT NULL OR rv2 IS NOT NULL OR rv3 IS NOT NULL OR"
+    " rv4 IS NOT NULL)",
+    /* the group's baselines, with their values (migration 17's pick) */
+    "UPDATE measures " PB3_SET " WHERE " PB_IS("?1") " AND instrument = ?1 AND"
     " participant_id = ?2",
+    // clang-format on
     /* the group's latest measure */
     "DELETE FROM measure_latest WHERE participant_id = ?2 AND instrument = ?1",
     "INSERT INTO measure_latest(participant_id, instrument, row, taken_at, baseline)"
     " SELECT participant_id, instrument, rowid, taken_at, timepoint = 'baseline' FROM measures"
-    " WHERE participant_id = ?2 AND instrument = ?1 AND deleted = 0 ORDER BY " ML_ORDER " LIMIT 1",
+    " WHERE participant_id = ?2 AND instrument = ?1 AND +deleted = 0 ORDER BY " ML_ORDER " LIMIT 1",
     NULL};
 #undef PB_INSTR
 #undef PB_WHERE
@@ -616,5 +693,12 @@ const char *const cb_migrations_measures_refresh[] = {
 #undef CM_SUB
 #undef ML_ORDER
 #undef ML_REFRESH
+#undef PB_IS
+#undef PB3_WHERE
+#undef PB3_PICK
+#undef PB3_SET
+#undef PB3_REFRESH
+#undef ML2_REFRESH
+#undef MIGRATION_17
 
 const size_t cb_migrations_count = sizeof(cb_migrations) / sizeof(cb_migrations[0]);

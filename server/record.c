@@ -329,7 +329,11 @@ int cb_record_validate(struct cb_conn *c, const struct cb_table *t, const json_t
     return CB_OK;
 }
 
-/* Bind canonical JSON value v for field f at index idx. */
+/* A JSON-typed column's value as text: at most a sync batch (central takes 64 MiB). */
+#define JSON_VALUE_TEXT_MAX (64 * 1024 * 1024)
+
+/* Bind canonical JSON value v for field f at index idx; SQLite's code (SQLITE_NOMEM
+ * when a JSON value's text cannot be made). */
 static int bind_value(sqlite3_stmt *st, int idx, const struct cb_field *f, const json_t *v)
 {
     if (!v || json_is_null(v)) {
@@ -344,11 +348,15 @@ static int bind_value(sqlite3_stmt *st, int idx, const struct cb_field *f, const
         return sqlite3_bind_double(st, idx, json_number_value(v));
     case CB_F_JSON:
     case CB_F_STRSET: {
-        char *txt = cb_json_dump(v);
-        if (!txt) {
+        /* cb_json_dump's text, without jansson's dump: the buffer's memory is
+         * handed to SQLite (malloc'd; freed by it) */
+        struct cb_buf text;
+        cb_buf_init(&text, JSON_VALUE_TEXT_MAX);
+        if (cb_json_buf_add_value(&text, v) != CB_OK || !text.data) {
+            cb_buf_free(&text);
             return SQLITE_NOMEM;
         }
-        return sqlite3_bind_text(st, idx, txt, -1, free);
+        return sqlite3_bind_text(st, idx, text.data, (int)text.len, free);
     }
     default:
         return sqlite3_bind_text(st, idx, json_string_value(v), -1, SQLITE_TRANSIENT);
@@ -387,12 +395,17 @@ int cb_record_insert(struct cb_conn *c, const struct cb_table *t, const char *id
         return rc;
     }
     int idx = 1;
+    int brc = SQLITE_OK;
     sqlite3_bind_text(st, idx++, id, -1, SQLITE_TRANSIENT);
-    for (size_t i = 0; i < t->nfields; i++) {
+    for (size_t i = 0; i < t->nfields && brc == SQLITE_OK; i++) {
         const json_t *v = json_object_get(values, t->fields[i].name);
         if (v && !json_is_null(v)) {
-            bind_value(st, idx++, &t->fields[i], v);
+            brc = bind_value(st, idx++, &t->fields[i], v);
         }
+    }
+    if (brc != SQLITE_OK) {
+        cb_stmt_done(st);
+        return CB_ENOMEM;
     }
     sqlite3_bind_text(st, idx++, now_iso, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, idx++, now_iso, -1, SQLITE_TRANSIENT);
@@ -446,11 +459,16 @@ int cb_record_update(struct cb_conn *c, const struct cb_table *t, const char *id
     }
     sqlite3_bind_text(st, 1, now_iso, -1, SQLITE_TRANSIENT);
     idx = 2;
-    for (size_t i = 0; i < t->nfields; i++) {
+    int brc = SQLITE_OK;
+    for (size_t i = 0; i < t->nfields && brc == SQLITE_OK; i++) {
         const json_t *v = json_object_get(values, t->fields[i].name);
         if (v) {
-            bind_value(st, idx++, &t->fields[i], v);
+            brc = bind_value(st, idx++, &t->fields[i], v);
         }
+    }
+    if (brc != SQLITE_OK) {
+        cb_stmt_done(st);
+        return CB_ENOMEM;
     }
     sqlite3_bind_text(st, idx, id, -1, SQLITE_TRANSIENT);
     rc = cb_store_rc(sqlite3_step(st));
@@ -741,10 +759,17 @@ static int apply_known(struct cb_conn *c, const struct cb_table *t, const char *
     sqlite3_bind_text(st, 1, now_iso, -1, SQLITE_TRANSIENT);
     int idx = 2;
     size_t k = 0;
+    int brc = SQLITE_OK;
     json_object_foreach((json_t *)(uintptr_t)fields, key, v)
     {
         assert(k < ncols);
-        bind_column(st, idx++, cols[k++], key, v, dumped);
+        if (brc == SQLITE_OK) {
+            brc = bind_column(st, idx++, cols[k++], key, v, dumped);
+        }
+    }
+    if (brc != SQLITE_OK) {
+        cb_stmt_done(st);
+        return CB_ENOMEM;
     }
     sqlite3_bind_text(st, idx, id, -1, SQLITE_TRANSIENT);
     rc = cb_store_rc(sqlite3_step(st));

@@ -928,7 +928,26 @@ _Static_assert(NONCE_TTL_MS >= 2 * MAX_TIME_SKEW_MS + PUSH_TURN_WAIT_S * 1000 +
                                    PUSH_GAP_WAITS * PUSH_GAP_WAIT_MS,
                "a nonce must outlive every request that can still record it");
 
-static int sync_push_turn(struct cb_req *r, struct cb_site *site);
+static int sync_push_turn(struct cb_req *r, struct cb_site *site, const int64_t *digests);
+
+/*
+ * The digest of each op of a push body (op_digest), in a new malloc'd array
+ * the caller frees; NULL when the body has no list of ops of at most MAX_OPS,
+ * or memory runs out (the turn then takes them one by one).  Touches only body.
+ */
+static int64_t *push_digests(const json_t *body)
+{
+    const json_t *ops = json_object_get(body, "ops");
+    size_t n = json_array_size(ops);
+    if (!json_is_array(ops) || n == 0 || n > MAX_OPS) {
+        return NULL;
+    }
+    int64_t *d = malloc(n * sizeof(*d));
+    for (size_t i = 0; d && i < n; i++) {
+        d[i] = op_digest(json_array_get(ops, i));
+    }
+    return d;
+}
 
 /*
  * Does this push start past the site's mark (its first op is not
@@ -967,9 +986,13 @@ static int sync_push(struct cb_req *r)
         cb_site_clear(&site);
         return CB_OK;
     }
+    /* Each op's digest too: a function of the body alone, taken here rather
+     * than in the turn (NULL: taken in the turn, op by op). */
+    int64_t *digests = push_digests(r->body);
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += PUSH_TURN_WAIT_S;
     if (pthread_mutex_timedlock(&push_turn, &until) != 0) {
+        free(digests);
         cb_site_clear(&site);
         return cb_reply_error(r, CB_EBUSY, NULL);
     }
@@ -984,9 +1007,10 @@ static int sync_push(struct cb_req *r)
         }
         pthread_cond_timedwait(&push_done, &push_turn, &until);
     }
-    int rc = sync_push_turn(r, &site);
+    int rc = sync_push_turn(r, &site, digests);
     pthread_cond_broadcast(&push_done);
     pthread_mutex_unlock(&push_turn);
+    free(digests);
     cb_site_clear(&site);
     /* The WAL pages the batch wrote are copied into the database here, on this
      * worker, while the next batch is applied (store.h: lent sync connections
@@ -1011,9 +1035,10 @@ static void push_abandon(struct cb_conn *db, const struct cb_req *r)
  * POST /sync/v1/push, holding push_turn; site was verified by verify_site
  * (the caller clears it).  The request's nonce is recorded first in the
  * batch's transaction: committed with the batch, or on its own when the push
- * is refused (schema, malformed body, reused op ids, errors).
+ * is refused (schema, malformed body, reused op ids, errors).  digests: each
+ * op's op_digest in body order (push_digests), or NULL.
  */
-static int sync_push_turn(struct cb_req *r, struct cb_site *site_in)
+static int sync_push_turn(struct cb_req *r, struct cb_site *site_in, const int64_t *digests)
 {
     static const char *const keys[] = {"ops", "pending", "oldest_pending_at", NULL};
     struct cb_field_error fe = {"", ""};
@@ -1121,7 +1146,7 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in)
             rc = cb_field_fail(&fe, "ops", "change %zu has no op_id", i);
             break;
         }
-        int64_t digest = op_digest(op);
+        int64_t digest = digests ? digests[i] : op_digest(op);
         if (id <= last) {
             if (op_reused(db, site.id, id, digest)) {
                 reused = id; /* a new write under an id already used: stop, apply nothing */

@@ -37,6 +37,8 @@
 #define PUSH_BODY_SOFT (8 * 1024 * 1024)  /* a batch stops after the op crossing this */
 #define PUSH_BODY_MAX  (32 * 1024 * 1024) /* hard cap on a batch (central takes 64 MiB) */
 #define MAX_RESPONSE   (256 * 1024 * 1024)
+/* A JSON value of a pulled change, as text: no longer than the answer it came in. */
+#define PAGE_VALUE_TEXT_MAX MAX_RESPONSE
 
 static pthread_mutex_t round_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -1466,6 +1468,8 @@ static json_t *page_dump_json(const json_t *page)
 {
     const json_t *changes = json_object_get(page, "changes");
     json_t *out = json_is_array(changes) ? json_array() : NULL;
+    struct cb_buf text;
+    cb_buf_init(&text, PAGE_VALUE_TEXT_MAX);
     size_t i;
     json_t *ch;
     json_array_foreach(changes, i, ch)
@@ -1482,20 +1486,20 @@ static json_t *page_dump_json(const json_t *page)
             if (!f || (f->type != CB_F_JSON && f->type != CB_F_STRSET) || json_is_null(v)) {
                 continue;
             }
-            /* The text is free()d here: never from the page's arena (jarena.h). */
-            struct cb_jarena *a = cb_jarena_use(NULL);
-            char *text = cb_json_dump(v);
-            cb_jarena_use(a);
-            if (text && (texts || (texts = json_object()))) {
-                json_object_set_new(texts, key, json_stringn_nocheck(text, strlen(text)));
+            /* cb_json_dump's text, written into one buffer reused for the page (its
+             * own malloc memory, never the page's arena: jarena.h) */
+            cb_buf_reset(&text);
+            if (cb_json_buf_add_value(&text, v) == CB_OK && (texts || (texts = json_object()))) {
+                json_object_set_new(texts, key, json_stringn_nocheck(cb_buf_str(&text), text.len));
             }
-            free(text);
         }
         if (json_array_append_new(out, texts ? texts : json_null())) {
             json_decref(out);
-            return NULL;
+            out = NULL;
+            break;
         }
     }
+    cb_buf_free(&text);
     return out;
 }
 

@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <strings.h>
 
@@ -239,6 +240,108 @@ static void test_buf_add_value_as_dump(void **state)
     }
 }
 
+/* Append code point cp to s as UTF-8; returns the new end. */
+static char *put_utf8(char *s, unsigned cp)
+{
+    if (cp < 0x80) {
+        *s++ = (char)cp;
+    } else if (cp < 0x800) {
+        *s++ = (char)(0xC0 | (cp >> 6));
+        *s++ = (char)(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        *s++ = (char)(0xE0 | (cp >> 12));
+        *s++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+        *s++ = (char)(0x80 | (cp & 0x3F));
+    } else {
+        *s++ = (char)(0xF0 | (cp >> 18));
+        *s++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+        *s++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+        *s++ = (char)(0x80 | (cp & 0x3F));
+    }
+    return s;
+}
+
+/*
+ * The escaping of strings and the formatting of reals in cb_json_buf_add_value
+ * are its own (not jansson's): the same text as cb_json_dump over thousands of
+ * random strings (controls, quotes, backslashes, DEL, two-, three- and four-byte
+ * characters) and reals (random bit patterns, and decimals of every scale).
+ */
+static void test_buf_add_value_random(void **state)
+{
+    (void)state;
+    unsigned long long x = 0x9E3779B97F4A7C15ULL;
+#define NEXT() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
+    for (int round = 0; round < 4000; round++) {
+        char text[256];
+        char *p = text;
+        int len = (int)(NEXT() % 24);
+        for (int i = 0; i < len; i++) {
+            unsigned cp;
+            switch (NEXT() % 6) {
+            case 0:
+                cp = 1 + (unsigned)(NEXT() % 0x20);
+                break; /* controls (no NUL) */
+            case 1:
+                cp = "\"\\/\x7f a"[NEXT() % 6];
+                break;
+            case 2:
+                cp = 0x80 + (unsigned)(NEXT() % (0x800 - 0x80));
+                break;
+            case 3:
+                cp = 0x800 + (unsigned)(NEXT() % (0x10000 - 0x800));
+                if (cp >= 0xD800 && cp <= 0xDFFF) {
+                    cp = 0xFFFD;
+                }
+                break;
+            case 4:
+                cp = 0x10000 + (unsigned)(NEXT() % (0x110000 - 0x10000));
+                break;
+            default:
+                cp = 0x20 + (unsigned)(NEXT() % 0x5F);
+                break;
+            }
+            p = put_utf8(p, cp);
+        }
+        *p = '\0';
+        double r;
+        if (round % 2) {
+            unsigned long long bits = NEXT();
+            memcpy(&r, &bits, sizeof(r));
+            if (!isfinite(r)) {
+                r = 0.5;
+            }
+        } else {
+            long long mant = (long long)(NEXT() % 2000001) - 1000000;
+            int scale = (int)(NEXT() % 40) - 20;
+            r = (double)mant * pow(10.0, (double)scale);
+        }
+        json_t *v = json_pack("{s:s, s:f, s:[f, s]}", "s", text, "r", r, "a", -r, text);
+        assert_non_null(v);
+        char *want = cb_json_dump(v);
+        assert_non_null(want);
+        struct cb_buf b;
+        cb_buf_init(&b, 4096);
+        assert_int_equal(cb_json_buf_add_value(&b, v), CB_OK);
+        assert_string_equal(cb_buf_str(&b), want);
+        cb_buf_free(&b);
+        free(want);
+        json_decref(v);
+    }
+#undef NEXT
+    /* not UTF-8 (overlong, a lone continuation byte, a surrogate, truncated): refused, and
+     * the buffer is left as it was */
+    static const char *const bad[] = {"a\xc0\xafz", "\x80", "x\xed\xa0\x80", "ok\xe2\x82"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct cb_buf b;
+        cb_buf_init(&b, 64);
+        assert_int_equal(cb_buf_adds(&b, "[1,"), CB_OK);
+        assert_int_equal(cb_json_buf_add_string(&b, bad[i]), CB_EINVAL);
+        assert_string_equal(cb_buf_str(&b), "[1,");
+        cb_buf_free(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_str_helper),
         cmocka_unit_test(test_dump_compact_ascii),
         cmocka_unit_test(test_buf_add_value_as_dump),
+        cmocka_unit_test(test_buf_add_value_random),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     json_decref(sentinel());
