@@ -125,12 +125,19 @@
  * team): the walk along measures_report stops at that column.  A unary "+" on
  * those constraints (same values, same comparison) lets the index give the
  * order.  And an IN list of more than two constants is built as a temporary
- * table on every firing of a trigger: PB_IS spells it out.
+ * table on every firing of a trigger: PB_IS spells it out.  A row whose
+ * instrument changes to one without pairs has its baseline columns cleared
+ * (PB_CLEAR; before, it kept those its old group last gave it, which no
+ * report reads and which a refresh from the rows alone cannot reproduce).
  */
 // clang-format off
 #define PB_IS(X) \
     "(" X " = 'swemwbs' OR " X " = 'ons4' OR " X " = 'gppaq' OR " X " = 'bmi' OR " X \
     " = 'audit_c')"
+#define PB_CLEAR \
+    "pb_at = NULL, pb_score = NULL, pb_row = NULL, pb_v1 = NULL, pb_v2 = NULL, pb_v3 = NULL," \
+    " pb_v4 = NULL, pbt_at = NULL, pbt_score = NULL, pbt_row = NULL, pbt_v1 = NULL," \
+    " pbt_v2 = NULL, pbt_v3 = NULL, pbt_v4 = NULL"
 #define PB3_WHERE \
     "+m.deleted = 0 AND +m.complete = 1 AND +m.timepoint = 'baseline' AND (m.score IS NOT NULL" \
     " OR m.instrument = 'ons4')"
@@ -173,6 +180,8 @@
     "  cb_derived_deferred() BEGIN" \
     "  UPDATE measures SET " RV_SET("NEW") " WHERE rowid = NEW.rowid AND (OLD.result IS NOT" \
     "  NEW.result OR OLD.instrument IS NOT NEW.instrument);" \
+    "  UPDATE measures SET " PB_CLEAR " WHERE rowid = NEW.rowid AND NOT " PB_IS("NEW.instrument") \
+    "  AND (pb_row IS NOT NULL OR pbt_row IS NOT NULL);" \
     PB3_REFRESH("OLD", PB_IS("OLD.instrument")) \
     PB3_REFRESH("NEW", PB_IS("NEW.instrument") " AND (OLD.instrument IS NOT" \
                 " NEW.instrument OR OLD.participant_id IS NOT NEW.participant_id)") " END;" \
@@ -186,7 +195,9 @@
     "CREATE TRIGGER measures_ml_update_new AFTER UPDATE OF participant_id, instrument," \
     "  timepoint, taken_at, complete, score, team, deleted ON measures" \
     "  WHEN (OLD.instrument IS NOT NEW.instrument OR OLD.participant_id IS NOT" \
-    "  NEW.participant_id) AND NOT cb_derived_deferred() BEGIN " ML2_REFRESH("NEW") " END;"
+    "  NEW.participant_id) AND NOT cb_derived_deferred() BEGIN " ML2_REFRESH("NEW") " END;" \
+    "UPDATE measures SET " PB_CLEAR " WHERE NOT " PB_IS("instrument") " AND (pb_row IS NOT" \
+    "  NULL OR pbt_row IS NOT NULL);"
 // clang-format on
 
 const char *const cb_migrations[] = {
@@ -671,6 +682,9 @@ const char *const cb_migrations_measures_refresh[] = {
     /* the group's baselines, with their values (migration 17's pick) */
     "UPDATE measures " PB3_SET " WHERE " PB_IS("?1") " AND instrument = ?1 AND"
     " participant_id = ?2",
+    /* an instrument without pairs: no baselines (a row that came from one) */
+    "UPDATE measures SET " PB_CLEAR " WHERE NOT " PB_IS("?1") " AND instrument = ?1 AND"
+    " participant_id = ?2 AND (pb_row IS NOT NULL OR pbt_row IS NOT NULL)",
     // clang-format on
     /* the group's latest measure */
     "DELETE FROM measure_latest WHERE participant_id = ?2 AND instrument = ?1",
@@ -678,6 +692,21 @@ const char *const cb_migrations_measures_refresh[] = {
     " SELECT participant_id, instrument, rowid, taken_at, timepoint = 'baseline' FROM measures"
     " WHERE participant_id = ?2 AND instrument = ?1 AND +deleted = 0 ORDER BY " ML_ORDER " LIMIT 1",
     NULL};
+
+/* What the contact triggers of migrations 13 and 15 keep, for one group: migrations.h.
+ * The person's contacts of the period, by encounters_participant (the team is
+ * tested on each row: encounters_report would read the whole team's period);
+ * every row found is of the group, so one aggregate, kept when it counts any. */
+#define CX_REFRESH(T, K)                                                                           \
+    "DELETE FROM " T " WHERE team = ?1 AND " K " = ?2 AND participant_id = ?3",                    \
+        "INSERT INTO " T " SELECT ?1, ?2, ?3, count(*), sum(type = 'drop_in'), sum(type ="         \
+        " 'one_to_one'), sum(type = 'phone'), sum(type = 'video'), sum(type = 'group'), sum(type"  \
+        " = 'dna') FROM encounters WHERE participant_id = ?3 AND occurred_at >= ?2 AND"            \
+        " occurred_at < ?2 || '~' AND +team = ?1 AND deleted = 0 AND " CB_CANON_TIME(              \
+            "occurred_at") " HAVING count(*) > 0"
+const char *const cb_migrations_contacts_refresh[] = {CX_REFRESH("contact_months", "month"),
+                                                      CX_REFRESH("contact_years", "year"), NULL};
+#undef CX_REFRESH
 #undef PB_INSTR
 #undef PB_WHERE
 #undef PB_ORDER
@@ -694,6 +723,7 @@ const char *const cb_migrations_measures_refresh[] = {
 #undef ML_ORDER
 #undef ML_REFRESH
 #undef PB_IS
+#undef PB_CLEAR
 #undef PB3_WHERE
 #undef PB3_PICK
 #undef PB3_SET

@@ -26,10 +26,18 @@ extern const size_t cb_migrations_count;
  * ?1, participant ?2) group: the report values (rv*) of its rows, its rows'
  * baselines (pb*, pbt*), its latest measure (measure_latest) - what the
  * triggers of migrations 12 and 14 keep, as statements run in this order
- * (NULL-ended).  The triggers skip while cb_derived_deferred() is 1 on the
- * connection (cb_conn_defer_baselines, store.c): a sync apply then runs these
- * once per group it touched instead.
+ * (NULL-ended); and a row of an instrument without pairs has no baselines.  A
+ * sync connection, whose triggers are off, runs these once per group it wrote
+ * instead (derived.h).
  */
 extern const char *const cb_migrations_measures_refresh[];
+/*
+ * The same for the contact counts of one (team ?1, period ?2, participant ?3)
+ * group, as the triggers of migrations 13 and 15 keep them: the first two
+ * statements recount a month ("YYYY-MM") in contact_months, the next two a
+ * year ("YYYY") in contact_years, from the live contacts with a canonical time
+ * (NULL-ended).  A group without any is left without a row.
+ */
+extern const char *const cb_migrations_contacts_refresh[];
 
 #endif

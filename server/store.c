@@ -4,6 +4,7 @@
 #include "coachbox/hlc.h"
 #include "coachbox/writer.h"
 #include "migrations.h"
+#include "coachbox/derived.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -52,9 +53,11 @@ struct cb_conn {
     struct stmt_slot cache[STMT_CACHE];
     int ncache;
     int next_evict;
-    int group;            /* a writer group transaction is open (cb_conn_group_begin) */
-    int in_job;           /* group mode: the job's savepoint is open */
-    int derived_deferred; /* cb_derived_deferred(): cb_conn_defer_baselines */
+    int group;  /* a writer group transaction is open (cb_conn_group_begin) */
+    int in_job; /* group mode: the job's savepoint is open */
+    /* sync connections: triggers off, derived rows noted and refreshed at commit
+     * (derived.h); NULL on ordinary connections */
+    struct cb_derived *derived;
 };
 
 struct cb_store {
@@ -113,6 +116,7 @@ int cb_store_rc(int rc)
 /* Finalize every statement and close the handle; c is freed. */
 static void conn_free(struct cb_conn *c)
 {
+    cb_derived_free(c->derived); /* its statements, before the handle closes */
     for (int i = 0; i < c->ncache; i++) {
         sqlite3_finalize(c->cache[i].st);
         free(c->cache[i].sql);
@@ -177,18 +181,17 @@ static void sql_json_number(sqlite3_context *ctx, int argc, sqlite3_value **argv
 }
 
 /*
- * SQL function cb_derived_deferred(): 1 while the connection (the user data)
- * defers the measures' derived columns (cb_conn_defer_baselines), else 0.  The
- * triggers of migrations 12 and 14 skip while it is 1.  No side effect, so it is
- * registered innocuous (usable in triggers with trusted_schema=OFF); not
- * deterministic (it reads the connection's state).
+ * SQL function cb_derived_deferred(), which the measures' triggers test
+ * (migrations 12, 14, 17): always 0 now.  Sync connections, which deferred
+ * those triggers through it, run without triggers (derived.h); the function
+ * stays for the triggers' text.  Innocuous (usable in triggers with
+ * trusted_schema=OFF).
  */
 static void sql_derived_deferred(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     (void)argc;
     (void)argv;
-    const struct cb_conn *c = sqlite3_user_data(ctx);
-    sqlite3_result_int(ctx, c->derived_deferred);
+    sqlite3_result_int(ctx, 0);
 }
 
 /*
@@ -239,6 +242,12 @@ static int conn_open(struct cb_store *s, int fk, struct cb_conn **out)
                             : "PRAGMA synchronous=FULL; PRAGMA cache_size=" CB_SYNC_PAGE_CACHE_KB
                               "; PRAGMA foreign_keys=OFF; PRAGMA trusted_schema=OFF;"
                               "PRAGMA temp_store=MEMORY;");
+    if (rc == CB_OK && !fk) {
+        /* A sync connection writes thousands of rows per transaction: no triggers
+         * (each would also make every write keep a statement journal); the rows
+         * they keep are recomputed per group at commit (derived.h). */
+        rc = cb_derived_attach(c->db, &c->derived);
+    }
     if (rc) {
         conn_free(c);
         return rc;
@@ -642,12 +651,22 @@ int cb_conn_commit(struct cb_conn *c)
         c->in_job = 0;
         return CB_OK;
     }
-    int rc = conn_run(c, "COMMIT");
+    /* A sync connection's derived rows, recomputed for the groups its writes
+     * touched, inside the transaction they commit with. */
+    int rc = cb_conn_refresh_derived(c);
+    if (rc == CB_OK) {
+        rc = conn_run(c, "COMMIT");
+    }
     if (rc) {
         cb_conn_rollback(c);
         return rc;
     }
     return CB_OK;
+}
+
+int cb_conn_refresh_derived(struct cb_conn *c)
+{
+    return c->derived ? cb_derived_refresh(c->derived) : CB_OK;
 }
 
 void cb_conn_release_memory(struct cb_conn *c)
@@ -676,30 +695,6 @@ int cb_store_open_checkpointer(struct cb_store *s, sqlite3 **out)
     return CB_OK;
 }
 
-int cb_conn_defer_baselines(struct cb_conn *c, int on, int *deferred)
-{
-    assert(sqlite3_get_autocommit(c->db)); /* between transactions: a whole page is deferred */
-    c->derived_deferred = on != 0;
-    *deferred = c->derived_deferred;
-    return CB_OK;
-}
-
-int cb_conn_refresh_baseline(struct cb_conn *c, const char *instrument, const char *participant_id)
-{
-    int rc = CB_OK;
-    for (int i = 0; rc == CB_OK && cb_migrations_measures_refresh[i]; i++) {
-        sqlite3_stmt *st;
-        if ((rc = cb_conn_prepare(c, cb_migrations_measures_refresh[i], &st)) != CB_OK) {
-            break;
-        }
-        sqlite3_bind_text(st, 1, instrument, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, participant_id, -1, SQLITE_STATIC);
-        rc = cb_store_rc(sqlite3_step(st));
-        cb_stmt_done(st);
-    }
-    return rc;
-}
-
 void cb_conn_rollback(struct cb_conn *c)
 {
     if (c->group) {
@@ -714,11 +709,15 @@ void cb_conn_rollback(struct cb_conn *c)
     if (!sqlite3_get_autocommit(c->db)) {
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
     }
+    if (c->derived) {
+        cb_derived_forget(c->derived); /* what the rolled back writes noted */
+    }
 }
 
 int cb_conn_group_begin(struct cb_conn *c)
 {
     assert(!c->group && !c->in_job);
+    assert(!c->derived); /* the writer's connections are ordinary ones */
     int rc = conn_run(c, "BEGIN IMMEDIATE");
     c->group = rc == CB_OK;
     return rc;

@@ -469,8 +469,8 @@ static int purge_participant(struct cb_conn *c, const char *pid)
             rc = exec_for_person(c, sql, pid);
         }
     }
-    /* derived from the measures just deleted: the triggers keep it, but a pull
-     * with them deferred (cb_conn_defer_baselines) reaches here without them */
+    /* derived from the measures just deleted (also recomputed, to nothing, when
+     * the transaction commits: derived.h) */
     if (rc == CB_OK) {
         rc = exec_for_person(c, "DELETE FROM measure_latest WHERE participant_id = ?1", pid);
     }
@@ -1203,151 +1203,15 @@ static void ckpt_stop(struct cb_conn *c, struct checkpointer *ck)
 
 /*
  * How a page is applied (pull_pages): whether the outbox was empty when the
- * page's transaction began (then no change can have a field waiting in it),
- * and, while the measures' baseline triggers are off (cb_conn_defer_baselines),
- * the (instrument, participant) groups they would have refreshed, each once,
- * refreshed before the page commits (groups: key "instrument\x1fparticipant",
- * value [instrument, participant]; NULL when the triggers are on).
+ * page's transaction began (then no change can have a field waiting in it).
+ * The rows derived from measures and contacts are recomputed per group when
+ * the page commits (the sync connection has no triggers: derived.h).
  */
 struct page_apply {
     int outbox_empty;
-    json_t *groups;
     struct checkpointer *ck; /* NULL: SQLite checkpoints in each commit, as usual */
     int ck_tried;            /* ckpt_start was called (once per pull) */
 };
-
-/* Note the group of a measure (when the baselines are deferred).  The key is
- * as long as the two texts (a pushed row's values are not re-validated by
- * central, so they may be long; the page that carried them is capped). */
-static int group_add(struct page_apply *pa, const char *instrument, const char *pid)
-{
-    if (!pa->groups || !instrument || !pid) {
-        return CB_OK;
-    }
-    size_t n = strlen(instrument) + strlen(pid) + 2;
-    char *key = malloc(n);
-    if (!key) {
-        return CB_ENOMEM;
-    }
-    snprintf(key, n, "%s\x1f%s", instrument, pid);
-    int rc = CB_OK;
-    if (!json_object_get(pa->groups, key) &&
-        json_object_set_new(pa->groups, key, json_pack("[s, s]", instrument, pid))) {
-        rc = CB_ENOMEM;
-    }
-    free(key);
-    return rc;
-}
-
-/* The instrument and participant of measure id as stored on c (copies in *inst
- * and *pid, the caller frees; NULL when the row does not exist, *found 0). */
-static int measure_group(struct cb_conn *c, const char *id, char **inst, char **pid, int *found)
-{
-    sqlite3_stmt *st;
-    *inst = *pid = NULL;
-    int rc =
-        cb_conn_prepare(c, "SELECT instrument, participant_id FROM measures WHERE id = ?1", &st);
-    if (rc) {
-        return rc;
-    }
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    int s = sqlite3_step(st);
-    *found = s == SQLITE_ROW;
-    if (s == SQLITE_ROW) {
-        const char *a = (const char *)sqlite3_column_text(st, 0);
-        const char *b = (const char *)sqlite3_column_text(st, 1);
-        *inst = strdup(a ? a : "");
-        *pid = strdup(b ? b : "");
-        if (!*inst || !*pid) {
-            rc = CB_ENOMEM;
-        }
-    } else if (s != SQLITE_DONE) {
-        rc = cb_store_rc(s);
-    }
-    cb_stmt_done(st);
-    return rc;
-}
-
-/* Does an applied change set a column the measures' update triggers watch? */
-static int sets_baseline_column(const json_t *apply)
-{
-    static const char *const watched[] = {"participant_id", "instrument", "timepoint", "taken_at",
-                                          "complete",       "score",      "team",      "deleted",
-                                          "result",         NULL};
-    for (const char *const *w = watched; *w; w++) {
-        if (json_object_get(apply, *w)) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/*
- * Write a pulled change's fields apply to row_id of t (caller holds the
- * transaction).  With the baselines deferred (pa->groups), a measure's groups
- * are noted as the measures' triggers would have refreshed them: an insert
- * its new row's, an update setting a watched column its old row's and its new
- * row's (and an update setting the instrument refreshes the old group first,
- * see cb_conn_refresh_baseline).  *existed: the row was there before.
- */
-static int apply_row(struct cb_conn *c, const struct cb_table *t, const char *row_id,
-                     const json_t *apply, const json_t *dumped, const char *now,
-                     struct page_apply *pa, int *existed)
-{
-    if (!pa->groups || strcmp(t->name, "measures") != 0) {
-        return cb_record_apply_dumped(c, t, row_id, apply, dumped, now, 1, existed);
-    }
-    char *inst, *pid, *ninst = NULL, *npid = NULL;
-    int rc = measure_group(c, row_id, &inst, &pid, existed);
-    if (rc == CB_OK && *existed && json_object_get(apply, "instrument")) {
-        /* A row leaving for an instrument without pairs keeps the baseline its
-         * group gave it until then (no trigger refreshes it after): give it now. */
-        rc = cb_conn_refresh_baseline(c, inst, pid);
-    }
-    if (rc == CB_OK) {
-        rc = cb_record_apply_dumped(c, t, row_id, apply, dumped, now, 0, existed);
-    }
-    int watched = !*existed || sets_baseline_column(apply);
-    if (rc == CB_OK && *existed && watched) {
-        rc = group_add(pa, inst, pid);
-    }
-    const char *ai = cb_json_str(apply, "instrument"), *ap = cb_json_str(apply, "participant_id");
-    if (rc == CB_OK && !*existed && ai && ap) {
-        /* Inserted: the row holds these two texts as they were bound. */
-        rc = group_add(pa, ai, ap);
-    } else if (rc == CB_OK && watched &&
-               (!*existed || json_object_get(apply, "instrument") ||
-                json_object_get(apply, "participant_id"))) {
-        int found;
-        rc = measure_group(c, row_id, &ninst, &npid, &found);
-        if (rc == CB_OK && found) {
-            rc = group_add(pa, ninst, npid);
-        }
-    }
-    free(inst);
-    free(pid);
-    free(ninst);
-    free(npid);
-    return rc;
-}
-
-/* Refresh each group noted while the page was applied (struct page_apply). */
-static int refresh_groups(struct cb_conn *c, struct page_apply *pa)
-{
-    const char *key;
-    json_t *g;
-    int rc = CB_OK;
-    json_object_foreach(pa->groups, key, g)
-    {
-        (void)key;
-        if (rc == CB_OK) {
-            rc = cb_conn_refresh_baseline(c, json_string_value(json_array_get(g, 0)),
-                                          json_string_value(json_array_get(g, 1)));
-        }
-    }
-    json_object_clear(pa->groups);
-    return rc;
-}
 
 /* Apply one pulled change (caller holds the transaction); dumped: its entry of
  * http_resp.dumped, or NULL. */
@@ -1392,8 +1256,8 @@ static int apply_change(struct cb_conn *c, const json_t *ch, const json_t *dumpe
         char now[CB_TIME_STRLEN];
         int existed = 1;
         cb_time_format(cb_now_ms(), now);
-        rc = apply_row(c, t, row_id, apply, json_is_object(dumped) ? dumped : NULL, now, pa,
-                       &existed);
+        rc = cb_record_apply_dumped(c, t, row_id, apply, json_is_object(dumped) ? dumped : NULL,
+                                    now, 1, &existed);
         json_t *versions = NULL;
         /* A row that was not here has no versions (row_meta goes with its row);
          * created whole, its versions are one row-wide entry (cb_capture_stamp),
@@ -1581,27 +1445,7 @@ static int prefetch_take(struct prefetch *pf, int64_t since, int64_t held, struc
     return 0;
 }
 
-/* Does the page hold a change to measures? */
-static int page_has_measures(const json_t *changes)
-{
-    size_t i;
-    json_t *ch;
-    json_array_foreach(changes, i, ch)
-    {
-        const char *tbl = cb_json_str(ch, "tbl");
-        if (tbl && strcmp(tbl, "measures") == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/*
- * Apply pages from the cursor on until central has no more.  pa->groups is
- * set (an empty object) once the measures' baseline triggers are off on c
- * (the first page with a measure switches them off; pull_all switches them
- * back on): then each page refreshes the groups it touched before it commits.
- */
+/* Apply pages from the cursor on until central has no more. */
 static int pull_pages(struct cb_conn *c, const char *base, cb_sync_progress progress, void *ud,
                       struct cb_sync_result *res, struct prefetch *pf, struct page_apply *pa)
 {
@@ -1648,19 +1492,6 @@ static int pull_pages(struct cb_conn *c, const char *base, cb_sync_progress prog
             }
         }
         json_t *exits = json_array();
-        if (rc == CB_OK && !pa->groups && page_has_measures(changes)) {
-            /* Between transactions: measures' baselines are refreshed once per group
-             * and page from here on, not after every row (cb_conn_defer_baselines). */
-            int deferred = 0;
-            rc = cb_conn_defer_baselines(c, 1, &deferred);
-            if (rc == CB_OK && deferred && !(pa->groups = json_object())) {
-                cb_conn_defer_baselines(c, 0, &deferred);
-                rc = CB_ENOMEM;
-            }
-        }
-        if (pa->groups) {
-            json_object_clear(pa->groups); /* what a page that failed or was dropped noted */
-        }
         if (rc == CB_OK) {
             /* The page and the cursor commit together (c is the sync connection:
              * foreign keys are off, rows arrive in scope order). */
@@ -1697,9 +1528,6 @@ static int pull_pages(struct cb_conn *c, const char *base, cb_sync_progress prog
                                           : NULL,
                                       teams, exits, pa);
                 }
-            }
-            if (rc == CB_OK && pa->groups) {
-                rc = refresh_groups(c, pa);
             }
             if (rc == CB_OK) {
                 rc = set_int(c, "sync_cursor", next);
@@ -1791,7 +1619,7 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
     pf.base = base;
     auth_load(c, &pf.auth);
     pf.k = curl_easy_init(); /* NULL: pages are fetched one after the other */
-    struct page_apply pa = {0, NULL, NULL, 0};
+    struct page_apply pa = {0, NULL, 0};
     struct timespec cpu0, cpu1;
     int timed = clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0) == 0;
     int rc = pull_pages(c, base, progress, ud, res, &pf, &pa);
@@ -1800,14 +1628,6 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
             (double)(cpu1.tv_sec - cpu0.tv_sec) + (double)(cpu1.tv_nsec - cpu0.tv_nsec) / 1e9;
     }
     ckpt_stop(c, pa.ck);
-    if (pa.groups) {
-        int unused_flag;
-        /* Triggers back on for whatever c runs next (a failure here would leave
-         * them off: the round fails rather than go on that way). */
-        int rc2 = cb_conn_defer_baselines(c, 0, &unused_flag);
-        rc = rc ? rc : rc2;
-        json_decref(pa.groups);
-    }
     struct http_resp unused;
     if (prefetch_take(&pf, pf.since, pf.held, &unused)) {
         resp_free(&unused); /* the round ended before it (an error) */

@@ -61,8 +61,13 @@ int cb_store_conn(struct cb_store *s, struct cb_conn **out);
  * This thread's sync connection to s (opened on first use, closed like the
  * other): foreign keys OFF for its whole lifetime, because synced rows arrive
  * in scope order, not dependency order, and were checked by the server that
- * wrote them.  Only sync/ (hub.c's push, site.c's rounds) uses it; it is a
- * separate SQLite connection, so never hold a transaction open on both at once.
+ * wrote them.  And no triggers: the rows they keep elsewhere (the measures'
+ * report columns and latest measure, the contact counts) are noted as rows
+ * are written and recomputed per group by cb_conn_commit, in the transaction
+ * (derived.h); so write measures and encounters there only inside
+ * cb_conn_begin/cb_conn_commit.  Only sync/ (hub.c's push, site.c's rounds)
+ * uses it; it is a separate SQLite connection, so never hold a transaction
+ * open on both at once.
  */
 int cb_store_sync_conn(struct cb_store *s, struct cb_conn **out);
 /*
@@ -151,34 +156,16 @@ void cb_conn_rollback(struct cb_conn *c); /* ROLLBACK if a transaction is open *
  * cb_store_close.  Any thread.
  */
 int cb_store_open_checkpointer(struct cb_store *s, sqlite3 **out);
+/*
+ * On a sync connection, recompute now the derived rows of the groups that this
+ * transaction's writes touched (derived.h), as cb_conn_commit does before it
+ * commits; on other connections (triggers keep them) nothing.  Errors as
+ * cb_derived_refresh: the caller rolls back.
+ */
+int cb_conn_refresh_derived(struct cb_conn *c);
 /* Free c's unused page cache (pages a transaction holds stay): a sync connection's cache
  * is large for a batch (store.c) and is not kept between batches. */
 void cb_conn_release_memory(struct cb_conn *c);
-
-/*
- * Deferred derived columns, for a field server applying pulled pages
- * (sync/site.c) on its sync connection c, between transactions.  on = 1: the
- * measures' triggers of migrations 12 and 14 (report values, baselines, latest
- * measure) skip on c (their WHEN tests cb_derived_deferred(), store.c) and
- * *deferred = 1; the caller must then call cb_conn_refresh_baseline, in the
- * same transaction, for each (instrument, participant) group those triggers
- * would have refreshed (see the function).  Other triggers (contact_months on
- * encounters, the audit log's guards) still run.  on = 0 lets them run again.
- */
-int cb_conn_defer_baselines(struct cb_conn *c, int on, int *deferred);
-/*
- * What the measures' triggers run for one group: refresh the report values,
- * the baseline columns and the latest measure of (instrument, participant_id)
- * (cb_migrations_measures_refresh).  After a page's writes, once per group that
- * an insert (its new row), a delete (its old row) or an update setting any of
- * participant_id, instrument, timepoint, taken_at, complete, score, team,
- * deleted or result (its old and its new row) touched, it leaves the rows as
- * the triggers would have: each refresh depends only on the group's final rows.
- * One exception needs a refresh at the time: a row whose instrument changes
- * keeps, if its new instrument has no pairs, the baseline its old group gave
- * it just before, so the old group is refreshed before such an update too.
- */
-int cb_conn_refresh_baseline(struct cb_conn *c, const char *instrument, const char *participant_id);
 
 /*
  * Group mode, for the writer thread (writer.h) only: cb_conn_group_begin()

@@ -170,12 +170,14 @@ static void fuzz_push(const char *body, size_t len)
         json_decref(req);
         return;
     }
-    struct cb_conn *c = fz_conn(central);
+    /* central's push runs on a sync connection: no foreign keys, no triggers
+     * (derived rows recomputed per group, below) */
+    struct cb_conn *c = NULL;
+    FUZZ_CHECK(cb_store_sync_conn(central, &c) == CB_OK, "no sync connection");
     struct push_stats stats = {0, 0, 0, 0, 0};
     json_t *rejected = json_array();
     int64_t last = site.last_op_id;
     int wellformed = 1;
-    cb_conn_exec(c, "PRAGMA foreign_keys=OFF");
     char *before = team_b_fingerprint(c);
     int rc = cb_conn_begin(c);
     FUZZ_CHECK(rc == CB_OK, "begin failed");
@@ -205,6 +207,9 @@ static void fuzz_push(const char *body, size_t len)
             last = id;
         }
     }
+    if (rc == CB_OK) {
+        rc = cb_conn_refresh_derived(c); /* what the commit would run */
+    }
     FUZZ_CHECK(rc == CB_OK || !wellformed,
                "a well-formed batch failed as a whole (%s): the site's queue would be stuck "
                "behind op %zu; a bad op must be rejected and consumed instead",
@@ -217,7 +222,6 @@ static void fuzz_push(const char *body, size_t len)
     free(before);
     free(after);
     cb_conn_rollback(c);
-    cb_conn_exec(c, "PRAGMA foreign_keys=ON");
     json_decref(rejected);
     json_decref(req);
 }
@@ -228,7 +232,11 @@ static void fuzz_pull(const char *body, size_t len)
     if (!page) {
         return;
     }
-    struct cb_conn *c = fz_conn(field);
+    struct cb_conn *c = NULL; /* as pull_all: the site's sync connection */
+    if (cb_store_sync_conn(field, &c) != CB_OK) {
+        json_decref(page);
+        return;
+    }
     int64_t cursor = 0;
     /* What pull_all does with a 200 page. */
     json_t *changes = json_object_get(page, "changes");
@@ -246,16 +254,8 @@ static void fuzz_pull(const char *body, size_t len)
         json_incref(teams);
     }
     json_t *exits = json_array();
-    cb_conn_exec(c, "PRAGMA foreign_keys=OFF");
-    /* a page holding a measure is applied with the measures' triggers deferred and
-     * each group refreshed before the commit, as pull_pages does */
     struct page_apply pa;
     memset(&pa, 0, sizeof(pa));
-    int deferred = 0;
-    if (page_has_measures(changes) && cb_conn_defer_baselines(c, 1, &deferred) == CB_OK &&
-        deferred) {
-        pa.groups = json_object();
-    }
     int rc = cb_conn_begin(c);
     FUZZ_CHECK(rc == CB_OK, "begin failed");
     size_t i;
@@ -265,9 +265,6 @@ static void fuzz_pull(const char *body, size_t len)
         if (rc == CB_OK) {
             rc = apply_change(c, ch, NULL, teams, exits, &pa);
         }
-    }
-    if (rc == CB_OK && pa.groups) {
-        rc = refresh_groups(c, &pa);
     }
     if (rc == CB_OK) {
         rc = set_int(c, "sync_cursor", next);
@@ -295,12 +292,10 @@ static void fuzz_pull(const char *body, size_t len)
     if (rc == CB_OK) {
         rc = process_scope_exits(c);
     }
-    cb_conn_rollback(c);
-    if (deferred) {
-        cb_conn_defer_baselines(c, 0, &deferred);
+    if (rc == CB_OK) {
+        rc = cb_conn_refresh_derived(c); /* what the page's commit would run */
     }
-    json_decref(pa.groups);
-    cb_conn_exec(c, "PRAGMA foreign_keys=ON");
+    cb_conn_rollback(c);
     json_decref(exits);
     json_decref(teams);
     json_decref(page);

@@ -537,10 +537,11 @@ static int temp_store_of(struct cb_conn *c)
 }
 
 /* Sync connections (a thread's own and lent ones) keep statement journals in
- * memory: an applied row fires triggers, and past 64 KiB SQLite would write the
- * journal to a temporary file, a pwrite per page.  Ordinary ones keep SQLite's
+ * memory: past 64 KiB SQLite would write the journal of a statement that writes
+ * many rows to a temporary file, a pwrite per page.  Ordinary ones keep SQLite's
  * default.  The journal still rolls a failed statement back: a row refused by a
- * unique key leaves the transaction's earlier rows and no part of itself. */
+ * unique key leaves the transaction's earlier rows and no part of the statement.
+ * And triggers do not fire on sync connections (derived.h); on others they do. */
 static void test_sync_connections_journal_in_memory(void **state)
 {
     (void)state;
@@ -564,7 +565,7 @@ static void test_sync_connections_journal_in_memory(void **state)
                                        "FROM k WHERE i < 2000) INSERT INTO t SELECT i, "
                                        "printf('%0500d', i) FROM k"),
                      CB_OK);
-    /* Fires the trigger for 1,000 rows (well past 64 KiB of journal), then fails. */
+    /* Writes 1,000 rows (well past 64 KiB of journal), then fails. */
     assert_int_not_equal(cb_conn_exec(own, "WITH RECURSIVE k(i) AS (SELECT 3001 UNION ALL SELECT "
                                            "i - 1 FROM k WHERE i > 1) INSERT INTO t SELECT i, "
                                            "printf('%0500d', i) FROM k"),
@@ -576,8 +577,12 @@ static void test_sync_connections_journal_in_memory(void **state)
         CB_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(st, 0), 2000);
-    assert_int_equal(sqlite3_column_int(st, 1), 2000);
+    assert_int_equal(sqlite3_column_int(st, 1), 0); /* no trigger on a sync connection */
     cb_stmt_done(st);
+    assert_int_equal(cb_conn_exec(plain, "INSERT INTO t VALUES (5000, 'x')"), CB_OK);
+    assert_int_equal(query_int(plain, "SELECT count(*) FROM n WHERE c = 5000"), 1);
+    assert_int_equal(cb_conn_exec(lent, "INSERT INTO t VALUES (5001, 'x')"), CB_OK);
+    assert_int_equal(query_int(lent, "SELECT count(*) FROM n"), 1);
     cb_store_sync_conn_put(s, lent);
     cb_store_close(s);
 }
@@ -1070,13 +1075,12 @@ static void test_audit_events_append_only(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Deferred baselines (cb_conn_defer_baselines, cb_conn_refresh_baseline)     */
+/* Derived rows on sync connections (derived.h) against the triggers         */
 /* ------------------------------------------------------------------------ */
 
 /* Writes to measures, each with the (instrument, participant) groups of its old
- * and new rows that the measures' triggers would refresh (NULL: none), and for
- * a change of instrument the old group, refreshed just before it (a row leaving
- * for an instrument without pairs keeps the baseline it had then). */
+ * and new rows that the measures' triggers refresh (NULL: none), and for a
+ * change of instrument the old group. */
 static const struct {
     const char *sql;
     const char *groups[4]; /* instrument, participant pairs */
@@ -1220,6 +1224,31 @@ static void test_refresh_reads_only_the_group(void **state)
         sqlite3_finalize(st);
         assert_true(rows > 0);
     }
+    /* the contact counts' refresh: the person's contacts of the period by
+     * encounters_participant, never the team's (encounters_report, team_time) */
+    for (int i = 0; cb_migrations_contacts_refresh[i]; i++) {
+        char sql[8192];
+        int n =
+            snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", cb_migrations_contacts_refresh[i]);
+        assert_true(n > 0 && (size_t)n < sizeof(sql));
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_prepare_v2(cb_conn_db(c), sql, -1, &st, NULL), SQLITE_OK);
+        sqlite3_bind_text(st, 1, "prestwich", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, i < 2 ? "2026-01" : "2026", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, "p1", -1, SQLITE_STATIC);
+        int rows = 0;
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *d = (const char *)sqlite3_column_text(st, 3);
+            assert_non_null(d);
+            if (strncmp(d, "SCAN", 4) == 0 || strstr(d, "TEMP B-TREE") ||
+                (strstr(d, "encounters") && !strstr(d, "encounters_participant"))) {
+                fail_msg("contacts statement %d reads or sorts too much: %s", i, d);
+            }
+            rows++;
+        }
+        sqlite3_finalize(st);
+        assert_true(rows > 0);
+    }
     cb_store_close(s);
 }
 
@@ -1269,91 +1298,150 @@ static void test_measures_triggers_no_temp_btrees(void **state)
     cb_store_close(s);
 }
 
-static void test_deferred_baselines_match_triggers(void **state)
+/* Writes to encounters: inserts, a tombstone, a move of month, team and
+ * person, an odd time, a delete. */
+static const char *const contact_writes[] = {
+#define E(id, pid, type, at, team)                                                                 \
+    "INSERT INTO encounters(id, participant_id, type, occurred_at, team, created_at, updated_at)"  \
+    " VALUES ('" id "', '" pid "', '" type "', '" at "', '" team "', '2026-01-01T00:00:00.000Z', " \
+    "'2026-01-01T00:00:00.000Z')"
+    E("e1", "p1", "phone", "2026-01-05T10:00:00.000Z", "t1"),
+    E("e2", "p1", "drop_in", "2026-01-31T23:59:59.999Z", "t1"),
+    E("e3", "p1", "dna", "2026-02-01T00:00:00.000Z", "t1"),
+    E("e4", "p2", "group", "2025-12-31T10:00:00.000Z", "t2"),
+    E("e5", "p2", "video", "2026-01-05 10:00", "t2"),
+    E("e6", "p2", "one_to_one", "2026-03-05T10:00:00.000Z", "t2"),
+#undef E
+    "UPDATE encounters SET deleted = 1 WHERE id = 'e2'",
+    "UPDATE encounters SET occurred_at = '2026-02-10T10:00:00.000Z' WHERE id = 'e1'",
+    "UPDATE encounters SET team = 't2' WHERE id = 'e3'",
+    "UPDATE encounters SET participant_id = 'p2', type = 'phone' WHERE id = 'e6'",
+    "UPDATE encounters SET occurred_at = '2026-01-06T10:00:00.000Z' WHERE id = 'e5'",
+    "DELETE FROM encounters WHERE id = 'e4'",
+};
+
+/* contact_months and contact_years on c, one line a row, in key order. */
+static void contacts_text(struct cb_conn *c, char *out, size_t len)
+{
+    static const char *const sql =
+        "SELECT 'm', team, month, participant_id, n, c_drop_in, c_one_to_one, c_phone, c_video,"
+        " c_group, c_dna FROM contact_months UNION ALL SELECT 'y', team, year, participant_id, n,"
+        " c_drop_in, c_one_to_one, c_phone, c_video, c_group, c_dna FROM contact_years ORDER BY"
+        " 1, 2, 3, 4";
+    size_t n = 0;
+    sqlite3_stmt *st;
+    out[0] = '\0';
+    assert_int_equal(cb_conn_prepare(c, sql, &st), CB_OK);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        for (int i = 0; i < 11; i++) {
+            const char *v = (const char *)sqlite3_column_text(st, i);
+            int k = snprintf(out + n, len - n, "%s%s", v ? v : "NULL", i == 10 ? "\n" : " ");
+            assert_true(k > 0 && (size_t)k < len - n);
+            n += (size_t)k;
+        }
+    }
+    cb_stmt_done(st);
+}
+
+/*
+ * A sync connection has no triggers: its writes note the groups they touch
+ * and cb_conn_commit recomputes each (derived.h).  The result is what the
+ * triggers give on an ordinary connection, for every derived column of the
+ * measures, measure_latest, contact_months and contact_years, over inserts,
+ * updates of every watched column (a change of instrument and of person
+ * included), tombstones and deletes.  Nothing is recomputed before the commit
+ * (or cb_conn_refresh_derived); a rollback drops what was noted.
+ */
+static void test_sync_connection_derived_match_triggers(void **state)
 {
     (void)state;
-    char dir1[256], dir2[256], with[16384], deferred_text[16384];
+    char dir1[256], dir2[256], with[16384], synced[16384], cwith[4096], csynced[4096];
     struct cb_store *s1 = open_fresh(dir1, sizeof(dir1));
     struct cb_store *s2 = open_fresh(dir2, sizeof(dir2));
     struct cb_conn *c1, *c2;
     size_t nw = sizeof(baseline_writes) / sizeof(baseline_writes[0]);
-    assert_int_equal(cb_store_sync_conn(s1, &c1), CB_OK);
-    assert_int_equal(cb_store_sync_conn(s2, &c2), CB_OK);
-    /* The triggers, after every write. */
+    size_t ncw = sizeof(contact_writes) / sizeof(contact_writes[0]);
+    /* The triggers, after every write: an ordinary connection (foreign keys off
+     * for these person-less rows). */
+    assert_int_equal(cb_store_conn(s1, &c1), CB_OK);
+    assert_int_equal(cb_conn_exec(c1, "PRAGMA foreign_keys=OFF"), CB_OK);
     assert_int_equal(cb_conn_begin(c1), CB_OK);
     for (size_t i = 0; i < nw; i++) {
         assert_int_equal(cb_conn_exec(c1, baseline_writes[i].sql), CB_OK);
     }
+    for (size_t i = 0; i < ncw; i++) {
+        assert_int_equal(cb_conn_exec(c1, contact_writes[i]), CB_OK);
+    }
     assert_int_equal(cb_conn_commit(c1), CB_OK);
     baselines_text(c1, with, sizeof(with));
+    contacts_text(c1, cwith, sizeof(cwith));
     assert_non_null(strstr(with, "m10 10 '2026-01-10' 28.5 2 '2026-01-10' 28.5 2 86.25 NULL "
                                  "NULL NULL 82.0 NULL NULL NULL 82.0 NULL NULL NULL\n"));
-    assert_non_null(strstr(with, "m9 9 '2026-01-09' 31.0 9 '2026-01-09' 31.0 9 NULL NULL NULL "
-                                 "NULL 90.0 NULL NULL NULL 90.0 NULL NULL NULL\n"));
+    /* m9 left bmi for phq9 (no pairs): no baselines */
+    assert_non_null(strstr(with, "m9 9 NULL NULL NULL NULL NULL NULL NULL NULL NULL NULL NULL "
+                                 "NULL NULL NULL NULL NULL NULL NULL\n"));
     assert_non_null(strstr(with, "p2 ons4 7 2026-01-04 1\n"));
-    /* Deferred: the measures' triggers skip, each touched group refreshed once at the end. */
-    int deferred = 0;
-    assert_int_equal(cb_conn_defer_baselines(c2, 1, &deferred), CB_OK);
-    assert_int_equal(deferred, 1);
+    assert_non_null(strstr(cwith, "m t1 2026-02 p1 1 0 0 1 0 0 0\n"));
+    assert_non_null(strstr(cwith, "m t2 2026-01 p2 1 0 0 0 1 0 0\n"));
+    assert_non_null(strstr(cwith, "y t2 2026 p2 2 0 0 1 1 0 0\n"));
+    assert_non_null(strstr(cwith, "m t2 2026-02 p1 1 0 0 0 0 0 1\n"));
+    assert_null(strstr(cwith, "2025"));
+
+    /* The sync connection: nothing derived until the commit. */
+    assert_int_equal(cb_store_sync_conn(s2, &c2), CB_OK);
     assert_int_equal(cb_conn_begin(c2), CB_OK);
     for (size_t i = 0; i < nw; i++) {
-        if (baseline_writes[i].before[0]) {
-            assert_int_equal(cb_conn_refresh_baseline(c2, baseline_writes[i].before[0],
-                                                      baseline_writes[i].before[1]),
-                             CB_OK);
-        }
         assert_int_equal(cb_conn_exec(c2, baseline_writes[i].sql), CB_OK);
     }
-    /* Only the groups refreshed before a change of instrument hold anything yet. */
-    assert_int_equal(query_int(c2, "SELECT count(*) FROM measures WHERE pb_at IS NOT NULL AND "
-                                   "NOT (instrument IN ('bmi', 'phq9', 'ons4') AND "
-                                   "participant_id = 'p2')"),
-                     0);
-    assert_int_equal(query_int(c2, "SELECT count(*) FROM measure_latest WHERE participant_id = "
-                                   "'p1'"),
-                     0);
-    /* ...while other triggers still ran: a contact is counted in its month at once. */
-    assert_int_equal(cb_conn_exec(c2, "INSERT INTO encounters(id, participant_id, type, "
-                                      "occurred_at, team, created_at, updated_at) VALUES ('e1', "
-                                      "'p1', 'phone', '2026-01-05T10:00:00.000Z', 't1', "
-                                      "'2026-01-05T10:00:00.000Z', '2026-01-05T10:00:00.000Z')"),
-                     CB_OK);
-    assert_int_equal(query_int(c2, "SELECT c_phone FROM contact_months WHERE participant_id = "
-                                   "'p1' AND month = '2026-01'"),
-                     1);
-    assert_int_equal(query_int(c2, "SELECT c_phone FROM contact_years WHERE participant_id = "
-                                   "'p1' AND year = '2026'"),
-                     1);
-    for (size_t i = nw; i-- > 0;) { /* any order, repeats included */
-        for (int g = 0; g < 4 && baseline_writes[i].groups[g]; g += 2) {
-            assert_int_equal(cb_conn_refresh_baseline(c2, baseline_writes[i].groups[g],
-                                                      baseline_writes[i].groups[g + 1]),
-                             CB_OK);
-        }
+    for (size_t i = 0; i < ncw; i++) {
+        assert_int_equal(cb_conn_exec(c2, contact_writes[i]), CB_OK);
     }
+    assert_int_equal(query_int(c2, "SELECT count(*) FROM measures WHERE pb_at IS NOT NULL"), 0);
+    assert_int_equal(query_int(c2, "SELECT count(*) FROM measure_latest"), 0);
+    assert_int_equal(query_int(c2, "SELECT count(*) FROM contact_months"), 0);
     assert_int_equal(cb_conn_commit(c2), CB_OK);
-    baselines_text(c2, deferred_text, sizeof(deferred_text));
-    assert_string_equal(deferred_text, with);
-    /* Back on: a measure's change refreshes its group at once again. */
-    assert_int_equal(cb_conn_defer_baselines(c2, 0, &deferred), CB_OK);
-    assert_int_equal(deferred, 0);
-    assert_int_equal(
-        cb_conn_exec(c2, "UPDATE measures SET taken_at = '2025-12-01' WHERE id = 'm6'"), CB_OK);
+    baselines_text(c2, synced, sizeof(synced));
+    contacts_text(c2, csynced, sizeof(csynced));
+    assert_string_equal(synced, with);
+    assert_string_equal(csynced, cwith);
+
+    /* Rolled back: neither the rows nor their groups stay; the next commit
+     * recomputes only its own. */
+    assert_int_equal(cb_conn_begin(c2), CB_OK);
+    assert_int_equal(cb_conn_exec(c2, "UPDATE measures SET taken_at = '2025-12-01' WHERE id = "
+                                      "'m6'"),
+                     CB_OK);
+    assert_int_equal(cb_conn_exec(c2, "DELETE FROM encounters WHERE id = 'e1'"), CB_OK);
+    cb_conn_rollback(c2);
+    assert_int_equal(cb_conn_begin(c2), CB_OK);
+    assert_int_equal(cb_conn_refresh_derived(c2), CB_OK);
+    assert_int_equal(cb_conn_commit(c2), CB_OK);
+    baselines_text(c2, synced, sizeof(synced));
+    contacts_text(c2, csynced, sizeof(csynced));
+    assert_string_equal(synced, with);
+    assert_string_equal(csynced, cwith);
+
+    /* cb_conn_refresh_derived inside the transaction: read back before the commit. */
+    assert_int_equal(cb_conn_begin(c2), CB_OK);
+    assert_int_equal(cb_conn_exec(c2, "UPDATE measures SET taken_at = '2025-12-01' WHERE id = "
+                                      "'m6'"),
+                     CB_OK);
+    assert_int_equal(cb_conn_refresh_derived(c2), CB_OK);
     assert_int_equal(query_int(c2, "SELECT count(*) FROM measures WHERE id = 'm6' AND "
                                    "pb_at = '2025-12-01'"),
                      1);
+    assert_int_equal(cb_conn_commit(c2), CB_OK);
     assert_int_equal(query_int(c2, "SELECT count(*) FROM measure_latest WHERE participant_id = "
                                    "'p2' AND instrument = 'swemwbs' AND taken_at = '2026-01-04'"),
                      1);
-    /* Deferral is the connection's own: another connection's writes run the triggers. */
-    assert_int_equal(cb_conn_defer_baselines(c2, 1, &deferred), CB_OK);
+
+    /* Another connection to the same database still runs the triggers at once. */
     struct cb_conn *o2;
     assert_int_equal(cb_store_conn(s2, &o2), CB_OK);
     assert_int_equal(cb_conn_exec(o2, "UPDATE measures SET deleted = 1 WHERE id = 'm10'"), CB_OK);
     assert_int_equal(query_int(o2, "SELECT count(*) FROM measure_latest WHERE participant_id = "
                                    "'p2' AND instrument = 'bmi' AND row = 2"),
                      1);
-    assert_int_equal(cb_conn_defer_baselines(c2, 0, &deferred), CB_OK);
     cb_store_close(s1);
     cb_store_close(s2);
 }
@@ -1362,7 +1450,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_creates_dir_and_db),
-        cmocka_unit_test(test_deferred_baselines_match_triggers),
+        cmocka_unit_test(test_sync_connection_derived_match_triggers),
         cmocka_unit_test(test_refresh_reads_only_the_group),
         cmocka_unit_test(test_measures_triggers_no_temp_btrees),
         cmocka_unit_test(test_schema_version_and_seeded_teams),

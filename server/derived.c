@@ -1,0 +1,379 @@
+/*
+ * derived.c - derived rows on sync connections; see derived.h.
+ *
+ * The noted groups are a set of keys in an open-addressing hash table (linear
+ * probing, power-of-two size, at most half full).  A key is the group's kind
+ * ('m' a measures group, 'c' a month of contacts, 'y' a year of contacts)
+ * followed by its values, each as a 4-byte length and its bytes (a pushed value
+ * may hold any byte and be long: central does not re-validate a site's rows).
+ * Everything runs on the connection's thread: the hook is called by SQLite
+ * inside the statement that writes.
+ */
+/* Debian's SQLite is built with the preupdate hook; its header declares it only
+ * when asked (and the link fails on a library without it). */
+#define SQLITE_ENABLE_PREUPDATE_HOOK 1
+#include "coachbox/derived.h"
+#include "coachbox/err.h"
+#include "coachbox/store.h"
+#include "migrations.h"
+
+#include <assert.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SET_MIN 256
+#define SET_MAX (1u << 24) /* slots: ~8 million groups in one transaction */
+#define NSTMT_M 8          /* at most this many measures refresh statements */
+#define NSTMT_C 4          /* the contacts refresh statements */
+#define NPARTS  3
+
+/* A noted group: kind, then n bytes of length-prefixed parts. */
+struct key {
+    size_t n;
+    char b[];
+};
+
+/* A key being built: up to NPARTS values (not owned). */
+struct key_parts {
+    char kind;
+    int nparts;
+    const unsigned char *v[NPARTS];
+    size_t len[NPARTS];
+};
+
+struct cb_derived {
+    sqlite3 *db;
+    struct key **slots; /* NULL or a malloc'd key */
+    size_t nslots, used;
+    int failed;     /* first error while noting (reported by the next refresh) */
+    int refreshing; /* the refresh's own writes are not noted */
+    /* column indexes, read from the schema when attached (-1: no such column) */
+    int m_instrument, m_participant;
+    int e_team, e_occurred, e_participant;
+    sqlite3_stmt *m_stmt[NSTMT_M]; /* prepared on first use */
+    sqlite3_stmt *c_stmt[NSTMT_C];
+};
+
+/* FNV-1a of the key's bytes. */
+static uint64_t key_hash(const char *k, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
+    }
+    return h;
+}
+
+/* Double the table (or make the first); CB_ENOMEM, CB_ETOOLARGE past SET_MAX. */
+static int set_grow(struct cb_derived *d)
+{
+    size_t n = d->nslots ? d->nslots * 2 : SET_MIN;
+    if (n > SET_MAX) {
+        return CB_ETOOLARGE;
+    }
+    struct key **slots = calloc(n, sizeof(*slots));
+    if (!slots) {
+        return CB_ENOMEM;
+    }
+    for (size_t i = 0; i < d->nslots; i++) {
+        struct key *k = d->slots[i];
+        if (!k) {
+            continue;
+        }
+        size_t j = key_hash(k->b, k->n) & (n - 1);
+        while (slots[j]) {
+            j = (j + 1) & (n - 1);
+        }
+        slots[j] = k;
+    }
+    free(d->slots);
+    d->slots = slots;
+    d->nslots = n;
+    return CB_OK;
+}
+
+/* Add the key kp describes unless it is there. */
+static int set_add(struct cb_derived *d, const struct key_parts *kp)
+{
+    size_t n = 1;
+    for (int i = 0; i < kp->nparts; i++) {
+        if (kp->len[i] > UINT32_MAX || n > SIZE_MAX - 4 - kp->len[i]) {
+            return CB_ETOOLARGE;
+        }
+        n += 4 + kp->len[i];
+    }
+    struct key *k = malloc(sizeof(*k) + n);
+    if (!k) {
+        return CB_ENOMEM;
+    }
+    k->n = n;
+    k->b[0] = kp->kind;
+    size_t at = 1;
+    for (int i = 0; i < kp->nparts; i++) {
+        uint32_t len = (uint32_t)kp->len[i];
+        memcpy(k->b + at, &len, 4);
+        if (len) {
+            memcpy(k->b + at + 4, kp->v[i], len);
+        }
+        at += 4 + len;
+    }
+    if ((d->used + 1) * 2 > d->nslots) {
+        int rc = set_grow(d);
+        if (rc) {
+            free(k);
+            return rc;
+        }
+    }
+    size_t j = key_hash(k->b, n) & (d->nslots - 1);
+    for (; d->slots[j]; j = (j + 1) & (d->nslots - 1)) {
+        if (d->slots[j]->n == n && memcmp(d->slots[j]->b, k->b, n) == 0) {
+            free(k);
+            return CB_OK;
+        }
+    }
+    d->slots[j] = k;
+    d->used++;
+    return CB_OK;
+}
+
+/* Column col of the row being written, old (or new) image, as text. */
+static sqlite3_value *row_value(sqlite3 *db, int old, int col)
+{
+    sqlite3_value *v = NULL;
+    int rc = old ? sqlite3_preupdate_old(db, col, &v) : sqlite3_preupdate_new(db, col, &v);
+    return rc == SQLITE_OK ? v : NULL;
+}
+
+/* Text of value v into kp's next part (NULL or no value: empty). */
+static void part(struct key_parts *kp, sqlite3_value *v, size_t maxlen)
+{
+    const unsigned char *t = v ? sqlite3_value_text(v) : NULL;
+    size_t len = t ? (size_t)sqlite3_value_bytes(v) : 0;
+    assert(kp->nparts < NPARTS);
+    kp->v[kp->nparts] = t;
+    kp->len[kp->nparts] = len < maxlen ? len : maxlen;
+    kp->nparts++;
+}
+
+/* Note the group of the measures row being written (old or new image). */
+static int note_measure(struct cb_derived *d, sqlite3 *db, int old)
+{
+    struct key_parts kp = {'m', 0, {NULL}, {0}};
+    part(&kp, row_value(db, old, d->m_instrument), SIZE_MAX);
+    part(&kp, row_value(db, old, d->m_participant), SIZE_MAX);
+    return set_add(d, &kp);
+}
+
+/* Note the month and the year of the encounters row being written. */
+static int note_contact(struct cb_derived *d, sqlite3 *db, int old)
+{
+    sqlite3_value *at = row_value(db, old, d->e_occurred);
+    const unsigned char *ta = at ? sqlite3_value_text(at) : NULL;
+    if (!ta || sqlite3_value_bytes(at) < 7) {
+        return CB_OK; /* not a canonical time: never counted */
+    }
+    int rc = CB_OK;
+    for (int year = 0; year < 2 && rc == CB_OK; year++) {
+        struct key_parts kp = {year ? 'y' : 'c', 0, {NULL}, {0}};
+        part(&kp, row_value(db, old, d->e_team), SIZE_MAX);
+        part(&kp, at, year ? 4 : 7);
+        part(&kp, row_value(db, old, d->e_participant), SIZE_MAX);
+        rc = set_add(d, &kp);
+    }
+    return rc;
+}
+
+/*
+ * sqlite3_preupdate_hook callback: before each row of d's connection is
+ * inserted, updated or deleted.  It may not use the connection to write, so
+ * it only notes; an error is kept for the next refresh.
+ */
+static void on_write(void *arg, sqlite3 *db, int op, const char *zdb, const char *table,
+                     sqlite3_int64 k1, sqlite3_int64 k2)
+{
+    struct cb_derived *d = arg;
+    (void)k1;
+    (void)k2;
+    if (d->refreshing || d->failed || strcmp(zdb, "main") != 0) {
+        return;
+    }
+    int measures = strcmp(table, "measures") == 0;
+    if (!measures && strcmp(table, "encounters") != 0) {
+        return;
+    }
+    /* A write outside a transaction would commit before any refresh. */
+    assert(!sqlite3_get_autocommit(db));
+    if (measures && (d->m_instrument < 0 || d->m_participant < 0)) {
+        return;
+    }
+    if (!measures && (d->e_team < 0 || d->e_occurred < 0 || d->e_participant < 0)) {
+        return;
+    }
+    int rc = CB_OK;
+    if (op == SQLITE_DELETE || op == SQLITE_UPDATE) {
+        rc = measures ? note_measure(d, db, 1) : note_contact(d, db, 1);
+    }
+    if (rc == CB_OK && (op == SQLITE_INSERT || op == SQLITE_UPDATE)) {
+        rc = measures ? note_measure(d, db, 0) : note_contact(d, db, 0);
+    }
+    if (rc) {
+        d->failed = rc;
+    }
+}
+
+/* The index of column name in table of db (PRAGMA table_info), or -1. */
+static int column_index(sqlite3 *db, const char *table, const char *name)
+{
+    char sql[96];
+    sqlite3_stmt *st;
+    int idx = -1;
+    snprintf(sql, sizeof(sql), "SELECT cid FROM pragma_table_info('%s') WHERE name = ?1", table);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        idx = sqlite3_column_int(st, 0);
+    }
+    sqlite3_finalize(st);
+    return idx;
+}
+
+int cb_derived_attach(sqlite3 *db, struct cb_derived **out)
+{
+    struct cb_derived *d = calloc(1, sizeof(*d));
+    if (!d) {
+        return CB_ENOMEM;
+    }
+    d->db = db;
+    int off = 1;
+    int rc = sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, &off);
+    if (rc != SQLITE_OK || off != 0) {
+        free(d);
+        return rc != SQLITE_OK ? cb_store_rc(rc) : CB_EDB;
+    }
+    d->m_instrument = column_index(db, "measures", "instrument");
+    d->m_participant = column_index(db, "measures", "participant_id");
+    d->e_team = column_index(db, "encounters", "team");
+    d->e_occurred = column_index(db, "encounters", "occurred_at");
+    d->e_participant = column_index(db, "encounters", "participant_id");
+    sqlite3_preupdate_hook(db, on_write, d);
+    *out = d;
+    return CB_OK;
+}
+
+/* Run statement *slot (sql, prepared on first use) with the group's values. */
+static int run(struct cb_derived *d, sqlite3_stmt **slot, const char *sql, const char *const *vals,
+               const int *lens, int nvals)
+{
+    if (!*slot &&
+        sqlite3_prepare_v3(d->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK) {
+        int rc = cb_store_rc(sqlite3_errcode(d->db));
+        return rc ? rc : CB_EDB;
+    }
+    for (int i = 0; i < nvals; i++) {
+        sqlite3_bind_text(*slot, i + 1, vals[i], lens[i], SQLITE_STATIC);
+    }
+    int s = sqlite3_step(*slot);
+    sqlite3_reset(*slot);
+    sqlite3_clear_bindings(*slot);
+    return s == SQLITE_DONE ? CB_OK : (cb_store_rc(s) ? cb_store_rc(s) : CB_EDB);
+}
+
+/* Recompute the group of key k. */
+static int refresh_key(struct cb_derived *d, const struct key *k)
+{
+    const char *vals[NPARTS];
+    int lens[NPARTS];
+    int n = 0;
+    size_t at = 1;
+    while (at + 4 <= k->n && n < NPARTS) {
+        uint32_t len;
+        memcpy(&len, k->b + at, 4);
+        if (len > k->n - at - 4 || len > INT32_MAX) {
+            break;
+        }
+        vals[n] = k->b + at + 4;
+        lens[n] = (int)len;
+        n++;
+        at += 4 + len;
+    }
+    int rc = CB_OK;
+    if (at != k->n) {
+        assert(0 && "malformed derived key");
+        rc = CB_EINVAL;
+    } else if (k->b[0] == 'm' && n == 2) {
+        for (int i = 0; rc == CB_OK && cb_migrations_measures_refresh[i]; i++) {
+            assert(i < NSTMT_M);
+            rc = run(d, &d->m_stmt[i], cb_migrations_measures_refresh[i], vals, lens, 2);
+        }
+    } else if ((k->b[0] == 'c' || k->b[0] == 'y') && n == 3) {
+        int first = k->b[0] == 'c' ? 0 : 2; /* months: statements 0-1; years: 2-3 */
+        for (int i = first; rc == CB_OK && i < first + 2; i++) {
+            assert(cb_migrations_contacts_refresh[i] && i < NSTMT_C);
+            rc = run(d, &d->c_stmt[i], cb_migrations_contacts_refresh[i], vals, lens, 3);
+        }
+    } else {
+        assert(0 && "malformed derived key");
+        rc = CB_EINVAL;
+    }
+    return rc;
+}
+
+int cb_derived_refresh(struct cb_derived *d)
+{
+    int rc = d->failed;
+    assert(!sqlite3_get_autocommit(d->db) || d->used == 0);
+    d->refreshing = 1;
+    for (size_t i = 0; rc == CB_OK && i < d->nslots; i++) {
+        if (d->slots[i]) {
+            rc = refresh_key(d, d->slots[i]);
+        }
+    }
+    d->refreshing = 0;
+    cb_derived_forget(d);
+    return rc;
+}
+
+void cb_derived_forget(struct cb_derived *d)
+{
+    for (size_t i = 0; i < d->nslots && d->used; i++) {
+        if (d->slots[i]) {
+            free(d->slots[i]);
+            d->slots[i] = NULL;
+            d->used--;
+        }
+    }
+    assert(d->used == 0);
+    d->failed = 0;
+    /* a batch that touched many groups gives its table back */
+    if (d->nslots > 4 * SET_MIN) {
+        free(d->slots);
+        d->slots = NULL;
+        d->nslots = 0;
+    }
+}
+
+size_t cb_derived_pending(const struct cb_derived *d)
+{
+    return d->used;
+}
+
+void cb_derived_free(struct cb_derived *d)
+{
+    if (!d) {
+        return;
+    }
+    sqlite3_preupdate_hook(d->db, NULL, NULL);
+    cb_derived_forget(d);
+    free(d->slots);
+    for (int i = 0; i < NSTMT_M; i++) {
+        sqlite3_finalize(d->m_stmt[i]);
+    }
+    for (int i = 0; i < NSTMT_C; i++) {
+        sqlite3_finalize(d->c_stmt[i]);
+    }
+    free(d);
+}
