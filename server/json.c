@@ -8,6 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* cb_buf_add with the common case inline: n bytes that fit the allocation (this
+ * runs for every piece of every value written). */
+static inline int put(struct cb_buf *b, const void *p, size_t n)
+{
+    if (n < b->alloc - b->len && n <= b->max - b->len && b->data) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return CB_OK;
+    }
+    return cb_buf_add(b, p, n);
+}
+
 int cb_json_parse_object(const char *text, size_t len, json_t **out, struct cb_field_error *fe)
 {
     json_error_t e;
@@ -100,7 +113,7 @@ int cb_json_buf_add_string(struct cb_buf *b, const char *s)
     const unsigned char *p = (const unsigned char *)s;
     const unsigned char *run = p; /* start of the bytes not written yet */
     size_t start = b->len;
-    int rc = cb_buf_add(b, "\"", 1);
+    int rc = put(b, "\"", 1);
     while (rc == CB_OK && *p) {
         unsigned c = *p;
         if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
@@ -108,7 +121,7 @@ int cb_json_buf_add_string(struct cb_buf *b, const char *s)
             continue;
         }
         if (p > run) {
-            rc = cb_buf_add(b, run, (size_t)(p - run));
+            rc = put(b, run, (size_t)(p - run));
         }
         char esc[12];
         size_t len = 2;
@@ -166,15 +179,15 @@ int cb_json_buf_add_string(struct cb_buf *b, const char *s)
         }
         }
         if (rc == CB_OK) {
-            rc = cb_buf_add(b, esc, len);
+            rc = put(b, esc, len);
         }
         p += n;
         run = p;
     }
     if (rc == CB_OK && p > run) {
-        rc = cb_buf_add(b, run, (size_t)(p - run));
+        rc = put(b, run, (size_t)(p - run));
     }
-    return rc ? rc : cb_buf_add(b, "\"", 1);
+    return rc ? rc : put(b, "\"", 1);
 }
 
 /* Append the decimal text of i to b (no printf: this runs for every pushed value). */
@@ -190,7 +203,7 @@ static int buf_add_int(struct cb_buf *b, json_int_t i)
     if (i < 0) {
         d[--n] = '-';
     }
-    return cb_buf_add(b, d + n, sizeof(d) - n);
+    return put(b, d + n, sizeof(d) - n);
 }
 
 /* Append v as jansson writes it (cb_json_dump), one value on its own. */
@@ -241,7 +254,7 @@ static int buf_add_real(struct cb_buf *b, double r)
         memmove(to, from, len + 1 - (size_t)(from - d));
         len -= (size_t)(from - to);
     }
-    return cb_buf_add(b, d, len);
+    return put(b, d, len);
 }
 
 int cb_json_buf_add_value(struct cb_buf *b, const json_t *v)
@@ -252,39 +265,39 @@ int cb_json_buf_add_value(struct cb_buf *b, const json_t *v)
         const char *key;
         json_t *m;
         int first = 1;
-        rc = cb_buf_add(b, "{", 1);
+        rc = put(b, "{", 1);
         json_object_foreach((json_t *)(uintptr_t)v, key, m)
         {
             if (rc == CB_OK && !first) {
-                rc = cb_buf_add(b, ",", 1);
+                rc = put(b, ",", 1);
             }
             first = 0;
             if (rc == CB_OK) {
                 rc = cb_json_buf_add_string(b, key);
             }
             if (rc == CB_OK) {
-                rc = cb_buf_add(b, ":", 1);
+                rc = put(b, ":", 1);
             }
             if (rc == CB_OK) {
                 rc = cb_json_buf_add_value(b, m);
             }
         }
-        return rc ? rc : cb_buf_add(b, "}", 1);
+        return rc ? rc : put(b, "}", 1);
     }
     case JSON_ARRAY: {
         size_t i;
         json_t *m;
-        rc = cb_buf_add(b, "[", 1);
+        rc = put(b, "[", 1);
         json_array_foreach(v, i, m)
         {
             if (rc == CB_OK && i > 0) {
-                rc = cb_buf_add(b, ",", 1);
+                rc = put(b, ",", 1);
             }
             if (rc == CB_OK) {
                 rc = cb_json_buf_add_value(b, m);
             }
         }
-        return rc ? rc : cb_buf_add(b, "]", 1);
+        return rc ? rc : put(b, "]", 1);
     }
     case JSON_STRING:
         /* A string holding a NUL byte is written by jansson (\u0000). */
@@ -295,11 +308,11 @@ int cb_json_buf_add_value(struct cb_buf *b, const json_t *v)
     case JSON_INTEGER:
         return buf_add_int(b, json_integer_value(v));
     case JSON_TRUE:
-        return cb_buf_add(b, "true", 4);
+        return put(b, "true", 4);
     case JSON_FALSE:
-        return cb_buf_add(b, "false", 5);
+        return put(b, "false", 5);
     case JSON_NULL:
-        return cb_buf_add(b, "null", 4);
+        return put(b, "null", 4);
     case JSON_REAL:
         return buf_add_real(b, json_real_value(v));
     default:

@@ -2,6 +2,7 @@
 #include "coachbox/timeutil.h"
 #include "coachbox/err.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -52,16 +53,26 @@ void cb_time_format(int64_t unix_ms, char out[CB_TIME_STRLEN])
     int sod = (int)(secs - days * 86400);
     int y, m, d;
     civil_from_days(days, &y, &m, &d);
-    char tmp[96];
     if (y < 0) {
         y = 0;
     } else if (y > 9999) {
         y = 9999;
     }
-    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, d, sod / 3600,
-             sod / 60 % 60, sod % 60, ms);
-    memcpy(out, tmp, CB_TIME_STRLEN - 1);
-    out[CB_TIME_STRLEN - 1] = '\0';
+    /* "YYYY-MM-DDTHH:MM:SS.mmmZ", digit by digit (every synced row is stamped with
+     * one: no printf); each field is within its width here. */
+    static const struct {
+        int at, width;
+    } pos[7] = {{0, 4}, {5, 2}, {8, 2}, {11, 2}, {14, 2}, {17, 2}, {20, 3}};
+    const int val[7] = {y, m, d, sod / 3600, sod / 60 % 60, sod % 60, ms};
+    memcpy(out, "0000-00-00T00:00:00.000Z", CB_TIME_STRLEN);
+    for (int i = 0; i < 7; i++) {
+        int v = val[i];
+        assert(v >= 0);
+        for (int k = pos[i].at + pos[i].width - 1; k >= pos[i].at; k--) {
+            out[k] = (char)('0' + v % 10);
+            v /= 10;
+        }
+    }
 }
 
 void cb_today(char out[CB_DATE_STRLEN])
