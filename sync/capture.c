@@ -351,10 +351,18 @@ static int append_change(struct cb_conn *c, const char *tbl, const char *row_id,
             rc = cb_capture_versions(c, tbl, row_id, &own);
             versions = own;
         }
+        /* A row created whole has one row-wide version: its text is written
+         * directly (the same text; a site id needing escapes takes the JSON path). */
+        int whole = json_object_size(versions) == 0 && json_object_get(fields, "created_at");
         if (rc == CB_OK) {
             rc = cb_capture_stamp(versions, fields, seq, hlc, site);
         }
-        if (rc == CB_OK) {
+        if (rc == CB_OK && whole) {
+            rc = cb_capture_set_row_version(c, tbl, row_id, seq, hlc, site);
+            whole = rc == CB_OK;
+            rc = rc == CB_EINVAL ? CB_OK : rc;
+        }
+        if (rc == CB_OK && !whole) {
             rc = cb_capture_set_versions(c, tbl, row_id, versions);
         }
         json_decref(own);
