@@ -133,31 +133,14 @@ int cb_json_buf_add_string(struct cb_buf *b, const char *s)
             b->data[start] = '\0';
             return CB_EINVAL;
         }
-        esc[0] = '\\';
-        switch (cp) {
-        case '"':
-            esc[1] = '"';
-            break;
-        case '\\':
-            esc[1] = '\\';
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default: {
-            /* \uXXXX in upper case; past the BMP a UTF-16 surrogate pair */
+        /* the two-character escapes jansson writes, else \uXXXX in upper case
+         * (past the BMP a UTF-16 surrogate pair) */
+        static const char short_from[] = "\"\\\b\f\n\r\t", short_to[] = "\"\\bfnrt";
+        const char *sh = cp > 0 && cp < 0x80 ? strchr(short_from, (int)cp) : NULL;
+        if (sh) {
+            esc[0] = '\\';
+            esc[1] = short_to[sh - short_from];
+        } else {
             int32_t units[2];
             int nu = 1;
             units[0] = cp;
@@ -171,12 +154,10 @@ int cb_json_buf_add_string(struct cb_buf *b, const char *s)
             for (int i = 0; i < nu; i++) {
                 esc[len++] = '\\';
                 esc[len++] = 'u';
-                for (int sh = 12; sh >= 0; sh -= 4) {
-                    esc[len++] = hex[(units[i] >> sh) & 0xF];
+                for (int bits = 12; bits >= 0; bits -= 4) {
+                    esc[len++] = hex[(units[i] >> bits) & 0xF];
                 }
             }
-            break;
-        }
         }
         if (rc == CB_OK) {
             rc = put(b, esc, len);

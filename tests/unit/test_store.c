@@ -1195,6 +1195,37 @@ static void baselines_text(struct cb_conn *c, char *out, size_t len)
  * once, making every measure write read every measure of its instrument); and
  * in index order, with no temporary b-tree to sort or to hold a list (migration 17).
  */
+/* The plan of stmt (vals bound to ?1..) has no scan, no temporary b-tree and
+ * no list subquery; measures: nor measures_pairs; contacts: encounters read
+ * only by encounters_participant. */
+static void assert_group_plan(struct cb_conn *c, const char *stmt, const char *const *vals,
+                              int nvals, int contacts)
+{
+    char sql[8192];
+    int n = snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", stmt);
+    assert_true(n > 0 && (size_t)n < sizeof(sql));
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(cb_conn_db(c), sql, -1, &st, NULL), SQLITE_OK);
+    for (int i = 0; i < nvals; i++) {
+        sqlite3_bind_text(st, i + 1, vals[i], -1, SQLITE_STATIC);
+    }
+    int rows = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *d = (const char *)sqlite3_column_text(st, 3);
+        assert_non_null(d);
+        int bad = strncmp(d, "SCAN", 4) == 0 || strstr(d, "TEMP B-TREE") ||
+                  strstr(d, "LIST SUBQUERY") ||
+                  (contacts ? strstr(d, "encounters") && !strstr(d, "encounters_participant")
+                            : strstr(d, "measures_pairs") != NULL);
+        if (bad) {
+            fail_msg("%s reads or sorts too much: %s", stmt, d);
+        }
+        rows++;
+    }
+    sqlite3_finalize(st);
+    assert_true(rows > 0);
+}
+
 static void test_refresh_reads_only_the_group(void **state)
 {
     (void)state;
@@ -1202,52 +1233,16 @@ static void test_refresh_reads_only_the_group(void **state)
     struct cb_store *s = open_fresh(dir, sizeof(dir));
     struct cb_conn *c;
     assert_int_equal(cb_store_conn(s, &c), CB_OK);
+    static const char *const group[] = {"bmi", "p1"};
     for (int i = 0; cb_migrations_measures_refresh[i]; i++) {
-        char sql[8192];
-        int n =
-            snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", cb_migrations_measures_refresh[i]);
-        assert_true(n > 0 && (size_t)n < sizeof(sql));
-        sqlite3_stmt *st;
-        assert_int_equal(sqlite3_prepare_v2(cb_conn_db(c), sql, -1, &st, NULL), SQLITE_OK);
-        sqlite3_bind_text(st, 1, "bmi", -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, "p1", -1, SQLITE_STATIC);
-        int rows = 0;
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            const char *d = (const char *)sqlite3_column_text(st, 3);
-            assert_non_null(d);
-            if (strstr(d, "measures_pairs") || strncmp(d, "SCAN", 4) == 0 ||
-                strstr(d, "TEMP B-TREE") || strstr(d, "LIST SUBQUERY")) {
-                fail_msg("statement %d reads or sorts too much: %s", i, d);
-            }
-            rows++;
-        }
-        sqlite3_finalize(st);
-        assert_true(rows > 0);
+        assert_group_plan(c, cb_migrations_measures_refresh[i], group, 2, 0);
     }
     /* the contact counts' refresh: the person's contacts of the period by
      * encounters_participant, never the team's (encounters_report, team_time) */
+    static const char *const month[] = {"prestwich", "2026-01", "p1"};
+    static const char *const year[] = {"prestwich", "2026", "p1"};
     for (int i = 0; cb_migrations_contacts_refresh[i]; i++) {
-        char sql[8192];
-        int n =
-            snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", cb_migrations_contacts_refresh[i]);
-        assert_true(n > 0 && (size_t)n < sizeof(sql));
-        sqlite3_stmt *st;
-        assert_int_equal(sqlite3_prepare_v2(cb_conn_db(c), sql, -1, &st, NULL), SQLITE_OK);
-        sqlite3_bind_text(st, 1, "prestwich", -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, i < 2 ? "2026-01" : "2026", -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, "p1", -1, SQLITE_STATIC);
-        int rows = 0;
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            const char *d = (const char *)sqlite3_column_text(st, 3);
-            assert_non_null(d);
-            if (strncmp(d, "SCAN", 4) == 0 || strstr(d, "TEMP B-TREE") ||
-                (strstr(d, "encounters") && !strstr(d, "encounters_participant"))) {
-                fail_msg("contacts statement %d reads or sorts too much: %s", i, d);
-            }
-            rows++;
-        }
-        sqlite3_finalize(st);
-        assert_true(rows > 0);
+        assert_group_plan(c, cb_migrations_contacts_refresh[i], i < 2 ? month : year, 3, 1);
     }
     cb_store_close(s);
 }
@@ -1343,6 +1338,16 @@ static void contacts_text(struct cb_conn *c, char *out, size_t len)
     cb_stmt_done(st);
 }
 
+/* c's derived columns and contact counts are the texts want and cwant. */
+static void derived_as(struct cb_conn *c, const char *want, const char *cwant)
+{
+    char got[16384], cgot[4096];
+    baselines_text(c, got, sizeof(got));
+    contacts_text(c, cgot, sizeof(cgot));
+    assert_string_equal(got, want);
+    assert_string_equal(cgot, cwant);
+}
+
 /*
  * A sync connection has no triggers: its writes note the groups they touch
  * and cb_conn_commit recomputes each (derived.h).  The result is what the
@@ -1355,7 +1360,7 @@ static void contacts_text(struct cb_conn *c, char *out, size_t len)
 static void test_sync_connection_derived_match_triggers(void **state)
 {
     (void)state;
-    char dir1[256], dir2[256], with[16384], synced[16384], cwith[4096], csynced[4096];
+    char dir1[256], dir2[256], with[16384], cwith[4096];
     struct cb_store *s1 = open_fresh(dir1, sizeof(dir1));
     struct cb_store *s2 = open_fresh(dir2, sizeof(dir2));
     struct cb_conn *c1, *c2;
@@ -1400,10 +1405,7 @@ static void test_sync_connection_derived_match_triggers(void **state)
     assert_int_equal(query_int(c2, "SELECT count(*) FROM measure_latest"), 0);
     assert_int_equal(query_int(c2, "SELECT count(*) FROM contact_months"), 0);
     assert_int_equal(cb_conn_commit(c2), CB_OK);
-    baselines_text(c2, synced, sizeof(synced));
-    contacts_text(c2, csynced, sizeof(csynced));
-    assert_string_equal(synced, with);
-    assert_string_equal(csynced, cwith);
+    derived_as(c2, with, cwith);
 
     /* Rolled back: neither the rows nor their groups stay; the next commit
      * recomputes only its own. */
@@ -1416,10 +1418,7 @@ static void test_sync_connection_derived_match_triggers(void **state)
     assert_int_equal(cb_conn_begin(c2), CB_OK);
     assert_int_equal(cb_conn_refresh_derived(c2), CB_OK);
     assert_int_equal(cb_conn_commit(c2), CB_OK);
-    baselines_text(c2, synced, sizeof(synced));
-    contacts_text(c2, csynced, sizeof(csynced));
-    assert_string_equal(synced, with);
-    assert_string_equal(csynced, cwith);
+    derived_as(c2, with, cwith);
 
     /* cb_conn_refresh_derived inside the transaction: read back before the commit. */
     assert_int_equal(cb_conn_begin(c2), CB_OK);
