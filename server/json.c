@@ -133,7 +133,7 @@ int cb_json_buf_add_string(struct cb_buf *b, const char *s)
             b->data[start] = '\0';
             return CB_EINVAL;
         }
-        /* the two-character escapes jansson writes, else \uXXXX in upper case
+        /* the two-character escapes jansson writes, else "\\u" and four upper-case hex digits
          * (past the BMP a UTF-16 surrogate pair) */
         static const char short_from[] = "\"\\\b\f\n\r\t", short_to[] = "\"\\bfnrt";
         const char *sh = cp > 0 && cp < 0x80 ? strchr(short_from, (int)cp) : NULL;
