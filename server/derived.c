@@ -47,8 +47,9 @@ struct cb_derived {
     sqlite3 *db;
     struct key **slots; /* NULL or a malloc'd key */
     size_t nslots, used;
-    int failed;     /* first error while noting (reported by the next refresh) */
-    int refreshing; /* the refresh's own writes are not noted */
+    int failed;          /* first error while noting (reported by the next refresh) */
+    int refreshing;      /* the refresh's own writes are not noted */
+    int audit_rewritten; /* an audit event was updated or deleted: never committed */
     /* column indexes, read from the schema when attached (-1: no such column) */
     int m_instrument, m_participant;
     int e_team, e_occurred, e_participant;
@@ -196,21 +197,24 @@ static void on_write(void *arg, sqlite3 *db, int op, const char *zdb, const char
     struct cb_derived *d = arg;
     (void)k1;
     (void)k2;
-    if (d->refreshing || d->failed || strcmp(zdb, "main") != 0) {
+    if (strcmp(zdb, "main") != 0) {
+        return;
+    }
+    if (op != SQLITE_INSERT && strcmp(table, "audit_events") == 0) {
+        /* the log's append-only triggers (migration 1) are off here too: the
+         * commit hook refuses the transaction instead */
+        d->audit_rewritten = 1;
+        return;
+    }
+    if (d->refreshing || d->failed) {
         return;
     }
     int measures = strcmp(table, "measures") == 0;
     if (!measures && strcmp(table, "encounters") != 0) {
         return;
     }
-    /* A write outside a transaction would commit before any refresh. */
-    assert(!sqlite3_get_autocommit(db));
-    if (measures && (d->m_instrument < 0 || d->m_participant < 0)) {
-        return;
-    }
-    if (!measures && (d->e_team < 0 || d->e_occurred < 0 || d->e_participant < 0)) {
-        return;
-    }
+    /* (A write outside a transaction would commit before any refresh: the
+     * commit hook refuses it, on_commit.) */
     int rc = CB_OK;
     if (op == SQLITE_DELETE || op == SQLITE_UPDATE) {
         rc = measures ? note_measure(d, db, 1) : note_contact(d, db, 1);
@@ -221,6 +225,22 @@ static void on_write(void *arg, sqlite3 *db, int op, const char *zdb, const char
     if (rc) {
         d->failed = rc;
     }
+}
+
+/*
+ * sqlite3_commit_hook callback: non-zero turns the commit into a rollback.
+ * Nothing noted may commit unrecomputed (a write outside cb_conn_begin /
+ * cb_conn_commit, or a COMMIT that bypassed the refresh), nor a transaction
+ * that rewrote the audit log.
+ */
+static int on_commit(void *arg)
+{
+    struct cb_derived *d = arg;
+    int refuse = d->used > 0 || d->failed || d->audit_rewritten;
+    if (refuse) {
+        cb_derived_forget(d);
+    }
+    return refuse;
 }
 
 /* The index of column name in table of db (PRAGMA table_info), or -1. */
@@ -259,7 +279,13 @@ int cb_derived_attach(sqlite3 *db, struct cb_derived **out)
     d->e_team = column_index(db, "encounters", "team");
     d->e_occurred = column_index(db, "encounters", "occurred_at");
     d->e_participant = column_index(db, "encounters", "participant_id");
+    if (d->m_instrument < 0 || d->m_participant < 0 || d->e_team < 0 || d->e_occurred < 0 ||
+        d->e_participant < 0) {
+        free(d); /* not a migrated coachbox database */
+        return CB_EDB;
+    }
     sqlite3_preupdate_hook(db, on_write, d);
+    sqlite3_commit_hook(db, on_commit, d);
     *out = d;
     return CB_OK;
 }
@@ -348,6 +374,7 @@ void cb_derived_forget(struct cb_derived *d)
     }
     assert(d->used == 0);
     d->failed = 0;
+    d->audit_rewritten = 0;
     /* a batch that touched many groups gives its table back */
     if (d->nslots > 4 * SET_MIN) {
         free(d->slots);
@@ -367,6 +394,7 @@ void cb_derived_free(struct cb_derived *d)
         return;
     }
     sqlite3_preupdate_hook(d->db, NULL, NULL);
+    sqlite3_commit_hook(d->db, NULL, NULL);
     cb_derived_forget(d);
     free(d->slots);
     for (int i = 0; i < NSTMT_M; i++) {

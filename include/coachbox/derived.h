@@ -13,7 +13,11 @@
  * the group of every measures and encounters row written (before and after the
  * write), and cb_derived_refresh recomputes each noted group once from its rows
  * (cb_migrations_measures_refresh, cb_migrations_contacts_refresh), which leaves
- * them as the triggers would have.  store.c calls it in cb_conn_commit.
+ * them as the triggers would have.  store.c calls it in cb_conn_commit.  A
+ * commit hook refuses (rolls back) any commit while groups are noted and not
+ * recomputed - a write outside a transaction, a COMMIT that bypassed
+ * cb_conn_commit - and any transaction that updated or deleted an audit event
+ * (the audit log's append-only triggers are off here too).
  */
 #ifndef COACHBOX_DERIVED_H
 #define COACHBOX_DERIVED_H
@@ -26,8 +30,9 @@ struct cb_derived;
 /*
  * Turn db's triggers off and note its writes from now on in a new *out (the
  * caller frees it with cb_derived_free before closing db).  Statements db
- * prepared before keep their triggers: call this on a new connection.
- * CB_ENOMEM, or a store error if db cannot be configured.
+ * prepared before keep their triggers: call this on a new connection to a
+ * migrated database (CB_EDB when it lacks the measures' or encounters'
+ * columns).  CB_ENOMEM, or a store error if db cannot be configured.
  */
 int cb_derived_attach(sqlite3 *db, struct cb_derived **out);
 /* Recompute every group noted since the last refresh or forget, on d's

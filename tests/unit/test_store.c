@@ -18,6 +18,7 @@
 #include "coachbox/store.h"
 
 #include "../../server/migrations.h"
+#include "coachbox/derived.h"
 #include "unit_store.h"
 
 /* ------------------------------------------------------------------------ */
@@ -1078,84 +1079,47 @@ static void test_audit_events_append_only(void **state)
 /* Derived rows on sync connections (derived.h) against the triggers         */
 /* ------------------------------------------------------------------------ */
 
-/* Writes to measures, each with the (instrument, participant) groups of its old
- * and new rows that the measures' triggers refresh (NULL: none), and for a
- * change of instrument the old group. */
-static const struct {
-    const char *sql;
-    const char *groups[4]; /* instrument, participant pairs */
-    const char *before[2];
-} baseline_writes[] = {
+/* Writes to measures: inserts, then updates of every watched column (a move to
+ * another person, to and from instruments with pairs), a tombstone, a delete. */
+static const char *const baseline_writes[] = {
 #define M(id, inst, pid, tp, at, complete, score, team, result)                                    \
     "INSERT INTO measures(id, instrument, participant_id, timepoint, taken_at, responses, "        \
     "rule_version, complete, score, team, result, created_at, updated_at) VALUES ('" id            \
     "', '" inst "', '" pid "', '" tp "', '" at "', '{}', 'r1', " complete ", " score ", '" team    \
     "', " result ", '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')"
-    {M("m1", "bmi", "p1", "baseline", "2026-01-03", "1", "27.5", "t1",
-       "'{\"raw\":{\"weight_kg\":80.5}}'"),
-     {"bmi", "p1"},
-     {NULL}},
-    {M("m2", "bmi", "p1", "baseline", "2026-01-02", "1", "28.5", "t2",
-       "'{\"raw\":{\"weight_kg\":82}}'"),
-     {"bmi", "p1"},
-     {NULL}},
-    {M("m3", "bmi", "p1", "follow_up", "2026-02-01", "1", "26.0", "t1",
-       "'{\"raw\":{\"weight_kg\":\"heavy\"}}'"),
-     {"bmi", "p1"},
-     {NULL}},
-    {M("m4", "bmi", "p1", "baseline", "2026-01-01", "0", "30.0", "t1", "NULL"),
-     {"bmi", "p1"},
-     {NULL}},
-    {M("m5", "swemwbs", "p1", "baseline", "2026-01-05", "1", "40", "t1", "NULL"),
-     {"swemwbs", "p1"},
-     {NULL}},
-    {M("m6", "swemwbs", "p2", "baseline", "2026-01-05", "1", "NULL", "t1", "NULL"),
-     {"swemwbs", "p2"},
-     {NULL}},
-    {M("m7", "ons4", "p2", "baseline", "2026-01-04", "1", "NULL", "t1",
-       "'{\"raw\":{\"q1\":7,\"q2\":6,\"q3\":3,\"q4\":2}}'"),
-     {"ons4", "p2"},
-     {NULL}},
-    {M("m8", "phq9", "p2", "baseline", "2026-01-04", "1", "9", "t1", "NULL"),
-     {"phq9", "p2"},
-     {NULL}},
-    {M("m9", "bmi", "p2", "baseline", "2026-01-09", "1", "31", "t2",
-       "'{\"raw\":{\"weight_kg\":90}}'"),
-     {"bmi", "p2"},
-     {NULL}},
-    {M("m10", "bmi", "p2", "follow_up", "2026-03-09", "1", "29", "t2",
-       "'{\"raw\":{\"weight_kg\":86.25}}'"),
-     {"bmi", "p2"},
-     {NULL}},
-    {M("m11", "ons4", "p2", "follow_up", "2026-03-04", "1", "NULL", "t1",
-       "'{\"raw\":{\"q1\":8,\"q2\":7}}'"),
-     {"ons4", "p2"},
-     {NULL}},
+    M("m1", "bmi", "p1", "baseline", "2026-01-03", "1", "27.5", "t1",
+      "'{\"raw\":{\"weight_kg\":80.5}}'"),
+    M("m2", "bmi", "p1", "baseline", "2026-01-02", "1", "28.5", "t2",
+      "'{\"raw\":{\"weight_kg\":82}}'"),
+    M("m3", "bmi", "p1", "follow_up", "2026-02-01", "1", "26.0", "t1",
+      "'{\"raw\":{\"weight_kg\":\"heavy\"}}'"),
+    M("m4", "bmi", "p1", "baseline", "2026-01-01", "0", "30.0", "t1", "NULL"),
+    M("m5", "swemwbs", "p1", "baseline", "2026-01-05", "1", "40", "t1", "NULL"),
+    M("m6", "swemwbs", "p2", "baseline", "2026-01-05", "1", "NULL", "t1", "NULL"),
+    M("m7", "ons4", "p2", "baseline", "2026-01-04", "1", "NULL", "t1",
+      "'{\"raw\":{\"q1\":7,\"q2\":6,\"q3\":3,\"q4\":2}}'"),
+    M("m8", "phq9", "p2", "baseline", "2026-01-04", "1", "9", "t1", "NULL"),
+    M("m9", "bmi", "p2", "baseline", "2026-01-09", "1", "31", "t2",
+      "'{\"raw\":{\"weight_kg\":90}}'"),
+    M("m10", "bmi", "p2", "follow_up", "2026-03-09", "1", "29", "t2",
+      "'{\"raw\":{\"weight_kg\":86.25}}'"),
+    M("m11", "ons4", "p2", "follow_up", "2026-03-04", "1", "NULL", "t1",
+      "'{\"raw\":{\"q1\":8,\"q2\":7}}'"),
 #undef M
-    {"UPDATE measures SET taken_at = '2026-01-10' WHERE id = 'm2'", {"bmi", "p1"}, {NULL}},
-    {"UPDATE measures SET timepoint = 'follow_up' WHERE id = 'm1'", {"bmi", "p1"}, {NULL}},
-    {"UPDATE measures SET team = 't2' WHERE id = 'm1'", {"bmi", "p1"}, {NULL}},
-    {"UPDATE measures SET complete = 1 WHERE id = 'm4'", {"bmi", "p1"}, {NULL}},
-    {"UPDATE measures SET responses = '{\"a\":1}' WHERE id = 'm3'", {NULL}, {NULL}},
-    {"UPDATE measures SET result = '{\"raw\":{\"q1\":9,\"q2\":1,\"q3\":0,\"q4\":10}}' "
-     "WHERE id = 'm7'",
-     {"ons4", "p2"},
-     {NULL}},
-    {"UPDATE measures SET participant_id = 'p2' WHERE id = 'm2'",
-     {"bmi", "p1", "bmi", "p2"},
-     {NULL}},
-    {"UPDATE measures SET instrument = 'phq9' WHERE id = 'm9'",
-     {"bmi", "p2", "phq9", "p2"},
-     {"bmi", "p2"}},
-    {"UPDATE measures SET instrument = 'phq9' WHERE id = 'm11'",
-     {"ons4", "p2", "phq9", "p2"},
-     {"ons4", "p2"}},
-    {"UPDATE measures SET instrument = 'swemwbs' WHERE id = 'm8'",
-     {"phq9", "p2", "swemwbs", "p2"},
-     {"phq9", "p2"}},
-    {"UPDATE measures SET deleted = 1 WHERE id = 'm5'", {"swemwbs", "p1"}, {NULL}},
-    {"UPDATE measures SET score = 41 WHERE id = 'm6'", {"swemwbs", "p2"}, {NULL}},
-    {"DELETE FROM measures WHERE id = 'm4'", {"bmi", "p1"}, {NULL}},
+    "UPDATE measures SET taken_at = '2026-01-10' WHERE id = 'm2'",
+    "UPDATE measures SET timepoint = 'follow_up' WHERE id = 'm1'",
+    "UPDATE measures SET team = 't2' WHERE id = 'm1'",
+    "UPDATE measures SET complete = 1 WHERE id = 'm4'",
+    "UPDATE measures SET responses = '{\"a\":1}' WHERE id = 'm3'",
+    "UPDATE measures SET result = '{\"raw\":{\"q1\":9,\"q2\":1,\"q3\":0,\"q4\":10}}' "
+    "WHERE id = 'm7'",
+    "UPDATE measures SET participant_id = 'p2' WHERE id = 'm2'",
+    "UPDATE measures SET instrument = 'phq9' WHERE id = 'm9'",
+    "UPDATE measures SET instrument = 'phq9' WHERE id = 'm11'",
+    "UPDATE measures SET instrument = 'swemwbs' WHERE id = 'm8'",
+    "UPDATE measures SET deleted = 1 WHERE id = 'm5'",
+    "UPDATE measures SET score = 41 WHERE id = 'm6'",
+    "DELETE FROM measures WHERE id = 'm4'",
 };
 
 /* Every measure's derived columns on c, one line each in id order, then
@@ -1313,6 +1277,7 @@ static const char *const contact_writes[] = {
     "UPDATE encounters SET participant_id = 'p2', type = 'phone' WHERE id = 'e6'",
     "UPDATE encounters SET occurred_at = '2026-01-06T10:00:00.000Z' WHERE id = 'e5'",
     "DELETE FROM encounters WHERE id = 'e4'",
+    "UPDATE encounters SET team = 't3' WHERE participant_id = 'p1'",
 };
 
 /* contact_months and contact_years on c, one line a row, in key order. */
@@ -1336,6 +1301,23 @@ static void contacts_text(struct cb_conn *c, char *out, size_t len)
         }
     }
     cb_stmt_done(st);
+}
+
+/* Run on c, in one transaction, the inserts (phase 0) or the other writes
+ * (phase 1) of baseline_writes and contact_writes. */
+static void derived_writes(struct cb_conn *c, int phase)
+{
+    assert_int_equal(cb_conn_begin(c), CB_OK);
+    for (int list = 0; list < 2; list++) {
+        const char *const *w = list ? contact_writes : baseline_writes;
+        size_t n = list ? sizeof(contact_writes) / sizeof(contact_writes[0])
+                        : sizeof(baseline_writes) / sizeof(baseline_writes[0]);
+        for (size_t i = 0; i < n; i++) {
+            if ((strncmp(w[i], "INSERT", 6) == 0) == (phase == 0)) {
+                assert_int_equal(cb_conn_exec(c, w[i]), CB_OK);
+            }
+        }
+    }
 }
 
 /* c's derived columns and contact counts are the texts want and cwant. */
@@ -1364,19 +1346,15 @@ static void test_sync_connection_derived_match_triggers(void **state)
     struct cb_store *s1 = open_fresh(dir1, sizeof(dir1));
     struct cb_store *s2 = open_fresh(dir2, sizeof(dir2));
     struct cb_conn *c1, *c2;
-    size_t nw = sizeof(baseline_writes) / sizeof(baseline_writes[0]);
-    size_t ncw = sizeof(contact_writes) / sizeof(contact_writes[0]);
     /* The triggers, after every write: an ordinary connection (foreign keys off
-     * for these person-less rows). */
+     * for these person-less rows); the inserts, then in a second transaction
+     * the moves, tombstones and deletes (whose old groups only the rows as
+     * they were name). */
     assert_int_equal(cb_store_conn(s1, &c1), CB_OK);
     assert_int_equal(cb_conn_exec(c1, "PRAGMA foreign_keys=OFF"), CB_OK);
-    assert_int_equal(cb_conn_begin(c1), CB_OK);
-    for (size_t i = 0; i < nw; i++) {
-        assert_int_equal(cb_conn_exec(c1, baseline_writes[i].sql), CB_OK);
-    }
-    for (size_t i = 0; i < ncw; i++) {
-        assert_int_equal(cb_conn_exec(c1, contact_writes[i]), CB_OK);
-    }
+    derived_writes(c1, 0);
+    assert_int_equal(cb_conn_commit(c1), CB_OK);
+    derived_writes(c1, 1);
     assert_int_equal(cb_conn_commit(c1), CB_OK);
     baselines_text(c1, with, sizeof(with));
     contacts_text(c1, cwith, sizeof(cwith));
@@ -1386,29 +1364,28 @@ static void test_sync_connection_derived_match_triggers(void **state)
     assert_non_null(strstr(with, "m9 9 NULL NULL NULL NULL NULL NULL NULL NULL NULL NULL NULL "
                                  "NULL NULL NULL NULL NULL NULL NULL\n"));
     assert_non_null(strstr(with, "p2 ons4 7 2026-01-04 1\n"));
-    assert_non_null(strstr(cwith, "m t1 2026-02 p1 1 0 0 1 0 0 0\n"));
+    assert_non_null(strstr(cwith, "m t3 2026-02 p1 2 0 0 1 0 0 1\n"));
+    assert_non_null(strstr(cwith, "y t3 2026 p1 2 0 0 1 0 0 1\n"));
     assert_non_null(strstr(cwith, "m t2 2026-01 p2 1 0 0 0 1 0 0\n"));
     assert_non_null(strstr(cwith, "y t2 2026 p2 2 0 0 1 1 0 0\n"));
-    assert_non_null(strstr(cwith, "m t2 2026-02 p1 1 0 0 0 0 0 1\n"));
     assert_null(strstr(cwith, "2025"));
+    assert_null(strstr(cwith, "t1 ")); /* every group moved out of t1 is gone */
 
-    /* The sync connection: nothing derived until the commit. */
+    /* The sync connection, the same two transactions: nothing derived until a
+     * commit; then what the triggers left. */
     assert_int_equal(cb_store_sync_conn(s2, &c2), CB_OK);
-    assert_int_equal(cb_conn_begin(c2), CB_OK);
-    for (size_t i = 0; i < nw; i++) {
-        assert_int_equal(cb_conn_exec(c2, baseline_writes[i].sql), CB_OK);
-    }
-    for (size_t i = 0; i < ncw; i++) {
-        assert_int_equal(cb_conn_exec(c2, contact_writes[i]), CB_OK);
-    }
+    derived_writes(c2, 0);
     assert_int_equal(query_int(c2, "SELECT count(*) FROM measures WHERE pb_at IS NOT NULL"), 0);
     assert_int_equal(query_int(c2, "SELECT count(*) FROM measure_latest"), 0);
     assert_int_equal(query_int(c2, "SELECT count(*) FROM contact_months"), 0);
     assert_int_equal(cb_conn_commit(c2), CB_OK);
+    assert_true(query_int(c2, "SELECT count(*) FROM contact_months WHERE team = 't1'") > 0);
+    derived_writes(c2, 1);
+    assert_int_equal(cb_conn_commit(c2), CB_OK);
     derived_as(c2, with, cwith);
 
-    /* Rolled back: neither the rows nor their groups stay; the next commit
-     * recomputes only its own. */
+    /* Rolled back: the rows go and so do their groups (derived_noted, below,
+     * counts them); the data is as it was. */
     assert_int_equal(cb_conn_begin(c2), CB_OK);
     assert_int_equal(cb_conn_exec(c2, "UPDATE measures SET taken_at = '2025-12-01' WHERE id = "
                                       "'m6'"),
@@ -1445,11 +1422,111 @@ static void test_sync_connection_derived_match_triggers(void **state)
     cb_store_close(s2);
 }
 
+/* Run sql on raw db; its SQLite result code. */
+static int raw_run(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/* count(*) of sql on raw db. */
+static int raw_count(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/*
+ * derived.c on a connection of its own: the groups each write notes (a move
+ * notes the group left and the group joined), a rollback's notes dropped, and
+ * the commit hook: nothing noted commits unrecomputed (a write outside a
+ * transaction, a COMMIT past the refresh), and the audit log stays append-only
+ * although its triggers are off.  A database without the tables is refused.
+ */
+static void test_derived_notes_and_commit_guard(void **state)
+{
+    (void)state;
+    char dir[256], path[320];
+    struct cb_store *s = open_fresh(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/coachbox.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_extended_result_codes(db, 1);
+    struct cb_derived *d = NULL;
+    assert_int_equal(cb_derived_attach(db, &d), CB_OK);
+#define ENC(id, team, at)                                                                          \
+    "INSERT INTO encounters(id, participant_id, type, occurred_at, team, created_at, updated_at)"  \
+    " VALUES ('" id "', 'p1', 'phone', '" at "', '" team "', 't', 't')"
+    assert_int_equal(raw_run(db, "BEGIN"), SQLITE_OK);
+    assert_int_equal(raw_run(db, ENC("e1", "t1", "2026-01-05T10:00:00.000Z")), SQLITE_OK);
+    assert_int_equal(cb_derived_pending(d), 2); /* its month and its year */
+    assert_int_equal(raw_run(db, ENC("e2", "t1", "2026-01-06 10:00")), SQLITE_OK);
+    assert_int_equal(cb_derived_pending(d), 2); /* the same month and year */
+    assert_int_equal(raw_run(db, ENC("e3", "t1", "2026")), SQLITE_OK);
+    assert_int_equal(cb_derived_pending(d), 2); /* too short to be counted */
+    assert_int_equal(raw_run(db, "UPDATE encounters SET team = 't2' WHERE id = 'e1'"), SQLITE_OK);
+    assert_int_equal(cb_derived_pending(d), 4); /* and t2's */
+    assert_int_equal(raw_run(db, "INSERT INTO measures(id, participant_id, instrument, timepoint,"
+                                 " taken_at, responses, rule_version, complete, team, created_at,"
+                                 " updated_at) VALUES ('m1', 'p1', 'bmi', 'baseline', 't', '{}',"
+                                 " 'r', 1, 't1', 't', 't')"),
+                     SQLITE_OK);
+    assert_int_equal(raw_run(db, "UPDATE measures SET instrument = 'phq9' WHERE id = 'm1'"),
+                     SQLITE_OK);
+    assert_int_equal(cb_derived_pending(d), 6); /* (bmi, p1) and (phq9, p1) */
+    assert_int_equal(raw_run(db, "ROLLBACK"), SQLITE_OK);
+    cb_derived_forget(d);
+    assert_int_equal(cb_derived_pending(d), 0);
+
+    /* outside a transaction: refused at its commit, nothing stays */
+    assert_int_equal(raw_run(db, ENC("e4", "t1", "2026-01-05T10:00:00.000Z")),
+                     SQLITE_CONSTRAINT_COMMITHOOK);
+    assert_int_equal(raw_count(db, "SELECT count(*) FROM encounters"), 0);
+    /* a COMMIT past the refresh: rolled back */
+    assert_int_equal(raw_run(db, "BEGIN"), SQLITE_OK);
+    assert_int_equal(raw_run(db, ENC("e5", "t1", "2026-01-05T10:00:00.000Z")), SQLITE_OK);
+    assert_int_equal(raw_run(db, "COMMIT"), SQLITE_CONSTRAINT_COMMITHOOK);
+    assert_true(sqlite3_get_autocommit(db));
+    assert_int_equal(raw_count(db, "SELECT count(*) FROM encounters"), 0);
+    /* with it: committed, counted */
+    assert_int_equal(raw_run(db, "BEGIN"), SQLITE_OK);
+    assert_int_equal(raw_run(db, ENC("e6", "t1", "2026-01-05T10:00:00.000Z")), SQLITE_OK);
+    assert_int_equal(cb_derived_refresh(d), CB_OK);
+    assert_int_equal(raw_run(db, "COMMIT"), SQLITE_OK);
+    assert_int_equal(raw_count(db, "SELECT count(*) FROM contact_months WHERE team = 't1' AND "
+                                   "month = '2026-01' AND n = 1"),
+                     1);
+    assert_int_equal(raw_count(db, "SELECT count(*) FROM contact_years WHERE year = '2026'"), 1);
+#undef ENC
+
+    /* the audit log: appended to, never rewritten */
+    assert_int_equal(raw_run(db, "INSERT INTO audit_events(at, action) VALUES ('t', 'a')"),
+                     SQLITE_OK);
+    assert_int_equal(raw_run(db, "BEGIN; UPDATE audit_events SET detail = 'x'"), SQLITE_OK);
+    assert_int_equal(raw_run(db, "COMMIT"), SQLITE_CONSTRAINT_COMMITHOOK);
+    assert_int_equal(raw_run(db, "DELETE FROM audit_events"), SQLITE_CONSTRAINT_COMMITHOOK);
+    assert_int_equal(raw_count(db, "SELECT count(*) FROM audit_events WHERE action = 'a' AND "
+                                   "detail IS NULL"),
+                     1);
+    cb_derived_free(d);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    cb_store_close(s);
+
+    /* not a coachbox database */
+    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+    assert_int_equal(cb_derived_attach(db, &d), CB_EDB);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_creates_dir_and_db),
         cmocka_unit_test(test_sync_connection_derived_match_triggers),
+        cmocka_unit_test(test_derived_notes_and_commit_guard),
         cmocka_unit_test(test_refresh_reads_only_the_group),
         cmocka_unit_test(test_measures_triggers_no_temp_btrees),
         cmocka_unit_test(test_schema_version_and_seeded_teams),
