@@ -232,11 +232,11 @@ static int conn_open(struct cb_store *s, int fk, struct cb_conn **out)
     }
     /* cache_size: each connection's page cache is bounded (CB_PAGE_CACHE_KB);
      * the OS page cache still holds the file, so a miss is a memory copy.  A sync
-     * connection keeps its statement journals in memory (temp_store): an applied
-     * row fires triggers (measures, contact counts), so each insert journals the
-     * pages it changes, and past 64 KiB SQLite wrote that journal to a temporary
-     * file, a pwrite per page: ~600,000 of them in a fresh site's pull of 100,000
-     * records, on central's push likewise. */
+     * connection keeps its statement journals in memory (temp_store): a
+     * statement writing many rows (a per-group recompute, a purge) journals the
+     * pages it changes, and past 64 KiB SQLite would write that journal to a
+     * temporary file, a pwrite per page (~600,000 in a fresh site's pull when
+     * applied rows still fired triggers). */
     rc = cb_conn_exec(c, fk ? "PRAGMA synchronous=FULL; PRAGMA cache_size=" CB_PAGE_CACHE_KB ";"
                               "PRAGMA foreign_keys=ON; PRAGMA trusted_schema=OFF;"
                             : "PRAGMA synchronous=FULL; PRAGMA cache_size=" CB_SYNC_PAGE_CACHE_KB
