@@ -29,8 +29,17 @@
 #define NSTMT_C 4          /* the contacts refresh statements */
 #define NPARTS  3
 
-/* A noted group: kind, then n bytes of length-prefixed parts. */
+/* The contact types counted in their own column of contact_months/years, in
+ * column order after n (migration 13). */
+static const char *const contact_types[] = {"drop_in", "one_to_one", "phone",
+                                            "video",   "group",      "dna"};
+#define NTYPES (sizeof(contact_types) / sizeof(contact_types[0]))
+
+/* A noted group: kind, then n bytes of length-prefixed parts.  A contacts
+ * group ('c', 'y') also carries the change of its counts (n, then one per
+ * contact type) the transaction's writes make. */
 struct key {
+    int64_t delta[1 + NTYPES];
     size_t n;
     char b[];
 };
@@ -52,7 +61,7 @@ struct cb_derived {
     int audit_rewritten; /* an audit event was updated or deleted: never committed */
     /* column indexes, read from the schema when attached (-1: no such column) */
     int m_instrument, m_participant;
-    int e_team, e_occurred, e_participant;
+    int e_team, e_occurred, e_participant, e_type, e_deleted;
     sqlite3_stmt *m_stmt[NSTMT_M]; /* prepared on first use */
     sqlite3_stmt *c_stmt[NSTMT_C];
 };
@@ -95,8 +104,9 @@ static int set_grow(struct cb_derived *d)
     return CB_OK;
 }
 
-/* Add the key kp describes unless it is there. */
-static int set_add(struct cb_derived *d, const struct key_parts *kp)
+/* Add the key kp describes unless it is there; *out (when not NULL) is then
+ * the set's key (owned by the set, valid until the next add or forget). */
+static int set_add(struct cb_derived *d, const struct key_parts *kp, struct key **out)
 {
     size_t n = 1;
     for (int i = 0; i < kp->nparts; i++) {
@@ -109,6 +119,7 @@ static int set_add(struct cb_derived *d, const struct key_parts *kp)
     if (!k) {
         return CB_ENOMEM;
     }
+    memset(k->delta, 0, sizeof(k->delta));
     k->n = n;
     k->b[0] = kp->kind;
     size_t at = 1;
@@ -131,11 +142,17 @@ static int set_add(struct cb_derived *d, const struct key_parts *kp)
     for (; d->slots[j]; j = (j + 1) & (d->nslots - 1)) {
         if (d->slots[j]->n == n && memcmp(d->slots[j]->b, k->b, n) == 0) {
             free(k);
+            if (out) {
+                *out = d->slots[j];
+            }
             return CB_OK;
         }
     }
     d->slots[j] = k;
     d->used++;
+    if (out) {
+        *out = k;
+    }
     return CB_OK;
 }
 
@@ -164,24 +181,81 @@ static int note_measure(struct cb_derived *d, sqlite3 *db, int old)
     struct key_parts kp = {'m', 0, {NULL}, {0}};
     part(&kp, row_value(db, old, d->m_instrument), SIZE_MAX);
     part(&kp, row_value(db, old, d->m_participant), SIZE_MAX);
-    return set_add(d, &kp);
+    return set_add(d, &kp, NULL);
 }
 
-/* Note the month and the year of the encounters row being written. */
+/*
+ * Is v a canonical time, as CB_CANON_TIME (migrations.h) decides in SQL: 24
+ * characters "YYYY-MM-DDTHH:MM:SS.mmmZ" of digits and those literals, month 01
+ * to 12, day at least 01?  (A value of another type never is: a number's text
+ * has none of the literals, and SQL reads a blob's bytes as this does.)
+ */
+static int canonical_time(sqlite3_value *v)
+{
+    static const char shape[] = "0000-00-00T00:00:00.000Z";
+    int t = v ? sqlite3_value_type(v) : SQLITE_NULL;
+    if (t != SQLITE_TEXT && t != SQLITE_BLOB) {
+        return 0;
+    }
+    const unsigned char *s = t == SQLITE_TEXT ? sqlite3_value_text(v) : sqlite3_value_blob(v);
+    if (!s || sqlite3_value_bytes(v) != 24) {
+        return 0;
+    }
+    for (int i = 0; i < 24; i++) {
+        if (shape[i] == '0' ? s[i] < '0' || s[i] > '9' : s[i] != (unsigned char)shape[i]) {
+            return 0;
+        }
+    }
+    return memcmp(s + 5, "01", 2) >= 0 && memcmp(s + 5, "12", 2) <= 0 &&
+           memcmp(s + 8, "01", 2) >= 0;
+}
+
+/* Is v, a row's deleted column, equal to 0 in SQL (an integer or a real zero)? */
+static int live(sqlite3_value *v)
+{
+    int t = v ? sqlite3_value_type(v) : SQLITE_NULL;
+    return (t == SQLITE_INTEGER && sqlite3_value_int64(v) == 0) ||
+           (t == SQLITE_FLOAT && sqlite3_value_double(v) == 0.0);
+}
+
+/*
+ * Count the encounters row being written (new image: +1) or out of its groups
+ * (old image: -1) in the delta of its month and its year, when it counts: live,
+ * with a canonical time - the triggers' condition (CX_ADD, CX_SUB).  The type
+ * adds to its own column when it is one of contact_types (SQL's "type = 'x'",
+ * binary text).
+ */
 static int note_contact(struct cb_derived *d, sqlite3 *db, int old)
 {
     sqlite3_value *at = row_value(db, old, d->e_occurred);
-    const unsigned char *ta = at ? sqlite3_value_text(at) : NULL;
-    if (!ta || sqlite3_value_bytes(at) < 7) {
-        return CB_OK; /* not a canonical time: never counted */
+    if (!live(row_value(db, old, d->e_deleted)) || !canonical_time(at)) {
+        return CB_OK; /* never counted */
     }
+    sqlite3_value *type = row_value(db, old, d->e_type);
+    const unsigned char *tt =
+        type && sqlite3_value_type(type) == SQLITE_TEXT ? sqlite3_value_text(type) : NULL;
+    size_t tlen = tt ? (size_t)sqlite3_value_bytes(type) : 0;
+    int col = -1;
+    for (size_t i = 0; tt && i < NTYPES; i++) {
+        if (strlen(contact_types[i]) == tlen && memcmp(tt, contact_types[i], tlen) == 0) {
+            col = (int)i;
+        }
+    }
+    int sign = old ? -1 : 1;
     int rc = CB_OK;
     for (int year = 0; year < 2 && rc == CB_OK; year++) {
         struct key_parts kp = {year ? 'y' : 'c', 0, {NULL}, {0}};
+        struct key *k = NULL;
         part(&kp, row_value(db, old, d->e_team), SIZE_MAX);
         part(&kp, at, year ? 4 : 7);
         part(&kp, row_value(db, old, d->e_participant), SIZE_MAX);
-        rc = set_add(d, &kp);
+        rc = set_add(d, &kp, &k);
+        if (rc == CB_OK) {
+            k->delta[0] += sign;
+            if (col >= 0) {
+                k->delta[1 + col] += sign;
+            }
+        }
     }
     return rc;
 }
@@ -279,8 +353,10 @@ int cb_derived_attach(sqlite3 *db, struct cb_derived **out)
     d->e_team = column_index(db, "encounters", "team");
     d->e_occurred = column_index(db, "encounters", "occurred_at");
     d->e_participant = column_index(db, "encounters", "participant_id");
+    d->e_type = column_index(db, "encounters", "type");
+    d->e_deleted = column_index(db, "encounters", "deleted");
     if (d->m_instrument < 0 || d->m_participant < 0 || d->e_team < 0 || d->e_occurred < 0 ||
-        d->e_participant < 0) {
+        d->e_participant < 0 || d->e_type < 0 || d->e_deleted < 0) {
         free(d); /* not a migrated coachbox database */
         return CB_EDB;
     }
@@ -290,9 +366,10 @@ int cb_derived_attach(sqlite3 *db, struct cb_derived **out)
     return CB_OK;
 }
 
-/* Run statement *slot (sql, prepared on first use) with the group's values. */
+/* Run statement *slot (sql, prepared on first use) with the group's values,
+ * then, when nums is not NULL, nnums integers. */
 static int run(struct cb_derived *d, sqlite3_stmt **slot, const char *sql, const char *const *vals,
-               const int *lens, int nvals)
+               const int *lens, int nvals, const int64_t *nums, int nnums)
 {
     if (!*slot &&
         sqlite3_prepare_v3(d->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK) {
@@ -302,13 +379,17 @@ static int run(struct cb_derived *d, sqlite3_stmt **slot, const char *sql, const
     for (int i = 0; i < nvals; i++) {
         sqlite3_bind_text(*slot, i + 1, vals[i], lens[i], SQLITE_STATIC);
     }
+    for (int i = 0; nums && i < nnums; i++) {
+        sqlite3_bind_int64(*slot, nvals + i + 1, nums[i]);
+    }
     int s = sqlite3_step(*slot);
     sqlite3_reset(*slot);
     sqlite3_clear_bindings(*slot);
     return s == SQLITE_DONE ? CB_OK : (cb_store_rc(s) ? cb_store_rc(s) : CB_EDB);
 }
 
-/* Recompute the group of key k. */
+/* Bring the derived rows of key k's group up to date (the refresh's statements
+ * for a measures group, the counts' delta for a contacts group). */
 static int refresh_key(struct cb_derived *d, const struct key *k)
 {
     const char *vals[NPARTS];
@@ -333,13 +414,25 @@ static int refresh_key(struct cb_derived *d, const struct key *k)
     } else if (k->b[0] == 'm' && n == 2) {
         for (int i = 0; rc == CB_OK && cb_migrations_measures_refresh[i]; i++) {
             assert(i < NSTMT_M);
-            rc = run(d, &d->m_stmt[i], cb_migrations_measures_refresh[i], vals, lens, 2);
+            rc = run(d, &d->m_stmt[i], cb_migrations_measures_refresh[i], vals, lens, 2, NULL, 0);
         }
     } else if ((k->b[0] == 'c' || k->b[0] == 'y') && n == 3) {
-        int first = k->b[0] == 'c' ? 0 : 2; /* months: statements 0-1; years: 2-3 */
-        for (int i = first; rc == CB_OK && i < first + 2; i++) {
-            assert(cb_migrations_contacts_refresh[i] && i < NSTMT_C);
-            rc = run(d, &d->c_stmt[i], cb_migrations_contacts_refresh[i], vals, lens, 3);
+        /* months: statements 0-1; years: 2-3.  The counts move by the delta
+         * (nothing to do for writes that left them as they were), and a row
+         * whose count fell to 0 goes. */
+        int first = k->b[0] == 'c' ? 0 : 2, moved = 0, fell = 0;
+        for (size_t i = 0; i < 1 + NTYPES; i++) {
+            moved |= k->delta[i] != 0;
+            fell |= k->delta[i] < 0;
+        }
+        assert(cb_migrations_contacts_delta[first] && cb_migrations_contacts_delta[first + 1]);
+        if (moved) {
+            rc = run(d, &d->c_stmt[first], cb_migrations_contacts_delta[first], vals, lens, 3,
+                     k->delta, 1 + (int)NTYPES);
+        }
+        if (rc == CB_OK && fell) {
+            rc = run(d, &d->c_stmt[first + 1], cb_migrations_contacts_delta[first + 1], vals, lens,
+                     3, NULL, 0);
         }
     } else {
         assert(0 && "malformed derived key");

@@ -693,20 +693,22 @@ const char *const cb_migrations_measures_refresh[] = {
     " WHERE participant_id = ?2 AND instrument = ?1 AND +deleted = 0 ORDER BY " ML_ORDER " LIMIT 1",
     NULL};
 
-/* What the contact triggers of migrations 13 and 15 keep, for one group: migrations.h.
- * The person's contacts of the period, by encounters_participant (the team is
- * tested on each row: encounters_report would read the whole team's period);
- * every row found is of the group, so one aggregate, kept when it counts any. */
-#define CX_REFRESH(T, K)                                                                           \
-    "DELETE FROM " T " WHERE team = ?1 AND " K " = ?2 AND participant_id = ?3",                    \
-        "INSERT INTO " T " SELECT ?1, ?2, ?3, count(*), sum(type = 'drop_in'), sum(type ="         \
-        " 'one_to_one'), sum(type = 'phone'), sum(type = 'video'), sum(type = 'group'), sum(type"  \
-        " = 'dna') FROM encounters WHERE participant_id = ?3 AND occurred_at >= ?2 AND"            \
-        " occurred_at < ?2 || '~' AND +team = ?1 AND deleted = 0 AND " CB_CANON_TIME(              \
-            "occurred_at") " HAVING count(*) > 0"
-const char *const cb_migrations_contacts_refresh[] = {CX_REFRESH("contact_months", "month"),
-                                                      CX_REFRESH("contact_years", "year"), NULL};
-#undef CX_REFRESH
+/* What the contact triggers of migrations 13 and 15 do, for one group and the
+ * change of its counts: the counts move by ?4 (n) and ?5..?10 (per type), a
+ * group not there yet starting from 0; then a group whose count fell to 0 or
+ * below goes (the triggers remove it at 0; below 0 only a group that was
+ * missing, which they would have left missing).  Both by the primary key. */
+#define CX_DELTA(T, K)                                                                             \
+    "INSERT INTO " T "(team, " K ", participant_id, n, c_drop_in, c_one_to_one, c_phone,"          \
+    " c_video, c_group, c_dna) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT "      \
+    "(team, " K ", participant_id) DO UPDATE SET n = n + excluded.n, c_drop_in = c_drop_in +"      \
+    " excluded.c_drop_in, c_one_to_one = c_one_to_one + excluded.c_one_to_one, c_phone = c_phone"  \
+    " + excluded.c_phone, c_video = c_video + excluded.c_video, c_group = c_group +"               \
+    " excluded.c_group, c_dna = c_dna + excluded.c_dna",                                           \
+        "DELETE FROM " T " WHERE team = ?1 AND " K " = ?2 AND participant_id = ?3 AND n <= 0"
+const char *const cb_migrations_contacts_delta[] = {CX_DELTA("contact_months", "month"),
+                                                    CX_DELTA("contact_years", "year"), NULL};
+#undef CX_DELTA
 #undef PB_INSTR
 #undef PB_WHERE
 #undef PB_ORDER

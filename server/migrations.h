@@ -32,12 +32,15 @@ extern const size_t cb_migrations_count;
  */
 extern const char *const cb_migrations_measures_refresh[];
 /*
- * The same for the contact counts of one (team ?1, period ?2, participant ?3)
- * group, as the triggers of migrations 13 and 15 keep them: the first two
- * statements recount a month ("YYYY-MM") in contact_months, the next two a
- * year ("YYYY") in contact_years, from the live contacts with a canonical time
- * (NULL-ended).  A group without any is left without a row.
+ * The contact counts of one (team ?1, period ?2, participant ?3) group move
+ * by a known change instead, as the triggers of migrations 13 and 15 move
+ * them: the first statement adds ?4 to n and ?5..?10 to the counts per type
+ * (drop_in, one_to_one, phone, video, group, dna) of a month ("YYYY-MM") in
+ * contact_months, the second removes that row when its n fell to 0 or below;
+ * the next two do the same for a year ("YYYY") in contact_years (NULL-ended).
+ * The change is what the transaction's writes added (live contacts with a
+ * canonical time, new images) less what they removed (old images): derived.c.
  */
-extern const char *const cb_migrations_contacts_refresh[];
+extern const char *const cb_migrations_contacts_delta[];
 
 #endif

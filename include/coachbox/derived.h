@@ -11,9 +11,12 @@
  * (SQLITE_DBCONFIG_ENABLE_TRIGGER: SQLite codes no trigger program, so a
  * single-row write needs no statement journal either), a preupdate hook notes
  * the group of every measures and encounters row written (before and after the
- * write), and cb_derived_refresh recomputes each noted group once from its rows
- * (cb_migrations_measures_refresh, cb_migrations_contacts_refresh), which leaves
- * them as the triggers would have.  store.c calls it in cb_conn_commit.  A
+ * write), and cb_derived_refresh brings each noted group up to date once: a
+ * measures group is recomputed from its rows (cb_migrations_measures_refresh); a
+ * contacts group's counts move by the change the writes made, counted from the
+ * rows' old and new images as the triggers count them
+ * (cb_migrations_contacts_delta).  Either leaves them as the triggers would
+ * have.  store.c calls it in cb_conn_commit.  A
  * commit hook refuses (rolls back) any commit while groups are noted and not
  * recomputed - a write outside a transaction, a COMMIT that bypassed
  * cb_conn_commit - and any transaction that updated or deleted an audit event
