@@ -664,6 +664,11 @@ const char *const cb_migrations[] = {
      *     a measure written by a push at central, or recorded on a site, no longer opens
      *     four to six of them.  docs/PERFORMANCE.md, "Sync throughput". */
     MIGRATION_17,
+    /* 18: encounters_team_time (team, occurred_at) is the prefix of encounters_report
+     *     (team, occurred_at, participant_id, type, deleted), which serves every lookup it
+     *     served (and covers more): one index less to keep on every contact written, by the
+     *     API or a sync.  docs/PERFORMANCE.md, "Sync throughput". */
+    "DROP INDEX encounters_team_time;",
 // clang-format on
 #undef CHILD_COLS
 };
