@@ -11,6 +11,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,16 +298,27 @@ static int persist_hlc(struct cb_conn *c, uint64_t h)
 }
 
 /* Append the change; versions: NULL (no row_meta update), or the row's
- * versions to stamp and write (read here when *read_versions). */
+ * versions to stamp and write (read here when *read_versions).  fields_text:
+ * NULL, or fields as cb_json_buf_add_value writes them (fields_len bytes). */
 static int append_change(struct cb_conn *c, const char *tbl, const char *row_id,
-                         const json_t *fields, uint64_t hlc, const char *site, int64_t op_id,
-                         unsigned flags, const char *scope, const char *scope2, int update_meta,
-                         json_t *versions, int64_t *seq_out)
+                         const json_t *fields, const char *fields_text, size_t fields_len,
+                         uint64_t hlc, const char *site, int64_t op_id, unsigned flags,
+                         const char *scope, const char *scope2, int update_meta, json_t *versions,
+                         int64_t *seq_out)
 {
     assert(!(flags & CB_CHANGE_EXACT) || op_id > 0);
     struct cb_buf text;
     cb_buf_init(&text, CHANGE_TEXT_MAX);
-    int rc = cb_json_buf_add_value(&text, fields);
+    int rc = CB_OK;
+    if (fields_text) {
+        if (fields_len > CHANGE_TEXT_MAX || fields_len > INT_MAX) {
+            return CB_ETOOLARGE;
+        }
+    } else {
+        rc = cb_json_buf_add_value(&text, fields);
+        fields_text = cb_buf_str(&text);
+        fields_len = text.len;
+    }
     if (rc) {
         cb_buf_free(&text);
         return rc;
@@ -320,7 +332,7 @@ static int append_change(struct cb_conn *c, const char *tbl, const char *row_id,
     if (rc == CB_OK) {
         sqlite3_bind_text(st, 1, tbl, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, row_id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 3, cb_buf_str(&text), (int)text.len, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, fields_text, (int)fields_len, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, (sqlite3_int64)hlc);
         sqlite3_bind_text(st, 5, site, -1, SQLITE_TRANSIENT);
         if (op_id > 0) {
@@ -374,17 +386,18 @@ int cb_capture_append(struct cb_conn *c, const char *tbl, const char *row_id, co
                       uint64_t hlc, const char *site, int64_t op_id, unsigned flags,
                       const char *scope, const char *scope2, int update_meta, int64_t *seq_out)
 {
-    return append_change(c, tbl, row_id, fields, hlc, site, op_id, flags, scope, scope2,
+    return append_change(c, tbl, row_id, fields, NULL, 0, hlc, site, op_id, flags, scope, scope2,
                          update_meta, NULL, seq_out);
 }
 
 int cb_capture_append_stamp(struct cb_conn *c, const char *tbl, const char *row_id,
-                            const json_t *fields, uint64_t hlc, const char *site, int64_t op_id,
-                            unsigned flags, const char *scope, const char *scope2, json_t *versions)
+                            const json_t *fields, const char *fields_text, size_t fields_len,
+                            uint64_t hlc, const char *site, int64_t op_id, unsigned flags,
+                            const char *scope, const char *scope2, json_t *versions)
 {
     assert(versions);
-    return append_change(c, tbl, row_id, fields, hlc, site, op_id, flags, scope, scope2, 1,
-                         versions, NULL);
+    return append_change(c, tbl, row_id, fields, fields_text, fields_len, hlc, site, op_id, flags,
+                         scope, scope2, 1, versions, NULL);
 }
 
 /* The previous team of a row as last logged (for scope2). */

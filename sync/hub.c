@@ -543,10 +543,13 @@ static int merge_fields(struct cb_conn *c, const struct cb_site *s, const char *
  * site is concurrent: the higher (hlc, site) wins and both values are kept in
  * a conflict.  A delete racing edits, or an edit of a row deleted
  * concurrently, is a conflict on the "deleted" field.  Lost values are
- * re-asserted so every replica converges on the winner.
+ * re-asserted so every replica converges on the winner.  fields_text: NULL,
+ * or the op's fields as cb_json_buf_add_value writes them (fields_len bytes),
+ * taken before the turn (struct push_pre).
  */
 static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op,
-                    struct push_stats *stats, json_t *rejected)
+                    const char *fields_text, size_t fields_len, struct push_stats *stats,
+                    json_t *rejected)
 {
     const char *tbl = cb_json_str(op, "tbl");
     const char *row_id = cb_json_str(op, "row_id");
@@ -749,7 +752,11 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
                 (!current || !row_changed_since(c, tbl, row_id, base, s->id))) {
                 flags |= CB_CHANGE_EXACT;
             }
-            rc = cb_capture_append_stamp(c, tbl, row_id, apply, hlc, s->id, op_id, flags,
+            /* A new row's change is the op's own fields (apply is that object),
+             * whose text was taken before the turn, unless central changed them. */
+            int as_sent = apply == fields && !altered && fields_text;
+            rc = cb_capture_append_stamp(c, tbl, row_id, apply, as_sent ? fields_text : NULL,
+                                         as_sent ? fields_len : 0, hlc, s->id, op_id, flags,
                                          moving   ? old_team
                                          : shared ? NULL
                                                   : scope,
@@ -928,25 +935,78 @@ _Static_assert(NONCE_TTL_MS >= 2 * MAX_TIME_SKEW_MS + PUSH_TURN_WAIT_S * 1000 +
                                    PUSH_GAP_WAITS * PUSH_GAP_WAIT_MS,
                "a nonce must outlive every request that can still record it");
 
-static int sync_push_turn(struct cb_req *r, struct cb_site *site, const int64_t *digests);
-
 /*
- * The digest of each op of a push body (op_digest), in a new malloc'd array
- * the caller frees; NULL when the body has no list of ops of at most MAX_OPS,
- * or memory runs out (the turn then takes them one by one).  Touches only body.
+ * What is taken of a push body before the turn, as a function of the body
+ * alone: each op's digest (op_digest), and the text of each op's fields as the
+ * change log writes it (cb_json_buf_add_value), which the turn logs as it is
+ * for an op applied exactly as sent (a new row).  Either part may be missing
+ * (NULL: no list of at most MAX_OPS ops, memory, or the texts' cap): the turn
+ * then takes it op by op.
  */
-static int64_t *push_digests(const json_t *body)
+struct push_pre {
+    size_t n;         /* ops in the body */
+    int64_t *digests; /* n digests, or NULL */
+    size_t *text_at;  /* n + 1 offsets into texts (op i: [text_at[i], text_at[i + 1])), or NULL */
+    struct cb_buf texts; /* the texts back to back; an op whose fields are no object: none */
+};
+/* Cap on a push's fields texts (the body is at most 64 MiB; an escaped text can
+ * be longer than its source, past which the turn writes them itself). */
+#define PUSH_TEXTS_MAX ((size_t)96 * 1024 * 1024)
+
+static int sync_push_turn(struct cb_req *r, struct cb_site *site, const struct push_pre *pre);
+
+/* Fill *pre from body (see struct push_pre); touches only body.  The caller
+ * frees it with push_pre_free whatever was filled. */
+static void push_pre_take(const json_t *body, struct push_pre *pre)
 {
     const json_t *ops = json_object_get(body, "ops");
     size_t n = json_array_size(ops);
+    memset(pre, 0, sizeof(*pre));
+    cb_buf_init(&pre->texts, PUSH_TEXTS_MAX);
     if (!json_is_array(ops) || n == 0 || n > MAX_OPS) {
-        return NULL;
+        return;
     }
-    int64_t *d = malloc(n * sizeof(*d));
-    for (size_t i = 0; d && i < n; i++) {
-        d[i] = op_digest(json_array_get(ops, i));
+    pre->n = n;
+    pre->digests = malloc(n * sizeof(*pre->digests));
+    pre->text_at = malloc((n + 1) * sizeof(*pre->text_at));
+    for (size_t i = 0; pre->digests && i < n; i++) {
+        pre->digests[i] = op_digest(json_array_get(ops, i));
     }
-    return d;
+    int rc = pre->text_at ? CB_OK : CB_ENOMEM;
+    for (size_t i = 0; rc == CB_OK && i < n; i++) {
+        const json_t *fields = json_object_get(json_array_get(ops, i), "fields");
+        pre->text_at[i] = pre->texts.len;
+        if (json_is_object(fields)) {
+            rc = cb_json_buf_add_value(&pre->texts, fields);
+        }
+    }
+    if (rc == CB_OK) {
+        pre->text_at[n] = pre->texts.len;
+    } else {
+        free(pre->text_at);
+        pre->text_at = NULL;
+        cb_buf_free(&pre->texts);
+    }
+}
+
+static void push_pre_free(struct push_pre *pre)
+{
+    free(pre->digests);
+    free(pre->text_at);
+    cb_buf_free(&pre->texts);
+}
+
+/* The fields text of op i taken before the turn into *text, *len; 0 when there
+ * is none. */
+static int push_pre_text(const struct push_pre *pre, size_t i, const char **text, size_t *len)
+{
+    if (!pre || !pre->text_at || i >= pre->n || pre->text_at[i] == pre->text_at[i + 1]) {
+        return 0;
+    }
+    assert(pre->text_at[i + 1] <= pre->texts.len);
+    *text = pre->texts.data + pre->text_at[i];
+    *len = pre->text_at[i + 1] - pre->text_at[i];
+    return 1;
 }
 
 /*
@@ -986,13 +1046,14 @@ static int sync_push(struct cb_req *r)
         cb_site_clear(&site);
         return CB_OK;
     }
-    /* Each op's digest too: a function of the body alone, taken here rather
-     * than in the turn (NULL: taken in the turn, op by op). */
-    int64_t *digests = push_digests(r->body);
+    /* Each op's digest and fields text too: functions of the body alone, taken
+     * here rather than in the turn (struct push_pre). */
+    struct push_pre pre;
+    push_pre_take(r->body, &pre);
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += PUSH_TURN_WAIT_S;
     if (pthread_mutex_timedlock(&push_turn, &until) != 0) {
-        free(digests);
+        push_pre_free(&pre);
         cb_site_clear(&site);
         return cb_reply_error(r, CB_EBUSY, NULL);
     }
@@ -1007,10 +1068,10 @@ static int sync_push(struct cb_req *r)
         }
         pthread_cond_timedwait(&push_done, &push_turn, &until);
     }
-    int rc = sync_push_turn(r, &site, digests);
+    int rc = sync_push_turn(r, &site, &pre);
     pthread_cond_broadcast(&push_done);
     pthread_mutex_unlock(&push_turn);
-    free(digests);
+    push_pre_free(&pre);
     cb_site_clear(&site);
     /* The WAL pages the batch wrote are copied into the database here, on this
      * worker, while the next batch is applied (store.h: lent sync connections
@@ -1035,10 +1096,10 @@ static void push_abandon(struct cb_conn *db, const struct cb_req *r)
  * POST /sync/v1/push, holding push_turn; site was verified by verify_site
  * (the caller clears it).  The request's nonce is recorded first in the
  * batch's transaction: committed with the batch, or on its own when the push
- * is refused (schema, malformed body, reused op ids, errors).  digests: each
- * op's op_digest in body order (push_digests), or NULL.
+ * is refused (schema, malformed body, reused op ids, errors).  pre: what
+ * push_pre_take took of the body.
  */
-static int sync_push_turn(struct cb_req *r, struct cb_site *site_in, const int64_t *digests)
+static int sync_push_turn(struct cb_req *r, struct cb_site *site_in, const struct push_pre *pre)
 {
     static const char *const keys[] = {"ops", "pending", "oldest_pending_at", NULL};
     struct cb_field_error fe = {"", ""};
@@ -1146,7 +1207,7 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in, const int64
             rc = cb_field_fail(&fe, "ops", "change %zu has no op_id", i);
             break;
         }
-        int64_t digest = digests ? digests[i] : op_digest(op);
+        int64_t digest = pre->digests ? pre->digests[i] : op_digest(op);
         if (id <= last) {
             if (op_reused(db, site.id, id, digest)) {
                 reused = id; /* a new write under an id already used: stop, apply nothing */
@@ -1158,7 +1219,12 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in, const int64
         if (id != last + 1) {
             break; /* a gap: apply nothing past it; the site resends from the ack */
         }
-        rc = apply_op(db, &site, op, &stats, rejected);
+        const char *text = NULL;
+        size_t text_len = 0;
+        if (!push_pre_text(pre, i, &text, &text_len)) {
+            text = NULL;
+        }
+        rc = apply_op(db, &site, op, text, text_len, &stats, rejected);
         if (rc == CB_OK) {
             rc = op_consumed(db, site.id, id, digest);
         }

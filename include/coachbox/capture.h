@@ -60,12 +60,15 @@ int cb_capture_append(struct cb_conn *c, const char *tbl, const char *row_id, co
 /*
  * cb_capture_append with update_meta, for a caller that already read the row's
  * versions (cb_capture_versions, same transaction): versions is stamped in
- * place and written, not read again.
+ * place and written, not read again.  fields_text: NULL, or the text
+ * cb_json_buf_add_value writes for fields (fields_len bytes, not owned), taken
+ * by the caller beforehand (hub.c: before its turn) and logged as it is;
+ * CB_ETOOLARGE past the change log's cap.
  */
 int cb_capture_append_stamp(struct cb_conn *c, const char *tbl, const char *row_id,
-                            const json_t *fields, uint64_t hlc, const char *site, int64_t op_id,
-                            unsigned flags, const char *scope, const char *scope2,
-                            json_t *versions);
+                            const json_t *fields, const char *fields_text, size_t fields_len,
+                            uint64_t hlc, const char *site, int64_t op_id, unsigned flags,
+                            const char *scope, const char *scope2, json_t *versions);
 /*
  * Central only: re-log the current value of every synced field of the
  * participant and of every record about them, keeping each value's original

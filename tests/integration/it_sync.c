@@ -1657,6 +1657,56 @@ static void test_push_new_record_about_other_teams_person(void **state)
     }
 }
 
+/*
+ * A new record is logged as applied: exactly as sent (the text taken of the op
+ * before the push's turn) or, when central changed it, as changed.  B sends an
+ * encounter about its own person labelled with another team: central stores
+ * the person's team, and the change every site pulls says so too.
+ */
+static void test_push_new_record_team_follows_person(void **state)
+{
+    (void)state;
+    struct cbt_resp r;
+    char team[64], fields[1024], op[32];
+    static const char *const row = "01900000-0000-7000-8000-00000000e002";
+    static const char *const exact = "01900000-0000-7000-8000-00000000e003";
+    db_text(G.central_dir, "SELECT team FROM participants WHERE id = ?1", G.p_conf, NULL, team,
+            sizeof(team));
+    assert_string_equal(team, "bury-town");
+    for (int as_sent = 0; as_sent < 2; as_sent++) {
+        long long last = b_last_op_id();
+        char *body = push_body(last + 1, "encounters", as_sent ? exact : row,
+                               json_pack("{s:s, s:s, s:s, s:s, s:s}", "participant_id", G.p_conf,
+                                         "type", "phone", "occurred_at", "2026-01-05T10:00:00.000Z",
+                                         "team", as_sent ? "bury-town" : "radcliffe", "notes",
+                                         "caf\u00e9 \"quoted\""));
+        signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
+        free(body);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(json_integer_value(json_object_get(r.json, "applied")), 1);
+        cbt_resp_free(&r);
+        snprintf(op, sizeof(op), "%lld", last + 1);
+        db_text(G.central_dir, "SELECT team FROM encounters WHERE id = ?1", as_sent ? exact : row,
+                NULL, team, sizeof(team));
+        assert_string_equal(team, "bury-town");
+        assert_true(db_text(G.central_dir,
+                            "SELECT fields FROM changes WHERE site = ?1 AND op_id = ?2",
+                            G.site_id[SB], op, fields, sizeof(fields)));
+        char want[1024];
+        snprintf(want, sizeof(want),
+                 "{\"participant_id\":\"%s\",\"type\":\"phone\",\"occurred_at\":"
+                 "\"2026-01-05T10:00:00.000Z\",\"team\":\"bury-town\",\"notes\":"
+                 "\"caf\\u00E9 \\\"quoted\\\"\"}",
+                 G.p_conf);
+        assert_string_equal(fields, want);
+        /* only the op B sent as it is counts as B's own, not sent back to it */
+        assert_int_equal(db_int(G.central_dir,
+                                "SELECT exact FROM changes WHERE site = ?1 AND op_id = ?2",
+                                G.site_id[SB], op),
+                         as_sent);
+    }
+}
+
 static void test_push_clock_ahead_restamped(void **state)
 {
     (void)state;
@@ -2474,6 +2524,7 @@ int main(void)
         cmocka_unit_test(test_signed_requests_refused),
         cmocka_unit_test(test_push_out_of_scope_duplicates_gaps),
         cmocka_unit_test(test_push_new_record_about_other_teams_person),
+        cmocka_unit_test(test_push_new_record_team_follows_person),
         cmocka_unit_test(test_push_clock_ahead_restamped),
         cmocka_unit_test(test_concurrent_duplicate_batches),
         cmocka_unit_test(test_own_writes_not_echoed),
