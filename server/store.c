@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,8 @@
 #include <unistd.h>
 
 #define STMT_CACHE 96
+#define STMT_HINTS 256 /* a power of two */
+_Static_assert(STMT_CACHE < 255, "cache slots fit a hint");
 /* How long a connection waits for SQLite's write lock (busy_timeout). */
 #define CB_BUSY_TIMEOUT_MS 10000
 /* Page cache per connection, in KiB as a negative cache_size (SQLite default: 2000). */
@@ -53,6 +56,10 @@ struct cb_conn {
     struct stmt_slot cache[STMT_CACHE];
     int ncache;
     int next_evict;
+    /* A hint per hash bucket: 1 + the cache slot that last held a statement of
+     * that bucket (0: none).  Only a hint: the slot's hash and text are checked,
+     * and a miss falls back to scanning the cache. */
+    uint8_t hint[STMT_HINTS];
     int group;  /* a writer group transaction is open (cb_conn_group_begin) */
     int in_job; /* group mode: the job's savepoint is open */
     /* sync connections: triggers off, derived rows noted and refreshed at commit
@@ -553,26 +560,53 @@ int cb_store_set_role(struct cb_store *s, const char *role)
     return rc;
 }
 
-/* FNV-1a of the SQL text: the statement cache compares hashes before texts. */
+/*
+ * A hash of the SQL text, eight bytes at a time (this runs for every statement
+ * a request or a synced row uses, on texts of up to a few hundred bytes): the
+ * statement cache compares hashes before texts, so it need only spread them.
+ */
 static uint64_t stmt_hash(const char *sql)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (const unsigned char *p = (const unsigned char *)sql; *p; p++) {
-        h = (h ^ *p) * 1099511628211ULL;
+    size_t n = strlen(sql);
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
+    const unsigned char *p = (const unsigned char *)sql;
+    for (; n >= 8; n -= 8, p += 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+        h ^= h >> 32;
     }
-    return h;
+    uint64_t w = 0;
+    memcpy(&w, p, n);
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
+    return h ^ (h >> 29);
+}
+
+/* The cache slot of statement sql (hash: stmt_hash(sql)), or -1. */
+static int stmt_find(struct cb_conn *c, const char *sql, uint64_t hash)
+{
+    int h = c->hint[hash & (STMT_HINTS - 1)] - 1;
+    if (h >= 0 && h < c->ncache && c->cache[h].hash == hash && strcmp(c->cache[h].sql, sql) == 0) {
+        return h;
+    }
+    for (int i = 0; i < c->ncache; i++) {
+        if (c->cache[i].hash == hash && strcmp(c->cache[i].sql, sql) == 0) {
+            c->hint[hash & (STMT_HINTS - 1)] = (uint8_t)(i + 1);
+            return i;
+        }
+    }
+    return -1;
 }
 
 int cb_conn_prepare(struct cb_conn *c, const char *sql, sqlite3_stmt **out)
 {
     uint64_t hash = stmt_hash(sql);
-    for (int i = 0; i < c->ncache; i++) {
-        if (c->cache[i].hash == hash && strcmp(c->cache[i].sql, sql) == 0) {
-            sqlite3_reset(c->cache[i].st);
-            sqlite3_clear_bindings(c->cache[i].st);
-            *out = c->cache[i].st;
-            return CB_OK;
-        }
+    int i = stmt_find(c, sql, hash);
+    if (i >= 0) {
+        sqlite3_reset(c->cache[i].st);
+        sqlite3_clear_bindings(c->cache[i].st);
+        *out = c->cache[i].st;
+        return CB_OK;
     }
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
@@ -598,6 +632,7 @@ int cb_conn_prepare(struct cb_conn *c, const char *sql, sqlite3_stmt **out)
     c->cache[slot].sql = key;
     c->cache[slot].hash = hash;
     c->cache[slot].st = st;
+    c->hint[hash & (STMT_HINTS - 1)] = (uint8_t)(slot + 1);
     *out = st;
     return CB_OK;
 }

@@ -1192,6 +1192,39 @@ static void assert_group_plan(struct cb_conn *c, const char *stmt, const char *c
                 (contacts && strncmp(stmt, "INSERT", 6) == 0 && !strstr(stmt, "SELECT")));
 }
 
+/*
+ * The statement cache gives back the statement of exactly the text asked for:
+ * texts that differ only past a multiple of 8 bytes, or in length, many more
+ * texts than it keeps (evicted ones prepared again), the same handle for a
+ * text while it is kept.
+ */
+static void test_statement_cache_by_text(void **state)
+{
+    (void)state;
+    char dir[256];
+    struct cb_store *s = open_fresh(dir, sizeof(dir));
+    struct cb_conn *c;
+    assert_int_equal(cb_store_conn(s, &c), CB_OK);
+    for (int round = 0; round < 2; round++) {
+        for (int k = 0; k < 300; k++) {
+            int i = round ? 299 - k : k;
+            char sql[64];
+            /* "SELECT 7", "SELECT 7 ", "SELECT 7  ", ...: lengths 8 to 24 */
+            snprintf(sql, sizeof(sql), "SELECT %d%*s", i, i % 17, "");
+            sqlite3_stmt *st, *again;
+            assert_int_equal(cb_conn_prepare(c, sql, &st), CB_OK);
+            assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+            assert_int_equal(sqlite3_column_int(st, 0), i);
+            cb_stmt_done(st);
+            assert_int_equal(cb_conn_prepare(c, sql, &again), CB_OK);
+            assert_ptr_equal(st, again);
+            assert_string_equal(sqlite3_sql(again), sql);
+            cb_stmt_done(again);
+        }
+    }
+    cb_store_close(s);
+}
+
 static void test_refresh_reads_only_the_group(void **state)
 {
     (void)state;
@@ -1549,6 +1582,7 @@ int main(void)
         cmocka_unit_test(test_sync_connection_derived_match_triggers),
         cmocka_unit_test(test_derived_notes_and_commit_guard),
         cmocka_unit_test(test_refresh_reads_only_the_group),
+        cmocka_unit_test(test_statement_cache_by_text),
         cmocka_unit_test(test_measures_triggers_no_temp_btrees),
         cmocka_unit_test(test_schema_version_and_seeded_teams),
         cmocka_unit_test(test_reopen_is_idempotent),
