@@ -359,7 +359,9 @@ static int bind_value(sqlite3_stmt *st, int idx, const struct cb_field *f, const
         return sqlite3_bind_text(st, idx, text.data, (int)text.len, free);
     }
     default:
-        return sqlite3_bind_text(st, idx, json_string_value(v), -1, SQLITE_TRANSIENT);
+        /* not copied: v outlives the statement's step (every caller steps, then
+         * clears the bindings with cb_stmt_done, before it lets v go) */
+        return sqlite3_bind_text(st, idx, json_string_value(v), -1, SQLITE_STATIC);
     }
 }
 
@@ -548,7 +550,7 @@ static int bind_column(sqlite3_stmt *st, int idx, const struct cb_field *f, cons
         const json_t *text = json_object_get(dumped, name);
         if (json_is_string(text)) {
             return sqlite3_bind_text(st, idx, json_string_value(text),
-                                     (int)json_string_length(text), SQLITE_TRANSIENT);
+                                     (int)json_string_length(text), SQLITE_STATIC);
         }
     }
     if (f) {
@@ -561,7 +563,7 @@ static int bind_column(sqlite3_stmt *st, int idx, const struct cb_field *f, cons
         return sqlite3_bind_int(st, idx, json_is_true(v) || json_integer_value(v) != 0);
     }
     return sqlite3_bind_text(st, idx, json_is_string(v) ? json_string_value(v) : "", -1,
-                             SQLITE_TRANSIENT);
+                             SQLITE_STATIC); /* as bind_value */
 }
 
 int cb_record_get_synced(struct cb_conn *c, const struct cb_table *t, const char *id, json_t **out)
@@ -756,7 +758,7 @@ static int apply_known(struct cb_conn *c, const struct cb_table *t, const char *
     if (rc) {
         return rc;
     }
-    sqlite3_bind_text(st, 1, now_iso, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 1, now_iso, -1, SQLITE_STATIC); /* both outlive the step */
     int idx = 2;
     size_t k = 0;
     int brc = SQLITE_OK;
@@ -771,7 +773,7 @@ static int apply_known(struct cb_conn *c, const struct cb_table *t, const char *
         cb_stmt_done(st);
         return CB_ENOMEM;
     }
-    sqlite3_bind_text(st, idx, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, idx, id, -1, SQLITE_STATIC);
     rc = cb_store_rc(sqlite3_step(st));
     if (rc) {
         fprintf(stderr, "coachbox: sync apply to %s failed: %s\n", t->name,

@@ -210,8 +210,8 @@ static int set_versions_text(struct cb_conn *c, const char *tbl, const char *row
                              "ON CONFLICT(tbl, row_id) DO UPDATE SET versions = excluded.versions",
                              &st);
     if (rc == CB_OK) {
-        sqlite3_bind_text(st, 1, tbl, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 2, row_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, row_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, text, (int)len, SQLITE_STATIC);
         rc = cb_store_rc(sqlite3_step(st));
         cb_stmt_done(st);
@@ -330,19 +330,20 @@ static int append_change(struct cb_conn *c, const char *tbl, const char *row_id,
                          "?9, ?10)",
                          &st);
     if (rc == CB_OK) {
-        sqlite3_bind_text(st, 1, tbl, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 2, row_id, -1, SQLITE_TRANSIENT);
+        /* every text outlives the step (cb_stmt_done clears the bindings) */
+        sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, row_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, fields_text, (int)fields_len, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, (sqlite3_int64)hlc);
-        sqlite3_bind_text(st, 5, site, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 5, site, -1, SQLITE_STATIC);
         if (op_id > 0) {
             sqlite3_bind_int64(st, 6, op_id);
         }
         if (scope) {
-            sqlite3_bind_text(st, 7, scope, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(st, 7, scope, -1, SQLITE_STATIC);
         }
         if (scope2) {
-            sqlite3_bind_text(st, 8, scope2, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(st, 8, scope2, -1, SQLITE_STATIC);
         }
         sqlite3_bind_int(st, 9, (flags & CB_CHANGE_RESTAMPED) ? 1 : 0);
         sqlite3_bind_int(st, 10, (flags & CB_CHANGE_EXACT) ? 1 : 0);
