@@ -1476,6 +1476,194 @@ static void test_sync_connection_derived_match_triggers(void **state)
     cb_store_close(s2);
 }
 
+/* xorshift64*: the random writes below, the same on every run. */
+static uint64_t rnd_next(uint64_t *x)
+{
+    *x ^= *x >> 12;
+    *x ^= *x << 25;
+    *x ^= *x >> 27;
+    return *x * 2685821657736338717ULL;
+}
+
+static const char *rnd_pick(uint64_t *x, const char *const *list, size_t n)
+{
+    return list[rnd_next(x) % n];
+}
+#define PICK(x, list) rnd_pick(x, list, sizeof(list) / sizeof(list[0]))
+
+/* One random write to encounters or measures (SQL into sql); *ne and *nm count
+ * the rows inserted so far (their ids e1.., m1..). */
+static void random_write(uint64_t *x, int *ne, int *nm, char *sql, size_t len)
+{
+    static const char *const pids[] = {"p1", "p2", "p3"};
+    static const char *const teams[] = {"t1", "t2", "t3"};
+    static const char *const types[] = {"drop_in", "one_to_one", "phone", "video",
+                                        "group",   "dna",        "email"};
+    static const char *const times[] = {"2026-01-05T10:00:00.000Z", "2026-01-31T23:59:59.999Z",
+                                        "2026-02-01T00:00:00.000Z", "2025-12-31T10:00:00.000Z",
+                                        "2026-13-01T10:00:00.000Z", "2026-01-05 10:00",
+                                        "2026-04-00T10:00:00.000Z"};
+    static const char *const deleted[] = {"0", "1", "'x'", "0.0"};
+    static const char *const instruments[] = {"bmi", "ons4", "swemwbs", "phq9", "gppaq"};
+    static const char *const timepoints[] = {"baseline", "follow_up"};
+    static const char *const days[] = {"2026-01-02", "2026-01-03", "2026-02-01", "2026-01-02"};
+    static const char *const scores[] = {"NULL", "27.5", "30", "41", "9"};
+    static const char *const results[] = {"NULL", "'{\"raw\":{\"weight_kg\":80.5}}'",
+                                          "'{\"raw\":{\"q1\":7,\"q2\":6,\"q3\":3,\"q4\":2}}'"};
+    int k;
+    switch (rnd_next(x) % 6) {
+    case 0:
+    case 1:
+        k = snprintf(sql, len,
+                     "INSERT INTO encounters(id, participant_id, type, occurred_at, team, "
+                     "created_at, updated_at) VALUES ('e%d', '%s', '%s', '%s', '%s', "
+                     "'2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')",
+                     ++*ne, PICK(x, pids), PICK(x, types), PICK(x, times), PICK(x, teams));
+        break;
+    case 2: {
+        int id = *ne ? (int)(rnd_next(x) % (uint64_t)*ne) + 1 : 1;
+        switch (rnd_next(x) % 7) {
+        case 0:
+            k = snprintf(sql, len, "UPDATE encounters SET deleted = %s WHERE id = 'e%d'",
+                         PICK(x, deleted), id);
+            break;
+        case 1:
+            k = snprintf(sql, len, "UPDATE encounters SET occurred_at = '%s' WHERE id = 'e%d'",
+                         PICK(x, times), id);
+            break;
+        case 2:
+            k = snprintf(sql, len, "UPDATE encounters SET team = '%s' WHERE id = 'e%d'",
+                         PICK(x, teams), id);
+            break;
+        case 3:
+            k = snprintf(sql, len, "UPDATE encounters SET type = '%s' WHERE id = 'e%d'",
+                         PICK(x, types), id);
+            break;
+        case 4:
+            k = snprintf(sql, len, "UPDATE encounters SET participant_id = '%s' WHERE id = 'e%d'",
+                         PICK(x, pids), id);
+            break;
+        case 5:
+            k = snprintf(sql, len, "UPDATE encounters SET notes = 'n' WHERE id = 'e%d'", id);
+            break;
+        default:
+            k = snprintf(sql, len, "DELETE FROM encounters WHERE id = 'e%d'", id);
+        }
+        break;
+    }
+    case 3:
+    case 4:
+        k = snprintf(sql, len,
+                     "INSERT INTO measures(id, instrument, participant_id, timepoint, taken_at, "
+                     "responses, rule_version, complete, score, team, result, created_at, "
+                     "updated_at) VALUES ('m%d', '%s', '%s', '%s', '%s', '{}', 'r1', %d, %s, "
+                     "'%s', %s, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')",
+                     ++*nm, PICK(x, instruments), PICK(x, pids), PICK(x, timepoints), PICK(x, days),
+                     (int)(rnd_next(x) % 4 != 0), PICK(x, scores), PICK(x, teams),
+                     PICK(x, results));
+        break;
+    default: {
+        int id = *nm ? (int)(rnd_next(x) % (uint64_t)*nm) + 1 : 1;
+        switch (rnd_next(x) % 8) {
+        case 0:
+            k = snprintf(sql, len, "UPDATE measures SET taken_at = '%s' WHERE id = 'm%d'",
+                         PICK(x, days), id);
+            break;
+        case 1:
+            k = snprintf(sql, len, "UPDATE measures SET timepoint = '%s' WHERE id = 'm%d'",
+                         PICK(x, timepoints), id);
+            break;
+        case 2:
+            k = snprintf(sql, len, "UPDATE measures SET team = '%s' WHERE id = 'm%d'",
+                         PICK(x, teams), id);
+            break;
+        case 3:
+            k = snprintf(sql, len, "UPDATE measures SET score = %s, complete = 1 WHERE id = 'm%d'",
+                         PICK(x, scores), id);
+            break;
+        case 4:
+            k = snprintf(sql, len, "UPDATE measures SET deleted = %s WHERE id = 'm%d'",
+                         rnd_next(x) % 2 ? "1" : "0", id);
+            break;
+        case 5:
+            k = snprintf(sql, len, "UPDATE measures SET instrument = '%s' WHERE id = 'm%d'",
+                         PICK(x, instruments), id);
+            break;
+        case 6:
+            k = snprintf(sql, len, "UPDATE measures SET participant_id = '%s' WHERE id = 'm%d'",
+                         PICK(x, pids), id);
+            break;
+        default:
+            k = snprintf(sql, len, "DELETE FROM measures WHERE id = 'm%d'", id);
+        }
+    }
+    }
+    assert_true(k > 0 && (size_t)k < len);
+}
+
+/*
+ * Random transactions of writes to encounters and measures, the same on an
+ * ordinary connection (the triggers) and on a sync connection (derived.c: the
+ * measures recomputed per group, the contact counts moved by deltas), some
+ * rolled back: after each, every derived column and row is the same on both.
+ */
+static void test_sync_connection_derived_random(void **state)
+{
+    (void)state;
+    enum { TEXT = 1 << 20 };
+    char dir1[256], dir2[256], sql[1024];
+    char *b1 = malloc(TEXT), *b2 = malloc(TEXT), *c1t = malloc(TEXT), *c2t = malloc(TEXT);
+    assert_non_null(b1 && b2 && c1t && c2t);
+    struct cb_store *s1 = open_fresh(dir1, sizeof(dir1));
+    struct cb_store *s2 = open_fresh(dir2, sizeof(dir2));
+    struct cb_conn *c1, *c2;
+    assert_int_equal(cb_store_conn(s1, &c1), CB_OK);
+    assert_int_equal(cb_conn_exec(c1, "PRAGMA foreign_keys=OFF"), CB_OK);
+    assert_int_equal(cb_store_sync_conn(s2, &c2), CB_OK);
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    int ne = 0, nm = 0;
+    for (int t = 0; t < 60; t++) {
+        int ne0 = ne, nm0 = nm;
+        int rollback = rnd_next(&x) % 5 == 0;
+        assert_int_equal(cb_conn_begin(c1), CB_OK);
+        assert_int_equal(cb_conn_begin(c2), CB_OK);
+        int writes = 1 + (int)(rnd_next(&x) % 30);
+        for (int w = 0; w < writes; w++) {
+            random_write(&x, &ne, &nm, sql, sizeof(sql));
+            int r1 = cb_conn_exec(c1, sql);
+            assert_int_equal(cb_conn_exec(c2, sql), r1);
+        }
+        if (rollback) {
+            cb_conn_rollback(c1);
+            cb_conn_rollback(c2);
+            ne = ne0; /* the ids are free again */
+            nm = nm0;
+        } else {
+            assert_int_equal(cb_conn_commit(c1), CB_OK);
+            assert_int_equal(cb_conn_commit(c2), CB_OK);
+        }
+        baselines_text(c1, b1, TEXT);
+        baselines_text(c2, b2, TEXT);
+        contacts_text(c1, c1t, TEXT);
+        contacts_text(c2, c2t, TEXT);
+        if (strcmp(b1, b2) != 0 || strcmp(c1t, c2t) != 0) {
+            fail_msg("transaction %d: the sync connection's derived rows differ from the "
+                     "triggers'\n--- triggers:\n%s%s--- sync connection:\n%s%s",
+                     t, b1, c1t, b2, c2t);
+        }
+    }
+    /* the writes reached every kind of derived row */
+    assert_true(query_int(c2, "SELECT count(*) FROM contact_months") > 0);
+    assert_true(query_int(c2, "SELECT count(*) FROM measure_latest") > 0);
+    assert_true(query_int(c2, "SELECT count(*) FROM measures WHERE pb_row IS NOT NULL") > 0);
+    cb_store_close(s1);
+    cb_store_close(s2);
+    free(b1);
+    free(b2);
+    free(c1t);
+    free(c2t);
+}
+
 /* Run sql on raw db; its SQLite result code. */
 static int raw_run(sqlite3 *db, const char *sql)
 {
@@ -1580,6 +1768,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_creates_dir_and_db),
         cmocka_unit_test(test_sync_connection_derived_match_triggers),
+        cmocka_unit_test(test_sync_connection_derived_random),
         cmocka_unit_test(test_derived_notes_and_commit_guard),
         cmocka_unit_test(test_refresh_reads_only_the_group),
         cmocka_unit_test(test_statement_cache_by_text),
