@@ -850,12 +850,21 @@ static void test_statement_cache_eviction(void **state)
     struct cb_store *s = open_fresh(dir, sizeof(dir));
     struct cb_conn *c;
     assert_int_equal(cb_store_conn(s, &c), CB_OK);
-    /* Far more distinct statements than the cache holds: each still works. */
+    /* Far more distinct statements than the cache holds, forwards then backwards,
+     * their texts of every length modulo 8 (the hash reads 8 bytes at a time):
+     * each is the statement of its own text, and the same handle while kept. */
     for (int round = 0; round < 2; round++) {
-        for (int i = 0; i < 250; i++) {
+        for (int k = 0; k < 250; k++) {
+            int i = round ? 249 - k : k;
             char sql[64];
-            snprintf(sql, sizeof(sql), "SELECT %d + count(*) FROM teams", i);
+            sqlite3_stmt *st, *again;
+            snprintf(sql, sizeof(sql), "SELECT %d + count(*) FROM teams%*s", i, i % 17, "");
             assert_int_equal(query_int(c, sql), i + 5);
+            assert_int_equal(cb_conn_prepare(c, sql, &st), CB_OK);
+            assert_int_equal(cb_conn_prepare(c, sql, &again), CB_OK);
+            assert_ptr_equal(st, again);
+            assert_string_equal(sqlite3_sql(again), sql);
+            cb_stmt_done(again);
         }
     }
     cb_store_close(s);
@@ -1192,39 +1201,6 @@ static void assert_group_plan(struct cb_conn *c, const char *stmt, const char *c
                 (contacts && strncmp(stmt, "INSERT", 6) == 0 && !strstr(stmt, "SELECT")));
 }
 
-/*
- * The statement cache gives back the statement of exactly the text asked for:
- * texts that differ only past a multiple of 8 bytes, or in length, many more
- * texts than it keeps (evicted ones prepared again), the same handle for a
- * text while it is kept.
- */
-static void test_statement_cache_by_text(void **state)
-{
-    (void)state;
-    char dir[256];
-    struct cb_store *s = open_fresh(dir, sizeof(dir));
-    struct cb_conn *c;
-    assert_int_equal(cb_store_conn(s, &c), CB_OK);
-    for (int round = 0; round < 2; round++) {
-        for (int k = 0; k < 300; k++) {
-            int i = round ? 299 - k : k;
-            char sql[64];
-            /* "SELECT 7", "SELECT 7 ", "SELECT 7  ", ...: lengths 8 to 24 */
-            snprintf(sql, sizeof(sql), "SELECT %d%*s", i, i % 17, "");
-            sqlite3_stmt *st, *again;
-            assert_int_equal(cb_conn_prepare(c, sql, &st), CB_OK);
-            assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-            assert_int_equal(sqlite3_column_int(st, 0), i);
-            cb_stmt_done(st);
-            assert_int_equal(cb_conn_prepare(c, sql, &again), CB_OK);
-            assert_ptr_equal(st, again);
-            assert_string_equal(sqlite3_sql(again), sql);
-            cb_stmt_done(again);
-        }
-    }
-    cb_store_close(s);
-}
-
 static void test_refresh_reads_only_the_group(void **state)
 {
     (void)state;
@@ -1489,114 +1465,82 @@ static const char *rnd_pick(uint64_t *x, const char *const *list, size_t n)
 {
     return list[rnd_next(x) % n];
 }
-#define PICK(x, list) rnd_pick(x, list, sizeof(list) / sizeof(list[0]))
 
-/* One random write to encounters or measures (SQL into sql); *ne and *nm count
- * the rows inserted so far (their ids e1.., m1..). */
+/* A column of the random writes and the SQL literals it may take. */
+struct rnd_col {
+    const char *name;
+    const char *const *vals;
+    size_t n;
+};
+#define RND_COL(name, list)                                                                        \
+    {                                                                                              \
+        name, list, sizeof(list) / sizeof(list[0])                                                 \
+    }
+
+static const char *const rnd_pids[] = {"'p1'", "'p2'", "'p3'"};
+static const char *const rnd_teams[] = {"'t1'", "'t2'", "'t3'"};
+static const char *const rnd_types[] = {"'drop_in'", "'one_to_one'", "'phone'", "'video'",
+                                        "'group'",   "'dna'",        "'email'"};
+static const char *const rnd_times[] = {"'2026-01-05T10:00:00.000Z'", "'2026-01-31T23:59:59.999Z'",
+                                        "'2026-02-01T00:00:00.000Z'", "'2025-12-31T10:00:00.000Z'",
+                                        "'2026-13-01T10:00:00.000Z'", "'2026-01-05 10:00'",
+                                        "'2026-04-00T10:00:00.000Z'"};
+static const char *const rnd_deleted[] = {"0", "1", "'x'", "0.0"};
+static const char *const rnd_notes[] = {"'n'"};
+static const char *const rnd_instruments[] = {"'bmi'", "'ons4'", "'swemwbs'", "'phq9'", "'gppaq'"};
+static const char *const rnd_timepoints[] = {"'baseline'", "'follow_up'"};
+static const char *const rnd_days[] = {"'2026-01-02'", "'2026-01-03'", "'2026-02-01'"};
+static const char *const rnd_flags[] = {"0", "1", "1"};
+static const char *const rnd_scores[] = {"NULL", "27.5", "30", "41", "9"};
+static const char *const rnd_results[] = {"NULL", "'{\"raw\":{\"weight_kg\":80.5}}'",
+                                          "'{\"raw\":{\"q1\":7,\"q2\":6,\"q3\":3,\"q4\":2}}'"};
+static const struct rnd_col rnd_encounter_cols[] = {
+    RND_COL("participant_id", rnd_pids), RND_COL("type", rnd_types),
+    RND_COL("occurred_at", rnd_times),   RND_COL("team", rnd_teams),
+    RND_COL("deleted", rnd_deleted),     RND_COL("notes", rnd_notes)};
+static const struct rnd_col rnd_measure_cols[] = {
+    RND_COL("participant_id", rnd_pids),  RND_COL("instrument", rnd_instruments),
+    RND_COL("timepoint", rnd_timepoints), RND_COL("taken_at", rnd_days),
+    RND_COL("complete", rnd_flags),       RND_COL("score", rnd_scores),
+    RND_COL("team", rnd_teams),           RND_COL("result", rnd_results),
+    RND_COL("deleted", rnd_flags)};
+
+/* One random write to encounters or measures (SQL into sql): an insert (the
+ * first four or eight columns random), an update of one random column, or a
+ * delete.  *ne and *nm count the rows inserted so far (ids e1.., m1..). */
 static void random_write(uint64_t *x, int *ne, int *nm, char *sql, size_t len)
 {
-    static const char *const pids[] = {"p1", "p2", "p3"};
-    static const char *const teams[] = {"t1", "t2", "t3"};
-    static const char *const types[] = {"drop_in", "one_to_one", "phone", "video",
-                                        "group",   "dna",        "email"};
-    static const char *const times[] = {"2026-01-05T10:00:00.000Z", "2026-01-31T23:59:59.999Z",
-                                        "2026-02-01T00:00:00.000Z", "2025-12-31T10:00:00.000Z",
-                                        "2026-13-01T10:00:00.000Z", "2026-01-05 10:00",
-                                        "2026-04-00T10:00:00.000Z"};
-    static const char *const deleted[] = {"0", "1", "'x'", "0.0"};
-    static const char *const instruments[] = {"bmi", "ons4", "swemwbs", "phq9", "gppaq"};
-    static const char *const timepoints[] = {"baseline", "follow_up"};
-    static const char *const days[] = {"2026-01-02", "2026-01-03", "2026-02-01", "2026-01-02"};
-    static const char *const scores[] = {"NULL", "27.5", "30", "41", "9"};
-    static const char *const results[] = {"NULL", "'{\"raw\":{\"weight_kg\":80.5}}'",
-                                          "'{\"raw\":{\"q1\":7,\"q2\":6,\"q3\":3,\"q4\":2}}'"};
+    int measures = rnd_next(x) % 2;
+    const struct rnd_col *cols = measures ? rnd_measure_cols : rnd_encounter_cols;
+    size_t ncols = measures ? sizeof(rnd_measure_cols) / sizeof(rnd_measure_cols[0])
+                            : sizeof(rnd_encounter_cols) / sizeof(rnd_encounter_cols[0]);
+    const char *table = measures ? "measures" : "encounters";
+    int *n = measures ? nm : ne;
+    char prefix = measures ? 'm' : 'e';
     int k;
-    switch (rnd_next(x) % 6) {
-    case 0:
-    case 1:
-        k = snprintf(sql, len,
-                     "INSERT INTO encounters(id, participant_id, type, occurred_at, team, "
-                     "created_at, updated_at) VALUES ('e%d', '%s', '%s', '%s', '%s', "
-                     "'2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')",
-                     ++*ne, PICK(x, pids), PICK(x, types), PICK(x, times), PICK(x, teams));
-        break;
-    case 2: {
-        int id = *ne ? (int)(rnd_next(x) % (uint64_t)*ne) + 1 : 1;
-        switch (rnd_next(x) % 7) {
-        case 0:
-            k = snprintf(sql, len, "UPDATE encounters SET deleted = %s WHERE id = 'e%d'",
-                         PICK(x, deleted), id);
-            break;
-        case 1:
-            k = snprintf(sql, len, "UPDATE encounters SET occurred_at = '%s' WHERE id = 'e%d'",
-                         PICK(x, times), id);
-            break;
-        case 2:
-            k = snprintf(sql, len, "UPDATE encounters SET team = '%s' WHERE id = 'e%d'",
-                         PICK(x, teams), id);
-            break;
-        case 3:
-            k = snprintf(sql, len, "UPDATE encounters SET type = '%s' WHERE id = 'e%d'",
-                         PICK(x, types), id);
-            break;
-        case 4:
-            k = snprintf(sql, len, "UPDATE encounters SET participant_id = '%s' WHERE id = 'e%d'",
-                         PICK(x, pids), id);
-            break;
-        case 5:
-            k = snprintf(sql, len, "UPDATE encounters SET notes = 'n' WHERE id = 'e%d'", id);
-            break;
-        default:
-            k = snprintf(sql, len, "DELETE FROM encounters WHERE id = 'e%d'", id);
+    if (rnd_next(x) % 5 < 2) {
+        const char *v[8];
+        for (size_t i = 0; i < 8; i++) {
+            v[i] = i < ncols ? rnd_pick(x, cols[i].vals, cols[i].n) : "";
         }
-        break;
-    }
-    case 3:
-    case 4:
-        k = snprintf(sql, len,
-                     "INSERT INTO measures(id, instrument, participant_id, timepoint, taken_at, "
-                     "responses, rule_version, complete, score, team, result, created_at, "
-                     "updated_at) VALUES ('m%d', '%s', '%s', '%s', '%s', '{}', 'r1', %d, %s, "
-                     "'%s', %s, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')",
-                     ++*nm, PICK(x, instruments), PICK(x, pids), PICK(x, timepoints), PICK(x, days),
-                     (int)(rnd_next(x) % 4 != 0), PICK(x, scores), PICK(x, teams),
-                     PICK(x, results));
-        break;
-    default: {
-        int id = *nm ? (int)(rnd_next(x) % (uint64_t)*nm) + 1 : 1;
-        switch (rnd_next(x) % 8) {
-        case 0:
-            k = snprintf(sql, len, "UPDATE measures SET taken_at = '%s' WHERE id = 'm%d'",
-                         PICK(x, days), id);
-            break;
-        case 1:
-            k = snprintf(sql, len, "UPDATE measures SET timepoint = '%s' WHERE id = 'm%d'",
-                         PICK(x, timepoints), id);
-            break;
-        case 2:
-            k = snprintf(sql, len, "UPDATE measures SET team = '%s' WHERE id = 'm%d'",
-                         PICK(x, teams), id);
-            break;
-        case 3:
-            k = snprintf(sql, len, "UPDATE measures SET score = %s, complete = 1 WHERE id = 'm%d'",
-                         PICK(x, scores), id);
-            break;
-        case 4:
-            k = snprintf(sql, len, "UPDATE measures SET deleted = %s WHERE id = 'm%d'",
-                         rnd_next(x) % 2 ? "1" : "0", id);
-            break;
-        case 5:
-            k = snprintf(sql, len, "UPDATE measures SET instrument = '%s' WHERE id = 'm%d'",
-                         PICK(x, instruments), id);
-            break;
-        case 6:
-            k = snprintf(sql, len, "UPDATE measures SET participant_id = '%s' WHERE id = 'm%d'",
-                         PICK(x, pids), id);
-            break;
-        default:
-            k = snprintf(sql, len, "DELETE FROM measures WHERE id = 'm%d'", id);
-        }
-    }
+        k = measures ? snprintf(sql, len,
+                                "INSERT INTO measures(id, participant_id, instrument, timepoint, "
+                                "taken_at, complete, score, team, result, responses, "
+                                "rule_version, created_at, updated_at) VALUES ('m%d', %s, %s, %s, "
+                                "%s, %s, %s, %s, %s, '{}', 'r1', '2026-01-01T00:00:00.000Z', "
+                                "'2026-01-01T00:00:00.000Z')",
+                                ++*n, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7])
+                     : snprintf(sql, len,
+                                "INSERT INTO encounters(id, participant_id, type, occurred_at, "
+                                "team, created_at, updated_at) VALUES ('e%d', %s, %s, %s, %s, "
+                                "'2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')",
+                                ++*n, v[0], v[1], v[2], v[3]);
+    } else {
+        int id = *n ? (int)(rnd_next(x) % (uint64_t)*n) + 1 : 1;
+        size_t c = rnd_next(x) % (ncols + 1);
+        k = c == ncols ? snprintf(sql, len, "DELETE FROM %s WHERE id = '%c%d'", table, prefix, id)
+                       : snprintf(sql, len, "UPDATE %s SET %s = %s WHERE id = '%c%d'", table,
+                                  cols[c].name, rnd_pick(x, cols[c].vals, cols[c].n), prefix, id);
     }
     assert_true(k > 0 && (size_t)k < len);
 }
@@ -1771,7 +1715,6 @@ int main(void)
         cmocka_unit_test(test_sync_connection_derived_random),
         cmocka_unit_test(test_derived_notes_and_commit_guard),
         cmocka_unit_test(test_refresh_reads_only_the_group),
-        cmocka_unit_test(test_statement_cache_by_text),
         cmocka_unit_test(test_measures_triggers_no_temp_btrees),
         cmocka_unit_test(test_schema_version_and_seeded_teams),
         cmocka_unit_test(test_reopen_is_idempotent),
