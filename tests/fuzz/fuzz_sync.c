@@ -179,6 +179,10 @@ static void fuzz_push(const char *body, size_t len)
     int64_t last = site.last_op_id;
     int wellformed = 1;
     char *before = team_b_fingerprint(c);
+    /* what sync_push takes of the body before the turn: the ops' digests and
+     * fields texts (logged as they are for a new row applied as sent) */
+    struct push_pre pre;
+    push_pre_take(req, &pre);
     int rc = cb_conn_begin(c);
     FUZZ_CHECK(rc == CB_OK, "begin failed");
     size_t i;
@@ -202,7 +206,12 @@ static void fuzz_push(const char *body, size_t len)
         if (id != last + 1) {
             break;
         }
-        rc = apply_op(c, &site, op, &stats, rejected);
+        const char *text = NULL;
+        size_t text_len = 0;
+        if (!push_pre_text(&pre, i, &text, &text_len)) {
+            text = NULL;
+        }
+        rc = apply_op(c, &site, op, text, text_len, &stats, rejected);
         if (rc == CB_OK) {
             last = id;
         }
@@ -222,6 +231,7 @@ static void fuzz_push(const char *body, size_t len)
     free(before);
     free(after);
     cb_conn_rollback(c);
+    push_pre_free(&pre);
     json_decref(rejected);
     json_decref(req);
 }
