@@ -949,9 +949,11 @@ struct push_pre {
     size_t *text_at;  /* n + 1 offsets into texts (op i: [text_at[i], text_at[i + 1])), or NULL */
     struct cb_buf texts; /* the texts back to back; an op whose fields are no object: none */
 };
-/* Cap on a push's fields texts (the body is at most 64 MiB; an escaped text can
- * be longer than its source, past which the turn writes them itself). */
-#define PUSH_TEXTS_MAX ((size_t)96 * 1024 * 1024)
+/* Cap on a push's fields texts, held while the batch waits for its turn: a
+ * site's batches are at most 32 MiB (site.c), their texts smaller; past it
+ * (a larger body, or escapes longer than their source) the turn writes them
+ * itself, so a waiting push holds at most this much more than its body. */
+#define PUSH_TEXTS_MAX ((size_t)32 * 1024 * 1024)
 
 static int sync_push_turn(struct cb_req *r, struct cb_site *site, const struct push_pre *pre);
 
