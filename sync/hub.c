@@ -998,17 +998,17 @@ static void push_pre_free(struct push_pre *pre)
     cb_buf_free(&pre->texts);
 }
 
-/* The fields text of op i taken before the turn into *text, *len; 0 when there
- * is none. */
-static int push_pre_text(const struct push_pre *pre, size_t i, const char **text, size_t *len)
+/* The fields text of op i taken before the turn into *text, *len (NULL, 0:
+ * none). */
+static void push_pre_text(const struct push_pre *pre, size_t i, const char **text, size_t *len)
 {
-    if (!pre || !pre->text_at || i >= pre->n || pre->text_at[i] == pre->text_at[i + 1]) {
-        return 0;
+    *text = NULL;
+    *len = 0;
+    if (pre && pre->text_at && i < pre->n && pre->text_at[i] != pre->text_at[i + 1]) {
+        assert(pre->text_at[i + 1] <= pre->texts.len);
+        *text = pre->texts.data + pre->text_at[i];
+        *len = pre->text_at[i + 1] - pre->text_at[i];
     }
-    assert(pre->text_at[i + 1] <= pre->texts.len);
-    *text = pre->texts.data + pre->text_at[i];
-    *len = pre->text_at[i + 1] - pre->text_at[i];
-    return 1;
 }
 
 /*
@@ -1221,11 +1221,9 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in, const struc
         if (id != last + 1) {
             break; /* a gap: apply nothing past it; the site resends from the ack */
         }
-        const char *text = NULL;
-        size_t text_len = 0;
-        if (!push_pre_text(pre, i, &text, &text_len)) {
-            text = NULL;
-        }
+        const char *text;
+        size_t text_len;
+        push_pre_text(pre, i, &text, &text_len);
         rc = apply_op(db, &site, op, text, text_len, &stats, rejected);
         if (rc == CB_OK) {
             rc = op_consumed(db, site.id, id, digest);

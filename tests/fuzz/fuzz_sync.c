@@ -206,11 +206,9 @@ static void fuzz_push(const char *body, size_t len)
         if (id != last + 1) {
             break;
         }
-        const char *text = NULL;
-        size_t text_len = 0;
-        if (!push_pre_text(&pre, i, &text, &text_len)) {
-            text = NULL;
-        }
+        const char *text;
+        size_t text_len;
+        push_pre_text(&pre, i, &text, &text_len);
         rc = apply_op(c, &site, op, text, text_len, &stats, rejected);
         if (rc == CB_OK) {
             last = id;
