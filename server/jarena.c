@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 
 #include "coachbox/err.h"
+#include "coachbox/jload.h"
 
 #define ALIGN 16
 
@@ -164,7 +165,7 @@ json_t *cb_jarena_loadb(struct cb_jarena *a, const char *buf, size_t len, size_t
                         json_error_t *err)
 {
     struct cb_jarena *prev = cb_jarena_use(a);
-    json_t *v = json_loadb(buf, len, flags, err);
+    json_t *v = cb_jload(buf, len, flags, err);
     cb_jarena_use(prev);
     return v;
 }

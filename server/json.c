@@ -1,6 +1,7 @@
 /* json.c - strict JSON helpers over jansson; see json.h. */
 #include "coachbox/json.h"
 #include "coachbox/buf.h"
+#include "coachbox/jload.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -24,7 +25,7 @@ static inline int put(struct cb_buf *b, const void *p, size_t n)
 int cb_json_parse_object(const char *text, size_t len, json_t **out, struct cb_field_error *fe)
 {
     json_error_t e;
-    json_t *v = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
+    json_t *v = cb_jload(text, len, JSON_REJECT_DUPLICATES, &e);
     if (!v) {
         cb_field_fail(fe, "", "malformed JSON at line %d, column %d: %s", e.line, e.column, e.text);
         return CB_EPARSE;

@@ -8,7 +8,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config git ca-certificates curl
       libcivetweb-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev libmbedtls-dev
-      libcmocka-dev libjansson-dev sqlite3 openssl clang libclang-rt-14-dev)
+      libcmocka-dev libjansson-dev libyajl-dev sqlite3 openssl clang libclang-rt-14-dev)
 if [ "${1:-}" = "--e2e" ]; then
   pkgs+=(chromium fonts-dejavu-core)
 fi

@@ -28,7 +28,7 @@ elif [ $# -gt 0 ]; then
   shift
 fi
 case "$secs" in '' | *[!0-9]*) echo "usage: tools/fuzz.sh [SECONDS] [HARNESS...]" >&2; exit 2 ;; esac
-all=(fuzz_record fuzz_measures fuzz_sync fuzz_http)
+all=(fuzz_record fuzz_measures fuzz_sync fuzz_http fuzz_jload)
 harnesses=("$@")
 [ "${#harnesses[@]}" -gt 0 ] || harnesses=("${all[@]}")
 build=${FUZZ_BUILD_DIR:-build/fuzz}

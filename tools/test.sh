@@ -45,7 +45,7 @@ echo "== test build/tsan"
   ctest --output-on-failure -j"$jobs" --timeout 1200 -R "unit\.($(echo $tsan_tests | tr ' ' '|'))\$") \
   || status=1
 
-# libFuzzer harnesses (tests/fuzz) under ASan + UBSan: 60 s each, 4 harnesses.
+# libFuzzer harnesses (tests/fuzz) under ASan + UBSan: 60 s each, 5 harnesses.
 echo "== fuzz (tools/fuzz.sh, ${COACHBOX_FUZZ_SECONDS:-60} s per harness)"
 tools/fuzz.sh "${COACHBOX_FUZZ_SECONDS:-60}" || status=1
 

@@ -1,0 +1,64 @@
+/*
+ * fuzz_jload.c - cb_jload (jload.h) against json_loadb.
+ *
+ * Input: one selector byte (its low two bits pick the flags: none,
+ * JSON_REJECT_DUPLICATES, JSON_DECODE_ANY, both), then a JSON text.
+ *
+ * Invariants checked beyond "no crash, no leak, no UB":
+ *   - cb_jload accepts exactly what json_loadb accepts, with an equal tree
+ *     that dumps to the same text (same types, values and key order), and
+ *     otherwise fails with jansson's error (line, column, position, text);
+ *   - the fast path alone (cb_jload_fast) never accepts a text json_loadb
+ *     refuses, and when it accepts, its tree is json_loadb's.
+ */
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coachbox/jload.h"
+#include "fuzz_common.h"
+
+static int same_tree(const json_t *a, const json_t *b)
+{
+    if (!json_equal(a, b)) {
+        return 0;
+    }
+    char *ta = json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+    char *tb = json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+    int same = ta && tb && strcmp(ta, tb) == 0;
+    free(ta);
+    free(tb);
+    return same;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1) {
+        return 0;
+    }
+    static const size_t flag_sets[] = {0, JSON_REJECT_DUPLICATES, JSON_DECODE_ANY,
+                                       JSON_REJECT_DUPLICATES | JSON_DECODE_ANY};
+    size_t flags = flag_sets[data[0] & 3];
+    const char *text = (const char *)data + 1;
+    size_t len = size - 1;
+    json_error_t ej, ef;
+    json_t *j = json_loadb(text, len, flags, &ej);
+    json_t *f = cb_jload(text, len, flags, &ef);
+    json_t *fast = cb_jload_fast(text, len, flags);
+    FUZZ_CHECK(!j == !f, "acceptance differs (jansson: %s)", j ? "accepts" : ej.text);
+    if (j) {
+        FUZZ_CHECK(same_tree(j, f), "trees differ");
+    } else {
+        FUZZ_CHECK(ej.line == ef.line && ej.column == ef.column && ej.position == ef.position &&
+                       strcmp(ej.text, ef.text) == 0,
+                   "errors differ: %s / %s", ej.text, ef.text);
+    }
+    FUZZ_CHECK(!fast || (j && same_tree(j, fast)), "the fast path accepted differently");
+    json_decref(j);
+    json_decref(f);
+    json_decref(fast);
+    return 0;
+}
