@@ -643,6 +643,9 @@ int cb_record_apply(struct cb_conn *c, const struct cb_table *t, const char *id,
 
 static int apply_known(struct cb_conn *c, const struct cb_table *t, const char *id,
                        const json_t *fields, const json_t *dumped, const char *now_iso, int exists);
+/* apply_known's exists for "insert, or nothing when the id is there" (the
+ * caller reads sqlite3_changes to tell which). */
+#define APPLY_INSERT_OR_NOTHING 2
 
 int cb_record_apply_probe(struct cb_conn *c, const struct cb_table *t, const char *id,
                           const json_t *fields, const char *now_iso, int *existed)
@@ -655,7 +658,22 @@ int cb_record_apply_dumped(struct cb_conn *c, const struct cb_table *t, const ch
                            int probe, int *existed)
 {
     if (!probe) {
-        return apply_known(c, t, id, fields, dumped, now_iso, *existed);
+        return apply_known(c, t, id, fields, dumped, now_iso, *existed ? 1 : 0);
+    }
+    if (json_object_size(fields) == t->nfields + 3) {
+        /* A whole row (every declared field, created_at, created_by, deleted: a
+         * change that created it, or one re-logged whole), so an INSERT of it
+         * meets each NOT NULL and CHECK exactly as the UPDATE of a row that is
+         * there would: no probe, the row is inserted unless its id is there
+         * (SQLite checks an upsert's target before any other unique index, so a
+         * row that is there is never refused for its own entry in another),
+         * and updated if it was. */
+        int rc = apply_known(c, t, id, fields, dumped, now_iso, APPLY_INSERT_OR_NOTHING);
+        if (rc) {
+            return rc;
+        }
+        *existed = sqlite3_changes(cb_conn_db(c)) == 0;
+        return *existed ? apply_known(c, t, id, fields, dumped, now_iso, 1) : CB_OK;
     }
     char probe_sql[160];
     sqlite3_stmt *st;
@@ -680,7 +698,7 @@ int cb_record_apply_dumped(struct cb_conn *c, const struct cb_table *t, const ch
 int cb_record_apply_known(struct cb_conn *c, const struct cb_table *t, const char *id,
                           const json_t *fields, const char *now_iso, int exists)
 {
-    return apply_known(c, t, id, fields, NULL, now_iso, exists);
+    return apply_known(c, t, id, fields, NULL, now_iso, exists ? 1 : 0);
 }
 
 static int apply_known(struct cb_conn *c, const struct cb_table *t, const char *id,
@@ -717,7 +735,7 @@ static int apply_known(struct cb_conn *c, const struct cb_table *t, const char *
     int n = 0;
     char num[16];
     text[0] = '\0';
-    if (exists) {
+    if (exists == 1) {
         rc = sql_add(&sql, "UPDATE ");
         rc = rc ? rc : sql_add(&sql, t->name);
         rc = rc ? rc : sql_add(&sql, " SET updated_at = ?1");
@@ -751,6 +769,9 @@ static int apply_known(struct cb_conn *c, const struct cb_table *t, const char *
             rc = rc ? rc : sql_add(&sql, param_number(i + 2, num));
         }
         rc = rc ? rc : sql_add(&sql, ")");
+        if (exists == APPLY_INSERT_OR_NOTHING) {
+            rc = rc ? rc : sql_add(&sql, " ON CONFLICT(id) DO NOTHING");
+        }
     }
     if (rc == CB_OK) {
         rc = cb_conn_prepare(c, text, &st);
