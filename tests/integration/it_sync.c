@@ -1339,10 +1339,10 @@ static void test_move_with_edit_waiting_at_old_site(void **state)
     assert_int_equal(count_rows(G.dir[SB], "participants", "id", G.p_pend), 1);
     /* B's server is stopped so that only this test's rounds run at B. */
     stop_site(SB);
-    /* More than a page (2,000) of changes in B's scope ahead of the move, so that B's
+    /* More than a page (5,000) of changes in B's scope ahead of the move, so that B's
      * next round applies the move on its second page, after a first page on which
      * this test can act (like a coach saving an edit in the middle of a round). */
-    bulk_edit_at_central(2100);
+    bulk_edit_at_central(5100);
     struct cb_store *s = NULL;
     assert_int_equal(cb_store_open(G.dir[SB], &s), CB_OK);
     align_b_outbox_sequence(s);
@@ -1363,7 +1363,7 @@ static void test_move_with_edit_waiting_at_old_site(void **state)
     }
     assert_true(h.fired);
     assert_int_equal(h.rc, CB_OK);
-    assert_true(res.pulled > 2000);
+    assert_true(res.pulled > 5000);
     assert_int_equal(res.pending, 1);
     cb_store_close(s);
     /* B keeps the person until that edit is pushed. */
