@@ -18,15 +18,36 @@
 
 #define SQL_MAX (16 * 1024)
 
+/*
+ * This runs for every column of every synced row, whose keys come in the
+ * table's declaration order (capture writes them so): the field after the one
+ * this thread found last is tried first, then all of them, the first byte
+ * before the rest.
+ */
 const struct cb_field *cb_table_field(const struct cb_table *t, const char *name)
 {
+    static _Thread_local const struct cb_table *hint_t;
+    static _Thread_local size_t hint_i;
+    if (hint_t == t && hint_i < t->nfields && t->fields[hint_i].name[0] == name[0] &&
+        strcmp(t->fields[hint_i].name, name) == 0) {
+        return &t->fields[hint_i++];
+    }
     for (size_t i = 0; i < t->nfields; i++) {
-        /* The first byte first: this runs for every column of every synced row. */
         if (t->fields[i].name[0] == name[0] && strcmp(t->fields[i].name, name) == 0) {
+            hint_t = t;
+            hint_i = i + 1;
             return &t->fields[i];
         }
     }
     return NULL;
+}
+
+/* One of the synced columns every table has besides its fields? */
+static int synced_extra(const char *name)
+{
+    return (name[0] == 'c' &&
+            (strcmp(name, "created_at") == 0 || strcmp(name, "created_by") == 0)) ||
+           (name[0] == 'd' && strcmp(name, "deleted") == 0);
 }
 
 static int in_values(const char *const *values, const char *s)
@@ -537,8 +558,7 @@ int cb_record_restore(struct cb_conn *c, const struct cb_table *t, const char *i
 
 int cb_record_synced_column(const struct cb_table *t, const char *name)
 {
-    return cb_table_field(t, name) || strcmp(name, "created_at") == 0 ||
-           strcmp(name, "created_by") == 0 || strcmp(name, "deleted") == 0;
+    return synced_extra(name) || cb_table_field(t, name);
 }
 
 /* Bind a synced column's JSON value: declared field f, or (f NULL) one of the
@@ -717,9 +737,9 @@ static int apply_known(struct cb_conn *c, const struct cb_table *t, const char *
     json_object_foreach((json_t *)(uintptr_t)fields, key, v)
     {
         (void)v;
-        const struct cb_field *f = cb_table_field(t, key);
-        if (!f && strcmp(key, "created_at") != 0 && strcmp(key, "created_by") != 0 &&
-            strcmp(key, "deleted") != 0) {
+        int extra = synced_extra(key);
+        const struct cb_field *f = extra ? NULL : cb_table_field(t, key);
+        if (!f && !extra) {
             return CB_EINVAL;
         }
         cols[ncols++] = f;

@@ -232,24 +232,57 @@ int cb_capture_set_versions(struct cb_conn *c, const char *tbl, const char *row_
     return rc;
 }
 
+/* Write v in decimal at out (at most 20 characters, no NUL); returns the length. */
+static size_t format_i64(char *out, int64_t v)
+{
+    char tmp[20];
+    size_t k = 0, n = 0;
+    /* Negate as unsigned: INT64_MIN has no positive counterpart. */
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[k++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) {
+        out[n++] = '-';
+    }
+    while (k) {
+        out[n++] = tmp[--k];
+    }
+    return n;
+}
+
 int cb_capture_set_row_version(struct cb_conn *c, const char *tbl, const char *row_id, int64_t seq,
                                uint64_t hlc, const char *site)
 {
     /* The text cb_json_dump gives for {"*": [seq, hlc, site]} (compact; the HLC as
      * the signed integer jansson holds), for a site that needs no escaping. */
+    static const char head[] = "{\"" CB_VERSION_ROW "\":[";
     char text[256];
-    for (const char *p = site; *p; p++) {
+    size_t n = sizeof(head) - 1, site_len = 0;
+    for (const char *p = site; *p; p++, site_len++) {
         if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
               *p == '-' || *p == '_' || *p == '.')) {
             return CB_EINVAL;
         }
     }
-    int n = snprintf(text, sizeof(text), "{\"" CB_VERSION_ROW "\":[%lld,%lld,\"%s\"]}",
-                     (long long)seq, (long long)(json_int_t)hlc, site);
-    if (n < 0 || (size_t)n >= sizeof(text)) {
+    /* Two 64-bit integers take at most 20 characters each: plain appends (this
+     * runs for every row a pull inserts; snprintf was ~1,800 instructions). */
+    if (site_len > sizeof(text) - n - 2 * 20 - 8) {
         return CB_EINVAL;
     }
-    return set_versions_text(c, tbl, row_id, text, (size_t)n);
+    memcpy(text, head, n);
+    n += format_i64(text + n, seq);
+    text[n++] = ',';
+    n += format_i64(text + n, (int64_t)(json_int_t)hlc);
+    text[n++] = ',';
+    text[n++] = '"';
+    memcpy(text + n, site, site_len);
+    n += site_len;
+    memcpy(text + n, "\"]}", 3);
+    n += 3;
+    assert(n < sizeof(text));
+    return set_versions_text(c, tbl, row_id, text, n);
 }
 
 int cb_capture_row_values(struct cb_conn *c, const char *tbl, const char *row_id, json_t **out)

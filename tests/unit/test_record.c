@@ -132,6 +132,35 @@ static void test_table_lookup_and_columns(void **state)
     assert_null(cb_table_field(&cb_table_participants, "nope"));
     assert_null(cb_table_field(&cb_table_participants, "id"));
 
+    /* Every field of every table is found in declaration order (the lookup's
+     * hint), in reverse, and in a pattern interleaving two tables and misses;
+     * the extra synced columns are synced, unknown names and "id" are not. */
+    for (size_t ti = 0; ti < cb_table_count(); ti++) {
+        const struct cb_table *t = cb_table_at(ti), *u = cb_table_at((ti + 1) % cb_table_count());
+        for (size_t i = 0; i < t->nfields; i++) {
+            assert_ptr_equal(cb_table_field(t, t->fields[i].name), &t->fields[i]);
+        }
+        for (size_t i = t->nfields; i-- > 0;) {
+            assert_ptr_equal(cb_table_field(t, t->fields[i].name), &t->fields[i]);
+        }
+        for (size_t i = 0; i < t->nfields; i++) {
+            size_t j = (i * 7 + 3) % t->nfields;
+            assert_ptr_equal(cb_table_field(t, t->fields[j].name), &t->fields[j]);
+            assert_ptr_equal(cb_table_field(u, u->fields[i % u->nfields].name),
+                             &u->fields[i % u->nfields]);
+            assert_null(cb_table_field(t, "nope"));
+            assert_true(cb_record_synced_column(t, t->fields[j].name));
+        }
+        assert_true(cb_record_synced_column(t, "created_at"));
+        assert_true(cb_record_synced_column(t, "created_by"));
+        assert_true(cb_record_synced_column(t, "deleted"));
+        assert_false(cb_record_synced_column(t, "id"));
+        assert_false(cb_record_synced_column(t, "updated_at"));
+        assert_false(cb_record_synced_column(t, "created"));
+        assert_false(cb_record_synced_column(t, "deleted_at"));
+        assert_false(cb_record_synced_column(t, ""));
+    }
+
     struct cb_buf want;
     cb_buf_init(&want, 1 << 16);
     assert_int_equal(cb_buf_adds(&want, "id"), CB_OK);
@@ -670,22 +699,38 @@ static void test_apply_dumped_and_row_version(void **state)
     assert_string_equal(text, want);
     free(want);
 
-    /* Row-wide version: the same text both ways, an HLC past 2^63 included. */
+    /* Row-wide version: the same text both ways, HLCs past 2^63 and the extremes of
+     * both integers included. */
     const char *site = "01a219d9-466f-7714-a4dc-d8582e080b66";
-    uint64_t hlc = 0x8123456789abcdefULL;
-    json_t *versions = json_object();
-    assert_int_equal(cb_capture_stamp(versions, fields, 42, hlc, site), CB_OK);
-    assert_int_equal(cb_capture_set_versions(c, "measures", "m-plain", versions), CB_OK);
-    assert_int_equal(cb_capture_set_row_version(c, "measures", "m-dumped", 42, hlc, site), CB_OK);
-    char a[256], b[256];
-    measure_text(c, "SELECT versions FROM row_meta WHERE tbl = 'measures' AND row_id = ?1",
-                 "m-plain", a, sizeof(a));
-    measure_text(c, "SELECT versions FROM row_meta WHERE tbl = 'measures' AND row_id = ?1",
-                 "m-dumped", b, sizeof(b));
-    assert_string_equal(a, b);
+    const struct {
+        int64_t seq;
+        uint64_t hlc;
+    } stamps[] = {
+        {42, 0x8123456789abcdefULL},        {0, 0},          {1, 1},
+        {INT64_MAX, 0x8000000000000000ULL}, {9, UINT64_MAX}, {1000000007, 0x7fffffffffffffffULL},
+        {10, 117687690545266690ULL}};
+    for (size_t i = 0; i < sizeof(stamps) / sizeof(stamps[0]); i++) {
+        json_t *versions = json_object();
+        assert_int_equal(cb_capture_stamp(versions, fields, stamps[i].seq, stamps[i].hlc, site),
+                         CB_OK);
+        assert_int_equal(cb_capture_set_versions(c, "measures", "m-plain", versions), CB_OK);
+        assert_int_equal(cb_capture_set_row_version(c, "measures", "m-dumped", stamps[i].seq,
+                                                    stamps[i].hlc, site),
+                         CB_OK);
+        char a[256], b[256];
+        measure_text(c, "SELECT versions FROM row_meta WHERE tbl = 'measures' AND row_id = ?1",
+                     "m-plain", a, sizeof(a));
+        measure_text(c, "SELECT versions FROM row_meta WHERE tbl = 'measures' AND row_id = ?1",
+                     "m-dumped", b, sizeof(b));
+        assert_string_equal(a, b);
+        json_decref(versions);
+    }
+    char longsite[300];
+    memset(longsite, 'a', sizeof(longsite) - 1);
+    longsite[sizeof(longsite) - 1] = '\0';
+    assert_int_equal(cb_capture_set_row_version(c, "measures", "m-x", 1, 1, longsite), CB_EINVAL);
     assert_int_equal(cb_capture_set_row_version(c, "measures", "m-x", 1, 1, "a\"b"), CB_EINVAL);
     cb_conn_rollback(c);
-    json_decref(versions);
     json_decref(dumped);
     json_decref(fields);
 }
