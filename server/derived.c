@@ -61,6 +61,7 @@ struct cb_derived {
     int audit_rewritten; /* an audit event was updated or deleted: never committed */
     /* column indexes, read from the schema when attached (-1: no such column) */
     int m_instrument, m_participant;
+    int m_rv[4]; /* rv1..rv4: the report values (-1: not there, then never skipped) */
     int e_team, e_occurred, e_participant, e_type, e_deleted;
     sqlite3_stmt *m_stmt[NSTMT_M]; /* prepared on first use */
     sqlite3_stmt *c_stmt[NSTMT_C];
@@ -175,13 +176,26 @@ static void part(struct key_parts *kp, sqlite3_value *v, size_t maxlen)
     kp->nparts++;
 }
 
-/* Note the group of the measures row being written (old or new image). */
+/*
+ * Note the group of the measures row being written (old or new image).  A
+ * group whose rows had or keep report values (any rv* not NULL in either
+ * image) is marked (delta[0] = 1: a measures key has no counts), so that its
+ * refresh recomputes them even when its instrument has none (refresh_key).
+ */
 static int note_measure(struct cb_derived *d, sqlite3 *db, int old)
 {
     struct key_parts kp = {'m', 0, {NULL}, {0}};
+    struct key *k = NULL;
     part(&kp, row_value(db, old, d->m_instrument), SIZE_MAX);
     part(&kp, row_value(db, old, d->m_participant), SIZE_MAX);
-    return set_add(d, &kp, NULL);
+    int rc = set_add(d, &kp, &k);
+    for (int i = 0; rc == CB_OK && i < 4 && !k->delta[0]; i++) {
+        sqlite3_value *v = d->m_rv[i] < 0 ? NULL : row_value(db, old, d->m_rv[i]);
+        if (d->m_rv[i] < 0 || !v || sqlite3_value_type(v) != SQLITE_NULL) {
+            k->delta[0] = 1;
+        }
+    }
+    return rc;
 }
 
 /*
@@ -350,6 +364,11 @@ int cb_derived_attach(sqlite3 *db, struct cb_derived **out)
     }
     d->m_instrument = column_index(db, "measures", "instrument");
     d->m_participant = column_index(db, "measures", "participant_id");
+    for (int i = 0; i < 4; i++) {
+        char rv[8];
+        snprintf(rv, sizeof(rv), "rv%d", i + 1);
+        d->m_rv[i] = column_index(db, "measures", rv);
+    }
     d->e_team = column_index(db, "encounters", "team");
     d->e_occurred = column_index(db, "encounters", "occurred_at");
     d->e_participant = column_index(db, "encounters", "participant_id");
@@ -412,7 +431,14 @@ static int refresh_key(struct cb_derived *d, const struct key *k)
         assert(0 && "malformed derived key");
         rc = CB_EINVAL;
     } else if (k->b[0] == 'm' && n == 2) {
-        for (int i = 0; rc == CB_OK && cb_migrations_measures_refresh[i]; i++) {
+        /* The report values' statement (the first) changes only rows of ons4 or
+         * bmi, or rows holding report values: in another instrument's group
+         * only a row written in this transaction can (the rest are as the
+         * triggers or an earlier refresh left them: no values), and it marked
+         * the group (note_measure).  Otherwise it would only read the rows. */
+        int rv = k->delta[0] || (lens[0] == 4 && memcmp(vals[0], "ons4", 4) == 0) ||
+                 (lens[0] == 3 && memcmp(vals[0], "bmi", 3) == 0);
+        for (int i = rv ? 0 : 1; rc == CB_OK && cb_migrations_measures_refresh[i]; i++) {
             assert(i < NSTMT_M);
             rc = run(d, &d->m_stmt[i], cb_migrations_measures_refresh[i], vals, lens, 2, NULL, 0);
         }

@@ -28,7 +28,9 @@ extern const size_t cb_migrations_count;
  * triggers of migrations 12 and 14 keep, as statements run in this order
  * (NULL-ended); and a row of an instrument without pairs has no baselines.  A
  * sync connection, whose triggers are off, runs these once per group it wrote
- * instead (derived.h).
+ * instead (derived.h).  The first statement, the report values, changes only
+ * rows of ons4 or bmi or rows that hold report values (derived.c skips it for
+ * a group of another instrument none of whose written rows held any).
  */
 extern const char *const cb_migrations_measures_refresh[];
 /*
