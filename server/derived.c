@@ -440,6 +440,9 @@ static int refresh_key(struct cb_derived *d, const struct key *k)
                  (lens[0] == 3 && memcmp(vals[0], "bmi", 3) == 0);
         for (int i = rv ? 0 : 1; rc == CB_OK && cb_migrations_measures_refresh[i]; i++) {
             assert(i < NSTMT_M);
+            if (i > 0 && !cb_migrations_measures_refresh[i + 1] && sqlite3_changes(d->db) > 0) {
+                break; /* the latest measure was written: nothing to remove */
+            }
             rc = run(d, &d->m_stmt[i], cb_migrations_measures_refresh[i], vals, lens, 2, NULL, 0);
         }
     } else if ((k->b[0] == 'c' || k->b[0] == 'y') && n == 3) {

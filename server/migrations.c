@@ -691,12 +691,15 @@ const char *const cb_migrations_measures_refresh[] = {
     "UPDATE measures SET " PB_CLEAR " WHERE NOT " PB_IS("?1") " AND instrument = ?1 AND"
     " participant_id = ?2 AND (pb_row IS NOT NULL OR pbt_row IS NOT NULL)",
     // clang-format on
-    /* the group's latest measure */
-    "DELETE FROM measure_latest WHERE participant_id = ?2 AND instrument = ?1",
+    /* the group's latest measure, written over the one it had (an upsert: no
+     * delete and insert of a row that stays), then removed if the group has no
+     * live measure - the last statement runs only when this one wrote no row */
     "INSERT INTO measure_latest(participant_id, instrument, row, taken_at, baseline)"
     " SELECT participant_id, instrument, rowid, taken_at, timepoint = 'baseline' FROM measures"
-    " WHERE participant_id = ?2 AND instrument = ?1 AND +deleted = 0 ORDER BY " ML_ORDER " LIMIT 1",
-    NULL};
+    " WHERE participant_id = ?2 AND instrument = ?1 AND +deleted = 0 ORDER BY " ML_ORDER " LIMIT 1"
+    " ON CONFLICT(participant_id, instrument) DO UPDATE SET row = excluded.row,"
+    " taken_at = excluded.taken_at, baseline = excluded.baseline",
+    "DELETE FROM measure_latest WHERE participant_id = ?2 AND instrument = ?1", NULL};
 
 /* What the contact triggers of migrations 13 and 15 do, for one group and the
  * change of its counts: the counts move by ?4 (n) and ?5..?10 (per type), a

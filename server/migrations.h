@@ -30,7 +30,9 @@ extern const size_t cb_migrations_count;
  * sync connection, whose triggers are off, runs these once per group it wrote
  * instead (derived.h).  The first statement, the report values, changes only
  * rows of ons4 or bmi or rows that hold report values (derived.c skips it for
- * a group of another instrument none of whose written rows held any).
+ * a group of another instrument none of whose written rows held any).  The
+ * last statement runs only when the one before it changed no row (it removes
+ * the latest measure of a group that has no live one left).
  */
 extern const char *const cb_migrations_measures_refresh[];
 /*
