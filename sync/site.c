@@ -34,16 +34,22 @@
 
 #define PUSH_BATCH 2000
 /* Changes asked for per pull page (central allows up to 10,000, and ends a page
- * past 8 MiB).  5,000 rather than 2,000: a 100,000-record pull commits 21
+ * past 8 MiB).  5,000 rather than 2,000: a 100,000-record pull commits 22
  * times instead of 51 (each commit an fsync, a recompute of the derived rows
  * of the groups it touched, every fourth a wait for the checkpointer), which
  * took ~15 % off its wall time (docs/PERFORMANCE.md, session 9), for ~30 MB
  * more at peak while a page is parsed beside the one applied.  A page is one
- * write transaction of ~0.1 s on this machine. */
-#define PULL_PAGE      5000
-#define PUSH_BODY_SOFT (8 * 1024 * 1024)  /* a batch stops after the op crossing this */
-#define PUSH_BODY_MAX  (32 * 1024 * 1024) /* hard cap on a batch (central takes 64 MiB) */
-#define MAX_RESPONSE   (256 * 1024 * 1024)
+ * write transaction of ~0.1 s on this machine.  A round's first page is
+ * fetched and parsed before anything can be applied, so it asks for
+ * PULL_PAGE_FIRST, and each page after for half as many again as the one
+ * before, up to PULL_PAGE: the next page is then fetched and parsed while the
+ * one before is applied (parsing a change takes about half as long as applying
+ * it), and the wait at the start is a fifth of a full page's. */
+#define PULL_PAGE       5000
+#define PULL_PAGE_FIRST 1000
+#define PUSH_BODY_SOFT  (8 * 1024 * 1024)  /* a batch stops after the op crossing this */
+#define PUSH_BODY_MAX   (32 * 1024 * 1024) /* hard cap on a batch (central takes 64 MiB) */
+#define MAX_RESPONSE    (256 * 1024 * 1024)
 /* A JSON value of a pulled change, as text: no longer than the answer it came in. */
 #define PAGE_VALUE_TEXT_MAX MAX_RESPONSE
 
@@ -1393,7 +1399,7 @@ static void *prefetch_main(void *arg)
 }
 
 /* Start fetching the page after since (mark held) on the helper thread. */
-static void prefetch_start(struct prefetch *pf, int64_t since, int64_t held)
+static void prefetch_start(struct prefetch *pf, int64_t since, int64_t held, int limit)
 {
     assert(!pf->running);
     if (!pf->k) {
@@ -1404,7 +1410,7 @@ static void prefetch_start(struct prefetch *pf, int64_t since, int64_t held)
     pf->held = held;
     pf->rc = CB_EIO;
     snprintf(pf->path, sizeof(pf->path), "/sync/v1/pull?since=%lld&limit=%d&ops=%lld",
-             (long long)since, PULL_PAGE, (long long)held);
+             (long long)since, limit, (long long)held);
     assert(!pf->has_drop);
     pf->drop = pf->old;
     pf->has_drop = pf->has_old;
@@ -1456,6 +1462,7 @@ static int prefetch_take(struct prefetch *pf, int64_t since, int64_t held, struc
 static int pull_pages(struct cb_conn *c, const char *base, cb_sync_progress progress, void *ud,
                       struct cb_sync_result *res, struct prefetch *pf, struct page_apply *pa)
 {
+    int limit = PULL_PAGE_FIRST; /* of the page fetched next (see PULL_PAGE) */
     for (;;) {
         char path[128], teams_text[4096];
         int64_t cursor = setting_int(c, "sync_cursor");
@@ -1464,7 +1471,7 @@ static int pull_pages(struct cb_conn *c, const char *base, cb_sync_progress prog
         int rc = CB_OK;
         if (!prefetch_take(pf, cursor, held, &resp)) {
             snprintf(path, sizeof(path), "/sync/v1/pull?since=%lld&limit=%d&ops=%lld",
-                     (long long)cursor, PULL_PAGE, (long long)held);
+                     (long long)cursor, limit, (long long)held);
             rc = http_call(c, base, "GET", path, NULL, HTTP_PAGE, &resp, res->error,
                            sizeof(res->error));
         }
@@ -1488,9 +1495,10 @@ static int pull_pages(struct cb_conn *c, const char *base, cb_sync_progress prog
                 json_incref(teams);
             }
         }
+        limit = limit < PULL_PAGE / 3 * 2 ? limit + limit / 2 : PULL_PAGE;
         if (rc == CB_OK && more && next > cursor) {
             /* The next page travels and is parsed while this one is applied. */
-            prefetch_start(pf, next, held);
+            prefetch_start(pf, next, held, limit);
             if (pf->k && !pa->ck_tried) {
                 /* More than a page to apply, on two threads: checkpoints move
                  * off the commits too (not worth a thread for a short pull). */
