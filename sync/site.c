@@ -34,7 +34,7 @@
 
 #define PUSH_BATCH 2000
 /* Changes asked for per pull page (central allows up to 10,000, and ends a page
- * past 8 MiB).  5,000 rather than 2,000: a 100,000-record pull commits 22
+ * past 8 MiB).  5,000 rather than 2,000: a 100,000-record pull commits 23
  * times instead of 51 (each commit an fsync, a recompute of the derived rows
  * of the groups it touched, every fourth a wait for the checkpointer), which
  * took ~15 % off its wall time (docs/PERFORMANCE.md, session 9), for ~30 MB
