@@ -18,20 +18,8 @@
 #include <string.h>
 
 #include "coachbox/jload.h"
+#include "jload_same.h"
 #include "fuzz_common.h"
-
-static int same_tree(const json_t *a, const json_t *b)
-{
-    if (!json_equal(a, b)) {
-        return 0;
-    }
-    char *ta = json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
-    char *tb = json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
-    int same = ta && tb && strcmp(ta, tb) == 0;
-    free(ta);
-    free(tb);
-    return same;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -50,13 +38,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *fast = cb_jload_fast(text, len, flags);
     FUZZ_CHECK(!j == !f, "acceptance differs (jansson: %s)", j ? "accepts" : ej.text);
     if (j) {
-        FUZZ_CHECK(same_tree(j, f), "trees differ");
+        FUZZ_CHECK(jload_same_tree(j, f), "trees differ");
     } else {
         FUZZ_CHECK(ej.line == ef.line && ej.column == ef.column && ej.position == ef.position &&
                        strcmp(ej.text, ef.text) == 0,
                    "errors differ: %s / %s", ej.text, ef.text);
     }
-    FUZZ_CHECK(!fast || (j && same_tree(j, fast)), "the fast path accepted differently");
+    FUZZ_CHECK(!fast || (j && jload_same_tree(j, fast)), "the fast path accepted differently");
     json_decref(j);
     json_decref(f);
     json_decref(fast);

@@ -19,24 +19,10 @@
 #include <string.h>
 
 #include "coachbox/jload.h"
+#include "../fuzz/jload_same.h"
 
 static const size_t flag_sets[] = {0, JSON_REJECT_DUPLICATES, JSON_DECODE_ANY,
                                    JSON_REJECT_DUPLICATES | JSON_DECODE_ANY};
-
-/* The two trees are the same document: equal, and the same compact text (so
- * the same key order and number forms). */
-static int same_tree(const json_t *a, const json_t *b)
-{
-    if (!json_equal(a, b)) {
-        return 0;
-    }
-    char *ta = json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
-    char *tb = json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
-    int same = ta && tb && strcmp(ta, tb) == 0;
-    free(ta);
-    free(tb);
-    return same;
-}
 
 /*
  * Compare both parsers on text under flags; returns whether the fast path
@@ -53,7 +39,7 @@ static int check_one(const char *text, size_t len, size_t flags)
                  j ? "accepts" : ej.text);
     }
     if (j) {
-        if (!same_tree(j, f)) {
+        if (!jload_same_tree(j, f)) {
             fail_msg("trees differ (flags %zu) on [%.*s]", flags, (int)len, text);
         }
     } else {
@@ -62,7 +48,7 @@ static int check_one(const char *text, size_t len, size_t flags)
         assert_int_equal(ej.position, ef.position);
         assert_string_equal(ej.text, ef.text);
     }
-    if (fast && (!j || !same_tree(j, fast))) {
+    if (fast && (!j || !jload_same_tree(j, fast))) {
         fail_msg("fast path accepted differently (flags %zu) on [%.*s]", flags, (int)len, text);
     }
     int took = fast != NULL;
