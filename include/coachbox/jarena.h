@@ -52,8 +52,9 @@ void cb_jarena_install(void);
 int cb_jarena_new(struct cb_jarena **out);
 
 /*
- * json_loadb(buf, len, flags, err) with every allocation of the parse from
- * arena a (a NULL arena: a plain parse).  The result is a new reference, as
+ * json_loadb(buf, len, flags, err) - parsed by cb_jload (jload.h), same
+ * result - with every allocation of the parse from arena a (a NULL arena: a
+ * plain parse).  The result is a new reference, as
  * json_loadb's; a is then in use until cb_jarena_free.
  */
 json_t *cb_jarena_loadb(struct cb_jarena *a, const char *buf, size_t len, size_t flags,
