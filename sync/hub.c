@@ -286,12 +286,71 @@ static int moved_out_after(struct cb_conn *c, const struct cb_site *s, const cha
 }
 
 /*
+ * The teams of participants central has read or written in the current push
+ * turn: most records of a batch are about people met a few ops before (their
+ * own row, or an earlier record), and every new record looks its person's team
+ * up.  Direct-mapped on the id; an entry holds a team as read inside the
+ * turn's write transaction, and every op on a participants row drops that
+ * person's entry before it is applied (person_cache_forget), so an entry is
+ * always the team the database holds.  Owned by the turn, one per batch.
+ */
+#define PERSON_CACHE_SLOTS 64 /* a power of two */
+struct person_cache {
+    struct {
+        char pid[40]; /* "" when empty */
+        char team[80];
+    } e[PERSON_CACHE_SLOTS];
+};
+
+static size_t person_slot(const char *pid)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = pid; *p; p++) {
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    }
+    return (size_t)(h & (PERSON_CACHE_SLOTS - 1));
+}
+
+/* Drop pid's entry (a participants op is about to change, or not, its row). */
+static void person_cache_forget(struct person_cache *pc, const char *pid)
+{
+    if (pc && pid) {
+        size_t i = person_slot(pid);
+        if (strcmp(pc->e[i].pid, pid) == 0) {
+            pc->e[i].pid[0] = '\0';
+        }
+    }
+}
+
+/* Remember that pid's team is team (both as the database now holds them);
+ * ids or teams too long for an entry are not kept. */
+static void person_cache_put(struct person_cache *pc, const char *pid, const char *team)
+{
+    if (pc && pid && team && strlen(pid) < sizeof(pc->e[0].pid) &&
+        strlen(team) < sizeof(pc->e[0].team)) {
+        size_t i = person_slot(pid);
+        memcpy(pc->e[i].pid, pid, strlen(pid) + 1);
+        memcpy(pc->e[i].team, team, strlen(team) + 1);
+    }
+}
+
+/*
  * The current team of participant pid at central into out (CB_ENOTFOUND when
  * there is no such person or they have no team).  Reads one column, not the
- * whole row: this runs for every new record a site pushes.
+ * whole row, and only when pc (NULL: none) has no entry for pid: this runs for
+ * every new record a site pushes.  A person not found is not remembered (they
+ * may arrive later in the batch).
  */
-static int person_team(struct cb_conn *c, const char *pid, char *out, size_t len)
+static int person_team(struct cb_conn *c, struct person_cache *pc, const char *pid, char *out,
+                       size_t len)
 {
+    if (pc) {
+        size_t i = person_slot(pid);
+        if (strcmp(pc->e[i].pid, pid) == 0) {
+            snprintf(out, len, "%s", pc->e[i].team);
+            return CB_OK;
+        }
+    }
     sqlite3_stmt *st;
     int rc = cb_conn_prepare(c, "SELECT team FROM participants WHERE id = ?1", &st);
     if (rc) {
@@ -300,7 +359,9 @@ static int person_team(struct cb_conn *c, const char *pid, char *out, size_t len
     sqlite3_bind_text(st, 1, pid, -1, SQLITE_TRANSIENT);
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-        snprintf(out, len, "%s", (const char *)sqlite3_column_text(st, 0));
+        const char *team = (const char *)sqlite3_column_text(st, 0);
+        snprintf(out, len, "%s", team);
+        person_cache_put(pc, pid, team);
         rc = CB_OK;
     } else {
         rc = s == SQLITE_ROW || s == SQLITE_DONE ? CB_ENOTFOUND : cb_store_rc(s);
@@ -313,9 +374,10 @@ static int person_team(struct cb_conn *c, const char *pid, char *out, size_t len
  * May this site write this op?  Rows of its teams' participants, programmes
  * and sessions; conflicts only to resolve them; never accounts or teams.
  */
-static int op_allowed(struct cb_conn *c, const struct cb_site *s, const char *tbl,
-                      const char *row_id, const json_t *fields, const json_t *current,
-                      int64_t base_seq, const char **why, char *pteam, size_t pteam_len)
+static int op_allowed(struct cb_conn *c, struct person_cache *pc, const struct cb_site *s,
+                      const char *tbl, const char *row_id, const json_t *fields,
+                      const json_t *current, int64_t base_seq, const char **why, char *pteam,
+                      size_t pteam_len)
 {
     static const char *const forbidden[] = {"users", "teams", NULL};
     for (const char *const *f = forbidden; *f; f++) {
@@ -371,7 +433,7 @@ static int op_allowed(struct cb_conn *c, const struct cb_site *s, const char *tb
         /* Re-pointing a record at another person (a merge does): the new person must be
          * the site's too, or a site could move its records onto anyone whose id it knows. */
         char team[80];
-        int ok = person_team(c, pid, team, sizeof(team)) == CB_OK && site_has_team(s, team);
+        int ok = person_team(c, pc, pid, team, sizeof(team)) == CB_OK && site_has_team(s, team);
         if (!ok) {
             *why = "record about a person outside the site's teams";
             return 0;
@@ -382,7 +444,7 @@ static int op_allowed(struct cb_conn *c, const struct cb_site *s, const char *tb
          * copied from them), whatever team the row claims.  The team read is handed
          * back in pteam, so the caller does not read it again. */
         char team[80];
-        int found = person_team(c, pid, team, sizeof(team)) == CB_OK;
+        int found = person_team(c, pc, pid, team, sizeof(team)) == CB_OK;
         if (found) {
             snprintf(pteam, pteam_len, "%s", team);
         }
@@ -547,9 +609,9 @@ static int merge_fields(struct cb_conn *c, const struct cb_site *s, const char *
  * or the op's fields as cb_json_buf_add_value writes them (fields_len bytes),
  * taken before the turn (struct push_pre).
  */
-static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op,
-                    const char *fields_text, size_t fields_len, struct push_stats *stats,
-                    json_t *rejected)
+static int apply_op(struct cb_conn *c, struct person_cache *pc, const struct cb_site *s,
+                    const json_t *op, const char *fields_text, size_t fields_len,
+                    struct push_stats *stats, json_t *rejected)
 {
     const char *tbl = cb_json_str(op, "tbl");
     const char *row_id = cb_json_str(op, "row_id");
@@ -577,12 +639,15 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
     }
     json_t *current = NULL;
     char pteam[80] = ""; /* the person's team, when op_allowed read it */
+    if (!why && t == &cb_table_participants) {
+        person_cache_forget(pc, row_id); /* whatever this op does to the person's team */
+    }
     if (!why) {
         int rc = cb_record_get_synced(c, t, row_id, &current);
         if (rc && rc != CB_ENOTFOUND) {
             return rc;
         }
-        if (op_allowed(c, s, tbl, row_id, fields, current, base, &why, pteam, sizeof(pteam))) {
+        if (op_allowed(c, pc, s, tbl, row_id, fields, current, base, &why, pteam, sizeof(pteam))) {
             why = NULL;
         }
     }
@@ -594,7 +659,7 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
         char team[80];
         if (pid && json_is_string(json_object_get(fields, "team")) &&
             (pteam[0] ? snprintf(team, sizeof(team), "%s", pteam) >= 0
-                      : person_team(c, pid, team, sizeof(team)) == CB_OK) &&
+                      : person_team(c, pc, pid, team, sizeof(team)) == CB_OK) &&
             strcmp(team, cb_json_str(fields, "team")) != 0) {
             json_object_set_new(fields, "team", json_string(team));
             altered = 1;
@@ -717,6 +782,11 @@ static int apply_op(struct cb_conn *c, const struct cb_site *s, const json_t *op
         char iso[CB_TIME_STRLEN];
         cb_time_format(now, iso);
         rc = cb_record_apply_known(c, t, row_id, apply, iso, current != NULL);
+        if (rc == CB_OK && !current && t == &cb_table_participants) {
+            /* A new person, inserted with exactly apply's team: their records are
+             * usually next in the batch. */
+            person_cache_put(pc, row_id, cb_json_str(apply, "team"));
+        }
         if (rc == CB_ECONFLICT) {
             /* The row clashes with another on a unique key: keep the site's values in a
              * conflict for a person, rather than block the site's queue. */
@@ -1178,6 +1248,8 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in, const struc
         return cb_reply_error(r, rc, &fe);
     }
     json_t *rejected = json_array();
+    /* NULL (no memory): every lookup reads the database. */
+    struct person_cache *persons = calloc(1, sizeof(*persons));
     int64_t last = site.last_op_id;
     /* An op id at or below `last` whose content differs from the op central consumed
      * under that id is not a resend but a new write under a reused id: the site was
@@ -1224,7 +1296,7 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in, const struc
         const char *text;
         size_t text_len;
         push_pre_text(pre, i, &text, &text_len);
-        rc = apply_op(db, &site, op, text, text_len, &stats, rejected);
+        rc = apply_op(db, persons, &site, op, text, text_len, &stats, rejected);
         if (rc == CB_OK) {
             rc = op_consumed(db, site.id, id, digest);
         }
@@ -1232,6 +1304,7 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in, const struc
             last = id;
         }
     }
+    free(persons);
     if (rc == CB_OK && reused) {
         /* Nothing was applied (every op before the reused one was a resend): answer
          * with central's mark so the site moves its waiting ops past it and resends. */

@@ -1707,6 +1707,70 @@ static void test_push_new_record_team_follows_person(void **state)
     }
 }
 
+/*
+ * One batch about a person it creates and then moves (central remembers the
+ * teams of the people a batch touches, hub.c person_cache): a record after
+ * the person's insert is labelled with their team, a record after their move
+ * with the new one, never the team remembered from before the move.
+ */
+static void test_push_batch_person_moves_mid_batch(void **state)
+{
+    (void)state;
+    struct cbt_resp r;
+    char team[64];
+    static const char *const pid = "01900000-0000-7000-8000-00000000e010";
+    static const char *const e1 = "01900000-0000-7000-8000-00000000e011";
+    static const char *const e2 = "01900000-0000-7000-8000-00000000e012";
+    const char *now = "2026-01-05T10:00:00.000Z";
+    json_int_t last = b_last_op_id();
+    json_int_t hlc = (json_int_t)cb_hlc_pack(cb_now_ms(), 0);
+    json_t *b = json_pack("{s:[{s:I, s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:I, s:I},"
+                          "    {s:I, s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:I, s:I},"
+                          "    {s:I, s:s, s:s, s:{s:s}, s:I, s:I},"
+                          "    {s:I, s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:I, s:I}], s:i}",
+                          "ops", /* the person, in B's team */
+                          "op_id", last + 1, "tbl", "participants", "row_id", pid, "fields",
+                          "given_name", "Moe", "family_name", "Midbatch", "date_of_birth",
+                          "1970-01-01", "team", "bury-town", "hlc", hlc, "base_seq", (json_int_t)0,
+                          /* a record about them, claiming another team */
+                          "op_id", last + 2, "tbl", "encounters", "row_id", e1, "fields",
+                          "participant_id", pid, "type", "phone", "occurred_at", now, "team",
+                          "radcliffe", "hlc", hlc + 1, "base_seq", (json_int_t)0,
+                          /* they move to radcliffe */
+                          "op_id", last + 3, "tbl", "participants", "row_id", pid, "fields", "team",
+                          "radcliffe", "hlc", hlc + 2, "base_seq", (json_int_t)0,
+                          /* a record written before B learnt of the move, claiming B's team */
+                          "op_id", last + 4, "tbl", "encounters", "row_id", e2, "fields",
+                          "participant_id", pid, "type", "phone", "occurred_at", now, "team",
+                          "bury-town", "hlc", hlc + 3, "base_seq", (json_int_t)0, "pending", 4);
+    assert_non_null(b);
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
+    free(body);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "ack")), last + 4);
+    char *rj = json_dumps(json_object_get(r.json, "rejected"), 0);
+    if (json_array_size(json_object_get(r.json, "rejected")) != 0) {
+        fail_msg("rejected: %s", rj);
+    }
+    free(rj);
+    cbt_resp_free(&r);
+    assert_true(db_text(G.central_dir, "SELECT team FROM participants WHERE id = ?1", pid, NULL,
+                        team, sizeof(team)));
+    assert_string_equal(team, "radcliffe");
+    assert_true(db_text(G.central_dir, "SELECT team FROM encounters WHERE id = ?1", e1, NULL, team,
+                        sizeof(team)));
+    assert_string_equal(team, "radcliffe"); /* moved with its person */
+    assert_true(db_text(G.central_dir, "SELECT team FROM encounters WHERE id = ?1", e2, NULL, team,
+                        sizeof(team)));
+    if (strcmp(team, "radcliffe") != 0) {
+        fail_msg("a record pushed after its person moved (same batch) was labelled %s, not "
+                 "the person's team radcliffe",
+                 team);
+    }
+}
+
 static void test_push_clock_ahead_restamped(void **state)
 {
     (void)state;
@@ -2525,6 +2589,7 @@ int main(void)
         cmocka_unit_test(test_push_out_of_scope_duplicates_gaps),
         cmocka_unit_test(test_push_new_record_about_other_teams_person),
         cmocka_unit_test(test_push_new_record_team_follows_person),
+        cmocka_unit_test(test_push_batch_person_moves_mid_batch),
         cmocka_unit_test(test_push_clock_ahead_restamped),
         cmocka_unit_test(test_concurrent_duplicate_batches),
         cmocka_unit_test(test_own_writes_not_echoed),
