@@ -669,6 +669,13 @@ const char *const cb_migrations[] = {
      *     served (and covers more): one index less to keep on every contact written, by the
      *     API or a sync.  docs/PERFORMANCE.md, "Sync throughput". */
     "DROP INDEX encounters_team_time;",
+    /* 19: sync - the digests of the ops central consumes are kept a row per push batch
+     *     (a run of contiguous op ids, each digest 8 bytes big-endian), not a row per op:
+     *     one insert per batch in the push's turn.  site_ops keeps the digests of ops
+     *     consumed before, and is still read for them (docs/SYNC.md, "Restored sites"). */
+    "CREATE TABLE site_op_runs(site TEXT NOT NULL, first_op INTEGER NOT NULL,"
+    "  last_op INTEGER NOT NULL, digests BLOB NOT NULL);"
+    "CREATE UNIQUE INDEX site_op_runs_first ON site_op_runs(site, first_op);",
 // clang-format on
 #undef CHILD_COLS
 };

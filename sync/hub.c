@@ -952,37 +952,130 @@ static int64_t op_digest(const json_t *op)
 }
 
 /*
+ * The digests of the ops a push turn consumes: ops first .. first + n - 1 (a
+ * turn consumes contiguous ids), n <= cap, written as one site_op_runs row at
+ * the end of the turn (op_run_write) rather than a row per op.  Owned by the
+ * turn; digests is malloc'd with room for every op of the batch.
+ */
+struct op_run {
+    int64_t first;
+    size_t n, cap;
+    int64_t *digests;
+};
+
+#define RUN_DIGEST_BYTES 8 /* each digest big-endian in site_op_runs.digests */
+
+static int64_t run_digest_at(const unsigned char *b)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < RUN_DIGEST_BYTES; i++) {
+        v = (v << 8) | b[i];
+    }
+    return (int64_t)v;
+}
+
+/*
+ * The digest central stored for op op_id of site into *digest: 1 when it has
+ * one.  Looks in run (this turn's ops, not yet written), then site_op_runs
+ * (migration 19: a row per batch), then site_ops (migration 9: a row per op,
+ * consumed before 19).  Caller's transaction.
+ */
+static int op_stored_digest(struct cb_conn *c, const struct op_run *run, const char *site,
+                            int64_t op_id, int64_t *digest)
+{
+    if (run->n > 0 && op_id >= run->first && op_id - run->first < (int64_t)run->n) {
+        *digest = run->digests[op_id - run->first];
+        return 1;
+    }
+    sqlite3_stmt *st;
+    int found = 0;
+    if (cb_conn_prepare(c,
+                        "SELECT first_op, last_op, digests FROM site_op_runs WHERE site = ?1 AND "
+                        "first_op <= ?2 ORDER BY first_op DESC LIMIT 1",
+                        &st) == CB_OK) {
+        sqlite3_bind_text(st, 1, site, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, op_id);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            int64_t first = sqlite3_column_int64(st, 0), last = sqlite3_column_int64(st, 1);
+            const unsigned char *b = sqlite3_column_blob(st, 2);
+            int len = sqlite3_column_bytes(st, 2);
+            if (op_id <= last && b && last - first >= 0 &&
+                (int64_t)len == (last - first + 1) * RUN_DIGEST_BYTES) {
+                *digest = run_digest_at(b + (op_id - first) * RUN_DIGEST_BYTES);
+                found = 1;
+            }
+        }
+        cb_stmt_done(st);
+    }
+    if (!found && cb_conn_prepare(c, "SELECT digest FROM site_ops WHERE site = ?1 AND op_id = ?2",
+                                  &st) == CB_OK) {
+        sqlite3_bind_text(st, 1, site, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, op_id);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            *digest = sqlite3_column_int64(st, 0);
+            found = 1;
+        }
+        cb_stmt_done(st);
+    }
+    return found;
+}
+
+/*
  * Is op op_id of site, with this digest, a different write from the op central
  * consumed under that id?  0 when it is the same op (a resend) or central has
  * no digest for that id (consumed before migration 9: taken for a resend).
  */
-static int op_reused(struct cb_conn *c, const char *site, int64_t op_id, int64_t digest)
+static int op_reused(struct cb_conn *c, const struct op_run *run, const char *site, int64_t op_id,
+                     int64_t digest)
 {
-    sqlite3_stmt *st;
-    int reused = 0;
-    if (cb_conn_prepare(c, "SELECT digest FROM site_ops WHERE site = ?1 AND op_id = ?2", &st) ==
-        CB_OK) {
-        sqlite3_bind_text(st, 1, site, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, op_id);
-        reused = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) != digest;
-        cb_stmt_done(st);
-    }
-    return reused;
+    int64_t stored;
+    return op_stored_digest(c, run, site, op_id, &stored) && stored != digest;
 }
 
-/* Remember the digest of op op_id of site, just consumed (caller's transaction). */
-static int op_consumed(struct cb_conn *c, const char *site, int64_t op_id, int64_t digest)
+/* Remember the digest of op op_id, just consumed: the next of run. */
+static void op_consumed(struct op_run *run, int64_t op_id, int64_t digest)
 {
+    assert(run->n < run->cap);
+    assert(run->n == 0 || op_id == run->first + (int64_t)run->n);
+    if (run->n == 0) {
+        run->first = op_id;
+    }
+    run->digests[run->n++] = digest;
+}
+
+/* Write run (if it holds any op) as site's row of site_op_runs (caller's
+ * transaction).  CB_ENOMEM, or the store's error. */
+static int op_run_write(struct cb_conn *c, const struct op_run *run, const char *site)
+{
+    if (run->n == 0) {
+        return CB_OK;
+    }
+    unsigned char *b = malloc(run->n * RUN_DIGEST_BYTES);
+    if (!b) {
+        return CB_ENOMEM;
+    }
+    for (size_t i = 0; i < run->n; i++) {
+        uint64_t v = (uint64_t)run->digests[i];
+        for (int k = RUN_DIGEST_BYTES - 1; k >= 0; k--) {
+            b[i * RUN_DIGEST_BYTES + (size_t)k] = (unsigned char)(v & 0xff);
+            v >>= 8;
+        }
+    }
     sqlite3_stmt *st;
-    int rc = cb_conn_prepare(
-        c, "INSERT OR REPLACE INTO site_ops(site, op_id, digest) VALUES (?1, ?2, ?3)", &st);
+    int rc =
+        cb_conn_prepare(c,
+                        "INSERT OR REPLACE INTO site_op_runs(site, first_op, last_op, digests) "
+                        "VALUES (?1, ?2, ?3, ?4)",
+                        &st);
     if (rc == CB_OK) {
         sqlite3_bind_text(st, 1, site, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, op_id);
-        sqlite3_bind_int64(st, 3, digest);
+        sqlite3_bind_int64(st, 2, run->first);
+        sqlite3_bind_int64(st, 3, run->first + (int64_t)run->n - 1);
+        sqlite3_bind_blob(st, 4, b, (int)(run->n * RUN_DIGEST_BYTES), SQLITE_STATIC);
         rc = cb_store_rc(sqlite3_step(st));
         cb_stmt_done(st);
     }
+    free(b);
     return rc;
 }
 
@@ -1250,6 +1343,7 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in, const struc
     json_t *rejected = json_array();
     /* NULL (no memory): every lookup reads the database. */
     struct person_cache *persons = calloc(1, sizeof(*persons));
+    struct op_run run = {0, 0, json_array_size(ops), NULL};
     int64_t last = site.last_op_id;
     /* An op id at or below `last` whose content differs from the op central consumed
      * under that id is not a resend but a new write under a reused id: the site was
@@ -1269,6 +1363,10 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in, const struc
             cb_stmt_done(ls);
         }
     }
+    run.digests = malloc((run.cap ? run.cap : 1) * sizeof(*run.digests));
+    if (rc == CB_OK && !run.digests) {
+        rc = CB_ENOMEM;
+    }
     size_t i;
     json_t *op;
     json_array_foreach(ops, i, op)
@@ -1283,7 +1381,7 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in, const struc
         }
         int64_t digest = pre->digests ? pre->digests[i] : op_digest(op);
         if (id <= last) {
-            if (op_reused(db, site.id, id, digest)) {
+            if (op_reused(db, &run, site.id, id, digest)) {
                 reused = id; /* a new write under an id already used: stop, apply nothing */
                 break;
             }
@@ -1298,13 +1396,15 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in, const struc
         push_pre_text(pre, i, &text, &text_len);
         rc = apply_op(db, persons, &site, op, text, text_len, &stats, rejected);
         if (rc == CB_OK) {
-            rc = op_consumed(db, site.id, id, digest);
-        }
-        if (rc == CB_OK) {
+            op_consumed(&run, id, digest);
             last = id;
         }
     }
     free(persons);
+    if (rc == CB_OK && !reused) {
+        rc = op_run_write(db, &run, site.id);
+    }
+    free(run.digests);
     if (rc == CB_OK && reused) {
         /* Nothing was applied (every op before the reused one was a resend): answer
          * with central's mark so the site moves its waiting ops past it and resends. */

@@ -1771,6 +1771,132 @@ static void test_push_batch_person_moves_mid_batch(void **state)
     }
 }
 
+/* Run sql on dir's database, read-write (central may be running: WAL). */
+static void db_exec_rw(const char *dir, const char *sql)
+{
+    char path[600];
+    sqlite3 *db = NULL;
+    char *err = NULL;
+    snprintf(path, sizeof(path), "%s/coachbox.db", dir);
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+        fail_msg("cannot open %s", path);
+    }
+    sqlite3_busy_timeout(db, 10000);
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        fail_msg("SQL %s: %s", sql, err ? err : "?");
+    }
+    sqlite3_close(db);
+}
+
+/* A push of two encounters (op ids op, op + 1; notes n1, n2) from B. */
+static void push_two(long long op, const char *n1, const char *n2, struct cbt_resp *r)
+{
+    static const char *const ids[2] = {"01900000-0000-7000-8000-00000000e021",
+                                       "01900000-0000-7000-8000-00000000e022"};
+    json_int_t hlc = (json_int_t)cb_hlc_pack(1780000000000LL, 0); /* fixed: resends equal */
+    json_t *ops = json_array();
+    for (int k = 0; k < 2; k++) {
+        json_array_append_new(
+            ops, json_pack("{s:I, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:I, s:I}", "op_id",
+                           (json_int_t)(op + k), "tbl", "encounters", "row_id", ids[k], "fields",
+                           "participant_id", G.p_conf, "type", "phone", "occurred_at",
+                           "2026-01-06T10:00:00.000Z", "team", "bury-town", "notes", k ? n2 : n1,
+                           "hlc", hlc + k, "base_seq", (json_int_t)0));
+    }
+    json_t *b = json_pack("{s:o, s:i}", "ops", ops, "pending", 2);
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, r);
+    free(body);
+}
+
+/*
+ * Central keeps the digests of a batch's ops as one row (site_op_runs): a
+ * resend of the batch is told from a new write under a used id through it,
+ * through the batch being applied (a batch naming one id twice), and through
+ * the per-op rows (site_ops) of ops consumed before migration 19.
+ */
+static void test_push_digests_kept_per_batch(void **state)
+{
+    (void)state;
+    struct cbt_resp r;
+    char first[32], q[1024];
+    long long last = b_last_op_id();
+    snprintf(first, sizeof(first), "%lld", last + 1);
+    push_two(last + 1, "one", "two", &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "ack")), last + 2);
+    cbt_resp_free(&r);
+    assert_int_equal(db_int(G.central_dir,
+                            "SELECT last_op - first_op + 1 + 100 * length(digests) FROM "
+                            "site_op_runs WHERE site = ?1 AND first_op = ?2",
+                            G.site_id[SB], first),
+                     2 + 100 * 16);
+    assert_int_equal(db_int(G.central_dir,
+                            "SELECT count(*) FROM site_ops WHERE site = ?1 AND op_id >= ?2",
+                            G.site_id[SB], first),
+                     0);
+
+    for (int legacy = 0; legacy < 2; legacy++) {
+        if (legacy) {
+            /* As if consumed before migration 19: a row per op, no run. */
+            snprintf(q, sizeof(q),
+                     "INSERT INTO site_ops(site, op_id, digest) SELECT site, first_op + k, "
+                     "(SELECT sum((instr('0123456789ABCDEF', substr(hex(substr(digests, 8 * k "
+                     "+ 1, 8)), j, 1)) - 1) << (4 * (16 - j))) FROM (WITH RECURSIVE g(j) AS "
+                     "(SELECT 1 UNION ALL SELECT j + 1 FROM g WHERE j < 16) SELECT j FROM g)) "
+                     "FROM site_op_runs, (SELECT 0 AS k UNION ALL SELECT 1) WHERE site = '%s' "
+                     "AND first_op = %lld;"
+                     "DELETE FROM site_op_runs WHERE site = '%s' AND first_op = %lld;",
+                     G.site_id[SB], last + 1, G.site_id[SB], last + 1);
+            db_exec_rw(G.central_dir, q);
+            assert_int_equal(db_int(G.central_dir,
+                                    "SELECT count(*) FROM site_ops WHERE site = ?1 AND op_id >= ?2",
+                                    G.site_id[SB], first),
+                             2);
+        }
+        /* The same batch again: two duplicates, nothing applied. */
+        push_two(last + 1, "one", "two", &r);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(json_integer_value(json_object_get(r.json, "duplicates")), 2);
+        assert_int_equal(json_integer_value(json_object_get(r.json, "applied")), 0);
+        cbt_resp_free(&r);
+        /* Its second op changed: a new write under a used id. */
+        push_two(last + 1, "one", "two, changed", &r);
+        expect_refusal(&r, 409, "op_ids_reused", NULL);
+        assert_int_equal(json_integer_value(json_object_get(r.json, "first_reused")), last + 2);
+        cbt_resp_free(&r);
+    }
+
+    /* One batch naming an id twice, with two contents: refused before anything of it
+     * is applied (the first is in the batch's own run, not yet written). */
+    last = b_last_op_id();
+    push_two(last + 1, "three", "four", &r);
+    assert_int_equal(r.status, 200);
+    cbt_resp_free(&r);
+    json_int_t hlc = (json_int_t)cb_hlc_pack(1780000000000LL, 0);
+    json_t *b = json_pack(
+        "{s:[{s:I, s:s, s:s, s:{s:s}, s:I, s:I}, {s:I, s:s, s:s, s:{s:s}, s:I, s:I}], s:i}", "ops",
+        "op_id", (json_int_t)(last + 3), "tbl", "participants", "row_id", G.p_conf, "fields",
+        "preferred_name", "Twice A", "hlc", hlc + 5, "base_seq", (json_int_t)0, "op_id",
+        (json_int_t)(last + 3), "tbl", "participants", "row_id", G.p_conf, "fields",
+        "preferred_name", "Twice B", "hlc", hlc + 6, "base_seq", (json_int_t)0, "pending", 2);
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    char before[64], after[64];
+    db_text(G.central_dir, "SELECT preferred_name FROM participants WHERE id = ?1", G.p_conf, NULL,
+            before, sizeof(before));
+    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
+    free(body);
+    expect_refusal(&r, 409, "op_ids_reused", NULL);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "first_reused")), last + 3);
+    cbt_resp_free(&r);
+    assert_int_equal(b_last_op_id(), last + 2);
+    db_text(G.central_dir, "SELECT preferred_name FROM participants WHERE id = ?1", G.p_conf, NULL,
+            after, sizeof(after));
+    assert_string_equal(after, before);
+}
+
 static void test_push_clock_ahead_restamped(void **state)
 {
     (void)state;
@@ -2590,6 +2716,7 @@ int main(void)
         cmocka_unit_test(test_push_new_record_about_other_teams_person),
         cmocka_unit_test(test_push_new_record_team_follows_person),
         cmocka_unit_test(test_push_batch_person_moves_mid_batch),
+        cmocka_unit_test(test_push_digests_kept_per_batch),
         cmocka_unit_test(test_push_clock_ahead_restamped),
         cmocka_unit_test(test_concurrent_duplicate_batches),
         cmocka_unit_test(test_own_writes_not_echoed),
