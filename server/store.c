@@ -60,8 +60,9 @@ struct cb_conn {
      * that bucket (0: none).  Only a hint: the slot's hash and text are checked,
      * and a miss falls back to scanning the cache. */
     uint8_t hint[STMT_HINTS];
-    int group;  /* a writer group transaction is open (cb_conn_group_begin) */
-    int in_job; /* group mode: the job's savepoint is open */
+    int group;    /* a writer group transaction is open (cb_conn_group_begin) */
+    int unsynced; /* synchronous=NORMAL since cb_conn_begin_unsynced (until cb_conn_sync_wal) */
+    int in_job;   /* group mode: the job's savepoint is open */
     /* sync connections: triggers off, derived rows noted and refreshed at commit
      * (derived.h); NULL on ordinary connections */
     struct cb_derived *derived;
@@ -377,7 +378,7 @@ static void give_back(struct cb_store *s, struct cb_conn *c)
 {
     static const int spare_max[2] = {SPARE_SYNC_MAX, SPARE_MAX};
     assert(c->lent);
-    int reusable = sqlite3_get_autocommit(c->db);
+    int reusable = sqlite3_get_autocommit(c->db) && !c->unsynced;
     c->lent = 0;
     pthread_mutex_lock(&s->lock);
     if (reusable && s->nspare[c->fk] < spare_max[c->fk]) {
@@ -410,6 +411,9 @@ int cb_store_sync_conn_take(struct cb_store *s, struct cb_conn **out)
 
 void cb_store_sync_conn_put(struct cb_store *s, struct cb_conn *c)
 {
+    if (c && c->unsynced && sqlite3_get_autocommit(c->db)) {
+        (void)cb_conn_sync_wal(c); /* best effort: the taker did not */
+    }
     if (c) {
         give_back(s, c);
     }
@@ -697,6 +701,49 @@ int cb_conn_commit(struct cb_conn *c)
         return rc;
     }
     return CB_OK;
+}
+
+/*
+ * BEGIN IMMEDIATE on a lent sync connection switched to synchronous=NORMAL
+ * first (it cannot change inside a transaction): its commits write their WAL
+ * frames without waiting for the disk until cb_conn_sync_wal, which
+ * cb_store_sync_conn_put runs if the taker has not.
+ */
+int cb_conn_begin_unsynced(struct cb_conn *c)
+{
+    assert(c->lent && !c->fk && !c->group);
+    if (!c->unsynced) {
+        int rc = conn_run(c, "PRAGMA synchronous=NORMAL");
+        if (rc) {
+            return rc;
+        }
+        c->unsynced = 1;
+    }
+    return cb_conn_begin(c);
+}
+
+/*
+ * fdatasync the WAL through c's handle on it (SQLITE_FCNTL_JOURNAL_POINTER):
+ * every transaction committed to the database so far, on any connection, is
+ * then on disk (a commit's frames stay in the WAL until a checkpoint has
+ * copied them into the database file, which it syncs first).  Then c is back
+ * to synchronous=FULL (if that fails it stays marked, and give_back closes
+ * it).  c holds no transaction and is the caller's.  CB_EIO when SQLite has
+ * no WAL open on c or the sync fails.
+ */
+int cb_conn_sync_wal(struct cb_conn *c)
+{
+    sqlite3_file *f = NULL;
+    assert(sqlite3_get_autocommit(c->db));
+    int rc = CB_EIO;
+    if (sqlite3_file_control(c->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f) == SQLITE_OK && f &&
+        f->pMethods && f->pMethods->xSync(f, SQLITE_SYNC_NORMAL) == SQLITE_OK) {
+        rc = CB_OK;
+    }
+    if (c->unsynced && conn_run(c, "PRAGMA synchronous=FULL") == CB_OK) {
+        c->unsynced = 0;
+    }
+    return rc;
 }
 
 int cb_conn_refresh_derived(struct cb_conn *c)

@@ -1118,7 +1118,8 @@ struct push_pre {
  * itself, so a waiting push holds at most this much more than its body. */
 #define PUSH_TEXTS_MAX ((size_t)32 * 1024 * 1024)
 
-static int sync_push_turn(struct cb_req *r, struct cb_site *site, const struct push_pre *pre);
+static int sync_push_turn(struct cb_req *r, struct cb_site *site, const struct push_pre *pre,
+                          json_t **answer, struct cb_conn **held);
 
 /* Fill *pre from body (see struct push_pre); touches only body.  The caller
  * frees it with push_pre_free whatever was filled. */
@@ -1233,11 +1234,27 @@ static int sync_push(struct cb_req *r)
         }
         pthread_cond_timedwait(&push_done, &push_turn, &until);
     }
-    int rc = sync_push_turn(r, &site, &pre);
+    json_t *answer = NULL;
+    struct cb_conn *held = NULL;
+    int rc = sync_push_turn(r, &site, &pre, &answer, &held);
     pthread_cond_broadcast(&push_done);
     pthread_mutex_unlock(&push_turn);
     push_pre_free(&pre);
     cb_site_clear(&site);
+    if (answer) {
+        /* The batch was committed without waiting for the disk, so the next one is
+         * applied while its WAL frames are synced here; only then is it
+         * acknowledged (a failed sync is answered as an error: the site resends,
+         * and what central has is taken as a resend). */
+        int src = cb_conn_sync_wal(held);
+        cb_store_sync_conn_put(r->app->store, held);
+        if (src) {
+            json_decref(answer);
+            rc = cb_reply_error(r, src, NULL);
+        } else {
+            rc = cb_reply_json(r, 200, answer, NULL);
+        }
+    }
     /* The WAL pages the batch wrote are copied into the database here, on this
      * worker, while the next batch is applied (store.h: lent sync connections
      * do not checkpoint at commit). */
@@ -1262,9 +1279,14 @@ static void push_abandon(struct cb_conn *db, const struct cb_req *r)
  * (the caller clears it).  The request's nonce is recorded first in the
  * batch's transaction: committed with the batch, or on its own when the push
  * is refused (schema, malformed body, reused op ids, errors).  pre: what
- * push_pre_take took of the body.
+ * push_pre_take took of the body.  The batch's transaction is unsynced
+ * (cb_conn_begin_unsynced).  Every refusal is answered here, after the
+ * connection is given back (which syncs); an applied batch is not answered:
+ * *answer is its 200 body and *held the lent connection, both the caller's
+ * (it syncs the WAL, gives the connection back and answers, after the turn).
  */
-static int sync_push_turn(struct cb_req *r, struct cb_site *site_in, const struct push_pre *pre)
+static int sync_push_turn(struct cb_req *r, struct cb_site *site_in, const struct push_pre *pre,
+                          json_t **answer, struct cb_conn **held)
 {
     static const char *const keys[] = {"ops", "pending", "oldest_pending_at", NULL};
     struct cb_field_error fe = {"", ""};
@@ -1276,7 +1298,7 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in, const struc
     struct cb_conn *db = NULL;
     int rc = cb_store_sync_conn_take(r->app->store, &db);
     if (rc == CB_OK) {
-        rc = cb_conn_begin(db);
+        rc = cb_conn_begin_unsynced(db); /* every refusal below is synced by put */
     }
     if (rc) {
         /* No transaction: the nonce is recorded on its own (best effort), and a
@@ -1478,17 +1500,23 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in, const struc
     } else {
         push_abandon(db, r);
     }
-    cb_store_sync_conn_put(r->app->store, db);
     if (rc) {
+        cb_store_sync_conn_put(r->app->store, db);
         json_decref(rejected);
         return cb_reply_error(r, rc, &fe);
     }
-    return cb_reply_json(r, 200,
-                         json_pack("{s:I, s:i, s:i, s:i, s:i, s:o}", "ack", (json_int_t)last,
-                                   "applied", stats.applied, "conflicts", stats.conflicts,
-                                   "duplicates", stats.duplicates, "restamped", stats.restamped,
-                                   "rejected", rejected),
-                         NULL);
+    *answer = json_pack("{s:I, s:i, s:i, s:i, s:i, s:o}", "ack", (json_int_t)last, "applied",
+                        stats.applied, "conflicts", stats.conflicts, "duplicates", stats.duplicates,
+                        "restamped", stats.restamped, "rejected", rejected);
+    if (!*answer) {
+        /* Committed, but no answer can be built: synced, and answered as an error
+         * (the site resends; central takes the batch for a resend). */
+        (void)cb_conn_sync_wal(db);
+        cb_store_sync_conn_put(r->app->store, db);
+        return cb_reply_error(r, CB_ENOMEM, NULL);
+    }
+    *held = db;
+    return CB_OK;
 }
 
 /* ------------------------------------------------------------------ pull */

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -795,6 +796,158 @@ static void test_sync_connection_warm_and_checkpoint(void **state)
     /* A passive checkpoint on any connection copies the pages into the database. */
     cb_store_checkpoint(ord);
     assert_true(file_size(dir, "coachbox.db") > before + 5 * 1024 * 1024);
+    cb_store_close(s);
+}
+
+/*
+ * A VFS over the default one that counts the syncs of WAL files (syncs_wal):
+ * registered as the default for one test, so the store's connections use it.
+ */
+static atomic_int syncs_wal;
+static sqlite3_vfs count_vfs;
+static sqlite3_vfs *real_vfs;
+static struct sqlite3_io_methods count_io;
+
+struct count_file {
+    sqlite3_file base; /* pMethods: count_io, or the real file's own */
+    int wal;
+    /* the real file follows, szOsFile bytes */
+};
+
+static sqlite3_file *real_of(sqlite3_file *f)
+{
+    return (sqlite3_file *)(void *)((char *)f + sizeof(struct count_file));
+}
+
+static int count_sync(sqlite3_file *f, int flags)
+{
+    if (((struct count_file *)(void *)f)->wal) {
+        atomic_fetch_add(&syncs_wal, 1);
+    }
+    return real_of(f)->pMethods->xSync(real_of(f), flags);
+}
+
+#define FWD(name, sig, args)                                                                       \
+    static int count_##name sig                                                                    \
+    {                                                                                              \
+        return real_of(f)->pMethods->x##name args;                                                 \
+    }
+FWD(Close, (sqlite3_file * f), (real_of(f)))
+FWD(Read, (sqlite3_file * f, void *b, int n, sqlite3_int64 o), (real_of(f), b, n, o))
+FWD(Write, (sqlite3_file * f, const void *b, int n, sqlite3_int64 o), (real_of(f), b, n, o))
+FWD(Truncate, (sqlite3_file * f, sqlite3_int64 n), (real_of(f), n))
+FWD(FileSize, (sqlite3_file * f, sqlite3_int64 *n), (real_of(f), n))
+FWD(Lock, (sqlite3_file * f, int l), (real_of(f), l))
+FWD(Unlock, (sqlite3_file * f, int l), (real_of(f), l))
+FWD(CheckReservedLock, (sqlite3_file * f, int *o), (real_of(f), o))
+FWD(FileControl, (sqlite3_file * f, int op, void *a), (real_of(f), op, a))
+FWD(SectorSize, (sqlite3_file * f), (real_of(f)))
+FWD(DeviceCharacteristics, (sqlite3_file * f), (real_of(f)))
+FWD(ShmMap, (sqlite3_file * f, int i, int n, int e, void volatile **p), (real_of(f), i, n, e, p))
+FWD(ShmLock, (sqlite3_file * f, int o, int n, int fl), (real_of(f), o, n, fl))
+FWD(ShmUnmap, (sqlite3_file * f, int d), (real_of(f), d))
+static void count_ShmBarrier(sqlite3_file *f)
+{
+    real_of(f)->pMethods->xShmBarrier(real_of(f));
+}
+#undef FWD
+
+static int count_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
+{
+    (void)vfs;
+    struct count_file *cf = (struct count_file *)(void *)f;
+    cf->base.pMethods = NULL;
+    cf->wal = (flags & SQLITE_OPEN_WAL) != 0;
+    int rc = real_vfs->xOpen(real_vfs, name, real_of(f), flags, out);
+    if (rc == SQLITE_OK && real_of(f)->pMethods) {
+        assert_true(real_of(f)->pMethods->iVersion >= 2);
+        cf->base.pMethods = &count_io;
+    }
+    return rc;
+}
+
+/* Install the counting VFS as the default (once). */
+static void count_vfs_install(void)
+{
+    if (real_vfs) {
+        return;
+    }
+    real_vfs = sqlite3_vfs_find(NULL);
+    assert_non_null(real_vfs);
+    count_vfs = *real_vfs;
+    count_vfs.zName = "coachbox-count";
+    count_vfs.szOsFile = (int)sizeof(struct count_file) + real_vfs->szOsFile;
+    count_vfs.xOpen = count_open;
+    count_io = (struct sqlite3_io_methods){2,
+                                           count_Close,
+                                           count_Read,
+                                           count_Write,
+                                           count_Truncate,
+                                           count_sync,
+                                           count_FileSize,
+                                           count_Lock,
+                                           count_Unlock,
+                                           count_CheckReservedLock,
+                                           count_FileControl,
+                                           count_SectorSize,
+                                           count_DeviceCharacteristics,
+                                           count_ShmMap,
+                                           count_ShmLock,
+                                           count_ShmBarrier,
+                                           count_ShmUnmap,
+                                           NULL,
+                                           NULL};
+    assert_int_equal(sqlite3_vfs_register(&count_vfs, 1), SQLITE_OK);
+}
+
+/*
+ * cb_conn_begin_unsynced: its commits do not sync the WAL; cb_conn_sync_wal
+ * does, and puts the connection back to synchronous=FULL; a connection given
+ * back unsynced is synced by cb_store_sync_conn_put.
+ */
+static void test_sync_connection_unsynced_commit(void **state)
+{
+    (void)state;
+    char dir[256];
+    count_vfs_install();
+    struct cb_store *s = open_fresh(dir, sizeof(dir));
+    struct cb_conn *c, *again;
+    assert_int_equal(cb_store_sync_conn_take(s, &c), CB_OK);
+    assert_int_equal(query_int(c, "PRAGMA synchronous"), 2);
+    /* An ordinary commit waits for the disk. */
+    int n0 = atomic_load(&syncs_wal);
+    assert_int_equal(cb_conn_begin(c), CB_OK);
+    assert_int_equal(cb_setting_set(c, "k", "1"), CB_OK);
+    assert_int_equal(cb_conn_commit(c), CB_OK);
+    assert_true(atomic_load(&syncs_wal) > n0);
+    /* Unsynced: visible at once, nothing synced until cb_conn_sync_wal. */
+    for (int i = 0; i < 2; i++) {
+        n0 = atomic_load(&syncs_wal);
+        assert_int_equal(cb_conn_begin_unsynced(c), CB_OK);
+        assert_int_equal(query_int(c, "PRAGMA synchronous"), 1);
+        assert_int_equal(cb_setting_set(c, "k", i ? "3" : "2"), CB_OK);
+        assert_int_equal(cb_conn_commit(c), CB_OK);
+        assert_int_equal(atomic_load(&syncs_wal), n0);
+    }
+    struct cb_conn *ord;
+    char v[8];
+    assert_int_equal(cb_store_conn(s, &ord), CB_OK);
+    assert_int_equal(cb_setting_get(ord, "k", v, sizeof(v)), CB_OK);
+    assert_string_equal(v, "3");
+    assert_int_equal(cb_conn_sync_wal(c), CB_OK);
+    assert_int_equal(atomic_load(&syncs_wal), n0 + 1);
+    assert_int_equal(query_int(c, "PRAGMA synchronous"), 2);
+    /* Given back unsynced: put syncs, and the connection is lent again as FULL. */
+    assert_int_equal(cb_conn_begin_unsynced(c), CB_OK);
+    assert_int_equal(cb_setting_set(c, "k", "4"), CB_OK);
+    assert_int_equal(cb_conn_commit(c), CB_OK);
+    n0 = atomic_load(&syncs_wal);
+    cb_store_sync_conn_put(s, c);
+    assert_int_equal(atomic_load(&syncs_wal), n0 + 1);
+    assert_int_equal(cb_store_sync_conn_take(s, &again), CB_OK);
+    assert_ptr_equal(again, c);
+    assert_int_equal(query_int(again, "PRAGMA synchronous"), 2);
+    cb_store_sync_conn_put(s, again);
     cb_store_close(s);
 }
 
@@ -1730,6 +1883,7 @@ int main(void)
         cmocka_unit_test(test_connections_lent_per_request),
         cmocka_unit_test(test_sync_connections_lent),
         cmocka_unit_test(test_sync_connection_warm_and_checkpoint),
+        cmocka_unit_test(test_sync_connection_unsynced_commit),
         cmocka_unit_test(test_statement_cache_reuse),
         cmocka_unit_test(test_statement_cache_eviction),
         cmocka_unit_test(test_prepare_and_exec_errors),
