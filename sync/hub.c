@@ -294,7 +294,7 @@ static int moved_out_after(struct cb_conn *c, const struct cb_site *s, const cha
  * person's entry before it is applied (person_cache_forget), so an entry is
  * always the team the database holds.  Owned by the turn, one per batch.
  */
-#define PERSON_CACHE_SLOTS 64 /* a power of two */
+#define PERSON_CACHE_SLOTS 512 /* a power of two (~60 KiB) */
 struct person_cache {
     struct {
         char pid[40]; /* "" when empty */
