@@ -711,7 +711,7 @@ int cb_conn_commit(struct cb_conn *c)
  */
 int cb_conn_begin_unsynced(struct cb_conn *c)
 {
-    assert(c->lent && !c->fk && !c->group);
+    assert(!c->fk && !c->group);
     if (!c->unsynced) {
         int rc = conn_run(c, "PRAGMA synchronous=NORMAL");
         if (rc) {
@@ -723,18 +723,22 @@ int cb_conn_begin_unsynced(struct cb_conn *c)
 }
 
 /*
- * fdatasync the WAL through c's handle on it (SQLITE_FCNTL_JOURNAL_POINTER):
- * every transaction committed to the database so far, on any connection, is
- * then on disk (a commit's frames stay in the WAL until a checkpoint has
- * copied them into the database file, which it syncs first).  Then c is back
- * to synchronous=FULL (if that fails it stays marked, and give_back closes
- * it).  c holds no transaction and is the caller's.  CB_EIO when SQLite has
- * no WAL open on c or the sync fails.
+ * If c was begun unsynced since its last sync: fdatasync the WAL through c's
+ * handle on it (SQLITE_FCNTL_JOURNAL_POINTER), so every transaction committed
+ * to the database so far, on any connection, is on disk (a commit's frames
+ * stay in the WAL until a checkpoint has copied them into the database file,
+ * which it syncs first), and put c back to synchronous=FULL (if that fails it
+ * stays marked: give_back closes a lent one, the next call retries).  Nothing
+ * otherwise: c's commits were synced by COMMIT.  c holds no transaction and
+ * is the caller's.  CB_EIO when SQLite has no WAL open on c or the sync fails.
  */
 int cb_conn_sync_wal(struct cb_conn *c)
 {
     sqlite3_file *f = NULL;
     assert(sqlite3_get_autocommit(c->db));
+    if (!c->unsynced) {
+        return CB_OK;
+    }
     int rc = CB_EIO;
     if (sqlite3_file_control(c->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f) == SQLITE_OK && f &&
         f->pMethods && f->pMethods->xSync(f, SQLITE_SYNC_NORMAL) == SQLITE_OK) {

@@ -1509,8 +1509,9 @@ static int pull_pages(struct cb_conn *c, const char *base, cb_sync_progress prog
         json_t *exits = json_array();
         if (rc == CB_OK) {
             /* The page and the cursor commit together (c is the sync connection:
-             * foreign keys are off, rows arrive in scope order). */
-            rc = cb_conn_begin(c);
+             * foreign keys are off, rows arrive in scope order), without waiting for
+             * the disk: pull_all syncs the WAL once at the end of the round. */
+            rc = cb_conn_begin_unsynced(c);
             if (rc == CB_OK && setting_int(c, "sync_cursor") != cursor) {
                 /* Another round (the background syncer, or a `coachbox sync` in another
                  * process) applied this page meanwhile: drop ours and go on from there. */
@@ -1638,6 +1639,15 @@ static int pull_all(struct cb_conn *c, const char *base, cb_sync_progress progre
     struct timespec cpu0, cpu1;
     int timed = clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0) == 0;
     int rc = pull_pages(c, base, progress, ud, res, &pf, &pa);
+    /* The pages committed unsynced (each atomic with its cursor: a power loss
+     * could only take the site back to an earlier page, pulled again); one
+     * fsync makes them all durable before the round reports them. */
+    int src = cb_conn_sync_wal(c);
+    if (rc == CB_OK && src) {
+        snprintf(res->error, sizeof(res->error), "could not write the pulled changes to disk: %s",
+                 cb_strerror(src));
+        rc = src;
+    }
     if (timed && clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1) == 0) {
         res->pull_apply_cpu_s =
             (double)(cpu1.tv_sec - cpu0.tv_sec) + (double)(cpu1.tv_nsec - cpu0.tv_nsec) / 1e9;

@@ -149,13 +149,15 @@ int cb_conn_exec(struct cb_conn *c, const char *sql);
 int cb_conn_begin(struct cb_conn *c);  /* BEGIN IMMEDIATE */
 int cb_conn_commit(struct cb_conn *c); /* COMMIT; rolls back on failure */
 /*
- * BEGIN IMMEDIATE on a lent sync connection whose commits, from now on, do
- * not wait for the disk (synchronous=NORMAL, WAL mode): a transaction is
- * atomic and visible at its commit but survives a power loss only once
- * cb_conn_sync_wal has returned CB_OK, so call it before anyone is told it is
- * durable; it also puts the connection back to waiting (synchronous=FULL).
+ * BEGIN IMMEDIATE on a sync connection (lent or a thread's own) whose commits,
+ * from now on, do not wait for the disk (synchronous=NORMAL, WAL mode): a
+ * transaction is atomic and visible at its commit but survives a power loss
+ * only once cb_conn_sync_wal has returned CB_OK, so call it before anyone is
+ * told it is durable; it also puts the connection back to waiting
+ * (synchronous=FULL), and does nothing on a connection not begun unsynced.
  * cb_store_sync_conn_put syncs (best effort) if the taker has not.  Lets a
- * writer that holds a lock give it up before the disk is waited for.
+ * writer give up a lock, or go on with its next transaction, before the disk
+ * is waited for; one fsync then covers them all.
  */
 int cb_conn_begin_unsynced(struct cb_conn *c);
 int cb_conn_sync_wal(struct cb_conn *c);  /* every commit so far durable; CB_EIO */

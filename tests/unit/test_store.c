@@ -902,8 +902,9 @@ static void count_vfs_install(void)
 
 /*
  * cb_conn_begin_unsynced: its commits do not sync the WAL; cb_conn_sync_wal
- * does, and puts the connection back to synchronous=FULL; a connection given
- * back unsynced is synced by cb_store_sync_conn_put.
+ * does (once, and only then), and puts the connection back to
+ * synchronous=FULL; a connection given back unsynced is synced by
+ * cb_store_sync_conn_put; a thread's own sync connection works the same way.
  */
 static void test_sync_connection_unsynced_commit(void **state)
 {
@@ -937,6 +938,9 @@ static void test_sync_connection_unsynced_commit(void **state)
     assert_int_equal(cb_conn_sync_wal(c), CB_OK);
     assert_int_equal(atomic_load(&syncs_wal), n0 + 1);
     assert_int_equal(query_int(c, "PRAGMA synchronous"), 2);
+    /* Nothing to do on a connection whose commits were synced. */
+    assert_int_equal(cb_conn_sync_wal(c), CB_OK);
+    assert_int_equal(atomic_load(&syncs_wal), n0 + 1);
     /* Given back unsynced: put syncs, and the connection is lent again as FULL. */
     assert_int_equal(cb_conn_begin_unsynced(c), CB_OK);
     assert_int_equal(cb_setting_set(c, "k", "4"), CB_OK);
@@ -948,6 +952,17 @@ static void test_sync_connection_unsynced_commit(void **state)
     assert_ptr_equal(again, c);
     assert_int_equal(query_int(again, "PRAGMA synchronous"), 2);
     cb_store_sync_conn_put(s, again);
+    /* A thread's own sync connection (a site's rounds) too. */
+    struct cb_conn *own;
+    assert_int_equal(cb_store_sync_conn(s, &own), CB_OK);
+    n0 = atomic_load(&syncs_wal);
+    assert_int_equal(cb_conn_begin_unsynced(own), CB_OK);
+    assert_int_equal(cb_setting_set(own, "k", "5"), CB_OK);
+    assert_int_equal(cb_conn_commit(own), CB_OK);
+    assert_int_equal(atomic_load(&syncs_wal), n0);
+    assert_int_equal(cb_conn_sync_wal(own), CB_OK);
+    assert_int_equal(atomic_load(&syncs_wal), n0 + 1);
+    assert_int_equal(query_int(own, "PRAGMA synchronous"), 2);
     cb_store_close(s);
 }
 
