@@ -676,6 +676,12 @@ const char *const cb_migrations[] = {
     "CREATE TABLE site_op_runs(site TEXT NOT NULL, first_op INTEGER NOT NULL,"
     "  last_op INTEGER NOT NULL, digests BLOB NOT NULL);"
     "CREATE UNIQUE INDEX site_op_runs_first ON site_op_runs(site, first_op);",
+    /* 20: sync - a change that created its row whole is marked (whole = 1) and is where
+     *     central keeps that row's row-wide version, rather than a row_meta row written
+     *     with it: one b-tree insert less for every new record central logs (a push, or
+     *     a write at central); row_meta gets the row at its first later write
+     *     (docs/SYNC.md, "Tables").  Older changes are 0: their rows have row_meta. */
+    "ALTER TABLE changes ADD COLUMN whole INTEGER NOT NULL DEFAULT 0;",
 // clang-format on
 #undef CHILD_COLS
 };

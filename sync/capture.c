@@ -173,6 +173,38 @@ int cb_capture_scope_values(const char *tbl, const json_t *values, char *out, si
     return CB_ENOTFOUND;
 }
 
+/*
+ * The row-wide version of a row central logged whole without a row_meta row
+ * (append_change, changes.whole): {"*": [seq, hlc, site]} of its first such
+ * change into *out, or NULL when there is none.  c's transaction, if any.
+ */
+static int logged_whole_version(struct cb_conn *c, const char *tbl, const char *row_id,
+                                json_t **out)
+{
+    sqlite3_stmt *st;
+    *out = NULL;
+    int rc = cb_conn_prepare(c,
+                             "SELECT seq, hlc, site FROM changes WHERE row_id = ?1 AND tbl = ?2 "
+                             "AND whole = 1 ORDER BY seq LIMIT 1",
+                             &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, row_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, tbl, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        *out = json_pack("{s:[I, I, s]}", CB_VERSION_ROW, (json_int_t)sqlite3_column_int64(st, 0),
+                         (json_int_t)sqlite3_column_int64(st, 1),
+                         (const char *)sqlite3_column_text(st, 2));
+        rc = *out ? CB_OK : CB_ENOMEM;
+    } else if (s != SQLITE_DONE) {
+        rc = cb_store_rc(s);
+    }
+    cb_stmt_done(st);
+    return rc;
+}
+
 int cb_capture_versions(struct cb_conn *c, const char *tbl, const char *row_id, json_t **out)
 {
     sqlite3_stmt *st;
@@ -191,6 +223,13 @@ int cb_capture_versions(struct cb_conn *c, const char *tbl, const char *row_id, 
     cb_stmt_done(st);
     if (s != SQLITE_ROW && s != SQLITE_DONE) {
         return cb_store_rc(s);
+    }
+    if (s == SQLITE_DONE && strcmp(cb_store_role(cb_conn_store(c)), "central") == 0) {
+        /* No row_meta: a row central logged whole keeps its version in the log. */
+        rc = logged_whole_version(c, tbl, row_id, &v);
+        if (rc) {
+            return rc;
+        }
     }
     if (!json_is_object(v)) {
         json_decref(v);
@@ -352,15 +391,27 @@ static int append_change(struct cb_conn *c, const char *tbl, const char *row_id,
         fields_text = cb_buf_str(&text);
         fields_len = text.len;
     }
+    json_t *own = NULL;
+    if (rc == CB_OK && update_meta && !versions) {
+        rc = cb_capture_versions(c, tbl, row_id, &own);
+        versions = own;
+    }
+    /* A row created whole (no versions yet, created_at written: only a creation
+     * writes it) gets one row-wide version, [seq, hlc, site] of this change:
+     * the log keeps it (whole = 1; cb_capture_versions reads it back), not a
+     * row_meta row, until a later write gives the row versions of its own. */
+    int whole =
+        update_meta && json_object_size(versions) == 0 && json_object_get(fields, "created_at");
     if (rc) {
+        json_decref(own);
         cb_buf_free(&text);
         return rc;
     }
     sqlite3_stmt *st;
     rc = cb_conn_prepare(c,
                          "INSERT INTO changes(tbl, row_id, fields, hlc, site, op_id, scope, "
-                         "scope2, restamped, exact) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-                         "?9, ?10)",
+                         "scope2, restamped, exact, whole) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+                         "?8, ?9, ?10, ?11)",
                          &st);
     if (rc == CB_OK) {
         /* every text outlives the step (cb_stmt_done clears the bindings) */
@@ -380,39 +431,23 @@ static int append_change(struct cb_conn *c, const char *tbl, const char *row_id,
         }
         sqlite3_bind_int(st, 9, (flags & CB_CHANGE_RESTAMPED) ? 1 : 0);
         sqlite3_bind_int(st, 10, (flags & CB_CHANGE_EXACT) ? 1 : 0);
+        sqlite3_bind_int(st, 11, whole ? 1 : 0);
         rc = cb_store_rc(sqlite3_step(st));
         cb_stmt_done(st);
     }
     cb_buf_free(&text);
-    if (rc) {
-        return rc;
-    }
     int64_t seq = sqlite3_last_insert_rowid(cb_conn_db(c));
-    if (seq_out) {
+    if (rc == CB_OK && seq_out) {
         *seq_out = seq;
     }
-    if (update_meta) {
-        json_t *own = NULL;
-        if (!versions) {
-            rc = cb_capture_versions(c, tbl, row_id, &own);
-            versions = own;
-        }
-        /* A row created whole has one row-wide version: its text is written
-         * directly (the same text; a site id needing escapes takes the JSON path). */
-        int whole = json_object_size(versions) == 0 && json_object_get(fields, "created_at");
-        if (rc == CB_OK) {
-            rc = cb_capture_stamp(versions, fields, seq, hlc, site);
-        }
-        if (rc == CB_OK && whole) {
-            rc = cb_capture_set_row_version(c, tbl, row_id, seq, hlc, site);
-            whole = rc == CB_OK;
-            rc = rc == CB_EINVAL ? CB_OK : rc;
-        }
+    if (rc == CB_OK && update_meta) {
+        /* versions as the caller goes on to see them (hub.c re-asserts from it) */
+        rc = cb_capture_stamp(versions, fields, seq, hlc, site);
         if (rc == CB_OK && !whole) {
             rc = cb_capture_set_versions(c, tbl, row_id, versions);
         }
-        json_decref(own);
     }
+    json_decref(own);
     return rc;
 }
 

@@ -982,6 +982,44 @@ static void test_conflict_same_field(void **state)
     json_decref(st);
 }
 
+/*
+ * A row a site created whole has its row-wide version in central's change
+ * log (changes.whole), not a row_meta row; its first later write gives it a
+ * row_meta row whose row-wide entry is that same version.
+ */
+static void test_row_version_kept_in_log(void **state)
+{
+    (void)state;
+    char pid[40], path[160], want[256], got[256];
+    create_person(SA, "Wanda", "Whole", pid);
+    sync_ok(SA);
+    assert_int_equal(count_rows(G.central_dir, "row_meta", "row_id", pid), 0);
+    assert_int_equal(db_int(G.central_dir,
+                            "SELECT count(*) FROM changes WHERE row_id = ?1 AND whole = 1", pid,
+                            NULL),
+                     1);
+    db_text(G.central_dir,
+            "SELECT json_array(seq, hlc, site) FROM changes WHERE row_id = ?1 AND whole = 1", pid,
+            NULL, want, sizeof(want));
+    snprintf(path, sizeof(path), "/api/participants/%s", pid);
+    patch(SA, path, json_pack("{s:s}", "family_name", "Wholer"));
+    sync_ok(SA);
+    assert_true(db_text(G.central_dir,
+                        "SELECT json_extract(versions, '$.\"*\"') FROM row_meta WHERE row_id = ?1",
+                        pid, NULL, got, sizeof(got)));
+    assert_string_equal(got, want);
+    assert_true(db_text(G.central_dir,
+                        "SELECT json_extract(versions, '$.family_name[2]') FROM row_meta WHERE "
+                        "row_id = ?1",
+                        pid, NULL, got, sizeof(got)));
+    assert_string_equal(got, G.site_id[SA]);
+    /* Only the creation is whole. */
+    assert_int_equal(db_int(G.central_dir,
+                            "SELECT count(*) FROM changes WHERE row_id = ?1 AND whole = 1", pid,
+                            NULL),
+                     1);
+}
+
 static void test_different_fields_no_conflict(void **state)
 {
     (void)state;
@@ -2704,6 +2742,7 @@ int main(void)
         cmocka_unit_test(test_replication_and_scope),
         cmocka_unit_test(test_pulled_baselines_as_written),
         cmocka_unit_test(test_conflict_same_field),
+        cmocka_unit_test(test_row_version_kept_in_log),
         cmocka_unit_test(test_different_fields_no_conflict),
         cmocka_unit_test(test_delete_vs_newer_edit),
         cmocka_unit_test(test_delete_newer_than_edit),
