@@ -116,9 +116,24 @@ static int verify_site(struct cb_req *r, struct cb_site *site)
     if (cb_sign(site->secret, r->ri->request_method, path, ts, nonce, r->raw_body, r->raw_len,
                 want) != CB_OK ||
         !cb_secure_streq(want, sig)) {
-        struct cb_audit_event e = {NULL,    "sync.refused", "sites",         id,
-                                   r->addr, "denied",       "bad signature", NULL};
+        const char *schema = cb_req_header(r, "X-CB-Schema");
+        int other = !schema || strtol(schema, NULL, 10) != cb_store_schema_version();
+        struct cb_audit_event e = {NULL,
+                                   "sync.refused",
+                                   "sites",
+                                   id,
+                                   r->addr,
+                                   "denied",
+                                   other ? "bad signature from a site of another schema"
+                                         : "bad signature",
+                                   NULL};
         cb_audit(r->db, &e);
+        if (other) {
+            /* A site of another version signs as that version does (schema 20 hashes
+             * the body with SHA-384): what it must hear is to upgrade. */
+            (void)check_schema(r);
+            return CB_ESCHEMA;
+        }
         cb_reply_problem(r, 401, "bad_signature", "the request signature does not verify",
                          "X-CB-Signature", NULL);
         return CB_EUNAUTH;

@@ -1527,6 +1527,24 @@ static void test_signed_requests_refused(void **state)
     db_text(G.central_dir, "SELECT preferred_name FROM participants WHERE id = ?1", G.p_conf, NULL,
             v, sizeof(v));
     assert_string_not_equal(v, "schema says no");
+    /* A site of an older version signs the older way (its body hash): it is told to
+     * upgrade, not that its signature is bad; the same bad signature with this
+     * schema is a bad signature. */
+    char older[16];
+    snprintf(older, sizeof(older), "%d", cb_store_schema_version() - 1);
+    body = push_body(last + 1, "participants", G.p_conf,
+                     json_pack("{s:s}", "preferred_name", "old site"));
+    signed_rq("POST", "/sync/v1/push", body, "not-the-secret", NULL, NULL, older, &r);
+    expect_refusal(&r, 409, "schema_mismatch", "X-CB-Schema");
+    if (!strstr(cbt_jstr(&r, "error.message"), "upgrade")) {
+        fail_msg("an older site is not told to upgrade: %s", r.body);
+    }
+    cbt_resp_free(&r);
+    signed_rq("POST", "/sync/v1/push", body, "not-the-secret", NULL, NULL, NULL, &r);
+    expect_refusal(&r, 401, "bad_signature", "X-CB-Signature");
+    cbt_resp_free(&r);
+    free(body);
+    assert_int_equal(b_last_op_id(), last);
 
     /* A push's nonce is recorded in the batch's transaction (hub.c): a replayed push
      * is refused whether the first was applied or refused, and a nonce a pull used

@@ -1,7 +1,8 @@
 /*
  * test_sign.c - sync request signatures (sign.h): SHA-256 hex, and the
- * HMAC-SHA256 over METHOD \n PATH?QUERY \n TIMESTAMP \n NONCE \n hex(SHA-256(body)).
- * Reference values computed independently with `openssl dgst -sha256 [-hmac KEY]`.
+ * HMAC-SHA256 over METHOD \n PATH?QUERY \n TIMESTAMP \n NONCE \n hex(SHA-384(body)).
+ * Reference values computed independently with `openssl dgst -sha384` (the
+ * body's hash) and `openssl dgst -sha256 -hmac KEY` (the signature).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -49,10 +50,10 @@ static void test_sign_known_values(void **state)
     (void)state;
     char sig[CB_SIG_HEXLEN];
     sign(SECRET, "POST", PATH, TS, NONCE, BODY, strlen(BODY), sig);
-    assert_string_equal(sig, "dd1ba81fe9c6eff361a1aff16c71455f2e301ae15b13aafbe4f34f31385701c4");
+    assert_string_equal(sig, "885044f5c9d128eba8ceff714ae83e44c15bfbaf50a92dfe74914ddb71604657");
     /* A GET with a query and no body signs the hash of the empty body. */
     sign(SECRET, "GET", "/sync/v1/pull?since=0&limit=2000", TS, "abcdefabcdefabcdef", NULL, 0, sig);
-    assert_string_equal(sig, "a8d07216df53d0a09582f0e2890409dd84b943a1f141c83c05cb00509a2e6caa");
+    assert_string_equal(sig, "d1fc25c9141e17bca34d68d6f3aa892c1ca5480842edaa267887f4278bd599cb");
 }
 
 static void test_sign_is_deterministic(void **state)
