@@ -878,10 +878,12 @@ static int push_settle(struct cb_conn *c, struct push_batch *b, int strict,
     if (rc) {
         return strict ? rc : CB_OK;
     }
-    /* Central has durably applied everything up to ack. */
+    /* Central has durably applied everything up to ack.  Unsynced: a power loss
+     * could only bring these ops back, and central takes their resend for one;
+     * push_all syncs once at the end of the round. */
     int64_t upto = ack < b->lastid ? ack : b->lastid;
     sqlite3_stmt *st;
-    rc = cb_conn_begin(c);
+    rc = cb_conn_begin_unsynced(c);
     if (rc == CB_OK) {
         rc = cb_conn_prepare(c, "DELETE FROM outbox WHERE op_id <= ?1", &st);
     }
@@ -1047,6 +1049,13 @@ static int push_all(struct cb_conn *c, const char *base, cb_sync_progress progre
         if (slot[i].k) {
             curl_easy_cleanup(slot[i].k);
         }
+    }
+    /* The settled batches' outbox deletions, on disk before the round reports them. */
+    int src = cb_conn_sync_wal(c);
+    if (rc == CB_OK && src) {
+        snprintf(res->error, sizeof(res->error), "could not write the outbox to disk: %s",
+                 cb_strerror(src));
+        rc = src;
     }
     return rc;
 }
