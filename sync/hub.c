@@ -953,10 +953,11 @@ static uint64_t hash_json(uint64_t h, const json_t *v, int depth)
 }
 
 /*
- * A 64-bit digest of an op as the site sent it (table, row, HLC and fields;
- * taken before central changes anything): a resend of the op has the same one.
+ * The digest of an op kept in site_ops (ops consumed before migration 19): a
+ * walk of the op's table, row, HLC and fields.  Only computed to compare with
+ * one of those.
  */
-static int64_t op_digest(const json_t *op)
+static int64_t op_digest_v1(const json_t *op)
 {
     uint64_t h = FNV_OFFSET;
     static const char *const keys[] = {"tbl", "row_id", "hlc", "fields", NULL};
@@ -964,6 +965,51 @@ static int64_t op_digest(const json_t *op)
         h = hash_json(h, json_object_get(op, *k), 0);
     }
     return (int64_t)h;
+}
+
+/* Cap on one op's fields text written for its digest (a push body is at most
+ * 32 MiB); past it the fields are walked instead. */
+#define OP_TEXT_MAX ((size_t)32 * 1024 * 1024)
+
+/*
+ * A 64-bit digest of an op as the site sent it (table, row, HLC and fields;
+ * taken before central changes anything) into *out: a resend of the op has the
+ * same one.  Fields that are an object are hashed as their text, as
+ * cb_json_buf_add_value writes it (which the change log takes anyway: text,
+ * len; text NULL: written here); fields too long for a change are walked
+ * instead (either way a function of the op alone).  Kept in site_op_runs
+ * (migration 19 on).  CB_OK, or CB_ENOMEM.
+ */
+static int op_digest(const json_t *op, const char *text, size_t len, int64_t *out)
+{
+    uint64_t h = FNV_OFFSET;
+    static const char *const keys[] = {"tbl", "row_id", "hlc", NULL};
+    for (const char *const *k = keys; *k; k++) {
+        h = hash_json(h, json_object_get(op, *k), 0);
+    }
+    const json_t *fields = json_object_get(op, "fields");
+    struct cb_buf own;
+    cb_buf_init(&own, OP_TEXT_MAX);
+    int rc = CB_OK;
+    if (json_is_object(fields) && !text) {
+        rc = cb_json_buf_add_value(&own, fields);
+        text = own.data;
+        len = own.len;
+    }
+    if (rc == CB_ENOMEM) {
+        cb_buf_free(&own);
+        return rc;
+    }
+    if (json_is_object(fields) && rc == CB_OK && text) {
+        h = fnv(h, "t", 1);
+        h = fnv(h, &len, sizeof(len));
+        h = fnv(h, text, len);
+    } else {
+        h = hash_json(h, fields, 0); /* not an object, or too long a text */
+    }
+    cb_buf_free(&own);
+    *out = (int64_t)h;
+    return CB_OK;
 }
 
 /*
@@ -996,8 +1042,9 @@ static int64_t run_digest_at(const unsigned char *b)
  * consumed before 19).  Caller's transaction.
  */
 static int op_stored_digest(struct cb_conn *c, const struct op_run *run, const char *site,
-                            int64_t op_id, int64_t *digest)
+                            int64_t op_id, int64_t *digest, int *v1)
 {
+    *v1 = 0;
     if (run->n > 0 && op_id >= run->first && op_id - run->first < (int64_t)run->n) {
         *digest = run->digests[op_id - run->first];
         return 1;
@@ -1028,6 +1075,7 @@ static int op_stored_digest(struct cb_conn *c, const struct op_run *run, const c
         sqlite3_bind_int64(st, 2, op_id);
         if (sqlite3_step(st) == SQLITE_ROW) {
             *digest = sqlite3_column_int64(st, 0);
+            *v1 = 1; /* op_digest_v1's */
             found = 1;
         }
         cb_stmt_done(st);
@@ -1041,10 +1089,12 @@ static int op_stored_digest(struct cb_conn *c, const struct op_run *run, const c
  * no digest for that id (consumed before migration 9: taken for a resend).
  */
 static int op_reused(struct cb_conn *c, const struct op_run *run, const char *site, int64_t op_id,
-                     int64_t digest)
+                     const json_t *op, int64_t digest)
 {
     int64_t stored;
-    return op_stored_digest(c, run, site, op_id, &stored) && stored != digest;
+    int v1;
+    return op_stored_digest(c, run, site, op_id, &stored, &v1) &&
+           stored != (v1 ? op_digest_v1(op) : digest);
 }
 
 /* Remember the digest of op op_id, just consumed: the next of run. */
@@ -1135,6 +1185,7 @@ struct push_pre {
 
 static int sync_push_turn(struct cb_req *r, struct cb_site *site, const struct push_pre *pre,
                           json_t **answer, struct cb_conn **held);
+static void push_pre_text(const struct push_pre *pre, size_t i, const char **text, size_t *len);
 
 /* Fill *pre from body (see struct push_pre); touches only body.  The caller
  * frees it with push_pre_free whatever was filled. */
@@ -1150,9 +1201,6 @@ static void push_pre_take(const json_t *body, struct push_pre *pre)
     pre->n = n;
     pre->digests = malloc(n * sizeof(*pre->digests));
     pre->text_at = malloc((n + 1) * sizeof(*pre->text_at));
-    for (size_t i = 0; pre->digests && i < n; i++) {
-        pre->digests[i] = op_digest(json_array_get(ops, i));
-    }
     int rc = pre->text_at ? CB_OK : CB_ENOMEM;
     for (size_t i = 0; rc == CB_OK && i < n; i++) {
         const json_t *fields = json_object_get(json_array_get(ops, i), "fields");
@@ -1167,6 +1215,16 @@ static void push_pre_take(const json_t *body, struct push_pre *pre)
         free(pre->text_at);
         pre->text_at = NULL;
         cb_buf_free(&pre->texts);
+    }
+    /* The digests after the texts: an op's fields are hashed as their text. */
+    for (size_t i = 0; pre->digests && i < n; i++) {
+        const char *text;
+        size_t len;
+        push_pre_text(pre, i, &text, &len);
+        if (op_digest(json_array_get(ops, i), text, len, &pre->digests[i]) != CB_OK) {
+            free(pre->digests);
+            pre->digests = NULL; /* the turn takes them op by op */
+        }
     }
 }
 
@@ -1416,9 +1474,18 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in, const struc
             rc = cb_field_fail(&fe, "ops", "change %zu has no op_id", i);
             break;
         }
-        int64_t digest = pre->digests ? pre->digests[i] : op_digest(op);
+        const char *text;
+        size_t text_len;
+        push_pre_text(pre, i, &text, &text_len);
+        int64_t digest = pre->digests ? pre->digests[i] : 0;
+        if (!pre->digests) {
+            rc = op_digest(op, text, text_len, &digest);
+            if (rc) {
+                break;
+            }
+        }
         if (id <= last) {
-            if (op_reused(db, &run, site.id, id, digest)) {
+            if (op_reused(db, &run, site.id, id, op, digest)) {
                 reused = id; /* a new write under an id already used: stop, apply nothing */
                 break;
             }
@@ -1428,9 +1495,6 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in, const struc
         if (id != last + 1) {
             break; /* a gap: apply nothing past it; the site resends from the ack */
         }
-        const char *text;
-        size_t text_len;
-        push_pre_text(pre, i, &text, &text_len);
         rc = apply_op(db, persons, &site, op, text, text_len, &stats, rejected);
         if (rc == CB_OK) {
             op_consumed(&run, id, digest);

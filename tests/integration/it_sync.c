@@ -1845,7 +1845,7 @@ static void db_exec_rw(const char *dir, const char *sql)
 }
 
 /* A push of two encounters (op ids op, op + 1; notes n1, n2) from B. */
-static void push_two(long long op, const char *n1, const char *n2, struct cbt_resp *r)
+static json_t *two_ops(long long op, const char *n1, const char *n2)
 {
     static const char *const ids[2] = {"01900000-0000-7000-8000-00000000e021",
                                        "01900000-0000-7000-8000-00000000e022"};
@@ -1859,11 +1859,67 @@ static void push_two(long long op, const char *n1, const char *n2, struct cbt_re
                            "2026-01-06T10:00:00.000Z", "team", "bury-town", "notes", k ? n2 : n1,
                            "hlc", hlc + k, "base_seq", (json_int_t)0));
     }
-    json_t *b = json_pack("{s:o, s:i}", "ops", ops, "pending", 2);
+    return ops;
+}
+
+/* A push of two encounters (op ids op, op + 1; notes n1, n2) from B. */
+static void push_two(long long op, const char *n1, const char *n2, struct cbt_resp *r)
+{
+    json_t *b = json_pack("{s:o, s:i}", "ops", two_ops(op, n1, n2), "pending", 2);
     char *body = json_dumps(b, JSON_COMPACT);
     json_decref(b);
     signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, r);
     free(body);
+}
+
+/* The digest central stored in site_ops before migration 19 (hub.c's
+ * op_digest_v1, written again here from its definition: FNV-1a over a
+ * type-tagged walk of tbl, row_id, hlc and fields). */
+static uint64_t v1_fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ b[i]) * 1099511628211ULL;
+    }
+    return h;
+}
+
+static uint64_t v1_walk(uint64_t h, const json_t *v, int depth)
+{
+    char tag = v ? (char)('0' + (int)json_typeof(v)) : 'x';
+    h = v1_fnv(h, &tag, 1);
+    if (!v || depth > 16) {
+        return h;
+    }
+    if (json_is_object(v)) {
+        const char *key;
+        json_t *m;
+        json_object_foreach((json_t *)(uintptr_t)v, key, m)
+        {
+            size_t n = strlen(key);
+            h = v1_fnv(h, &n, sizeof(n));
+            h = v1_fnv(h, key, n);
+            h = v1_walk(h, m, depth + 1);
+        }
+    } else if (json_is_string(v)) {
+        size_t n = json_string_length(v);
+        h = v1_fnv(h, &n, sizeof(n));
+        h = v1_fnv(h, json_string_value(v), n);
+    } else if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        h = v1_fnv(h, &i, sizeof(i));
+    }
+    return h; /* (the ops here hold no arrays or reals) */
+}
+
+static long long digest_v1(const json_t *op)
+{
+    uint64_t h = 1469598103934665603ULL;
+    static const char *const keys[] = {"tbl", "row_id", "hlc", "fields", NULL};
+    for (const char *const *k = keys; *k; k++) {
+        h = v1_walk(h, json_object_get(op, *k), 0);
+    }
+    return (long long)h;
 }
 
 /*
@@ -1895,16 +1951,16 @@ static void test_push_digests_kept_per_batch(void **state)
 
     for (int legacy = 0; legacy < 2; legacy++) {
         if (legacy) {
-            /* As if consumed before migration 19: a row per op, no run. */
+            /* As if consumed before migration 19: a row per op with the digest of
+             * then, no run. */
+            json_t *ops = two_ops(last + 1, "one", "two");
             snprintf(q, sizeof(q),
-                     "INSERT INTO site_ops(site, op_id, digest) SELECT site, first_op + k, "
-                     "(SELECT sum((instr('0123456789ABCDEF', substr(hex(substr(digests, 8 * k "
-                     "+ 1, 8)), j, 1)) - 1) << (4 * (16 - j))) FROM (WITH RECURSIVE g(j) AS "
-                     "(SELECT 1 UNION ALL SELECT j + 1 FROM g WHERE j < 16) SELECT j FROM g)) "
-                     "FROM site_op_runs, (SELECT 0 AS k UNION ALL SELECT 1) WHERE site = '%s' "
-                     "AND first_op = %lld;"
+                     "INSERT INTO site_ops(site, op_id, digest) VALUES ('%s', %lld, %lld), "
+                     "('%s', %lld, %lld);"
                      "DELETE FROM site_op_runs WHERE site = '%s' AND first_op = %lld;",
-                     G.site_id[SB], last + 1, G.site_id[SB], last + 1);
+                     G.site_id[SB], last + 1, digest_v1(json_array_get(ops, 0)), G.site_id[SB],
+                     last + 2, digest_v1(json_array_get(ops, 1)), G.site_id[SB], last + 1);
+            json_decref(ops);
             db_exec_rw(G.central_dir, q);
             assert_int_equal(db_int(G.central_dir,
                                     "SELECT count(*) FROM site_ops WHERE site = ?1 AND op_id >= ?2",
