@@ -183,6 +183,7 @@ static void fuzz_push(const char *body, size_t len)
      * fields texts (logged as they are for a new row applied as sent) */
     struct push_pre pre;
     push_pre_take(req, &pre);
+    struct person_cache *persons = calloc(1, sizeof(*persons)); /* as the turn: NULL is fine */
     int rc = cb_conn_begin(c);
     FUZZ_CHECK(rc == CB_OK, "begin failed");
     size_t i;
@@ -209,7 +210,7 @@ static void fuzz_push(const char *body, size_t len)
         const char *text;
         size_t text_len;
         push_pre_text(&pre, i, &text, &text_len);
-        rc = apply_op(c, &site, op, text, text_len, &stats, rejected);
+        rc = apply_op(c, persons, &site, op, text, text_len, &stats, rejected);
         if (rc == CB_OK) {
             last = id;
         }
@@ -230,6 +231,7 @@ static void fuzz_push(const char *body, size_t len)
     free(after);
     cb_conn_rollback(c);
     push_pre_free(&pre);
+    free(persons);
     json_decref(rejected);
     json_decref(req);
 }
