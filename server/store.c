@@ -71,6 +71,7 @@ struct cb_conn {
 struct cb_store {
     char path[4096];
     char role[16];
+    atomic_int wal_failed; /* a WAL fsync failed (cb_conn_sync_wal): sticky */
     struct cb_hlc hlc;
     int hlc_ready;
     pthread_key_t key;
@@ -675,6 +676,14 @@ int cb_conn_begin(struct cb_conn *c)
         c->in_job = rc == CB_OK;
         return rc;
     }
+    if (c->unsynced) {
+        /* Left unsynced (cb_conn_begin_unsynced): this transaction waits for the
+         * disk, and so do the ones before it. */
+        int rc = cb_conn_sync_wal(c);
+        if (rc) {
+            return rc;
+        }
+    }
     return conn_run(c, "BEGIN IMMEDIATE");
 }
 
@@ -719,7 +728,7 @@ int cb_conn_begin_unsynced(struct cb_conn *c)
         }
         c->unsynced = 1;
     }
-    return cb_conn_begin(c);
+    return conn_run(c, "BEGIN IMMEDIATE");
 }
 
 /*
@@ -727,27 +736,49 @@ int cb_conn_begin_unsynced(struct cb_conn *c)
  * handle on it (SQLITE_FCNTL_JOURNAL_POINTER), so every transaction committed
  * to the database so far, on any connection, is on disk (a commit's frames
  * stay in the WAL until a checkpoint has copied them into the database file,
- * which it syncs first), and put c back to synchronous=FULL (if that fails it
- * stays marked: give_back closes a lent one, the next call retries).  Nothing
- * otherwise: c's commits were synced by COMMIT.  c holds no transaction and
- * is the caller's.  CB_EIO when SQLite has no WAL open on c or the sync fails.
+ * which it syncs first), and put c back to synchronous=FULL (if either fails
+ * it stays marked: give_back closes a lent one, the next call retries).
+ * Nothing otherwise: c's commits were synced by COMMIT.  c holds no
+ * transaction and is the caller's.  CB_EIO when SQLite has no WAL open on c
+ * or the sync fails; a failed sync also marks the store for good
+ * (cb_store_wal_failed: after a failed fsync a later one may succeed without
+ * the lost pages, so nothing written since can be vouched for).
+ * cb_conn_sync_wal_now: the fsync alone, on any connection, whatever its mode.
  */
-int cb_conn_sync_wal(struct cb_conn *c)
+/* fdatasync the WAL through c's handle on it; a failure marks the store. */
+static int wal_fsync(struct cb_conn *c)
 {
     sqlite3_file *f = NULL;
+    if (sqlite3_file_control(c->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f) == SQLITE_OK && f &&
+        f->pMethods && f->pMethods->xSync(f, SQLITE_SYNC_NORMAL) == SQLITE_OK) {
+        return CB_OK;
+    }
+    atomic_store(&c->store->wal_failed, 1);
+    return CB_EIO;
+}
+
+int cb_conn_sync_wal(struct cb_conn *c)
+{
     assert(sqlite3_get_autocommit(c->db));
     if (!c->unsynced) {
         return CB_OK;
     }
-    int rc = CB_EIO;
-    if (sqlite3_file_control(c->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f) == SQLITE_OK && f &&
-        f->pMethods && f->pMethods->xSync(f, SQLITE_SYNC_NORMAL) == SQLITE_OK) {
-        rc = CB_OK;
-    }
-    if (c->unsynced && conn_run(c, "PRAGMA synchronous=FULL") == CB_OK) {
+    int rc = wal_fsync(c);
+    /* After a failed fsync the connection stays marked: not lent again. */
+    if (rc == CB_OK && conn_run(c, "PRAGMA synchronous=FULL") == CB_OK) {
         c->unsynced = 0;
     }
     return rc;
+}
+
+int cb_conn_sync_wal_now(struct cb_conn *c)
+{
+    return wal_fsync(c);
+}
+
+int cb_store_wal_failed(const struct cb_store *s)
+{
+    return atomic_load(&((struct cb_store *)(uintptr_t)s)->wal_failed);
 }
 
 int cb_conn_refresh_derived(struct cb_conn *c)

@@ -26,6 +26,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,17 @@ static int not_central(struct cb_req *r)
 {
     return cb_reply_problem(r, 404, "not_found", "this server is not a central record store", NULL,
                             NULL);
+}
+
+/* Central's store could not fsync its WAL (cb_store_wal_failed): 503, nothing
+ * acknowledged; the operator restarts central (docs/OPERATIONS.md). */
+static int storage_failed(struct cb_req *r)
+{
+    cb_reply_problem(r, 503, "storage_failed",
+                     "central could not write to its disk: nothing more is accepted until it is "
+                     "restarted",
+                     NULL, NULL);
+    return CB_EIO;
 }
 
 /* Check schema header; reply 409 when it differs. */
@@ -117,7 +129,7 @@ static int verify_site(struct cb_req *r, struct cb_site *site)
                 want) != CB_OK ||
         !cb_secure_streq(want, sig)) {
         const char *schema = cb_req_header(r, "X-CB-Schema");
-        int other = !schema || strtol(schema, NULL, 10) != cb_store_schema_version();
+        int other = schema && strtol(schema, NULL, 10) != cb_store_schema_version();
         struct cb_audit_event e = {NULL,
                                    "sync.refused",
                                    "sites",
@@ -1155,6 +1167,12 @@ static int op_run_write(struct cb_conn *c, const struct op_run *run, const char 
  * the batch and the answer.
  */
 static pthread_mutex_t push_turn = PTHREAD_MUTEX_INITIALIZER;
+/* Pushes committed but not yet fsynced (cb_conn_begin_unsynced): raised
+ * before a batch's COMMIT, lowered once its worker's fsync succeeded.  A pull
+ * that finds it above 0 fsyncs before it answers, so no site is ever sent a
+ * change that a power loss could take back (and whose seq central could
+ * then give another change). */
+static atomic_long push_unsynced;
 static pthread_cond_t push_done = PTHREAD_COND_INITIALIZER; /* a push finished */
 #define PUSH_TURN_WAIT_S 10 /* as SQLite's busy_timeout: then 503 busy */
 #define PUSH_GAP_WAITS   10 /* times a batch after a gap lets others go first */
@@ -1278,6 +1296,9 @@ static int sync_push(struct cb_req *r)
     if (!is_central(r)) {
         return not_central(r);
     }
+    if (cb_store_wal_failed(r->app->store)) {
+        return storage_failed(r);
+    }
     /* The signature is checked before the turn (it only reads), so hashing this
      * batch overlaps the apply of the one before; its nonce is recorded in the
      * turn, in the batch's transaction. */
@@ -1323,8 +1344,9 @@ static int sync_push(struct cb_req *r)
         cb_store_sync_conn_put(r->app->store, held);
         if (src) {
             json_decref(answer);
-            rc = cb_reply_error(r, src, NULL);
+            rc = storage_failed(r); /* push_unsynced stays raised: pulls fsync */
         } else {
+            atomic_fetch_sub(&push_unsynced, 1);
             rc = cb_reply_json(r, 200, answer, NULL);
         }
     }
@@ -1511,6 +1533,10 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in, const struc
          * with central's mark so the site moves its waiting ops past it and resends. */
         push_abandon(db, r);
         cb_store_sync_conn_put(r->app->store, db);
+        if (cb_store_wal_failed(r->app->store)) {
+            json_decref(rejected);
+            return storage_failed(r); /* the mark below may not be on disk */
+        }
         char detail[160];
         snprintf(detail, sizeof(detail),
                  "op %lld reused (central has up to %lld): site restored from a backup",
@@ -1572,8 +1598,10 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in, const struc
         rc = cb_audit(db, &e);
     }
     if (rc == CB_OK) {
+        atomic_fetch_add(&push_unsynced, 1); /* before the batch can be seen */
         rc = cb_conn_commit(db);
         if (rc) {
+            atomic_fetch_sub(&push_unsynced, 1);
             (void)record_nonce(db, r); /* the commit failed and rolled back */
         }
     } else {
@@ -1768,6 +1796,13 @@ static int sync_pull(struct cb_req *r)
     if (rc) {
         cb_buf_free(&page);
         return cb_reply_error(r, rc, NULL);
+    }
+    /* The page may hold a push committed but not yet on disk (its worker fsyncs
+     * after giving up the turn): on disk before any site sees it. */
+    if (cb_store_wal_failed(r->app->store) ||
+        (atomic_load(&push_unsynced) > 0 && cb_conn_sync_wal_now(r->db) != CB_OK)) {
+        cb_buf_free(&page);
+        return storage_failed(r);
     }
     rc = cb_reply_json_text(r, 200, cb_buf_str(&page), page.len, NULL);
     cb_buf_free(&page);

@@ -154,13 +154,18 @@ int cb_conn_commit(struct cb_conn *c); /* COMMIT; rolls back on failure */
  * transaction is atomic and visible at its commit but survives a power loss
  * only once cb_conn_sync_wal has returned CB_OK, so call it before anyone is
  * told it is durable; it also puts the connection back to waiting
- * (synchronous=FULL), and does nothing on a connection not begun unsynced.
+ * (synchronous=FULL), and does nothing on a connection not begun unsynced;
+ * cb_conn_begin on a connection left unsynced syncs it first.
  * cb_store_sync_conn_put syncs (best effort) if the taker has not.  Lets a
  * writer give up a lock, or go on with its next transaction, before the disk
  * is waited for; one fsync then covers them all.
  */
 int cb_conn_begin_unsynced(struct cb_conn *c);
-int cb_conn_sync_wal(struct cb_conn *c);  /* every commit so far durable; CB_EIO */
+int cb_conn_sync_wal(struct cb_conn *c);     /* every commit so far durable; CB_EIO */
+int cb_conn_sync_wal_now(struct cb_conn *c); /* fsync the WAL now, any connection; CB_EIO */
+/* A WAL fsync has failed since the store was opened (sticky): the process
+ * must not acknowledge writes any more (hub.c answers 503); restart it. */
+int cb_store_wal_failed(const struct cb_store *s);
 void cb_conn_rollback(struct cb_conn *c); /* ROLLBACK if a transaction is open */
 /*
  * A bare connection to s's database for a helper thread that only runs

@@ -819,10 +819,15 @@ static sqlite3_file *real_of(sqlite3_file *f)
     return (sqlite3_file *)(void *)((char *)f + sizeof(struct count_file));
 }
 
+static atomic_int fail_wal_sync; /* 1: WAL syncs fail (SQLITE_IOERR_FSYNC) */
+
 static int count_sync(sqlite3_file *f, int flags)
 {
     if (((struct count_file *)(void *)f)->wal) {
         atomic_fetch_add(&syncs_wal, 1);
+        if (atomic_load(&fail_wal_sync)) {
+            return SQLITE_IOERR_FSYNC;
+        }
     }
     return real_of(f)->pMethods->xSync(real_of(f), flags);
 }
@@ -963,6 +968,33 @@ static void test_sync_connection_unsynced_commit(void **state)
     assert_int_equal(cb_conn_sync_wal(own), CB_OK);
     assert_int_equal(atomic_load(&syncs_wal), n0 + 1);
     assert_int_equal(query_int(own, "PRAGMA synchronous"), 2);
+    /* A plain begin on a connection left unsynced syncs it first. */
+    assert_int_equal(cb_conn_begin_unsynced(own), CB_OK);
+    assert_int_equal(cb_setting_set(own, "k", "6"), CB_OK);
+    assert_int_equal(cb_conn_commit(own), CB_OK);
+    n0 = atomic_load(&syncs_wal);
+    assert_int_equal(cb_conn_begin(own), CB_OK);
+    assert_int_equal(atomic_load(&syncs_wal), n0 + 1);
+    assert_int_equal(cb_setting_set(own, "k", "7"), CB_OK);
+    assert_int_equal(cb_conn_commit(own), CB_OK); /* FULL again: synced by COMMIT */
+    assert_int_equal(atomic_load(&syncs_wal), n0 + 2);
+    /* A failed sync: CB_EIO, the store marked for good, the connection not lent again. */
+    assert_int_equal(cb_store_wal_failed(s), 0);
+    struct cb_conn *bad, *next;
+    assert_int_equal(cb_store_sync_conn_take(s, &bad), CB_OK);
+    assert_int_equal(cb_conn_begin_unsynced(bad), CB_OK);
+    assert_int_equal(cb_setting_set(bad, "k", "8"), CB_OK);
+    assert_int_equal(cb_conn_commit(bad), CB_OK);
+    atomic_store(&fail_wal_sync, 1);
+    assert_int_equal(cb_conn_sync_wal(bad), CB_EIO);
+    assert_int_equal(cb_store_wal_failed(s), 1);
+    assert_int_equal(query_int(bad, "PRAGMA synchronous"), 1);
+    cb_store_sync_conn_put(s, bad); /* its sync fails again: closed, not lent */
+    atomic_store(&fail_wal_sync, 0);
+    assert_int_equal(cb_store_sync_conn_take(s, &next), CB_OK);
+    assert_int_equal(query_int(next, "PRAGMA synchronous"), 2);
+    cb_store_sync_conn_put(s, next);
+    assert_int_equal(cb_store_wal_failed(s), 1);
     cb_store_close(s);
 }
 
