@@ -1618,7 +1618,9 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in, const struc
     if (!*answer) {
         /* Committed, but no answer can be built: synced, and answered as an error
          * (the site resends; central takes the batch for a resend). */
-        (void)cb_conn_sync_wal(db);
+        if (cb_conn_sync_wal(db) == CB_OK) {
+            atomic_fetch_sub(&push_unsynced, 1); /* else it stays raised: pulls fsync */
+        }
         cb_store_sync_conn_put(r->app->store, db);
         return cb_reply_error(r, CB_ENOMEM, NULL);
     }
