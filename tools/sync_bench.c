@@ -18,13 +18,18 @@
  * and the number of requests are measured.  Prints the figures; talks only to
  * 127.0.0.1; stops every process it started.
  *
+ *   5. The storage floor: the rows the push wrote at central (records and
+ *      change log) written again by this process into an empty copy of
+ *      central's schema, set-wise and row by row: what SQLite alone spends on
+ *      them on this machine (floor_measure).
  * usage: coachbox-sync-bench [--records N] [--increments K] [--perf DIR] [--keep]
- *                            [--no-stats]
+ *                            [--no-stats] [--no-floor]
  *   --perf DIR  record `perf record --call-graph dwarf` profiles of central (by pid)
  *               and of the `coachbox sync` processes for the push and the
  *               pull into DIR (timings are then perturbed by perf)
  *   --no-stats  run `coachbox sync` without --stats (a binary from before it:
  *               the applying thread's CPU is then not reported)
+ *   --no-floor  skip step 5
  * (COACHBOX_BIN names the coachbox binary; default ./coachbox)
  */
 #include "harness.h"
@@ -42,6 +47,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sqlite3.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -659,12 +665,211 @@ static long long dir_bytes(const char *dir)
     return total;
 }
 
+/* ---------------------------------------------------------------- floor */
+
+/* The tables a push of the bench's records writes at central (the change log
+ * last), and how many source rows go into one transaction (a push batch). */
+static const char *const floor_tables[] = {"participants", "encounters", "measures", "changes"};
+#define FLOOR_NTABLES    (sizeof(floor_tables) / sizeof(floor_tables[0]))
+#define FLOOR_CHUNK      2000
+#define FLOOR_SCHEMA_MAX 512
+/* Page cache of the floor's connection: a sync connection's (store.c,
+ * CB_SYNC_PAGE_CACHE_KB). */
+#define FLOOR_CACHE_KB "-32768"
+
+/* Run sql on db; 0 or -1 (message on stderr). */
+static int floor_exec(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        fprintf(stderr, "coachbox-sync-bench: floor: %s: %s\n", sql, msg ? msg : "?");
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Create in db (src attached) every table then every index of src's schema,
+ * as central declared them (no triggers); 0 or -1. */
+static int floor_schema(sqlite3 *db)
+{
+    static const char *const q[] = {
+        "SELECT sql FROM src.sqlite_master WHERE type = 'table' AND sql IS NOT NULL AND "
+        "name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid",
+        "SELECT sql FROM src.sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY "
+        "rowid"};
+    for (size_t k = 0; k < sizeof(q) / sizeof(q[0]); k++) {
+        /* Collected first: no DDL while the schema is being read. */
+        char *sql[FLOOR_SCHEMA_MAX];
+        int n = 0, rc = 0;
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(db, q[k], -1, &st, NULL) != SQLITE_OK) {
+            fprintf(stderr, "coachbox-sync-bench: floor: %s\n", sqlite3_errmsg(db));
+            return -1;
+        }
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            if (n == FLOOR_SCHEMA_MAX ||
+                !(sql[n] = strdup((const char *)sqlite3_column_text(st, 0)))) {
+                rc = -1;
+                break;
+            }
+            n++;
+        }
+        sqlite3_finalize(st);
+        for (int i = 0; i < n; i++) {
+            if (rc == 0) {
+                rc = floor_exec(db, sql[i]);
+            }
+            free(sql[i]);
+        }
+        if (rc) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Copy src table t's rows into db's, FLOOR_CHUNK source rowids per
+ * transaction: as one INSERT ... SELECT per transaction (per_row 0), or as one
+ * INSERT per row, prepared once, each column bound from the source row
+ * (per_row 1).  *secs: the wall time of the transactions (reading the source
+ * rows included); *rows: rows copied.  0 or -1. */
+static int floor_copy(sqlite3 *db, const char *t, int per_row, double *secs, long *rows)
+{
+    char sql[256], ins[256];
+    sqlite3_stmt *st = NULL, *in = NULL;
+    int64_t lo = 0, hi = -1;
+    *secs = 0;
+    *rows = 0;
+    snprintf(sql, sizeof(sql), "SELECT min(rowid), max(rowid) FROM src.%s", t);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        fprintf(stderr, "coachbox-sync-bench: floor: %s\n", sqlite3_errmsg(db));
+        return -1;
+    }
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        lo = sqlite3_column_int64(st, 0);
+        hi = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (per_row) {
+        snprintf(sql, sizeof(sql),
+                 "SELECT * FROM src.%s WHERE rowid BETWEEN ?1 AND ?2 ORDER BY rowid", t);
+    } else {
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO main.%s SELECT * FROM src.%s WHERE rowid BETWEEN ?1 AND ?2 "
+                 "ORDER BY rowid",
+                 t, t);
+    }
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        fprintf(stderr, "coachbox-sync-bench: floor: %s\n", sqlite3_errmsg(db));
+        return -1;
+    }
+    int rc = 0;
+    for (int64_t at = lo; rc == 0 && at <= hi; at += FLOOR_CHUNK) {
+        double t0 = now_s();
+        rc = floor_exec(db, "BEGIN");
+        sqlite3_bind_int64(st, 1, at);
+        sqlite3_bind_int64(st, 2, at + FLOOR_CHUNK - 1);
+        int s;
+        while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW) {
+            int ncol = sqlite3_column_count(st);
+            if (!in) {
+                /* INSERT INTO main.t VALUES (?1, ..., ?ncol) */
+                int len = snprintf(ins, sizeof(ins), "INSERT INTO main.%s VALUES (?", t);
+                for (int i = 1; i < ncol && len > 0 && (size_t)len < sizeof(ins); i++) {
+                    len += snprintf(ins + len, sizeof(ins) - (size_t)len, ", ?");
+                }
+                if (len <= 0 || (size_t)len + 2 > sizeof(ins)) {
+                    fprintf(stderr, "coachbox-sync-bench: floor: %s has too many columns\n", t);
+                    rc = -1;
+                    break;
+                }
+                snprintf(ins + len, sizeof(ins) - (size_t)len, ")");
+                if (sqlite3_prepare_v2(db, ins, -1, &in, NULL) != SQLITE_OK) {
+                    fprintf(stderr, "coachbox-sync-bench: floor: %s\n", sqlite3_errmsg(db));
+                    rc = -1;
+                    break;
+                }
+            }
+            for (int i = 0; i < ncol; i++) {
+                sqlite3_bind_value(in, i + 1, sqlite3_column_value(st, i));
+            }
+            if (sqlite3_step(in) != SQLITE_DONE) {
+                fprintf(stderr, "coachbox-sync-bench: floor: %s\n", sqlite3_errmsg(db));
+                rc = -1;
+            }
+            sqlite3_reset(in);
+            (*rows)++;
+        }
+        if (rc == 0 && s != SQLITE_DONE) {
+            fprintf(stderr, "coachbox-sync-bench: floor: %s\n", sqlite3_errmsg(db));
+            rc = -1;
+        }
+        if (rc == 0 && !per_row) {
+            *rows += sqlite3_changes(db);
+        }
+        sqlite3_reset(st);
+        rc = rc ? rc : floor_exec(db, "COMMIT");
+        *secs += now_s() - t0;
+    }
+    sqlite3_finalize(in);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/*
+ * The storage floor: the rows the push wrote at central (its tables and its
+ * change log) written again, by this process, into an empty copy of central's
+ * schema (every table and index, no triggers: no derived rows), FLOOR_CHUNK
+ * rows per transaction, synchronous=OFF, once per way (per_row 0 and 1).
+ * What SQLite alone spends on those rows on this machine, without any of
+ * sync's own work: a bound on what tuning sync can reach.  central's database
+ * is only read (it may be running).  0 or -1.
+ */
+static int floor_measure(const char *dir, int per_row, double secs[2], long rows[2])
+{
+    char path[800], uri[900];
+    snprintf(path, sizeof(path), "%s/floor-%d.db", root, per_row);
+    unlink(path);
+    sqlite3 *db = NULL;
+    int rc =
+        sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI,
+                        NULL) == SQLITE_OK
+            ? 0
+            : -1;
+    snprintf(uri, sizeof(uri), "ATTACH 'file:%s/coachbox.db?mode=ro' AS src", dir);
+    rc = rc ? rc
+            : floor_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;"
+                             "PRAGMA cache_size=" FLOOR_CACHE_KB);
+    rc = rc ? rc : floor_exec(db, uri);
+    rc = rc ? rc : floor_schema(db);
+    secs[0] = secs[1] = 0;
+    rows[0] = rows[1] = 0;
+    for (size_t i = 0; rc == 0 && i < FLOOR_NTABLES; i++) {
+        double s;
+        long r;
+        rc = floor_copy(db, floor_tables[i], per_row, &s, &r);
+        int log = i + 1 == FLOOR_NTABLES;
+        secs[log] += s;
+        rows[log] += r;
+    }
+    sqlite3_close(db);
+    char side[820];
+    unlink(path);
+    snprintf(side, sizeof(side), "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", path);
+    unlink(side);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     long n = arg_long(argc, argv, "--records", 100000, 10, 10000000);
     int increments = (int)arg_long(argc, argv, "--increments", 20, 1, 1000);
     perf_dir = arg_str(argc, argv, "--perf");
     int keep = arg_flag(argc, argv, "--keep");
+    int floor = !arg_flag(argc, argv, "--no-floor");
     no_stats = arg_flag(argc, argv, "--no-stats");
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_fatal);
@@ -787,6 +992,30 @@ int main(int argc, char **argv)
            (double)dir_bytes(central_dir) / 1e6, (double)dir_bytes(site_a) / 1e6,
            (double)dir_bytes(site_b) / 1e6);
     fflush(stdout);
+
+    /* ---- the storage floor of what the push wrote ---- */
+    if (floor) {
+        double set[2], row[2];
+        long set_rows[2], row_rows[2];
+        if (floor_measure(central_dir, 0, set, set_rows) != 0 ||
+            floor_measure(central_dir, 1, row, row_rows) != 0) {
+            fprintf(stderr, "coachbox-sync-bench: the floor could not be measured\n");
+            goto out;
+        }
+        printf(
+            "FLOOR  the rows the push wrote at central (%ld records, %ld change-log rows) written "
+            "again into an empty copy of its schema (tables and indexes; no triggers, so no "
+            "derived rows), %d rows per transaction, synchronous=OFF, by one thread:\n",
+            set_rows[0], set_rows[1], FLOOR_CHUNK);
+        printf("       one INSERT ... SELECT per transaction: records %.2f s + change log %.2f s = "
+               "%.1f us/record (%.0f records/s)\n",
+               set[0], set[1], (set[0] + set[1]) * 1e6 / (double)n, (double)n / (set[0] + set[1]));
+        printf(
+            "       one INSERT per row (prepared once, columns bound): records %.2f s + change log "
+            "%.2f s = %.1f us/record (%.0f records/s)\n",
+            row[0], row[1], (row[0] + row[1]) * 1e6 / (double)n, (double)n / (row[0] + row[1]));
+        fflush(stdout);
+    }
 
     /* ---- one change, then a round ---- */
     double *lat = calloc((size_t)increments, sizeof(double));
