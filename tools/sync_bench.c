@@ -43,6 +43,7 @@
 #include "coachbox/store.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -673,6 +674,8 @@ static const char *const floor_tables[] = {"participants", "encounters", "measur
 #define FLOOR_NTABLES    (sizeof(floor_tables) / sizeof(floor_tables[0]))
 #define FLOOR_CHUNK      2000
 #define FLOOR_SCHEMA_MAX 512
+#define FLOOR_PER_MAX    32 /* rows in one INSERT's VALUES list, at most */
+#define FLOOR_COLS_MAX   64 /* columns of a copied table, at most */
 /* Page cache of the floor's connection: a sync connection's (store.c,
  * CB_SYNC_PAGE_CACHE_KB). */
 #define FLOOR_CACHE_KB "-32768"
@@ -729,16 +732,85 @@ static int floor_schema(sqlite3 *db)
     return 0;
 }
 
-/* Copy src table t's rows into db's, FLOOR_CHUNK source rowids per
- * transaction: as one INSERT ... SELECT per transaction (per_row 0), or as one
- * INSERT per row, prepared once, each column bound from the source row
- * (per_row 1).  *secs: the wall time of the transactions (reading the source
- * rows included); *rows: rows copied.  0 or -1. */
-static int floor_copy(sqlite3 *db, const char *t, int per_row, double *secs, long *rows)
+/* The statement inserting n rows of ncol columns into main.t (prepared into
+ * *slot on first use); 0 or -1. */
+static int floor_insert(sqlite3 *db, const char *t, int ncol, int n, sqlite3_stmt **slot)
 {
-    char sql[256], ins[256];
-    sqlite3_stmt *st = NULL, *in = NULL;
+    if (*slot) {
+        return 0;
+    }
+    size_t cap = 64 + (size_t)n * ((size_t)ncol * 3 + 4), len = 0;
+    char *sql = malloc(cap);
+    if (!sql) {
+        return -1;
+    }
+    len += (size_t)snprintf(sql, cap, "INSERT INTO main.%s VALUES ", t);
+    for (int r = 0; r < n && len < cap; r++) {
+        for (int i = 0; i < ncol && len < cap; i++) {
+            len += (size_t)snprintf(sql + len, cap - len, "%s?", i == 0 ? (r ? ", (" : "(") : ", ");
+        }
+        if (len < cap) {
+            len += (size_t)snprintf(sql + len, cap - len, ")");
+        }
+    }
+    int rc = len < cap && sqlite3_prepare_v2(db, sql, -1, slot, NULL) == SQLITE_OK ? 0 : -1;
+    if (rc) {
+        fprintf(stderr, "coachbox-sync-bench: floor: %s\n", len < cap ? sqlite3_errmsg(db) : t);
+    }
+    free(sql);
+    return rc;
+}
+
+/* Insert the n rows held in vals (n * ncol values, freed here) with one
+ * statement (stmts[n - 1]); 0 or -1. */
+static int floor_flush(sqlite3 *db, const char *t, int ncol, int n, sqlite3_value **vals,
+                       sqlite3_stmt **stmts)
+{
+    int rc = n > 0 ? floor_insert(db, t, ncol, n, &stmts[n - 1]) : 0;
+    /* The held values are copies already: bound without another (they are
+     * freed only after the step), so a row is copied once, as when bound
+     * straight from the source row. */
+    for (int i = 0; rc == 0 && i < n * ncol; i++) {
+        sqlite3_value *v = vals[i];
+        switch (sqlite3_value_type(v)) {
+        case SQLITE_TEXT:
+            sqlite3_bind_text(stmts[n - 1], i + 1, (const char *)sqlite3_value_text(v),
+                              sqlite3_value_bytes(v), SQLITE_STATIC);
+            break;
+        case SQLITE_BLOB:
+            sqlite3_bind_blob(stmts[n - 1], i + 1, sqlite3_value_blob(v), sqlite3_value_bytes(v),
+                              SQLITE_STATIC);
+            break;
+        default:
+            sqlite3_bind_value(stmts[n - 1], i + 1, v);
+        }
+    }
+    if (rc == 0 && n > 0) {
+        if (sqlite3_step(stmts[n - 1]) != SQLITE_DONE) {
+            fprintf(stderr, "coachbox-sync-bench: floor: %s\n", sqlite3_errmsg(db));
+            rc = -1;
+        }
+        sqlite3_reset(stmts[n - 1]);
+    }
+    for (int i = 0; i < n * ncol; i++) {
+        sqlite3_value_free(vals[i]);
+    }
+    return rc;
+}
+
+/* Copy src table t's rows into db's, FLOOR_CHUNK source rowids per
+ * transaction: as one INSERT ... SELECT per transaction (per 0), or as INSERTs
+ * of per rows each (VALUES lists of per rows, prepared once per length, each
+ * column bound from the source rows; a transaction's last statement takes
+ * what is left).  *secs: the wall time of the transactions (reading the
+ * source rows included); *rows: rows copied.  0 or -1. */
+static int floor_copy(sqlite3 *db, const char *t, int per, double *secs, long *rows)
+{
+    char sql[256];
+    sqlite3_stmt *st = NULL, *stmts[FLOOR_PER_MAX] = {NULL};
+    sqlite3_value *vals[FLOOR_PER_MAX * FLOOR_COLS_MAX];
     int64_t lo = 0, hi = -1;
+    assert(per >= 0 && per <= FLOOR_PER_MAX);
     *secs = 0;
     *rows = 0;
     snprintf(sql, sizeof(sql), "SELECT min(rowid), max(rowid) FROM src.%s", t);
@@ -751,7 +823,7 @@ static int floor_copy(sqlite3 *db, const char *t, int per_row, double *secs, lon
         hi = sqlite3_column_int64(st, 1);
     }
     sqlite3_finalize(st);
-    if (per_row) {
+    if (per) {
         snprintf(sql, sizeof(sql),
                  "SELECT * FROM src.%s WHERE rowid BETWEEN ?1 AND ?2 ORDER BY rowid", t);
     } else {
@@ -764,55 +836,45 @@ static int floor_copy(sqlite3 *db, const char *t, int per_row, double *secs, lon
         fprintf(stderr, "coachbox-sync-bench: floor: %s\n", sqlite3_errmsg(db));
         return -1;
     }
+    int ncol = sqlite3_column_count(st);
+    if (per && ncol > FLOOR_COLS_MAX) {
+        fprintf(stderr, "coachbox-sync-bench: floor: %s has too many columns\n", t);
+        sqlite3_finalize(st);
+        return -1;
+    }
     int rc = 0;
     for (int64_t at = lo; rc == 0 && at <= hi; at += FLOOR_CHUNK) {
         double t0 = now_s();
+        int held = 0, s = SQLITE_DONE;
         rc = floor_exec(db, "BEGIN");
         sqlite3_bind_int64(st, 1, at);
         sqlite3_bind_int64(st, 2, at + FLOOR_CHUNK - 1);
-        int s;
         while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW) {
-            int ncol = sqlite3_column_count(st);
-            if (!in) {
-                /* INSERT INTO main.t VALUES (?1, ..., ?ncol) */
-                int len = snprintf(ins, sizeof(ins), "INSERT INTO main.%s VALUES (?", t);
-                for (int i = 1; i < ncol && len > 0 && (size_t)len < sizeof(ins); i++) {
-                    len += snprintf(ins + len, sizeof(ins) - (size_t)len, ", ?");
-                }
-                if (len <= 0 || (size_t)len + 2 > sizeof(ins)) {
-                    fprintf(stderr, "coachbox-sync-bench: floor: %s has too many columns\n", t);
-                    rc = -1;
-                    break;
-                }
-                snprintf(ins + len, sizeof(ins) - (size_t)len, ")");
-                if (sqlite3_prepare_v2(db, ins, -1, &in, NULL) != SQLITE_OK) {
-                    fprintf(stderr, "coachbox-sync-bench: floor: %s\n", sqlite3_errmsg(db));
-                    rc = -1;
-                    break;
-                }
-            }
             for (int i = 0; i < ncol; i++) {
-                sqlite3_bind_value(in, i + 1, sqlite3_column_value(st, i));
+                vals[held * ncol + i] = sqlite3_value_dup(sqlite3_column_value(st, i));
             }
-            if (sqlite3_step(in) != SQLITE_DONE) {
-                fprintf(stderr, "coachbox-sync-bench: floor: %s\n", sqlite3_errmsg(db));
-                rc = -1;
-            }
-            sqlite3_reset(in);
             (*rows)++;
+            if (++held == per) {
+                rc = floor_flush(db, t, ncol, held, vals, stmts);
+                held = 0;
+            }
         }
         if (rc == 0 && s != SQLITE_DONE) {
             fprintf(stderr, "coachbox-sync-bench: floor: %s\n", sqlite3_errmsg(db));
             rc = -1;
         }
-        if (rc == 0 && !per_row) {
+        int left = floor_flush(db, t, ncol, held, vals, stmts);
+        rc = rc ? rc : left;
+        if (rc == 0 && !per) {
             *rows += sqlite3_changes(db);
         }
         sqlite3_reset(st);
         rc = rc ? rc : floor_exec(db, "COMMIT");
         *secs += now_s() - t0;
     }
-    sqlite3_finalize(in);
+    for (int i = 0; i < FLOOR_PER_MAX; i++) {
+        sqlite3_finalize(stmts[i]);
+    }
     sqlite3_finalize(st);
     return rc;
 }
@@ -821,15 +883,15 @@ static int floor_copy(sqlite3 *db, const char *t, int per_row, double *secs, lon
  * The storage floor: the rows the push wrote at central (its tables and its
  * change log) written again, by this process, into an empty copy of central's
  * schema (every table and index, no triggers: no derived rows), FLOOR_CHUNK
- * rows per transaction, synchronous=OFF, once per way (per_row 0 and 1).
+ * rows per transaction, synchronous=OFF, per rows per INSERT (floor_copy).
  * What SQLite alone spends on those rows on this machine, without any of
  * sync's own work: a bound on what tuning sync can reach.  central's database
  * is only read (it may be running).  0 or -1.
  */
-static int floor_measure(const char *dir, int per_row, double secs[2], long rows[2])
+static int floor_measure(const char *dir, int per, double secs[2], long rows[2])
 {
     char path[800], uri[900];
-    snprintf(path, sizeof(path), "%s/floor-%d.db", root, per_row);
+    snprintf(path, sizeof(path), "%s/floor-%d.db", root, per);
     unlink(path);
     sqlite3 *db = NULL;
     int rc =
@@ -848,7 +910,7 @@ static int floor_measure(const char *dir, int per_row, double secs[2], long rows
     for (size_t i = 0; rc == 0 && i < FLOOR_NTABLES; i++) {
         double s;
         long r;
-        rc = floor_copy(db, floor_tables[i], per_row, &s, &r);
+        rc = floor_copy(db, floor_tables[i], per, &s, &r);
         int log = i + 1 == FLOOR_NTABLES;
         secs[log] += s;
         rows[log] += r;
@@ -995,25 +1057,33 @@ int main(int argc, char **argv)
 
     /* ---- the storage floor of what the push wrote ---- */
     if (floor) {
-        double set[2], row[2];
-        long set_rows[2], row_rows[2];
-        if (floor_measure(central_dir, 0, set, set_rows) != 0 ||
-            floor_measure(central_dir, 1, row, row_rows) != 0) {
-            fprintf(stderr, "coachbox-sync-bench: the floor could not be measured\n");
-            goto out;
+        /* rows per statement: set-wise, one, a VALUES list of FLOOR_PER_MAX */
+        static const int pers[] = {0, 1, FLOOR_PER_MAX};
+        double secs[3][2];
+        long rows[3][2];
+        for (int k = 0; k < 3; k++) {
+            if (floor_measure(central_dir, pers[k], secs[k], rows[k]) != 0) {
+                fprintf(stderr, "coachbox-sync-bench: the floor could not be measured\n");
+                goto out;
+            }
         }
         printf(
             "FLOOR  the rows the push wrote at central (%ld records, %ld change-log rows) written "
             "again into an empty copy of its schema (tables and indexes; no triggers, so no "
             "derived rows), %d rows per transaction, synchronous=OFF, by one thread:\n",
-            set_rows[0], set_rows[1], FLOOR_CHUNK);
-        printf("       one INSERT ... SELECT per transaction: records %.2f s + change log %.2f s = "
-               "%.1f us/record (%.0f records/s)\n",
-               set[0], set[1], (set[0] + set[1]) * 1e6 / (double)n, (double)n / (set[0] + set[1]));
-        printf(
-            "       one INSERT per row (prepared once, columns bound): records %.2f s + change log "
-            "%.2f s = %.1f us/record (%.0f records/s)\n",
-            row[0], row[1], (row[0] + row[1]) * 1e6 / (double)n, (double)n / (row[0] + row[1]));
+            rows[0][0], rows[0][1], FLOOR_CHUNK);
+        for (int k = 0; k < 3; k++) {
+            double t = secs[k][0] + secs[k][1];
+            if (pers[k] == 0) {
+                printf("       one INSERT ... SELECT per transaction:");
+            } else if (pers[k] == 1) {
+                printf("       one INSERT per row (prepared once, columns bound):");
+            } else {
+                printf("       one INSERT per %d rows (a VALUES list, columns bound):", pers[k]);
+            }
+            printf(" records %.2f s + change log %.2f s = %.1f us/record (%.0f records/s)\n",
+                   secs[k][0], secs[k][1], t * 1e6 / (double)n, (double)n / t);
+        }
         fflush(stdout);
     }
 
