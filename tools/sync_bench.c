@@ -761,6 +761,20 @@ static int floor_insert(sqlite3 *db, const char *t, int ncol, int n, sqlite3_stm
     return rc;
 }
 
+/* Step the insert of n rows (nothing for 0), then reset it; 0 or -1. */
+static int floor_step(sqlite3 *db, sqlite3_stmt *ins, int n)
+{
+    if (n == 0) {
+        return 0;
+    }
+    int rc = sqlite3_step(ins) == SQLITE_DONE ? 0 : -1;
+    if (rc) {
+        fprintf(stderr, "coachbox-sync-bench: floor: %s\n", sqlite3_errmsg(db));
+    }
+    sqlite3_reset(ins);
+    return rc;
+}
+
 /* Insert the n rows held in vals (n * ncol values, freed here) with one
  * statement (stmts[n - 1]); 0 or -1. */
 static int floor_flush(sqlite3 *db, const char *t, int ncol, int n, sqlite3_value **vals,
@@ -768,8 +782,7 @@ static int floor_flush(sqlite3 *db, const char *t, int ncol, int n, sqlite3_valu
 {
     int rc = n > 0 ? floor_insert(db, t, ncol, n, &stmts[n - 1]) : 0;
     /* The held values are copies already: bound without another (they are
-     * freed only after the step), so a row is copied once, as when bound
-     * straight from the source row. */
+     * freed only after the step), so a row is copied once. */
     for (int i = 0; rc == 0 && i < n * ncol; i++) {
         sqlite3_value *v = vals[i];
         switch (sqlite3_value_type(v)) {
@@ -785,24 +798,42 @@ static int floor_flush(sqlite3 *db, const char *t, int ncol, int n, sqlite3_valu
             sqlite3_bind_value(stmts[n - 1], i + 1, v);
         }
     }
-    if (rc == 0 && n > 0) {
-        if (sqlite3_step(stmts[n - 1]) != SQLITE_DONE) {
-            fprintf(stderr, "coachbox-sync-bench: floor: %s\n", sqlite3_errmsg(db));
-            rc = -1;
-        }
-        sqlite3_reset(stmts[n - 1]);
-    }
+    rc = rc ? rc : floor_step(db, stmts[n > 0 ? n - 1 : 0], n);
     for (int i = 0; i < n * ncol; i++) {
         sqlite3_value_free(vals[i]);
     }
     return rc;
 }
 
+/* Insert st's current row with the one-row statement (*one), each column
+ * bound without a copy (st is not stepped before the insert is), as
+ * cb_record_apply binds a pushed op's values; 0 or -1. */
+static int floor_one(sqlite3 *db, const char *t, sqlite3_stmt *st, int ncol, sqlite3_stmt **one)
+{
+    int rc = floor_insert(db, t, ncol, 1, one);
+    for (int i = 0; rc == 0 && i < ncol; i++) {
+        switch (sqlite3_column_type(st, i)) {
+        case SQLITE_TEXT:
+            sqlite3_bind_text(*one, i + 1, (const char *)sqlite3_column_text(st, i),
+                              sqlite3_column_bytes(st, i), SQLITE_STATIC);
+            break;
+        case SQLITE_BLOB:
+            sqlite3_bind_blob(*one, i + 1, sqlite3_column_blob(st, i), sqlite3_column_bytes(st, i),
+                              SQLITE_STATIC);
+            break;
+        default:
+            sqlite3_bind_value(*one, i + 1, sqlite3_column_value(st, i));
+        }
+    }
+    return rc ? rc : floor_step(db, *one, 1);
+}
+
 /* Copy src table t's rows into db's, FLOOR_CHUNK source rowids per
- * transaction: as one INSERT ... SELECT per transaction (per 0), or as INSERTs
- * of per rows each (VALUES lists of per rows, prepared once per length, each
- * column bound from the source rows; a transaction's last statement takes
- * what is left).  *secs: the wall time of the transactions (reading the
+ * transaction: as one INSERT ... SELECT per transaction (per 0), one INSERT
+ * per row (per 1: prepared once, each column bound from the source row
+ * without a copy), or INSERTs of VALUES lists of per rows (prepared once per
+ * length; the rows' values copied once to be held; a transaction's last
+ * statement takes what is left).  *secs: the wall time of the transactions (reading the
  * source rows included); *rows: rows copied.  0 or -1. */
 static int floor_copy(sqlite3 *db, const char *t, int per, double *secs, long *rows)
 {
@@ -850,10 +881,14 @@ static int floor_copy(sqlite3 *db, const char *t, int per, double *secs, long *r
         sqlite3_bind_int64(st, 1, at);
         sqlite3_bind_int64(st, 2, at + FLOOR_CHUNK - 1);
         while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW) {
+            (*rows)++;
+            if (per == 1) {
+                rc = floor_one(db, t, st, ncol, &stmts[0]);
+                continue;
+            }
             for (int i = 0; i < ncol; i++) {
                 vals[held * ncol + i] = sqlite3_value_dup(sqlite3_column_value(st, i));
             }
-            (*rows)++;
             if (++held == per) {
                 rc = floor_flush(db, t, ncol, held, vals, stmts);
                 held = 0;
@@ -1077,9 +1112,10 @@ int main(int argc, char **argv)
             if (pers[k] == 0) {
                 printf("       one INSERT ... SELECT per transaction:");
             } else if (pers[k] == 1) {
-                printf("       one INSERT per row (prepared once, columns bound):");
+                printf("       one INSERT per row (prepared once, columns bound, no copy):");
             } else {
-                printf("       one INSERT per %d rows (a VALUES list, columns bound):", pers[k]);
+                printf("       one INSERT per %d rows (a VALUES list, values copied once):",
+                       pers[k]);
             }
             printf(" records %.2f s + change log %.2f s = %.1f us/record (%.0f records/s)\n",
                    secs[k][0], secs[k][1], t * 1e6 / (double)n, (double)n / t);
