@@ -775,71 +775,35 @@ static int floor_step(sqlite3 *db, sqlite3_stmt *ins, int n)
     return rc;
 }
 
-/* Insert the n rows held in vals (n * ncol values, freed here) with one
- * statement (stmts[n - 1]); 0 or -1. */
-static int floor_flush(sqlite3 *db, const char *t, int ncol, int n, sqlite3_value **vals,
-                       sqlite3_stmt **stmts)
+/* Bind value v to parameter i of ins without a copy of its text or blob (v
+ * outlives the step). */
+static void floor_bind(sqlite3_stmt *ins, int i, sqlite3_value *v)
 {
-    int rc = n > 0 ? floor_insert(db, t, ncol, n, &stmts[n - 1]) : 0;
-    /* The held values are copies already: bound without another (they are
-     * freed only after the step), so a row is copied once. */
-    for (int i = 0; rc == 0 && i < n * ncol; i++) {
-        sqlite3_value *v = vals[i];
-        switch (sqlite3_value_type(v)) {
-        case SQLITE_TEXT:
-            sqlite3_bind_text(stmts[n - 1], i + 1, (const char *)sqlite3_value_text(v),
-                              sqlite3_value_bytes(v), SQLITE_STATIC);
-            break;
-        case SQLITE_BLOB:
-            sqlite3_bind_blob(stmts[n - 1], i + 1, sqlite3_value_blob(v), sqlite3_value_bytes(v),
-                              SQLITE_STATIC);
-            break;
-        default:
-            sqlite3_bind_value(stmts[n - 1], i + 1, v);
-        }
+    switch (sqlite3_value_type(v)) {
+    case SQLITE_TEXT:
+        sqlite3_bind_text(ins, i, (const char *)sqlite3_value_text(v), sqlite3_value_bytes(v),
+                          SQLITE_STATIC);
+        break;
+    case SQLITE_BLOB:
+        sqlite3_bind_blob(ins, i, sqlite3_value_blob(v), sqlite3_value_bytes(v), SQLITE_STATIC);
+        break;
+    default:
+        sqlite3_bind_value(ins, i, v);
     }
-    rc = rc ? rc : floor_step(db, stmts[n > 0 ? n - 1 : 0], n);
-    for (int i = 0; i < n * ncol; i++) {
-        sqlite3_value_free(vals[i]);
-    }
-    return rc;
-}
-
-/* Insert st's current row with the one-row statement (*one), each column
- * bound without a copy (st is not stepped before the insert is), as
- * cb_record_apply binds a pushed op's values; 0 or -1. */
-static int floor_one(sqlite3 *db, const char *t, sqlite3_stmt *st, int ncol, sqlite3_stmt **one)
-{
-    int rc = floor_insert(db, t, ncol, 1, one);
-    for (int i = 0; rc == 0 && i < ncol; i++) {
-        switch (sqlite3_column_type(st, i)) {
-        case SQLITE_TEXT:
-            sqlite3_bind_text(*one, i + 1, (const char *)sqlite3_column_text(st, i),
-                              sqlite3_column_bytes(st, i), SQLITE_STATIC);
-            break;
-        case SQLITE_BLOB:
-            sqlite3_bind_blob(*one, i + 1, sqlite3_column_blob(st, i), sqlite3_column_bytes(st, i),
-                              SQLITE_STATIC);
-            break;
-        default:
-            sqlite3_bind_value(*one, i + 1, sqlite3_column_value(st, i));
-        }
-    }
-    return rc ? rc : floor_step(db, *one, 1);
 }
 
 /* Copy src table t's rows into db's, FLOOR_CHUNK source rowids per
- * transaction: as one INSERT ... SELECT per transaction (per 0), one INSERT
- * per row (per 1: prepared once, each column bound from the source row
- * without a copy), or INSERTs of VALUES lists of per rows (prepared once per
- * length; the rows' values copied once to be held; a transaction's last
- * statement takes what is left).  *secs: the wall time of the transactions (reading the
- * source rows included); *rows: rows copied.  0 or -1. */
+ * transaction, as one INSERT ... SELECT per transaction (per 0), or as
+ * INSERTs of per rows each (per 1: one row per INSERT; more: a VALUES list of
+ * per rows; each prepared once, the last of a transaction taking what is
+ * left), their values bound without a copy, as cb_record_apply binds a pushed
+ * op's: the source rows are read into memory before the transaction, so only
+ * the INSERT ... SELECT pays for reading them.  *secs: the wall time of the
+ * transactions; *rows: rows copied.  0 or -1. */
 static int floor_copy(sqlite3 *db, const char *t, int per, double *secs, long *rows)
 {
     char sql[256];
     sqlite3_stmt *st = NULL, *stmts[FLOOR_PER_MAX] = {NULL};
-    sqlite3_value *vals[FLOOR_PER_MAX * FLOOR_COLS_MAX];
     int64_t lo = 0, hi = -1;
     assert(per >= 0 && per <= FLOOR_PER_MAX);
     *secs = 0;
@@ -873,40 +837,55 @@ static int floor_copy(sqlite3 *db, const char *t, int per, double *secs, long *r
         sqlite3_finalize(st);
         return -1;
     }
-    int rc = 0;
+    sqlite3_value **vals = per ? calloc((size_t)FLOOR_CHUNK * (size_t)ncol, sizeof(*vals)) : NULL;
+    int rc = per && !vals ? -1 : 0;
     for (int64_t at = lo; rc == 0 && at <= hi; at += FLOOR_CHUNK) {
-        double t0 = now_s();
         int held = 0, s = SQLITE_DONE;
-        rc = floor_exec(db, "BEGIN");
         sqlite3_bind_int64(st, 1, at);
         sqlite3_bind_int64(st, 2, at + FLOOR_CHUNK - 1);
-        while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW) {
-            (*rows)++;
-            if (per == 1) {
-                rc = floor_one(db, t, st, ncol, &stmts[0]);
-                continue;
+        if (per) {
+            /* the chunk's source rows, read before the clock starts */
+            while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+                if (held == FLOOR_CHUNK) { /* FLOOR_CHUNK rowids hold no more rows */
+                    rc = -1;
+                    break;
+                }
+                for (int i = 0; i < ncol; i++) {
+                    vals[held * ncol + i] = sqlite3_value_dup(sqlite3_column_value(st, i));
+                    rc = vals[held * ncol + i] ? rc : -1;
+                }
+                held++;
             }
-            for (int i = 0; i < ncol; i++) {
-                vals[held * ncol + i] = sqlite3_value_dup(sqlite3_column_value(st, i));
+            sqlite3_reset(st);
+        }
+        double t0 = now_s();
+        rc = rc ? rc : floor_exec(db, "BEGIN");
+        if (per) {
+            for (int r = 0; rc == 0 && r < held; r += per) {
+                int n = held - r < per ? held - r : per;
+                rc = floor_insert(db, t, ncol, n, &stmts[n - 1]);
+                for (int i = 0; rc == 0 && i < n * ncol; i++) {
+                    floor_bind(stmts[n - 1], i + 1, vals[r * ncol + i]);
+                }
+                rc = rc ? rc : floor_step(db, stmts[n - 1], n);
             }
-            if (++held == per) {
-                rc = floor_flush(db, t, ncol, held, vals, stmts);
-                held = 0;
-            }
+            *rows += held;
+        } else {
+            s = sqlite3_step(st);
+            *rows += sqlite3_changes(db);
+            sqlite3_reset(st);
         }
         if (rc == 0 && s != SQLITE_DONE) {
             fprintf(stderr, "coachbox-sync-bench: floor: %s\n", sqlite3_errmsg(db));
             rc = -1;
         }
-        int left = floor_flush(db, t, ncol, held, vals, stmts);
-        rc = rc ? rc : left;
-        if (rc == 0 && !per) {
-            *rows += sqlite3_changes(db);
-        }
-        sqlite3_reset(st);
         rc = rc ? rc : floor_exec(db, "COMMIT");
         *secs += now_s() - t0;
+        for (int i = 0; i < held * ncol; i++) {
+            sqlite3_value_free(vals[i]);
+        }
     }
+    free(vals);
     for (int i = 0; i < FLOOR_PER_MAX; i++) {
         sqlite3_finalize(stmts[i]);
     }
@@ -929,11 +908,12 @@ static int floor_measure(const char *dir, int per, double secs[2], long rows[2])
     snprintf(path, sizeof(path), "%s/floor-%d.db", root, per);
     unlink(path);
     sqlite3 *db = NULL;
-    int rc =
-        sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI,
-                        NULL) == SQLITE_OK
-            ? 0
-            : -1;
+    int rc = sqlite3_open_v2(path, &db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI |
+                                 SQLITE_OPEN_NOMUTEX,
+                             NULL) == SQLITE_OK
+                 ? 0
+                 : -1;
     snprintf(uri, sizeof(uri), "ATTACH 'file:%s/coachbox.db?mode=ro' AS src", dir);
     rc = rc ? rc
             : floor_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;"
@@ -1114,7 +1094,7 @@ int main(int argc, char **argv)
             } else if (pers[k] == 1) {
                 printf("       one INSERT per row (prepared once, columns bound, no copy):");
             } else {
-                printf("       one INSERT per %d rows (a VALUES list, values copied once):",
+                printf("       one INSERT per %d rows (a VALUES list, columns bound, no copy):",
                        pers[k]);
             }
             printf(" records %.2f s + change log %.2f s = %.1f us/record (%.0f records/s)\n",
