@@ -20,8 +20,8 @@
  *
  *   5. The storage floor: the rows the push wrote at central (records and
  *      change log) written again by this process into an empty copy of
- *      central's schema, set-wise and row by row: what SQLite alone spends on
- *      them on this machine (floor_measure).
+ *      central's schema, set-wise, row by row and in 32-row VALUES lists:
+ *      what SQLite alone spends on them on this machine (floor_measure).
  * usage: coachbox-sync-bench [--records N] [--increments K] [--perf DIR] [--keep]
  *                            [--no-stats] [--no-floor]
  *   --perf DIR  record `perf record --call-graph dwarf` profiles of central (by pid)
@@ -669,16 +669,28 @@ static long long dir_bytes(const char *dir)
 /* ---------------------------------------------------------------- floor */
 
 /* The tables a push of the bench's records writes at central (the change log
- * last), and how many source rows go into one transaction (a push batch). */
+ * last), and how many source rows go into one transaction (as many as a push
+ * batch has records; a batch's transaction also holds their change-log rows,
+ * interleaved, where the floor writes one table at a time). */
 static const char *const floor_tables[] = {"participants", "encounters", "measures", "changes"};
 #define FLOOR_NTABLES    (sizeof(floor_tables) / sizeof(floor_tables[0]))
 #define FLOOR_CHUNK      2000
 #define FLOOR_SCHEMA_MAX 512
 #define FLOOR_PER_MAX    32 /* rows in one INSERT's VALUES list, at most */
 #define FLOOR_COLS_MAX   64 /* columns of a copied table, at most */
-/* Page cache of the floor's connection: a sync connection's (store.c,
- * CB_SYNC_PAGE_CACHE_KB). */
-#define FLOOR_CACHE_KB "-32768"
+/* Page cache of the floor's connection (both databases): a sync connection's
+ * (store.c, CB_SYNC_PAGE_CACHE_KB); and no checkpoint at commit before the WAL
+ * holds this many pages, as central's lent sync connections (store.c,
+ * SYNC_WAL_MAX_PAGES). */
+#define FLOOR_CACHE_KB   "-32768"
+#define FLOOR_CKPT_PAGES "8192"
+
+/* Print the floor's failure: what, then db's message. */
+static void floor_fail(sqlite3 *db, const char *what)
+{
+    fprintf(stderr, "coachbox-sync-bench: floor: %s: %s\n", what,
+            db ? sqlite3_errmsg(db) : "out of memory");
+}
 
 /* Run sql on db; 0 or -1 (message on stderr). */
 static int floor_exec(sqlite3 *db, const char *sql)
@@ -690,6 +702,40 @@ static int floor_exec(sqlite3 *db, const char *sql)
         return -1;
     }
     return 0;
+}
+
+/* Attach the database file at path to db as "src", read-only: a URI whose
+ * path has '%', '?' and '#' escaped, bound rather than pasted into the SQL
+ * (a quote in path is then just a quote).  0 or -1. */
+static int floor_attach(sqlite3 *db, const char *path)
+{
+    char uri[2048];
+    size_t len = (size_t)snprintf(uri, sizeof(uri), "file:");
+    for (const char *p = path; *p && len + 4 < sizeof(uri); p++) {
+        if (*p == '%' || *p == '?' || *p == '#') {
+            len += (size_t)snprintf(uri + len, sizeof(uri) - len, "%%%02X", (unsigned char)*p);
+        } else {
+            uri[len++] = *p;
+        }
+    }
+    static const char ro[] = "?mode=ro";
+    if (len + sizeof(ro) > sizeof(uri)) {
+        fprintf(stderr, "coachbox-sync-bench: floor: path too long: %s\n", path);
+        return -1;
+    }
+    memcpy(uri + len, ro, sizeof(ro));
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "ATTACH ?1 AS src", -1, &st, NULL) != SQLITE_OK) {
+        floor_fail(db, "attach");
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, uri, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    if (rc) {
+        floor_fail(db, uri);
+    }
+    sqlite3_finalize(st);
+    return rc;
 }
 
 /* Create in db (src attached) every table then every index of src's schema,
@@ -704,19 +750,24 @@ static int floor_schema(sqlite3 *db)
     for (size_t k = 0; k < sizeof(q) / sizeof(q[0]); k++) {
         /* Collected first: no DDL while the schema is being read. */
         char *sql[FLOOR_SCHEMA_MAX];
-        int n = 0, rc = 0;
+        int n = 0, rc = 0, s;
         sqlite3_stmt *st;
         if (sqlite3_prepare_v2(db, q[k], -1, &st, NULL) != SQLITE_OK) {
-            fprintf(stderr, "coachbox-sync-bench: floor: %s\n", sqlite3_errmsg(db));
+            floor_fail(db, "schema");
             return -1;
         }
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            if (n == FLOOR_SCHEMA_MAX ||
-                !(sql[n] = strdup((const char *)sqlite3_column_text(st, 0)))) {
+        while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *text = (const char *)sqlite3_column_text(st, 0);
+            if (n == FLOOR_SCHEMA_MAX || !text || !(sql[n] = strdup(text))) {
+                fprintf(stderr, "coachbox-sync-bench: floor: schema too large or out of memory\n");
                 rc = -1;
                 break;
             }
             n++;
+        }
+        if (rc == 0 && s != SQLITE_DONE) {
+            floor_fail(db, "schema");
+            rc = -1;
         }
         sqlite3_finalize(st);
         for (int i = 0; i < n; i++) {
@@ -739,9 +790,10 @@ static int floor_insert(sqlite3 *db, const char *t, int ncol, int n, sqlite3_stm
     if (*slot) {
         return 0;
     }
-    size_t cap = 64 + (size_t)n * ((size_t)ncol * 3 + 4), len = 0;
+    size_t cap = 64 + strlen(t) + (size_t)n * ((size_t)ncol * 3 + 4), len = 0;
     char *sql = malloc(cap);
     if (!sql) {
+        floor_fail(NULL, t);
         return -1;
     }
     len += (size_t)snprintf(sql, cap, "INSERT INTO main.%s VALUES ", t);
@@ -755,7 +807,7 @@ static int floor_insert(sqlite3 *db, const char *t, int ncol, int n, sqlite3_stm
     }
     int rc = len < cap && sqlite3_prepare_v2(db, sql, -1, slot, NULL) == SQLITE_OK ? 0 : -1;
     if (rc) {
-        fprintf(stderr, "coachbox-sync-bench: floor: %s\n", len < cap ? sqlite3_errmsg(db) : t);
+        floor_fail(db, t);
     }
     free(sql);
     return rc;
@@ -769,118 +821,156 @@ static int floor_step(sqlite3 *db, sqlite3_stmt *ins, int n)
     }
     int rc = sqlite3_step(ins) == SQLITE_DONE ? 0 : -1;
     if (rc) {
-        fprintf(stderr, "coachbox-sync-bench: floor: %s\n", sqlite3_errmsg(db));
+        floor_fail(db, "insert");
     }
     sqlite3_reset(ins);
     return rc;
 }
 
 /* Bind value v to parameter i of ins without a copy of its text or blob (v
- * outlives the step). */
-static void floor_bind(sqlite3_stmt *ins, int i, sqlite3_value *v)
+ * outlives the step; the caller clears the bindings before it frees v). */
+static int floor_bind(sqlite3_stmt *ins, int i, sqlite3_value *v)
 {
     switch (sqlite3_value_type(v)) {
     case SQLITE_TEXT:
-        sqlite3_bind_text(ins, i, (const char *)sqlite3_value_text(v), sqlite3_value_bytes(v),
-                          SQLITE_STATIC);
-        break;
+        return sqlite3_bind_text(ins, i, (const char *)sqlite3_value_text(v),
+                                 sqlite3_value_bytes(v), SQLITE_STATIC);
     case SQLITE_BLOB:
-        sqlite3_bind_blob(ins, i, sqlite3_value_blob(v), sqlite3_value_bytes(v), SQLITE_STATIC);
-        break;
+        return sqlite3_bind_blob(ins, i, sqlite3_value_blob(v), sqlite3_value_bytes(v),
+                                 SQLITE_STATIC);
     default:
-        sqlite3_bind_value(ins, i, v);
+        return sqlite3_bind_value(ins, i, v);
     }
 }
 
-/* Copy src table t's rows into db's, FLOOR_CHUNK source rowids per
+/* The last of the next FLOOR_CHUNK rowids of src table t after `after` into
+ * *last (untimed); 0, 1 when there is none, or -1. */
+static int floor_next(sqlite3 *db, const char *t, int64_t after, int64_t *last)
+{
+    char sql[256];
+    sqlite3_stmt *st;
+    snprintf(sql, sizeof(sql),
+             "SELECT max(r) FROM (SELECT rowid AS r FROM src.%s WHERE rowid > ?1 ORDER BY rowid "
+             "LIMIT %d)",
+             t, FLOOR_CHUNK);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        floor_fail(db, t);
+        return -1;
+    }
+    sqlite3_bind_int64(st, 1, after);
+    int s = sqlite3_step(st), rc = -1;
+    if (s == SQLITE_ROW) {
+        rc = sqlite3_column_type(st, 0) == SQLITE_NULL ? 1 : 0;
+        *last = sqlite3_column_int64(st, 0);
+    } else {
+        floor_fail(db, t);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Copy src table t's rows into db's, FLOOR_CHUNK rows (in rowid order) per
  * transaction, as one INSERT ... SELECT per transaction (per 0), or as
  * INSERTs of per rows each (per 1: one row per INSERT; more: a VALUES list of
- * per rows; each prepared once, the last of a transaction taking what is
- * left), their values bound without a copy, as cb_record_apply binds a pushed
- * op's: the source rows are read into memory before the transaction, so only
- * the INSERT ... SELECT pays for reading them.  *secs: the wall time of the
- * transactions; *rows: rows copied.  0 or -1. */
+ * per rows, fewer when SQLite's parameter limit says so; each prepared once,
+ * the last of a transaction taking what is left), their values bound without
+ * a copy, as cb_record_apply binds a pushed op's: the source rows are read into
+ * memory before the transaction, so only the INSERT ... SELECT pays for
+ * reading them.  *secs: the wall time of the transactions; *rows: rows
+ * copied.  0 or -1; a failed transaction is rolled back. */
 static int floor_copy(sqlite3 *db, const char *t, int per, double *secs, long *rows)
 {
     char sql[256];
     sqlite3_stmt *st = NULL, *stmts[FLOOR_PER_MAX] = {NULL};
-    int64_t lo = 0, hi = -1;
     assert(per >= 0 && per <= FLOOR_PER_MAX);
     *secs = 0;
     *rows = 0;
-    snprintf(sql, sizeof(sql), "SELECT min(rowid), max(rowid) FROM src.%s", t);
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        fprintf(stderr, "coachbox-sync-bench: floor: %s\n", sqlite3_errmsg(db));
-        return -1;
-    }
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-        lo = sqlite3_column_int64(st, 0);
-        hi = sqlite3_column_int64(st, 1);
-    }
-    sqlite3_finalize(st);
     if (per) {
         snprintf(sql, sizeof(sql),
-                 "SELECT * FROM src.%s WHERE rowid BETWEEN ?1 AND ?2 ORDER BY rowid", t);
+                 "SELECT * FROM src.%s WHERE rowid > ?1 AND rowid <= ?2 ORDER BY rowid", t);
     } else {
         snprintf(sql, sizeof(sql),
-                 "INSERT INTO main.%s SELECT * FROM src.%s WHERE rowid BETWEEN ?1 AND ?2 "
+                 "INSERT INTO main.%s SELECT * FROM src.%s WHERE rowid > ?1 AND rowid <= ?2 "
                  "ORDER BY rowid",
                  t, t);
     }
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        fprintf(stderr, "coachbox-sync-bench: floor: %s\n", sqlite3_errmsg(db));
+        floor_fail(db, t);
         return -1;
     }
     int ncol = sqlite3_column_count(st);
-    if (per && ncol > FLOOR_COLS_MAX) {
-        fprintf(stderr, "coachbox-sync-bench: floor: %s has too many columns\n", t);
+    if (per && (ncol < 1 || ncol > FLOOR_COLS_MAX)) {
+        fprintf(stderr, "coachbox-sync-bench: floor: %s has %d columns\n", t, ncol);
         sqlite3_finalize(st);
         return -1;
     }
+    if (per > 1) {
+        int most = sqlite3_limit(db, SQLITE_LIMIT_VARIABLE_NUMBER, -1) / ncol;
+        per = most < 1 ? 1 : (per < most ? per : most);
+    }
     sqlite3_value **vals = per ? calloc((size_t)FLOOR_CHUNK * (size_t)ncol, sizeof(*vals)) : NULL;
     int rc = per && !vals ? -1 : 0;
-    for (int64_t at = lo; rc == 0 && at <= hi; at += FLOOR_CHUNK) {
+    int64_t after = INT64_MIN, last = 0;
+    while (rc == 0 && (rc = floor_next(db, t, after, &last)) == 0) {
         int held = 0, s = SQLITE_DONE;
-        sqlite3_bind_int64(st, 1, at);
-        sqlite3_bind_int64(st, 2, at + FLOOR_CHUNK - 1);
+        sqlite3_bind_int64(st, 1, after);
+        sqlite3_bind_int64(st, 2, last);
+        after = last;
         if (per) {
             /* the chunk's source rows, read before the clock starts */
-            while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+            while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW) {
                 if (held == FLOOR_CHUNK) { /* FLOOR_CHUNK rowids hold no more rows */
+                    fprintf(stderr, "coachbox-sync-bench: floor: %s: chunk overflow\n", t);
                     rc = -1;
                     break;
                 }
                 for (int i = 0; i < ncol; i++) {
-                    vals[held * ncol + i] = sqlite3_value_dup(sqlite3_column_value(st, i));
-                    rc = vals[held * ncol + i] ? rc : -1;
+                    if (!(vals[held * ncol + i] = sqlite3_value_dup(sqlite3_column_value(st, i)))) {
+                        floor_fail(NULL, t);
+                        rc = -1;
+                    }
                 }
                 held++;
+            }
+            if (rc == 0 && s != SQLITE_DONE) {
+                floor_fail(db, t);
+                rc = -1;
             }
             sqlite3_reset(st);
         }
         double t0 = now_s();
         rc = rc ? rc : floor_exec(db, "BEGIN");
-        if (per) {
+        if (rc == 0 && per) {
             for (int r = 0; rc == 0 && r < held; r += per) {
                 int n = held - r < per ? held - r : per;
                 rc = floor_insert(db, t, ncol, n, &stmts[n - 1]);
                 for (int i = 0; rc == 0 && i < n * ncol; i++) {
-                    floor_bind(stmts[n - 1], i + 1, vals[r * ncol + i]);
+                    if (floor_bind(stmts[n - 1], i + 1, vals[r * ncol + i]) != SQLITE_OK) {
+                        floor_fail(db, "bind");
+                        rc = -1;
+                    }
                 }
                 rc = rc ? rc : floor_step(db, stmts[n - 1], n);
             }
-            *rows += held;
-        } else {
-            s = sqlite3_step(st);
-            *rows += sqlite3_changes(db);
+            *rows += rc ? 0 : held;
+        } else if (rc == 0) {
+            if (sqlite3_step(st) != SQLITE_DONE) {
+                floor_fail(db, t);
+                rc = -1;
+            }
+            *rows += rc ? 0 : sqlite3_changes(db);
             sqlite3_reset(st);
-        }
-        if (rc == 0 && s != SQLITE_DONE) {
-            fprintf(stderr, "coachbox-sync-bench: floor: %s\n", sqlite3_errmsg(db));
-            rc = -1;
         }
         rc = rc ? rc : floor_exec(db, "COMMIT");
         *secs += now_s() - t0;
+        if (rc && !sqlite3_get_autocommit(db)) {
+            floor_exec(db, "ROLLBACK");
+        }
+        for (int i = 0; i < FLOOR_PER_MAX; i++) {
+            if (stmts[i]) {
+                sqlite3_clear_bindings(stmts[i]); /* before the values they point into go */
+            }
+        }
         for (int i = 0; i < held * ncol; i++) {
             sqlite3_value_free(vals[i]);
         }
@@ -890,35 +980,40 @@ static int floor_copy(sqlite3 *db, const char *t, int per, double *secs, long *r
         sqlite3_finalize(stmts[i]);
     }
     sqlite3_finalize(st);
-    return rc;
+    return rc == 1 ? 0 : rc; /* 1: no rows left */
 }
 
 /*
  * The storage floor: the rows the push wrote at central (its tables and its
  * change log) written again, by this process, into an empty copy of central's
- * schema (every table and index, no triggers: no derived rows), FLOOR_CHUNK
- * rows per transaction, synchronous=OFF, per rows per INSERT (floor_copy).
+ * schema (every table and index, no triggers: no derived rows), one table at
+ * a time, FLOOR_CHUNK rows per transaction, synchronous=OFF, per rows per
+ * INSERT (floor_copy), on a connection without SQLite's mutex (as central's).
  * What SQLite alone spends on those rows on this machine, without any of
- * sync's own work: a bound on what tuning sync can reach.  central's database
- * is only read (it may be running).  0 or -1.
+ * sync's own work.  central's database is only read (it may be running).
+ * secs[0], rows[0]: the records' tables; [1]: the change log.  0 or -1.
  */
 static int floor_measure(const char *dir, int per, double secs[2], long rows[2])
 {
-    char path[800], uri[900];
+    char path[800], src[800];
     snprintf(path, sizeof(path), "%s/floor-%d.db", root, per);
+    snprintf(src, sizeof(src), "%s/coachbox.db", dir);
     unlink(path);
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI |
-                                 SQLITE_OPEN_NOMUTEX,
-                             NULL) == SQLITE_OK
-                 ? 0
-                 : -1;
-    snprintf(uri, sizeof(uri), "ATTACH 'file:%s/coachbox.db?mode=ro' AS src", dir);
+    int rc = 0;
+    if (sqlite3_open_v2(path, &db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI |
+                            SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        floor_fail(db, path);
+        rc = -1;
+    }
+    rc = rc ? rc : floor_attach(db, src);
     rc = rc ? rc
             : floor_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;"
-                             "PRAGMA cache_size=" FLOOR_CACHE_KB);
-    rc = rc ? rc : floor_exec(db, uri);
+                             "PRAGMA main.cache_size=" FLOOR_CACHE_KB
+                             "; PRAGMA src.cache_size=" FLOOR_CACHE_KB
+                             "; PRAGMA wal_autocheckpoint=" FLOOR_CKPT_PAGES);
     rc = rc ? rc : floor_schema(db);
     secs[0] = secs[1] = 0;
     rows[0] = rows[1] = 0;
@@ -926,9 +1021,9 @@ static int floor_measure(const char *dir, int per, double secs[2], long rows[2])
         double s;
         long r;
         rc = floor_copy(db, floor_tables[i], per, &s, &r);
-        int log = i + 1 == FLOOR_NTABLES;
-        secs[log] += s;
-        rows[log] += r;
+        int is_log = i + 1 == FLOOR_NTABLES;
+        secs[is_log] += s;
+        rows[is_log] += r;
     }
     sqlite3_close(db);
     char side[820];
@@ -946,7 +1041,7 @@ int main(int argc, char **argv)
     int increments = (int)arg_long(argc, argv, "--increments", 20, 1, 1000);
     perf_dir = arg_str(argc, argv, "--perf");
     int keep = arg_flag(argc, argv, "--keep");
-    int floor = !arg_flag(argc, argv, "--no-floor");
+    int with_floor = !arg_flag(argc, argv, "--no-floor");
     no_stats = arg_flag(argc, argv, "--no-stats");
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_fatal);
@@ -1071,13 +1166,14 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     /* ---- the storage floor of what the push wrote ---- */
-    if (floor) {
+    if (with_floor) {
         /* rows per statement: set-wise, one, a VALUES list of FLOOR_PER_MAX */
         static const int pers[] = {0, 1, FLOOR_PER_MAX};
         double secs[3][2];
         long rows[3][2];
         for (int k = 0; k < 3; k++) {
-            if (floor_measure(central_dir, pers[k], secs[k], rows[k]) != 0) {
+            if (floor_measure(central_dir, pers[k], secs[k], rows[k]) != 0 ||
+                rows[k][0] != rows[0][0] || rows[k][1] != rows[0][1]) {
                 fprintf(stderr, "coachbox-sync-bench: the floor could not be measured\n");
                 goto out;
             }
