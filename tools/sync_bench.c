@@ -750,7 +750,7 @@ static int floor_schema(sqlite3 *db)
     for (size_t k = 0; k < sizeof(q) / sizeof(q[0]); k++) {
         /* Collected first: no DDL while the schema is being read. */
         char *sql[FLOOR_SCHEMA_MAX];
-        int n = 0, rc = 0, s;
+        int n = 0, rc = 0, s = SQLITE_DONE;
         sqlite3_stmt *st;
         if (sqlite3_prepare_v2(db, q[k], -1, &st, NULL) != SQLITE_OK) {
             floor_fail(db, "schema");
