@@ -712,6 +712,41 @@ int cb_record_apply_dumped(struct cb_conn *c, const struct cb_table *t, const ch
     return apply_known(c, t, id, fields, dumped, now_iso, *existed);
 }
 
+int cb_record_dump_json_fields(const struct cb_table *t, const json_t *fields,
+                               struct cb_buf *scratch, json_t **out)
+{
+    const char *key;
+    json_t *v;
+    json_t *texts = NULL;
+    *out = NULL;
+    json_object_foreach((json_t *)(uintptr_t)fields, key, v)
+    {
+        const struct cb_field *f = cb_table_field(t, key);
+        if (!f || (f->type != CB_F_JSON && f->type != CB_F_STRSET) || json_is_null(v)) {
+            continue;
+        }
+        cb_buf_reset(scratch);
+        int rc = cb_json_buf_add_value(scratch, v);
+        if (rc == CB_ETOOLARGE) {
+            continue; /* dumped when applied */
+        }
+        if (rc == CB_OK && !texts && !(texts = json_object())) {
+            rc = CB_ENOMEM;
+        }
+        if (rc == CB_OK &&
+            json_object_set_new(texts, key,
+                                json_stringn_nocheck(cb_buf_str(scratch), scratch->len))) {
+            rc = CB_ENOMEM;
+        }
+        if (rc) {
+            json_decref(texts);
+            return CB_ENOMEM;
+        }
+    }
+    *out = texts;
+    return CB_OK;
+}
+
 /* At most this many columns in one applied change (a synced table has fewer). */
 #define APPLY_MAX_COLS 128
 

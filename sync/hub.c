@@ -634,11 +634,14 @@ static int merge_fields(struct cb_conn *c, const struct cb_site *s, const char *
  * concurrently, is a conflict on the "deleted" field.  Lost values are
  * re-asserted so every replica converges on the winner.  fields_text: NULL,
  * or the op's fields as cb_json_buf_add_value writes them (fields_len bytes),
- * taken before the turn (struct push_pre).
+ * taken before the turn (struct push_pre); dumped: NULL, or the op's map of
+ * the texts of its JSON-typed values (struct push_pre), which holds for the
+ * row written too: every JSON-typed value it writes is the op's own (central
+ * only changes a record's team and deleted, which are not JSON-typed).
  */
 static int apply_op(struct cb_conn *c, struct person_cache *pc, const struct cb_site *s,
                     const json_t *op, const char *fields_text, size_t fields_len,
-                    struct push_stats *stats, json_t *rejected)
+                    const json_t *dumped, struct push_stats *stats, json_t *rejected)
 {
     const char *tbl = cb_json_str(op, "tbl");
     const char *row_id = cb_json_str(op, "row_id");
@@ -808,7 +811,9 @@ static int apply_op(struct cb_conn *c, struct person_cache *pc, const struct cb_
     if (rc == CB_OK && json_object_size(apply) > 0) {
         char iso[CB_TIME_STRLEN];
         cb_time_format(now, iso);
-        rc = cb_record_apply_known(c, t, row_id, apply, iso, current != NULL);
+        int existed = current != NULL;
+        rc = cb_record_apply_dumped(c, t, row_id, apply, json_is_object(dumped) ? dumped : NULL,
+                                    iso, 0, &existed);
         if (rc == CB_OK && !current && t == &cb_table_participants) {
             /* A new person, inserted with exactly apply's team: their records are
              * usually next in the batch. */
@@ -1194,6 +1199,10 @@ struct push_pre {
     int64_t *digests; /* n digests, or NULL */
     size_t *text_at;  /* n + 1 offsets into texts (op i: [text_at[i], text_at[i + 1])), or NULL */
     struct cb_buf texts; /* the texts back to back; an op whose fields are no object: none */
+    /* n entries: op i's dumped map for cb_record_apply_dumped (the text of each
+     * value of a JSON-typed column, cb_record_dump_json_fields), or null; or
+     * NULL (no memory, or past PUSH_TEXTS_MAX with texts: dumped when applied) */
+    json_t *dumped;
 };
 /* Cap on a push's fields texts, held while the batch waits for its turn: a
  * site's batches are at most 32 MiB (site.c), their texts smaller; past it
@@ -1234,6 +1243,37 @@ static void push_pre_take(const json_t *body, struct push_pre *pre)
         pre->text_at = NULL;
         cb_buf_free(&pre->texts);
     }
+    /* The texts of JSON-typed values, bound as they are applied (apply_op: the
+     * values an op writes are its own).  Within the texts' cap too. */
+    struct cb_buf scratch;
+    cb_buf_init(&scratch, PUSH_TEXTS_MAX);
+    size_t budget = PUSH_TEXTS_MAX;
+    pre->dumped = json_array();
+    for (size_t i = 0; pre->dumped && i < n; i++) {
+        const json_t *op = json_array_get(ops, i);
+        const char *tbl = cb_json_str(op, "tbl");
+        const struct cb_table *t = tbl ? cb_table_find(tbl) : NULL;
+        json_t *texts = NULL;
+        if (t && cb_record_dump_json_fields(t, json_object_get(op, "fields"), &scratch, &texts)) {
+            texts = NULL;
+        }
+        const char *key;
+        json_t *v;
+        json_object_foreach(texts, key, v)
+        {
+            size_t len = json_string_length(v);
+            budget = len < budget ? budget - len : 0;
+        }
+        if (budget == 0) {
+            json_decref(texts);
+            texts = NULL;
+        }
+        if (budget == 0 || json_array_append_new(pre->dumped, texts ? texts : json_null())) {
+            json_decref(pre->dumped);
+            pre->dumped = NULL;
+        }
+    }
+    cb_buf_free(&scratch);
     /* The digests after the texts: an op's fields are hashed as their text. */
     for (size_t i = 0; pre->digests && i < n; i++) {
         const char *text;
@@ -1248,6 +1288,7 @@ static void push_pre_take(const json_t *body, struct push_pre *pre)
 
 static void push_pre_free(struct push_pre *pre)
 {
+    json_decref(pre->dumped);
     free(pre->digests);
     free(pre->text_at);
     cb_buf_free(&pre->texts);
@@ -1517,7 +1558,8 @@ static int sync_push_turn(struct cb_req *r, struct cb_site *site_in, const struc
         if (id != last + 1) {
             break; /* a gap: apply nothing past it; the site resends from the ack */
         }
-        rc = apply_op(db, persons, &site, op, text, text_len, &stats, rejected);
+        rc = apply_op(db, persons, &site, op, text, text_len,
+                      pre->dumped ? json_array_get(pre->dumped, i) : NULL, &stats, rejected);
         if (rc == CB_OK) {
             op_consumed(&run, id, digest);
             last = id;

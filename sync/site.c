@@ -1355,6 +1355,8 @@ static json_t *page_dump_json(const json_t *page)
     const json_t *changes = json_object_get(page, "changes");
     json_t *out = json_is_array(changes) ? json_array() : NULL;
     struct cb_buf text;
+    /* one buffer reused for the page (its own malloc memory, never the page's
+     * arena: jarena.h) */
     cb_buf_init(&text, PAGE_VALUE_TEXT_MAX);
     size_t i;
     json_t *ch;
@@ -1362,22 +1364,9 @@ static json_t *page_dump_json(const json_t *page)
     {
         const char *tbl = cb_json_str(ch, "tbl");
         const struct cb_table *t = tbl ? cb_table_find(tbl) : NULL;
-        json_t *fields = json_object_get(ch, "fields");
         json_t *texts = NULL;
-        const char *key;
-        json_t *v;
-        json_object_foreach(t ? fields : NULL, key, v)
-        {
-            const struct cb_field *f = cb_table_field(t, key);
-            if (!f || (f->type != CB_F_JSON && f->type != CB_F_STRSET) || json_is_null(v)) {
-                continue;
-            }
-            /* cb_json_dump's text, written into one buffer reused for the page (its
-             * own malloc memory, never the page's arena: jarena.h) */
-            cb_buf_reset(&text);
-            if (cb_json_buf_add_value(&text, v) == CB_OK && (texts || (texts = json_object()))) {
-                json_object_set_new(texts, key, json_stringn_nocheck(cb_buf_str(&text), text.len));
-            }
+        if (t && cb_record_dump_json_fields(t, json_object_get(ch, "fields"), &text, &texts)) {
+            texts = NULL; /* no memory: dumped as applied */
         }
         if (json_array_append_new(out, texts ? texts : json_null())) {
             json_decref(out);

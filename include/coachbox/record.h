@@ -190,6 +190,19 @@ int cb_record_apply_known(struct cb_conn *c, const struct cb_table *t, const cha
 int cb_record_apply_dumped(struct cb_conn *c, const struct cb_table *t, const char *id,
                            const json_t *fields, const json_t *dumped, const char *now_iso,
                            int probe, int *existed);
+/*
+ * The dumped map cb_record_apply_dumped takes for fields, a change of table t,
+ * into *out: each key of a JSON-typed column (CB_F_JSON, CB_F_STRSET) whose
+ * value is not null, mapped to a JSON string of cb_json_dump()'s text of that
+ * value; NULL when there is none.  A value whose text passes scratch's cap is
+ * left out (it is dumped when applied).  scratch is a buffer the caller reuses
+ * between calls (its contents are overwritten).  Touches only fields and the
+ * table declarations, so it may run on any thread; the result is the
+ * caller's.  CB_OK, or CB_ENOMEM (*out NULL).
+ */
+struct cb_buf;
+int cb_record_dump_json_fields(const struct cb_table *t, const json_t *fields,
+                               struct cb_buf *scratch, json_t **out);
 /* 1 if name is a synced column of t (a field, created_at, created_by or deleted). */
 int cb_record_synced_column(const struct cb_table *t, const char *name);
 

@@ -666,6 +666,55 @@ static void measure_text(struct cb_conn *c, const char *sql, const char *id, cha
     cb_stmt_done(st);
 }
 
+/* The texts a sync apply is handed for JSON-typed values (made before the
+ * apply, on another thread): exactly cb_json_dump's, for those columns only,
+ * none for a null, and none for a value past the scratch buffer's cap. */
+static void test_dump_json_fields(void **state)
+{
+    (void)state;
+    struct cb_buf scratch;
+    cb_buf_init(&scratch, 4096);
+    json_t *fields =
+        J("{\"participant_id\": \"p-x\", \"type\": \"phone\", \"topics\": [\"diet\", "
+          "\"smoking\"], \"notes\": \"caf\u00e9 \\\"q\\\"\", \"duration_minutes\": 20, "
+          "\"follow_up\": null}");
+    json_t *out = NULL;
+    assert_int_equal(cb_record_dump_json_fields(&cb_table_encounters, fields, &scratch, &out),
+                     CB_OK);
+    assert_non_null(out);
+    assert_int_equal(json_object_size(out), 1); /* topics only: the JSON-typed value */
+    char *want = cb_json_dump(json_object_get(fields, "topics"));
+    assert_string_equal(json_string_value(json_object_get(out, "topics")), want);
+    free(want);
+    json_decref(out);
+
+    json_t *m = J("{\"instrument\": \"bmi\", \"responses\": {\"weight_kg\": 80.5, "
+                  "\"note\": \"\u00fc\\n\", \"list\": [1, true, null]}, \"result\": null}");
+    assert_int_equal(cb_record_dump_json_fields(&cb_table_measures, m, &scratch, &out), CB_OK);
+    assert_int_equal(json_object_size(out), 1); /* a null result has no text */
+    want = cb_json_dump(json_object_get(m, "responses"));
+    assert_string_equal(json_string_value(json_object_get(out, "responses")), want);
+    free(want);
+    json_decref(out);
+
+    /* No JSON-typed value: no map. */
+    json_t *plain = J("{\"type\": \"phone\"}");
+    assert_int_equal(cb_record_dump_json_fields(&cb_table_encounters, plain, &scratch, &out),
+                     CB_OK);
+    assert_null(out);
+
+    /* Past the cap: left out (the apply dumps it itself). */
+    struct cb_buf small;
+    cb_buf_init(&small, 8);
+    assert_int_equal(cb_record_dump_json_fields(&cb_table_measures, m, &small, &out), CB_OK);
+    assert_null(out);
+    cb_buf_free(&small);
+    cb_buf_free(&scratch);
+    json_decref(fields);
+    json_decref(m);
+    json_decref(plain);
+}
+
 /* The sync apply binds a JSON-typed value's given text (made on another thread)
  * instead of dumping the value; without it, the dump.  A new row's row-wide
  * version is written as the JSON path writes it. */
@@ -836,6 +885,7 @@ int main(void)
         cmocka_unit_test(test_insert_update_get_round_trip),
         cmocka_unit_test(test_insert_get_update_errors),
         cmocka_unit_test(test_rolled_back_insert_leaves_nothing),
+        cmocka_unit_test(test_dump_json_fields),
     };
     return cmocka_run_group_tests(tests, cbu_store_setup, cbu_teardown);
 }
