@@ -681,16 +681,21 @@ static int apply_op(struct cb_conn *c, struct person_cache *pc, const struct cb_
             why = NULL;
         }
     }
-    if (!why && t != &cb_table_participants) {
-        /* A record follows its person: keep its team equal to the person's current
-         * team (a site may have written it before it learnt of a move). */
-        const char *pid = current ? cb_json_str(current, "participant_id")
-                                  : cb_json_str(fields, "participant_id");
+    if (!why && t != &cb_table_participants && cb_table_field(t, "team")) {
+        /* A record follows its person: its team is the person's current team (a
+         * site may have written it before it learnt of a move) whenever the op
+         * writes the team, creates the row, or points the row at another person
+         * (a merge, or its undo: the new person's team, never the old one's). */
+        const char *new_pid = cb_json_str(fields, "participant_id");
+        const char *cur_pid = current ? cb_json_str(current, "participant_id") : NULL;
+        int repoint = current && new_pid && (!cur_pid || strcmp(cur_pid, new_pid) != 0);
+        const char *pid = new_pid ? new_pid : cur_pid;
+        const char *sent = cb_json_str(fields, "team");
         char team[80];
-        if (pid && json_is_string(json_object_get(fields, "team")) &&
+        if (pid && (json_object_get(fields, "team") || repoint || !current) &&
             (pteam[0] ? snprintf(team, sizeof(team), "%s", pteam) >= 0
                       : person_team(c, pc, pid, team, sizeof(team)) == CB_OK) &&
-            strcmp(team, cb_json_str(fields, "team")) != 0) {
+            (!sent || strcmp(team, sent) != 0)) {
             json_object_set_new(fields, "team", json_string(team));
             altered = 1;
         }

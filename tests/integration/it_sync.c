@@ -1923,6 +1923,86 @@ static long long digest_v1(const json_t *op)
 }
 
 /*
+ * A record pointed at another person (a merge, or its undo, at a site serving
+ * both teams) takes the new person's team, whether or not the op names one:
+ * never the old person's, which would send it to the old team's sites and
+ * keep it from the new team's.
+ */
+static void test_push_repointed_record_takes_new_persons_team(void **state)
+{
+    (void)state;
+    struct cbt_resp r;
+    char sql[256], team[64];
+    static const char *const pa = "01900000-0000-7000-8000-00000000e030";
+    static const char *const pp = "01900000-0000-7000-8000-00000000e031";
+    static const char *const rec[2] = {"01900000-0000-7000-8000-00000000e032",
+                                       "01900000-0000-7000-8000-00000000e033"};
+    const char *now = "2026-01-05T10:00:00.000Z";
+    snprintf(sql, sizeof(sql),
+             "UPDATE sites SET teams = '[\"bury-town\",\"prestwich\"]' WHERE id = '%s'",
+             G.site_id[SB]);
+    db_exec_rw(G.central_dir, sql);
+    json_int_t last = b_last_op_id();
+    json_int_t hlc = (json_int_t)cb_hlc_pack(cb_now_ms(), 0);
+    json_t *b = json_pack(
+        "{s:[{s:I, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:I, s:I},"
+        "    {s:I, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:I, s:I},"
+        "    {s:I, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:I, s:I},"
+        "    {s:I, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:I, s:I}], s:i}",
+        "ops", "op_id", last + 1, "tbl", "participants", "row_id", pa, "fields", "given_name",
+        "Abe", "family_name", "Bury", "date_of_birth", "1970-01-01", "team", "bury-town",
+        "created_at", now, "hlc", hlc, "base_seq", (json_int_t)0, "op_id", last + 2, "tbl",
+        "participants", "row_id", pp, "fields", "given_name", "Pam", "family_name", "Prestwich",
+        "date_of_birth", "1971-01-01", "team", "prestwich", "created_at", now, "hlc", hlc + 1,
+        "base_seq", (json_int_t)0, "op_id", last + 3, "tbl", "encounters", "row_id", rec[0],
+        "fields", "participant_id", pa, "type", "phone", "occurred_at", now, "team", "bury-town",
+        "created_at", now, "hlc", hlc + 2, "base_seq", (json_int_t)0, "op_id", last + 4, "tbl",
+        "encounters", "row_id", rec[1], "fields", "participant_id", pa, "type", "video",
+        "occurred_at", now, "team", "bury-town", "created_at", now, "hlc", hlc + 3, "base_seq",
+        (json_int_t)0, "pending", 0);
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
+    free(body);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "applied")), 4);
+    cbt_resp_free(&r);
+    long long base = db_int(G.central_dir, "SELECT max(seq) FROM changes", NULL, NULL);
+    /* Re-pointed at the prestwich person: once naming the old team, once no team. */
+    for (int i = 0; i < 2; i++) {
+        last = b_last_op_id();
+        json_t *f = i == 0 ? json_pack("{s:s, s:s}", "participant_id", pp, "team", "bury-town")
+                           : json_pack("{s:s}", "participant_id", pp);
+        body = push_body(last + 1, "encounters", rec[i], f);
+        signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
+        free(body);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(json_integer_value(json_object_get(r.json, "applied")), 1);
+        cbt_resp_free(&r);
+        db_text(G.central_dir, "SELECT team FROM encounters WHERE id = ?1", rec[i], NULL, team,
+                sizeof(team));
+        if (strcmp(team, "prestwich") != 0) {
+            fail_msg("a record re-pointed at a prestwich person (op %s a team) is in team %s",
+                     i == 0 ? "naming the old" : "naming no", team);
+        }
+        /* prestwich's sites receive the row; bury-town's are told it left them */
+        char seq[32];
+        snprintf(seq, sizeof(seq), "%lld", base);
+        assert_true(db_int(G.central_dir,
+                           "SELECT count(*) FROM changes WHERE row_id = ?1 AND seq > ?2 AND "
+                           "scope = 'prestwich'",
+                           rec[i], seq) >= 1);
+        assert_true(db_int(G.central_dir,
+                           "SELECT count(*) FROM changes WHERE row_id = ?1 AND seq > ?2 AND "
+                           "scope2 = 'bury-town'",
+                           rec[i], seq) >= 1);
+    }
+    snprintf(sql, sizeof(sql), "UPDATE sites SET teams = '[\"bury-town\"]' WHERE id = '%s'",
+             G.site_id[SB]);
+    db_exec_rw(G.central_dir, sql);
+}
+
+/*
  * Central keeps the digests of a batch's ops as one row (site_op_runs): a
  * resend of the batch is told from a new write under a used id through it,
  * through the batch being applied (a batch naming one id twice), and through
@@ -2829,6 +2909,7 @@ int main(void)
         cmocka_unit_test(test_push_new_record_about_other_teams_person),
         cmocka_unit_test(test_push_new_record_team_follows_person),
         cmocka_unit_test(test_push_batch_person_moves_mid_batch),
+        cmocka_unit_test(test_push_repointed_record_takes_new_persons_team),
         cmocka_unit_test(test_push_digests_kept_per_batch),
         cmocka_unit_test(test_push_clock_ahead_restamped),
         cmocka_unit_test(test_concurrent_duplicate_batches),
