@@ -2,6 +2,7 @@
 #include "coachbox/buf.h"
 #include "coachbox/err.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +91,15 @@ void cb_buf_reset(struct cb_buf *b)
     b->len = 0;
     if (b->data) {
         b->data[0] = '\0';
+    }
+}
+
+void cb_buf_truncate(struct cb_buf *b, size_t len)
+{
+    assert(len <= b->len);
+    if (len < b->len) {
+        b->len = len;
+        b->data[len] = '\0';
     }
 }
 

@@ -16,9 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Cap on the JSON text of one change's fields or one row's versions (curl style):
- * the cap of a whole pull page (hub.c), which could not carry a larger change. */
-#define CHANGE_TEXT_MAX (64 * 1024 * 1024)
+#define CHANGE_TEXT_MAX CB_CHANGE_TEXT_MAX
 
 /* Synced tables and how their scope is found. */
 enum scope_rule { SCOPE_TEAM_COLUMN, SCOPE_SHARED, SCOPE_USER };

@@ -43,6 +43,8 @@
 #define PULL_MAX        10000
 #define PULL_PAGE_BYTES (8 * 1024 * 1024)  /* a page stops after the change crossing this */
 #define PULL_PAGE_CAP   (64 * 1024 * 1024) /* hard cap on a page's text (CB_ETOOLARGE) */
+_Static_assert(CB_CHANGE_TEXT_MAX + 1024 * 1024 <= PULL_PAGE_CAP,
+               "a change must fit in a pull page on its own (with its seq, table, row, hlc, site)");
 
 static int is_central(const struct cb_req *r)
 {
@@ -606,23 +608,68 @@ static int merge_fields(struct cb_conn *c, const struct cb_site *s, const char *
             strcmp(vsite, s->id) != 0) {
             json_t *cur = json_object_get(current, key);
             if (json_equal(cur, v)) {
-                json_object_set(apply, key, v); /* same value: no conflict */
+                rc = json_object_set(apply, key, v) ? CB_ENOMEM : CB_OK; /* no conflict */
                 continue;
             }
             stats->conflicts++;
             if (wins(hlc, s->id, vhlc, vsite)) {
                 rc = record_conflict(c, tbl, row_id, key, base, v, hlc, s->id, cur, vhlc, vsite,
                                      current);
-                json_object_set(apply, key, v);
+                if (rc == CB_OK && json_object_set(apply, key, v)) {
+                    rc = CB_ENOMEM;
+                }
             } else {
                 rc = record_conflict(c, tbl, row_id, key, base, cur, vhlc, vsite, v, hlc, s->id,
                                      current);
-                json_object_set(reassert, key, cur ? cur : json_null());
+                if (rc == CB_OK && json_object_set(reassert, key, cur ? cur : json_null())) {
+                    rc = CB_ENOMEM;
+                }
             }
-        } else {
-            json_object_set(apply, key, v);
+        } else if (json_object_set(apply, key, v)) {
+            rc = CB_ENOMEM; /* never an op consumed with a value left out */
         }
     }
+    return rc;
+}
+
+/* Caps on one pushed value (docs/SYNC.md, "Sizes"): a row, and so any change
+ * central logs for it (a row re-logged whole included), stays far below what
+ * one change and one pull page may hold (CB_CHANGE_TEXT_MAX, PULL_PAGE_CAP). */
+#define VALUE_JSON_MAX  ((size_t)1024 * 1024) /* the text of a JSON-typed value */
+#define VALUE_OTHER_MAX ((size_t)4096)        /* a value of a column of another type */
+
+/*
+ * Is value v of synced column key within its size cap?  f: its declared
+ * field, NULL for created_at, created_by and deleted.  Text fields may take 4
+ * bytes (UTF-8's most) per character they allow; a JSON-typed value is
+ * measured by its text (dumped: the op's map of those texts, struct push_pre;
+ * else written here, up to the cap); any other value VALUE_OTHER_MAX, by its
+ * text when it is no string.  Sizes only: central does not re-validate what a
+ * site validated.  CB_OK, CB_ETOOLARGE, or CB_ENOMEM.
+ */
+static int value_fits(const struct cb_field *f, const char *key, const json_t *v,
+                      const json_t *dumped)
+{
+    size_t cap = VALUE_OTHER_MAX;
+    if (f && (f->type == CB_F_LINE || f->type == CB_F_TEXT) && f->max_chars * 4 > cap) {
+        cap = f->max_chars * 4;
+    } else if (f && (f->type == CB_F_JSON || f->type == CB_F_STRSET)) {
+        const json_t *text = dumped ? json_object_get(dumped, key) : NULL;
+        if (json_is_string(text)) {
+            return json_string_length(text) <= VALUE_JSON_MAX ? CB_OK : CB_ETOOLARGE;
+        }
+        cap = VALUE_JSON_MAX;
+    }
+    if (json_is_string(v)) {
+        return json_string_length(v) <= cap ? CB_OK : CB_ETOOLARGE;
+    }
+    if (!json_is_object(v) && !json_is_array(v)) {
+        return CB_OK; /* a number, true, false or null */
+    }
+    struct cb_buf b;
+    cb_buf_init(&b, cap);
+    int rc = cb_json_buf_add_value(&b, v);
+    cb_buf_free(&b);
     return rc;
 }
 
@@ -654,6 +701,7 @@ static int apply_op(struct cb_conn *c, struct person_cache *pc, const struct cb_
     int restamped = 0;
     int altered = 0; /* central changed a value the site sent */
 
+    char why_buf[96];
     if (!t || !cb_capture_synced(tbl) || !row_id || !cb_uuid_valid(row_id) ||
         !json_is_object(fields) || json_object_size(fields) == 0) {
         why = "malformed change";
@@ -662,8 +710,20 @@ static int apply_op(struct cb_conn *c, struct person_cache *pc, const struct cb_
         json_t *v;
         json_object_foreach(fields, key, v)
         {
-            if (!cb_record_synced_column(t, key)) {
+            const struct cb_field *f = cb_table_field(t, key);
+            if (!f && !cb_record_synced_column(t, key)) {
                 why = "unknown field";
+                break;
+            }
+            int frc = value_fits(f, key, v, dumped);
+            if (frc == CB_ENOMEM) {
+                return frc;
+            }
+            if (frc) {
+                /* the key is a column's name (checked above) */
+                snprintf(why_buf, sizeof(why_buf), "value too long: %s", key);
+                why = why_buf;
+                break;
             }
         }
     }
@@ -726,6 +786,13 @@ static int apply_op(struct cb_conn *c, struct person_cache *pc, const struct cb_
     }
     json_t *apply = json_object();
     json_t *reassert = json_object();
+    if (!apply || !reassert) {
+        json_decref(apply);
+        json_decref(reassert);
+        json_decref(versions);
+        json_decref(current);
+        return CB_ENOMEM; /* the batch rolls back: an op is never consumed unapplied */
+    }
     int64_t vseq;
     uint64_t vhlc;
     const char *vsite;
@@ -752,7 +819,9 @@ static int apply_op(struct cb_conn *c, struct person_cache *pc, const struct cb_
                 rc = merge_fields(c, s, tbl, row_id, fields, current, versions, base, hlc, apply,
                                   reassert, stats);
             }
-            json_object_set_new(apply, "deleted", json_integer(0));
+            if (rc == CB_OK && json_object_set_new(apply, "deleted", json_integer(0))) {
+                rc = CB_ENOMEM;
+            }
         } else {
             /* The losing site holds its edit locally: re-send the current values of
              * the fields it edited, not just the tombstone, so that it converges. */
@@ -761,9 +830,13 @@ static int apply_op(struct cb_conn *c, struct person_cache *pc, const struct cb_
             json_object_foreach(fields, key, v)
             {
                 json_t *cur = json_object_get(current, key);
-                json_object_set(reassert, key, cur ? cur : json_null());
+                if (json_object_set(reassert, key, cur ? cur : json_null())) {
+                    rc = CB_ENOMEM;
+                }
             }
-            json_object_set_new(reassert, "deleted", json_integer(1));
+            if (json_object_set_new(reassert, "deleted", json_integer(1))) {
+                rc = CB_ENOMEM;
+            }
         }
     } else if (current && is_delete && !row_deleted) {
         /* A delete racing edits: the newest concurrent edit decides. */
@@ -788,13 +861,13 @@ static int apply_op(struct cb_conn *c, struct person_cache *pc, const struct cb_
                           : record_conflict(c, tbl, row_id, "deleted", base, current, best_h,
                                             best_site, del, hlc, s->id, current);
             json_decref(del);
-            if (del_wins) {
-                json_object_update(apply, fields);
-            } else {
-                json_object_set_new(reassert, "deleted", json_integer(0));
+            if (rc == CB_OK &&
+                (del_wins ? json_object_update(apply, fields)
+                          : json_object_set_new(reassert, "deleted", json_integer(0)))) {
+                rc = CB_ENOMEM;
             }
-        } else {
-            json_object_update(apply, fields);
+        } else if (json_object_update(apply, fields)) {
+            rc = CB_ENOMEM;
         }
     } else if (!current) {
         /* A new row: every field is applied as sent (nothing to merge with), so
@@ -806,7 +879,7 @@ static int apply_op(struct cb_conn *c, struct person_cache *pc, const struct cb_
                           stats);
     }
     char scope[80], old_team[80] = "";
-    int shared = 0;
+    int shared = 0, clashed = 0;
     int moving = current && json_is_string(json_object_get(apply, "team")) &&
                  cb_json_str(current, "team") &&
                  strcmp(cb_json_str(current, "team"), cb_json_str(apply, "team")) != 0;
@@ -826,17 +899,26 @@ static int apply_op(struct cb_conn *c, struct person_cache *pc, const struct cb_
         }
         if (rc == CB_ECONFLICT) {
             /* The row clashes with another on a unique key: keep the site's values in a
-             * conflict for a person, rather than block the site's queue. */
+             * conflict for a person, rather than block the site's queue.  A row central
+             * has stays as it is, and its values of the fields the op wrote are sent
+             * back (below), so the site converges on them; of a new row central has
+             * nothing to send. */
             stats->conflicts++;
-            json_decref(apply);
-            json_decref(reassert);
-            json_decref(versions);
+            clashed = 1;
             rc = record_conflict(c, tbl, row_id, "*", base, NULL, 0, CB_SITE_CENTRAL, fields, hlc,
                                  s->id, current ? current : fields);
-            json_decref(current);
-            return rc;
+            const char *key;
+            json_t *v;
+            json_object_clear(reassert);
+            json_object_foreach(current && rc == CB_OK ? fields : NULL, key, v)
+            {
+                json_t *cur = json_object_get(current, key);
+                if (json_object_set(reassert, key, cur ? cur : json_null())) {
+                    rc = CB_ENOMEM;
+                }
+            }
         }
-        if (rc == CB_OK) {
+        if (rc == CB_OK && !clashed) {
             /* A new row was just inserted with exactly apply's columns. */
             rc = current ? CB_ENOTFOUND
                          : cb_capture_scope_values(tbl, apply, scope, sizeof(scope), &shared);
@@ -869,10 +951,10 @@ static int apply_op(struct cb_conn *c, struct person_cache *pc, const struct cb_
                                                   : scope,
                                          moving ? old_team : NULL, versions);
         }
-        if (rc == CB_OK && moving) {
+        if (rc == CB_OK && moving && !clashed) {
             rc = cb_capture_relog_moved(c, tbl, row_id);
         }
-        stats->applied++;
+        stats->applied += !clashed;
     }
     if (rc == CB_OK && json_object_size(reassert) > 0) {
         /* Re-send the winning values so the losing site converges too. */
@@ -1778,7 +1860,11 @@ static int sync_pull(struct cb_req *r)
     int n = 0, s = SQLITE_DONE, full = 0;
     /* One read snapshot for the page and the head, so nothing committed
      * between them is skipped. */
-    int in_txn = rc == CB_OK && cb_conn_exec(r->db, "BEGIN") == CB_OK;
+    int in_txn = 0;
+    if (rc == CB_OK) {
+        rc = cb_conn_exec(r->db, "BEGIN"); /* without it, no page: the head could skip */
+        in_txn = rc == CB_OK;
+    }
     if (rc == CB_OK) {
         rc = cb_buf_adds(&page, "{\"changes\":[");
     }
@@ -1789,11 +1875,21 @@ static int sync_pull(struct cb_req *r)
         sqlite3_bind_text(st, 4, site.id, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 5, ops);
         while (rc == CB_OK && (s = sqlite3_step(st)) == SQLITE_ROW) {
+            size_t before = page.len;
             if (n > 0) {
                 rc = cb_buf_add(&page, ",", 1);
             }
             if (rc == CB_OK) {
                 rc = page_add_change(&page, st);
+            }
+            if (rc == CB_ETOOLARGE && n > 0) {
+                /* Too large after the changes before it: the page ends there and
+                 * the site asks again from them (alone, any change fits in a page:
+                 * CB_CHANGE_TEXT_MAX). */
+                cb_buf_truncate(&page, before);
+                rc = CB_OK;
+                full = 1;
+                break;
             }
             last = sqlite3_column_int64(st, 0);
             n++;

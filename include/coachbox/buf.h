@@ -28,6 +28,8 @@ int cb_buf_addf(struct cb_buf *b, const char *fmt, ...) __attribute__((format(pr
 /* Return the contents ("" when empty); valid until the next append or free. */
 const char *cb_buf_str(const struct cb_buf *b);
 void cb_buf_reset(struct cb_buf *b);
+/* Drop the bytes past len (len <= b->len): the buffer as it was at that length. */
+void cb_buf_truncate(struct cb_buf *b, size_t len);
 void cb_buf_free(struct cb_buf *b);
 
 #endif

@@ -34,6 +34,12 @@ struct cb_conn;
 #define CB_SITE_CENTRAL  "central"
 #define CB_SITE_LOCAL    "local"
 #define CB_SCOPE_NOWHERE "!" /* a change no site receives (e.g. manager accounts) */
+/* Cap on the JSON text of one change's fields or one row's versions (curl
+ * style).  Below the cap of a whole pull page (sync/hub.c), with room for the
+ * change's other members, so any change fits in a page on its own; central
+ * keeps each pushed value far smaller (hub.c value_fits), so a row re-logged
+ * whole stays below it too. */
+#define CB_CHANGE_TEXT_MAX (60 * 1024 * 1024)
 
 /* 1 if tbl is a synced table. */
 int cb_capture_synced(const char *tbl);

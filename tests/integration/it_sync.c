@@ -2810,6 +2810,193 @@ static void test_pulled_measure_with_long_values(void **state)
                      1);
 }
 
+/*
+ * An edit that makes a row clash with another on a unique key (two enrolments
+ * of one person in one programme) is kept in a conflict, and central, whose
+ * row stays as it was, sends that row's values of the edited fields back, so
+ * the site that made the edit converges on them.
+ */
+static void test_push_unique_clash_sent_back(void **state)
+{
+    (void)state;
+    struct cbt_resp r;
+    static const char *const py = "01900000-0000-7000-8000-00000000e060";
+    static const char *const e1 = "01900000-0000-7000-8000-00000000e061";
+    static const char *const e2 = "01900000-0000-7000-8000-00000000e062";
+    static const char *const prog = "01900000-0000-7000-8000-00000000e063";
+    const char *now = "2026-01-05T10:00:00.000Z";
+    json_int_t last = b_last_op_id();
+    json_int_t hlc = (json_int_t)cb_hlc_pack(cb_now_ms(), 0);
+    json_t *b = json_pack(
+        "{s:[{s:I, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:I, s:I},"
+        "    {s:I, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:I, s:I},"
+        "    {s:I, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:I, s:I}], s:i}",
+        "ops", "op_id", last + 1, "tbl", "participants", "row_id", py, "fields", "given_name",
+        "Yan", "family_name", "Enrolled", "date_of_birth", "1975-01-01", "team", "bury-town",
+        "created_at", now, "hlc", hlc, "base_seq", (json_int_t)0, "op_id", last + 2, "tbl",
+        "enrolments", "row_id", e1, "fields", "programme_id", prog, "participant_id", G.p_conf,
+        "enrolled_on", "2026-01-05", "status", "enrolled", "team", "bury-town", "created_at", now,
+        "hlc", hlc + 1, "base_seq", (json_int_t)0, "op_id", last + 3, "tbl", "enrolments", "row_id",
+        e2, "fields", "programme_id", prog, "participant_id", py, "enrolled_on", "2026-01-05",
+        "status", "enrolled", "team", "bury-town", "created_at", now, "hlc", hlc + 2, "base_seq",
+        (json_int_t)0, "pending", 0);
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
+    free(body);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "applied")), 3);
+    cbt_resp_free(&r);
+    char seq[32], v[2048];
+    snprintf(seq, sizeof(seq), "%lld",
+             db_int(G.central_dir, "SELECT max(seq) FROM changes", NULL, NULL));
+
+    /* The second enrolment re-pointed at the first's person: a clash. */
+    last = b_last_op_id();
+    body = push_body(last + 1, "enrolments", e2, json_pack("{s:s}", "participant_id", G.p_conf));
+    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
+    free(body);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "ack")), last + 1);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "applied")), 0);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "conflicts")), 1);
+    cbt_resp_free(&r);
+    db_text(G.central_dir, "SELECT participant_id FROM enrolments WHERE id = ?1", e2, NULL, v,
+            sizeof(v));
+    assert_string_equal(v, py);
+    assert_int_equal(db_int(G.central_dir,
+                            "SELECT count(*) FROM conflicts WHERE row_id = ?1 AND status = 'open'",
+                            e2, NULL),
+                     1);
+    /* central's value, logged after the clash for the site to pull */
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM changes WHERE tbl = 'enrolments' AND row_id = ?1 AND seq > ?2 "
+             "AND fields = '{\"participant_id\":\"%s\"}'",
+             py);
+    if (db_int(G.central_dir, sql, e2, seq) != 1) {
+        fail_msg("after a unique-key clash central did not send its value back");
+    }
+}
+
+/*
+ * A pushed value past its size cap is rejected (naming the field), the rest of
+ * the batch applied: a row, and so every change central logs for it, stays
+ * small enough for a pull page (docs/SYNC.md, "Sizes").
+ */
+static void test_push_oversized_values_rejected(void **state)
+{
+    (void)state;
+    struct cbt_resp r;
+    static const char *const ids[4] = {
+        "01900000-0000-7000-8000-00000000e040", "01900000-0000-7000-8000-00000000e041",
+        "01900000-0000-7000-8000-00000000e042", "01900000-0000-7000-8000-00000000e043"};
+    const char *now = "2026-01-05T10:00:00.000Z";
+    /* notes: 10,000 characters, so at most 40,000 bytes; type: 4,096 bytes; a JSON
+     * value's text: 1 MiB */
+    size_t big = 1024 * 1024 + 1;
+    char *text = malloc(big + 1);
+    assert_non_null(text);
+    memset(text, 'x', big);
+    text[big] = '\0';
+    json_int_t last = b_last_op_id();
+    json_int_t hlc = (json_int_t)cb_hlc_pack(cb_now_ms(), 0);
+    json_t *ops = json_array();
+    for (int k = 0; k < 4; k++) {
+        json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:s}", "participant_id", G.p_conf, "type",
+                              "phone", "occurred_at", now, "team", "bury-town", "created_at", now);
+        const char *tbl = "encounters";
+        if (k == 0) {
+            json_object_set_new(f, "notes", json_stringn(text, 40001)); /* too long */
+        } else if (k == 1) {
+            json_object_set_new(f, "notes", json_stringn(text, 40000)); /* at the cap */
+        } else if (k == 2) {
+            json_object_set_new(f, "type", json_stringn(text, 4097)); /* too long */
+        } else {
+            json_decref(f);
+            tbl = "measures";
+            f = json_pack("{s:s, s:s, s:s, s:s, s:{s:s%}, s:s, s:s}", "participant_id", G.p_conf,
+                          "instrument", "swemwbs", "timepoint", "baseline", "taken_at", now,
+                          "responses", "q1", text, big - 5, "team", "bury-town", "created_at",
+                          now); /* its text just past 1 MiB */
+        }
+        json_array_append_new(ops, json_pack("{s:I, s:s, s:s, s:o, s:I, s:I}", "op_id",
+                                             last + 1 + k, "tbl", tbl, "row_id", ids[k], "fields",
+                                             f, "hlc", hlc + k, "base_seq", (json_int_t)0));
+    }
+    free(text);
+    json_t *b = json_pack("{s:o, s:i}", "ops", ops, "pending", 0);
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
+    free(body);
+    if (r.status != 200) {
+        fail_msg("push: %ld %.300s", r.status, r.body);
+    }
+    assert_int_equal(json_integer_value(json_object_get(r.json, "ack")), last + 4);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "applied")), 1);
+    json_t *rej = json_object_get(r.json, "rejected");
+    assert_int_equal(json_array_size(rej), 3);
+    static const char *const want[3] = {"value too long: notes", "value too long: type",
+                                        "value too long: responses"};
+    static const int op[3] = {0, 2, 3};
+    for (size_t k = 0; k < 3; k++) {
+        json_t *e = json_array_get(rej, k);
+        assert_int_equal(json_integer_value(json_object_get(e, "op_id")), last + 1 + op[k]);
+        assert_string_equal(json_string_value(json_object_get(e, "reason")), want[k]);
+    }
+    cbt_resp_free(&r);
+    assert_int_equal(count_rows(G.central_dir, "encounters", "id", ids[0]), 0);
+    assert_int_equal(count_rows(G.central_dir, "encounters", "id", ids[1]), 1);
+    assert_int_equal(count_rows(G.central_dir, "encounters", "id", ids[2]), 0);
+    assert_int_equal(count_rows(G.central_dir, "measures", "id", ids[3]), 0);
+    assert_int_equal(
+        db_int(G.central_dir, "SELECT length(notes) FROM encounters WHERE id = ?1", ids[1], NULL),
+        40000);
+}
+
+/*
+ * A change too large to follow the others in a page (a stored change written
+ * before central capped pushed values) ends the page before it; alone it fits
+ * (CB_CHANGE_TEXT_MAX), so a site's pull never stops at it.
+ */
+static void test_pull_page_ends_before_a_change_too_large(void **state)
+{
+    (void)state;
+    static const char *const pid = "01900000-0000-7000-8000-00000000e050";
+    char sql[1024];
+    sync_ok(SB); /* B is at the head: its next page starts at the changes below */
+    /* a person in bury-town, written at central, and two changes about them: one of
+     * 8 MB (under the 8 MiB at which a page ends), then one of 60 MB (under
+     * CB_CHANGE_TEXT_MAX, 60 MiB; the two past a page's cap, 64 MiB) */
+    snprintf(sql, sizeof(sql),
+             "BEGIN;"
+             "INSERT INTO participants(id, given_name, family_name, date_of_birth, team,"
+             " created_at, updated_at, deleted, preferred_name) VALUES ('%s', 'Big', "
+             "replace(hex(zeroblob(4000000)), '0', 'f'), '1980-01-01', 'bury-town',"
+             " '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 0,"
+             " replace(hex(zeroblob(30000000)), '0', 'p'));"
+             "INSERT INTO changes(tbl, row_id, fields, hlc, site, scope, whole) VALUES "
+             "('participants', '%s', '{\"given_name\":\"Big\",\"family_name\":\"' ||"
+             " replace(hex(zeroblob(4000000)), '0', 'f') || '\",\"date_of_birth\":\"1980-01-01\","
+             "\"team\":\"bury-town\",\"created_at\":\"2026-01-01T00:00:00.000Z\",\"deleted\":0}',"
+             " 1, 'central', 'bury-town', 1);"
+             "INSERT INTO changes(tbl, row_id, fields, hlc, site, scope) VALUES "
+             "('participants', '%s', '{\"preferred_name\":\"' || replace(hex(zeroblob(30000000)),"
+             " '0', 'p') || '\"}', 2, 'central', 'bury-town');"
+             "COMMIT;",
+             pid, pid, pid);
+    db_exec_rw(G.central_dir, sql);
+    sync_ok(SB);
+    assert_int_equal(
+        db_int(G.dir[SB], "SELECT length(family_name) FROM participants WHERE id = ?1", pid, NULL),
+        8000000);
+    assert_int_equal(db_int(G.dir[SB],
+                            "SELECT length(preferred_name) FROM participants WHERE id = ?1", pid,
+                            NULL),
+                     60000000);
+}
+
 static void test_revocation(void **state)
 {
     (void)state;
@@ -2926,6 +3113,9 @@ int main(void)
         /* a raw push as B of a row B does not hold: B's digest differs from here on,
          * so it runs after every test that verifies B */
         cmocka_unit_test(test_pulled_measure_with_long_values),
+        cmocka_unit_test(test_push_unique_clash_sent_back),
+        cmocka_unit_test(test_push_oversized_values_rejected),
+        cmocka_unit_test(test_pull_page_ends_before_a_change_too_large),
         cmocka_unit_test(test_revocation),
         cmocka_unit_test(test_revoked_status_visible),
     };

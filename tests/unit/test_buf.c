@@ -238,6 +238,26 @@ static void test_reset_keeps_memory_and_reuses(void **state)
     assert_string_equal(cb_buf_str(&b), "");
 }
 
+/* Truncating gives the buffer as it was at that length: terminated, and
+ * appends carry on from there. */
+static void test_truncate(void **state)
+{
+    (void)state;
+    struct cb_buf b;
+    cb_buf_init(&b, 16);
+    assert_int_equal(cb_buf_adds(&b, "abc,defgh"), CB_OK);
+    cb_buf_truncate(&b, 9); /* its own length: unchanged */
+    assert_string_equal(cb_buf_str(&b), "abc,defgh");
+    cb_buf_truncate(&b, 3);
+    assert_int_equal(b.len, 3);
+    assert_string_equal(cb_buf_str(&b), "abc");
+    assert_int_equal(cb_buf_adds(&b, "-xyz"), CB_OK);
+    assert_string_equal(cb_buf_str(&b), "abc-xyz");
+    cb_buf_truncate(&b, 0);
+    assert_string_equal(cb_buf_str(&b), "");
+    cb_buf_free(&b);
+}
+
 static void test_free_resets_and_keeps_cap(void **state)
 {
     (void)state;
@@ -262,6 +282,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init_is_empty),
+        cmocka_unit_test(test_truncate),
         cmocka_unit_test(test_add_and_nul_termination),
         cmocka_unit_test(test_empty_append_on_fresh_buffer_terminates),
         cmocka_unit_test(test_binary_bytes_counted),
