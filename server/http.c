@@ -15,6 +15,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -470,6 +471,48 @@ static void audit_denied(struct cb_req *r, const char *what)
 }
 
 /* Dispatch an /api/ or /healthz request through the route table. */
+/* The slots of CB_LARGE_BODIES: large bodies being read, parsed or held. */
+static pthread_mutex_t large_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t large_free = PTHREAD_COND_INITIALIZER;
+static int large_used;
+
+/*
+ * Take a slot for r's large body (r->large_slot set; on_request gives it back
+ * once the body and its parse are freed), waiting up to CB_LARGE_BODY_WAIT_S
+ * for one.  CB_OK, or CB_EBUSY when none came free.
+ */
+static int large_body_take(struct cb_req *r)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += CB_LARGE_BODY_WAIT_S;
+    int rc = CB_OK;
+    pthread_mutex_lock(&large_lock);
+    while (large_used >= CB_LARGE_BODIES && rc == CB_OK) {
+        if (pthread_cond_timedwait(&large_free, &large_lock, &until) == ETIMEDOUT) {
+            rc = CB_EBUSY;
+        }
+    }
+    if (rc == CB_OK) {
+        large_used++;
+        r->large_slot = 1;
+    }
+    pthread_mutex_unlock(&large_lock);
+    return rc;
+}
+
+static void large_body_give(struct cb_req *r)
+{
+    if (r->large_slot) {
+        pthread_mutex_lock(&large_lock);
+        assert(large_used > 0);
+        large_used--;
+        pthread_cond_signal(&large_free);
+        pthread_mutex_unlock(&large_lock);
+        r->large_slot = 0;
+    }
+}
+
 static int handle_api(struct cb_req *r)
 {
     char pbuf[2][128];
@@ -527,6 +570,22 @@ static int handle_api(struct cb_req *r)
     if (r->authed && is_write_method(method) && idem_replay(r)) {
         r->body_unread = 1;
         return CB_OK;
+    }
+    if ((route->flags & CB_ROUTE_CENTRAL) && strcmp(r->app->role, "central") != 0) {
+        r->body_unread = 1;
+        return cb_reply_problem(r, 404, "not_found", "this server is not a central record store",
+                                NULL, NULL);
+    }
+    if ((route->flags & CB_ROUTE_GATED) &&
+        ((const struct cb_route_gate *)route->ctx)->gate(r) != 0) {
+        r->body_unread = 1;
+        assert(r->status != 0);
+        return CB_OK;
+    }
+    if ((route->flags & CB_ROUTE_LARGE) && large_body_take(r) != CB_OK) {
+        r->body_unread = 1;
+        return cb_reply_problem(
+            r, 503, "busy", "the server is receiving other large requests; try again", NULL, NULL);
     }
     if (route->flags & CB_ROUTE_BODY) {
         if (!content_type_json(mg_get_header(r->mc, "Content-Type"))) {
@@ -671,6 +730,7 @@ static int on_request(struct mg_connection *mc)
     json_decref(r.body);
     cb_jarena_free(r.arena); /* after the body, the last reference into it */
     cb_buf_free(&r.bodybuf);
+    large_body_give(&r);
     cb_store_request_end(h->app->store, r.db);
     trim_heap();
     return r.status;

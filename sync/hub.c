@@ -83,12 +83,12 @@ static int check_schema(struct cb_req *r)
 }
 
 /*
- * Verify the signature headers (site, revocation, timestamp, HMAC of the
- * body); reads only, so it runs before a push waits for its turn.  On failure
- * reply (401/403) and return an error.  On success *site is loaded (caller
- * clears it either way); the nonce is not recorded yet (record_nonce).
+ * The part of verify_site that needs no body: the signature headers present,
+ * an enrolled site (into *site; the caller clears it either way), not revoked
+ * (403, audited), a timestamp within MAX_TIME_SKEW_MS.  Reads only.  On
+ * failure it replies and returns an error.
  */
-static int verify_site(struct cb_req *r, struct cb_site *site)
+static int verify_site_headers(struct cb_req *r, struct cb_site *site)
 {
     const char *id = cb_req_header(r, "X-CB-Site");
     const char *ts = cb_req_header(r, "X-CB-Timestamp");
@@ -124,6 +124,40 @@ static int verify_site(struct cb_req *r, struct cb_site *site)
                          "X-CB-Timestamp", NULL);
         return CB_EUNAUTH;
     }
+    return CB_OK;
+}
+
+/*
+ * The gate of POST /sync/v1/push (struct cb_route), before its body (up to
+ * 64 MiB) is read: the signature headers present, an enrolled site, not
+ * revoked, a fresh timestamp (verify_site_headers), so that a request that
+ * cannot verify never makes central read and parse a body.  Non-zero: refused
+ * and answered.
+ */
+static int push_gate(struct cb_req *r)
+{
+    struct cb_site site;
+    int rc = verify_site_headers(r, &site);
+    cb_site_clear(&site);
+    return rc != CB_OK;
+}
+
+/*
+ * Verify the signature headers (site, revocation, timestamp, HMAC of the
+ * body); reads only, so it runs before a push waits for its turn.  On failure
+ * reply (401/403) and return an error.  On success *site is loaded (caller
+ * clears it either way); the nonce is not recorded yet (record_nonce).
+ */
+static int verify_site(struct cb_req *r, struct cb_site *site)
+{
+    int hrc = verify_site_headers(r, site);
+    if (hrc) {
+        return hrc;
+    }
+    const char *id = cb_req_header(r, "X-CB-Site");
+    const char *ts = cb_req_header(r, "X-CB-Timestamp");
+    const char *nonce = cb_req_header(r, "X-CB-Nonce");
+    const char *sig = cb_req_header(r, "X-CB-Signature");
     char path[2048], want[CB_SIG_HEXLEN];
     const char *qs = r->ri->query_string;
     snprintf(path, sizeof(path), "%s%s%s", r->ri->local_uri, qs && qs[0] ? "?" : "", qs ? qs : "");
@@ -1983,10 +2017,15 @@ static int sync_digest(struct cb_req *r)
     return cb_reply_json(r, 200, out, NULL);
 }
 
+static const struct cb_route_gate push_gate_ctx = {push_gate};
+
 const struct cb_route cb_routes_sync[] = {
-    {"POST", "/sync/v1/enroll", sync_enroll, CB_ROUTE_PUBLIC | CB_ROUTE_BODY, NULL},
-    {"POST", "/sync/v1/push", sync_push, CB_ROUTE_PUBLIC | CB_ROUTE_BODY | CB_ROUTE_LARGE, NULL},
-    {"GET", "/sync/v1/pull", sync_pull, CB_ROUTE_PUBLIC, NULL},
-    {"GET", "/sync/v1/digest", sync_digest, CB_ROUTE_PUBLIC, NULL},
+    {"POST", "/sync/v1/enroll", sync_enroll, CB_ROUTE_PUBLIC | CB_ROUTE_BODY | CB_ROUTE_CENTRAL,
+     NULL},
+    {"POST", "/sync/v1/push", sync_push,
+     CB_ROUTE_PUBLIC | CB_ROUTE_BODY | CB_ROUTE_LARGE | CB_ROUTE_CENTRAL | CB_ROUTE_GATED,
+     &push_gate_ctx},
+    {"GET", "/sync/v1/pull", sync_pull, CB_ROUTE_PUBLIC | CB_ROUTE_CENTRAL, NULL},
+    {"GET", "/sync/v1/digest", sync_digest, CB_ROUTE_PUBLIC | CB_ROUTE_CENTRAL, NULL},
 };
 const size_t cb_routes_sync_count = sizeof(cb_routes_sync) / sizeof(cb_routes_sync[0]);

@@ -88,25 +88,41 @@ struct cb_req {
     int tls;
     int status;         /* status sent, 0 until a response is written */
     int body_unread;    /* the request body was not consumed: close after reply */
+    int large_slot;     /* holds one of the CB_LARGE_BODIES slots (CB_ROUTE_LARGE) */
     char idem_key[101]; /* Idempotency-Key of a first-time write, or "" */
 };
 
 typedef int (*cb_handler)(struct cb_req *r);
 
 enum {
-    CB_ROUTE_PUBLIC = 1u << 0, /* no session required (and no CSRF check) */
-    CB_ROUTE_BODY = 1u << 1,   /* requires a JSON object body */
-    CB_ROUTE_LARGE = 1u << 2   /* body cap CB_MAX_BODY_SYNC instead of the default */
+    CB_ROUTE_PUBLIC = 1u << 0,  /* no session required (and no CSRF check) */
+    CB_ROUTE_BODY = 1u << 1,    /* requires a JSON object body */
+    CB_ROUTE_LARGE = 1u << 2,   /* body cap CB_MAX_BODY_SYNC instead of the default */
+    CB_ROUTE_CENTRAL = 1u << 3, /* served by central only: elsewhere 404 before any body */
+    CB_ROUTE_GATED = 1u << 4    /* ctx is a struct cb_route_gate, run before the body */
 };
 
 #define CB_MAX_BODY_SYNC (64 * 1024 * 1024)
+/* At most this many CB_ROUTE_LARGE bodies are read, parsed and held at once
+ * (each up to CB_MAX_BODY_SYNC, and its parse); a request past it waits up to
+ * CB_LARGE_BODY_WAIT_S for a slot, then is answered 503 busy. */
+#define CB_LARGE_BODIES      3
+#define CB_LARGE_BODY_WAIT_S 10
 
 struct cb_route {
     const char *method;  /* "GET", "POST", "PUT", "PATCH", "DELETE" */
     const char *pattern; /* "/api/participants/{id}" */
     cb_handler handler;
     unsigned flags;
-    const void *ctx; /* handler-specific (e.g. the record kind) */
+    const void *ctx; /* handler-specific (e.g. the record kind); CB_ROUTE_GATED: below */
+};
+
+/* The ctx of a CB_ROUTE_GATED route: a check run before the body is read
+ * (cheap: headers, the store), non-zero when it refused the request, whose
+ * answer it sent.  For a route whose body may be large, so that no request
+ * that cannot succeed makes the server read and parse it. */
+struct cb_route_gate {
+    int (*gate)(struct cb_req *r);
 };
 
 /*

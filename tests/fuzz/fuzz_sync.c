@@ -210,7 +210,8 @@ static void fuzz_push(const char *body, size_t len)
         const char *text;
         size_t text_len;
         push_pre_text(&pre, i, &text, &text_len);
-        rc = apply_op(c, persons, &site, op, text, text_len, &stats, rejected);
+        rc = apply_op(c, persons, &site, op, text, text_len,
+                      pre.dumped ? json_array_get(pre.dumped, i) : NULL, &stats, rejected);
         if (rc == CB_OK) {
             last = id;
         }

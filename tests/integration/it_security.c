@@ -345,11 +345,13 @@ static size_t recv_response(int fd, char *buf, size_t len, int timeout_ms)
 
 static const char HEALTHZ_REQ[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
 
-/* Send req on a new connection; the response (or "") into out; returns its status or 0. */
-static int raw_request(const char *req, size_t req_len, char *out, size_t len, int timeout_ms)
+/* Send req on a new connection to port; the response (or "") into out; returns its status
+ * or 0. */
+static int raw_request_to(int port, const char *req, size_t req_len, char *out, size_t len,
+                          int timeout_ms)
 {
     out[0] = '\0';
-    int fd = raw_connect(G.port);
+    int fd = raw_connect(port);
     if (fd < 0) {
         return -1;
     }
@@ -362,6 +364,17 @@ static int raw_request(const char *req, size_t req_len, char *out, size_t len, i
     }
     return st;
 }
+
+static int raw_request(const char *req, size_t req_len, char *out, size_t len, int timeout_ms)
+{
+    return raw_request_to(G.port, req, req_len, out, len, timeout_ms);
+}
+
+/* A push announcing a 60 MB body of which only its first bytes are sent: a server that
+ * read it would wait for the rest (and hold 60 MB, and its parse, per request). */
+static const char BIG_PUSH_REQ[] = "POST /sync/v1/push HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                                   "application/json\r\nContent-Length: 60000000\r\n\r\n"
+                                   "{\"ops\":[0,0,0,";
 
 /* The header block of a raw response (after the status line). */
 static const char *raw_headers(const char *resp)
@@ -1459,6 +1472,23 @@ static void test_headers_on_civetweb_errors(void **state)
 
 /* ---------------------------------------------------------------- probes */
 
+/*
+ * The sync endpoints belong to central: a field server answers 404 before it
+ * reads a body, so no one on the venue's network can make it take in 64 MiB
+ * bodies (and their parse) without signing in.
+ */
+static void test_sync_push_body_not_read_on_field_server(void **state)
+{
+    (void)state;
+    char out[4096];
+    int st = raw_request(BIG_PUSH_REQ, sizeof(BIG_PUSH_REQ) - 1, out, sizeof(out), 5000);
+    if (st != 404 || !strstr(out, "not a central record store")) {
+        fail_msg("a field server given a 60 MB push body it was not sent: status %d (0: it "
+                 "waited for the body) %.200s",
+                 st, out);
+    }
+}
+
 static void test_raw_path_probes(void **state)
 {
     (void)state;
@@ -2047,10 +2077,32 @@ static void test_sync_push_other_team_participant(void **state)
     int kept = r.body && strstr(r.body, "honest note") != NULL;
     cbt_resp_free(&r);
     cbt_client_free(&c);
+    /* An unsigned push, and one naming an unknown site, are refused before central reads
+     * their bodies (push_gate). */
+    int cport = (int)strtol(strrchr(central.url, ':') + 1, NULL, 10);
+    char raw[4096];
+    int unsigned_st =
+        raw_request_to(cport, BIG_PUSH_REQ, sizeof(BIG_PUSH_REQ) - 1, raw, sizeof(raw), 5000);
+    char unknown[1024];
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    snprintf(unknown, sizeof(unknown),
+             "POST /sync/v1/push HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             "X-CB-Site: 01900000-0000-7000-8000-0000000000ff\r\nX-CB-Timestamp: %lld\r\n"
+             "X-CB-Nonce: 0123456789abcdef0123\r\nX-CB-Signature: x\r\n"
+             "Content-Length: 60000000\r\n\r\n{\"ops\":[",
+             (long long)wall.tv_sec * 1000 + wall.tv_nsec / 1000000);
+    char raw2[4096];
+    int unknown_st = raw_request_to(cport, unknown, strlen(unknown), raw2, sizeof(raw2), 5000);
     kill(central.pid, SIGTERM);
     waitpid(central.pid, NULL, 0);
     cbt_rmtree(data);
     remove(central.log);
+    if (unsigned_st != 401 || unknown_st != 401 || !strstr(raw2, "unknown site")) {
+        fail_msg("central given 60 MB push bodies it was not sent, unsigned: %d, from an unknown "
+                 "site: %d (0: it waited for the body) %.200s",
+                 unsigned_st, unknown_st, raw2);
+    }
     if (!acked) {
         fail_msg("F1: the push was not acknowledged in full: %s", pushed);
     }
@@ -2086,6 +2138,7 @@ int main(void)
         cmocka_unit_test(test_headers_assets_and_304),
         cmocka_unit_test(test_headers_on_civetweb_errors),
         cmocka_unit_test(test_raw_path_probes),
+        cmocka_unit_test(test_sync_push_body_not_read_on_field_server),
         cmocka_unit_test(test_methods_on_assets),
         cmocka_unit_test(test_body_length_tricks),
         cmocka_unit_test(test_slow_clients),
