@@ -67,8 +67,14 @@ int cb_api_login(struct cb_req *r)
     snprintf(akey, sizeof(akey), "addr:%s", r->addr);
     int64_t now = cb_mono_ms();
     int wait = 0;
-    if (cb_throttle_check(r->app->throttle, ukey, now, &wait) == CB_ETHROTTLED ||
-        cb_throttle_check(r->app->throttle_addr, akey, now, &wait) == CB_ETHROTTLED) {
+    /* Each attempt is admitted (counted in flight) before the password is checked,
+     * and ended with its outcome after: concurrent guesses count as they start. */
+    int user_in = cb_throttle_begin(r->app->throttle, ukey, now, &wait) == CB_OK;
+    int addr_in = user_in && cb_throttle_begin(r->app->throttle_addr, akey, now, &wait) == CB_OK;
+    if (!addr_in) {
+        if (user_in) {
+            cb_throttle_end(r->app->throttle, ukey, now, CB_THROTTLE_KEEP);
+        }
         char hdr[48];
         snprintf(hdr, sizeof(hdr), "Retry-After: %d\r\n", wait);
         login_audit(r, NULL, "throttled", NULL);
@@ -80,16 +86,18 @@ int cb_api_login(struct cb_req *r)
     int found = cb_user_find(r->db, username, &u, hash, sizeof(hash)) == CB_OK;
     int ok = 0;
     rc = cb_password_verify(password, found ? hash : dummy_hash, &ok);
+    int64_t end = cb_mono_ms();
     if (rc || !found || !ok || u.disabled) {
-        cb_throttle_fail(r->app->throttle, ukey, now);
-        cb_throttle_fail(r->app->throttle_addr, akey, now);
+        cb_throttle_end(r->app->throttle, ukey, end, CB_THROTTLE_FAILED);
+        cb_throttle_end(r->app->throttle_addr, akey, end, CB_THROTTLE_FAILED);
         login_audit(r, found ? u.id : NULL, "failed",
                     found ? (u.disabled ? "account disabled" : "wrong password")
                           : "unknown username");
         return cb_reply_problem(r, 401, "unauthenticated", "wrong username or password", NULL,
                                 NULL);
     }
-    cb_throttle_clear(r->app->throttle, ukey);
+    cb_throttle_end(r->app->throttle, ukey, end, CB_THROTTLE_CLEAR);
+    cb_throttle_end(r->app->throttle_addr, akey, end, CB_THROTTLE_KEEP);
     /* Rotation: a session cookie the browser already had is ended. */
     char old[CB_TOKEN_STRLEN];
     if (cb_req_session_cookie(r, old, sizeof(old))) {

@@ -2,6 +2,7 @@
 #include "coachbox/throttle.h"
 #include "coachbox/err.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 struct slot {
     char key[160];
+    int pending; /* attempts admitted by cb_throttle_begin, not yet ended */
     int failures;
     int64_t last_fail_ms;
     int64_t locked_until_ms;
@@ -58,7 +60,8 @@ static struct slot *find(struct cb_throttle *t, const char *key_in, int create)
         if (s->key[0] && strcmp(s->key, key) == 0) {
             return s;
         }
-        if (create && (!oldest || s->last_fail_ms < oldest->last_fail_ms)) {
+        /* a slot with attempts in flight is never recycled: their end finds it */
+        if (create && s->pending == 0 && (!oldest || s->last_fail_ms < oldest->last_fail_ms)) {
             oldest = s;
         }
     }
@@ -83,10 +86,9 @@ int cb_throttle_check(struct cb_throttle *t, const char *key, int64_t now_ms, in
     return rc;
 }
 
-void cb_throttle_fail(struct cb_throttle *t, const char *key, int64_t now_ms)
+/* Count a failure on s (caller holds t->lock). */
+static void fail_locked(struct cb_throttle *t, struct slot *s, int64_t now_ms)
 {
-    pthread_mutex_lock(&t->lock);
-    struct slot *s = find(t, key, 1);
     if (now_ms - s->last_fail_ms > WINDOW_MS && s->locked_until_ms <= now_ms) {
         s->failures = 0;
     }
@@ -102,6 +104,67 @@ void cb_throttle_fail(struct cb_throttle *t, const char *key, int64_t now_ms)
         }
         s->locked_until_ms = now_ms + lock;
     }
+}
+
+void cb_throttle_fail(struct cb_throttle *t, const char *key, int64_t now_ms)
+{
+    pthread_mutex_lock(&t->lock);
+    struct slot *s = find(t, key, 1);
+    if (s) {
+        fail_locked(t, s, now_ms);
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
+int cb_throttle_begin(struct cb_throttle *t, const char *key, int64_t now_ms, int *retry_after_s)
+{
+    int rc = CB_OK;
+    pthread_mutex_lock(&t->lock);
+    struct slot *s = find(t, key, 1);
+    if (!s) {
+        *retry_after_s = 1; /* every slot has attempts in flight */
+        rc = CB_ETHROTTLED;
+    } else if (s->locked_until_ms > now_ms) {
+        int64_t wait = (s->locked_until_ms - now_ms + 999) / 1000;
+        *retry_after_s = wait < 1 ? 1 : (int)wait;
+        rc = CB_ETHROTTLED;
+    } else {
+        /* Failures that still count (as fail_locked decides) and attempts in flight,
+         * each of which may be one more: no more may start than would reach the
+         * threshold, so concurrent guesses cannot outrun the lock; past it (a lock
+         * that ran out) one at a time, as each failure locks the key again. */
+        int counted = now_ms - s->last_fail_ms > WINDOW_MS ? 0 : s->failures;
+        int allowed = counted >= t->threshold ? 1 : t->threshold - counted;
+        if (s->pending >= allowed) {
+            *retry_after_s = 1; /* the attempts in flight decide first */
+            rc = CB_ETHROTTLED;
+        } else {
+            s->pending++;
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
+void cb_throttle_end(struct cb_throttle *t, const char *key, int64_t now_ms,
+                     enum cb_throttle_outcome outcome)
+{
+    pthread_mutex_lock(&t->lock);
+    struct slot *s = find(t, key, 0);
+    assert(s && s->pending > 0);
+    if (s) {
+        s->pending -= s->pending > 0;
+        if (outcome == CB_THROTTLE_FAILED) {
+            fail_locked(t, s, now_ms);
+        } else if (outcome == CB_THROTTLE_CLEAR) {
+            int pending = s->pending;
+            memset(s, 0, sizeof(*s));
+            if (pending) { /* others still in flight: keep the slot for their end */
+                snprintf(s->key, sizeof(s->key), "%s", key);
+                s->pending = pending;
+            }
+        }
+    }
     pthread_mutex_unlock(&t->lock);
 }
 
@@ -110,7 +173,12 @@ void cb_throttle_clear(struct cb_throttle *t, const char *key)
     pthread_mutex_lock(&t->lock);
     struct slot *s = find(t, key, 0);
     if (s) {
+        int pending = s->pending;
         memset(s, 0, sizeof(*s));
+        if (pending) {
+            snprintf(s->key, sizeof(s->key), "%s", key);
+            s->pending = pending;
+        }
     }
     pthread_mutex_unlock(&t->lock);
 }

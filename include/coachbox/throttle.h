@@ -26,4 +26,20 @@ void cb_throttle_fail(struct cb_throttle *t, const char *key, int64_t now_ms);
 /* Forget key (after a successful login). */
 void cb_throttle_clear(struct cb_throttle *t, const char *key);
 
+/*
+ * Admit one attempt for key, counted in flight until cb_throttle_end: CB_OK,
+ * or CB_ETHROTTLED with *retry_after_s (>= 1) while the key is locked, or
+ * while its counted failures plus the attempts in flight already reach the
+ * threshold (so concurrent attempts cannot pass a check that only their
+ * failures would close).  After CB_OK the caller ends the attempt exactly once.
+ */
+int cb_throttle_begin(struct cb_throttle *t, const char *key, int64_t now_ms, int *retry_after_s);
+enum cb_throttle_outcome {
+    CB_THROTTLE_FAILED, /* a failure (as cb_throttle_fail) */
+    CB_THROTTLE_CLEAR,  /* a success that forgets the key's failures (as cb_throttle_clear) */
+    CB_THROTTLE_KEEP    /* a success that leaves them (e.g. the address of one user) */
+};
+void cb_throttle_end(struct cb_throttle *t, const char *key, int64_t now_ms,
+                     enum cb_throttle_outcome outcome);
+
 #endif

@@ -294,6 +294,50 @@ static void test_concurrent_use(void **state)
     cb_throttle_free(NULL); /* safe */
 }
 
+/* Attempts in flight count as they start: no more may begin than their
+ * failures would need to lock the key, so concurrent guesses cannot all pass
+ * a check made before any of them failed (review finding: 30 concurrent
+ * wrong sign-ins were all checked). */
+static void test_begin_counts_attempts_in_flight(void **state)
+{
+    (void)state;
+    struct cb_throttle *t = make(3, 10000, 80000);
+    const char *k = "user:alice";
+    int r = 0;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(cb_throttle_begin(t, k, T0, &r), CB_OK);
+    }
+    assert_int_equal(cb_throttle_begin(t, k, T0, &r), CB_ETHROTTLED); /* a fourth in flight */
+    assert_int_equal(r, 1);
+    assert_int_equal(retry(t, k, T0), 0); /* not locked yet: none has failed */
+    cb_throttle_end(t, k, T0 + 10, CB_THROTTLE_FAILED);
+    assert_int_equal(cb_throttle_begin(t, k, T0 + 10, &r), CB_ETHROTTLED); /* 1 failed + 2 */
+    cb_throttle_end(t, k, T0 + 20, CB_THROTTLE_FAILED);
+    cb_throttle_end(t, k, T0 + 30, CB_THROTTLE_FAILED);
+    assert_int_equal(retry(t, k, T0 + 30), 10); /* three failures: locked */
+    assert_int_equal(cb_throttle_begin(t, k, T0 + 30, &r), CB_ETHROTTLED);
+    assert_int_equal(r, 10);
+    /* After the lock, attempts begin again; a success clears the failures, and an
+     * attempt still in flight keeps the key's slot for its own end. */
+    int64_t later = T0 + 30 + 10000;
+    assert_int_equal(cb_throttle_begin(t, k, later, &r), CB_OK);
+    assert_int_equal(cb_throttle_begin(t, k, later, &r), CB_ETHROTTLED); /* one at a time */
+    cb_throttle_end(t, k, later + 1, CB_THROTTLE_CLEAR);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(cb_throttle_begin(t, k, later + 2, &r), CB_OK);
+    }
+    cb_throttle_end(t, k, later + 3, CB_THROTTLE_CLEAR);
+    cb_throttle_end(t, k, later + 3, CB_THROTTLE_FAILED);
+    cb_throttle_end(t, k, later + 3, CB_THROTTLE_KEEP);
+    assert_int_equal(retry(t, k, later + 3), 0); /* one failure since the clear */
+    assert_int_equal(cb_throttle_begin(t, k, later + 3, &r), CB_OK);
+    assert_int_equal(cb_throttle_begin(t, k, later + 3, &r), CB_OK);
+    assert_int_equal(cb_throttle_begin(t, k, later + 3, &r), CB_ETHROTTLED); /* 1 + 2 */
+    cb_throttle_end(t, k, later + 4, CB_THROTTLE_KEEP);
+    cb_throttle_end(t, k, later + 4, CB_THROTTLE_KEEP);
+    cb_throttle_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_long_keys),
         cmocka_unit_test(test_BUG_keys_longer_than_slot_never_lock),
         cmocka_unit_test(test_concurrent_use),
+        cmocka_unit_test(test_begin_counts_attempts_in_flight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
