@@ -496,8 +496,29 @@ static int check_programme_too(struct cb_conn *c, const struct cb_actor *a, cons
     return rc;
 }
 
-int cb_kind_visible(struct cb_conn *c, const struct cb_actor *a, const struct cb_kind *k,
-                    const char *id, json_t **rec)
+/*
+ * Record a denied attempt of the actor on record id of k (verb: "read",
+ * "update", "delete", "create"; id NULL for a create), about participant pid
+ * (or NULL), on c: in c's transaction when one is open (a read's), else on its
+ * own.  A write's denial is recorded after its transaction rolled back, so
+ * that it survives it (participant.c does the same).
+ */
+static void audit_denied(struct cb_conn *c, const struct cb_actor *a, const struct cb_kind *k,
+                         const char *id, const char *verb, const char *pid)
+{
+    struct cb_audit_event e = {a->user->id, k->audit, k->table->name, id,
+                               a->address,  "denied", verb,           pid};
+    cb_audit(c, &e);
+}
+
+/*
+ * cb_kind_visible without its audit: *denied is set when the record is there
+ * but not the actor's to see, and denied_pid then holds its participant id
+ * ("" when it has none), for the caller to record the denial.
+ */
+static int kind_visible(struct cb_conn *c, const struct cb_actor *a, const struct cb_kind *k,
+                        const char *id, json_t **rec, int *denied, char *denied_pid,
+                        size_t denied_len)
 {
     json_t *r = NULL, *participant = NULL;
     char team[80];
@@ -516,11 +537,10 @@ int cb_kind_visible(struct cb_conn *c, const struct cb_actor *a, const struct cb
             rc = CB_ENOTFOUND;
         }
     }
-    if (rc == CB_ENOTFOUND && r) {
-        struct cb_audit_event e = {
-            a->user->id, k->audit, k->table->name, id,
-            a->address,  "denied", "read",         cb_json_str(r, "participant_id")};
-        cb_audit(c, &e);
+    *denied = rc == CB_ENOTFOUND && r;
+    denied_pid[0] = '\0';
+    if (*denied && cb_json_str(r, "participant_id")) {
+        snprintf(denied_pid, denied_len, "%s", cb_json_str(r, "participant_id"));
     }
     if (rc == CB_OK && rec) {
         *rec = r;
@@ -528,6 +548,39 @@ int cb_kind_visible(struct cb_conn *c, const struct cb_actor *a, const struct cb
         json_decref(r);
     }
     return rc;
+}
+
+int cb_kind_visible(struct cb_conn *c, const struct cb_actor *a, const struct cb_kind *k,
+                    const char *id, json_t **rec)
+{
+    int denied = 0;
+    char pid[64];
+    int rc = kind_visible(c, a, k, id, rec, &denied, pid, sizeof(pid));
+    if (denied) {
+        audit_denied(c, a, k, id, "read", pid[0] ? pid : NULL);
+    }
+    return rc;
+}
+
+/*
+ * After a create refused for its participant_id (fe names it): when that
+ * person is there but in another team, the attempt is recorded as denied.
+ * On c, after the create's rollback.
+ */
+static void audit_create_denied(struct cb_conn *c, const struct cb_actor *a,
+                                const struct cb_kind *k, const json_t *in, int rc,
+                                const struct cb_field_error *fe)
+{
+    const char *pid = cb_json_str(in, "participant_id");
+    json_t *p = NULL;
+    if (rc != CB_EINVAL || !fe || strcmp(fe->field, "participant_id") != 0 || !pid ||
+        !cb_uuid_valid(pid) || cb_record_get(c, &cb_table_participants, pid, &p) != CB_OK) {
+        return;
+    }
+    if (!cb_user_sees_team(a->user, cb_json_str(p, "team"))) {
+        audit_denied(c, a, k, NULL, "create", pid);
+    }
+    json_decref(p);
 }
 
 static int audit_write(struct cb_conn *c, const struct cb_actor *a, const struct cb_kind *k,
@@ -627,7 +680,11 @@ int cb_kind_create(struct cb_conn *c, const struct cb_actor *a, const struct cb_
     }
     json_decref(vals);
     json_decref(participant);
-    return finish(c, rc, out);
+    rc = finish(c, rc, out);
+    if (rc) {
+        audit_create_denied(c, a, k, in, rc, fe);
+    }
+    return rc;
 }
 
 int cb_kind_get(struct cb_conn *c, const struct cb_actor *a, const struct cb_kind *k,
@@ -655,7 +712,9 @@ int cb_kind_patch(struct cb_conn *c, const struct cb_actor *a, const struct cb_k
     if (rc) {
         return rc;
     }
-    rc = cb_kind_visible(c, a, k, id, &current);
+    int denied = 0;
+    char denied_pid[64];
+    rc = kind_visible(c, a, k, id, &current, &denied, denied_pid, sizeof(denied_pid));
     if (rc == CB_OK) {
         rc = cb_record_validate(c, k->table, in, &o, &vals, fe);
     }
@@ -692,7 +751,11 @@ int cb_kind_patch(struct cb_conn *c, const struct cb_actor *a, const struct cb_k
     json_decref(current);
     json_decref(participant);
     json_decref(merged_rec);
-    return finish(c, rc, out);
+    rc = finish(c, rc, out);
+    if (denied) {
+        audit_denied(c, a, k, id, "update", denied_pid[0] ? denied_pid : NULL);
+    }
+    return rc;
 }
 
 int cb_kind_delete(struct cb_conn *c, const struct cb_actor *a, const struct cb_kind *k,
@@ -706,7 +769,9 @@ int cb_kind_delete(struct cb_conn *c, const struct cb_actor *a, const struct cb_
         return rc;
     }
     json_t *current = NULL;
-    rc = cb_kind_visible(c, a, k, id, &current);
+    int denied = 0;
+    char denied_pid[64];
+    rc = kind_visible(c, a, k, id, &current, &denied, denied_pid, sizeof(denied_pid));
     if (rc == CB_OK) {
         char now[CB_TIME_STRLEN];
         cb_time_format(cb_now_ms(), now);
@@ -716,7 +781,11 @@ int cb_kind_delete(struct cb_conn *c, const struct cb_actor *a, const struct cb_
         rc = audit_write(c, a, k, "delete", id, cb_json_str(current, "participant_id"));
     }
     json_decref(current);
-    return finish(c, rc, NULL);
+    rc = finish(c, rc, NULL);
+    if (denied) {
+        audit_denied(c, a, k, id, "delete", denied_pid[0] ? denied_pid : NULL);
+    }
+    return rc;
 }
 
 int cb_kind_list(struct cb_conn *c, const struct cb_actor *a, const struct cb_kind *k,

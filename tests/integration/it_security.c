@@ -950,6 +950,75 @@ static void test_matrix_other_team_records(void **state)
     cbt_resp_free(&r);
 }
 
+/* Denied attempts on audit_events with this detail about participant pid (and, unless
+ * NULL, record id), by user uid. */
+static int denied_events(const char *uid, const char *detail, const char *pid, const char *id)
+{
+    char db[600];
+    snprintf(db, sizeof(db), "%s/coachbox.db", G.srv.data);
+    sqlite3 *s;
+    sqlite3_stmt *st;
+    int n = -1;
+    if (sqlite3_open_v2(db, &s, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        return -1;
+    }
+    sqlite3_busy_timeout(s, 5000);
+    if (sqlite3_prepare_v2(s,
+                           "SELECT count(*) FROM audit_events WHERE actor = ?1 AND "
+                           "outcome = 'denied' AND detail = ?2 AND participant_id = ?3 AND "
+                           "(?4 IS NULL OR entity_id = ?4)",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, detail, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, pid, -1, SQLITE_STATIC);
+        if (id) {
+            sqlite3_bind_text(st, 4, id, -1, SQLITE_STATIC);
+        }
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            n = sqlite3_column_int(st, 0);
+        }
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(s);
+    return n;
+}
+
+/*
+ * An attempt to change, delete or add to another team's records is answered
+ * like a reference to nothing and recorded as denied (SECURITY.md), surviving
+ * the rollback of the refused write.
+ */
+static void test_denied_writes_audited(void **state)
+{
+    (void)state;
+    struct cbt_resp r;
+    char path[128], body[512], now[40];
+    const char *enc = G.other.encounter, *pid = G.other.participant, *uid = G.uid[ALICE];
+    int before[3] = {denied_events(uid, "update", pid, enc), denied_events(uid, "delete", pid, enc),
+                     denied_events(uid, "create", pid, NULL)};
+    snprintf(path, sizeof(path), "/api/encounters/%s", enc);
+    rq(&G.c[ALICE], "PATCH", path, "{\"notes\":\"x\"}", &r);
+    expect_status(&r, 404, "alice patching bob's encounter");
+    cbt_resp_free(&r);
+    rq(&G.c[ALICE], "DELETE", path, NULL, &r);
+    expect_status(&r, 404, "alice deleting bob's encounter");
+    cbt_resp_free(&r);
+    now_iso(-60, now);
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"type\":\"drop_in\",\"occurred_at\":\"%s\"}", pid, now);
+    rq(&G.c[ALICE], "POST", "/api/encounters", body, &r);
+    expect_status(&r, 400, "alice adding an encounter to bob's participant");
+    cbt_resp_free(&r);
+    static const char *const what[3] = {"update", "delete", "create"};
+    for (int i = 0; i < 3; i++) {
+        int after = denied_events(uid, what[i], pid, i < 2 ? enc : NULL);
+        if (after != before[i] + 1) {
+            fail_msg("a denied %s of another team's record left %d audit events (want %d)", what[i],
+                     after, before[i] + 1);
+        }
+    }
+}
+
 /*
  * Creating a record that refers to another team's participant, programme,
  * session or goal is answered like a reference to nothing.
@@ -2126,6 +2195,7 @@ int main(void)
         cmocka_unit_test(test_matrix_csrf),
         cmocka_unit_test(test_matrix_roles),
         cmocka_unit_test(test_matrix_other_team_records),
+        cmocka_unit_test(test_denied_writes_audited),
         cmocka_unit_test(test_create_referring_to_other_team),
         cmocka_unit_test(test_search_other_team),
         cmocka_unit_test(test_search_cursor_other_team),
