@@ -192,8 +192,65 @@ static void idem_store(struct cb_req *r, int status, const char *body)
 }
 
 /*
+ * The (user, Idempotency-Key) pairs of writes in progress in this process: a
+ * second request with the key while the first is running (its answer not yet
+ * stored) is answered 409 rather than run again.  A request claims its pair
+ * before it looks for a stored answer and holds it until that answer is
+ * stored (on_request gives it back after the reply), so a duplicate either
+ * finds the claim or, after it, the stored answer.  One server process owns a
+ * data directory, so a process-wide table is enough.
+ */
+#define IDEM_FLIGHT_MAX 256 /* more than the workers that can hold one */
+static pthread_mutex_t idem_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    int used;
+    char user[sizeof(((struct cb_user *)0)->id)];
+    char key[101];
+} idem_flight[IDEM_FLIGHT_MAX];
+
+/* Claim (r's user, key) for r: 0, or -1 when another request holds it, -2
+ * when the table is full (then r runs unclaimed, as before this table). */
+static int idem_claim(struct cb_req *r, const char *key)
+{
+    int rc = -2, free_slot = -1;
+    pthread_mutex_lock(&idem_lock);
+    for (int i = 0; i < IDEM_FLIGHT_MAX; i++) {
+        if (!idem_flight[i].used) {
+            free_slot = free_slot < 0 ? i : free_slot;
+        } else if (strcmp(idem_flight[i].user, r->user.id) == 0 &&
+                   strcmp(idem_flight[i].key, key) == 0) {
+            free_slot = -1;
+            rc = -1;
+            break;
+        }
+    }
+    if (free_slot >= 0) {
+        idem_flight[free_slot].used = 1;
+        snprintf(idem_flight[free_slot].user, sizeof(idem_flight[free_slot].user), "%s",
+                 r->user.id);
+        snprintf(idem_flight[free_slot].key, sizeof(idem_flight[free_slot].key), "%s", key);
+        r->idem_slot = free_slot + 1;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&idem_lock);
+    return rc;
+}
+
+/* Give back r's claim, if it holds one. */
+static void idem_release(struct cb_req *r)
+{
+    if (r->idem_slot > 0) {
+        pthread_mutex_lock(&idem_lock);
+        idem_flight[r->idem_slot - 1].used = 0;
+        pthread_mutex_unlock(&idem_lock);
+        r->idem_slot = 0;
+    }
+}
+
+/*
  * A write carrying an Idempotency-Key already answered: replay the stored
- * answer (returns 1).  A key reused for another request is a 422.
+ * answer (returns 1).  A key reused for another request is a 422; one whose
+ * first request is still running, a 409 (idem_claim).
  */
 static int idem_replay(struct cb_req *r)
 {
@@ -211,6 +268,13 @@ static int idem_replay(struct cb_req *r)
     if (!ok) {
         cb_reply_problem(r, 400, "invalid", "Idempotency-Key must be 8-100 of [A-Za-z0-9_-]",
                          "Idempotency-Key", NULL);
+        return 1;
+    }
+    if (idem_claim(r, key) == -1) {
+        cb_reply_problem(r, 409, "idempotency_key_in_progress",
+                         "a request with this Idempotency-Key is still being handled; retry "
+                         "for its answer",
+                         "Idempotency-Key", "Retry-After: 1\r\n");
         return 1;
     }
     sqlite3_stmt *st;
@@ -731,6 +795,7 @@ static int on_request(struct mg_connection *mc)
     cb_jarena_free(r.arena); /* after the body, the last reference into it */
     cb_buf_free(&r.bodybuf);
     large_body_give(&r);
+    idem_release(&r); /* after the reply, and so after its answer was stored */
     cb_store_request_end(h->app->store, r.db);
     trim_heap();
     return r.status;

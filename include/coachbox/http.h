@@ -90,6 +90,7 @@ struct cb_req {
     int body_unread;    /* the request body was not consumed: close after reply */
     int large_slot;     /* holds one of the CB_LARGE_BODIES slots (CB_ROUTE_LARGE) */
     char idem_key[101]; /* Idempotency-Key of a first-time write, or "" */
+    int idem_slot;      /* 1 + its claim on the keys in progress (http.c), or 0 */
 };
 
 typedef int (*cb_handler)(struct cb_req *r);

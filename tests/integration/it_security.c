@@ -39,6 +39,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -1176,6 +1177,85 @@ static long login(struct cbt_client *c, const char *user, const char *const *hea
     return st;
 }
 
+/* One of the concurrent writes of test_idempotency_key_concurrent. */
+struct idem_racer {
+    struct cbt_client c;
+    const char *body;
+    long status;
+    int replayed;
+};
+
+static void *idem_race(void *arg)
+{
+    struct idem_racer *x = arg;
+    struct cbt_resp r;
+    static const char *const hdr[] = {"Idempotency-Key: race-key-0123456789", NULL};
+    x->status = 0;
+    if (cbt_request_ex(&x->c, "POST", "/api/encounters", x->body, strlen(x->body), NULL, hdr, &r) ==
+        0) {
+        char v[16];
+        x->status = r.status;
+        x->replayed = cbt_header(&r, "Idempotent-Replay", v, sizeof(v));
+        cbt_resp_free(&r);
+    }
+    return NULL;
+}
+
+/*
+ * Writes sent at once with one Idempotency-Key (a tablet's retry racing the
+ * request it retries) make one record: the first runs, the others are told
+ * it is in progress (409) or, once it answered, get its answer replayed.
+ */
+static void test_idempotency_key_concurrent(void **state)
+{
+    (void)state;
+    enum { N = 8 };
+    struct idem_racer x[N];
+    pthread_t th[N];
+    char body[512], now[40];
+    now_iso(-30, now);
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"type\":\"phone\",\"occurred_at\":\"%s\","
+             "\"notes\":\"idempotency race\"}",
+             G.own.participant, now);
+    for (int i = 0; i < N; i++) {
+        memset(&x[i], 0, sizeof(x[i]));
+        cbt_client_init(&x[i].c, G.srv.url);
+        assert_int_equal(login(&x[i].c, "alice", NULL, NULL), 200);
+        x[i].body = body;
+    }
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(pthread_create(&th[i], NULL, idem_race, &x[i]), 0);
+    }
+    int created = 0, in_progress = 0, replayed = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        created += x[i].status == 201 && !x[i].replayed;
+        replayed += x[i].status == 201 && x[i].replayed;
+        in_progress += x[i].status == 409;
+        cbt_client_free(&x[i].c);
+    }
+    char db[600];
+    snprintf(db, sizeof(db), "%s/coachbox.db", G.srv.data);
+    sqlite3 *s;
+    sqlite3_stmt *st;
+    int rows = -1;
+    assert_int_equal(sqlite3_open_v2(db, &s, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(s, 5000);
+    if (sqlite3_prepare_v2(s, "SELECT count(*) FROM encounters WHERE notes = 'idempotency race'",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        rows = sqlite3_column_int(st, 0);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(s);
+    if (rows != 1 || created != 1 || created + replayed + in_progress != N) {
+        fail_msg("%d writes with one Idempotency-Key at once: %d encounters stored, %d created, "
+                 "%d replayed, %d told in progress",
+                 N, rows, created, replayed, in_progress);
+    }
+}
+
 static long me_with(const char *token)
 {
     struct cbt_client c;
@@ -2196,6 +2276,7 @@ int main(void)
         cmocka_unit_test(test_matrix_roles),
         cmocka_unit_test(test_matrix_other_team_records),
         cmocka_unit_test(test_denied_writes_audited),
+        cmocka_unit_test(test_idempotency_key_concurrent),
         cmocka_unit_test(test_create_referring_to_other_team),
         cmocka_unit_test(test_search_other_team),
         cmocka_unit_test(test_search_cursor_other_team),
