@@ -133,6 +133,43 @@ test('a write whose answer is lost is replayed with its idempotency key and stor
   await context.close();
 });
 
+test('a write told its earlier attempt is still in progress is retried, not failed, and stored once', async () => {
+  const api = await apiAs('coach.bury');
+  const p = (await api.get('/api/participants?limit=6')).items[4];
+  const { page, context } = await newPage(browser);
+  await signIn(page);
+  await go(page, `#/people/${p.id}/contact`, 'Record a contact');
+  const note = `In progress ${uniqueName('')}`;
+  // The first answer says an earlier attempt with this key is still being handled
+  // (409 idempotency_key_in_progress, as the server answers a racing retry).
+  let told = 0;
+  const keys = [];
+  await context.route(`${BASE}/api/encounters`, async (route) => {
+    keys.push(route.request().headers()['idempotency-key']);
+    if (told === 0) {
+      told += 1;
+      await route.fulfill({
+        status: 409,
+        contentType: 'application/json',
+        headers: { 'Retry-After': '1' },
+        body: JSON.stringify({ error: { code: 'idempotency_key_in_progress', message: 'a request with this Idempotency-Key is still being handled; retry for its answer', field: 'Idempotency-Key' } }),
+      });
+    } else {
+      await route.continue();
+    }
+  });
+  await page.getByLabel('Phone call').check();
+  await page.locator('#notes').fill(note);
+  await page.getByRole('button', { name: 'Save contact' }).click();
+  // Kept and sent again (not dropped as refused): wait for the retry, then for the queue.
+  for (let i = 0; i < 450 && keys.length < 2; i++) await page.waitForTimeout(100);
+  assert.ok(keys.length >= 2, 'sent again');
+  await page.waitForFunction(() => document.querySelector('#outbox-count').textContent === '0', null, { timeout: 45000 });
+  assert.ok(keys.every((k) => k && k === keys[0]), 'with the same Idempotency-Key');
+  assert.equal(sql(`SELECT count(*) FROM encounters WHERE notes='${note}'`), '1');
+  await context.close();
+});
+
 test('a queued write the server refuses is kept for attention, not lost, and does not block the rest', async () => {
   const coach = await apiAs('coach.bury');
   const manager = await apiAs('manager');

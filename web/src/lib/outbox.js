@@ -123,7 +123,10 @@ function settle(seq, outcome) {
 /** Worth trying again later (as opposed to the server refusing the write). */
 function transient(err) {
   const s = err && typeof err.status === 'number' ? err.status : 0;
-  return s === 0 || s === 401 || s === 408 || s === 429 || s >= 500;
+  // 409 idempotency_key_in_progress: an earlier attempt of this very write is still
+  // being handled (it timed out here, not there); retrying gets its answer.
+  const inProgress = s === 409 && err.code === 'idempotency_key_in_progress';
+  return s === 0 || s === 401 || s === 408 || s === 429 || s >= 500 || inProgress;
 }
 
 function describe(err) {
