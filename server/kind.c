@@ -181,8 +181,11 @@ static int attendance_resolve(const struct cb_kind_ctx *k, json_t *vals, struct 
 }
 
 /*
- * Check-ins: "seen" and "left" are final.  Runs inside cb_kind_patch's
- * transaction on the record read there, so the refusal cannot race.
+ * Check-ins: "seen" and "left" are final; someone another coach has called
+ * (status with_coach, their coach) cannot be taken over by a patch that calls
+ * them again or names another coach, as POST .../call refuses it
+ * (caseload.c).  Runs inside cb_kind_patch's transaction on the record read
+ * there, so the refusal cannot race.
  */
 static int checkin_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_field_error *fe)
 {
@@ -191,6 +194,13 @@ static int checkin_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_
     if (cur && next && strcmp(cur, next) != 0 &&
         (strcmp(cur, "seen") == 0 || strcmp(cur, "left") == 0)) {
         cb_field_fail(fe, "status", "is '%s' and cannot change", cur);
+        return CB_ECONFLICT;
+    }
+    const char *holder = k->current ? cb_json_str(k->current, "coach") : NULL;
+    const char *coach = cb_json_str(vals, "coach");
+    if (cur && strcmp(cur, "with_coach") == 0 && holder && strcmp(holder, k->a->user->id) != 0 &&
+        ((next && strcmp(next, "with_coach") == 0) || (coach && strcmp(coach, holder) != 0))) {
+        cb_field_fail(fe, "status", "is 'with_coach': another coach has called them");
         return CB_ECONFLICT;
     }
     return CB_OK;

@@ -105,11 +105,11 @@ static void expect_status(const struct cbt_resp *r, long want, const char *what)
 }
 
 /* An error reply with this status naming field (NULL: field not checked). */
-static void expect_error(struct cbt_client *c, const char *method, const char *path, long status,
-                         const char *field)
+static void expect_error_body(struct cbt_client *c, const char *method, const char *path,
+                              const char *body, long status, const char *field)
 {
     struct cbt_resp r;
-    rq(c, method, path, NULL, &r);
+    rq(c, method, path, body, &r);
     expect_status(&r, status, path);
     if (!cbt_jstr(&r, "error.code") || !cbt_jstr(&r, "error.message")) {
         fail_msg("%s: not an error body: %.300s", path, r.body);
@@ -122,6 +122,12 @@ static void expect_error(struct cbt_client *c, const char *method, const char *p
         }
     }
     cbt_resp_free(&r);
+}
+
+static void expect_error(struct cbt_client *c, const char *method, const char *path, long status,
+                         const char *field)
+{
+    expect_error_body(c, method, path, NULL, status, field);
 }
 
 /* GET path as c, expecting 200; returns the body (new reference). */
@@ -779,9 +785,19 @@ static void test_call(void **state)
     assert_true(json_is_null(json_object_get(able, "waiting_minutes")));
     json_decref(j);
 
-    /* another coach cannot take them; seen and left cannot be called */
+    /* another coach cannot take them, by a call or by a patch (calling them again, or
+     * naming another coach); seen and left cannot be called */
     snprintf(path, sizeof(path), "/api/checkins/%s/call", G.q_able);
     expect_error(&G.c[CAROL], "POST", path, 409, "status");
+    char patch[300];
+    snprintf(path, sizeof(path), "/api/checkins/%s", G.q_able);
+    snprintf(patch, sizeof(patch), "{\"status\":\"with_coach\",\"coach\":\"%s\"}", G.uid[CAROL]);
+    expect_error_body(&G.c[CAROL], "PATCH", path, patch, 409, "status");
+    snprintf(patch, sizeof(patch), "{\"coach\":\"%s\"}", G.uid[CAROL]);
+    expect_error_body(&G.c[CAROL], "PATCH", path, patch, 409, "status");
+    j = get_ok(&G.c[CAROL], path);
+    assert_string_equal(json_string_value(json_object_get(j, "coach")), G.uid[ALICE]);
+    json_decref(j);
     snprintf(path, sizeof(path), "/api/checkins/%s/call", G.q_drew);
     expect_error(&G.c[ALICE], "POST", path, 409, "status");
     snprintf(path, sizeof(path), "/api/checkins/%s/call", G.q_ely);
