@@ -467,6 +467,26 @@ static char *push_body(long long op_id, const char *tbl, const char *row_id, jso
     return text;
 }
 
+/* POST body b (stolen) to /sync/v1/push, signed as site B; the answer in *r. */
+static void push_json(json_t *b, struct cbt_resp *r)
+{
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, r);
+    free(body);
+}
+
+/* A push op creating person id (whole, as a site sends a new row). */
+static json_t *new_person_op(json_int_t op_id, const char *id, const char *given,
+                             const char *family, const char *dob, const char *team, const char *now,
+                             json_int_t hlc)
+{
+    return json_pack("{s:I, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:I, s:I}", "op_id", op_id,
+                     "tbl", "participants", "row_id", id, "fields", "given_name", given,
+                     "family_name", family, "date_of_birth", dob, "team", team, "created_at", now,
+                     "hlc", hlc, "base_seq", (json_int_t)0);
+}
+
 /* ================================================================ setup */
 
 static int parse_site_add(const char *out, char id[40], char code[CODE_MAX])
@@ -1800,10 +1820,7 @@ static void test_push_batch_person_moves_mid_batch(void **state)
                           "participant_id", pid, "type", "phone", "occurred_at", now, "team",
                           "bury-town", "hlc", hlc + 3, "base_seq", (json_int_t)0, "pending", 4);
     assert_non_null(b);
-    char *body = json_dumps(b, JSON_COMPACT);
-    json_decref(b);
-    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
-    free(body);
+    push_json(b, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "ack")), last + 4);
     char *rj = json_dumps(json_object_get(r.json, "rejected"), 0);
@@ -1865,11 +1882,7 @@ static json_t *two_ops(long long op, const char *n1, const char *n2)
 /* A push of two encounters (op ids op, op + 1; notes n1, n2) from B. */
 static void push_two(long long op, const char *n1, const char *n2, struct cbt_resp *r)
 {
-    json_t *b = json_pack("{s:o, s:i}", "ops", two_ops(op, n1, n2), "pending", 2);
-    char *body = json_dumps(b, JSON_COMPACT);
-    json_decref(b);
-    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, r);
-    free(body);
+    push_json(json_pack("{s:o, s:i}", "ops", two_ops(op, n1, n2), "pending", 2), r);
 }
 
 /* The digest central stored in site_ops before migration 19 (hub.c's
@@ -1945,25 +1958,16 @@ static void test_push_repointed_record_takes_new_persons_team(void **state)
     json_int_t last = b_last_op_id();
     json_int_t hlc = (json_int_t)cb_hlc_pack(cb_now_ms(), 0);
     json_t *b = json_pack(
-        "{s:[{s:I, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:I, s:I},"
-        "    {s:I, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:I, s:I},"
-        "    {s:I, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:I, s:I},"
+        "{s:[o, o, {s:I, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:I, s:I},"
         "    {s:I, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:I, s:I}], s:i}",
-        "ops", "op_id", last + 1, "tbl", "participants", "row_id", pa, "fields", "given_name",
-        "Abe", "family_name", "Bury", "date_of_birth", "1970-01-01", "team", "bury-town",
-        "created_at", now, "hlc", hlc, "base_seq", (json_int_t)0, "op_id", last + 2, "tbl",
-        "participants", "row_id", pp, "fields", "given_name", "Pam", "family_name", "Prestwich",
-        "date_of_birth", "1971-01-01", "team", "prestwich", "created_at", now, "hlc", hlc + 1,
-        "base_seq", (json_int_t)0, "op_id", last + 3, "tbl", "encounters", "row_id", rec[0],
-        "fields", "participant_id", pa, "type", "phone", "occurred_at", now, "team", "bury-town",
-        "created_at", now, "hlc", hlc + 2, "base_seq", (json_int_t)0, "op_id", last + 4, "tbl",
-        "encounters", "row_id", rec[1], "fields", "participant_id", pa, "type", "video",
-        "occurred_at", now, "team", "bury-town", "created_at", now, "hlc", hlc + 3, "base_seq",
-        (json_int_t)0, "pending", 0);
-    char *body = json_dumps(b, JSON_COMPACT);
-    json_decref(b);
-    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
-    free(body);
+        "ops", new_person_op(last + 1, pa, "Abe", "Bury", "1970-01-01", "bury-town", now, hlc),
+        new_person_op(last + 2, pp, "Pam", "Prestwich", "1971-01-01", "prestwich", now, hlc + 1),
+        "op_id", last + 3, "tbl", "encounters", "row_id", rec[0], "fields", "participant_id", pa,
+        "type", "phone", "occurred_at", now, "team", "bury-town", "created_at", now, "hlc", hlc + 2,
+        "base_seq", (json_int_t)0, "op_id", last + 4, "tbl", "encounters", "row_id", rec[1],
+        "fields", "participant_id", pa, "type", "video", "occurred_at", now, "team", "bury-town",
+        "created_at", now, "hlc", hlc + 3, "base_seq", (json_int_t)0, "pending", 0);
+    push_json(b, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "applied")), 4);
     cbt_resp_free(&r);
@@ -1973,7 +1977,7 @@ static void test_push_repointed_record_takes_new_persons_team(void **state)
         last = b_last_op_id();
         json_t *f = i == 0 ? json_pack("{s:s, s:s}", "participant_id", pp, "team", "bury-town")
                            : json_pack("{s:s}", "participant_id", pp);
-        body = push_body(last + 1, "encounters", rec[i], f);
+        char *body = push_body(last + 1, "encounters", rec[i], f);
         signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
         free(body);
         assert_int_equal(r.status, 200);
@@ -2102,10 +2106,7 @@ static void test_push_clock_ahead_restamped(void **state)
                           (json_int_t)(last + 1), "tbl", "participants", "row_id", G.p_conf,
                           "fields", "preferred_name", "fast clock", "hlc", (json_int_t)ahead,
                           "base_seq", (json_int_t)1000000);
-    char *body = json_dumps(b, JSON_COMPACT);
-    json_decref(b);
-    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
-    free(body);
+    push_json(b, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "restamped")), 1);
     assert_int_equal(json_integer_value(json_object_get(r.json, "applied")), 1);
@@ -2152,10 +2153,7 @@ static void test_own_writes_not_echoed(void **state)
         (json_int_t)head, "op_id", (json_int_t)(last + 2), "tbl", "participants", "row_id",
         G.p_conf, "fields", "given_name", "Sent back", "hlc",
         (json_int_t)cb_hlc_pack(cb_now_ms(), 2), "base_seq", (json_int_t)before);
-    char *body = json_dumps(b, JSON_COMPACT);
-    json_decref(b);
-    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
-    free(body);
+    push_json(b, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "applied")), 2);
     assert_int_equal(json_integer_value(json_object_get(r.json, "conflicts")), 0);
@@ -2224,10 +2222,7 @@ static void test_central_clock_survives_restart(void **state)
                           (json_int_t)(last + 1), "tbl", "participants", "row_id", G.p_conf,
                           "fields", "preferred_name", "slightly fast", "hlc", (json_int_t)ahead,
                           "base_seq", (json_int_t)1000000);
-    char *body = json_dumps(b, JSON_COMPACT);
-    json_decref(b);
-    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
-    free(body);
+    push_json(b, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "restamped")), 0);
     cbt_resp_free(&r);
@@ -2828,22 +2823,16 @@ static void test_push_unique_clash_sent_back(void **state)
     json_int_t last = b_last_op_id();
     json_int_t hlc = (json_int_t)cb_hlc_pack(cb_now_ms(), 0);
     json_t *b = json_pack(
-        "{s:[{s:I, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:I, s:I},"
-        "    {s:I, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:I, s:I},"
+        "{s:[o, {s:I, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:I, s:I},"
         "    {s:I, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s}, s:I, s:I}], s:i}",
-        "ops", "op_id", last + 1, "tbl", "participants", "row_id", py, "fields", "given_name",
-        "Yan", "family_name", "Enrolled", "date_of_birth", "1975-01-01", "team", "bury-town",
-        "created_at", now, "hlc", hlc, "base_seq", (json_int_t)0, "op_id", last + 2, "tbl",
-        "enrolments", "row_id", e1, "fields", "programme_id", prog, "participant_id", G.p_conf,
-        "enrolled_on", "2026-01-05", "status", "enrolled", "team", "bury-town", "created_at", now,
-        "hlc", hlc + 1, "base_seq", (json_int_t)0, "op_id", last + 3, "tbl", "enrolments", "row_id",
-        e2, "fields", "programme_id", prog, "participant_id", py, "enrolled_on", "2026-01-05",
-        "status", "enrolled", "team", "bury-town", "created_at", now, "hlc", hlc + 2, "base_seq",
-        (json_int_t)0, "pending", 0);
-    char *body = json_dumps(b, JSON_COMPACT);
-    json_decref(b);
-    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
-    free(body);
+        "ops", new_person_op(last + 1, py, "Yan", "Enrolled", "1975-01-01", "bury-town", now, hlc),
+        "op_id", last + 2, "tbl", "enrolments", "row_id", e1, "fields", "programme_id", prog,
+        "participant_id", G.p_conf, "enrolled_on", "2026-01-05", "status", "enrolled", "team",
+        "bury-town", "created_at", now, "hlc", hlc + 1, "base_seq", (json_int_t)0, "op_id",
+        last + 3, "tbl", "enrolments", "row_id", e2, "fields", "programme_id", prog,
+        "participant_id", py, "enrolled_on", "2026-01-05", "status", "enrolled", "team",
+        "bury-town", "created_at", now, "hlc", hlc + 2, "base_seq", (json_int_t)0, "pending", 0);
+    push_json(b, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "applied")), 3);
     cbt_resp_free(&r);
@@ -2853,7 +2842,8 @@ static void test_push_unique_clash_sent_back(void **state)
 
     /* The second enrolment re-pointed at the first's person: a clash. */
     last = b_last_op_id();
-    body = push_body(last + 1, "enrolments", e2, json_pack("{s:s}", "participant_id", G.p_conf));
+    char *body =
+        push_body(last + 1, "enrolments", e2, json_pack("{s:s}", "participant_id", G.p_conf));
     signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
     free(body);
     assert_int_equal(r.status, 200);
@@ -2926,10 +2916,7 @@ static void test_push_oversized_values_rejected(void **state)
     }
     free(text);
     json_t *b = json_pack("{s:o, s:i}", "ops", ops, "pending", 0);
-    char *body = json_dumps(b, JSON_COMPACT);
-    json_decref(b);
-    signed_rq("POST", "/sync/v1/push", body, NULL, NULL, NULL, NULL, &r);
-    free(body);
+    push_json(b, &r);
     if (r.status != 200) {
         fail_msg("push: %ld %.300s", r.status, r.body);
     }
