@@ -6,6 +6,7 @@
 #include "coachbox/audit.h"
 #include "coachbox/buf.h"
 #include "coachbox/json.h"
+#include "coachbox/sign.h"
 #include "coachbox/store.h"
 #include "coachbox/timeutil.h"
 #include "coachbox/writer.h"
@@ -150,9 +151,12 @@ static int idem_insert(struct cb_conn *c, void *arg)
     }
     rc = cb_conn_prepare(c,
                          "INSERT OR IGNORE INTO idempotency(user_id, key, method, path, status, "
-                         "body, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                         "body, created_ms, body_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                          &st);
     if (rc == CB_OK) {
+        char hash[CB_SIG_HEXLEN];
+        cb_sha256_hex(r->raw_body, r->raw_len, hash);
+        sqlite3_bind_text(st, 8, hash, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 1, r->user.id, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, r->idem_key, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 3, r->ri->request_method, -1, SQLITE_TRANSIENT);
@@ -249,8 +253,9 @@ static void idem_release(struct cb_req *r)
 
 /*
  * A write carrying an Idempotency-Key already answered: replay the stored
- * answer (returns 1).  A key reused for another request is a 422; one whose
- * first request is still running, a 409 (idem_claim).
+ * answer (returns 1).  A key reused for another request (method, path, or the
+ * body, by its SHA-256: run after the body is read) is a 422; one whose first
+ * request is still running, a 409 (idem_claim).
  */
 static int idem_replay(struct cb_req *r)
 {
@@ -279,7 +284,7 @@ static int idem_replay(struct cb_req *r)
     }
     sqlite3_stmt *st;
     if (cb_conn_prepare(r->db,
-                        "SELECT method, path, status, body FROM idempotency "
+                        "SELECT method, path, status, body, body_hash FROM idempotency "
                         "WHERE user_id = ?1 AND key = ?2",
                         &st) != CB_OK) {
         return 0;
@@ -289,8 +294,12 @@ static int idem_replay(struct cb_req *r)
     int replayed = 0;
     if (sqlite3_step(st) == SQLITE_ROW) {
         replayed = 1;
+        const char *stored_hash = (const char *)sqlite3_column_text(st, 4);
+        char hash[CB_SIG_HEXLEN];
+        cb_sha256_hex(r->raw_body, r->raw_len, hash);
         if (strcmp((const char *)sqlite3_column_text(st, 0), r->ri->request_method) != 0 ||
-            strcmp((const char *)sqlite3_column_text(st, 1), r->ri->local_uri) != 0) {
+            strcmp((const char *)sqlite3_column_text(st, 1), r->ri->local_uri) != 0 ||
+            (stored_hash && strcmp(stored_hash, hash) != 0)) {
             cb_stmt_done(st);
             cb_reply_problem(r, 422, "idempotency_key_reused",
                              "this Idempotency-Key was used for a different request",
@@ -631,10 +640,6 @@ static int handle_api(struct cb_req *r)
             }
         }
     }
-    if (r->authed && is_write_method(method) && idem_replay(r)) {
-        r->body_unread = 1;
-        return CB_OK;
-    }
     if ((route->flags & CB_ROUTE_CENTRAL) && strcmp(r->app->role, "central") != 0) {
         r->body_unread = 1;
         return cb_reply_problem(r, 404, "not_found", "this server is not a central record store",
@@ -687,6 +692,11 @@ static int handle_api(struct cb_req *r)
         if (rc) {
             return cb_reply_error(r, rc, &fe);
         }
+    }
+    /* After the body: a replay must be of the same body (idem_replay). */
+    if (r->authed && is_write_method(method) && idem_replay(r)) {
+        r->body_unread = !(route->flags & CB_ROUTE_BODY);
+        return CB_OK;
     }
     rc = route->handler(r);
     if (rc && r->status == 0) {

@@ -682,6 +682,11 @@ const char *const cb_migrations[] = {
      *     a write at central); row_meta gets the row at its first later write
      *     (docs/SYNC.md, "Tables").  Older changes are 0: their rows have row_meta. */
     "ALTER TABLE changes ADD COLUMN whole INTEGER NOT NULL DEFAULT 0;",
+    /* 21: replays - an Idempotency-Key's stored answer keeps the SHA-256 of the request
+     *     body it answered, so the key sent again with another body is refused (422)
+     *     rather than given the old answer.  Older answers have none (NULL: not
+     *     compared). */
+    "ALTER TABLE idempotency ADD COLUMN body_hash TEXT;",
 // clang-format on
 #undef CHILD_COLS
 };

@@ -1874,6 +1874,18 @@ static void test_idempotent_replay(void **state)
     rq_ex(&G.alice, "PATCH", path, "{\"preferred_name\":\"Idy\"}", NULL, hdr, &r);
     expect_status(&r, 422, "key reused for another request");
     cbt_resp_free(&r);
+    /* the same method and path with another body: another request too, not a replay */
+    char other[300];
+    snprintf(other, sizeof(other),
+             "{\"participant_id\":\"%s\",\"type\":\"phone\",\"occurred_at\":\"%s\"}", pid, when);
+    rq_ex(&G.alice, "POST", "/api/encounters", other, NULL, hdr, &r);
+    expect_status(&r, 422, "key reused with another body");
+    cbt_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/participants/%s/encounters", pid);
+    rq(&G.alice, "GET", path, NULL, &r);
+    expect_status(&r, 200, "encounters after a refused reuse");
+    assert_int_equal(items_count(&r), 1);
+    cbt_resp_free(&r);
 }
 
 static void test_encounters(void **state)
