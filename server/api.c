@@ -27,6 +27,7 @@ const struct cb_route cb_api_routes[] = {
     {"POST", "/api/login", cb_api_login, CB_ROUTE_PUBLIC | CB_ROUTE_BODY, NULL},
     {"POST", "/api/logout", cb_api_logout, 0, NULL},
     {"GET", "/api/me", cb_api_me, 0, NULL},
+    {"POST", "/api/me/password", cb_api_me_password, CB_ROUTE_BODY, NULL},
     {"DELETE", "/api/users/{id}/sessions", cb_api_user_sessions_end, 0, NULL},
     {"GET", "/api/teams", cb_api_teams_list, 0, NULL},
     {"GET", "/api/measures/instruments", cb_api_instruments, 0, NULL},

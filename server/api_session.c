@@ -1,4 +1,4 @@
-/* api_session.c - /healthz, /api/login, /api/logout, /api/me. */
+/* api_session.c - /healthz, /api/login, /api/logout, /api/me, /api/me/password. */
 #include "coachbox/api.h"
 #include "coachbox/audit.h"
 #include "coachbox/json.h"
@@ -133,6 +133,93 @@ int cb_api_me(struct cb_req *r)
     return cb_reply_json(
         r, 200, json_pack("{s:o, s:s}", "user", cb_user_json(&r->user), "csrf_token", r->csrf),
         NULL);
+}
+
+/*
+ * POST /api/me/password {"current_password", "new_password"} - the caller
+ * changes their own password: the current one is checked (and counted by the
+ * sign-in throttle like a sign-in: a borrowed session cannot guess it), every
+ * other session of the account ends, this one stays.  409 accounts_on_central
+ * on an enrolled field server (its accounts are central's copies).
+ */
+int cb_api_me_password(struct cb_req *r)
+{
+    static const char *const keys[] = {"current_password", "new_password", NULL};
+    struct cb_field_error fe = {"", ""};
+    int rc = cb_json_only_keys(r->body, keys, &fe);
+    if (rc) {
+        return cb_reply_error(r, rc, &fe);
+    }
+    const char *cur = cb_json_str(r->body, "current_password");
+    const char *pw = cb_json_str(r->body, "new_password");
+    if (!cur || !cur[0]) {
+        return cb_reply_problem(r, 400, "invalid", "current_password is required",
+                                "current_password", NULL);
+    }
+    if (!pw) {
+        return cb_reply_problem(r, 400, "invalid", "new_password is required", "new_password",
+                                NULL);
+    }
+    size_t plen = strlen(pw);
+    if (plen < CB_PASSWORD_MIN || plen > CB_PASSWORD_MAX) {
+        char msg[80];
+        snprintf(msg, sizeof(msg), "new_password must be %d to %d characters", CB_PASSWORD_MIN,
+                 CB_PASSWORD_MAX);
+        return cb_reply_problem(r, 400, "invalid", msg, "new_password", NULL);
+    }
+    if (strcmp(cur, pw) == 0) {
+        return cb_reply_problem(r, 400, "invalid",
+                                "new_password must differ from the current password",
+                                "new_password", NULL);
+    }
+    if (!cb_accounts_here(r->db)) {
+        return cb_reply_problem(r, 409, "accounts_on_central",
+                                "this venue's server is enrolled with central, which manages "
+                                "accounts: change your password on central (it reaches this "
+                                "server at its next sync)",
+                                NULL, NULL);
+    }
+    char ukey[96];
+    snprintf(ukey, sizeof(ukey), "user:");
+    for (size_t i = 0; r->user.username[i] && i < 64; i++) {
+        ukey[5 + i] = (char)tolower((unsigned char)r->user.username[i]);
+        ukey[6 + i] = '\0';
+    }
+    int wait = 0;
+    if (cb_throttle_begin(r->app->throttle, ukey, cb_mono_ms(), &wait) != CB_OK) {
+        char hdr[48];
+        snprintf(hdr, sizeof(hdr), "Retry-After: %d\r\n", wait);
+        return cb_reply_problem(r, 429, "throttled",
+                                "too many wrong passwords for this account; try again later", NULL,
+                                hdr);
+    }
+    struct cb_user u;
+    char hash[CB_HASH_STRLEN];
+    int ok = 0;
+    rc = cb_user_find(r->db, r->user.username, &u, hash, sizeof(hash));
+    if (rc == CB_OK) {
+        rc = cb_password_verify(cur, hash, &ok);
+    }
+    if (rc || !ok) {
+        cb_throttle_end(r->app->throttle, ukey, cb_mono_ms(),
+                        rc ? CB_THROTTLE_KEEP : CB_THROTTLE_FAILED);
+        if (rc) {
+            return cb_reply_error(r, rc, NULL);
+        }
+        struct cb_audit_event e = {
+            r->user.id, "user.password",          "users", r->user.id, r->addr,
+            "failed",   "wrong current password", NULL};
+        cb_audit(r->db, &e);
+        return cb_reply_problem(r, 422, "invalid", "current_password is not your password",
+                                "current_password", NULL);
+    }
+    cb_throttle_end(r->app->throttle, ukey, cb_mono_ms(), CB_THROTTLE_CLEAR);
+    int ended = 0;
+    rc = cb_user_set_password(r->db, r->user.id, pw, r->token, r->user.id, r->addr, &ended, &fe);
+    if (rc) {
+        return cb_reply_error(r, rc, &fe);
+    }
+    return cb_reply_json(r, 200, json_pack("{s:b, s:i}", "ok", 1, "sessions_ended", ended), NULL);
 }
 
 /*

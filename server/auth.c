@@ -12,6 +12,7 @@
 #include <mbedtls/base64.h>
 #include <mbedtls/md.h>
 #include <mbedtls/pkcs5.h>
+#include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -363,6 +364,105 @@ static void token_hash(const char *token, char out[CB_TOKEN_STRLEN])
         out[2 * i + 1] = hex[d[i] & 15];
     }
     out[64] = '\0';
+}
+
+/*
+ * 1 if accounts are mastered on c's store: central, or a field server not
+ * enrolled with central (an enrolled site's accounts are central's copies,
+ * replaced at every sync: sync/capture.c logs no change of them there).  0
+ * also when the setting cannot be read (refuse rather than diverge).
+ */
+int cb_accounts_here(struct cb_conn *c)
+{
+    if (strcmp(cb_store_role(cb_conn_store(c)), "central") == 0) {
+        return 1;
+    }
+    char id[64];
+    int rc = cb_setting_get(c, "site_id", id, sizeof(id));
+    return rc == CB_ENOTFOUND || (rc == CB_OK && id[0] == '\0');
+}
+
+/*
+ * Set user_id's password (the caller checked who may); keep_token: the one
+ * session to keep (the caller's own, changing their own password), or NULL to
+ * end them all.  Its own transaction on c: the new hash (logged for sync when c
+ * is central's: it reaches every site, which ends the account's sessions there
+ * too, site.c), every other session of the account deleted, an audit event
+ * (actor: who did it, NULL for the command line).  CB_EINVAL (fe: password) for
+ * a length outside the limits; CB_ENOTFOUND for no such account; *ended: how
+ * many sessions were ended (may be NULL).
+ */
+int cb_user_set_password(struct cb_conn *c, const char *user_id, const char *password,
+                         const char *keep_token, const char *actor, const char *addr, int *ended,
+                         struct cb_field_error *fe)
+{
+    char hash[CB_HASH_STRLEN], keep[CB_TOKEN_STRLEN] = "";
+    size_t plen = password ? strlen(password) : 0;
+    if (plen < CB_PASSWORD_MIN || plen > CB_PASSWORD_MAX) {
+        return cb_field_fail(fe, "password", "must be %d to %d characters", CB_PASSWORD_MIN,
+                             CB_PASSWORD_MAX);
+    }
+    int rc = cb_password_hash(password, hash, sizeof(hash));
+    if (rc) {
+        return rc;
+    }
+    if (keep_token && strlen(keep_token) == 64) {
+        token_hash(keep_token, keep);
+    }
+    if ((rc = cb_conn_begin(c)) != CB_OK) {
+        return rc;
+    }
+    sqlite3_stmt *st;
+    rc = cb_conn_prepare(c,
+                         "UPDATE users SET password_hash = ?1, "
+                         "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?2",
+                         &st);
+    if (rc == CB_OK) {
+        sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, user_id, -1, SQLITE_TRANSIENT);
+        rc = cb_store_rc(sqlite3_step(st));
+        cb_stmt_done(st);
+        if (rc == CB_OK && sqlite3_changes(cb_conn_db(c)) == 0) {
+            rc = CB_ENOTFOUND;
+        }
+    }
+    if (rc == CB_OK) {
+        json_t *f = json_pack("{s:s}", "password_hash", hash);
+        rc = f ? cb_capture(c, "users", user_id, f) : CB_ENOMEM;
+        json_decref(f);
+    }
+    if (rc == CB_OK) {
+        rc =
+            cb_conn_prepare(c, "DELETE FROM sessions WHERE user_id = ?1 AND token_hash <> ?2", &st);
+    }
+    if (rc == CB_OK) {
+        sqlite3_bind_text(st, 1, user_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, keep, -1, SQLITE_STATIC);
+        rc = cb_store_rc(sqlite3_step(st));
+        if (rc == CB_OK && ended) {
+            *ended = sqlite3_changes(cb_conn_db(c));
+        }
+        cb_stmt_done(st);
+    }
+    if (rc == CB_OK) {
+        struct cb_audit_event e = {actor,
+                                   "user.password",
+                                   "users",
+                                   user_id,
+                                   addr,
+                                   "ok",
+                                   actor && strcmp(actor, user_id) == 0 ? "changed by the user"
+                                                                        : "set by an administrator",
+                                   NULL};
+        rc = cb_audit(c, &e);
+    }
+    if (rc == CB_OK) {
+        rc = cb_conn_commit(c);
+    } else {
+        cb_conn_rollback(c);
+    }
+    mbedtls_platform_zeroize(hash, sizeof(hash));
+    return rc;
 }
 
 int cb_session_create(struct cb_conn *c, const char *user_id, char token[CB_TOKEN_STRLEN],

@@ -63,6 +63,7 @@ static void usage(void)
           "  user add --data DIR --username U --role coach|lead|manager|admin\n"
           "          [--team TEAM] [--display-name NAME]   (password read from stdin)\n"
           "  user disable|enable --data DIR --username U\n"
+          "  user password --data DIR --username U   (the new password on stdin)\n"
           "  team add --data DIR --id ID --name NAME\n"
           "  settings --data DIR [--review-weeks N]   show (or change) the service settings\n"
           "  score INSTRUMENT KEY=VALUE ...   score an outcome measure (--list for all)\n"
@@ -295,6 +296,63 @@ static int read_password(char *buf, size_t len)
     return 0;
 }
 
+/*
+ * `user password --data DIR --username U`: a new password from standard input
+ * (an administrator's reset: every session of the account ends).  Refused on an
+ * enrolled field server, whose accounts are central's copies.  Exit 0, 2 for
+ * bad input or no such user or the wrong place, 1 for a storage failure.
+ */
+static int user_password(struct flags *f, const char *data, const char *username)
+{
+    static const char *const known[] = {"--data=", "--username=", NULL};
+    if (flags_check(f, known)) {
+        return 2;
+    }
+    if (!data || !username) {
+        fprintf(stderr, "coachbox: user password needs --data and --username\n");
+        return 2;
+    }
+    char pw[CB_PASSWORD_MAX + 2];
+    int prc = read_password(pw, sizeof(pw));
+    if (prc) {
+        fprintf(stderr, "coachbox: %s\n",
+                prc == -2 ? "password is longer than 256 characters"
+                          : "expected the new password on standard input");
+        return 2;
+    }
+    struct cb_store *s;
+    struct cb_conn *c;
+    if (open_store(data, &s) || cb_store_conn(s, &c)) {
+        memset(pw, 0, sizeof(pw));
+        return 1;
+    }
+    struct cb_user u;
+    struct cb_field_error fe = {"", ""};
+    int ended = 0, rc;
+    const char *why = NULL;
+    if (!cb_accounts_here(c)) {
+        rc = CB_EINVAL;
+        why = "this field server is enrolled with central, which manages its accounts: set the "
+              "password on central (it reaches this site at its next sync)";
+    } else if ((rc = cb_user_find(c, username, &u, NULL, 0)) == CB_ENOTFOUND) {
+        why = "no such user";
+    } else if (rc == CB_OK) {
+        rc = cb_user_set_password(c, u.id, pw, NULL, NULL, NULL, &ended, &fe);
+    }
+    memset(pw, 0, sizeof(pw));
+    cb_store_close(s);
+    if (rc) {
+        fprintf(stderr, "coachbox: cannot set the password of %s: %s%s%s\n", username,
+                why ? "" : fe.field, !why && fe.field[0] ? " " : "",
+                why             ? why
+                : fe.message[0] ? fe.message
+                                : cb_strerror(rc));
+        return rc == CB_EINVAL || rc == CB_ENOTFOUND ? 2 : 1;
+    }
+    printf("set the password of %s; %d session%s ended\n", username, ended, ended == 1 ? "" : "s");
+    return 0;
+}
+
 static int cmd_user(int argc, char **argv)
 {
     if (argc < 1) {
@@ -340,6 +398,9 @@ static int cmd_user(int argc, char **argv)
         }
         printf("added %s user %s (%s)\n", u.role, u.username, u.id);
         return 0;
+    }
+    if (strcmp(argv[0], "password") == 0) {
+        return user_password(&f, data, username);
     }
     if (strcmp(argv[0], "disable") == 0 || strcmp(argv[0], "enable") == 0) {
         static const char *const known[] = {"--data=", "--username=", NULL};

@@ -7,6 +7,7 @@
  * store connection.  The background syncer runs rounds on its own thread;
  * rounds never overlap (round_lock).
  */
+#include "coachbox/auth.h"
 #include "coachbox/audit.h"
 #include "coachbox/buf.h"
 #include "coachbox/capture.h"
@@ -1301,6 +1302,15 @@ static int apply_change(struct cb_conn *c, const json_t *ch, const json_t *dumpe
             rc = cb_capture_set_versions(c, tbl, row_id, versions);
         }
         json_decref(versions);
+    }
+    /* An account whose password was set on central (or that was disabled there)
+     * keeps no session here either: a password changed after a tablet was lost
+     * locks the finder out of every venue at its next sync, as on central. */
+    if (rc == CB_OK && strcmp(tbl, "users") == 0 &&
+        (json_object_get(fields, "password_hash") ||
+         json_is_true(json_object_get(fields, "disabled")) ||
+         json_integer_value(json_object_get(fields, "disabled")) == 1)) {
+        rc = cb_session_delete_user(c, row_id);
     }
     /* A participant moved to a team this site does not serve: leave scope. */
     if (rc == CB_OK && strcmp(tbl, "participants") == 0 &&

@@ -39,6 +39,7 @@ int cb_api_healthz(struct cb_req *r);
 int cb_api_login(struct cb_req *r);
 int cb_api_logout(struct cb_req *r);
 int cb_api_me(struct cb_req *r);
+int cb_api_me_password(struct cb_req *r);
 int cb_api_user_sessions_end(struct cb_req *r);
 int cb_api_teams_list(struct cb_req *r);
 int cb_api_participants_create(struct cb_req *r);

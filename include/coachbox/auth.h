@@ -68,6 +68,18 @@ int cb_user_find(struct cb_conn *c, const char *username, struct cb_user *out, c
 /* Disable (1) or enable (0) an account; disabling ends all its sessions. */
 int cb_user_set_disabled(struct cb_conn *c, const char *username, int disabled);
 
+/*
+ * Set an account's password: its own transaction; every session of the account
+ * but keep_token's (NULL: all) ends; audited (actor NULL: the command line).
+ * CB_EINVAL (fe names "password") for a bad length, CB_ENOTFOUND.  Accounts are
+ * mastered where they are created: central, or a field server not enrolled
+ * (the caller checks: cb_accounts_here).
+ */
+int cb_user_set_password(struct cb_conn *c, const char *user_id, const char *password,
+                         const char *keep_token, const char *actor, const char *addr, int *ended,
+                         struct cb_field_error *fe);
+/* 1 if accounts are mastered on c's store (central, or a field server not enrolled). */
+int cb_accounts_here(struct cb_conn *c);
 /* Session timeouts. */
 struct cb_session_policy {
     int64_t idle_ms;     /* default 30 minutes */

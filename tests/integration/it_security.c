@@ -394,6 +394,7 @@ static int add_users(const char *data)
         {"adm", "admin", NULL},          {"fix", "coach", "prestwich"},
         {"multi", "coach", "prestwich"}, {"dis", "coach", "prestwich"},
         {"endme", "coach", "prestwich"}, {"all", "coach", "prestwich"},
+        {"pwc", "coach", "prestwich"},   {"pwreset", "coach", "prestwich"},
     };
     for (size_t i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
         if (cbt_add_user(data, users[i][0], users[i][1], users[i][2], PW) != 0) {
@@ -543,6 +544,7 @@ static const struct expect expects[] = {
     {"POST", "/api/login", PUB, NULL},
     {"POST", "/api/logout", ANY, NULL},
     {"GET", "/api/me", ANY, NULL},
+    {"POST", "/api/me/password", ANY, NULL},
     {"GET", "/api/teams", ANY, NULL},
     {"GET", "/api/measures/instruments", ANY, NULL},
     {"GET", "/api/participants", CLIN, NULL},
@@ -1478,6 +1480,120 @@ static void test_admin_ends_user_sessions(void **state)
     cbt_client_free(&c);
 }
 
+/* A sign-in with this password (not PW): the status. */
+static long login_with(struct cbt_client *c, const char *user, const char *pw, char token[80])
+{
+    char body[300];
+    struct cbt_resp r;
+    snprintf(body, sizeof(body), "{\"username\":\"%s\",\"password\":\"%s\"}", user, pw);
+    c->csrf[0] = '\0';
+    rq_ex(c, "POST", "/api/login", body, NULL, NULL, &r);
+    long st = r.status;
+    if (st == 200) {
+        snprintf(c->csrf, sizeof(c->csrf), "%s", cbt_jstr(&r, "csrf_token"));
+        if (token && !cookie_token(r.headers, token, 80)) {
+            fail_msg("login without a session cookie");
+        }
+    }
+    cbt_resp_free(&r);
+    return st;
+}
+
+/*
+ * A user changes their own password: the current one is checked (a wrong one
+ * is 422 and counts as a failed sign-in), the new one is validated, every other
+ * session of the account ends and this one stays; the old password no longer
+ * signs in.  An administrator's reset (`user password`) ends every session.
+ */
+static void test_password_change(void **state)
+{
+    (void)state;
+    struct cbt_client a, b, c;
+    struct cbt_resp r;
+    char ta[80], tb[80], body[300];
+    cbt_client_init(&a, G.srv.url);
+    cbt_client_init(&b, G.srv.url);
+    cbt_client_init(&c, G.srv.url);
+    assert_int_equal(login(&a, "pwc", NULL, ta), 200);
+    assert_int_equal(login(&b, "pwc", NULL, tb), 200);
+    char saved[80];
+    memcpy(saved, a.csrf, sizeof(saved));
+    a.csrf[0] = '\0';
+    snprintf(body, sizeof(body), "{\"current_password\":\"%s\",\"new_password\":\"a new one 123\"}",
+             PW);
+    rq(&a, "POST", "/api/me/password", body, &r);
+    expect_error(&r, 403, "csrf", "password change without CSRF");
+    cbt_resp_free(&r);
+    memcpy(a.csrf, saved, sizeof(saved));
+    rq(&a, "POST", "/api/me/password",
+       "{\"current_password\":\"not it at all\",\"new_password\":\"a new one 123\"}", &r);
+    expect_error(&r, 422, "invalid", "a wrong current password");
+    assert_non_null(strstr(r.body, "current_password"));
+    cbt_resp_free(&r);
+    snprintf(body, sizeof(body), "{\"current_password\":\"%s\",\"new_password\":\"short\"}", PW);
+    rq(&a, "POST", "/api/me/password", body, &r);
+    expect_error(&r, 400, "invalid", "a short new password");
+    assert_non_null(strstr(r.body, "new_password"));
+    cbt_resp_free(&r);
+    snprintf(body, sizeof(body), "{\"current_password\":\"%s\",\"new_password\":\"%s\"}", PW, PW);
+    rq(&a, "POST", "/api/me/password", body, &r);
+    expect_error(&r, 400, "invalid", "the same password again");
+    cbt_resp_free(&r);
+    rq(&a, "POST", "/api/me/password", "{\"new_password\":\"a new one 123\"}", &r);
+    expect_error(&r, 400, "invalid", "no current password");
+    cbt_resp_free(&r);
+    assert_int_equal(me_with(ta), 200);
+    assert_int_equal(me_with(tb), 200);
+    snprintf(body, sizeof(body), "{\"current_password\":\"%s\",\"new_password\":\"a new one 123\"}",
+             PW);
+    rq(&a, "POST", "/api/me/password", body, &r);
+    expect_status(&r, 200, "password change");
+    assert_int_equal(json_integer_value(json_object_get(r.json, "sessions_ended")), 1);
+    check_security_headers(r.headers, 0, "password change");
+    cbt_resp_free(&r);
+    assert_int_equal(me_with(ta), 200); /* this session stays */
+    assert_int_equal(me_with(tb), 401); /* the other ends */
+    assert_int_equal(login(&c, "pwc", NULL, NULL), 401);
+    assert_int_equal(login_with(&c, "pwc", "a new one 123", NULL), 200);
+    /* No hash in the answer or the audit detail; the change is audited. */
+    char db[600];
+    snprintf(db, sizeof(db), "%s/coachbox.db", G.srv.data);
+    sqlite3 *s;
+    sqlite3_stmt *st;
+    int ok_events = -1, failed_events = -1;
+    assert_int_equal(sqlite3_open_v2(db, &s, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(s, 5000);
+    if (sqlite3_prepare_v2(s,
+                           "SELECT sum(outcome = 'ok'), sum(outcome = 'failed') FROM audit_events "
+                           "WHERE action = 'user.password' AND entity_id = "
+                           "(SELECT id FROM users WHERE username = 'pwc')",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        ok_events = sqlite3_column_int(st, 0);
+        failed_events = sqlite3_column_int(st, 1);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(s);
+    assert_int_equal(ok_events, 1);
+    assert_int_equal(failed_events, 1);
+
+    /* An administrator's reset from the command line ends every session. */
+    char tr[80], out[512];
+    assert_int_equal(login(&c, "pwreset", NULL, tr), 200);
+    const char *reset[] = {"user", "password", "--data", G.srv.data, "--username", "pwreset", NULL};
+    assert_int_equal(cbt_run(reset, "short\n", out, sizeof(out)), 2);
+    assert_int_equal(me_with(tr), 200); /* a refused reset changes nothing */
+    assert_int_equal(cbt_run(reset, "reset by it 456\n", out, sizeof(out)), 0);
+    assert_int_equal(me_with(tr), 401);
+    assert_int_equal(login(&c, "pwreset", NULL, NULL), 401);
+    assert_int_equal(login_with(&c, "pwreset", "reset by it 456", NULL), 200);
+    const char *nobody[] = {"user", "password", "--data", G.srv.data, "--username", "nobody", NULL};
+    assert_int_equal(cbt_run(nobody, "reset by it 456\n", out, sizeof(out)), 2);
+    cbt_client_free(&a);
+    cbt_client_free(&b);
+    cbt_client_free(&c);
+}
+
 /* Idle expiry also holds for writes (401, not 403), and the row is gone. */
 static void test_idle_expiry_on_write(void **state)
 {
@@ -2285,6 +2401,7 @@ int main(void)
         cmocka_unit_test(test_disabled_then_enabled),
         cmocka_unit_test(test_logout_all_and_users_list),
         cmocka_unit_test(test_admin_ends_user_sessions),
+        cmocka_unit_test(test_password_change),
         cmocka_unit_test(test_idle_expiry_on_write),
         cmocka_unit_test(test_headers_assets_and_304),
         cmocka_unit_test(test_headers_on_civetweb_errors),

@@ -525,6 +525,7 @@ static int group_setup(void **state)
     /* Accounts are created on central; sites receive them by sync. */
     if (cbt_add_user(G.central_dir, "coach.bury", "coach", "bury-town", PW) != 0 ||
         cbt_add_user(G.central_dir, "coach.bury2", "coach", "bury-town", PW) != 0 ||
+        cbt_add_user(G.central_dir, "coach.bury3", "coach", "bury-town", PW) != 0 ||
         cbt_add_user(G.central_dir, "coach.pres", "coach", "prestwich", PW) != 0 ||
         cbt_add_user(G.central_dir, "manager.central", "manager", NULL, PW) != 0) {
         fprintf(stderr, "it_sync: cannot add users on central\n");
@@ -1233,6 +1234,43 @@ static void test_disabled_account(void **state)
     assert_int_equal(status_of(&G.cl[SA], "GET", "/api/me"), 200);
     cbt_client_free(&c2);
     /* The accounts agree with central (digest of users in scope). */
+    check_verify(SA);
+}
+
+/*
+ * A password set on central (an administrator's reset after a lost tablet)
+ * reaches the site at its next sync and ends the account's sessions there; the
+ * site itself refuses to change an account it holds a copy of (command line and
+ * API), saying where to do it.
+ */
+static void test_password_reaches_site(void **state)
+{
+    (void)state;
+    char out[4096];
+    struct cbt_client c3;
+    cbt_client_init(&c3, G.srv[SA].url);
+    assert_int_equal(cbt_login(&c3, "coach.bury3", PW), 200);
+    json_t *body =
+        json_pack("{s:s, s:s}", "current_password", PW, "new_password", "at the venue 1");
+    json_t *res = api(&c3, "POST", "/api/me/password", body, 409);
+    assert_string_equal(jstr(json_object_get(res, "error"), "code"), "accounts_on_central");
+    json_decref(res);
+    const char *site_reset[] = {"user",       "password", "--data", G.dir[SA],
+                                "--username", "admin.a",  NULL};
+    assert_int_equal(cbt_run(site_reset, "a new password 1\n", out, sizeof(out)), 2);
+    if (!contains(out, "central")) {
+        fail_msg("user password on an enrolled site: %s", out);
+    }
+    const char *reset[] = {"user",       "password",    "--data", G.central_dir,
+                           "--username", "coach.bury3", NULL};
+    assert_int_equal(cbt_run(reset, "reset on central 7\n", out, sizeof(out)), 0);
+    assert_int_equal(status_of(&c3, "GET", "/api/me"), 200); /* not synced yet */
+    sync_ok(SA);
+    assert_int_equal(status_of(&c3, "GET", "/api/me"), 401);
+    assert_int_equal(cbt_login(&c3, "coach.bury3", PW), 401);
+    assert_int_equal(cbt_login(&c3, "coach.bury3", "reset on central 7"), 200);
+    assert_int_equal(status_of(&G.cl[SA], "GET", "/api/me"), 200); /* others unaffected */
+    cbt_client_free(&c3);
     check_verify(SA);
 }
 
@@ -3076,6 +3114,7 @@ int main(void)
         cmocka_unit_test(test_delete_newer_than_edit),
         cmocka_unit_test(test_central_unreachable),
         cmocka_unit_test(test_disabled_account),
+        cmocka_unit_test(test_password_reaches_site),
         cmocka_unit_test(test_move_old_site_removes),
         cmocka_unit_test(test_move_new_site_receives),
         cmocka_unit_test(test_signed_requests_refused),
