@@ -6,6 +6,7 @@
 #include "coachbox/audit.h"
 #include "coachbox/buf.h"
 #include "coachbox/json.h"
+#include "coachbox/kind.h"
 #include "coachbox/sign.h"
 #include "coachbox/store.h"
 #include "coachbox/timeutil.h"
@@ -136,6 +137,19 @@ struct idem_job {
     const char *body;
 };
 
+/* Room for "role:team" (struct cb_user's role and team). */
+#define IDEM_ACCESS_LEN (sizeof(((struct cb_user *)0)->role) + sizeof(((struct cb_user *)0)->team))
+
+/*
+ * The access a stored answer is bound to: the user's role and team
+ * ("coach:prestwich", "manager:"), all that the read checks of the record
+ * depend on (cb_user_is_clinical, cb_user_sees_team).  A role never holds ':'.
+ */
+static void idem_access(const struct cb_user *u, char out[IDEM_ACCESS_LEN])
+{
+    snprintf(out, IDEM_ACCESS_LEN, "%s:%s", u->role, u->team);
+}
+
 /*
  * Store the answer of arg (a struct idem_job) and drop answers past their TTL,
  * on c in one transaction of its own (a savepoint in a writer group).
@@ -151,12 +165,15 @@ static int idem_insert(struct cb_conn *c, void *arg)
     }
     rc = cb_conn_prepare(c,
                          "INSERT OR IGNORE INTO idempotency(user_id, key, method, path, status, "
-                         "body, created_ms, body_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                         "body, created_ms, body_hash, access) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                         "?7, ?8, ?9)",
                          &st);
     if (rc == CB_OK) {
-        char hash[CB_SIG_HEXLEN];
+        char hash[CB_SIG_HEXLEN], access[IDEM_ACCESS_LEN];
         cb_sha256_hex(r->raw_body, r->raw_len, hash);
+        idem_access(&r->user, access);
         sqlite3_bind_text(st, 8, hash, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 9, access, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 1, r->user.id, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, r->idem_key, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 3, r->ri->request_method, -1, SQLITE_TRANSIENT);
@@ -252,10 +269,146 @@ static void idem_release(struct cb_req *r)
 }
 
 /*
+ * Replays and access (SECURITY.md F16).  A stored answer shows records as the
+ * user could read them when it was stored, up to 14 days ago; a replay must not
+ * show what they cannot read now.  Two checks, before any of it is sent:
+ *
+ * 1. The answer is bound to the user's access then (idem_access: role and
+ *    team, the only inputs of every read check).  Any other access now - a
+ *    team or role changed by an admin or a sync from central, or a row stored
+ *    before migration 22 (NULL) - and nothing is replayed.  This alone covers
+ *    managers (they see every team) and admins (reference data of every team,
+ *    no clinical records): what they may read does not depend on where a
+ *    record is.
+ * 2. Coaches and leads read by team, and a record's team can change under the
+ *    same access (a participant moved to another team, and their records with
+ *    them; at a site, a person who left its teams is gone).  So every record
+ *    the answer names is looked up as it is now: the record itself for a
+ *    record kind's create or patch (cb_kind_visible, the GET's own check; a
+ *    denial is audited as a GET's is), and anywhere in the answer each person
+ *    (an object with a date_of_birth: a participant's record, or a summary of
+ *    one as in a match check; by its id), each "participant_id" and
+ *    "programme_id" (the team of the live record now) and each "team".  Every
+ *    answer a coach or lead gets names its records by these keys (records
+ *    carry participant_id or programme_id and team; a register's session and
+ *    programme do), and none names a record they could not read then, so a
+ *    replay refused by this check shows a real change.  Not looked up:
+ *    records named only by other keys (a goal review's goal_id, an
+ *    attendance's session_id: the participant_id and programme_id in the same
+ *    record are), and users (coaches' ids and names are not team data).
+ *
+ * Refusing is answered 409 idempotency_key_stale: the write was done when the
+ * key was first answered and is not done again; the client drops it from its
+ * queue as done and reads the record again (the read applies today's access).
+ * Re-running the handler instead would repeat the write; re-reading and
+ * sending the record now would need a GET for every write route.
+ */
+
+/* Deepest nesting of an answer the walk looks into (answers are a few deep). */
+#define IDEM_WALK_DEPTH 16
+
+/* Set *visible to 0 unless the live row id of sql ("SELECT team ... ?1") is in
+ * a team r's user sees now.  0, or a negative code on a store error. */
+static int idem_team_visible(struct cb_req *r, const char *sql, const char *id, int *visible)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(r->db, sql, &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        *visible =
+            *visible && cb_user_sees_team(&r->user, (const char *)sqlite3_column_text(st, 0));
+    } else if (s == SQLITE_DONE) {
+        *visible = 0;
+    } else {
+        rc = cb_store_rc(s);
+    }
+    cb_stmt_done(st);
+    return rc;
+}
+
+static const char participant_team_sql[] =
+    "SELECT team FROM participants WHERE id = ?1 AND deleted = 0";
+static const char programme_team_sql[] =
+    "SELECT team FROM programmes WHERE id = ?1 AND deleted = 0";
+
+/* Check 2 above over v and what it holds: *visible set to 0 at the first
+ * person, team, participant_id or programme_id not visible now.  0 or a code. */
+static int idem_walk(struct cb_req *r, json_t *v, int depth, int *visible)
+{
+    int rc = CB_OK;
+    if (depth > IDEM_WALK_DEPTH) {
+        *visible = 0; /* not an answer of ours: refuse rather than guess */
+        return CB_OK;
+    }
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e)
+        {
+            if (rc || !*visible) {
+                break;
+            }
+            rc = idem_walk(r, e, depth + 1, visible);
+        }
+        return rc;
+    }
+    /* A person's record or summary (the only ones with a date of birth): its
+     * id is a participant's. */
+    const char *person = json_object_get(v, "date_of_birth") ? cb_json_str(v, "id") : NULL;
+    if (person) {
+        rc = idem_team_visible(r, participant_team_sql, person, visible);
+    }
+    const char *k;
+    json_t *e;
+    json_object_foreach(v, k, e)
+    {
+        if (rc || !*visible) {
+            break;
+        }
+        if (json_is_string(e) && strcmp(k, "team") == 0) {
+            *visible = cb_user_sees_team(&r->user, json_string_value(e));
+        } else if (json_is_string(e) && strcmp(k, "participant_id") == 0) {
+            rc = idem_team_visible(r, participant_team_sql, json_string_value(e), visible);
+        } else if (json_is_string(e) && strcmp(k, "programme_id") == 0) {
+            rc = idem_team_visible(r, programme_team_sql, json_string_value(e), visible);
+        } else if (json_is_object(e) || json_is_array(e)) {
+            rc = idem_walk(r, e, depth + 1, visible);
+        }
+    }
+    return rc;
+}
+
+/* Check 2 above for answer, stored for r's route: *visible is set to 0 if r's
+ * user could not read all of it now.  0, or a negative code. */
+static int idem_answer_visible(struct cb_req *r, json_t *answer, int *visible)
+{
+    *visible = 1;
+    if (strcmp(r->user.role, "coach") != 0 && strcmp(r->user.role, "lead") != 0) {
+        return CB_OK; /* check 1 decides: their reads do not depend on a team */
+    }
+    const char *id = cb_json_str(answer, "id");
+    cb_handler h = r->route->handler;
+    int rc = CB_OK;
+    if (id && (h == cb_api_kind_create || h == cb_api_kind_patch)) {
+        rc = cb_kind_visible(r->db, &r->actor, r->route->ctx, id, NULL);
+        if (rc == CB_ENOTFOUND || rc == CB_EFORBIDDEN) {
+            *visible = 0;
+            rc = CB_OK;
+        }
+    }
+    return rc || !*visible ? rc : idem_walk(r, answer, 0, visible);
+}
+
+/*
  * A write carrying an Idempotency-Key already answered: replay the stored
  * answer (returns 1).  A key reused for another request (method, path, or the
  * body, by its SHA-256: run after the body is read) is a 422; one whose first
- * request is still running, a 409 (idem_claim).
+ * request is still running, a 409 (idem_claim); one whose answer the user may
+ * no longer read (access changed since: the checks above), a 409 too.
  */
 static int idem_replay(struct cb_req *r)
 {
@@ -284,7 +437,7 @@ static int idem_replay(struct cb_req *r)
     }
     sqlite3_stmt *st;
     if (cb_conn_prepare(r->db,
-                        "SELECT method, path, status, body, body_hash FROM idempotency "
+                        "SELECT method, path, status, body, body_hash, access FROM idempotency "
                         "WHERE user_id = ?1 AND key = ?2",
                         &st) != CB_OK) {
         return 0;
@@ -308,7 +461,26 @@ static int idem_replay(struct cb_req *r)
         }
         json_t *body = json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL);
         int status = sqlite3_column_int(st, 2);
+        const char *stored_access = (const char *)sqlite3_column_text(st, 5);
+        char access[IDEM_ACCESS_LEN];
+        idem_access(&r->user, access);
+        int visible = stored_access && strcmp(stored_access, access) == 0;
         cb_stmt_done(st);
+        int rc = visible ? idem_answer_visible(r, body, &visible) : CB_OK;
+        if (rc) {
+            json_decref(body);
+            cb_reply_error(r, rc, NULL);
+            return 1;
+        }
+        if (!visible) {
+            json_decref(body);
+            cb_reply_problem(r, 409, "idempotency_key_stale",
+                             "this write was already done, but what you may see has changed "
+                             "since; it is not done again and its answer is not shown: fetch "
+                             "the record again",
+                             "Idempotency-Key", NULL);
+            return 1;
+        }
         cb_reply_json(r, status, body, "Idempotent-Replay: true\r\n");
         return replayed;
     }

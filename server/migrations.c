@@ -687,6 +687,11 @@ const char *const cb_migrations[] = {
      *     rather than given the old answer.  Older answers have none (NULL: not
      *     compared). */
     "ALTER TABLE idempotency ADD COLUMN body_hash TEXT;",
+    /* 22: replays - an Idempotency-Key's stored answer keeps the access of the user it
+     *     answered (role and team, "coach:prestwich"); a replay under other access is
+     *     refused (409 idempotency_key_stale) rather than given an answer the user may
+     *     no longer read.  Older answers have none (NULL: refused the same way). */
+    "ALTER TABLE idempotency ADD COLUMN access TEXT;",
 // clang-format on
 #undef CHILD_COLS
 };

@@ -170,6 +170,47 @@ test('a write told its earlier attempt is still in progress is retried, not fail
   await context.close();
 });
 
+test('a write whose answer is lost, sent again after the person moved team, counts as done (409 idempotency_key_stale), not failed', async () => {
+  const coach = await apiAs('coach.bury');
+  const manager = await apiAs('manager');
+  const p = (await coach.get('/api/participants?limit=11')).items[10];
+  const { page, context } = await newPage(browser);
+  await signIn(page);
+  await go(page, `#/people/${p.id}/contact`, 'Record a contact');
+  const note = `Stale answer ${uniqueName('')}`;
+  // The first POST is stored, its answer is lost, and before the retry the person
+  // moves to another team: the server will not show that answer to this coach again.
+  const keys = [];
+  const answers = [];
+  await context.route(`${BASE}/api/encounters`, async (route) => {
+    keys.push(route.request().headers()['idempotency-key']);
+    const res = await route.fetch();
+    answers.push({ status: res.status(), body: await res.text() });
+    if (keys.length === 1) {
+      await manager.patch(`/api/participants/${p.id}`, { team: 'radcliffe' });
+      await route.abort('connectionreset');
+    } else {
+      await route.fulfill({ response: res });
+    }
+  });
+  await page.getByLabel('Phone call').check();
+  await page.locator('#notes').fill(note);
+  await page.getByRole('button', { name: 'Save contact' }).click();
+  await page.getByRole('heading', { level: 1, name: /Contact saved/ }).waitFor();
+  await page.waitForFunction(() => document.querySelector('#outbox-count').textContent === '0', null, { timeout: 45000 });
+  assert.ok(keys.length >= 2, 'sent again');
+  assert.ok(keys.every((k) => k && k === keys[0]), 'with the same Idempotency-Key');
+  assert.equal(answers[1].status, 409);
+  assert.equal(JSON.parse(answers[1].body).error.code, 'idempotency_key_stale');
+  assert.ok(!answers[1].body.includes(note), 'the stale answer shows nothing of the record');
+  assert.equal(sql(`SELECT count(*) FROM encounters WHERE notes='${note}'`), '1');
+  // Done, not failed: nothing is left for attention on the Sync screen.
+  await go(page, '#/sync', 'Sync');
+  assert.equal(await page.locator('#outbox-badge.cb-badge--failed').count(), 0);
+  assert.equal(await page.locator('.cb-outbox__item').count(), 0);
+  await context.close();
+});
+
 test('a queued write the server refuses is kept for attention, not lost, and does not block the rest', async () => {
   const coach = await apiAs('coach.bury');
   const manager = await apiAs('manager');

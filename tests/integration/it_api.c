@@ -373,6 +373,7 @@ static int add_users(const char *data)
         {"mgr", "manager", NULL},        {"adm", "admin", NULL},
         {"rot", "coach", "prestwich"},   {"thr", "coach", "prestwich"},
         {"carol", "coach", "prestwich"}, {"dave", "coach", "prestwich"},
+        {"erin", "coach", "prestwich"},
     };
     for (size_t i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
         char out[1024];
@@ -2389,6 +2390,144 @@ static int count_rows(sqlite3 *db, const char *sql, const char *a, const char *b
     return n;
 }
 
+/* Run sql on the server's database (another connection, as an admin's
+ * change or a sync from central would be), binding a and b when not NULL. */
+static void db_exec(const char *sql, const char *a, const char *b)
+{
+    char dbpath[700];
+    snprintf(dbpath, sizeof(dbpath), "%s/coachbox.db", G.srv.data);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        fail_msg("prepare %s: %s", sql, sqlite3_errmsg(db));
+    }
+    if (a) {
+        sqlite3_bind_text(st, 1, a, -1, SQLITE_TRANSIENT);
+    }
+    if (b) {
+        sqlite3_bind_text(st, 2, b, -1, SQLITE_TRANSIENT);
+    }
+    int s = sqlite3_step(st);
+    if (s != SQLITE_DONE) {
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    }
+    assert_true(sqlite3_changes(db) >= 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* A write with key (hdr) answered want, then the same again is a replay. */
+static void keyed_write(struct cbt_client *c, const char *method, const char *path,
+                        const char *body, const char *const *hdr, long want, char id_out[40])
+{
+    struct cbt_resp r;
+    rq_ex(c, method, path, body, NULL, hdr, &r);
+    expect_status(&r, want, hdr[0]);
+    assert_false(header_contains(&r, "Idempotent-Replay", "true"));
+    snprintf(id_out, 40, "%s", cbt_jstr(&r, "id") ? cbt_jstr(&r, "id") : "");
+    cbt_resp_free(&r);
+    /* Replayed while nothing changed (and so stored before anything does). */
+    rq_ex(c, method, path, body, NULL, hdr, &r);
+    expect_status(&r, want, hdr[0]);
+    assert_true(header_contains(&r, "Idempotent-Replay", "true"));
+    assert_string_equal(cbt_jstr(&r, "id"), id_out);
+    cbt_resp_free(&r);
+}
+
+/* The replay is refused (409 idempotency_key_stale) and shows none of the
+ * record: no id, no name, nothing of the stored answer. */
+static void expect_stale(struct cbt_client *c, const char *method, const char *path,
+                         const char *body, const char *const *hdr, const char *const *absent)
+{
+    struct cbt_resp r;
+    rq_ex(c, method, path, body, NULL, hdr, &r);
+    expect_error(&r, 409, "Idempotency-Key", hdr[0]);
+    assert_string_equal(cbt_jstr(&r, "error.code"), "idempotency_key_stale");
+    assert_false(header_contains(&r, "Idempotent-Replay", "true"));
+    for (int i = 0; absent[i]; i++) {
+        if (strstr(r.body, absent[i])) {
+            fail_msg("%s: a refused replay shows %s: %.300s", hdr[0], absent[i], r.body);
+        }
+    }
+    cbt_resp_free(&r);
+}
+
+/*
+ * SECURITY.md F16: a replayed answer is served only while the user may still
+ * read what it shows.  A person moved to another team since (the coach's
+ * access unchanged), an account whose role or team changed, and an answer
+ * stored before answers kept their access: each replay is refused 409
+ * idempotency_key_stale, showing nothing, and writes nothing again.
+ */
+static void test_idempotent_replay_access(void **state)
+{
+    (void)state;
+    struct cbt_resp r;
+    char pid[40], eid[40], id[40], when[40], body[300], path[160];
+    iso_offset(-3600, when);
+
+    /* A person moved to another team: the encounter and the person's patch. */
+    create_participant(&G.alice, "Moira", "Movedreplay", "1969-09-09", NULL, pid);
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"type\":\"drop_in\",\"occurred_at\":\"%s\","
+             "\"notes\":\"Stalereplaynote\"}",
+             pid, when);
+    const char *const h_enc[] = {"Idempotency-Key: it-api-stale-0001", NULL};
+    const char *const h_pat[] = {"Idempotency-Key: it-api-stale-0002", NULL};
+    keyed_write(&G.alice, "POST", "/api/encounters", body, h_enc, 201, eid);
+    snprintf(path, sizeof(path), "/api/participants/%s", pid);
+    keyed_write(&G.alice, "PATCH", path, "{\"preferred_name\":\"Mo\"}", h_pat, 200, id);
+    rqj(&G.mgr, "PATCH", path, json_pack("{s:s}", "team", "radcliffe"), &r);
+    expect_status(&r, 200, "manager moves the person");
+    cbt_resp_free(&r);
+    const char *const gone[] = {pid, eid, "Movedreplay", "Stalereplaynote", NULL};
+    expect_stale(&G.alice, "POST", "/api/encounters", body, h_enc, gone);
+    expect_stale(&G.alice, "PATCH", path, "{\"preferred_name\":\"Mo\"}", h_pat, gone);
+    snprintf(path, sizeof(path), "/api/participants/%s/encounters", pid);
+    rq(&G.mgr, "GET", path, NULL, &r);
+    expect_status(&r, 200, "encounters after a refused replay");
+    assert_int_equal(items_count(&r), 1);
+    cbt_resp_free(&r);
+
+    /* The account's role, then its team, changed (as a sync from central does). */
+    struct cbt_client c;
+    struct session s;
+    new_client(&c);
+    assert_int_equal(login_session(&c, "erin", &s), 200);
+    const char *const h_new[] = {"Idempotency-Key: it-api-stale-0003", NULL};
+    const char *const h_enc2[] = {"Idempotency-Key: it-api-stale-0004", NULL};
+    char epid[40];
+    keyed_write(&c, "POST", "/api/participants",
+                "{\"given_name\":\"Erica\",\"family_name\":\"Rolereplay\","
+                "\"date_of_birth\":\"1971-01-01\"}",
+                h_new, 201, epid);
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"type\":\"phone\",\"occurred_at\":\"%s\"}", epid, when);
+    keyed_write(&c, "POST", "/api/encounters", body, h_enc2, 201, eid);
+    db_exec("UPDATE users SET role = 'admin', team = NULL WHERE id = ?1", s.uid, NULL);
+    const char *const gone2[] = {epid, eid, "Rolereplay", NULL};
+    expect_stale(&c, "POST", "/api/participants",
+                 "{\"given_name\":\"Erica\",\"family_name\":\"Rolereplay\","
+                 "\"date_of_birth\":\"1971-01-01\"}",
+                 h_new, gone2);
+    db_exec("UPDATE users SET role = 'coach', team = 'radcliffe' WHERE id = ?1", s.uid, NULL);
+    expect_stale(&c, "POST", "/api/encounters", body, h_enc2, gone2);
+    cbt_client_free(&c);
+
+    /* An answer stored before migration 22 (no access kept) is not replayed. */
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"type\":\"video\",\"occurred_at\":\"%s\"}", G.alice_pid,
+             when);
+    const char *const h_old[] = {"Idempotency-Key: it-api-stale-0005", NULL};
+    keyed_write(&G.alice, "POST", "/api/encounters", body, h_old, 201, eid);
+    db_exec("UPDATE idempotency SET access = NULL WHERE user_id = ?1 AND key = ?2", G.s_alice.uid,
+            "it-api-stale-0005");
+    const char *const gone3[] = {eid, NULL};
+    expect_stale(&G.alice, "POST", "/api/encounters", body, h_old, gone3);
+}
+
 static void test_audit_trail(void **state)
 {
     (void)state;
@@ -2517,6 +2656,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_writes),
         cmocka_unit_test(test_concurrent_reads_and_writes),
         cmocka_unit_test(test_idempotent_replay),
+        cmocka_unit_test(test_idempotent_replay_access),
         cmocka_unit_test(test_encounter_other_team_no_leak),
         cmocka_unit_test(test_unknown_route_and_method),
         cmocka_unit_test(test_body_too_large),

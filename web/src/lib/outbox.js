@@ -6,7 +6,12 @@
 // queued and reused on every attempt), and creates carry a client-minted
 // UUIDv7 id.  So a write whose answer was lost can be sent again safely: the
 // server either replays its stored answer or, for a create, says 409 on `id`
-// (the record exists), which counts as done.
+// (the record exists), which counts as done.  So does 409
+// `idempotency_key_stale`: the write was done when its key was first
+// answered, but what this account may see has changed since (a person moved
+// to another team, the account's team or role changed), so the server does
+// not show its answer again; sending it again would never succeed, and
+// nothing typed is lost (the server has it).
 //
 // - Server unreachable, 5xx, 429, 401: the write stays queued; sending stops
 //   (order matters: a contact must not overtake the new person it is about)
@@ -178,6 +183,8 @@ async function runOnce() {
       }
       if (err.status === 409 && e.create && err.field === 'id') {
         data = null; // the record exists: an earlier attempt got through
+      } else if (err.status === 409 && err.code === 'idempotency_key_stale') {
+        data = null; // an earlier attempt got through; its answer is no longer ours to see
       } else if (waiters.has(e.seq)) {
         await dbDel(e.seq).catch(() => {});
         settle(e.seq, { error: err });
@@ -253,7 +260,8 @@ export const outbox = {
   /**
    * Queue a write and try to send it.  Resolves to
    *   { queued: false, data }  sent (data: the server's answer, or the body
-   *                            for a create that turned out to exist already)
+   *                            for a create that turned out to exist already
+   *                            or a write whose answer is stale)
    *   { queued: true, entry }  kept on the tablet, to be sent later
    * and rejects with the ApiError if the server refused it (4xx).
    */
