@@ -2,7 +2,7 @@
 // referral status), the tablet's venue setting, and enrolling on a programme.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { apiAs, go, launch, newPage, noProblems, signIn, sql, uniqueName } from './lib.mjs';
+import { apiAs, BASE, cli, go, launch, newPage, noProblems, PASSWORD, shot, signIn, sql, uniqueName } from './lib.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -84,6 +84,41 @@ test('the tablet remembers its venue; check-ins use it; people are enrolled from
   await page.getByText(`${someone.given_name} ${someone.family_name} is enrolled`).waitFor();
   assert.match(await page.getByRole('heading', { name: /People enrolled/ }).innerText(), /\(1\)/);
   assert.equal(sql(`SELECT count(*) FROM enrolments WHERE participant_id='${someone.id}' AND programme_id='${prog.id}'`), '1');
+  noProblems(page);
+  await context.close();
+});
+
+test('a coach changes their own password in Settings; other devices are signed out', async () => {
+  const username = `pw.${uniqueName('').toLowerCase()}`;
+  cli(['user', 'add', '--data', process.env.E2E_DATA, '--username', username, '--role', 'coach', '--team', 'bury-town'], `${PASSWORD}\n`);
+  const other = await apiAs(username); // another device's session
+  const { page, context } = await newPage(browser);
+  await signIn(page, username);
+  await go(page, '#/settings', 'Settings');
+  const form = page.getByRole('form', { name: 'Change your password' });
+  await form.getByLabel('Current password').fill('not my password');
+  await form.getByLabel('New password', { exact: true }).fill('two new words 42');
+  await form.getByLabel('New password again').fill('two new words 42');
+  await form.getByRole('button', { name: 'Change password' }).click();
+  await form.getByText('Your current password is not right').first().waitFor();
+  await form.getByLabel('Current password').fill(PASSWORD);
+  await form.getByLabel('New password', { exact: true }).fill('two new words 42');
+  await form.getByLabel('New password again').fill('two new words 43');
+  await form.getByRole('button', { name: 'Change password' }).click();
+  await form.getByText('The two new passwords are not the same').first().waitFor();
+  await form.getByLabel('Current password').fill(PASSWORD);
+  await form.getByLabel('New password again').fill('two new words 42');
+  await shot(page, 'settings-password');
+  await form.getByRole('button', { name: 'Change password' }).click();
+  await page.getByText('Your password has been changed').waitFor();
+  await page.getByText('You have been signed out on 1 other device.').waitFor();
+  await assert.rejects(other.get('/api/participants?limit=1'), /401/);
+  const old = await fetch(`${BASE}/api/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username, password: PASSWORD }) });
+  assert.equal(old.status, 401, 'the old password no longer signs in');
+  const fresh = await fetch(`${BASE}/api/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username, password: 'two new words 42' }) });
+  assert.equal(fresh.status, 200, 'the new one does');
+  await go(page, '#/today', 'Today'); // this tablet stays signed in
+  assert.equal(sql(`SELECT count(*) FROM audit_events WHERE action = 'user.password' AND outcome = 'ok' AND entity_id = (SELECT id FROM users WHERE username = '${username}')`), '1');
   noProblems(page);
   await context.close();
 });

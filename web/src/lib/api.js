@@ -167,6 +167,8 @@ export const api = {
     request('POST', '/api/login', { username, password }, { quiet401: true }),
   me: () => request('GET', '/api/me', undefined, { quiet401: true }),
   logout: () => mutate('POST', '/api/logout', {}, { timeout: 8000 }),
+  changePassword: (current_password, new_password) =>
+    mutate('POST', '/api/me/password', { current_password, new_password }, { timeout: 20000 }),
   teams: (opts) => get('/api/teams', opts),
   venues: (opts) => get('/api/venues', opts),
   instruments: (opts) => get('/api/measures/instruments', opts),
