@@ -110,8 +110,10 @@ int cb_api_login(struct cb_req *r)
     }
     login_audit(r, u.id, "ok", NULL);
     cookie_header(r, token, cookie, sizeof(cookie));
-    return cb_reply_json(
-        r, 200, json_pack("{s:o, s:s}", "user", cb_user_json(&u), "csrf_token", csrf), cookie);
+    return cb_reply_json(r, 200,
+                         json_pack("{s:o, s:s, s:I}", "user", cb_user_json(&u), "csrf_token", csrf,
+                                   "idle_timeout_s", (json_int_t)(r->app->sessions.idle_ms / 1000)),
+                         cookie);
 }
 
 int cb_api_logout(struct cb_req *r)
@@ -130,9 +132,11 @@ int cb_api_logout(struct cb_req *r)
 
 int cb_api_me(struct cb_req *r)
 {
-    return cb_reply_json(
-        r, 200, json_pack("{s:o, s:s}", "user", cb_user_json(&r->user), "csrf_token", r->csrf),
-        NULL);
+    return cb_reply_json(r, 200,
+                         json_pack("{s:o, s:s, s:I}", "user", cb_user_json(&r->user), "csrf_token",
+                                   r->csrf, "idle_timeout_s",
+                                   (json_int_t)(r->app->sessions.idle_ms / 1000)),
+                         NULL);
 }
 
 /*

@@ -530,7 +530,7 @@ static int touch_session(struct cb_conn *c, void *arg)
 }
 
 int cb_session_lookup(struct cb_conn *c, const char *token, const struct cb_session_policy *p,
-                      struct cb_user *user, char csrf[CB_TOKEN_STRLEN])
+                      int touch, struct cb_user *user, char csrf[CB_TOKEN_STRLEN])
 {
     char th[CB_TOKEN_STRLEN];
     if (!token || strlen(token) != 64) {
@@ -563,7 +563,7 @@ int cb_session_lookup(struct cb_conn *c, const char *token, const struct cb_sess
         delete_hash(c, th);
         return CB_EUNAUTH;
     }
-    if (now - seen > 60 * 1000) {
+    if (touch && now - seen > 60 * 1000) {
         struct seen_job j = {th, now};
         rc = cb_conn_write(c, touch_session, &j);
         if (rc == CB_EBUSY) {

@@ -687,7 +687,10 @@ static int authenticate(struct cb_req *r)
     if (!cb_req_session_cookie(r, r->token, sizeof(r->token))) {
         return CB_EUNAUTH;
     }
-    int rc = cb_session_lookup(r->db, r->token, &r->app->sessions, &r->user, r->csrf);
+    /* A page's automatic refresh says so: it does not count as the user's activity. */
+    const char *bg = cb_req_header(r, "X-CB-Background");
+    int touch = !(bg && strcmp(bg, "1") == 0);
+    int rc = cb_session_lookup(r->db, r->token, &r->app->sessions, touch, &r->user, r->csrf);
     if (rc == CB_OK) {
         r->authed = 1;
     }

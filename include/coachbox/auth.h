@@ -91,11 +91,13 @@ int cb_session_create(struct cb_conn *c, const char *user_id, char token[CB_TOKE
                       char csrf[CB_TOKEN_STRLEN]);
 /*
  * Resolve token to its user and CSRF token.  CB_EUNAUTH if unknown, expired
- * (the row is deleted) or the account is disabled.  Refreshes last-seen at
- * most once a minute.
+ * (the row is deleted) or the account is disabled.  touch: the request is the
+ * user's own doing, so it refreshes last-seen (at most once a minute); 0 for a
+ * page's automatic refresh (X-CB-Background), which must not keep an
+ * unattended tablet's session alive past the idle timeout.
  */
 int cb_session_lookup(struct cb_conn *c, const char *token, const struct cb_session_policy *p,
-                      struct cb_user *user, char csrf[CB_TOKEN_STRLEN]);
+                      int touch, struct cb_user *user, char csrf[CB_TOKEN_STRLEN]);
 /* End the session with this token (no error if none). */
 int cb_session_delete(struct cb_conn *c, const char *token);
 /* End every session of user_id. */

@@ -455,40 +455,43 @@ static void test_session_create_lookup_delete(void **state)
 
     struct cb_user u;
     memset(&u, 0, sizeof(u));
-    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, &u, got_csrf), CB_OK);
+    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, 1, &u, got_csrf), CB_OK);
     assert_string_equal(u.id, uid);
     assert_string_equal(u.username, "sess.user");
     assert_string_equal(u.role, "lead");
     assert_string_equal(u.team, "whitefield");
     assert_int_equal(u.disabled, 0);
     assert_string_equal(got_csrf, csrf);
-    assert_int_equal(cb_session_lookup(cbu.conn, token2, &default_policy, &u, got_csrf), CB_OK);
+    assert_int_equal(cb_session_lookup(cbu.conn, token2, &default_policy, 1, &u, got_csrf), CB_OK);
     assert_string_equal(got_csrf, csrf2);
 
     /* Unknown or malformed tokens. */
     char wrong[CB_TOKEN_STRLEN];
     memcpy(wrong, token, sizeof(wrong));
     wrong[0] = wrong[0] == 'a' ? 'b' : 'a';
-    assert_int_equal(cb_session_lookup(cbu.conn, wrong, &default_policy, &u, got_csrf), CB_EUNAUTH);
-    assert_int_equal(cb_session_lookup(cbu.conn, "", &default_policy, &u, got_csrf), CB_EUNAUTH);
-    assert_int_equal(cb_session_lookup(cbu.conn, NULL, &default_policy, &u, got_csrf), CB_EUNAUTH);
+    assert_int_equal(cb_session_lookup(cbu.conn, wrong, &default_policy, 1, &u, got_csrf),
+                     CB_EUNAUTH);
+    assert_int_equal(cb_session_lookup(cbu.conn, "", &default_policy, 1, &u, got_csrf), CB_EUNAUTH);
+    assert_int_equal(cb_session_lookup(cbu.conn, NULL, &default_policy, 1, &u, got_csrf),
+                     CB_EUNAUTH);
     char shortened[64];
     memcpy(shortened, token, 63);
     shortened[63] = '\0';
-    assert_int_equal(cb_session_lookup(cbu.conn, shortened, &default_policy, &u, got_csrf),
+    assert_int_equal(cb_session_lookup(cbu.conn, shortened, &default_policy, 1, &u, got_csrf),
                      CB_EUNAUTH);
     /* The stored hash itself is not a token. */
-    assert_int_equal(cb_session_lookup(cbu.conn, th, &default_policy, &u, got_csrf), CB_EUNAUTH);
+    assert_int_equal(cb_session_lookup(cbu.conn, th, &default_policy, 1, &u, got_csrf), CB_EUNAUTH);
 
     /* Logout ends that session only. */
     assert_int_equal(cb_session_delete(cbu.conn, token), CB_OK);
-    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, &u, got_csrf), CB_EUNAUTH);
-    assert_int_equal(cb_session_lookup(cbu.conn, token2, &default_policy, &u, got_csrf), CB_OK);
+    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, 1, &u, got_csrf),
+                     CB_EUNAUTH);
+    assert_int_equal(cb_session_lookup(cbu.conn, token2, &default_policy, 1, &u, got_csrf), CB_OK);
     assert_int_equal(cb_session_delete(cbu.conn, token), CB_OK); /* again: no error */
     assert_int_equal(cb_session_delete(cbu.conn, "short"), CB_OK);
     assert_int_equal(cb_session_delete(cbu.conn, NULL), CB_OK);
     assert_int_equal(cb_session_delete_user(cbu.conn, uid), CB_OK);
-    assert_int_equal(cb_session_lookup(cbu.conn, token2, &default_policy, &u, got_csrf),
+    assert_int_equal(cb_session_lookup(cbu.conn, token2, &default_policy, 1, &u, got_csrf),
                      CB_EUNAUTH);
     assert_int_equal(cbu_count("SELECT count(*) FROM sessions WHERE user_id = ?1", uid), 0);
 }
@@ -503,19 +506,47 @@ static void test_session_idle_timeout(void **state)
     int64_t now = cb_now_ms();
     /* 29 minutes idle: still fine. */
     set_session_times(token, now - 40 * 60 * 1000LL, now - 29 * 60 * 1000LL);
-    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, &u, csrf), CB_OK);
+    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, 1, &u, csrf), CB_OK);
     /* 31 minutes idle: ended, and the row is gone. */
     set_session_times(token, now - 40 * 60 * 1000LL, now - 31 * 60 * 1000LL);
-    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, &u, csrf), CB_EUNAUTH);
+    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, 1, &u, csrf), CB_EUNAUTH);
     assert_int_equal(cbu_count("SELECT count(*) FROM sessions WHERE user_id = ?1", uid), 0);
 
     /* The same with a tiny policy and the real clock. */
     const struct cb_session_policy tiny = {150, 60 * 1000};
     assert_int_equal(cb_session_create(cbu.conn, uid, token, csrf), CB_OK);
-    assert_int_equal(cb_session_lookup(cbu.conn, token, &tiny, &u, csrf), CB_OK);
+    assert_int_equal(cb_session_lookup(cbu.conn, token, &tiny, 1, &u, csrf), CB_OK);
     sleep_ms(350);
-    assert_int_equal(cb_session_lookup(cbu.conn, token, &tiny, &u, csrf), CB_EUNAUTH);
+    assert_int_equal(cb_session_lookup(cbu.conn, token, &tiny, 1, &u, csrf), CB_EUNAUTH);
     assert_int_equal(cbu_count("SELECT count(*) FROM sessions WHERE user_id = ?1", uid), 0);
+}
+
+/* A page's automatic refresh (touch 0) does not keep a session alive: last-seen
+ * stays, so an unattended tablet's session still ends after the idle time. */
+static void test_session_background_does_not_touch(void **state)
+{
+    (void)state;
+    char uid[CB_UUID_STRLEN], token[CB_TOKEN_STRLEN], csrf[CB_TOKEN_STRLEN];
+    struct cb_user u;
+    make_user("bg.user", "coach", "radcliffe", uid);
+    assert_int_equal(cb_session_create(cbu.conn, uid, token, csrf), CB_OK);
+    int64_t now = cb_now_ms();
+    int64_t seen = now - 20 * 60 * 1000LL;
+    set_session_times(token, now - 40 * 60 * 1000LL, seen);
+    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, 0, &u, csrf), CB_OK);
+    assert_int_equal(cbu_count("SELECT count(*) FROM sessions WHERE user_id = ?1 AND "
+                               "last_seen_ms < strftime('%s','now') * 1000 - 19 * 60 * 1000",
+                               uid),
+                     1);
+    /* The user's own request refreshes it. */
+    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, 1, &u, csrf), CB_OK);
+    assert_int_equal(cbu_count("SELECT count(*) FROM sessions WHERE user_id = ?1 AND "
+                               "last_seen_ms > strftime('%s','now') * 1000 - 60 * 1000",
+                               uid),
+                     1);
+    /* Idle past the limit with only background requests: ended. */
+    set_session_times(token, now - 40 * 60 * 1000LL, now - 31 * 60 * 1000LL);
+    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, 0, &u, csrf), CB_EUNAUTH);
 }
 
 static void test_session_absolute_timeout(void **state)
@@ -528,10 +559,10 @@ static void test_session_absolute_timeout(void **state)
     int64_t now = cb_now_ms();
     /* Active a second ago, but started 11h59m ago: fine. */
     set_session_times(token, now - (12 * 60 - 1) * 60 * 1000LL, now - 1000);
-    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, &u, csrf), CB_OK);
+    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, 1, &u, csrf), CB_OK);
     /* Active a second ago, but started 12h01m ago: ended however busy. */
     set_session_times(token, now - (12 * 60 + 1) * 60 * 1000LL, now - 1000);
-    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, &u, csrf), CB_EUNAUTH);
+    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, 1, &u, csrf), CB_EUNAUTH);
     assert_int_equal(cbu_count("SELECT count(*) FROM sessions WHERE user_id = ?1", uid), 0);
 
     /* Real clock: kept busy every 50 ms, it still ends after absolute_ms. */
@@ -540,7 +571,7 @@ static void test_session_absolute_timeout(void **state)
     int rc = CB_OK;
     int64_t start = cb_now_ms();
     while (rc == CB_OK && cb_now_ms() - start < 2000) {
-        rc = cb_session_lookup(cbu.conn, token, &tiny, &u, csrf);
+        rc = cb_session_lookup(cbu.conn, token, &tiny, 1, &u, csrf);
         sleep_ms(50);
     }
     assert_int_equal(rc, CB_EUNAUTH);
@@ -557,11 +588,11 @@ static void test_session_last_seen_refresh(void **state)
     int64_t now = cb_now_ms();
     /* Seen 30 s ago: not refreshed (at most once a minute). */
     set_session_times(token, now - 3600000, now - 30000);
-    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, &u, csrf), CB_OK);
+    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, 1, &u, csrf), CB_OK);
     assert_true(session_last_seen(uid) == now - 30000);
     /* Seen 2 minutes ago: refreshed to now. */
     set_session_times(token, now - 3600000, now - 120000);
-    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, &u, csrf), CB_OK);
+    assert_int_equal(cb_session_lookup(cbu.conn, token, &default_policy, 1, &u, csrf), CB_OK);
     assert_true(session_last_seen(uid) >= now);
     assert_true(session_last_seen(uid) <= cb_now_ms());
     assert_int_equal(cb_session_delete_user(cbu.conn, uid), CB_OK);
@@ -582,20 +613,20 @@ static void test_disabled_user_sessions(void **state)
     assert_int_equal(cb_user_set_disabled(cbu.conn, "bob.jones", 1), CB_OK);
     assert_int_equal(cbu_count("SELECT count(*) FROM sessions WHERE user_id = ?1", bob), 0);
     assert_int_equal(cbu_count("SELECT count(*) FROM sessions WHERE user_id = ?1", carol), 1);
-    assert_int_equal(cb_session_lookup(cbu.conn, tb1, &default_policy, &u, csrf), CB_EUNAUTH);
-    assert_int_equal(cb_session_lookup(cbu.conn, tc, &default_policy, &u, csrf), CB_OK);
+    assert_int_equal(cb_session_lookup(cbu.conn, tb1, &default_policy, 1, &u, csrf), CB_EUNAUTH);
+    assert_int_equal(cb_session_lookup(cbu.conn, tc, &default_policy, 1, &u, csrf), CB_OK);
     assert_int_equal(cb_user_find(cbu.conn, "Bob.Jones", &u, NULL, 0), CB_OK);
     assert_int_equal(u.disabled, 1);
 
     /* A session row for a disabled account (however it got there) is refused and removed. */
     assert_int_equal(cb_session_create(cbu.conn, bob, tb1, csrf), CB_OK);
-    assert_int_equal(cb_session_lookup(cbu.conn, tb1, &default_policy, &u, csrf), CB_EUNAUTH);
+    assert_int_equal(cb_session_lookup(cbu.conn, tb1, &default_policy, 1, &u, csrf), CB_EUNAUTH);
     assert_int_equal(cbu_count("SELECT count(*) FROM sessions WHERE user_id = ?1", bob), 0);
 
     /* Re-enabled: new sessions work again. */
     assert_int_equal(cb_user_set_disabled(cbu.conn, "BOB.JONES", 0), CB_OK);
     assert_int_equal(cb_session_create(cbu.conn, bob, tb1, csrf), CB_OK);
-    assert_int_equal(cb_session_lookup(cbu.conn, tb1, &default_policy, &u, csrf), CB_OK);
+    assert_int_equal(cb_session_lookup(cbu.conn, tb1, &default_policy, 1, &u, csrf), CB_OK);
     assert_int_equal(u.disabled, 0);
 
     /* Audited both ways. */
@@ -626,6 +657,7 @@ int main(void)
         cmocka_unit_test(test_user_create_find_and_conflicts),
         cmocka_unit_test(test_session_create_lookup_delete),
         cmocka_unit_test(test_session_idle_timeout),
+        cmocka_unit_test(test_session_background_does_not_touch),
         cmocka_unit_test(test_session_absolute_timeout),
         cmocka_unit_test(test_session_last_seen_refresh),
         cmocka_unit_test(test_disabled_user_sessions),

@@ -1,8 +1,8 @@
 // Live Well coachbox: the coach's app.  Entry point.
-import { api, setUnauthorizedHandler } from './lib/api.js';
+import { api, ApiError, setUnauthorizedHandler } from './lib/api.js';
 import { clear, focusEl } from './lib/dom.js';
 import { addRoute, href, navigate, startRouter } from './lib/router.js';
-import { session } from './lib/session.js';
+import { session, signOutDebt } from './lib/session.js';
 import { loadTeams, resetTeams } from './lib/teams.js';
 import { outbox } from './lib/outbox.js';
 import { resetVenues } from './lib/venues.js';
@@ -21,7 +21,7 @@ import { editPersonView } from './views/editPerson.js';
 import { groupsView, newProgrammeView, programmeView, registerSessionView } from './views/groups.js';
 import { loginView } from './views/login.js';
 import { notFoundView } from './views/notFound.js';
-import { peopleView } from './views/people.js';
+import { forgetSearches, peopleView } from './views/people.js';
 import { personView } from './views/person.js';
 import { registerView } from './views/register.js';
 import { settingsView } from './views/settings.js';
@@ -62,6 +62,7 @@ addRoute(/^$/, notFoundView, { notFound: true, public: true });
 let returnTo = null; // where to go after signing in
 
 async function clearSavedData() {
+  forgetSearches();
   // The service worker keeps the last copy of API reads for offline use;
   // it must not outlive the session that fetched it.
   try {
@@ -77,19 +78,60 @@ async function clearSavedData() {
   }
 }
 
-/** Sign out now.  Changes not sent yet stay in the outbox for this account's next sign-in. */
-export async function signOut() {
+/**
+ * Sign out now (reason: 'signed-out', or 'idle' when the tablet was left).
+ * Changes not sent yet stay in the outbox for this account's next sign-in.  If
+ * the server cannot be told, the session it still holds is owed an end
+ * (signOutDebt): the app will not resume it, and ends it as soon as the server
+ * answers.
+ */
+export async function signOut(reason = 'signed-out') {
   try {
     await api.logout();
-  } catch {
-    /* signed out locally even if the server cannot be told */
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 401)) {
+      signOutDebt.set();
+      payDebtSoon();
+    }
   }
   session.clear();
   resetTeams();
   resetVenues();
   await clearSavedData();
-  navigate(href('/login', { reason: 'signed-out' }));
+  navigate(href('/login', { reason }));
 }
+
+// A sign-out the server has not heard of: try again every 30 s and whenever
+// the network comes back, until it has ended that session.
+let debtTimer = null;
+function payDebtSoon() {
+  if (debtTimer || !signOutDebt.owed) return;
+  debtTimer = setInterval(async () => {
+    if (!signOutDebt.owed || (await signOutDebt.pay())) {
+      clearInterval(debtTimer);
+      debtTimer = null;
+    }
+  }, 30000);
+}
+window.addEventListener('online', () => {
+  if (signOutDebt.owed) signOutDebt.pay();
+});
+
+// A tablet left signed in: after the server's idle timeout with no touch, key
+// or click, the screen is cleared and the coach signed out, as the server
+// ends the session then too (the screens' automatic refreshes do not count).
+let lastInput = Date.now();
+for (const type of ['pointerdown', 'keydown', 'touchstart', 'wheel']) {
+  window.addEventListener(type, () => {
+    lastInput = Date.now();
+  }, { capture: true, passive: true });
+}
+setInterval(() => {
+  if (session.user && Date.now() - lastInput > session.idleMs) {
+    lastInput = Date.now();
+    signOut('idle');
+  }
+}, 15000);
 signOutView.signOut = signOut;
 
 // The header's button: with changes waiting, say so first.
@@ -106,7 +148,7 @@ const layout = createLayout(document.getElementById('app'), { onSignOut: askSign
 function warmCache() {
   if (!session.user || !navigator.serviceWorker || !navigator.serviceWorker.controller) return;
   for (const url of ['/api/me', '/api/teams', '/api/venues', '/api/measures/instruments']) {
-    fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } }).catch(() => {});
+    fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json', 'X-CB-Background': '1' } }).catch(() => {});
   }
 }
 
@@ -154,6 +196,7 @@ async function boot() {
   const main = layout.main;
   main.setAttribute('aria-busy', 'true');
   await session.restore();
+  payDebtSoon();
   main.removeAttribute('aria-busy');
 
   await startRouter({

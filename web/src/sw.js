@@ -11,7 +11,10 @@
 //   keys, and replays them in order; a worker cannot hold a session's CSRF
 //   token, so replay happens in the page (on load, on `online`, on a timer).
 // - The saved API copies are personal data: they are dropped on sign-in,
-//   sign-out and whenever the server says the session is gone.
+//   sign-out and whenever the server says the session is gone - and once the
+//   server has not been heard from for longer than its idle timeout (then the
+//   session has ended there too: a tablet kept offline after its account was
+//   disabled, or after its coach was signed out everywhere, shows nothing).
 
 /* global __CB_SHELL__, __CB_VERSION__ */
 const VERSION = __CB_VERSION__;
@@ -45,7 +48,53 @@ self.addEventListener('message', (event) => {
 });
 
 function dropApiCache() {
+  contactSaved = 0;
   return caches.delete(API_CACHE).catch(() => false);
+}
+
+// When the server last answered anything (ms), kept with the copies so it
+// outlives this worker; written at most every 10 s.
+const CONTACT_KEY = '/__cb/last-contact';
+const DEFAULT_IDLE_MS = 30 * 60 * 1000;
+let lastContact = 0;
+let contactSaved = 0;
+
+function noteContact() {
+  lastContact = Date.now();
+  if (lastContact - contactSaved < 10000) return null;
+  contactSaved = lastContact;
+  return caches.open(API_CACHE).then((c) => c.put(CONTACT_KEY, new Response(String(lastContact)))).catch(() => {});
+}
+
+// How long since the server last answered: the kept mark (it outlives this
+// worker), else this worker's own; never heard from, forever.
+async function sinceContact() {
+  const r = await caches.match(CONTACT_KEY, { cacheName: API_CACHE });
+  const kept = r ? Number(await r.text()) || 0 : 0;
+  return Date.now() - (kept || lastContact);
+}
+
+// The server's idle timeout, from the saved /api/me (it says), else 30 minutes.
+async function idleMs() {
+  try {
+    const me = await caches.match('/api/me', { cacheName: API_CACHE, ignoreVary: true });
+    const s = me ? Number((await me.json()).idle_timeout_s) : 0;
+    return s > 0 ? s * 1000 : DEFAULT_IDLE_MS;
+  } catch {
+    return DEFAULT_IDLE_MS;
+  }
+}
+
+// A saved copy, or nothing if it has outlived the session that fetched it:
+// then every copy goes and the page is told the session has ended (401).
+async function savedCopy(request) {
+  const copy = await caches.match(request, { cacheName: API_CACHE, ignoreVary: true });
+  if (!copy) return null;
+  if ((await sinceContact()) <= (await idleMs())) return copy;
+  await dropApiCache();
+  return new Response(JSON.stringify({ error: { code: 'unauthenticated', message: 'Your session has ended: the coachbox server has not been reached for longer than the idle timeout.' } }), {
+    status: 401, headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' },
+  });
 }
 
 async function saveCopy(request, response) {
@@ -64,7 +113,8 @@ async function apiRead(event) {
   event.waitUntil(
     network
       .then((response) => {
-        if (response.status === 200) return saveCopy(request, response.clone());
+        const noted = noteContact();
+        if (response.status === 200) return Promise.all([noted, saveCopy(request, response.clone())]);
         if (response.status === 401) return dropApiCache();
         if (response.status === 403 || response.status === 404) {
           return caches.open(API_CACHE).then((c) => c.delete(request, { ignoreVary: true }));
@@ -73,7 +123,7 @@ async function apiRead(event) {
       })
       .catch(() => {}),
   );
-  const saved = () => caches.match(request, { cacheName: API_CACHE, ignoreVary: true });
+  const saved = () => savedCopy(request);
 
   // Slow network: after a while, answer from the saved copy if there is one
   // (the network request still completes and refreshes it).
@@ -119,7 +169,10 @@ self.addEventListener('fetch', (event) => {
         answered
           .then(({ response, copy }) => {
             if (!response.ok) return null;
-            return dropApiCache().then(() => (copy ? saveCopy(new Request(new URL('/api/me', self.location.origin)), copy) : null));
+            return dropApiCache().then(() => {
+              contactSaved = 0; // the mark went with the copies: write it again
+              return Promise.all([noteContact(), copy ? saveCopy(new Request(new URL('/api/me', self.location.origin)), copy) : null]);
+            });
           })
           .catch(() => {}),
       );

@@ -30,10 +30,12 @@ export class ApiError extends Error {
 }
 
 let csrfToken = null;
+let csrfOwner = null; // the user id the token was issued to
 let onUnauthorized = null;
 
-export function setCsrfToken(token) {
+export function setCsrfToken(token, owner = null) {
   csrfToken = token || null;
+  csrfOwner = csrfToken ? owner : null;
 }
 
 /** Called with the ApiError when a signed-in request gets 401. */
@@ -60,8 +62,11 @@ async function readJson(res) {
 
 const offlineError = () => new ApiError(0, { code: 'offline', message: 'The coachbox server could not be reached.' });
 
-async function request(method, url, body, { signal, quiet401 = false, headers: extra = null, timeout = 0, text = false } = {}) {
+async function request(method, url, body, { signal, quiet401 = false, headers: extra = null, timeout = 0, text = false, background = false } = {}) {
   const headers = { Accept: 'application/json', ...(extra || {}) };
+  // A screen's automatic refresh is not the coach's activity: it must not keep
+  // an unattended tablet's session alive past the idle timeout.
+  if (background) headers['X-CB-Background'] = '1';
   let timer = null;
   let ctl = null;
   if (timeout) {
@@ -111,25 +116,38 @@ export function get(url, opts) {
   return request('GET', url, undefined, opts);
 }
 
-/** A state-changing request sent now (not queued).  Retries once if the CSRF token went stale. */
+/**
+ * A state-changing request sent now (not queued).  Retries once if the CSRF
+ * token went stale (the session was renewed in another tab) - but only as the
+ * same user: if the browser's session now belongs to someone else (this tab
+ * was left showing A while B signed in in another), nothing is sent and this
+ * tab is signed out as for a 401.  opts.owner: the user the write belongs to
+ * (an outbox entry's), when not this tab's user.
+ */
 export async function mutate(method, url, body, opts = {}) {
+  const owner = opts.owner || csrfOwner;
   try {
     return await request(method, url, body, opts);
   } catch (err) {
     if (err instanceof ApiError && err.status === 403 && err.code === 'csrf' && !opts.retried) {
       const me = await request('GET', '/api/me', undefined, { quiet401: true }).catch(() => null);
-      if (me && me.csrf_token) {
-        setCsrfToken(me.csrf_token);
+      if (me && me.csrf_token && me.user && owner && me.user.id === owner) {
+        setCsrfToken(me.csrf_token, me.user.id);
         return request(method, url, body, { ...opts, retried: true });
+      }
+      if (me && me.user) {
+        const other = new ApiError(401, { code: 'unauthenticated', message: 'Someone else has signed in on this tablet.' });
+        if (onUnauthorized) onUnauthorized(other);
+        throw other;
       }
     }
     throw err;
   }
 }
 
-// The outbox sends each write with its own idempotency key.
+// The outbox sends each write with its own idempotency key, as its own user.
 outbox.setSender((entry) =>
-  mutate(entry.method, entry.url, entry.body, { headers: { 'Idempotency-Key': entry.key }, timeout: 20000 }));
+  mutate(entry.method, entry.url, entry.body, { headers: { 'Idempotency-Key': entry.key }, timeout: 20000, owner: entry.user }));
 
 /**
  * A write to a record, through the outbox.  For a create, an id is minted
@@ -165,7 +183,7 @@ const enc = encodeURIComponent;
 export const api = {
   login: (username, password) =>
     request('POST', '/api/login', { username, password }, { quiet401: true }),
-  me: () => request('GET', '/api/me', undefined, { quiet401: true }),
+  me: (opts = {}) => request('GET', '/api/me', undefined, { quiet401: true, ...opts }),
   logout: () => mutate('POST', '/api/logout', {}, { timeout: 8000 }),
   changePassword: (current_password, new_password) =>
     mutate('POST', '/api/me/password', { current_password, new_password }, { timeout: 20000 }),

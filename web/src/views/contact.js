@@ -56,7 +56,7 @@ export const contactView = {
     }
     if (!ctx.isCurrent()) return {};
     const name = displayName(p);
-    ctx.setTitle(`Record a contact: ${fullName(p)}`);
+    ctx.setTitle('Record a contact'); // names stay out of the browser's history
 
     // ---- the contact
     const type = radiosField({ id: 'type', legend: 'Type of contact', options: ENCOUNTER_TYPES, value: ctx.query.get('type') || (sessionId ? 'group' : 'one_to_one'), inline: true, extraClass: 'cb-chips' });

@@ -30,7 +30,7 @@ export const editPersonView = {
       return {};
     }
     if (!ctx.isCurrent()) return {};
-    ctx.setTitle(`Change details: ${fullName(p)}`);
+    ctx.setTitle('Change details'); // names stay out of the browser's history
     const form = participantForm({ person: p, teams, user: session.user || {} });
     const errors = formErrors(summary, form.fields, COHORT_ALIASES);
     const button = h('button', { class: 'nhsuk-button', type: 'submit', text: 'Save changes' });

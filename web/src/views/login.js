@@ -1,7 +1,7 @@
 // Sign in.
 import { api, ApiError } from '../lib/api.js';
 import { add, h } from '../lib/dom.js';
-import { session } from '../lib/session.js';
+import { session, signOutDebt } from '../lib/session.js';
 import { errorSummary, formErrors } from '../components/errors.js';
 import { textField } from '../components/fields.js';
 
@@ -69,6 +69,12 @@ export const loginView = {
             : null,
           reason === 'signed-out'
             ? h('div', { class: 'nhsuk-inset-text' }, h('p', { text: 'You have signed out.' }))
+            : null,
+          reason === 'idle'
+            ? h('div', { class: 'nhsuk-inset-text' }, h('p', { text: 'You were signed out because the tablet was not used for a while.' }))
+            : null,
+          signOutDebt.owed
+            ? h('div', { class: 'nhsuk-inset-text' }, h('p', { text: 'The coachbox server could not be reached when you signed out. This tablet will not open that session again, and ends it on the server as soon as it can reach it.' }))
             : null,
           h('h1', { text: 'Sign in' }),
           h('p', { text: 'Sign in with your Live Well coachbox account.' }),

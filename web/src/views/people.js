@@ -34,10 +34,43 @@ function row(p) {
     cell('Team', teamName(p.team)));
 }
 
+// A search's words name a member of the public: they stay out of the address
+// (and so out of the browser's history on a shared tablet).  The address holds
+// a key; the words are kept for this tab only (sessionStorage), and signing
+// out forgets them (forgetSearches).
+const SEARCH_PREFIX = 'cb-search:';
+
+function keepSearch(words) {
+  const key = Math.random().toString(36).slice(2, 10);
+  try {
+    sessionStorage.setItem(SEARCH_PREFIX + key, words);
+  } catch {
+    return '';
+  }
+  return key;
+}
+
+function searchTerm(key) {
+  if (!key) return '';
+  try {
+    return sessionStorage.getItem(SEARCH_PREFIX + key) || '';
+  } catch {
+    return '';
+  }
+}
+
+export function forgetSearches() {
+  try {
+    for (const k of Object.keys(sessionStorage)) if (k.startsWith(SEARCH_PREFIX)) sessionStorage.removeItem(k);
+  } catch {
+    /* nothing kept */
+  }
+}
+
 export const peopleView = {
   title: 'Find a person',
   async render(ctx) {
-    const q = (ctx.query.get('q') || '').trim();
+    const q = (ctx.query.get('q') || searchTerm(ctx.query.get('s')) || '').trim();
     const input = h('input', {
       class: 'nhsuk-input nhsuk-search-input__input', id: 'search', name: 'q', type: 'search',
       autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'search-hint', value: q,
@@ -53,7 +86,7 @@ export const peopleView = {
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
       const v = input.value.trim();
-      navigate(href('/people', v ? { q: v } : null));
+      navigate(href('/people', v ? { s: keepSearch(v) } : null));
     });
 
     const results = h('div', { class: 'cb-results', 'aria-busy': 'true' }, h('p', { class: 'cb-muted', text: 'Loading…' }));

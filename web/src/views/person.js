@@ -478,7 +478,7 @@ export const personView = {
     tlItems = [...pendingTl, ...tlItems.filter((t) => !pendingTl.some((x) => x.id === t.id))];
 
     const name = fullName(p) || 'No name recorded';
-    ctx.setTitle(name);
+    ctx.setTitle('Person'); // names stay out of the browser's history
     const banner = message ? notificationBanner({ heading: message.heading, text: message.text }) : null;
     const h1 = h('h1', { class: 'cb-person-name' },
       h('span', { class: 'nhsuk-caption-l', text: 'Person' }), ' ', displayName(p) || name);

@@ -204,14 +204,17 @@ export const todayView = {
     }
 
     let inFlight = null;
-    async function refresh() {
+    // background: the timer's refresh, not the coach's doing (it must not keep
+    // the session of a tablet left on this screen alive).
+    async function refresh({ background = false } = {}) {
       if (inFlight) return inFlight;
       inFlight = (async () => {
         let body = null;
         let error = null;
         try {
-          body = await api.queue(showAll ? {} : { venue: venue.id }, { signal: ctx.signal });
+          body = await api.queue(showAll ? {} : { venue: venue.id }, { signal: ctx.signal, background });
         } catch (err) {
+          if (ctx.signal.aborted) return; // the screen was left (or the coach signed out) meanwhile
           if (!(err instanceof ApiError)) throw err;
           error = err;
         }
@@ -256,7 +259,7 @@ export const todayView = {
     // Keep it fresh while it is on screen.
     const timer = setInterval(() => {
       if (!ctx.isCurrent()) return;
-      if (document.visibilityState === 'visible') refresh();
+      if (document.visibilityState === 'visible') refresh({ background: true });
     }, REFRESH_MS);
     const tick = setInterval(() => {
       if (ctx.isCurrent() && items.some((i) => i.status === 'waiting')) {
