@@ -3985,10 +3985,21 @@ static void mark_figure(struct eng *e, const struct figure *f, int split, int g)
     }
 }
 
+/* A person of a records answer; given and family are allocated (a name of 100
+ * characters may take up to 400 bytes of UTF-8) and freed by rec_free. */
 struct rec_item {
-    char given[101], family[101], dob[CB_DATE_STRLEN], team[80];
+    char *given, *family, dob[CB_DATE_STRLEN], team[80];
     const struct person *pe;
 };
+
+static void rec_free(struct rec_item *items, size_t n)
+{
+    for (size_t i = 0; items && i < n; i++) {
+        free(items[i].given);
+        free(items[i].family);
+    }
+    free(items);
+}
 
 static int rec_cmp(const void *x, const void *y)
 {
@@ -4093,8 +4104,12 @@ int cb_report_records(struct cb_conn *c, const struct cb_actor *a, const struct 
             break;
         }
         struct rec_item *it = &items[k++];
-        snprintf(it->given, sizeof(it->given), "%s", col_text(st, 1) ? col_text(st, 1) : "");
-        snprintf(it->family, sizeof(it->family), "%s", col_text(st, 2) ? col_text(st, 2) : "");
+        it->given = strdup(col_text(st, 1) ? col_text(st, 1) : "");
+        it->family = strdup(col_text(st, 2) ? col_text(st, 2) : "");
+        if (!it->given || !it->family) {
+            rc = CB_ENOMEM;
+            break;
+        }
         snprintf(it->dob, sizeof(it->dob), "%s", col_text(st, 3) ? col_text(st, 3) : "");
         snprintf(it->team, sizeof(it->team), "%s", col_text(st, 4) ? col_text(st, 4) : "");
         it->pe = &e.pp[at];
@@ -4108,9 +4123,11 @@ int cb_report_records(struct cb_conn *c, const struct cb_actor *a, const struct 
                 qsort(items, k, sizeof(*items), rec_cmp);
             }
         }
+        /* An item that cannot be built fails the answer: never a list shorter than count. */
         json_t *arr = json_array();
+        rc = arr ? CB_OK : CB_ENOMEM;
         int gs[NCOHORTS + 1];
-        for (size_t i = 0; i < k && i < (size_t)limit; i++) {
+        for (size_t i = 0; !rc && i < k && i < (size_t)limit; i++) {
             json_t *grp = json_null();
             if (p.split != SP_NONE) {
                 int n = person_groups(items[i].pe, p.split, gs);
@@ -4118,22 +4135,29 @@ int cb_report_records(struct cb_conn *c, const struct cb_actor *a, const struct 
                       : n >= 1 && gs[0] >= 0 ? json_string(split_key(&e, p.split, gs[0]))
                                              : json_null();
             }
-            json_array_append_new(
-                arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "id", items[i].pe->id,
-                               "given_name", items[i].given, "family_name", items[i].family,
-                               "date_of_birth", items[i].dob, "team", items[i].team, "group", grp));
+            json_t *it =
+                json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "id", items[i].pe->id, "given_name",
+                          items[i].given, "family_name", items[i].family, "date_of_birth",
+                          items[i].dob, "team", items[i].team, "group", grp);
+            if (!it || json_array_append_new(arr, it) != 0) {
+                rc = CB_ENOMEM;
+            }
         }
-        json_t *o = json_object();
-        describe(o, &p, q);
-        json_object_set_new(o, "figure", json_string(q->figure));
-        json_object_set_new(o, "group", q->group ? json_string(q->group) : json_null());
-        json_object_set_new(o, "count", json_integer((json_int_t)nitems));
-        json_object_set_new(o, "truncated", json_boolean(nitems > (size_t)limit));
-        json_object_set_new(o, "items", arr);
-        *out = o;
-        audit_report(c, a, "report.records", q);
+        if (rc) {
+            json_decref(arr);
+        } else {
+            json_t *o = json_object();
+            describe(o, &p, q);
+            json_object_set_new(o, "figure", json_string(q->figure));
+            json_object_set_new(o, "group", q->group ? json_string(q->group) : json_null());
+            json_object_set_new(o, "count", json_integer((json_int_t)nitems));
+            json_object_set_new(o, "truncated", json_boolean(nitems > (size_t)limit));
+            json_object_set_new(o, "items", arr);
+            *out = o;
+            audit_report(c, a, "report.records", q);
+        }
     }
-    free(items);
+    rec_free(items, k);
     eng_free(&e);
     return rc;
 }

@@ -1677,6 +1677,39 @@ static void test_csv_formula_guard(void **state)
     cbt_resp_free(&r);
 }
 
+/*
+ * Finding F20: the people behind a figure keep a name of 100 characters whole
+ * (100 two-byte characters; "Z" and 99 four-byte ones, 397 bytes, which a
+ * 101-byte buffer cut mid-character and so dropped the person), and the list
+ * is as long as count.
+ */
+static void test_records_long_names(void **state)
+{
+    (void)state;
+    char given[201], family[401] = "Z";
+    for (int i = 0; i < 100; i++) {
+        memcpy(given + 2 * i, "\xc3\xa9", 3); /* é */
+    }
+    for (int i = 0; i < 99; i++) {
+        memcpy(family + 1 + 4 * i, "\xf0\x9d\x92\x9c", 5); /* U+1D49C, script A */
+    }
+    person(ALICE, 0, given, family, "1970-02-02", json_object());
+    contact(ALICE, 0, "one_to_one", "2025-03-10T10:00:00Z", NULL, NULL);
+    json_t *j = get_ok(MGR, "/api/reports/outcomes/records?from=2025-03-01&to=2025-03-31"
+                            "&figure=people_seen");
+    expect_at(j, "count", "1", "long names");
+    expect_at(j, "truncated", "false", "long names");
+    json_t *items = json_object_get(j, "items");
+    if (json_array_size(items) != 1) {
+        fail_msg("long names: count 1 but %zu items", json_array_size(items));
+    }
+    json_t *it = json_array_get(items, 0);
+    assert_string_equal(json_string_value(json_object_get(it, "given_name")), given);
+    assert_string_equal(json_string_value(json_object_get(it, "family_name")), family);
+    assert_string_equal(json_string_value(json_object_get(it, "id")), G.p[0]);
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1696,6 +1729,7 @@ int main(void)
         cmocka_unit_test(test_access_and_params),
         cmocka_unit_test(test_role_before_params),
         cmocka_unit_test(test_csv_formula_guard),
+        cmocka_unit_test(test_records_long_names),
     };
     return cmocka_run_group_tests_name("it_reports", tests, group_setup, group_teardown);
 }
