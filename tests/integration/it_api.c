@@ -1271,6 +1271,36 @@ static void test_participant_search(void **state)
     cbt_resp_free(&r);
     /* Empty q lists the team. */
     assert_true(search_count(&G.alice, "limit=100") >= 3);
+
+    /* Limits are in characters: a family name of 100 two-byte characters is found
+     * by the whole of it, and so is the person by a q of 141 characters (281 bytes;
+     * the harness keeps a URL under 1,024 bytes). */
+    char given[100], family[201], id[40], path[1000];
+    for (int i = 0; i < 100; i++) {
+        memcpy(family + 2 * i, "\xc3\xab", 3); /* ë */
+    }
+    memcpy(given, family, 80);
+    given[80] = '\0'; /* 40 of them */
+    create_participant(&G.alice, given, family, "1988-08-08", NULL, id);
+    for (int words = 1; words <= 2; words++) {
+        size_t n = (size_t)snprintf(path, sizeof(path), "/api/participants?q=");
+        for (int w = 2 - words; w < 2; w++) {
+            if (w == 1 && words == 2) {
+                n += (size_t)snprintf(path + n, sizeof(path) - n, "+");
+            }
+            for (int i = 0; i < (w == 0 ? 40 : 100); i++) {
+                n += (size_t)snprintf(path + n, sizeof(path) - n, "%%C3%%AB");
+            }
+        }
+        assert_true(n < sizeof(path));
+        rq(&G.alice, "GET", path, NULL, &r);
+        expect_status(&r, 200, words == 1 ? "a 100-character name" : "a 141-character q");
+        if (items_count(&r) != 1) {
+            fail_msg("%d words: %zu items: %.300s", words, items_count(&r), r.body);
+        }
+        assert_true(items_has_id(&r, id));
+        cbt_resp_free(&r);
+    }
 }
 
 static void test_participant_paging(void **state)
