@@ -507,6 +507,77 @@ static void test_login_ok_and_cookie_flags(void **state)
     cbt_client_free(&c);
 }
 
+/* Run one SQL statement with an optional text ?1 on the server's database (read-write). */
+static void db_exec(const char *sql, const char *arg)
+{
+    char dbpath[700];
+    snprintf(dbpath, sizeof(dbpath), "%s/coachbox.db", G.srv.data);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (arg) {
+        sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
+    }
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/*
+ * Finding F21: an account whose display name is over 100 bytes (61 characters:
+ * "Z" and 60 "ë", 121 bytes) signs in with its name whole and a CSRF token; and
+ * an answer that cannot be built (a name that is not UTF-8, put in the
+ * database behind the server's back) is a 500 with a JSON error and no
+ * cookie, never 200 {}.
+ */
+static void test_login_long_display_name(void **state)
+{
+    (void)state;
+    char name[200] = "Z";
+    for (int i = 0; i < 60; i++) {
+        memcpy(name + 1 + 2 * i, "\xc3\xab", 3); /* ë and the NUL */
+    }
+    const char *args[] = {"user",           "add",    "--data", G.srv.data, "--username",
+                          "umlauts",        "--role", "coach",  "--team",   "prestwich",
+                          "--display-name", name,     NULL};
+    char out[1024];
+    int st = cbt_run(args, PW "\n", out, sizeof(out));
+    if (st != 0) {
+        fail_msg("user add with a 61-character display name: exit %d: %s", st, out);
+    }
+    struct cbt_client c;
+    struct cbt_resp r;
+    new_client(&c);
+    login_resp(&c, "umlauts", PW, &r);
+    expect_status(&r, 200, "login with a long display name");
+    assert_non_null(cbt_jstr(&r, "user.id"));
+    assert_string_equal(cbt_jstr(&r, "user.display_name"), name);
+    assert_non_null(cbt_jstr(&r, "csrf_token"));
+    cbt_resp_free(&r);
+    rq(&c, "GET", "/api/me", NULL, &r);
+    expect_status(&r, 200, "me with a long display name");
+    assert_string_equal(cbt_jstr(&r, "user.display_name"), name);
+    assert_string_equal(cbt_jstr(&r, "csrf_token"), c.csrf);
+    cbt_resp_free(&r);
+
+    /* Not UTF-8: /api/me of the open session and a new login both fail loudly. */
+    db_exec("UPDATE users SET display_name = CAST(X'5AC3' AS TEXT) WHERE username = ?1", "umlauts");
+    rq(&c, "GET", "/api/me", NULL, &r);
+    expect_error(&r, 500, NULL, "me with a name that is not UTF-8");
+    cbt_resp_free(&r);
+    struct cbt_client c2;
+    new_client(&c2);
+    login_resp(&c2, "umlauts", PW, &r);
+    expect_error(&r, 500, NULL, "login with a name that is not UTF-8");
+    assert_null(ci_find(r.headers, "Set-Cookie"));
+    cbt_resp_free(&r);
+    db_exec("UPDATE users SET display_name = 'Umlauts' WHERE username = ?1", "umlauts");
+    cbt_client_free(&c2);
+    cbt_client_free(&c);
+}
+
 static void test_login_failures(void **state)
 {
     (void)state;
@@ -2521,6 +2592,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_healthz),
         cmocka_unit_test(test_login_ok_and_cookie_flags),
+        cmocka_unit_test(test_login_long_display_name),
         cmocka_unit_test(test_login_failures),
         cmocka_unit_test(test_login_rotates_session),
         cmocka_unit_test(test_login_throttled),
