@@ -5124,6 +5124,16 @@ static int csv_row(struct cb_buf *b, sqlite3_stmt *st)
     return rc ? rc : cb_buf_add(b, "\r\n", 2);
 }
 
+int cb_export_open_tmp(const char *tmp, int *fd)
+{
+    if (unlink(tmp) != 0 && errno != ENOENT) {
+        *fd = -1;
+        return CB_EIO;
+    }
+    *fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    return *fd >= 0 ? CB_OK : CB_EIO;
+}
+
 /* Write one query's rows (with a header of its column names) to dir/name.csv. */
 static int extract_file(struct cb_conn *c, const char *dir, const char *name, const char *sql,
                         long *rows, struct cb_field_error *fe)
@@ -5139,14 +5149,15 @@ static int extract_file(struct cb_conn *c, const char *dir, const char *name, co
     if (rc) {
         return rc;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    int fd;
+    FILE *f = cb_export_open_tmp(tmp, &fd) == CB_OK ? fdopen(fd, "w") : NULL;
     if (!f) {
+        cb_field_fail(fe, "out", "cannot create %s: %s", tmp, strerror(errno));
         if (fd >= 0) {
             close(fd);
+            unlink(tmp);
         }
         cb_stmt_done(st);
-        cb_field_fail(fe, "out", "cannot write %s: %s", tmp, strerror(errno));
         return CB_EIO;
     }
     struct cb_buf b;
@@ -5188,6 +5199,41 @@ static int extract_file(struct cb_conn *c, const char *dir, const char *name, co
         unlink(tmp);
     }
     return rc;
+}
+
+/* Write the manifest to dir/manifest.csv through manifest.csv.tmp, renamed into place. */
+static int write_manifest(const char *dir, const struct cb_buf *manifest, struct cb_field_error *fe)
+{
+    char path[4096], tmp[4200];
+    if (snprintf(path, sizeof(path), "%s/manifest.csv", dir) >= (int)sizeof(path) ||
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+        cb_field_fail(fe, "out", "the output path is too long");
+        return CB_EIO;
+    }
+    int fd;
+    if (cb_export_open_tmp(tmp, &fd) != CB_OK) {
+        cb_field_fail(fe, "out", "cannot create %s: %s", tmp, strerror(errno));
+        return CB_EIO;
+    }
+    size_t done = 0;
+    while (done < manifest->len) {
+        ssize_t w = write(fd, manifest->data + done, manifest->len - done);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            break;
+        }
+        done += (size_t)w;
+    }
+    int ok = done == manifest->len && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        cb_field_fail(fe, "out", "cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+        return CB_EIO;
+    }
+    return CB_OK;
 }
 
 int cb_report_extract(struct cb_conn *c, const char *dir, size_t *files, struct cb_field_error *fe)
@@ -5247,17 +5293,7 @@ int cb_report_extract(struct cb_conn *c, const char *dir, size_t *files, struct 
     }
     read_end(c);
     if (!rc) {
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/manifest.csv", dir);
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        ssize_t w = fd >= 0 ? write(fd, manifest.data, manifest.len) : -1;
-        if (fd < 0 || w != (ssize_t)manifest.len || fsync(fd) != 0) {
-            cb_field_fail(fe, "out", "cannot write %s: %s", path, strerror(errno));
-            rc = CB_EIO;
-        }
-        if (fd >= 0) {
-            close(fd);
-        }
+        rc = write_manifest(dir, &manifest, fe);
     }
     cb_buf_free(&manifest);
     if (!rc) {

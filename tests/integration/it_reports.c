@@ -94,6 +94,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -620,15 +621,15 @@ static int group_teardown(void **state)
     if (G.started) {
         cbt_server_stop(&G.srv);
     }
-    static const char *const files[] = {"imd.csv",    "lsoa.csv", "bad1.csv", "bad2.csv",
-                                        "bad3.csv",   "bad4.csv", "bad5.csv", "pop.csv",
-                                        "badpop.csv", "q.csv"};
+    static const char *const files[] = {
+        "imd.csv", "lsoa.csv",   "bad1.csv", "bad2.csv", "bad3.csv",    "bad4.csv", "bad5.csv",
+        "pop.csv", "badpop.csv", "q.csv",    "q19.csv",  "q19.csv.tmp", "victim"};
     char path[700];
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         snprintf(path, sizeof(path), "%s-%s", G.data, files[i]);
         remove(path);
     }
-    static const char *const dirs[] = {"extract", "extract-f19"};
+    static const char *const dirs[] = {"extract", "extract-f19", "extract-f22"};
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
         snprintf(path, sizeof(path), "%s-%s", G.data, dirs[i]);
         cbt_rmtree(path);
@@ -1710,6 +1711,87 @@ static void test_records_long_names(void **state)
     json_decref(j);
 }
 
+/*
+ * Finding F22: the exports do not follow a symbolic link planted in the output
+ * directory (NAME.csv.tmp, manifest.csv, or the quarterly FILE.tmp): the file it
+ * points at is untouched and the export is written whole.
+ */
+static void test_export_planted_links(void **state)
+{
+    (void)state;
+    char dir[600], victim[600], link[700], out[2048];
+    snprintf(dir, sizeof(dir), "%s-extract-f22", G.data);
+    snprintf(victim, sizeof(victim), "%s-victim", G.data);
+    FILE *f = fopen(victim, "wb");
+    assert_non_null(f);
+    fputs("precious\n", f);
+    fclose(f);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    static const char *const planted[] = {"participants.csv.tmp", "manifest.csv.tmp",
+                                          "manifest.csv", "teams.csv"};
+    for (size_t i = 0; i < sizeof(planted) / sizeof(planted[0]); i++) {
+        snprintf(link, sizeof(link), "%s/%s", dir, planted[i]);
+        assert_int_equal(symlink(victim, link), 0);
+    }
+    const char *args[] = {"export", "extract", "--data", G.data, "--out", dir, NULL};
+    int st = cbt_run(args, NULL, out, sizeof(out));
+    if (st != 0 || !strstr(out, "wrote 17 tables")) {
+        fail_msg("extract with planted links: %d %s", st, out);
+    }
+    char *v = read_file(victim, NULL);
+    assert_non_null(v);
+    assert_string_equal(v, "precious\n");
+    free(v);
+    struct stat sb;
+    static const char *const written[] = {"participants.csv", "manifest.csv", "teams.csv"};
+    for (size_t i = 0; i < sizeof(written) / sizeof(written[0]); i++) {
+        snprintf(link, sizeof(link), "%s/%s", dir, written[i]);
+        assert_int_equal(lstat(link, &sb), 0);
+        assert_true(S_ISREG(sb.st_mode));
+        assert_int_equal(sb.st_mode & 0777, 0600);
+    }
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(link, sizeof(link), "%s/%s", dir, planted[i]);
+        assert_int_equal(lstat(link, &sb), -1); /* renamed into place */
+    }
+    snprintf(link, sizeof(link), "%s/participants.csv", dir);
+    char *p = read_file(link, NULL);
+    assert_non_null(p);
+    assert_true(strncmp(p, "id,given_name,family_name,", 26) == 0);
+    assert_non_null(strstr(p, ",Able,1990-10-01,9990000018,BL9 0EJ,prestwich,"));
+    free(p);
+    snprintf(link, sizeof(link), "%s/manifest.csv", dir);
+    p = read_file(link, NULL);
+    assert_non_null(p);
+    assert_true(strncmp(p, "file,rows,extracted_at,schema_version\r\n", 39) == 0);
+    assert_non_null(strstr(p, "\r\nparticipants.csv,"));
+    free(p);
+    cbt_rmtree(dir);
+
+    /* the quarterly return's --out FILE: FILE.tmp planted */
+    char qpath[600];
+    snprintf(qpath, sizeof(qpath), "%s-q19.csv", G.data);
+    snprintf(link, sizeof(link), "%s.tmp", qpath);
+    assert_int_equal(symlink(victim, link), 0);
+    const char *qargs[] = {"export", "quarterly", "--data", G.data, "--quarter",
+                           "2026Q3", "--out",     qpath,    NULL};
+    st = cbt_run(qargs, NULL, out, sizeof(out));
+    if (st != 0) {
+        fail_msg("quarterly with a planted link: %d %s", st, out);
+    }
+    v = read_file(victim, NULL);
+    assert_non_null(v);
+    assert_string_equal(v, "precious\n");
+    free(v);
+    p = read_file(qpath, NULL);
+    assert_non_null(p);
+    assert_non_null(strstr(p, "\r\n2026Q3,2026-07-01,2026-09-30,all,total,all,8,5\r\n"));
+    free(p);
+    assert_int_equal(lstat(link, &sb), -1);
+    remove(qpath);
+    remove(victim);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1730,6 +1812,7 @@ int main(void)
         cmocka_unit_test(test_role_before_params),
         cmocka_unit_test(test_csv_formula_guard),
         cmocka_unit_test(test_records_long_names),
+        cmocka_unit_test(test_export_planted_links),
     };
     return cmocka_run_group_tests_name("it_reports", tests, group_setup, group_teardown);
 }
