@@ -312,7 +312,9 @@ static int is_manager(const struct cb_actor *a)
 /*
  * Check the role and resolve team: managers (a NULL actor is the command
  * line, which is treated as one) may name any existing team or none;
- * coaches and leads get their own team (ACC_TEAM routes only).
+ * coaches and leads get their own team (ACC_TEAM routes only).  A coach or
+ * lead without a team is refused (CB_EFORBIDDEN): an empty team means every
+ * team, which only a manager may see.
  */
 static int resolve_team(struct cb_conn *c, const struct cb_actor *a, enum access acc,
                         const char *team, struct rp *p, struct cb_field_error *fe)
@@ -322,6 +324,10 @@ static int resolve_team(struct cb_conn *c, const struct cb_actor *a, enum access
     }
     int manager = !a || is_manager(a);
     if (!manager && acc == ACC_MANAGER) {
+        return CB_EFORBIDDEN;
+    }
+    if (!manager && !a->user->team[0]) {
+        cb_field_fail(fe, "team", "is not set on your account: ask an admin to set it");
         return CB_EFORBIDDEN;
     }
     p->team[0] = '\0';
@@ -345,6 +351,7 @@ static int resolve_team(struct cb_conn *c, const struct cb_actor *a, enum access
     } else if (!manager) {
         snprintf(p->team, sizeof(p->team), "%s", a->user->team);
     }
+    assert(manager || p->team[0]); /* a coach's or lead's scope is never every team */
     return CB_OK;
 }
 

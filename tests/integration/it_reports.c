@@ -1569,6 +1569,23 @@ static void test_role_before_params(void **state)
 
 /* ---------------------------------- review findings (run last: they add data) */
 
+/* Run one SQL statement with an optional text ?1 on the data directory's store. */
+static void store_exec(const char *sql, const char *arg)
+{
+    struct cb_store *s;
+    struct cb_conn *c;
+    sqlite3_stmt *st;
+    assert_int_equal(cb_store_open(G.data, &s), 0);
+    assert_int_equal(cb_store_conn(s, &c), 0);
+    assert_int_equal(sqlite3_prepare_v2(cb_conn_db(c), sql, -1, &st, NULL), SQLITE_OK);
+    if (arg) {
+        sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
+    }
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    cb_store_close(s);
+}
+
 /*
  * 1 if every cell of the CSV text that a spreadsheet would run as a formula
  * (starting with = + - @ TAB or CR) is a plain number; else 0 with the first
@@ -1792,6 +1809,26 @@ static void test_export_planted_links(void **state)
     remove(victim);
 }
 
+/*
+ * Finding F23: a coach whose account has no team (made directly in the store:
+ * the account commands refuse it) is refused the team reports, rather than
+ * being given every team.
+ */
+static void test_teamless_coach_refused(void **state)
+{
+    (void)state;
+    store_exec("UPDATE users SET team = NULL WHERE username = ?1", "bob");
+    expect_error(BOB, "/api/reports/outcomes?" Q3, 403, "team");
+    expect_error(BOB, "/api/reports/reach?" Q3 "&split=sex", 403, "team");
+    expect_error(BOB, "/api/reports/data-quality", 403, "team");
+    expect_error(BOB, "/api/reports/venues?" Q3, 403, "team");
+    expect_error(BOB, "/api/reports/outcomes?" Q3 "&team=radcliffe", 403, "team");
+    store_exec("UPDATE users SET team = 'radcliffe' WHERE username = ?1", "bob");
+    json_t *j = get_ok(BOB, "/api/reports/outcomes?" Q3);
+    expect_at(j, "filters.team", "\"radcliffe\"", "bob with his team back");
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1813,6 +1850,7 @@ int main(void)
         cmocka_unit_test(test_csv_formula_guard),
         cmocka_unit_test(test_records_long_names),
         cmocka_unit_test(test_export_planted_links),
+        cmocka_unit_test(test_teamless_coach_refused),
     };
     return cmocka_run_group_tests_name("it_reports", tests, group_setup, group_teardown);
 }
