@@ -2,7 +2,9 @@
 #include "coachbox/api.h"
 #include "coachbox/buf.h"
 #include "coachbox/measures.h"
+#include "coachbox/participant.h"
 #include "coachbox/store.h"
+#include "coachbox/validate.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -80,7 +82,8 @@ int cb_api_participants_create(struct cb_req *r)
 
 int cb_api_participants_search(struct cb_req *r)
 {
-    char q[256] = "", lim[16] = "", cursor[64] = "";
+    /* q is limited in characters (cb_participant_search): room for all of them in UTF-8 */
+    char q[CB_UTF8_STRLEN(CB_SEARCH_Q_CHARS)] = "", lim[16] = "", cursor[64] = "";
     struct cb_field_error fe = {"", ""};
     if (cb_req_query(r, "q", q, sizeof(q)) < 0) {
         return cb_reply_problem(r, 400, "invalid", "q is too long", "q", NULL);

@@ -103,17 +103,27 @@ int cb_api_login(struct cb_req *r)
     if (cb_req_session_cookie(r, old, sizeof(old))) {
         cb_session_delete(r->db, old);
     }
+    /* The account's wire form first: one that cannot be built is a 500 and no
+     * session, never a cookie with an empty body. */
+    json_t *user = cb_user_json(&u);
+    if (!user) {
+        return cb_reply_error(r, CB_EINTERNAL, NULL);
+    }
     char token[CB_TOKEN_STRLEN], csrf[CB_TOKEN_STRLEN], cookie[200];
     rc = cb_session_create(r->db, u.id, token, csrf);
     if (rc) {
+        json_decref(user);
         return cb_reply_error(r, rc, NULL);
+    }
+    json_t *body = json_pack("{s:o, s:s, s:I}", "user", user, "csrf_token", csrf, "idle_timeout_s",
+                             (json_int_t)(r->app->sessions.idle_ms / 1000)); /* steals user */
+    if (!body) {
+        cb_session_delete(r->db, token);
+        return cb_reply_error(r, CB_ENOMEM, NULL);
     }
     login_audit(r, u.id, "ok", NULL);
     cookie_header(r, token, cookie, sizeof(cookie));
-    return cb_reply_json(r, 200,
-                         json_pack("{s:o, s:s, s:I}", "user", cb_user_json(&u), "csrf_token", csrf,
-                                   "idle_timeout_s", (json_int_t)(r->app->sessions.idle_ms / 1000)),
-                         cookie);
+    return cb_reply_json(r, 200, body, cookie);
 }
 
 int cb_api_logout(struct cb_req *r)
@@ -130,13 +140,16 @@ int cb_api_logout(struct cb_req *r)
     return cb_reply_json(r, 200, json_pack("{s:b}", "ok", 1), cookie);
 }
 
+/* GET /api/me: the account and the session's CSRF token; 500 if they cannot be built. */
 int cb_api_me(struct cb_req *r)
 {
-    return cb_reply_json(r, 200,
-                         json_pack("{s:o, s:s, s:I}", "user", cb_user_json(&r->user), "csrf_token",
-                                   r->csrf, "idle_timeout_s",
-                                   (json_int_t)(r->app->sessions.idle_ms / 1000)),
-                         NULL);
+    json_t *user = cb_user_json(&r->user);
+    if (!user) {
+        return cb_reply_error(r, CB_EINTERNAL, NULL);
+    }
+    json_t *body = json_pack("{s:o, s:s, s:I}", "user", user, "csrf_token", r->csrf,
+                             "idle_timeout_s", (json_int_t)(r->app->sessions.idle_ms / 1000));
+    return body ? cb_reply_json(r, 200, body, NULL) : cb_reply_error(r, CB_ENOMEM, NULL);
 }
 
 /*

@@ -9,7 +9,7 @@
 #include <stdio.h>
 
 static pthread_mutex_t site_lock = PTHREAD_MUTEX_INITIALIZER;
-static char site_name[128];
+static char site_name[CB_UTF8_STRLEN(CB_NAME_CHARS)];
 
 void cb_audit_set_site(const char *site)
 {
@@ -33,7 +33,7 @@ struct audit_job {
 static int audit_insert(struct cb_conn *c, void *arg)
 {
     const struct cb_audit_event *e = ((const struct audit_job *)arg)->e;
-    char now[CB_TIME_STRLEN], site[128];
+    char now[CB_TIME_STRLEN], site[CB_UTF8_STRLEN(CB_NAME_CHARS)];
     const char *const text[] = {e->actor,   e->action,  e->entity, e->entity_id,
                                 e->address, e->outcome, e->detail, e->participant};
     for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++) {

@@ -223,8 +223,9 @@ int cb_user_create(struct cb_conn *c, const char *username, const char *display_
     if (!display_name) {
         display_name = username;
     }
-    if (cb_text_valid(display_name, 100, 1) || !display_name[0]) {
-        return cb_field_fail(fe, "display_name", "must be 1-100 characters on one line");
+    if (cb_text_valid(display_name, CB_NAME_CHARS, 1) || !display_name[0]) {
+        return cb_field_fail(fe, "display_name", "must be 1-%d characters on one line",
+                             CB_NAME_CHARS);
     }
     if (!cb_role_valid(role)) {
         return cb_field_fail(fe, "role", "must be coach, lead, manager or admin");

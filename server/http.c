@@ -493,6 +493,15 @@ int cb_reply_json(struct cb_req *r, int status, json_t *body, const char *extra_
 {
     char *text = body ? cb_json_dump(body) : NULL;
     json_decref(body);
+    if (!text && status >= 200 && status < 300) {
+        /* A success whose body could not be built (a json_pack given text that is
+         * not UTF-8, or memory): an error, never a 200 with an empty object. */
+        static const char internal[] =
+            "{\"error\":{\"code\":\"internal\",\"message\":\"internal error\"}}";
+        fprintf(stderr, "coachbox: %s %s: the answer could not be built\n", r->ri->request_method,
+                r->ri->local_uri);
+        return cb_reply_json_text(r, 500, internal, sizeof(internal) - 1, NULL);
+    }
     const char *out = text ? text : "{}";
     int rc = cb_reply_json_text(r, status, out, strlen(out), extra_headers);
     free(text);

@@ -315,9 +315,13 @@ static int prefix_clause(struct cb_buf *sql, const char *col, int *idx)
     return rc;
 }
 
+/* A search name token: up to SEARCH_NAME_CHARS characters of UTF-8 and the NUL. */
+#define SEARCH_NAME_CHARS 100
+#define SEARCH_TOKEN_LEN  CB_UTF8_STRLEN(SEARCH_NAME_CHARS)
+
 static void bind_prefix(sqlite3_stmt *st, int idx, const char *tok)
 {
-    char hi[160];
+    char hi[SEARCH_TOKEN_LEN + 4]; /* the token and U+10FFFF */
     snprintf(hi, sizeof(hi), "%s\xf4\x8f\xbf\xbf", tok);
     sqlite3_bind_text(st, idx, tok, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, idx + 1, hi, -1, SQLITE_TRANSIENT);
@@ -395,8 +399,9 @@ static int search_branch(struct cb_buf *sql, const char *col, int team_idx, int 
     return rc ? rc : cb_buf_addf(sql, " ORDER BY kf, kg, id LIMIT ?%d", lim_idx);
 }
 
-/* Split q into at most 2 lowercase tokens of at most 100 bytes. */
-static int name_tokens(const char *q, char tok[2][128], int *ntok, struct cb_field_error *fe)
+/* Split q (valid UTF-8) into at most 2 lowercase tokens of at most 100 characters each. */
+static int name_tokens(const char *q, char tok[2][SEARCH_TOKEN_LEN], int *ntok,
+                       struct cb_field_error *fe)
 {
     *ntok = 0;
     const char *p = q;
@@ -408,11 +413,13 @@ static int name_tokens(const char *q, char tok[2][128], int *ntok, struct cb_fie
             break;
         }
         const char *start = p;
+        size_t chars = 0;
         while (*p && *p != ' ') {
+            chars += ((unsigned char)*p & 0xc0) != 0x80; /* not a continuation byte */
             p++;
         }
         size_t n = (size_t)(p - start);
-        if (*ntok >= 2 || n > 100) {
+        if (*ntok >= 2 || chars > SEARCH_NAME_CHARS || n >= SEARCH_TOKEN_LEN) {
             return cb_field_fail(fe, "q", "search for at most two names of up to 100 characters");
         }
         for (size_t i = 0; i < n; i++) {
@@ -428,7 +435,7 @@ int cb_participant_search(struct cb_conn *c, const struct cb_actor *a, const cha
                           const char *cursor, struct cb_buf *out, struct cb_field_error *fe)
 {
     enum { ALL, NHS, DOB, NAME } kind = ALL;
-    char nhs[CB_NHS_STRLEN], tok[2][128];
+    char nhs[CB_NHS_STRLEN], tok[2][SEARCH_TOKEN_LEN];
     int ntok = 0, y, m, d;
     if (!cb_user_is_clinical(a->user)) {
         return CB_EFORBIDDEN;
@@ -436,8 +443,9 @@ int cb_participant_search(struct cb_conn *c, const struct cb_actor *a, const cha
     if (!q) {
         q = "";
     }
-    if (cb_text_valid(q, 200, 1)) {
-        return cb_field_fail(fe, "q", "must be at most 200 characters on one line");
+    if (cb_text_valid(q, CB_SEARCH_Q_CHARS, 1)) {
+        return cb_field_fail(fe, "q", "must be at most %d characters on one line",
+                             CB_SEARCH_Q_CHARS);
     }
     if (limit < 1 || limit > CB_SEARCH_MAX_LIMIT) {
         return cb_field_fail(fe, "limit", "must be from 1 to %d", CB_SEARCH_MAX_LIMIT);

@@ -312,7 +312,9 @@ static int is_manager(const struct cb_actor *a)
 /*
  * Check the role and resolve team: managers (a NULL actor is the command
  * line, which is treated as one) may name any existing team or none;
- * coaches and leads get their own team (ACC_TEAM routes only).
+ * coaches and leads get their own team (ACC_TEAM routes only).  A coach or
+ * lead without a team is refused (CB_EFORBIDDEN): an empty team means every
+ * team, which only a manager may see.
  */
 static int resolve_team(struct cb_conn *c, const struct cb_actor *a, enum access acc,
                         const char *team, struct rp *p, struct cb_field_error *fe)
@@ -322,6 +324,10 @@ static int resolve_team(struct cb_conn *c, const struct cb_actor *a, enum access
     }
     int manager = !a || is_manager(a);
     if (!manager && acc == ACC_MANAGER) {
+        return CB_EFORBIDDEN;
+    }
+    if (!manager && !a->user->team[0]) {
+        cb_field_fail(fe, "team", "is not set on your account: ask an admin to set it");
         return CB_EFORBIDDEN;
     }
     p->team[0] = '\0';
@@ -345,6 +351,7 @@ static int resolve_team(struct cb_conn *c, const struct cb_actor *a, enum access
     } else if (!manager) {
         snprintf(p->team, sizeof(p->team), "%s", a->user->team);
     }
+    assert(manager || p->team[0]); /* a coach's or lead's scope is never every team */
     return CB_OK;
 }
 
@@ -3985,10 +3992,21 @@ static void mark_figure(struct eng *e, const struct figure *f, int split, int g)
     }
 }
 
+/* A person of a records answer; given and family are allocated (a name of 100
+ * characters may take up to 400 bytes of UTF-8) and freed by rec_free. */
 struct rec_item {
-    char given[101], family[101], dob[CB_DATE_STRLEN], team[80];
+    char *given, *family, dob[CB_DATE_STRLEN], team[80];
     const struct person *pe;
 };
+
+static void rec_free(struct rec_item *items, size_t n)
+{
+    for (size_t i = 0; items && i < n; i++) {
+        free(items[i].given);
+        free(items[i].family);
+    }
+    free(items);
+}
 
 static int rec_cmp(const void *x, const void *y)
 {
@@ -4093,8 +4111,12 @@ int cb_report_records(struct cb_conn *c, const struct cb_actor *a, const struct 
             break;
         }
         struct rec_item *it = &items[k++];
-        snprintf(it->given, sizeof(it->given), "%s", col_text(st, 1) ? col_text(st, 1) : "");
-        snprintf(it->family, sizeof(it->family), "%s", col_text(st, 2) ? col_text(st, 2) : "");
+        it->given = strdup(col_text(st, 1) ? col_text(st, 1) : "");
+        it->family = strdup(col_text(st, 2) ? col_text(st, 2) : "");
+        if (!it->given || !it->family) {
+            rc = CB_ENOMEM;
+            break;
+        }
         snprintf(it->dob, sizeof(it->dob), "%s", col_text(st, 3) ? col_text(st, 3) : "");
         snprintf(it->team, sizeof(it->team), "%s", col_text(st, 4) ? col_text(st, 4) : "");
         it->pe = &e.pp[at];
@@ -4108,9 +4130,11 @@ int cb_report_records(struct cb_conn *c, const struct cb_actor *a, const struct 
                 qsort(items, k, sizeof(*items), rec_cmp);
             }
         }
+        /* An item that cannot be built fails the answer: never a list shorter than count. */
         json_t *arr = json_array();
+        rc = arr ? CB_OK : CB_ENOMEM;
         int gs[NCOHORTS + 1];
-        for (size_t i = 0; i < k && i < (size_t)limit; i++) {
+        for (size_t i = 0; !rc && i < k && i < (size_t)limit; i++) {
             json_t *grp = json_null();
             if (p.split != SP_NONE) {
                 int n = person_groups(items[i].pe, p.split, gs);
@@ -4118,22 +4142,29 @@ int cb_report_records(struct cb_conn *c, const struct cb_actor *a, const struct 
                       : n >= 1 && gs[0] >= 0 ? json_string(split_key(&e, p.split, gs[0]))
                                              : json_null();
             }
-            json_array_append_new(
-                arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "id", items[i].pe->id,
-                               "given_name", items[i].given, "family_name", items[i].family,
-                               "date_of_birth", items[i].dob, "team", items[i].team, "group", grp));
+            json_t *it =
+                json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "id", items[i].pe->id, "given_name",
+                          items[i].given, "family_name", items[i].family, "date_of_birth",
+                          items[i].dob, "team", items[i].team, "group", grp);
+            if (!it || json_array_append_new(arr, it) != 0) {
+                rc = CB_ENOMEM;
+            }
         }
-        json_t *o = json_object();
-        describe(o, &p, q);
-        json_object_set_new(o, "figure", json_string(q->figure));
-        json_object_set_new(o, "group", q->group ? json_string(q->group) : json_null());
-        json_object_set_new(o, "count", json_integer((json_int_t)nitems));
-        json_object_set_new(o, "truncated", json_boolean(nitems > (size_t)limit));
-        json_object_set_new(o, "items", arr);
-        *out = o;
-        audit_report(c, a, "report.records", q);
+        if (rc) {
+            json_decref(arr);
+        } else {
+            json_t *o = json_object();
+            describe(o, &p, q);
+            json_object_set_new(o, "figure", json_string(q->figure));
+            json_object_set_new(o, "group", q->group ? json_string(q->group) : json_null());
+            json_object_set_new(o, "count", json_integer((json_int_t)nitems));
+            json_object_set_new(o, "truncated", json_boolean(nitems > (size_t)limit));
+            json_object_set_new(o, "items", arr);
+            *out = o;
+            audit_report(c, a, "report.records", q);
+        }
     }
-    free(items);
+    rec_free(items, k);
     eng_free(&e);
     return rc;
 }
@@ -4999,12 +5030,24 @@ int cb_report_quarterly_csv(struct cb_conn *c, const struct cb_actor *a, const c
         for (int g = 0; !rc && g < ng; g++) {
             const struct agg *x = sp == SP_NONE ? &total : &groups[g];
             rc = cb_buf_addf(out, "%s,%s,%s,", qname, p.from, p.to);
+            /* every text cell guarded: a team id may start with '-' */
             if (!rc) {
-                rc = cb_csv_field(out, scope, 0);
+                rc = cb_csv_field(out, scope, 1);
             }
             if (!rc) {
-                rc = cb_buf_addf(out, ",%s,%s,", sp == SP_NONE ? "total" : split_names[sp],
-                                 sp == SP_NONE ? "all" : split_key(&e, sp, g));
+                rc = cb_buf_add(out, ",", 1);
+            }
+            if (!rc) {
+                rc = cb_csv_field(out, sp == SP_NONE ? "total" : split_names[sp], 1);
+            }
+            if (!rc) {
+                rc = cb_buf_add(out, ",", 1);
+            }
+            if (!rc) {
+                rc = cb_csv_field(out, sp == SP_NONE ? "all" : split_key(&e, sp, g), 1);
+            }
+            if (!rc) {
+                rc = cb_buf_add(out, ",", 1);
             }
             if (!rc) {
                 rc = csv_count(out, x->seen, p.threshold);
@@ -5057,13 +5100,14 @@ static int secret_field(const struct cb_table *t, const struct cb_field *f)
     return t == &cb_table_users && strcmp(f->name, "password_hash") == 0;
 }
 
-static int text_field(const struct cb_field *f)
-{
-    return f && (f->type == CB_F_LINE || f->type == CB_F_TEXT);
-}
-
-/* Append the CSV row of st's current row to b; guard[i] marks free-text columns. */
-static int csv_row(struct cb_buf *b, sqlite3_stmt *st, const unsigned char *guard)
+/*
+ * Append the CSV row of st's current row to b.  Every text cell is guarded
+ * against formula injection (not only free text: an e-mail address, a phone
+ * number, a code or an admin-chosen team id may start with = + - @ too);
+ * numbers stay numbers.  System ids and timestamps never start with one of
+ * those characters, so the guard leaves them as they are.
+ */
+static int csv_row(struct cb_buf *b, sqlite3_stmt *st)
 {
     int n = sqlite3_column_count(st), rc = CB_OK;
     for (int i = 0; !rc && i < n; i++) {
@@ -5080,16 +5124,26 @@ static int csv_row(struct cb_buf *b, sqlite3_stmt *st, const unsigned char *guar
             rc = rc ? rc : cb_buf_addf(b, "%.15g", sqlite3_column_double(st, i));
             break;
         default:
-            rc = rc ? rc : cb_csv_field(b, col_text(st, i), guard && guard[i]);
+            rc = rc ? rc : cb_csv_field(b, col_text(st, i), 1);
             break;
         }
     }
     return rc ? rc : cb_buf_add(b, "\r\n", 2);
 }
 
+int cb_export_open_tmp(const char *tmp, int *fd)
+{
+    if (unlink(tmp) != 0 && errno != ENOENT) {
+        *fd = -1;
+        return CB_EIO;
+    }
+    *fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    return *fd >= 0 ? CB_OK : CB_EIO;
+}
+
 /* Write one query's rows (with a header of its column names) to dir/name.csv. */
 static int extract_file(struct cb_conn *c, const char *dir, const char *name, const char *sql,
-                        const unsigned char *guard, long *rows, struct cb_field_error *fe)
+                        long *rows, struct cb_field_error *fe)
 {
     char path[4096], tmp[4200];
     if (snprintf(path, sizeof(path), "%s/%s.csv", dir, name) >= (int)sizeof(path) ||
@@ -5102,14 +5156,15 @@ static int extract_file(struct cb_conn *c, const char *dir, const char *name, co
     if (rc) {
         return rc;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    int fd;
+    FILE *f = cb_export_open_tmp(tmp, &fd) == CB_OK ? fdopen(fd, "w") : NULL;
     if (!f) {
+        cb_field_fail(fe, "out", "cannot create %s: %s", tmp, strerror(errno));
         if (fd >= 0) {
             close(fd);
+            unlink(tmp);
         }
         cb_stmt_done(st);
-        cb_field_fail(fe, "out", "cannot write %s: %s", tmp, strerror(errno));
         return CB_EIO;
     }
     struct cb_buf b;
@@ -5122,7 +5177,7 @@ static int extract_file(struct cb_conn *c, const char *dir, const char *name, co
     int s = SQLITE_DONE;
     *rows = 0;
     while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = csv_row(&b, st, guard);
+        rc = csv_row(&b, st);
         (*rows)++;
         if (!rc && b.len > 1024 * 1024) {
             rc = fwrite(b.data, 1, b.len, f) == b.len ? CB_OK : CB_EIO;
@@ -5153,6 +5208,41 @@ static int extract_file(struct cb_conn *c, const char *dir, const char *name, co
     return rc;
 }
 
+/* Write the manifest to dir/manifest.csv through manifest.csv.tmp, renamed into place. */
+static int write_manifest(const char *dir, const struct cb_buf *manifest, struct cb_field_error *fe)
+{
+    char path[4096], tmp[4200];
+    if (snprintf(path, sizeof(path), "%s/manifest.csv", dir) >= (int)sizeof(path) ||
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+        cb_field_fail(fe, "out", "the output path is too long");
+        return CB_EIO;
+    }
+    int fd;
+    if (cb_export_open_tmp(tmp, &fd) != CB_OK) {
+        cb_field_fail(fe, "out", "cannot create %s: %s", tmp, strerror(errno));
+        return CB_EIO;
+    }
+    size_t done = 0;
+    while (done < manifest->len) {
+        ssize_t w = write(fd, manifest->data + done, manifest->len - done);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            break;
+        }
+        done += (size_t)w;
+    }
+    int ok = done == manifest->len && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        cb_field_fail(fe, "out", "cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+        return CB_EIO;
+    }
+    return CB_OK;
+}
+
 int cb_report_extract(struct cb_conn *c, const char *dir, size_t *files, struct cb_field_error *fe)
 {
     *files = 0;
@@ -5175,21 +5265,16 @@ int cb_report_extract(struct cb_conn *c, const char *dir, size_t *files, struct 
     }
     for (size_t i = 0; !rc && i < N(extract_tables) + N(extra_tables); i++) {
         struct cb_buf sql;
-        unsigned char guard[128];
         const char *name;
-        memset(guard, 0, sizeof(guard));
         cb_buf_init(&sql, SQL_MAX);
         if (i < N(extract_tables)) {
             const struct cb_table *t = extract_tables[i];
             name = t->name;
-            int col = 1;
             rc = cb_buf_adds(&sql, "SELECT id");
             for (size_t k = 0; !rc && k < t->nfields; k++) {
                 if (secret_field(t, &t->fields[k])) {
                     continue;
                 }
-                guard[col < 128 ? col : 127] = (unsigned char)text_field(&t->fields[k]);
-                col++;
                 rc = cb_buf_addf(&sql, ", %s", t->fields[k].name);
             }
             if (!rc) {
@@ -5204,7 +5289,7 @@ int cb_report_extract(struct cb_conn *c, const char *dir, size_t *files, struct 
         }
         long rows = 0;
         if (!rc) {
-            rc = extract_file(c, dir, name, cb_buf_str(&sql), guard, &rows, fe);
+            rc = extract_file(c, dir, name, cb_buf_str(&sql), &rows, fe);
         }
         cb_buf_free(&sql);
         if (!rc) {
@@ -5215,17 +5300,7 @@ int cb_report_extract(struct cb_conn *c, const char *dir, size_t *files, struct 
     }
     read_end(c);
     if (!rc) {
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/manifest.csv", dir);
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        ssize_t w = fd >= 0 ? write(fd, manifest.data, manifest.len) : -1;
-        if (fd < 0 || w != (ssize_t)manifest.len || fsync(fd) != 0) {
-            cb_field_fail(fe, "out", "cannot write %s: %s", path, strerror(errno));
-            rc = CB_EIO;
-        }
-        if (fd >= 0) {
-            close(fd);
-        }
+        rc = write_manifest(dir, &manifest, fe);
     }
     cb_buf_free(&manifest);
     if (!rc) {

@@ -123,18 +123,22 @@ static int cmd_import(int argc, char **argv)
     return rc ? 1 : 0;
 }
 
-/* Write n bytes to path via a temporary file renamed into place (mode 0600). */
+/*
+ * Write n bytes to path via the temporary file path.tmp (mode 0600, created
+ * by cb_export_open_tmp: a link planted there is never followed), renamed
+ * into place.  CB_EIO after a message on stderr.
+ */
 static int write_file(const char *path, const char *data, size_t n)
 {
     char tmp[4200];
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
         fputs("coachbox: the output path is too long\n", stderr);
-        return -1;
+        return CB_EIO;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        fprintf(stderr, "coachbox: cannot write %s: %s\n", tmp, strerror(errno));
-        return -1;
+    int fd;
+    if (cb_export_open_tmp(tmp, &fd) != CB_OK) {
+        fprintf(stderr, "coachbox: cannot create %s: %s\n", tmp, strerror(errno));
+        return CB_EIO;
     }
     size_t done = 0;
     while (done < n) {
@@ -152,9 +156,9 @@ static int write_file(const char *path, const char *data, size_t n)
     if (!ok || rename(tmp, path) != 0) {
         fprintf(stderr, "coachbox: cannot write %s: %s\n", path, strerror(errno));
         unlink(tmp);
-        return -1;
+        return CB_EIO;
     }
-    return 0;
+    return CB_OK;
 }
 
 static int cmd_export(int argc, char **argv)

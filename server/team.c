@@ -28,8 +28,8 @@ int cb_team_add(struct cb_conn *c, const char *id, const char *name, struct cb_f
     if (!id || !team_id_valid(id)) {
         return cb_field_fail(fe, "id", "must be 2-64 lowercase letters, digits or '-'");
     }
-    if (!name || !name[0] || cb_text_valid(name, 100, 1)) {
-        return cb_field_fail(fe, "name", "must be 1-100 characters on one line");
+    if (!name || !name[0] || cb_text_valid(name, CB_NAME_CHARS, 1)) {
+        return cb_field_fail(fe, "name", "must be 1-%d characters on one line", CB_NAME_CHARS);
     }
     cb_time_format(cb_now_ms(), now);
     int rc = cb_conn_begin(c);

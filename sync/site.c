@@ -20,6 +20,7 @@
 #include "coachbox/store.h"
 #include "coachbox/sync.h"
 #include "coachbox/timeutil.h"
+#include "coachbox/validate.h"
 
 #include <assert.h>
 #include <curl/curl.h>
@@ -1882,7 +1883,8 @@ int cb_syncer_busy(void)
 int cb_sync_status(struct cb_store *s, json_t **out)
 {
     struct cb_conn *c;
-    char id[64], name[128], url[512], last[64], err[512], teams[4096], revoked[8];
+    char id[64], name[CB_UTF8_STRLEN(CB_NAME_CHARS)], url[512], last[64], err[512], teams[4096],
+        revoked[8];
     int rc = cb_store_conn(s, &c);
     if (rc) {
         return rc;

@@ -55,8 +55,8 @@ int cb_site_add(struct cb_conn *c, const char *name, const json_t *teams, struct
     unsigned char rnd[12];
     char canon[16], hash[CB_SIG_HEXLEN], now[CB_TIME_STRLEN];
     memset(out, 0, sizeof(*out));
-    if (!name || !name[0] || cb_text_valid(name, 100, 1)) {
-        return cb_field_fail(fe, "name", "must be 1-100 characters on one line");
+    if (!name || !name[0] || cb_text_valid(name, CB_NAME_CHARS, 1)) {
+        return cb_field_fail(fe, "name", "must be 1-%d characters on one line", CB_NAME_CHARS);
     }
     if (!json_is_array(teams) || json_array_size(teams) == 0 || json_array_size(teams) > 32) {
         return cb_field_fail(fe, "team", "give at least one team (--team ID)");

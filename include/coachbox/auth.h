@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "coachbox/err.h"
+#include "coachbox/validate.h"
 
 struct cb_conn;
 
@@ -34,9 +35,9 @@ struct cb_conn;
 struct cb_user {
     char id[37];
     char username[65];
-    char display_name[101];
-    char role[16]; /* coach | lead | manager | admin */
-    char team[65]; /* "" when none (managers, admins) */
+    char display_name[CB_UTF8_STRLEN(CB_NAME_CHARS)]; /* 1-100 characters */
+    char role[16];                                    /* coach | lead | manager | admin */
+    char team[65];                                    /* "" when none (managers, admins) */
     int disabled;
 };
 

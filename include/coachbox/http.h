@@ -127,8 +127,11 @@ struct cb_route_gate {
 };
 
 /*
- * Reply with status and the JSON value body (reference stolen; NULL sends
- * an empty object).  extra_headers: NULL or "Name: value\r\n..." lines.
+ * Reply with status and the JSON value body (reference stolen).  A NULL
+ * body (a json_pack that failed) with a 2xx status becomes a 500 internal
+ * error without the extra headers, never a success with an empty body; with
+ * any other status it sends an empty object.  extra_headers: NULL or
+ * "Name: value\r\n..." lines.
  */
 int cb_reply_json(struct cb_req *r, int status, json_t *body, const char *extra_headers);
 /*

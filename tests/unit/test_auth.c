@@ -425,6 +425,38 @@ static void test_user_create_find_and_conflicts(void **state)
     assert_int_equal(sqlite3_get_autocommit(cb_conn_db(cbu.conn)), 1);
 }
 
+/*
+ * Finding F21: a display name is limited in characters (100), so its buffer
+ * holds 100 characters of UTF-8 (up to 400 bytes): "Z" and 99 three-byte
+ * characters (298 bytes) come back whole from create and find, and make a
+ * wire form; 101 characters are refused whatever their bytes.
+ */
+static void test_user_display_name_utf8(void **state)
+{
+    (void)state;
+    char name[400] = "Z", over[400];
+    for (int i = 0; i < 99; i++) {
+        memcpy(name + 1 + 3 * i, "\xe2\x82\xac", 4); /* the euro sign and the NUL */
+    }
+    assert_int_equal(strlen(name), 298);
+    snprintf(over, sizeof(over), "%sZ", name); /* 101 characters */
+    const char *pw = "a good long password";
+    expect_create_error("over.long", over, "coach", "prestwich", pw, "display_name");
+
+    struct cb_field_error fe;
+    struct cb_user u, found;
+    memset(&fe, 0, sizeof(fe));
+    assert_int_equal(cb_user_create(cbu.conn, "euro.name", name, "coach", "prestwich", pw, &u, &fe),
+                     CB_OK);
+    assert_string_equal(u.display_name, name);
+    assert_int_equal(cb_user_find(cbu.conn, "euro.name", &found, NULL, 0), CB_OK);
+    assert_string_equal(found.display_name, name);
+    json_t *j = cb_user_json(&found);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "display_name")), name);
+    json_decref(j);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Sessions                                                                  */
 /* ------------------------------------------------------------------------ */
@@ -655,6 +687,7 @@ int main(void)
         cmocka_unit_test(test_user_json),
         cmocka_unit_test(test_user_create_validation),
         cmocka_unit_test(test_user_create_find_and_conflicts),
+        cmocka_unit_test(test_user_display_name_utf8),
         cmocka_unit_test(test_session_create_lookup_delete),
         cmocka_unit_test(test_session_idle_timeout),
         cmocka_unit_test(test_session_background_does_not_touch),
