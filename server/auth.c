@@ -210,6 +210,17 @@ int cb_user_find(struct cb_conn *c, const char *username, struct cb_user *out, c
     return rc;
 }
 
+/* A new password's length: CB_OK, or CB_EINVAL with fe naming "password". */
+static int password_check(const char *password, struct cb_field_error *fe)
+{
+    size_t plen = password ? strlen(password) : 0;
+    if (plen < CB_PASSWORD_MIN || plen > CB_PASSWORD_MAX) {
+        return cb_field_fail(fe, "password", "must be %d to %d characters", CB_PASSWORD_MIN,
+                             CB_PASSWORD_MAX);
+    }
+    return CB_OK;
+}
+
 int cb_user_create(struct cb_conn *c, const char *username, const char *display_name,
                    const char *role, const char *team, const char *password, struct cb_user *out,
                    struct cb_field_error *fe)
@@ -233,12 +244,10 @@ int cb_user_create(struct cb_conn *c, const char *username, const char *display_
     if ((strcmp(role, "coach") == 0 || strcmp(role, "lead") == 0) && (!team || !team[0])) {
         return cb_field_fail(fe, "team", "coaches and leads need a team");
     }
-    size_t plen = password ? strlen(password) : 0;
-    if (plen < CB_PASSWORD_MIN || plen > CB_PASSWORD_MAX) {
-        return cb_field_fail(fe, "password", "must be %d to %d characters", CB_PASSWORD_MIN,
-                             CB_PASSWORD_MAX);
+    int rc = password_check(password, fe);
+    if (rc == CB_OK) {
+        rc = cb_password_hash(password, hash, sizeof(hash));
     }
-    int rc = cb_password_hash(password, hash, sizeof(hash));
     if (rc) {
         return rc;
     }
@@ -398,12 +407,10 @@ int cb_user_set_password(struct cb_conn *c, const char *user_id, const char *pas
                          struct cb_field_error *fe)
 {
     char hash[CB_HASH_STRLEN], keep[CB_TOKEN_STRLEN] = "";
-    size_t plen = password ? strlen(password) : 0;
-    if (plen < CB_PASSWORD_MIN || plen > CB_PASSWORD_MAX) {
-        return cb_field_fail(fe, "password", "must be %d to %d characters", CB_PASSWORD_MIN,
-                             CB_PASSWORD_MAX);
+    int rc = password_check(password, fe);
+    if (rc == CB_OK) {
+        rc = cb_password_hash(password, hash, sizeof(hash));
     }
-    int rc = cb_password_hash(password, hash, sizeof(hash));
     if (rc) {
         return rc;
     }

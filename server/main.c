@@ -296,6 +296,19 @@ static int read_password(char *buf, size_t len)
     return 0;
 }
 
+/* read_password, saying what went wrong (what: "the password"): 0, or -1 after
+ * a message on stderr. */
+static int password_from_stdin(char *pw, size_t len, const char *what)
+{
+    int prc = read_password(pw, len);
+    if (prc == -2) {
+        fprintf(stderr, "coachbox: password is longer than 256 characters\n");
+    } else if (prc) {
+        fprintf(stderr, "coachbox: expected %s on standard input\n", what);
+    }
+    return prc ? -1 : 0;
+}
+
 /*
  * `user password --data DIR --username U`: a new password from standard input
  * (an administrator's reset: every session of the account ends).  Refused on an
@@ -313,11 +326,7 @@ static int user_password(struct flags *f, const char *data, const char *username
         return 2;
     }
     char pw[CB_PASSWORD_MAX + 2];
-    int prc = read_password(pw, sizeof(pw));
-    if (prc) {
-        fprintf(stderr, "coachbox: %s\n",
-                prc == -2 ? "password is longer than 256 characters"
-                          : "expected the new password on standard input");
+    if (password_from_stdin(pw, sizeof(pw), "the new password")) {
         return 2;
     }
     struct cb_store *s;
@@ -373,11 +382,7 @@ static int cmd_user(int argc, char **argv)
             return 2;
         }
         char pw[CB_PASSWORD_MAX + 2];
-        int prc = read_password(pw, sizeof(pw));
-        if (prc) {
-            fprintf(stderr, "coachbox: %s\n",
-                    prc == -2 ? "password is longer than 256 characters"
-                              : "expected the password on standard input");
+        if (password_from_stdin(pw, sizeof(pw), "the password")) {
             return 2;
         }
         struct cb_store *s;

@@ -508,6 +508,22 @@ static void test_login_ok_and_cookie_flags(void **state)
     cbt_client_free(&c);
 }
 
+/* sql prepared on db with a and b bound to ?1 and ?2 when not NULL (fails the test otherwise). */
+static sqlite3_stmt *prepare_bound(sqlite3 *db, const char *sql, const char *a, const char *b)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        fail_msg("prepare %s: %s", sql, sqlite3_errmsg(db));
+    }
+    if (a) {
+        sqlite3_bind_text(st, 1, a, -1, SQLITE_TRANSIENT);
+    }
+    if (b) {
+        sqlite3_bind_text(st, 2, b, -1, SQLITE_TRANSIENT);
+    }
+    return st;
+}
+
 /* Run sql on the server's database (another connection, as an admin's
  * change or a sync from central would be), binding a and b when not NULL. */
 static void db_exec(const char *sql, const char *a, const char *b)
@@ -518,15 +534,7 @@ static void db_exec(const char *sql, const char *a, const char *b)
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        fail_msg("prepare %s: %s", sql, sqlite3_errmsg(db));
-    }
-    if (a) {
-        sqlite3_bind_text(st, 1, a, -1, SQLITE_TRANSIENT);
-    }
-    if (b) {
-        sqlite3_bind_text(st, 2, b, -1, SQLITE_TRANSIENT);
-    }
+    st = prepare_bound(db, sql, a, b);
     int s = sqlite3_step(st);
     if (s != SQLITE_DONE) {
         fail_msg("%s: %s", sql, sqlite3_errmsg(db));
@@ -2487,16 +2495,7 @@ static int row_contains(sqlite3_stmt *st, const char *needle)
 
 static int count_rows(sqlite3 *db, const char *sql, const char *a, const char *b)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        fail_msg("prepare %s: %s", sql, sqlite3_errmsg(db));
-    }
-    if (a) {
-        sqlite3_bind_text(st, 1, a, -1, SQLITE_TRANSIENT);
-    }
-    if (b) {
-        sqlite3_bind_text(st, 2, b, -1, SQLITE_TRANSIENT);
-    }
+    sqlite3_stmt *st = prepare_bound(db, sql, a, b);
     int n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
     sqlite3_finalize(st);
     return n;

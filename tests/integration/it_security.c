@@ -1160,12 +1160,14 @@ static int cookie_token(const char *headers, char *out, size_t len)
     return 1;
 }
 
-static long login(struct cbt_client *c, const char *user, const char *const *headers,
-                  char token[80])
+/* A sign-in as user with password pw (and extra request headers): the status;
+ * the client takes the CSRF token, token (when not NULL) the session cookie. */
+static long login_pw(struct cbt_client *c, const char *user, const char *pw,
+                     const char *const *headers, char token[80])
 {
-    char body[200];
+    char body[300];
     struct cbt_resp r;
-    snprintf(body, sizeof(body), "{\"username\":\"%s\",\"password\":\"%s\"}", user, PW);
+    snprintf(body, sizeof(body), "{\"username\":\"%s\",\"password\":\"%s\"}", user, pw);
     c->csrf[0] = '\0';
     rq_ex(c, "POST", "/api/login", body, NULL, headers, &r);
     long st = r.status;
@@ -1177,6 +1179,12 @@ static long login(struct cbt_client *c, const char *user, const char *const *hea
     }
     cbt_resp_free(&r);
     return st;
+}
+
+static long login(struct cbt_client *c, const char *user, const char *const *headers,
+                  char token[80])
+{
+    return login_pw(c, user, PW, headers, token);
 }
 
 /* One of the concurrent writes of test_idempotency_key_concurrent. */
@@ -1480,25 +1488,6 @@ static void test_admin_ends_user_sessions(void **state)
     cbt_client_free(&c);
 }
 
-/* A sign-in with this password (not PW): the status. */
-static long login_with(struct cbt_client *c, const char *user, const char *pw, char token[80])
-{
-    char body[300];
-    struct cbt_resp r;
-    snprintf(body, sizeof(body), "{\"username\":\"%s\",\"password\":\"%s\"}", user, pw);
-    c->csrf[0] = '\0';
-    rq_ex(c, "POST", "/api/login", body, NULL, NULL, &r);
-    long st = r.status;
-    if (st == 200) {
-        snprintf(c->csrf, sizeof(c->csrf), "%s", cbt_jstr(&r, "csrf_token"));
-        if (token && !cookie_token(r.headers, token, 80)) {
-            fail_msg("login without a session cookie");
-        }
-    }
-    cbt_resp_free(&r);
-    return st;
-}
-
 /*
  * A user changes their own password: the current one is checked (a wrong one
  * is 422 and counts as a failed sign-in), the new one is validated, every other
@@ -1554,7 +1543,7 @@ static void test_password_change(void **state)
     assert_int_equal(me_with(ta), 200); /* this session stays */
     assert_int_equal(me_with(tb), 401); /* the other ends */
     assert_int_equal(login(&c, "pwc", NULL, NULL), 401);
-    assert_int_equal(login_with(&c, "pwc", "a new one 123", NULL), 200);
+    assert_int_equal(login_pw(&c, "pwc", "a new one 123", NULL, NULL), 200);
     /* No hash in the answer or the audit detail; the change is audited. */
     char db[600];
     snprintf(db, sizeof(db), "%s/coachbox.db", G.srv.data);
@@ -1586,7 +1575,7 @@ static void test_password_change(void **state)
     assert_int_equal(cbt_run(reset, "reset by it 456\n", out, sizeof(out)), 0);
     assert_int_equal(me_with(tr), 401);
     assert_int_equal(login(&c, "pwreset", NULL, NULL), 401);
-    assert_int_equal(login_with(&c, "pwreset", "reset by it 456", NULL), 200);
+    assert_int_equal(login_pw(&c, "pwreset", "reset by it 456", NULL, NULL), 200);
     const char *nobody[] = {"user", "password", "--data", G.srv.data, "--username", "nobody", NULL};
     assert_int_equal(cbt_run(nobody, "reset by it 456\n", out, sizeof(out)), 2);
     cbt_client_free(&a);
