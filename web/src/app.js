@@ -120,14 +120,33 @@ window.addEventListener('online', () => {
 // A tablet left signed in: after the server's idle timeout with no touch, key
 // or click, the screen is cleared and the coach signed out, as the server
 // ends the session then too (the screens' automatic refreshes do not count).
+// The last input is shared by the tabs (localStorage): a tab left in the
+// background does not sign out a session another tab is using.
+const INPUT_KEY = 'cb-last-input';
 let lastInput = Date.now();
+let inputShared = 0;
+function sharedInput() {
+  try {
+    return Number(localStorage.getItem(INPUT_KEY)) || 0;
+  } catch {
+    return 0;
+  }
+}
 for (const type of ['pointerdown', 'keydown', 'touchstart', 'wheel']) {
   window.addEventListener(type, () => {
     lastInput = Date.now();
+    if (lastInput - inputShared > 5000) {
+      inputShared = lastInput;
+      try {
+        localStorage.setItem(INPUT_KEY, String(lastInput));
+      } catch {
+        /* this tab alone */
+      }
+    }
   }, { capture: true, passive: true });
 }
 setInterval(() => {
-  if (session.user && Date.now() - lastInput > session.idleMs) {
+  if (session.user && Date.now() - Math.max(lastInput, sharedInput()) > session.idleMs) {
     lastInput = Date.now();
     signOut('idle');
   }
