@@ -12,6 +12,7 @@
 #include "coachbox/timeutil.h"
 #include "coachbox/writer.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <civetweb.h>
 #include <dlfcn.h>
@@ -1021,9 +1022,26 @@ static int on_log_message(const struct mg_connection *mc, const char *msg)
     return 1;
 }
 
+/*
+ * 1 if listen (CivetWeb's HOST:PORT) names one loopback address: localhost,
+ * [::1] or an IPv4 address in 127.0.0.0/8 (parsed, not compared as text: a
+ * list "127.0.0.1:1,0.0.0.0:2" or a name "127.example" is not).
+ */
 int cb_http_listen_is_loopback(const char *listen)
 {
-    return strncmp(listen, "127.", 4) == 0 || strncmp(listen, "localhost:", 10) == 0;
+    const char *colon = strrchr(listen, ':');
+    char host[64];
+    size_t n = colon ? (size_t)(colon - listen) : 0;
+    if (strchr(listen, ',') || n == 0 || n >= sizeof(host)) {
+        return 0;
+    }
+    memcpy(host, listen, n);
+    host[n] = '\0';
+    struct in_addr a;
+    if (inet_pton(AF_INET, host, &a) == 1) {
+        return (ntohl(a.s_addr) >> 24) == 127;
+    }
+    return strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0;
 }
 
 /*

@@ -174,6 +174,12 @@ static int cmd_serve(struct flags *f, const char *role)
         }
         idle_ms = (int64_t)t * 1000;
     }
+    if (strchr(listen, ',')) {
+        /* CivetWeb would take a list and open every address in it. */
+        fprintf(stderr, "coachbox: --listen takes one address (HOST:PORT), not a list: %s\n",
+                listen);
+        return 2;
+    }
     if (!cb_http_listen_is_loopback(listen) && !cert && !flag_present(f, "--insecure-http")) {
         fprintf(stderr,
                 "coachbox: refusing plain HTTP on %s: it is not a loopback address.\n"

@@ -22,6 +22,7 @@
 #include "coachbox/timeutil.h"
 #include "coachbox/validate.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -131,20 +132,42 @@ static size_t on_data(char *p, size_t size, size_t n, void *ud)
     return cb_buf_add(b, p, size * n) == CB_OK ? size * n : 0;
 }
 
-/* Is url's host a loopback address (plain http allowed)? */
-static int url_is_loopback(const char *url)
-{
-    return strncmp(url, "http://127.", 11) == 0 || strncmp(url, "http://localhost:", 17) == 0 ||
-           strncmp(url, "http://localhost/", 17) == 0;
-}
-
+/*
+ * Central's URL as curl will read it (curl_url): https, or http to a loopback
+ * host (localhost, [::1], an IPv4 address in 127.0.0.0/8, parsed - not a
+ * prefix of the text, which "http://127.0.0.1@elsewhere/" would pass); never
+ * a user name or password in it.  CB_OK, or CB_EINVAL with msg.
+ */
 static int url_ok(const char *url, char *msg, size_t len)
 {
-    if (strncmp(url, "https://", 8) == 0 || url_is_loopback(url)) {
-        return CB_OK;
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *user = NULL, *pass = NULL;
+    const char *why = "central's URL cannot be read";
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        struct in_addr a;
+        int loopback = strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0 ||
+                       (inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127);
+        if (curl_url_get(u, CURLUPART_USER, &user, 0) != CURLUE_NO_USER ||
+            curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) != CURLUE_NO_PASSWORD) {
+            why = "central's URL must not hold a user name or password";
+        } else if (strcmp(scheme, "https") == 0 || (strcmp(scheme, "http") == 0 && loopback)) {
+            why = NULL;
+        } else {
+            why = "central must be reached over https:// (plain http only on loopback)";
+        }
     }
-    snprintf(msg, len, "central must be reached over https:// (plain http only on loopback)");
-    return CB_EINVAL;
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(user);
+    curl_free(pass);
+    curl_url_cleanup(u);
+    if (why) {
+        snprintf(msg, len, "%s", why);
+        return CB_EINVAL;
+    }
+    return CB_OK;
 }
 
 /*
@@ -467,7 +490,8 @@ static int exec_for_person(struct cb_conn *c, const char *sql, const char *pid)
     return rc;
 }
 
-/* Hard-delete one participant's local copy (scope exit). */
+/* Hard-delete one participant's local copy (scope exit): their records, row
+ * versions, derived rows and the stored answers of writes that name them. */
 static int purge_participant(struct cb_conn *c, const char *pid)
 {
     char sql[200];
@@ -491,6 +515,12 @@ static int purge_participant(struct cb_conn *c, const char *pid)
     }
     if (rc == CB_OK) {
         rc = exec_for_person(c, "DELETE FROM scope_exits WHERE participant_id = ?1", pid);
+    }
+    /* The stored answers of writes (Idempotency-Key, kept 14 days) are copies of
+     * records too: every one that names the person goes (an id is a UUID: a
+     * match in the text is the person or one of their records naming them). */
+    if (rc == CB_OK) {
+        rc = exec_for_person(c, "DELETE FROM idempotency WHERE instr(body, ?1) > 0", pid);
     }
     return rc;
 }
@@ -546,7 +576,8 @@ int cb_sync_wipe(struct cb_conn *c)
     static const char *const tables[] = {
         "conflicts",  "attendance", "enrolments", "goal_reviews", "goals",        "referrals",
         "measures",   "consents",   "checkins",   "encounters",   "participants", "group_sessions",
-        "programmes", "sessions",   "outbox",     "row_meta",     "scope_exits",  NULL};
+        "programmes", "sessions",   "outbox",     "row_meta",     "scope_exits",  "idempotency",
+        NULL};
     char sql[128];
     int fk = 1;
     sqlite3_db_config(cb_conn_db(c), SQLITE_DBCONFIG_ENABLE_FKEY, -1, &fk);

@@ -702,6 +702,34 @@ static void test_refuses_public_plain_http(void **state)
     const char *args6[] = {"serve", "--data", data, "--listen", "192.168.1.10:8443", NULL};
     st = run_timeout(args6, out, sizeof(out), 30);
     assert_true(st != 0 && st != -2 && st != -1);
+    /* A list whose first address is loopback would open the others too; a name
+     * that only starts like a loopback address is not one. */
+    static const char *const sneaky[] = {"127.0.0.1:0,0.0.0.0:0", "127.example.org:8080",
+                                         "127.0.0.1.example.org:8080"};
+    for (size_t i = 0; i < sizeof(sneaky) / sizeof(sneaky[0]); i++) {
+        const char *a[] = {"serve", "--data", data, "--listen", sneaky[i], NULL};
+        st = run_timeout(a, out, sizeof(out), 30);
+        if (st != 2) {
+            fail_msg("serve --listen %s without --cert: status %d: %s", sneaky[i], st, out);
+        }
+    }
+    /* Enrolling: plain http only to a loopback host, read as curl reads the URL. */
+    static const char *const urls[][2] = {
+        {"http://127.0.0.1@example.org:18190", "user name"},
+        {"http://localhost:@example.org/", "user name"},
+        {"http://127.example.org:18190", "https"},
+        {"http://example.org:18190", "https"},
+        {"https://user:pw@example.org", "user name"},
+    };
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        const char *a[] = {"enroll", "--data",         data, "--central", urls[i][0],
+                           "--code", "ABCD-EFGH-IJKL", NULL};
+        st = run_timeout(a, out, sizeof(out), 30);
+        if (st == 0 || st < 0 || !contains_ci(out, urls[i][1])) {
+            fail_msg("enroll --central %s: status %d, want a refusal naming \"%s\": %s", urls[i][0],
+                     st, urls[i][1], out);
+        }
+    }
     cbt_rmtree(data);
 }
 

@@ -175,6 +175,25 @@ static json_t *api(struct cbt_client *c, const char *method, const char *path, j
     return j;
 }
 
+/* method path body at site with an Idempotency-Key (as the web outbox sends
+ * every write) -> want. */
+static void keyed_write(int site, const char *method, const char *path, const char *body,
+                        const char *key, long want)
+{
+    char h[120];
+    const char *hdr[] = {h, NULL};
+    snprintf(h, sizeof(h), "Idempotency-Key: %s", key);
+    struct cbt_resp r;
+    if (cbt_request_ex(&G.cl[site], method, path, body, strlen(body), NULL, hdr, &r) != 0) {
+        fail_msg("%s %s: no HTTP response", method, path);
+    }
+    if (r.status != want) {
+        fail_msg("%s %s with a key: status %ld, want %ld: %s", method, path, r.status, want,
+                 r.body);
+    }
+    cbt_resp_free(&r);
+}
+
 static long status_of(struct cbt_client *c, const char *method, const char *path)
 {
     struct cbt_resp r;
@@ -334,6 +353,20 @@ static long long db_int(const char *dir, const char *sql, const char *a1, const 
     sqlite3_finalize(st);
     sqlite3_close(db);
     return v;
+}
+
+/* Wait (up to 5 s) until sql (?1 = a) counts a row in dir: a write's stored
+ * answer is committed by the writer just after the reply (http.c). */
+static void wait_rows(const char *dir, const char *sql, const char *a)
+{
+    for (int i = 0; i < 100; i++) {
+        if (db_int(dir, sql, a, NULL) > 0) {
+            return;
+        }
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    fail_msg("no row for %s in %s", sql, dir);
 }
 
 /* One text value (NULL column or no row -> returns 0 and out = "(null)"). */
@@ -1289,6 +1322,15 @@ static void test_move_old_site_removes(void **state)
     json_decref(get_record(SB, "participants", G.p_moved, 200));
     assert_int_equal(count_rows(G.dir[SB], "encounters", "participant_id", G.p_moved), 1);
 
+    /* B writes about them with an Idempotency-Key: its stored answer names them. */
+    char body[300];
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"type\":\"phone\",\"occurred_at\":"
+             "\"2026-01-05T10:00:00Z\",\"notes\":\"from B, keyed\"}",
+             G.p_moved);
+    keyed_write(SB, "POST", "/api/encounters", body, "it-sync-move-key-0001", 201);
+    wait_rows(G.dir[SB], "SELECT count(*) FROM idempotency WHERE instr(body, ?1)", G.p_moved);
+    sync_ok(SB);
     snprintf(path, sizeof(path), "/api/participants/%s", G.p_moved);
     move_at_a(path, "prestwich");
     sync_ok(SA);
@@ -1301,6 +1343,9 @@ static void test_move_old_site_removes(void **state)
     assert_int_equal(count_rows(G.dir[SB], "measures", "participant_id", G.p_moved), 0);
     assert_int_equal(count_rows(G.dir[SB], "row_meta", "row_id", G.p_moved), 0);
     assert_int_equal(count_rows(G.dir[SB], "scope_exits", "participant_id", G.p_moved), 0);
+    assert_int_equal(db_int(G.dir[SB], "SELECT count(*) FROM idempotency WHERE instr(body, ?1)",
+                            G.p_moved, NULL),
+                     0);
     /* Central has moved the person and their records. */
     char v[64];
     assert_true(db_text(G.central_dir, "SELECT team FROM participants WHERE id = ?1", G.p_moved,
@@ -1310,7 +1355,7 @@ static void test_move_old_site_removes(void **state)
                             "SELECT count(*) FROM encounters WHERE participant_id = ?1 AND team = "
                             "'prestwich'",
                             G.p_moved, NULL),
-                     1);
+                     2); /* A's, and the one B wrote above */
 }
 
 static void test_move_new_site_receives(void **state)
@@ -3027,6 +3072,12 @@ static void test_revocation(void **state)
     (void)state;
     char out[8192];
     assert_true(count_rows(G.dir[SA], "participants", "team", "bury-town") > 0);
+    /* A write's stored answer (Idempotency-Key) holds a copy of the record too. */
+    keyed_write(SA, "POST", "/api/participants",
+                "{\"given_name\":\"Keyed\",\"family_name\":\"Answer\","
+                "\"date_of_birth\":\"1970-02-02\"}",
+                "it-sync-revoke-key-0001", 201);
+    wait_rows(G.dir[SA], "SELECT count(*) FROM idempotency", NULL);
     int st = cbt_coachbox(out, sizeof(out), "site", "revoke", "--data", G.central_dir, "--site",
                           "A", NULL);
     if (st != 0) {
@@ -3038,8 +3089,9 @@ static void test_revocation(void **state)
         fail_msg("sync after revocation: %s", out);
     }
     /* Synced data, outbox, sessions, central's accounts and the credentials are gone. */
-    static const char *const tables[] = {"participants", "encounters", "measures", "conflicts",
-                                         "outbox",       "sessions",   "row_meta", NULL};
+    static const char *const tables[] = {"participants", "encounters",  "measures",
+                                         "conflicts",    "outbox",      "sessions",
+                                         "row_meta",     "idempotency", NULL};
     for (const char *const *t = tables; *t; t++) {
         char sql[128];
         snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", *t);

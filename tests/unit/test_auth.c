@@ -434,7 +434,7 @@ static void test_user_create_find_and_conflicts(void **state)
 static void test_user_display_name_utf8(void **state)
 {
     (void)state;
-    char name[400] = "Z", over[400];
+    char name[400] = "Z", over[sizeof(name) + 1];
     for (int i = 0; i < 99; i++) {
         memcpy(name + 1 + 3 * i, "\xe2\x82\xac", 4); /* the euro sign and the NUL */
     }
