@@ -4,6 +4,7 @@
  * sites on central (managers and admins).
  */
 #include "coachbox/api.h"
+#include "coachbox/audit.h"
 #include "coachbox/json.h"
 #include "coachbox/kind.h"
 #include "coachbox/sites.h"
@@ -127,6 +128,17 @@ static int conflicts_list(struct cb_req *r)
     if (s != SQLITE_DONE) {
         json_decref(items);
         return cb_store_rc(s);
+    }
+    /* The list shows people's field values: one audit event per list (with the
+     * person when it is one person's). */
+    char detail[48];
+    snprintf(detail, sizeof(detail), "%s, %zu listed", status, json_array_size(items));
+    struct cb_audit_event e = {r->user.id, "conflict.list", "conflicts",        NULL, r->addr,
+                               "ok",       detail,          pid[0] ? pid : NULL};
+    int arc = cb_audit(r->db, &e);
+    if (arc) {
+        json_decref(items);
+        return arc;
     }
     return cb_reply_json(r, 200, json_pack("{s:o}", "items", items), NULL);
 }

@@ -592,10 +592,23 @@ int cb_reply_error(struct cb_req *r, int code, const struct cb_field_error *fe)
 int cb_req_query(const struct cb_req *r, const char *name, char *buf, size_t len)
 {
     const char *qs = r->ri->query_string;
-    if (!qs) {
+    if (!qs || len == 0) {
         return 0;
     }
-    int n = mg_get_var(qs, strlen(qs), name, buf, len);
+    /* mg_get_var clears its buffer even when name is absent: read into a copy,
+     * so an absent parameter leaves the caller's default in buf. */
+    char small[256];
+    char *tmp = len <= sizeof(small) ? small : malloc(len);
+    if (!tmp) {
+        return CB_ENOMEM;
+    }
+    int n = mg_get_var(qs, strlen(qs), name, tmp, len);
+    if (n >= 0) {
+        memcpy(buf, tmp, (size_t)n + 1);
+    }
+    if (tmp != small) {
+        free(tmp);
+    }
     if (n == -1) {
         return 0;
     }

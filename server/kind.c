@@ -701,7 +701,10 @@ int cb_kind_get(struct cb_conn *c, const struct cb_actor *a, const struct cb_kin
                 const char *id, json_t **out)
 {
     int rc = cb_kind_visible(c, a, k, id, out);
-    if (rc == CB_OK && k->scope == CB_SCOPE_PARTICIPANT) {
+    /* Every read of a record about a person is audited: a person's own records,
+     * and team records that name one (a conflict holds their field values). */
+    if (rc == CB_OK &&
+        (k->scope == CB_SCOPE_PARTICIPANT || cb_json_str(*out, "participant_id") != NULL)) {
         rc = audit_write(c, a, k, "read", id, cb_json_str(*out, "participant_id"));
         if (rc) {
             json_decref(*out);

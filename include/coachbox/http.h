@@ -148,7 +148,8 @@ int cb_reply_problem(struct cb_req *r, int status, const char *code, const char 
                      const char *field, const char *extra_headers);
 /*
  * Copy the decoded query parameter name into buf.  Returns 1 if present, 0
- * if absent, CB_ETOOLARGE if it does not fit.
+ * if absent (buf keeps what it held: a default), CB_ETOOLARGE if it does not
+ * fit, CB_ENOMEM.
  */
 int cb_req_query(const struct cb_req *r, const char *name, char *buf, size_t len);
 /* Copy the session cookie's value into out; 1 if present, else 0. */

@@ -963,7 +963,30 @@ static void test_conflict_same_field(void **state)
 
     /* The list names the person: for the team's coach at a site, and for a manager on
      * central (who sees every team's conflicts). */
+    long long listed = db_int(G.dir[SA],
+                              "SELECT count(*) FROM audit_events WHERE action = 'conflict.list' "
+                              "AND participant_id = ?1",
+                              G.p_conf, NULL);
     json_t *mine = conflicts_at(SA, G.p_conf, "open", G.p_conf, NULL);
+    /* Reading conflicts (a person's field values) is audited: the list, and one by id;
+     * the status defaults to open when only the person is asked for. */
+    assert_int_equal(db_int(G.dir[SA],
+                            "SELECT count(*) FROM audit_events WHERE action = 'conflict.list' "
+                            "AND participant_id = ?1",
+                            G.p_conf, NULL),
+                     listed + 1);
+    char one[200];
+    snprintf(one, sizeof(one), "/api/conflicts/%s", jstr(json_array_get(mine, 0), "id"));
+    json_decref(api(&G.cl[SA], "GET", one, NULL, 200));
+    assert_int_equal(db_int(G.dir[SA],
+                            "SELECT count(*) FROM audit_events WHERE action = 'conflict.read' "
+                            "AND entity_id = ?1 AND participant_id = ?2",
+                            jstr(json_array_get(mine, 0), "id"), G.p_conf),
+                     1);
+    snprintf(one, sizeof(one), "/api/conflicts?participant_id=%s", G.p_conf);
+    json_t *dflt = api(&G.cl[SA], "GET", one, NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(dflt, "items")), 1);
+    json_decref(dflt);
     json_t *who = json_object_get(json_array_get(mine, 0), "participant");
     assert_string_equal(jstr(who, "id"), G.p_conf);
     assert_string_equal(jstr(who, "given_name"), "Cora");
