@@ -302,6 +302,11 @@ static int read_password(char *buf, size_t len)
     return 0;
 }
 
+/* Why an enrolled field server changes no account itself. */
+#define ENROLLED_ACCOUNTS                                                                          \
+    "this field server is enrolled with central, which manages its accounts: make the change "     \
+    "on central (it reaches this site at its next sync)"
+
 /* read_password, saying what went wrong (what: "the password"): 0, or -1 after
  * a message on stderr. */
 static int password_from_stdin(char *pw, size_t len, const char *what)
@@ -347,8 +352,7 @@ static int user_password(struct flags *f, const char *data, const char *username
     const char *why = NULL;
     if (!cb_accounts_here(c)) {
         rc = CB_EINVAL;
-        why = "this field server is enrolled with central, which manages its accounts: set the "
-              "password on central (it reaches this site at its next sync)";
+        why = ENROLLED_ACCOUNTS;
     } else if ((rc = cb_user_find(c, username, &u, NULL, 0)) == CB_ENOTFOUND) {
         why = "no such user";
     } else if (rc == CB_OK) {
@@ -396,6 +400,12 @@ static int cmd_user(int argc, char **argv)
         if (open_store(data, &s) || cb_store_conn(s, &c)) {
             return 1;
         }
+        if (!cb_accounts_here(c)) {
+            memset(pw, 0, sizeof(pw));
+            cb_store_close(s);
+            fprintf(stderr, "coachbox: cannot add user: %s\n", ENROLLED_ACCOUNTS);
+            return 2;
+        }
         struct cb_field_error fe = {"", ""};
         struct cb_user u;
         int rc = cb_user_create(c, username, flag_value(&f, "--display-name"),
@@ -426,6 +436,13 @@ static int cmd_user(int argc, char **argv)
         struct cb_conn *c;
         if (open_store(data, &s) || cb_store_conn(s, &c)) {
             return 1;
+        }
+        /* Disabling stays possible at an enrolled site (a lost tablet while central
+         * cannot be reached); enabling is central's, or the site would diverge. */
+        if (strcmp(argv[0], "enable") == 0 && !cb_accounts_here(c)) {
+            cb_store_close(s);
+            fprintf(stderr, "coachbox: cannot enable %s: %s\n", username, ENROLLED_ACCOUNTS);
+            return 2;
         }
         int rc = cb_user_set_disabled(c, username, strcmp(argv[0], "disable") == 0);
         cb_store_close(s);
@@ -462,6 +479,13 @@ static int cmd_team(int argc, char **argv)
     struct cb_conn *c;
     if (open_store(data, &s) || cb_store_conn(s, &c)) {
         return 1;
+    }
+    if (!cb_accounts_here(c)) {
+        cb_store_close(s);
+        fprintf(stderr, "coachbox: cannot add team: this field server is enrolled with central, "
+                        "which manages teams: add it on central (it reaches this site at its "
+                        "next sync)\n");
+        return 2;
     }
     struct cb_field_error fe = {"", ""};
     int rc = cb_team_add(c, id, name, &fe);

@@ -1317,6 +1317,22 @@ static void test_password_reaches_site(void **state)
     if (!contains(out, "central")) {
         fail_msg("user password on an enrolled site: %s", out);
     }
+    /* Nor does it add or enable accounts, or add teams (they would differ from central's
+     * for good); disabling one stays possible there (a lost tablet, central unreachable). */
+    const char *site_add[] = {"user",    "add",    "--data",  G.dir[SA], "--username",
+                              "local.x", "--role", "manager", NULL};
+    assert_int_equal(cbt_run(site_add, "a local password 1\n", out, sizeof(out)), 2);
+    assert_true(contains(out, "central"));
+    const char *site_enable[] = {"user",       "enable",    "--data", G.dir[SA],
+                                 "--username", "manager.a", NULL};
+    assert_int_equal(cbt_run(site_enable, NULL, out, sizeof(out)), 2);
+    assert_true(contains(out, "central"));
+    const char *site_team[] = {"team",       "add",    "--data", G.dir[SA], "--id",
+                               "local-team", "--name", "Local",  NULL};
+    assert_int_equal(cbt_run(site_team, NULL, out, sizeof(out)), 2);
+    assert_true(contains(out, "central"));
+    assert_int_equal(
+        db_int(G.dir[SA], "SELECT count(*) FROM users WHERE username = 'local.x'", NULL, NULL), 0);
     const char *reset[] = {"user",       "password",    "--data", G.central_dir,
                            "--username", "coach.bury3", NULL};
     assert_int_equal(cbt_run(reset, "reset on central 7\n", out, sizeof(out)), 0);
