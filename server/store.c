@@ -951,16 +951,62 @@ static void sqlite_global_init(void)
     sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0);
 }
 
+/*
+ * Personal data is for this account only: a database (and its -wal and -shm,
+ * which SQLite creates with the database's mode) that others could read loses
+ * the group's and others' bits (0644 becomes 0600), saying so; a data directory others can enter is
+ * warned about (it is the operator's to change).  sb: the directory's stat (NULL: just created,
+ * 0700).  Best effort: nothing here stops the store opening.
+ */
+static void tighten_modes(const char *data_dir, const struct stat *sb)
+{
+    static const char *const files[] = {"coachbox.db", "coachbox.db-wal", "coachbox.db-shm"};
+    char path[4200];
+    struct stat st;
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        int n = snprintf(path, sizeof(path), "%s/%s", data_dir, files[i]);
+        if (n < 0 || (size_t)n >= sizeof(path) || stat(path, &st) != 0 || (st.st_mode & 077) == 0) {
+            continue;
+        }
+        /* Only the group's and others' bits go: a read-only database stays so. */
+        if (chmod(path, st.st_mode & 0700) == 0) {
+            fprintf(stderr, "coachbox: %s could be read by other users: made %04o\n", path,
+                    (unsigned)(st.st_mode & 0700));
+        } else {
+            fprintf(stderr,
+                    "coachbox: warning: %s can be read by other users and cannot be "
+                    "made 0600: %s\n",
+                    path, strerror(errno));
+        }
+    }
+    if (sb && (sb->st_mode & 077) != 0) {
+        fprintf(stderr,
+                "coachbox: warning: other users can enter the data directory %s (mode %03o): "
+                "chmod 700 it\n",
+                data_dir, (unsigned)(sb->st_mode & 0777));
+    }
+}
+
+int cb_store_exists(const char *data_dir)
+{
+    char path[4200];
+    struct stat st;
+    int n = snprintf(path, sizeof(path), "%s/coachbox.db", data_dir);
+    return n > 0 && (size_t)n < sizeof(path) && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 int cb_store_open(const char *data_dir, struct cb_store **out)
 {
     pthread_once(&sqlite_once, sqlite_global_init);
     struct stat sb;
+    int created = 0;
     if (stat(data_dir, &sb) != 0) {
         if (errno != ENOENT || mkdir(data_dir, 0700) != 0) {
             fprintf(stderr, "coachbox: cannot create data directory %s: %s\n", data_dir,
                     strerror(errno));
             return CB_EIO;
         }
+        created = 1;
     } else if (!S_ISDIR(sb.st_mode)) {
         fprintf(stderr, "coachbox: %s is not a directory\n", data_dir);
         return CB_EIO;
@@ -971,6 +1017,7 @@ int cb_store_open(const char *data_dir, struct cb_store **out)
                 data_dir, strerror(errno));
         return CB_EIO;
     }
+    tighten_modes(data_dir, created ? NULL : &sb);
     struct cb_store *s = calloc(1, sizeof(*s));
     if (!s) {
         return CB_ENOMEM;

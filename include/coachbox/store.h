@@ -36,11 +36,14 @@ int cb_store_schema_version(void);
 
 /*
  * Open (creating if needed, mode 0700/0600) DIR/coachbox.db, run pending
- * migrations, and return the store.  CB_ESCHEMA if the database is newer than
- * this binary; CB_EIO if the directory cannot be created or opened;
+ * migrations, and return the store.  An existing database others could read
+ * is made 0600 (said on stderr); a directory others can enter is warned about.  CB_ESCHEMA if the
+ * database is newer than this binary; CB_EIO if the directory cannot be created or opened;
  * CB_ECORRUPT if the file is not a healthy database.
  */
 int cb_store_open(const char *data_dir, struct cb_store **out);
+/* 1 if DIR/coachbox.db exists (commands that only use a store check first). */
+int cb_store_exists(const char *data_dir);
 /* Close every connection and free the store.  No thread may still use it. */
 void cb_store_close(struct cb_store *s);
 /* Path of the database file (owned by the store). */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -226,6 +227,47 @@ static void test_settings(void **state)
     expect_run(nodata, NULL, 2, w_data, out, sizeof(out));
 }
 
+/* A command that only uses a store makes none where there is none (a mistyped
+ * --data): a clear message, exit non-zero, no directory left behind. */
+static void test_missing_data_dir(void **state)
+{
+    (void)state;
+    char out[4096], typo[600];
+    snprintf(typo, sizeof(typo), "%s-typo", data);
+    const char *const cmds[][8] = {
+        {"site", "list", "--data", typo, NULL},
+        {"sync", "--data", typo, NULL},
+        {"settings", "--data", typo, NULL},
+        {"user", "disable", "--data", typo, "--username", "toggle", NULL},
+        {"export", "quarterly", "--data", typo, "--quarter", "2026Q1", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        int st = cbt_run(cmds[i], NULL, out, sizeof(out));
+        if (st == 0 || !contains_ci(out, "no coachbox data") || access(typo, F_OK) == 0) {
+            fail_msg("coachbox %s %s --data <missing>: exit %d, %s: %s", cmds[i][0], cmds[i][1], st,
+                     access(typo, F_OK) == 0 ? "created it" : "not created", out);
+        }
+    }
+}
+
+/* A database others could read (copied in with a loose umask) is made 0600 when
+ * opened, and a directory others can enter is warned about. */
+static void test_loose_modes_tightened(void **state)
+{
+    (void)state;
+    char out[4096], db[600];
+    snprintf(db, sizeof(db), "%s/coachbox.db", data);
+    assert_int_equal(chmod(db, 0644), 0);
+    assert_int_equal(chmod(data, 0755), 0);
+    const char *show[] = {"settings", "--data", data, NULL};
+    const char *w[] = {"0600", "chmod 700", NULL};
+    expect_run(show, NULL, 0, w, out, sizeof(out));
+    struct stat st;
+    assert_int_equal(stat(db, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(chmod(data, 0700), 0);
+}
+
 static void test_version_and_usage(void **state)
 {
     (void)state;
@@ -280,6 +322,8 @@ int main(void)
         cmocka_unit_test(test_user_disable_enable),
         cmocka_unit_test(test_team_add),
         cmocka_unit_test(test_settings),
+        cmocka_unit_test(test_missing_data_dir),
+        cmocka_unit_test(test_loose_modes_tightened),
         cmocka_unit_test(test_version_and_usage),
         cmocka_unit_test(test_added_user_can_sign_in),
     };
