@@ -28,6 +28,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -878,8 +879,24 @@ static void tcache_off_reexec(char **argv)
 #endif
 }
 
+/*
+ * No core files: a dump of a server or a sync would hold participants' data,
+ * session tokens and the site's secret, written wherever the system puts
+ * cores.  COACHBOX_CORE_DUMPS=1 keeps them (debugging on a test box).
+ */
+static void no_core_dumps(void)
+{
+    const char *keep = getenv("COACHBOX_CORE_DUMPS");
+    if (keep && strcmp(keep, "1") == 0) {
+        return;
+    }
+    struct rlimit none = {0, 0};
+    (void)setrlimit(RLIMIT_CORE, &none);
+}
+
 int main(int argc, char **argv)
 {
+    no_core_dumps();
     if (argc >= 2 && (strcmp(argv[1], "serve") == 0 || strcmp(argv[1], "central") == 0)) {
         tcache_off_reexec(argv);
     }

@@ -1583,6 +1583,28 @@ static void test_password_change(void **state)
     cbt_client_free(&c);
 }
 
+/* The server writes no core file (it would hold personal data, tokens and secrets). */
+static void test_no_core_dumps(void **state)
+{
+    (void)state;
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/limits", (int)G.srv.pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    int seen = 0;
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "Max core file size", 18) == 0) {
+            char soft[32], hard[32];
+            assert_int_equal(sscanf(line + 18, "%31s %31s", soft, hard), 2);
+            assert_string_equal(soft, "0");
+            assert_string_equal(hard, "0");
+            seen = 1;
+        }
+    }
+    fclose(f);
+    assert_true(seen);
+}
+
 /* Idle expiry also holds for writes (401, not 403), and the row is gone. */
 static void test_idle_expiry_on_write(void **state)
 {
@@ -2391,6 +2413,7 @@ int main(void)
         cmocka_unit_test(test_logout_all_and_users_list),
         cmocka_unit_test(test_admin_ends_user_sessions),
         cmocka_unit_test(test_password_change),
+        cmocka_unit_test(test_no_core_dumps),
         cmocka_unit_test(test_idle_expiry_on_write),
         cmocka_unit_test(test_headers_assets_and_304),
         cmocka_unit_test(test_headers_on_civetweb_errors),
