@@ -136,21 +136,53 @@ static int goal_review_resolve(const struct cb_kind_ctx *k, json_t *vals, struct
     return rc;
 }
 
-/* A review sets the goal's status. */
-static int goal_review_after(const struct cb_kind_ctx *k, const char *id, const json_t *vals)
+/*
+ * The goal's status is that of its latest live review (reviewed_on, then
+ * created_at, then id, latest first), whatever review was just written: an
+ * edit of an old review or a back-dated one leaves it alone.  A goal with no
+ * live review keeps its status.  Written through the record layer (captured
+ * for sync) only when it changes.
+ */
+static int goal_status_recompute(struct cb_conn *c, const char *goal)
 {
-    (void)id;
-    const json_t *status = merged(k, vals, "status");
-    const json_t *goal = merged(k, vals, "goal_id");
-    if (!json_is_string(status) || !json_is_string(goal)) {
+    char status[40], cur[40];
+    int rc = lookup_text(c,
+                         "SELECT status FROM goal_reviews WHERE goal_id = ?1 AND deleted = 0 "
+                         "ORDER BY reviewed_on DESC, created_at DESC, id DESC LIMIT 1",
+                         goal, status, sizeof(status));
+    if (rc == CB_ENOTFOUND) {
         return CB_OK;
+    }
+    if (rc == CB_OK) {
+        rc = lookup_text(c, "SELECT status FROM goals WHERE id = ?1 AND deleted = 0", goal, cur,
+                         sizeof(cur));
+    }
+    if (rc == CB_ENOTFOUND) {
+        return CB_OK; /* a tombstoned goal keeps what it had */
+    }
+    if (rc || strcmp(cur, status) == 0) {
+        return rc;
     }
     char now[CB_TIME_STRLEN];
     cb_time_format(cb_now_ms(), now);
-    json_t *upd = json_pack("{s:O}", "status", status);
-    int rc = cb_record_update(k->c, &cb_table_goals, json_string_value(goal), upd, now);
+    json_t *upd = json_pack("{s:s}", "status", status);
+    if (!upd) {
+        return CB_ENOMEM;
+    }
+    rc = cb_record_update(c, &cb_table_goals, goal, upd, now);
     json_decref(upd);
     return rc;
+}
+
+/* A review created or changed: its goal takes the status of its latest live review. */
+static int goal_review_after(const struct cb_kind_ctx *k, const char *id, const json_t *vals)
+{
+    (void)id;
+    const json_t *goal = merged(k, vals, "goal_id");
+    if (!json_is_string(goal)) {
+        return CB_OK;
+    }
+    return goal_status_recompute(k->c, json_string_value(goal));
 }
 
 static int attendance_resolve(const struct cb_kind_ctx *k, json_t *vals, struct cb_field_error *fe)

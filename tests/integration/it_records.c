@@ -394,6 +394,58 @@ static void test_conflicts_api(void **state)
     expect(ANN, "POST", "/api/sync/now", NULL, 409, NULL);
 }
 
+/* GET path and assert the string field's value. */
+static void expect_str(int u, const char *path, const char *field, const char *want)
+{
+    struct cbt_resp r;
+    assert_int_equal(req(u, "GET", path, NULL, &r), 200);
+    const char *got = cbt_jstr(&r, field);
+    if (!got || strcmp(got, want) != 0) {
+        fail_msg("GET %s: want %s %s, got %s", path, field, want, r.body);
+    }
+    cbt_resp_free(&r);
+}
+
+/* F30: the goal's status is that of its latest review, whichever review is written. */
+static void test_goal_status_follows_latest_review(void **state)
+{
+    (void)state;
+    char body[512], goal[40], r1[40], r2[40], r0[40], gpath[120], path[120];
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"text\":\"Five a day\",\"topic\":\"diet\","
+             "\"agreed_date\":\"2026-10-01\"}",
+             G.person);
+    create(ANN, "/api/goals", body, goal);
+    snprintf(gpath, sizeof(gpath), "/api/goals/%s", goal);
+    snprintf(body, sizeof(body),
+             "{\"goal_id\":\"%s\",\"reviewed_on\":\"2026-11-10\",\"status\":\"partly_achieved\"}",
+             goal);
+    create(ANN, "/api/goal-reviews", body, r1);
+    snprintf(body, sizeof(body),
+             "{\"goal_id\":\"%s\",\"reviewed_on\":\"2026-11-20\",\"status\":\"fully_achieved\"}",
+             goal);
+    create(ANN, "/api/goal-reviews", body, r2);
+    expect_str(ANN, gpath, "status", "fully_achieved");
+    /* Editing the older review does not set the goal back. */
+    snprintf(path, sizeof(path), "/api/goal-reviews/%s", r1);
+    expect(ANN, "PATCH", path, "{\"note\":\"typo fixed\"}", 200, NULL);
+    expect_str(ANN, gpath, "status", "fully_achieved");
+    /* Nor does a back-dated review. */
+    snprintf(body, sizeof(body),
+             "{\"goal_id\":\"%s\",\"reviewed_on\":\"2026-11-05\",\"status\":\"not_achieved\"}",
+             goal);
+    create(ANN, "/api/goal-reviews", body, r0);
+    expect_str(ANN, gpath, "status", "fully_achieved");
+    /* Moving the latest review before the others hands the goal to the new latest. */
+    snprintf(path, sizeof(path), "/api/goal-reviews/%s", r2);
+    expect(ANN, "PATCH", path, "{\"reviewed_on\":\"2026-11-01\"}", 200, NULL);
+    expect_str(ANN, gpath, "status", "partly_achieved");
+    /* Changing the latest review's status changes the goal's. */
+    snprintf(path, sizeof(path), "/api/goal-reviews/%s", r1);
+    expect(ANN, "PATCH", path, "{\"status\":\"not_achieved\"}", 200, NULL);
+    expect_str(ANN, gpath, "status", "not_achieved");
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -403,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_access_across_teams_and_roles),
         cmocka_unit_test(test_venues_and_programmes),
         cmocka_unit_test(test_conflicts_api),
+        cmocka_unit_test(test_goal_status_follows_latest_review),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
