@@ -213,6 +213,40 @@ static int attendance_resolve(const struct cb_kind_ctx *k, json_t *vals, struct 
 }
 
 /*
+ * New attendance needs the person's live enrolment in the session's programme
+ * with status enrolled or completed, the rule the register (groups.c,
+ * load_roster) applies; else CB_EINVAL naming participant_id.  Runs after the
+ * access checks, so another team's person is "no such record" as before.
+ */
+static int attendance_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_field_error *fe)
+{
+    if (!k->current) {
+        const char *pid = cb_json_str(vals, "participant_id");
+        const char *prog = cb_json_str(vals, "programme_id");
+        sqlite3_stmt *st;
+        int rc = cb_conn_prepare(k->c,
+                                 "SELECT status FROM enrolments WHERE programme_id = ?1 AND "
+                                 "lower(participant_id) = lower(?2) AND deleted = 0 AND status IN "
+                                 "('enrolled', 'completed') LIMIT 1",
+                                 &st);
+        if (rc) {
+            return rc;
+        }
+        sqlite3_bind_text(st, 1, prog ? prog : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, pid ? pid : "", -1, SQLITE_TRANSIENT);
+        int s = sqlite3_step(st);
+        cb_stmt_done(st);
+        if (s == SQLITE_DONE) {
+            return cb_field_fail(fe, "participant_id", "is not enrolled in this programme");
+        }
+        if (s != SQLITE_ROW) {
+            return cb_store_rc(s);
+        }
+    }
+    return set_actor_field(k, vals, "recorded_by");
+}
+
+/*
  * Check-ins: "seen" and "left" are final; someone another coach has called
  * (status with_coach, their coach) cannot be taken over by a patch that calls
  * them again or names another coach, as POST .../call refuses it
@@ -366,7 +400,7 @@ const struct cb_kind cb_kind_attendance = {"attendance",
                                            "created_at DESC, id DESC",
                                            1,
                                            attendance_resolve,
-                                           recorded_by_prepare,
+                                           attendance_prepare,
                                            NULL};
 const struct cb_kind cb_kind_checkins = {"checkins",
                                          "checkin",

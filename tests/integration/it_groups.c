@@ -1093,6 +1093,37 @@ static void test_session_and_csrf(void **state)
     cbt_resp_free(&r);
 }
 
+/* ---------------------------------------------------------- review F31-F40 */
+
+/* F31: attendance only for someone enrolled (enrolled or completed) in the programme. */
+static void test_attendance_needs_enrolment(void **state)
+{
+    (void)state;
+    struct group g;
+    char id[40], path[160];
+    make_group("Fthirtyone", "2026-09-01T10:00:00Z", 2, &g);
+    send_expect_error(&G.lead, "POST", "/api/attendance",
+                      json_pack("{s:s, s:s, s:s}", "participant_id", g.outsider, "session_id",
+                                g.sessions[0], "status", "attended"),
+                      400, "participant_id", "attendance of someone not enrolled");
+    /* A withdrawn enrolment does not count either; the register says the same. */
+    snprintf(path, sizeof(path), "/api/enrolments/%s", g.enrolments[1]);
+    struct cbt_resp r;
+    rqj(&G.lead, "PATCH", path, json_pack("{s:s}", "status", "withdrawn"), &r);
+    expect_status(&r, 200, "withdraw");
+    cbt_resp_free(&r);
+    send_expect_error(&G.lead, "POST", "/api/attendance",
+                      json_pack("{s:s, s:s, s:s}", "participant_id", g.pids[1], "session_id",
+                                g.sessions[0], "status", "attended"),
+                      400, "participant_id", "attendance of someone withdrawn");
+    assert_int_equal(attendance_count(&g), 0);
+    create(&G.lead, "/api/attendance",
+           json_pack("{s:s, s:s, s:s}", "participant_id", g.pids[0], "session_id", g.sessions[0],
+                     "status", "attended"),
+           id);
+    assert_int_equal(attendance_count(&g), 1);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_ALL);
@@ -1105,6 +1136,7 @@ int main(void)
         cmocka_unit_test(test_timeline),
         cmocka_unit_test(test_cross_team),
         cmocka_unit_test(test_session_and_csrf),
+        cmocka_unit_test(test_attendance_needs_enrolment),
     };
     int failed = cmocka_run_group_tests(tests, group_setup, group_teardown);
     curl_global_cleanup();
