@@ -544,10 +544,11 @@ static int check_programme_too(struct cb_conn *c, const struct cb_actor *a, cons
     const char *gs = cb_json_str(vals, "group_session_id");
     char team[80];
     if (gs) {
-        int rc = lookup_text(c,
-                             "SELECT p.team FROM group_sessions s JOIN programmes p ON "
-                             "p.id = s.programme_id WHERE s.id = ?1 AND s.deleted = 0",
-                             gs, team, sizeof(team));
+        int rc =
+            lookup_text(c,
+                        "SELECT p.team FROM group_sessions s JOIN programmes p ON "
+                        "p.id = s.programme_id WHERE s.id = ?1 AND s.deleted = 0 AND p.deleted = 0",
+                        gs, team, sizeof(team));
         if (rc == CB_OK && !cb_user_sees_team(a->user, team)) {
             rc = CB_ENOTFOUND;
         }
@@ -834,6 +835,68 @@ int cb_kind_patch(struct cb_conn *c, const struct cb_actor *a, const struct cb_k
     return rc;
 }
 
+/*
+ * Tombstone every live row of t whose column col is id, row by row through
+ * the record layer so each is captured for sync.  Caller holds the write
+ * transaction.
+ */
+static int tombstone_children(struct cb_conn *c, const struct cb_table *t, const char *col,
+                              const char *id, const char *now)
+{
+    char sql[200];
+    sqlite3_stmt *st;
+    snprintf(sql, sizeof(sql), "SELECT id FROM %s WHERE %s = ?1 AND deleted = 0", t->name, col);
+    int rc = cb_conn_prepare(c, sql, &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    json_t *ids = json_array();
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        json_array_append_new(ids, json_string((const char *)sqlite3_column_text(st, 0)));
+    }
+    cb_stmt_done(st);
+    if (!ids) {
+        return CB_ENOMEM;
+    }
+    if (s != SQLITE_DONE) {
+        rc = cb_store_rc(s);
+    }
+    size_t i;
+    json_t *idv;
+    json_array_foreach(ids, i, idv)
+    {
+        if (rc == CB_OK) {
+            rc = cb_record_delete(c, t, json_string_value(idv), now);
+        }
+    }
+    json_decref(ids);
+    return rc;
+}
+
+/*
+ * What goes with a deleted record, in its transaction: a programme's
+ * sessions, enrolments and attendance; a session's attendance.
+ */
+static int delete_dependants(struct cb_conn *c, const struct cb_kind *k, const char *id,
+                             const char *now)
+{
+    int rc = CB_OK;
+    if (k == &cb_kind_programmes) {
+        rc = tombstone_children(c, &cb_table_attendance, "programme_id", id, now);
+        if (rc == CB_OK) {
+            rc = tombstone_children(c, &cb_table_group_sessions, "programme_id", id, now);
+        }
+        if (rc == CB_OK) {
+            rc = tombstone_children(c, &cb_table_enrolments, "programme_id", id, now);
+        }
+    } else if (k == &cb_kind_group_sessions) {
+        rc = tombstone_children(c, &cb_table_attendance, "session_id", id, now);
+    }
+    return rc;
+}
+
 int cb_kind_delete(struct cb_conn *c, const struct cb_actor *a, const struct cb_kind *k,
                    const char *id)
 {
@@ -852,6 +915,9 @@ int cb_kind_delete(struct cb_conn *c, const struct cb_actor *a, const struct cb_
         char now[CB_TIME_STRLEN];
         cb_time_format(cb_now_ms(), now);
         rc = cb_record_delete(c, k->table, id, now);
+        if (rc == CB_OK) {
+            rc = delete_dependants(c, k, id, now);
+        }
     }
     if (rc == CB_OK) {
         rc = audit_write(c, a, k, "delete", id, cb_json_str(current, "participant_id"));
