@@ -273,6 +273,65 @@ static int checkin_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_
 }
 
 /*
+ * Set team on every live row of t whose column col is id and whose team
+ * differs, row by row through the record layer so each move is captured for
+ * sync.  Caller holds the write transaction.
+ */
+static int retag_rows(struct cb_conn *c, const struct cb_table *t, const char *col, const char *id,
+                      const char *team, const char *now)
+{
+    char sql[200];
+    sqlite3_stmt *st;
+    snprintf(sql, sizeof(sql), "SELECT id FROM %s WHERE %s = ?1 AND deleted = 0 AND team <> ?2",
+             t->name, col);
+    int rc = cb_conn_prepare(c, sql, &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, team, -1, SQLITE_TRANSIENT);
+    json_t *ids = json_array();
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        json_array_append_new(ids, json_string((const char *)sqlite3_column_text(st, 0)));
+    }
+    cb_stmt_done(st);
+    json_t *upd = json_pack("{s:s}", "team", team);
+    if (!ids || !upd) {
+        json_decref(ids);
+        json_decref(upd);
+        return CB_ENOMEM;
+    }
+    if (s != SQLITE_DONE) {
+        rc = cb_store_rc(s);
+    }
+    size_t i;
+    json_t *idv;
+    json_array_foreach(ids, i, idv)
+    {
+        if (rc == CB_OK) {
+            rc = cb_record_update(c, t, json_string_value(idv), upd, now);
+        }
+    }
+    json_decref(ids);
+    json_decref(upd);
+    return rc;
+}
+
+/* A programme moved to another team takes its group sessions (scoped for sync by their own
+ * team column) along, in the same transaction. */
+static int programme_after(const struct cb_kind_ctx *k, const char *id, const json_t *vals)
+{
+    const char *team = cb_json_str(vals, "team");
+    if (!k->current || !team) {
+        return CB_OK;
+    }
+    char now[CB_TIME_STRLEN];
+    cb_time_format(cb_now_ms(), now);
+    return retag_rows(k->c, &cb_table_group_sessions, "programme_id", id, team, now);
+}
+
+/*
  * A referral keeps the date of each status it reached.  When the status (in
  * vals, the validated create or patch) becomes accepted, declined or attended
  * and that status's own date is neither given nor already set, it is the given
@@ -411,15 +470,9 @@ const struct cb_kind cb_kind_checkins = {"checkins",
                                          NULL,
                                          checkin_prepare,
                                          NULL};
-const struct cb_kind cb_kind_programmes = {"programmes",
-                                           "programme",
-                                           &cb_table_programmes,
-                                           CB_SCOPE_TEAM,
-                                           "start_date DESC, id DESC",
-                                           1,
-                                           NULL,
-                                           NULL,
-                                           NULL};
+const struct cb_kind cb_kind_programmes = {
+    "programmes", "programme", &cb_table_programmes, CB_SCOPE_TEAM, "start_date DESC, id DESC", 1,
+    NULL,         NULL,        programme_after};
 const struct cb_kind cb_kind_group_sessions = {"group-sessions",
                                                "group_session",
                                                &cb_table_group_sessions,
@@ -1020,46 +1073,11 @@ int cb_kind_retag_participant(struct cb_conn *c, const char *participant_id, con
 {
     char now[CB_TIME_STRLEN];
     cb_time_format(cb_now_ms(), now);
-    json_t *upd = json_pack("{s:s}", "team", team);
-    if (!upd) {
-        return CB_ENOMEM;
-    }
     int rc = CB_OK;
     for (size_t i = 0; rc == CB_OK && i < NKINDS; i++) {
-        if (kinds[i]->scope != CB_SCOPE_PARTICIPANT) {
-            continue;
+        if (kinds[i]->scope == CB_SCOPE_PARTICIPANT) {
+            rc = retag_rows(c, kinds[i]->table, "participant_id", participant_id, team, now);
         }
-        /* Row by row through the record layer, so each move is captured for sync. */
-        char sql[200];
-        sqlite3_stmt *st;
-        snprintf(sql, sizeof(sql),
-                 "SELECT id FROM %s WHERE participant_id = ?1 AND deleted = 0 AND team <> ?2",
-                 kinds[i]->table->name);
-        rc = cb_conn_prepare(c, sql, &st);
-        if (rc) {
-            break;
-        }
-        sqlite3_bind_text(st, 1, participant_id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 2, team, -1, SQLITE_TRANSIENT);
-        json_t *ids = json_array();
-        int s;
-        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-            json_array_append_new(ids, json_string((const char *)sqlite3_column_text(st, 0)));
-        }
-        cb_stmt_done(st);
-        if (s != SQLITE_DONE) {
-            rc = cb_store_rc(s);
-        }
-        size_t k;
-        json_t *idv;
-        json_array_foreach(ids, k, idv)
-        {
-            if (rc == CB_OK) {
-                rc = cb_record_update(c, kinds[i]->table, json_string_value(idv), upd, now);
-            }
-        }
-        json_decref(ids);
     }
-    json_decref(upd);
     return rc;
 }

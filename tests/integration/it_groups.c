@@ -1221,6 +1221,34 @@ static void test_delete_programme_cascades(void **state)
                      0);
 }
 
+/* F33: a programme moved to another team takes its sessions along. */
+static void test_programme_move_takes_sessions(void **state)
+{
+    (void)state;
+    char prog[40], path[200];
+    struct cbt_resp r;
+    create_programme(&G.lead, "Fthirtythree", 2, prog);
+    snprintf(path, sizeof(path), "/api/programmes/%s/schedule", prog);
+    rqj(&G.lead, "POST", path,
+        json_pack("{s:s, s:i}", "first_session_at", "2026-09-02T10:00:00Z", "count", 2), &r);
+    expect_status(&r, 201, "schedule");
+    cbt_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/programmes/%s", prog);
+    rqj(&G.mgr, "PATCH", path, json_pack("{s:s}", "team", "radcliffe"), &r);
+    expect_status(&r, 200, "move programme");
+    cbt_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/programmes/%s/group-sessions", prog);
+    rq(&G.other, "GET", path, NULL, &r);
+    expect_status(&r, 200, "sessions of the moved programme");
+    assert_int_equal(json_array_size(items_of(&r)), 2);
+    assert_string_equal(jstr(json_array_get(items_of(&r), 0), "team"), "radcliffe");
+    cbt_resp_free(&r);
+    assert_int_equal(audit_count("SELECT count(*) FROM group_sessions WHERE programme_id = ?1 "
+                                 "AND team = 'prestwich'",
+                                 prog, NULL),
+                     0);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_ALL);
@@ -1235,6 +1263,7 @@ int main(void)
         cmocka_unit_test(test_session_and_csrf),
         cmocka_unit_test(test_attendance_needs_enrolment),
         cmocka_unit_test(test_delete_programme_cascades),
+        cmocka_unit_test(test_programme_move_takes_sessions),
     };
     int failed = cmocka_run_group_tests(tests, group_setup, group_teardown);
     curl_global_cleanup();
