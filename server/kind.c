@@ -10,6 +10,7 @@
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---------------------------------------------------------------- hooks */
 
@@ -43,6 +44,34 @@ static const json_t *merged(const struct cb_kind_ctx *k, const json_t *vals, con
     return v;
 }
 
+static int lookup_text(struct cb_conn *c, const char *sql, const char *id, char *out, size_t len);
+
+/*
+ * A measure's encounter_id (when set) must be a live contact of the same
+ * person (and so of a team the actor sees, the person being checked already).
+ * Every other case is the same CB_EINVAL "no such record" as an unknown id.
+ */
+static int measure_encounter_check(const struct cb_kind_ctx *k, const json_t *vals,
+                                   struct cb_field_error *fe)
+{
+    const char *enc = cb_json_str(vals, "encounter_id");
+    const json_t *pidv = merged(k, vals, "participant_id");
+    if (!enc) {
+        return CB_OK;
+    }
+    char pid[64];
+    int rc =
+        lookup_text(k->c, "SELECT participant_id FROM encounters WHERE id = ?1 AND deleted = 0",
+                    enc, pid, sizeof(pid));
+    if (rc == CB_OK && (!json_is_string(pidv) || strcasecmp(pid, json_string_value(pidv)) != 0)) {
+        rc = CB_ENOTFOUND;
+    }
+    if (rc == CB_ENOTFOUND) {
+        return cb_field_fail(fe, "encounter_id", "no such record");
+    }
+    return rc;
+}
+
 /*
  * Score the measure on the server (measures.h) and store the result beside
  * the raw responses.  BMI takes the participant's ethnic group when the
@@ -50,6 +79,10 @@ static const json_t *merged(const struct cb_kind_ctx *k, const json_t *vals, con
  */
 static int measure_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_field_error *fe)
 {
+    int rc = measure_encounter_check(k, vals, fe);
+    if (rc) {
+        return rc;
+    }
     const json_t *inst = merged(k, vals, "instrument");
     const json_t *resp = merged(k, vals, "responses");
     const json_t *allow = merged(k, vals, "allow_incomplete");
@@ -66,8 +99,8 @@ static int measure_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_
     }
     json_t *res = NULL;
     struct cb_field_error mfe = {"", ""};
-    int rc = cb_measure_score(json_string_value(inst), inputs,
-                              json_is_true(allow) ? CB_MEASURE_ALLOW_INCOMPLETE : 0, &res, &mfe);
+    rc = cb_measure_score(json_string_value(inst), inputs,
+                          json_is_true(allow) ? CB_MEASURE_ALLOW_INCOMPLETE : 0, &res, &mfe);
     json_decref(inputs);
     if (rc) {
         if (rc == CB_EINVAL) {

@@ -446,6 +446,66 @@ static void test_goal_status_follows_latest_review(void **state)
     expect_str(ANN, gpath, "status", "not_achieved");
 }
 
+/* POST and assert 400 with error field and message "no such record"; returns the message. */
+static void expect_no_such(int u, const char *method, const char *path, const char *body,
+                           const char *field)
+{
+    struct cbt_resp r;
+    long got = req(u, method, path, body, &r);
+    const char *f = cbt_jstr(&r, "error.field");
+    const char *m = cbt_jstr(&r, "error.message");
+    if (got != 400 || !f || strcmp(f, field) != 0 || !m || !strstr(m, "no such record")) {
+        fail_msg("%s %s: want 400 %s no such record, got %ld: %s", method, path, field, got,
+                 r.body);
+    }
+    cbt_resp_free(&r);
+}
+
+/* F34: a measure's contact is a live contact of the same person, else "no such record". */
+static void test_measure_encounter_checked(void **state)
+{
+    (void)state;
+    char body[1024], theirs[40], own[40], sibling[40], second[40], m[40], path[120];
+    snprintf(
+        body, sizeof(body),
+        "{\"participant_id\":\"%s\",\"type\":\"phone\",\"occurred_at\":\"2026-10-01T09:00:00Z\"}",
+        G.other);
+    create(BEN, "/api/encounters", body, theirs);
+    snprintf(
+        body, sizeof(body),
+        "{\"participant_id\":\"%s\",\"type\":\"phone\",\"occurred_at\":\"2026-10-01T09:00:00Z\"}",
+        G.person);
+    create(ANN, "/api/encounters", body, own);
+    create(ANN, "/api/participants",
+           "{\"given_name\":\"Sam\",\"family_name\":\"Shah\",\"date_of_birth\":\"1980-01-01\"}",
+           second);
+    snprintf(
+        body, sizeof(body),
+        "{\"participant_id\":\"%s\",\"type\":\"phone\",\"occurred_at\":\"2026-10-01T09:00:00Z\"}",
+        second);
+    create(ANN, "/api/encounters", body, sibling);
+    const char *const bad[] = {theirs, sibling, "01a21800-0000-7000-8000-00000000dead"};
+    char extra[200];
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(extra, sizeof(extra), ",\"encounter_id\":\"%s\"", bad[i]);
+        measure_body(body, sizeof(body), G.person, "cfs", "{\"level\":3}", extra);
+        expect_no_such(ANN, "POST", "/api/measures", body, "encounter_id");
+    }
+    snprintf(extra, sizeof(extra), ",\"encounter_id\":\"%s\"", own);
+    measure_body(body, sizeof(body), G.person, "cfs", "{\"level\":3}", extra);
+    create(ANN, "/api/measures", body, m);
+    snprintf(path, sizeof(path), "/api/measures/%s", m);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(body, sizeof(body), "{\"encounter_id\":\"%s\"}", bad[i]);
+        expect_no_such(ANN, "PATCH", path, body, "encounter_id");
+    }
+    /* A deleted contact no longer links. */
+    snprintf(path, sizeof(path), "/api/encounters/%s", own);
+    expect(ANN, "DELETE", path, NULL, 200, NULL);
+    measure_body(body, sizeof(body), G.person, "cfs", "{\"level\":3}", extra);
+    expect_no_such(ANN, "POST", "/api/measures", body, "encounter_id");
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -456,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_venues_and_programmes),
         cmocka_unit_test(test_conflicts_api),
         cmocka_unit_test(test_goal_status_follows_latest_review),
+        cmocka_unit_test(test_measure_encounter_checked),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
