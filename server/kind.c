@@ -280,11 +280,14 @@ static int attendance_prepare(const struct cb_kind_ctx *k, json_t *vals, struct 
 }
 
 /*
- * Check-ins: "seen" and "left" are final; someone another coach has called
- * (status with_coach, their coach) cannot be taken over by a patch that calls
- * them again or names another coach, as POST .../call refuses it
- * (caseload.c).  Runs inside cb_kind_patch's transaction on the record read
- * there, so the refusal cannot race.
+ * Check-ins: "seen" and "left" are final; while another coach holds someone
+ * (status with_coach, their coach) a patch from anyone else that carries a
+ * status or coach key at all (null included) is refused as POST .../call
+ * refuses it (caseload.c).  with_coach always has a coach: a change to
+ * with_coach naming none takes the actor (as a call does), and clearing the
+ * coach of someone with_coach is CB_EINVAL naming coach.  Runs inside the
+ * create's or cb_kind_patch's transaction on the record read there, so the
+ * refusal cannot race.
  */
 static int checkin_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_field_error *fe)
 {
@@ -296,11 +299,19 @@ static int checkin_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_
         return CB_ECONFLICT;
     }
     const char *holder = k->current ? cb_json_str(k->current, "coach") : NULL;
-    const char *coach = cb_json_str(vals, "coach");
     if (cur && strcmp(cur, "with_coach") == 0 && holder && strcmp(holder, k->a->user->id) != 0 &&
-        ((next && strcmp(next, "with_coach") == 0) || (coach && strcmp(coach, holder) != 0))) {
+        (json_object_get(vals, "status") || json_object_get(vals, "coach"))) {
         cb_field_fail(fe, "status", "is 'with_coach': another coach has called them");
         return CB_ECONFLICT;
+    }
+    const json_t *status = merged(k, vals, "status");
+    const json_t *coach = merged(k, vals, "coach");
+    if (json_is_string(status) && strcmp(json_string_value(status), "with_coach") == 0 &&
+        !json_is_string(coach)) {
+        if (json_object_get(vals, "coach")) {
+            return cb_field_fail(fe, "coach", "is required while the status is 'with_coach'");
+        }
+        json_object_set_new(vals, "coach", json_string(k->a->user->id));
     }
     return CB_OK;
 }
