@@ -78,6 +78,33 @@ static int row_exists(struct cb_conn *c, const char *table, const char *id, int 
     return rc;
 }
 
+/*
+ * May column col of table hold NULL?  *not_null is 1 when the column is
+ * declared NOT NULL (or, without a connection, when the field is required or
+ * has a default).
+ */
+static int column_not_null(struct cb_conn *c, const char *table, const struct cb_field *f,
+                           int *not_null)
+{
+    *not_null = (f->flags & CB_FF_REQUIRED) || f->def;
+    if (!c || *not_null) {
+        return CB_OK;
+    }
+    sqlite3_stmt *st;
+    int rc =
+        cb_conn_prepare(c, "SELECT \"notnull\" FROM pragma_table_info(?1) WHERE name = ?2", &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, f->name, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    *not_null = s == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
+    rc = (s == SQLITE_ROW || s == SQLITE_DONE) ? CB_OK : cb_store_rc(s);
+    cb_stmt_done(st);
+    return rc;
+}
+
 /* Copy s with leading and trailing white space removed into a new JSON string. */
 static json_t *trimmed(const char *s)
 {
@@ -317,6 +344,17 @@ int cb_record_validate(struct cb_conn *c, const struct cb_table *t, const json_t
                 return cb_field_fail(fe, key, "is required");
             }
             if (!o->creating) {
+                /* An update cannot empty a NOT NULL column: 400 naming it, not a 409
+                 * from the constraint. */
+                int not_null = 0;
+                rc = column_not_null(c, t->name, f, &not_null);
+                if (rc == CB_OK && not_null) {
+                    rc = cb_field_fail(fe, key, "cannot be null");
+                }
+                if (rc) {
+                    json_decref(res);
+                    return rc;
+                }
                 json_object_set_new(res, key, json_null());
             }
             continue;

@@ -506,6 +506,36 @@ static void test_measure_encounter_checked(void **state)
     expect_no_such(ANN, "POST", "/api/measures", body, "encounter_id");
 }
 
+/* F36: null for a field that cannot be empty is a 400 naming it, on every kind. */
+static void test_null_refused_on_update(void **state)
+{
+    (void)state;
+    char body[512], goal[40], ref[40], chk[40], path[120];
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"text\":\"Sleep\",\"topic\":\"diet\","
+             "\"agreed_date\":\"2026-10-01\",\"target_date\":\"2026-12-01\"}",
+             G.person);
+    create(ANN, "/api/goals", body, goal);
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"destination\":\"gp\",\"sent_date\":\"2026-10-02\"}",
+             G.person);
+    create(ANN, "/api/referrals", body, ref);
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"arrived_at\":\"2026-10-02T09:00:00Z\"}", G.person);
+    create(ANN, "/api/checkins", body, chk);
+    snprintf(path, sizeof(path), "/api/goals/%s", goal);
+    expect(ANN, "PATCH", path, "{\"status\":null}", 400, "status");
+    expect(ANN, "PATCH", path, "{\"target_date\":null}", 200, NULL); /* may be empty */
+    expect_str(ANN, path, "status", "agreed");
+    snprintf(path, sizeof(path), "/api/referrals/%s", ref);
+    expect(ANN, "PATCH", path, "{\"status\":null}", 400, "status");
+    snprintf(path, sizeof(path), "/api/checkins/%s", chk);
+    expect(ANN, "PATCH", path, "{\"status\":null}", 400, "status");
+    snprintf(path, sizeof(path), "/api/participants/%s", G.person);
+    expect(ANN, "PATCH", path, "{\"status\":null}", 400, "status");
+    expect_str(ANN, path, "status", "active");
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -517,6 +547,7 @@ int main(void)
         cmocka_unit_test(test_conflicts_api),
         cmocka_unit_test(test_goal_status_follows_latest_review),
         cmocka_unit_test(test_measure_encounter_checked),
+        cmocka_unit_test(test_null_refused_on_update),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
