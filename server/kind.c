@@ -380,8 +380,8 @@ static int programme_after(const struct cb_kind_ctx *k, const char *id, const js
  * vals, the validated create or patch) becomes accepted, declined or attended
  * and that status's own date is neither given nor already set, it is the given
  * status_date, else today; a status change without a status_date stamps
- * status_date the same way.  Every status date must be on or after sent_date
- * (CB_EINVAL naming the field).
+ * status_date the same way.  Every status date, stored or given, must be on or
+ * after sent_date, stored or given (CB_EINVAL naming the status date).
  */
 static int referral_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_field_error *fe)
 {
@@ -412,7 +412,10 @@ static int referral_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb
     static const char *const after_sent[] = {"status_date", "accepted_date", "declined_date",
                                              "attended_date"};
     for (size_t i = 0; sent && i < sizeof(after_sent) / sizeof(after_sent[0]); i++) {
-        const char *d = cb_json_str(vals, after_sent[i]);
+        /* the stored date unless the request changes it: moving sent_date after a
+         * status date is refused as well */
+        const json_t *dv = merged(k, vals, after_sent[i]);
+        const char *d = json_is_string(dv) ? json_string_value(dv) : NULL;
         if (d && strcmp(d, sent) < 0) {
             return cb_field_fail(fe, after_sent[i], "must not be before sent_date (%s)", sent);
         }

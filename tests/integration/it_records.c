@@ -62,6 +62,8 @@ static void expect(int u, const char *method, const char *path, const char *body
     cbt_resp_free(&r);
 }
 
+static void expect_str(int u, const char *path, const char *field, const char *want);
+
 /* POST and return the created id into out (asserting 201). */
 static void create(int u, const char *path, const char *body, char out[40])
 {
@@ -267,6 +269,10 @@ static void test_consents_goals_referrals(void **state)
     expect(ANN, "PATCH", path, "{\"status\":\"declined\",\"status_date\":\"2026-10-01\"}", 400,
            "status_date");
     expect(ANN, "PATCH", path, "{\"accepted_date\":\"2026-09-30\"}", 400, "accepted_date");
+    /* F37: nor can sent_date move after a stored status date */
+    expect(ANN, "PATCH", path, "{\"sent_date\":\"2026-10-21\"}", 400, "status_date");
+    expect(ANN, "PATCH", path, "{\"sent_date\":\"2026-10-10\"}", 400, "accepted_date");
+    expect_str(ANN, path, "sent_date", "2026-10-02");
     /* Without a status_date the change is dated today. */
     {
         char today[16];
