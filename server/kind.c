@@ -977,7 +977,8 @@ static int tombstone_children(struct cb_conn *c, const struct cb_table *t, const
 
 /*
  * What goes with a deleted record, in its transaction: a programme's
- * sessions, enrolments and attendance; a session's attendance.
+ * sessions, enrolments and attendance; a session's attendance; a goal's
+ * reviews.
  */
 static int delete_dependants(struct cb_conn *c, const struct cb_kind *k, const char *id,
                              const char *now)
@@ -993,6 +994,8 @@ static int delete_dependants(struct cb_conn *c, const struct cb_kind *k, const c
         }
     } else if (k == &cb_kind_group_sessions) {
         rc = tombstone_children(c, &cb_table_attendance, "session_id", id, now);
+    } else if (k == &cb_kind_goals) {
+        rc = tombstone_children(c, &cb_table_goal_reviews, "goal_id", id, now);
     }
     return rc;
 }

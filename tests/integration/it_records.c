@@ -450,6 +450,20 @@ static void test_goal_status_follows_latest_review(void **state)
     snprintf(path, sizeof(path), "/api/goal-reviews/%s", r1);
     expect(ANN, "PATCH", path, "{\"status\":\"not_achieved\"}", 200, NULL);
     expect_str(ANN, gpath, "status", "not_achieved");
+    /* F38: deleting the goal takes its reviews with it */
+    expect(ANN, "DELETE", gpath, NULL, 200, NULL);
+    expect(ANN, "GET", path, NULL, 404, NULL);
+    expect(ANN, "PATCH", path, "{\"note\":\"after\"}", 404, NULL);
+    struct cbt_resp r;
+    snprintf(path, sizeof(path), "/api/participants/%s/goal-reviews", G.person);
+    assert_int_equal(req(ANN, "GET", path, NULL, &r), 200);
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(r.json, "items"), i, it)
+    {
+        assert_string_not_equal(json_string_value(json_object_get(it, "goal_id")), goal);
+    }
+    cbt_resp_free(&r);
 }
 
 /* POST and assert 400 with error field and message "no such record"; returns the message. */
