@@ -8,6 +8,7 @@
 #include "coachbox/uuid.h"
 
 #include <assert.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -73,6 +74,43 @@ static int measure_encounter_check(const struct cb_kind_ctx *k, const json_t *va
 }
 
 /*
+ * The dates inside a measure's responses ("date" and "*_date" keys): within
+ * 1900-2099 like every stored date, and a follow-up (followup_date) not after
+ * the day the measure was taken.  Checked when the request gives responses or
+ * taken_at; CB_EINVAL naming responses.KEY.
+ */
+static int measure_dates_check(const struct cb_kind_ctx *k, const json_t *vals,
+                               struct cb_field_error *fe)
+{
+    if (!json_object_get(vals, "responses") && !json_object_get(vals, "taken_at")) {
+        return CB_OK;
+    }
+    const json_t *resp = merged(k, vals, "responses");
+    const json_t *taken = merged(k, vals, "taken_at");
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)(uintptr_t)resp, key, v)
+    {
+        size_t n = strlen(key);
+        int y, m, d;
+        if ((strcmp(key, "date") != 0 && (n < 5 || strcmp(key + n - 5, "_date") != 0)) ||
+            !json_is_string(v) || cb_date_parse(json_string_value(v), &y, &m, &d) != CB_OK) {
+            continue; /* not a date, or left to the scoring rules to refuse */
+        }
+        char field[128];
+        snprintf(field, sizeof(field), "responses.%s", key);
+        if (y < 1900 || y > 2099) {
+            return cb_field_fail(fe, field, "must be between 1900-01-01 and 2099-12-31");
+        }
+        if (strcmp(key, "followup_date") == 0 && json_is_string(taken) &&
+            strncmp(json_string_value(v), json_string_value(taken), 10) > 0) {
+            return cb_field_fail(fe, field, "must not be after the day the measure was taken");
+        }
+    }
+    return CB_OK;
+}
+
+/*
  * Score the measure on the server (measures.h) and store the result beside
  * the raw responses.  BMI takes the participant's ethnic group when the
  * responses do not give one.
@@ -80,6 +118,9 @@ static int measure_encounter_check(const struct cb_kind_ctx *k, const json_t *va
 static int measure_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_field_error *fe)
 {
     int rc = measure_encounter_check(k, vals, fe);
+    if (rc == CB_OK) {
+        rc = measure_dates_check(k, vals, fe);
+    }
     if (rc) {
         return rc;
     }

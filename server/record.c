@@ -183,9 +183,10 @@ static int validate_value(struct cb_conn *c, const struct cb_field *f, const jso
             if (strcmp(s, today) > 0) {
                 return cb_field_fail(fe, f->name, "must not be in the future");
             }
-            if (y < 1900) {
-                return cb_field_fail(fe, f->name, "must not be before 1900-01-01");
-            }
+        }
+        /* every date: 1900-2099, the years the reports and sync clocks handle */
+        if (y < 1900 || y > 2099) {
+            return cb_field_fail(fe, f->name, "must be between 1900-01-01 and 2099-12-31");
         }
         *out = json_string(s);
         return CB_OK;
@@ -201,8 +202,9 @@ static int validate_value(struct cb_conn *c, const struct cb_field *f, const jso
         if ((f->flags & CB_FF_PAST) && ms > cb_now_ms() + 5 * 60 * 1000) {
             return cb_field_fail(fe, f->name, "must not be in the future");
         }
-        if (ms < cb_days_from_civil(1900, 1, 1) * 86400000LL) {
-            return cb_field_fail(fe, f->name, "must not be before 1900");
+        if (ms < cb_days_from_civil(1900, 1, 1) * 86400000LL ||
+            ms >= cb_days_from_civil(2100, 1, 1) * 86400000LL) {
+            return cb_field_fail(fe, f->name, "must be between 1900 and the end of 2099");
         }
         cb_time_format(ms, iso);
         *out = json_string(iso);

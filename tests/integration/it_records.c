@@ -556,6 +556,56 @@ static void test_null_refused_on_update(void **state)
     expect_str(ANN, path, "status", "active");
 }
 
+/* F39: every stored date and time lies within 1900-2099; a smoking follow-up is not after
+ * the day of the measure. */
+static void test_date_ranges(void **state)
+{
+    (void)state;
+    char body[1024], prog[40];
+    expect(ANN, "POST", "/api/programmes",
+           "{\"name\":\"Walk\",\"topic\":\"physical_activity\",\"team\":\"bury-town\","
+           "\"start_date\":\"0000-02-29\",\"weeks\":4}",
+           400, "start_date");
+    expect(ANN, "POST", "/api/programmes",
+           "{\"name\":\"Walk\",\"topic\":\"physical_activity\",\"team\":\"bury-town\","
+           "\"start_date\":\"2100-01-01\",\"weeks\":4}",
+           400, "start_date");
+    create(ANN, "/api/programmes",
+           "{\"name\":\"Walk\",\"topic\":\"physical_activity\",\"team\":\"bury-town\","
+           "\"start_date\":\"2099-12-31\",\"weeks\":4}",
+           prog);
+    snprintf(
+        body, sizeof(body),
+        "{\"programme_id\":\"%s\",\"session_number\":1,\"starts_at\":\"9999-12-31T23:59:59Z\"}",
+        prog);
+    expect(ANN, "POST", "/api/group-sessions", body, 400, "starts_at");
+    snprintf(
+        body, sizeof(body),
+        "{\"participant_id\":\"%s\",\"type\":\"phone\",\"occurred_at\":\"2026-10-01T09:00:00Z\","
+        "\"next_follow_up\":\"0000-01-01\"}",
+        G.person);
+    expect(ANN, "POST", "/api/encounters", body, 400, "next_follow_up");
+    measure_body(body, sizeof(body), G.person, "smoking",
+                 "{\"status\":\"quit_attempt\",\"quit_date\":\"2199-01-01\"}", NULL);
+    expect(ANN, "POST", "/api/measures", body, 400, "responses.quit_date");
+    measure_body(body, sizeof(body), G.person, "smoking",
+                 "{\"status\":\"quit_attempt\",\"quit_date\":\"2026-09-01\","
+                 "\"followup_date\":\"2199-01-01\",\"self_reported_quit\":true}",
+                 NULL);
+    expect(ANN, "POST", "/api/measures", body, 400, "responses.followup_date");
+    /* taken 2026-10-01: a follow-up on the 2nd has not happened yet */
+    measure_body(body, sizeof(body), G.person, "smoking",
+                 "{\"status\":\"quit_attempt\",\"quit_date\":\"2026-09-01\","
+                 "\"followup_date\":\"2026-10-02\",\"self_reported_quit\":true}",
+                 NULL);
+    expect(ANN, "POST", "/api/measures", body, 400, "responses.followup_date");
+    measure_body(body, sizeof(body), G.person, "smoking",
+                 "{\"status\":\"quit_attempt\",\"quit_date\":\"2026-09-01\","
+                 "\"followup_date\":\"2026-10-01\",\"self_reported_quit\":true}",
+                 NULL);
+    expect(ANN, "POST", "/api/measures", body, 201, NULL);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -568,6 +618,7 @@ int main(void)
         cmocka_unit_test(test_goal_status_follows_latest_review),
         cmocka_unit_test(test_measure_encounter_checked),
         cmocka_unit_test(test_null_refused_on_update),
+        cmocka_unit_test(test_date_ranges),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
