@@ -287,6 +287,53 @@ static int attendance_resolve(const struct cb_kind_ctx *k, json_t *vals, struct 
 }
 
 /*
+ * Is there a live row other than self_id matching sql (parameters ?1, ?2 the
+ * given texts, ?3 self_id)?  *found is set; 0 or a negative code.
+ */
+static int other_row_exists(struct cb_conn *c, const char *sql, const char *p1, const char *p2,
+                            const char *self_id, int *found)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c, sql, &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, p1 ? p1 : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, p2 ? p2 : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, self_id ? self_id : "", -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    *found = s == SQLITE_ROW;
+    rc = (s == SQLITE_ROW || s == SQLITE_DONE) ? CB_OK : cb_store_rc(s);
+    cb_stmt_done(st);
+    return rc;
+}
+
+/* A programme's live sessions have distinct numbers: CB_ECONFLICT naming session_number. */
+static int group_session_prepare(const struct cb_kind_ctx *k, json_t *vals,
+                                 struct cb_field_error *fe)
+{
+    const json_t *num = json_object_get(vals, "session_number");
+    const json_t *prog = merged(k, vals, "programme_id");
+    if (!json_is_integer(num) || !json_is_string(prog)) {
+        return CB_OK;
+    }
+    char n[32];
+    snprintf(n, sizeof(n), "%lld", (long long)json_integer_value(num));
+    int found = 0;
+    int rc = other_row_exists(k->c,
+                              "SELECT 1 FROM group_sessions WHERE programme_id = ?1 AND "
+                              "session_number = CAST(?2 AS INTEGER) AND deleted = 0 AND id <> ?3 "
+                              "LIMIT 1",
+                              json_string_value(prog), n,
+                              k->current ? cb_json_str(k->current, "id") : NULL, &found);
+    if (rc == CB_OK && found) {
+        cb_field_fail(fe, "session_number", "is already used by another session of this programme");
+        rc = CB_ECONFLICT;
+    }
+    return rc;
+}
+
+/*
  * New attendance needs the person's live enrolment in the session's programme
  * with status enrolled or completed, the rule the register (groups.c,
  * load_roster) applies; else CB_EINVAL naming participant_id.  Runs after the
@@ -347,6 +394,28 @@ static int checkin_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_
     }
     const json_t *status = merged(k, vals, "status");
     const json_t *coach = merged(k, vals, "coach");
+    const json_t *arrived = merged(k, vals, "arrived_at");
+    if (json_is_string(status) && strcmp(json_string_value(status), "waiting") == 0 &&
+        json_is_string(arrived) &&
+        (!k->current || json_object_get(vals, "status") || json_object_get(vals, "arrived_at"))) {
+        /* one live waiting check-in per person and (UTC, as the queue's) day */
+        int found = 0;
+        char day[CB_DATE_STRLEN];
+        snprintf(day, sizeof(day), "%s", json_string_value(arrived));
+        int rc = other_row_exists(k->c,
+                                  "SELECT 1 FROM checkins WHERE participant_id = ?1 AND "
+                                  "substr(arrived_at, 1, 10) = ?2 AND status = 'waiting' AND "
+                                  "deleted = 0 AND id <> ?3 LIMIT 1",
+                                  json_string_value(merged(k, vals, "participant_id")), day,
+                                  k->current ? cb_json_str(k->current, "id") : NULL, &found);
+        if (rc == CB_OK && found) {
+            cb_field_fail(fe, "participant_id", "already has a waiting check-in on this day");
+            rc = CB_ECONFLICT;
+        }
+        if (rc) {
+            return rc;
+        }
+    }
     if (json_is_string(status) && strcmp(json_string_value(status), "with_coach") == 0 &&
         !json_is_string(coach)) {
         if (json_object_get(vals, "coach")) {
@@ -568,7 +637,7 @@ const struct cb_kind cb_kind_group_sessions = {"group-sessions",
                                                "starts_at, session_number, id",
                                                1,
                                                NULL,
-                                               NULL,
+                                               group_session_prepare,
                                                NULL};
 const struct cb_kind cb_kind_venues = {
     "venues", "venue", &cb_table_venues, CB_SCOPE_TEAM, "name, id", 0, NULL, NULL, NULL};

@@ -606,6 +606,52 @@ static void test_date_ranges(void **state)
     expect(ANN, "POST", "/api/measures", body, 201, NULL);
 }
 
+/* F40: one live waiting check-in per person and day; distinct session numbers per programme. */
+static void test_duplicates_refused(void **state)
+{
+    (void)state;
+    char body[512], c1[40], c2[40], prog[40], s1[40], s2[40], path[120];
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"arrived_at\":\"2026-10-03T09:00:00Z\"}", G.person);
+    create(ANN, "/api/checkins", body, c1);
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"arrived_at\":\"2026-10-03T15:00:00Z\"}", G.person);
+    expect(ANN, "POST", "/api/checkins", body, 409, "participant_id");
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"arrived_at\":\"2026-10-04T09:00:00Z\"}", G.person);
+    create(ANN, "/api/checkins", body, c2);
+    snprintf(path, sizeof(path), "/api/checkins/%s", c2);
+    expect(ANN, "PATCH", path, "{\"arrived_at\":\"2026-10-03T16:00:00Z\"}", 409, "participant_id");
+    /* once the first is seen, the person may wait again that day */
+    snprintf(path, sizeof(path), "/api/checkins/%s", c1);
+    expect(ANN, "PATCH", path, "{\"status\":\"seen\"}", 200, NULL);
+    snprintf(path, sizeof(path), "/api/checkins/%s", c2);
+    expect(ANN, "PATCH", path, "{\"arrived_at\":\"2026-10-03T16:00:00Z\"}", 200, NULL);
+
+    create(ANN, "/api/programmes",
+           "{\"name\":\"Cook\",\"topic\":\"diet\",\"team\":\"bury-town\","
+           "\"start_date\":\"2026-10-01\",\"weeks\":4}",
+           prog);
+    snprintf(
+        body, sizeof(body),
+        "{\"programme_id\":\"%s\",\"session_number\":1,\"starts_at\":\"2026-10-01T10:00:00Z\"}",
+        prog);
+    create(ANN, "/api/group-sessions", body, s1);
+    snprintf(
+        body, sizeof(body),
+        "{\"programme_id\":\"%s\",\"session_number\":1,\"starts_at\":\"2026-10-08T10:00:00Z\"}",
+        prog);
+    expect(ANN, "POST", "/api/group-sessions", body, 409, "session_number");
+    snprintf(
+        body, sizeof(body),
+        "{\"programme_id\":\"%s\",\"session_number\":2,\"starts_at\":\"2026-10-08T10:00:00Z\"}",
+        prog);
+    create(ANN, "/api/group-sessions", body, s2);
+    snprintf(path, sizeof(path), "/api/group-sessions/%s", s2);
+    expect(ANN, "PATCH", path, "{\"session_number\":1}", 409, "session_number");
+    expect(ANN, "PATCH", path, "{\"session_number\":2,\"notes\":\"same\"}", 200, NULL);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -619,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_measure_encounter_checked),
         cmocka_unit_test(test_null_refused_on_update),
         cmocka_unit_test(test_date_ranges),
+        cmocka_unit_test(test_duplicates_refused),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
