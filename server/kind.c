@@ -45,7 +45,26 @@ static const json_t *merged(const struct cb_kind_ctx *k, const json_t *vals, con
     return v;
 }
 
-static int lookup_text(struct cb_conn *c, const char *sql, const char *id, char *out, size_t len);
+/* Copy the first column of sql's first row (one text parameter, id) into out; CB_ENOTFOUND
+ * when there is no row or it is NULL. */
+static int lookup_text(struct cb_conn *c, const char *sql, const char *id, char *out, size_t len)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c, sql, &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        snprintf(out, len, "%s", (const char *)sqlite3_column_text(st, 0));
+        rc = CB_OK;
+    } else {
+        rc = (s == SQLITE_ROW || s == SQLITE_DONE) ? CB_ENOTFOUND : cb_store_rc(s);
+    }
+    cb_stmt_done(st);
+    return rc;
+}
 
 /*
  * A measure's encounter_id (when set) must be a live contact of the same
@@ -162,26 +181,6 @@ static int measure_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_
     json_object_set(vals, "flags", json_object_get(res, "flags"));
     json_object_set_new(vals, "result", res);
     return set_actor_field(k, vals, "recorded_by");
-}
-
-/* Look up one column of a live row: *out is a new JSON string or NULL. */
-static int lookup_text(struct cb_conn *c, const char *sql, const char *id, char *out, size_t len)
-{
-    sqlite3_stmt *st;
-    int rc = cb_conn_prepare(c, sql, &st);
-    if (rc) {
-        return rc;
-    }
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-        snprintf(out, len, "%s", (const char *)sqlite3_column_text(st, 0));
-        rc = CB_OK;
-    } else {
-        rc = (s == SQLITE_ROW || s == SQLITE_DONE) ? CB_ENOTFOUND : cb_store_rc(s);
-    }
-    cb_stmt_done(st);
-    return rc;
 }
 
 static int goal_review_resolve(const struct cb_kind_ctx *k, json_t *vals, struct cb_field_error *fe)
