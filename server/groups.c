@@ -883,7 +883,7 @@ static const char timeline_sql[] =
     "UNION ALL SELECT * FROM (SELECT 'attendance', g.starts_at, a.id, a.status, "
     "g.session_number, pr.name, a.programme_id, a.session_id, g.starts_at FROM attendance a "
     "JOIN group_sessions g ON g.id = a.session_id JOIN programmes pr ON pr.id = a.programme_id "
-    "WHERE a.participant_id = ?1 AND a.deleted = 0 AND g.deleted = 0 "
+    "WHERE a.participant_id = ?1 AND a.deleted = 0 AND g.deleted = 0 AND pr.deleted = 0 "
     "ORDER BY g.starts_at DESC LIMIT " TL_LIMIT ") "
     "UNION ALL SELECT * FROM (SELECT 'measure', taken_at, id, instrument, score, band, "
     "timepoint, complete, NULL FROM measures WHERE participant_id = ?1 AND deleted = 0 "

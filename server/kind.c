@@ -8,8 +8,10 @@
 #include "coachbox/uuid.h"
 
 #include <assert.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---------------------------------------------------------------- hooks */
 
@@ -43,6 +45,90 @@ static const json_t *merged(const struct cb_kind_ctx *k, const json_t *vals, con
     return v;
 }
 
+/* Copy the first column of sql's first row (one text parameter, id) into out; CB_ENOTFOUND
+ * when there is no row or it is NULL. */
+static int lookup_text(struct cb_conn *c, const char *sql, const char *id, char *out, size_t len)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c, sql, &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        snprintf(out, len, "%s", (const char *)sqlite3_column_text(st, 0));
+        rc = CB_OK;
+    } else {
+        rc = (s == SQLITE_ROW || s == SQLITE_DONE) ? CB_ENOTFOUND : cb_store_rc(s);
+    }
+    cb_stmt_done(st);
+    return rc;
+}
+
+/*
+ * A measure's encounter_id (when set) must be a live contact of the same
+ * person (and so of a team the actor sees, the person being checked already).
+ * Every other case is the same CB_EINVAL "no such record" as an unknown id.
+ */
+static int measure_encounter_check(const struct cb_kind_ctx *k, const json_t *vals,
+                                   struct cb_field_error *fe)
+{
+    const char *enc = cb_json_str(vals, "encounter_id");
+    const json_t *pidv = merged(k, vals, "participant_id");
+    if (!enc) {
+        return CB_OK;
+    }
+    char pid[64];
+    int rc =
+        lookup_text(k->c, "SELECT participant_id FROM encounters WHERE id = ?1 AND deleted = 0",
+                    enc, pid, sizeof(pid));
+    if (rc == CB_OK && (!json_is_string(pidv) || strcasecmp(pid, json_string_value(pidv)) != 0)) {
+        rc = CB_ENOTFOUND;
+    }
+    if (rc == CB_ENOTFOUND) {
+        return cb_field_fail(fe, "encounter_id", "no such record");
+    }
+    return rc;
+}
+
+/*
+ * The dates inside a measure's responses ("date" and "*_date" keys): within
+ * 1900-2099 like every stored date, and a follow-up (followup_date) not after
+ * the day the measure was taken.  Checked when the request gives responses or
+ * taken_at; CB_EINVAL naming responses.KEY.
+ */
+static int measure_dates_check(const struct cb_kind_ctx *k, const json_t *vals,
+                               struct cb_field_error *fe)
+{
+    if (!json_object_get(vals, "responses") && !json_object_get(vals, "taken_at")) {
+        return CB_OK;
+    }
+    const json_t *resp = merged(k, vals, "responses");
+    const json_t *taken = merged(k, vals, "taken_at");
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)(uintptr_t)resp, key, v)
+    {
+        size_t n = strlen(key);
+        int y, m, d;
+        if ((strcmp(key, "date") != 0 && (n < 5 || strcmp(key + n - 5, "_date") != 0)) ||
+            !json_is_string(v) || cb_date_parse(json_string_value(v), &y, &m, &d) != CB_OK) {
+            continue; /* not a date, or left to the scoring rules to refuse */
+        }
+        char field[128];
+        snprintf(field, sizeof(field), "responses.%s", key);
+        if (y < 1900 || y > 2099) {
+            return cb_field_fail(fe, field, "must be between 1900-01-01 and 2099-12-31");
+        }
+        if (strcmp(key, "followup_date") == 0 && json_is_string(taken) &&
+            strncmp(json_string_value(v), json_string_value(taken), 10) > 0) {
+            return cb_field_fail(fe, field, "must not be after the day the measure was taken");
+        }
+    }
+    return CB_OK;
+}
+
 /*
  * Score the measure on the server (measures.h) and store the result beside
  * the raw responses.  BMI takes the participant's ethnic group when the
@@ -50,6 +136,13 @@ static const json_t *merged(const struct cb_kind_ctx *k, const json_t *vals, con
  */
 static int measure_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_field_error *fe)
 {
+    int rc = measure_encounter_check(k, vals, fe);
+    if (rc == CB_OK) {
+        rc = measure_dates_check(k, vals, fe);
+    }
+    if (rc) {
+        return rc;
+    }
     const json_t *inst = merged(k, vals, "instrument");
     const json_t *resp = merged(k, vals, "responses");
     const json_t *allow = merged(k, vals, "allow_incomplete");
@@ -66,8 +159,8 @@ static int measure_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_
     }
     json_t *res = NULL;
     struct cb_field_error mfe = {"", ""};
-    int rc = cb_measure_score(json_string_value(inst), inputs,
-                              json_is_true(allow) ? CB_MEASURE_ALLOW_INCOMPLETE : 0, &res, &mfe);
+    rc = cb_measure_score(json_string_value(inst), inputs,
+                          json_is_true(allow) ? CB_MEASURE_ALLOW_INCOMPLETE : 0, &res, &mfe);
     json_decref(inputs);
     if (rc) {
         if (rc == CB_EINVAL) {
@@ -88,26 +181,6 @@ static int measure_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_
     json_object_set(vals, "flags", json_object_get(res, "flags"));
     json_object_set_new(vals, "result", res);
     return set_actor_field(k, vals, "recorded_by");
-}
-
-/* Look up one column of a live row: *out is a new JSON string or NULL. */
-static int lookup_text(struct cb_conn *c, const char *sql, const char *id, char *out, size_t len)
-{
-    sqlite3_stmt *st;
-    int rc = cb_conn_prepare(c, sql, &st);
-    if (rc) {
-        return rc;
-    }
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-        snprintf(out, len, "%s", (const char *)sqlite3_column_text(st, 0));
-        rc = CB_OK;
-    } else {
-        rc = (s == SQLITE_ROW || s == SQLITE_DONE) ? CB_ENOTFOUND : cb_store_rc(s);
-    }
-    cb_stmt_done(st);
-    return rc;
 }
 
 static int goal_review_resolve(const struct cb_kind_ctx *k, json_t *vals, struct cb_field_error *fe)
@@ -136,21 +209,53 @@ static int goal_review_resolve(const struct cb_kind_ctx *k, json_t *vals, struct
     return rc;
 }
 
-/* A review sets the goal's status. */
-static int goal_review_after(const struct cb_kind_ctx *k, const char *id, const json_t *vals)
+/*
+ * The goal's status is that of its latest live review (reviewed_on, then
+ * created_at, then id, latest first), whatever review was just written: an
+ * edit of an old review or a back-dated one leaves it alone.  A goal with no
+ * live review keeps its status.  Written through the record layer (captured
+ * for sync) only when it changes.
+ */
+static int goal_status_recompute(struct cb_conn *c, const char *goal)
 {
-    (void)id;
-    const json_t *status = merged(k, vals, "status");
-    const json_t *goal = merged(k, vals, "goal_id");
-    if (!json_is_string(status) || !json_is_string(goal)) {
+    char status[40], cur[40];
+    int rc = lookup_text(c,
+                         "SELECT status FROM goal_reviews WHERE goal_id = ?1 AND deleted = 0 "
+                         "ORDER BY reviewed_on DESC, created_at DESC, id DESC LIMIT 1",
+                         goal, status, sizeof(status));
+    if (rc == CB_ENOTFOUND) {
         return CB_OK;
+    }
+    if (rc == CB_OK) {
+        rc = lookup_text(c, "SELECT status FROM goals WHERE id = ?1 AND deleted = 0", goal, cur,
+                         sizeof(cur));
+    }
+    if (rc == CB_ENOTFOUND) {
+        return CB_OK; /* a tombstoned goal keeps what it had */
+    }
+    if (rc || strcmp(cur, status) == 0) {
+        return rc;
     }
     char now[CB_TIME_STRLEN];
     cb_time_format(cb_now_ms(), now);
-    json_t *upd = json_pack("{s:O}", "status", status);
-    int rc = cb_record_update(k->c, &cb_table_goals, json_string_value(goal), upd, now);
+    json_t *upd = json_pack("{s:s}", "status", status);
+    if (!upd) {
+        return CB_ENOMEM;
+    }
+    rc = cb_record_update(c, &cb_table_goals, goal, upd, now);
     json_decref(upd);
     return rc;
+}
+
+/* A review created or changed: its goal takes the status of its latest live review. */
+static int goal_review_after(const struct cb_kind_ctx *k, const char *id, const json_t *vals)
+{
+    (void)id;
+    const json_t *goal = merged(k, vals, "goal_id");
+    if (!json_is_string(goal)) {
+        return CB_OK;
+    }
+    return goal_status_recompute(k->c, json_string_value(goal));
 }
 
 static int attendance_resolve(const struct cb_kind_ctx *k, json_t *vals, struct cb_field_error *fe)
@@ -181,11 +286,95 @@ static int attendance_resolve(const struct cb_kind_ctx *k, json_t *vals, struct 
 }
 
 /*
- * Check-ins: "seen" and "left" are final; someone another coach has called
- * (status with_coach, their coach) cannot be taken over by a patch that calls
- * them again or names another coach, as POST .../call refuses it
- * (caseload.c).  Runs inside cb_kind_patch's transaction on the record read
- * there, so the refusal cannot race.
+ * Is there a live row other than self_id matching sql (parameters ?1, ?2 the
+ * given texts, ?3 self_id)?  *found is set; 0 or a negative code.
+ */
+static int other_row_exists(struct cb_conn *c, const char *sql, const char *p1, const char *p2,
+                            const char *self_id, int *found)
+{
+    sqlite3_stmt *st;
+    int rc = cb_conn_prepare(c, sql, &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, p1 ? p1 : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, p2 ? p2 : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, self_id ? self_id : "", -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    *found = s == SQLITE_ROW;
+    rc = (s == SQLITE_ROW || s == SQLITE_DONE) ? CB_OK : cb_store_rc(s);
+    cb_stmt_done(st);
+    return rc;
+}
+
+/* A programme's live sessions have distinct numbers: CB_ECONFLICT naming session_number. */
+static int group_session_prepare(const struct cb_kind_ctx *k, json_t *vals,
+                                 struct cb_field_error *fe)
+{
+    const json_t *num = json_object_get(vals, "session_number");
+    const json_t *prog = merged(k, vals, "programme_id");
+    if (!json_is_integer(num) || !json_is_string(prog)) {
+        return CB_OK;
+    }
+    char n[32];
+    snprintf(n, sizeof(n), "%lld", (long long)json_integer_value(num));
+    int found = 0;
+    int rc = other_row_exists(k->c,
+                              "SELECT 1 FROM group_sessions WHERE programme_id = ?1 AND "
+                              "session_number = CAST(?2 AS INTEGER) AND deleted = 0 AND id <> ?3 "
+                              "LIMIT 1",
+                              json_string_value(prog), n,
+                              k->current ? cb_json_str(k->current, "id") : NULL, &found);
+    if (rc == CB_OK && found) {
+        cb_field_fail(fe, "session_number", "is already used by another session of this programme");
+        rc = CB_ECONFLICT;
+    }
+    return rc;
+}
+
+/*
+ * New attendance needs the person's live enrolment in the session's programme
+ * with status enrolled or completed, the rule the register (groups.c,
+ * load_roster) applies; else CB_EINVAL naming participant_id.  Runs after the
+ * access checks, so another team's person is "no such record" as before.
+ */
+static int attendance_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_field_error *fe)
+{
+    if (!k->current) {
+        const char *pid = cb_json_str(vals, "participant_id");
+        const char *prog = cb_json_str(vals, "programme_id");
+        sqlite3_stmt *st;
+        int rc = cb_conn_prepare(k->c,
+                                 "SELECT status FROM enrolments WHERE programme_id = ?1 AND "
+                                 "lower(participant_id) = lower(?2) AND deleted = 0 AND status IN "
+                                 "('enrolled', 'completed') LIMIT 1",
+                                 &st);
+        if (rc) {
+            return rc;
+        }
+        sqlite3_bind_text(st, 1, prog ? prog : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, pid ? pid : "", -1, SQLITE_TRANSIENT);
+        int s = sqlite3_step(st);
+        cb_stmt_done(st);
+        if (s == SQLITE_DONE) {
+            return cb_field_fail(fe, "participant_id", "is not enrolled in this programme");
+        }
+        if (s != SQLITE_ROW) {
+            return cb_store_rc(s);
+        }
+    }
+    return set_actor_field(k, vals, "recorded_by");
+}
+
+/*
+ * Check-ins: "seen" and "left" are final; while another coach holds someone
+ * (status with_coach, their coach) a patch from anyone else that carries a
+ * status or coach key at all (null included) is refused as POST .../call
+ * refuses it (caseload.c).  with_coach always has a coach: a change to
+ * with_coach naming none takes the actor (as a call does), and clearing the
+ * coach of someone with_coach is CB_EINVAL naming coach.  Runs inside the
+ * create's or cb_kind_patch's transaction on the record read there, so the
+ * refusal cannot race.
  */
 static int checkin_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_field_error *fe)
 {
@@ -197,13 +386,102 @@ static int checkin_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_
         return CB_ECONFLICT;
     }
     const char *holder = k->current ? cb_json_str(k->current, "coach") : NULL;
-    const char *coach = cb_json_str(vals, "coach");
     if (cur && strcmp(cur, "with_coach") == 0 && holder && strcmp(holder, k->a->user->id) != 0 &&
-        ((next && strcmp(next, "with_coach") == 0) || (coach && strcmp(coach, holder) != 0))) {
+        (json_object_get(vals, "status") || json_object_get(vals, "coach"))) {
         cb_field_fail(fe, "status", "is 'with_coach': another coach has called them");
         return CB_ECONFLICT;
     }
+    const json_t *status = merged(k, vals, "status");
+    const json_t *coach = merged(k, vals, "coach");
+    const json_t *arrived = merged(k, vals, "arrived_at");
+    if (json_is_string(status) && strcmp(json_string_value(status), "waiting") == 0 &&
+        json_is_string(arrived) &&
+        (!k->current || json_object_get(vals, "status") || json_object_get(vals, "arrived_at"))) {
+        /* one live waiting check-in per person and (UTC, as the queue's) day */
+        int found = 0;
+        char day[CB_DATE_STRLEN];
+        snprintf(day, sizeof(day), "%s", json_string_value(arrived));
+        int rc = other_row_exists(k->c,
+                                  "SELECT 1 FROM checkins WHERE participant_id = ?1 AND "
+                                  "substr(arrived_at, 1, 10) = ?2 AND status = 'waiting' AND "
+                                  "deleted = 0 AND id <> ?3 LIMIT 1",
+                                  json_string_value(merged(k, vals, "participant_id")), day,
+                                  k->current ? cb_json_str(k->current, "id") : NULL, &found);
+        if (rc == CB_OK && found) {
+            cb_field_fail(fe, "participant_id", "already has a waiting check-in on this day");
+            rc = CB_ECONFLICT;
+        }
+        if (rc) {
+            return rc;
+        }
+    }
+    if (json_is_string(status) && strcmp(json_string_value(status), "with_coach") == 0 &&
+        !json_is_string(coach)) {
+        if (json_object_get(vals, "coach")) {
+            return cb_field_fail(fe, "coach", "is required while the status is 'with_coach'");
+        }
+        json_object_set_new(vals, "coach", json_string(k->a->user->id));
+    }
     return CB_OK;
+}
+
+/*
+ * Set team on every live row of t whose column col is id and whose team
+ * differs, row by row through the record layer so each move is captured for
+ * sync.  Caller holds the write transaction.
+ */
+static int retag_rows(struct cb_conn *c, const struct cb_table *t, const char *col, const char *id,
+                      const char *team, const char *now)
+{
+    char sql[200];
+    sqlite3_stmt *st;
+    snprintf(sql, sizeof(sql), "SELECT id FROM %s WHERE %s = ?1 AND deleted = 0 AND team <> ?2",
+             t->name, col);
+    int rc = cb_conn_prepare(c, sql, &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, team, -1, SQLITE_TRANSIENT);
+    json_t *ids = json_array();
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        json_array_append_new(ids, json_string((const char *)sqlite3_column_text(st, 0)));
+    }
+    cb_stmt_done(st);
+    json_t *upd = json_pack("{s:s}", "team", team);
+    if (!ids || !upd) {
+        json_decref(ids);
+        json_decref(upd);
+        return CB_ENOMEM;
+    }
+    if (s != SQLITE_DONE) {
+        rc = cb_store_rc(s);
+    }
+    size_t i;
+    json_t *idv;
+    json_array_foreach(ids, i, idv)
+    {
+        if (rc == CB_OK) {
+            rc = cb_record_update(c, t, json_string_value(idv), upd, now);
+        }
+    }
+    json_decref(ids);
+    json_decref(upd);
+    return rc;
+}
+
+/* A programme moved to another team takes its group sessions (scoped for sync by their own
+ * team column) along, in the same transaction. */
+static int programme_after(const struct cb_kind_ctx *k, const char *id, const json_t *vals)
+{
+    const char *team = cb_json_str(vals, "team");
+    if (!k->current || !team) {
+        return CB_OK;
+    }
+    char now[CB_TIME_STRLEN];
+    cb_time_format(cb_now_ms(), now);
+    return retag_rows(k->c, &cb_table_group_sessions, "programme_id", id, team, now);
 }
 
 /*
@@ -211,8 +489,8 @@ static int checkin_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_
  * vals, the validated create or patch) becomes accepted, declined or attended
  * and that status's own date is neither given nor already set, it is the given
  * status_date, else today; a status change without a status_date stamps
- * status_date the same way.  Every status date must be on or after sent_date
- * (CB_EINVAL naming the field).
+ * status_date the same way.  Every status date, stored or given, must be on or
+ * after sent_date, stored or given (CB_EINVAL naming the status date).
  */
 static int referral_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_field_error *fe)
 {
@@ -243,7 +521,10 @@ static int referral_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb
     static const char *const after_sent[] = {"status_date", "accepted_date", "declined_date",
                                              "attended_date"};
     for (size_t i = 0; sent && i < sizeof(after_sent) / sizeof(after_sent[0]); i++) {
-        const char *d = cb_json_str(vals, after_sent[i]);
+        /* the stored date unless the request changes it: moving sent_date after a
+         * status date is refused as well */
+        const json_t *dv = merged(k, vals, after_sent[i]);
+        const char *d = json_is_string(dv) ? json_string_value(dv) : NULL;
         if (d && strcmp(d, sent) < 0) {
             return cb_field_fail(fe, after_sent[i], "must not be before sent_date (%s)", sent);
         }
@@ -334,7 +615,7 @@ const struct cb_kind cb_kind_attendance = {"attendance",
                                            "created_at DESC, id DESC",
                                            1,
                                            attendance_resolve,
-                                           recorded_by_prepare,
+                                           attendance_prepare,
                                            NULL};
 const struct cb_kind cb_kind_checkins = {"checkins",
                                          "checkin",
@@ -345,15 +626,9 @@ const struct cb_kind cb_kind_checkins = {"checkins",
                                          NULL,
                                          checkin_prepare,
                                          NULL};
-const struct cb_kind cb_kind_programmes = {"programmes",
-                                           "programme",
-                                           &cb_table_programmes,
-                                           CB_SCOPE_TEAM,
-                                           "start_date DESC, id DESC",
-                                           1,
-                                           NULL,
-                                           NULL,
-                                           NULL};
+const struct cb_kind cb_kind_programmes = {
+    "programmes", "programme", &cb_table_programmes, CB_SCOPE_TEAM, "start_date DESC, id DESC", 1,
+    NULL,         NULL,        programme_after};
 const struct cb_kind cb_kind_group_sessions = {"group-sessions",
                                                "group_session",
                                                &cb_table_group_sessions,
@@ -361,7 +636,7 @@ const struct cb_kind cb_kind_group_sessions = {"group-sessions",
                                                "starts_at, session_number, id",
                                                1,
                                                NULL,
-                                               NULL,
+                                               group_session_prepare,
                                                NULL};
 const struct cb_kind cb_kind_venues = {
     "venues", "venue", &cb_table_venues, CB_SCOPE_TEAM, "name, id", 0, NULL, NULL, NULL};
@@ -478,10 +753,11 @@ static int check_programme_too(struct cb_conn *c, const struct cb_actor *a, cons
     const char *gs = cb_json_str(vals, "group_session_id");
     char team[80];
     if (gs) {
-        int rc = lookup_text(c,
-                             "SELECT p.team FROM group_sessions s JOIN programmes p ON "
-                             "p.id = s.programme_id WHERE s.id = ?1 AND s.deleted = 0",
-                             gs, team, sizeof(team));
+        int rc =
+            lookup_text(c,
+                        "SELECT p.team FROM group_sessions s JOIN programmes p ON "
+                        "p.id = s.programme_id WHERE s.id = ?1 AND s.deleted = 0 AND p.deleted = 0",
+                        gs, team, sizeof(team));
         if (rc == CB_OK && !cb_user_sees_team(a->user, team)) {
             rc = CB_ENOTFOUND;
         }
@@ -771,6 +1047,71 @@ int cb_kind_patch(struct cb_conn *c, const struct cb_actor *a, const struct cb_k
     return rc;
 }
 
+/*
+ * Tombstone every live row of t whose column col is id, row by row through
+ * the record layer so each is captured for sync.  Caller holds the write
+ * transaction.
+ */
+static int tombstone_children(struct cb_conn *c, const struct cb_table *t, const char *col,
+                              const char *id, const char *now)
+{
+    char sql[200];
+    sqlite3_stmt *st;
+    snprintf(sql, sizeof(sql), "SELECT id FROM %s WHERE %s = ?1 AND deleted = 0", t->name, col);
+    int rc = cb_conn_prepare(c, sql, &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    json_t *ids = json_array();
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        json_array_append_new(ids, json_string((const char *)sqlite3_column_text(st, 0)));
+    }
+    cb_stmt_done(st);
+    if (!ids) {
+        return CB_ENOMEM;
+    }
+    if (s != SQLITE_DONE) {
+        rc = cb_store_rc(s);
+    }
+    size_t i;
+    json_t *idv;
+    json_array_foreach(ids, i, idv)
+    {
+        if (rc == CB_OK) {
+            rc = cb_record_delete(c, t, json_string_value(idv), now);
+        }
+    }
+    json_decref(ids);
+    return rc;
+}
+
+/*
+ * What goes with a deleted record, in its transaction: a programme's
+ * sessions, enrolments and attendance; a session's attendance; a goal's
+ * reviews.
+ */
+static int delete_dependants(struct cb_conn *c, const struct cb_kind *k, const char *id,
+                             const char *now)
+{
+    int rc = CB_OK;
+    if (k == &cb_kind_programmes) {
+        rc = tombstone_children(c, &cb_table_attendance, "programme_id", id, now);
+        if (rc == CB_OK) {
+            rc = tombstone_children(c, &cb_table_group_sessions, "programme_id", id, now);
+        }
+        if (rc == CB_OK) {
+            rc = tombstone_children(c, &cb_table_enrolments, "programme_id", id, now);
+        }
+    } else if (k == &cb_kind_group_sessions) {
+        rc = tombstone_children(c, &cb_table_attendance, "session_id", id, now);
+    } else if (k == &cb_kind_goals) {
+        rc = tombstone_children(c, &cb_table_goal_reviews, "goal_id", id, now);
+    }
+    return rc;
+}
+
 int cb_kind_delete(struct cb_conn *c, const struct cb_actor *a, const struct cb_kind *k,
                    const char *id)
 {
@@ -789,6 +1130,9 @@ int cb_kind_delete(struct cb_conn *c, const struct cb_actor *a, const struct cb_
         char now[CB_TIME_STRLEN];
         cb_time_format(cb_now_ms(), now);
         rc = cb_record_delete(c, k->table, id, now);
+        if (rc == CB_OK) {
+            rc = delete_dependants(c, k, id, now);
+        }
     }
     if (rc == CB_OK) {
         rc = audit_write(c, a, k, "delete", id, cb_json_str(current, "participant_id"));
@@ -891,46 +1235,11 @@ int cb_kind_retag_participant(struct cb_conn *c, const char *participant_id, con
 {
     char now[CB_TIME_STRLEN];
     cb_time_format(cb_now_ms(), now);
-    json_t *upd = json_pack("{s:s}", "team", team);
-    if (!upd) {
-        return CB_ENOMEM;
-    }
     int rc = CB_OK;
     for (size_t i = 0; rc == CB_OK && i < NKINDS; i++) {
-        if (kinds[i]->scope != CB_SCOPE_PARTICIPANT) {
-            continue;
+        if (kinds[i]->scope == CB_SCOPE_PARTICIPANT) {
+            rc = retag_rows(c, kinds[i]->table, "participant_id", participant_id, team, now);
         }
-        /* Row by row through the record layer, so each move is captured for sync. */
-        char sql[200];
-        sqlite3_stmt *st;
-        snprintf(sql, sizeof(sql),
-                 "SELECT id FROM %s WHERE participant_id = ?1 AND deleted = 0 AND team <> ?2",
-                 kinds[i]->table->name);
-        rc = cb_conn_prepare(c, sql, &st);
-        if (rc) {
-            break;
-        }
-        sqlite3_bind_text(st, 1, participant_id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 2, team, -1, SQLITE_TRANSIENT);
-        json_t *ids = json_array();
-        int s;
-        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-            json_array_append_new(ids, json_string((const char *)sqlite3_column_text(st, 0)));
-        }
-        cb_stmt_done(st);
-        if (s != SQLITE_DONE) {
-            rc = cb_store_rc(s);
-        }
-        size_t k;
-        json_t *idv;
-        json_array_foreach(ids, k, idv)
-        {
-            if (rc == CB_OK) {
-                rc = cb_record_update(c, kinds[i]->table, json_string_value(idv), upd, now);
-            }
-        }
-        json_decref(ids);
     }
-    json_decref(upd);
     return rc;
 }

@@ -78,6 +78,33 @@ static int row_exists(struct cb_conn *c, const char *table, const char *id, int 
     return rc;
 }
 
+/*
+ * May column col of table hold NULL?  *not_null is 1 when the column is
+ * declared NOT NULL (or, without a connection, when the field is required or
+ * has a default).
+ */
+static int column_not_null(struct cb_conn *c, const char *table, const struct cb_field *f,
+                           int *not_null)
+{
+    *not_null = (f->flags & CB_FF_REQUIRED) || f->def;
+    if (!c || *not_null) {
+        return CB_OK;
+    }
+    sqlite3_stmt *st;
+    int rc =
+        cb_conn_prepare(c, "SELECT \"notnull\" FROM pragma_table_info(?1) WHERE name = ?2", &st);
+    if (rc) {
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, f->name, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    *not_null = s == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
+    rc = (s == SQLITE_ROW || s == SQLITE_DONE) ? CB_OK : cb_store_rc(s);
+    cb_stmt_done(st);
+    return rc;
+}
+
 /* Copy s with leading and trailing white space removed into a new JSON string. */
 static json_t *trimmed(const char *s)
 {
@@ -156,9 +183,10 @@ static int validate_value(struct cb_conn *c, const struct cb_field *f, const jso
             if (strcmp(s, today) > 0) {
                 return cb_field_fail(fe, f->name, "must not be in the future");
             }
-            if (y < 1900) {
-                return cb_field_fail(fe, f->name, "must not be before 1900-01-01");
-            }
+        }
+        /* every date: 1900-2099, the years the reports and sync clocks handle */
+        if (y < 1900 || y > 2099) {
+            return cb_field_fail(fe, f->name, "must be between 1900-01-01 and 2099-12-31");
         }
         *out = json_string(s);
         return CB_OK;
@@ -174,8 +202,9 @@ static int validate_value(struct cb_conn *c, const struct cb_field *f, const jso
         if ((f->flags & CB_FF_PAST) && ms > cb_now_ms() + 5 * 60 * 1000) {
             return cb_field_fail(fe, f->name, "must not be in the future");
         }
-        if (ms < cb_days_from_civil(1900, 1, 1) * 86400000LL) {
-            return cb_field_fail(fe, f->name, "must not be before 1900");
+        if (ms < cb_days_from_civil(1900, 1, 1) * 86400000LL ||
+            ms >= cb_days_from_civil(2100, 1, 1) * 86400000LL) {
+            return cb_field_fail(fe, f->name, "must be between 1900 and the end of 2099");
         }
         cb_time_format(ms, iso);
         *out = json_string(iso);
@@ -317,6 +346,17 @@ int cb_record_validate(struct cb_conn *c, const struct cb_table *t, const json_t
                 return cb_field_fail(fe, key, "is required");
             }
             if (!o->creating) {
+                /* An update cannot empty a NOT NULL column: 400 naming it, not a 409
+                 * from the constraint. */
+                int not_null = 0;
+                rc = column_not_null(c, t->name, f, &not_null);
+                if (rc == CB_OK && not_null) {
+                    rc = cb_field_fail(fe, key, "cannot be null");
+                }
+                if (rc) {
+                    json_decref(res);
+                    return rc;
+                }
                 json_object_set_new(res, key, json_null());
             }
             continue;

@@ -1192,7 +1192,8 @@ static int stream_attendance(struct eng *e)
     int rc = cb_buf_adds(&b, "SELECT a.participant_id, a.status FROM group_sessions s "
                              "JOIN attendance a ON a.session_id = s.id AND a.deleted = 0 "
                              "JOIN programmes pr ON pr.id = s.programme_id "
-                             "WHERE s.deleted = 0 AND s.starts_at >= ?1 AND s.starts_at < ?2");
+                             "WHERE s.deleted = 0 AND pr.deleted = 0 AND s.starts_at >= ?1 AND "
+                             "s.starts_at < ?2");
     if (!rc && p->team[0]) {
         rc = cb_buf_adds(&b, " AND a.team = ?3");
     }
@@ -3693,7 +3694,8 @@ int cb_report_venues(struct cb_conn *c, const struct cb_actor *a, const struct c
                              "SELECT coalesce(s.venue, pr.venue), a.participant_id "
                              "FROM group_sessions s JOIN attendance a ON a.session_id = s.id AND "
                              "a.deleted = 0 AND a.status = 'attended' JOIN programmes pr ON "
-                             "pr.id = s.programme_id WHERE s.deleted = 0 AND s.starts_at >= ?1 "
+                             "pr.id = s.programme_id WHERE s.deleted = 0 AND pr.deleted = 0 AND "
+                             "s.starts_at >= ?1 "
                              "AND s.starts_at < ?2 AND (?3 = '' OR a.team = ?3)",
                              &st);
     }

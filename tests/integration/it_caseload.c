@@ -795,9 +795,25 @@ static void test_call(void **state)
     expect_error_body(&G.c[CAROL], "PATCH", path, patch, 409, "status");
     snprintf(patch, sizeof(patch), "{\"coach\":\"%s\"}", G.uid[CAROL]);
     expect_error_body(&G.c[CAROL], "PATCH", path, patch, 409, "status");
+    /* F35: nor by clearing the coach or setting the status back, a lead included */
+    expect_error_body(&G.c[LENA], "PATCH", path, "{\"coach\":null}", 409, "status");
+    expect_error_body(&G.c[LENA], "PATCH", path, "{\"status\":\"waiting\"}", 409, "status");
+    expect_error_body(&G.c[CAROL], "PATCH", path, "{\"status\":\"seen\"}", 409, "status");
+    /* with_coach always has a coach, even for the holder */
+    expect_error_body(&G.c[ALICE], "PATCH", path, "{\"coach\":null}", 400, "coach");
     j = get_ok(&G.c[CAROL], path);
     assert_string_equal(json_string_value(json_object_get(j, "coach")), G.uid[ALICE]);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "with_coach");
     json_decref(j);
+    snprintf(path, sizeof(path), "/api/checkins/%s/call", G.q_able);
+    expect_error(&G.c[LENA], "POST", path, 409, "status");
+    /* a patch to with_coach naming no coach takes the caller, as a call does (Zulu,
+     * radcliffe's: bob) */
+    snprintf(path, sizeof(path), "/api/checkins/%s", G.q_zulu);
+    rqj(&G.c[BOB], "PATCH", path, json_pack("{s:s}", "status", "with_coach"), &r);
+    expect_status(&r, 200, "patch to with_coach");
+    assert_string_equal(cbt_jstr(&r, "coach"), G.uid[BOB]);
+    cbt_resp_free(&r);
     snprintf(path, sizeof(path), "/api/checkins/%s/call", G.q_drew);
     expect_error(&G.c[ALICE], "POST", path, 409, "status");
     snprintf(path, sizeof(path), "/api/checkins/%s/call", G.q_ely);

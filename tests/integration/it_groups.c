@@ -1093,6 +1093,162 @@ static void test_session_and_csrf(void **state)
     cbt_resp_free(&r);
 }
 
+/* ---------------------------------------------------------- review F31-F40 */
+
+/* F31: attendance only for someone enrolled (enrolled or completed) in the programme. */
+static void test_attendance_needs_enrolment(void **state)
+{
+    (void)state;
+    struct group g;
+    char id[40], path[160];
+    make_group("Fthirtyone", "2026-09-01T10:00:00Z", 2, &g);
+    send_expect_error(&G.lead, "POST", "/api/attendance",
+                      json_pack("{s:s, s:s, s:s}", "participant_id", g.outsider, "session_id",
+                                g.sessions[0], "status", "attended"),
+                      400, "participant_id", "attendance of someone not enrolled");
+    /* A withdrawn enrolment does not count either; the register says the same. */
+    snprintf(path, sizeof(path), "/api/enrolments/%s", g.enrolments[1]);
+    struct cbt_resp r;
+    rqj(&G.lead, "PATCH", path, json_pack("{s:s}", "status", "withdrawn"), &r);
+    expect_status(&r, 200, "withdraw");
+    cbt_resp_free(&r);
+    send_expect_error(&G.lead, "POST", "/api/attendance",
+                      json_pack("{s:s, s:s, s:s}", "participant_id", g.pids[1], "session_id",
+                                g.sessions[0], "status", "attended"),
+                      400, "participant_id", "attendance of someone withdrawn");
+    assert_int_equal(attendance_count(&g), 0);
+    create(&G.lead, "/api/attendance",
+           json_pack("{s:s, s:s, s:s}", "participant_id", g.pids[0], "session_id", g.sessions[0],
+                     "status", "attended"),
+           id);
+    assert_int_equal(attendance_count(&g), 1);
+}
+
+/* total.group_attendance.attended of prestwich's outcomes for sessions on 2025-03-04. */
+static long attended_on_day(void)
+{
+    struct cbt_resp r;
+    rq(&G.mgr, "GET", "/api/reports/outcomes?from=2025-03-04&to=2025-03-04&team=prestwich", NULL,
+       &r);
+    expect_status(&r, 200, "outcomes");
+    json_t *v = json_object_get(
+        json_object_get(json_object_get(r.json, "total"), "group_attendance"), "attended");
+    long n = json_is_integer(v) ? (long)json_integer_value(v) : -1;
+    cbt_resp_free(&r);
+    return n;
+}
+
+/* GET path as the lead and expect status. */
+static void expect_get(const char *path, long status)
+{
+    struct cbt_resp r;
+    rq(&G.lead, "GET", path, NULL, &r);
+    expect_status(&r, status, path);
+    cbt_resp_free(&r);
+}
+
+/* Number of items of a participant's list (GET /api/participants/{pid}/kind). */
+static size_t person_count(const char *pid, const char *kind)
+{
+    char path[200];
+    struct cbt_resp r;
+    snprintf(path, sizeof(path), "/api/participants/%s/%s", pid, kind);
+    rq(&G.lead, "GET", path, NULL, &r);
+    expect_status(&r, 200, path);
+    size_t n = json_array_size(items_of(&r));
+    cbt_resp_free(&r);
+    return n;
+}
+
+/* Number of attendance items in the person's timeline. */
+static size_t timeline_attendance(const char *pid)
+{
+    char path[200];
+    struct cbt_resp r;
+    snprintf(path, sizeof(path), "/api/participants/%s/timeline", pid);
+    rq(&G.lead, "GET", path, NULL, &r);
+    expect_status(&r, 200, path);
+    size_t n = 0, i;
+    json_t *it;
+    json_array_foreach(items_of(&r), i, it)
+    {
+        n += jstr(it, "kind") && strcmp(jstr(it, "kind"), "attendance") == 0;
+    }
+    cbt_resp_free(&r);
+    return n;
+}
+
+/* F32: deleting a programme takes its sessions, enrolments and attendance with it; deleting
+ * a session its attendance. */
+static void test_delete_programme_cascades(void **state)
+{
+    (void)state;
+    struct group g;
+    char path[200];
+    struct cbt_resp r;
+    long before = attended_on_day();
+    make_group("Fthirtytwo", "2025-03-04T10:00:00Z", 2, &g);
+    const char *st[NP] = {"attended", "attended", "absent"};
+    put_register(&G.lead, &g, 0, st, &r);
+    cbt_resp_free(&r);
+    put_register(&G.lead, &g, 1, st, &r);
+    cbt_resp_free(&r);
+    assert_int_equal(attended_on_day(), before + 2);
+    assert_int_equal(timeline_attendance(g.pids[0]), 2);
+    /* Deleting the second session tombstones its attendance. */
+    snprintf(path, sizeof(path), "/api/group-sessions/%s", g.sessions[1]);
+    rq(&G.lead, "DELETE", path, NULL, &r);
+    expect_status(&r, 200, "delete session");
+    cbt_resp_free(&r);
+    assert_int_equal(attendance_count(&g), 3);
+    assert_int_equal(timeline_attendance(g.pids[0]), 1);
+    /* Deleting the programme tombstones the rest. */
+    snprintf(path, sizeof(path), "/api/programmes/%s", g.prog);
+    rq(&G.lead, "DELETE", path, NULL, &r);
+    expect_status(&r, 200, "delete programme");
+    cbt_resp_free(&r);
+    assert_int_equal(person_count(g.pids[0], "enrolments"), 0);
+    assert_int_equal(person_count(g.pids[0], "attendance"), 0);
+    assert_int_equal(timeline_attendance(g.pids[0]), 0);
+    snprintf(path, sizeof(path), "/api/enrolments/%s", g.enrolments[0]);
+    expect_get(path, 404);
+    snprintf(path, sizeof(path), "/api/group-sessions/%s", g.sessions[0]);
+    expect_get(path, 404);
+    assert_int_equal(attended_on_day(), before);
+    assert_int_equal(audit_count("SELECT count(*) FROM attendance WHERE programme_id = ?1 AND "
+                                 "deleted = 0",
+                                 g.prog, NULL),
+                     0);
+}
+
+/* F33: a programme moved to another team takes its sessions along. */
+static void test_programme_move_takes_sessions(void **state)
+{
+    (void)state;
+    char prog[40], path[200];
+    struct cbt_resp r;
+    create_programme(&G.lead, "Fthirtythree", 2, prog);
+    snprintf(path, sizeof(path), "/api/programmes/%s/schedule", prog);
+    rqj(&G.lead, "POST", path,
+        json_pack("{s:s, s:i}", "first_session_at", "2026-09-02T10:00:00Z", "count", 2), &r);
+    expect_status(&r, 201, "schedule");
+    cbt_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/programmes/%s", prog);
+    rqj(&G.mgr, "PATCH", path, json_pack("{s:s}", "team", "radcliffe"), &r);
+    expect_status(&r, 200, "move programme");
+    cbt_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/programmes/%s/group-sessions", prog);
+    rq(&G.other, "GET", path, NULL, &r);
+    expect_status(&r, 200, "sessions of the moved programme");
+    assert_int_equal(json_array_size(items_of(&r)), 2);
+    assert_string_equal(jstr(json_array_get(items_of(&r), 0), "team"), "radcliffe");
+    cbt_resp_free(&r);
+    assert_int_equal(audit_count("SELECT count(*) FROM group_sessions WHERE programme_id = ?1 "
+                                 "AND team = 'prestwich'",
+                                 prog, NULL),
+                     0);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_ALL);
@@ -1105,6 +1261,9 @@ int main(void)
         cmocka_unit_test(test_timeline),
         cmocka_unit_test(test_cross_team),
         cmocka_unit_test(test_session_and_csrf),
+        cmocka_unit_test(test_attendance_needs_enrolment),
+        cmocka_unit_test(test_delete_programme_cascades),
+        cmocka_unit_test(test_programme_move_takes_sessions),
     };
     int failed = cmocka_run_group_tests(tests, group_setup, group_teardown);
     curl_global_cleanup();

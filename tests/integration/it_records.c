@@ -62,6 +62,8 @@ static void expect(int u, const char *method, const char *path, const char *body
     cbt_resp_free(&r);
 }
 
+static void expect_str(int u, const char *path, const char *field, const char *want);
+
 /* POST and return the created id into out (asserting 201). */
 static void create(int u, const char *path, const char *body, char out[40])
 {
@@ -267,6 +269,10 @@ static void test_consents_goals_referrals(void **state)
     expect(ANN, "PATCH", path, "{\"status\":\"declined\",\"status_date\":\"2026-10-01\"}", 400,
            "status_date");
     expect(ANN, "PATCH", path, "{\"accepted_date\":\"2026-09-30\"}", 400, "accepted_date");
+    /* F37: nor can sent_date move after a stored status date */
+    expect(ANN, "PATCH", path, "{\"sent_date\":\"2026-10-21\"}", 400, "status_date");
+    expect(ANN, "PATCH", path, "{\"sent_date\":\"2026-10-10\"}", 400, "accepted_date");
+    expect_str(ANN, path, "sent_date", "2026-10-02");
     /* Without a status_date the change is dated today. */
     {
         char today[16];
@@ -394,6 +400,258 @@ static void test_conflicts_api(void **state)
     expect(ANN, "POST", "/api/sync/now", NULL, 409, NULL);
 }
 
+/* GET path and assert the string field's value. */
+static void expect_str(int u, const char *path, const char *field, const char *want)
+{
+    struct cbt_resp r;
+    assert_int_equal(req(u, "GET", path, NULL, &r), 200);
+    const char *got = cbt_jstr(&r, field);
+    if (!got || strcmp(got, want) != 0) {
+        fail_msg("GET %s: want %s %s, got %s", path, field, want, r.body);
+    }
+    cbt_resp_free(&r);
+}
+
+/* F30: the goal's status is that of its latest review, whichever review is written. */
+static void test_goal_status_follows_latest_review(void **state)
+{
+    (void)state;
+    char body[512], goal[40], r1[40], r2[40], r0[40], gpath[120], path[120];
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"text\":\"Five a day\",\"topic\":\"diet\","
+             "\"agreed_date\":\"2026-10-01\"}",
+             G.person);
+    create(ANN, "/api/goals", body, goal);
+    snprintf(gpath, sizeof(gpath), "/api/goals/%s", goal);
+    snprintf(body, sizeof(body),
+             "{\"goal_id\":\"%s\",\"reviewed_on\":\"2026-11-10\",\"status\":\"partly_achieved\"}",
+             goal);
+    create(ANN, "/api/goal-reviews", body, r1);
+    snprintf(body, sizeof(body),
+             "{\"goal_id\":\"%s\",\"reviewed_on\":\"2026-11-20\",\"status\":\"fully_achieved\"}",
+             goal);
+    create(ANN, "/api/goal-reviews", body, r2);
+    expect_str(ANN, gpath, "status", "fully_achieved");
+    /* Editing the older review does not set the goal back. */
+    snprintf(path, sizeof(path), "/api/goal-reviews/%s", r1);
+    expect(ANN, "PATCH", path, "{\"note\":\"typo fixed\"}", 200, NULL);
+    expect_str(ANN, gpath, "status", "fully_achieved");
+    /* Nor does a back-dated review. */
+    snprintf(body, sizeof(body),
+             "{\"goal_id\":\"%s\",\"reviewed_on\":\"2026-11-05\",\"status\":\"not_achieved\"}",
+             goal);
+    create(ANN, "/api/goal-reviews", body, r0);
+    expect_str(ANN, gpath, "status", "fully_achieved");
+    /* Moving the latest review before the others hands the goal to the new latest. */
+    snprintf(path, sizeof(path), "/api/goal-reviews/%s", r2);
+    expect(ANN, "PATCH", path, "{\"reviewed_on\":\"2026-11-01\"}", 200, NULL);
+    expect_str(ANN, gpath, "status", "partly_achieved");
+    /* Changing the latest review's status changes the goal's. */
+    snprintf(path, sizeof(path), "/api/goal-reviews/%s", r1);
+    expect(ANN, "PATCH", path, "{\"status\":\"not_achieved\"}", 200, NULL);
+    expect_str(ANN, gpath, "status", "not_achieved");
+    /* F38: deleting the goal takes its reviews with it */
+    expect(ANN, "DELETE", gpath, NULL, 200, NULL);
+    expect(ANN, "GET", path, NULL, 404, NULL);
+    expect(ANN, "PATCH", path, "{\"note\":\"after\"}", 404, NULL);
+    struct cbt_resp r;
+    snprintf(path, sizeof(path), "/api/participants/%s/goal-reviews", G.person);
+    assert_int_equal(req(ANN, "GET", path, NULL, &r), 200);
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(r.json, "items"), i, it)
+    {
+        assert_string_not_equal(json_string_value(json_object_get(it, "goal_id")), goal);
+    }
+    cbt_resp_free(&r);
+}
+
+/* POST and assert 400 with error field and message "no such record"; returns the message. */
+static void expect_no_such(int u, const char *method, const char *path, const char *body,
+                           const char *field)
+{
+    struct cbt_resp r;
+    long got = req(u, method, path, body, &r);
+    const char *f = cbt_jstr(&r, "error.field");
+    const char *m = cbt_jstr(&r, "error.message");
+    if (got != 400 || !f || strcmp(f, field) != 0 || !m || !strstr(m, "no such record")) {
+        fail_msg("%s %s: want 400 %s no such record, got %ld: %s", method, path, field, got,
+                 r.body);
+    }
+    cbt_resp_free(&r);
+}
+
+/* F34: a measure's contact is a live contact of the same person, else "no such record". */
+static void test_measure_encounter_checked(void **state)
+{
+    (void)state;
+    char body[1024], theirs[40], own[40], sibling[40], second[40], m[40], path[120];
+    snprintf(
+        body, sizeof(body),
+        "{\"participant_id\":\"%s\",\"type\":\"phone\",\"occurred_at\":\"2026-10-01T09:00:00Z\"}",
+        G.other);
+    create(BEN, "/api/encounters", body, theirs);
+    snprintf(
+        body, sizeof(body),
+        "{\"participant_id\":\"%s\",\"type\":\"phone\",\"occurred_at\":\"2026-10-01T09:00:00Z\"}",
+        G.person);
+    create(ANN, "/api/encounters", body, own);
+    create(ANN, "/api/participants",
+           "{\"given_name\":\"Sam\",\"family_name\":\"Shah\",\"date_of_birth\":\"1980-01-01\"}",
+           second);
+    snprintf(
+        body, sizeof(body),
+        "{\"participant_id\":\"%s\",\"type\":\"phone\",\"occurred_at\":\"2026-10-01T09:00:00Z\"}",
+        second);
+    create(ANN, "/api/encounters", body, sibling);
+    const char *const bad[] = {theirs, sibling, "01a21800-0000-7000-8000-00000000dead"};
+    char extra[200];
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(extra, sizeof(extra), ",\"encounter_id\":\"%s\"", bad[i]);
+        measure_body(body, sizeof(body), G.person, "cfs", "{\"level\":3}", extra);
+        expect_no_such(ANN, "POST", "/api/measures", body, "encounter_id");
+    }
+    snprintf(extra, sizeof(extra), ",\"encounter_id\":\"%s\"", own);
+    measure_body(body, sizeof(body), G.person, "cfs", "{\"level\":3}", extra);
+    create(ANN, "/api/measures", body, m);
+    snprintf(path, sizeof(path), "/api/measures/%s", m);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(body, sizeof(body), "{\"encounter_id\":\"%s\"}", bad[i]);
+        expect_no_such(ANN, "PATCH", path, body, "encounter_id");
+    }
+    /* A deleted contact no longer links. */
+    snprintf(path, sizeof(path), "/api/encounters/%s", own);
+    expect(ANN, "DELETE", path, NULL, 200, NULL);
+    measure_body(body, sizeof(body), G.person, "cfs", "{\"level\":3}", extra);
+    expect_no_such(ANN, "POST", "/api/measures", body, "encounter_id");
+}
+
+/* F36: null for a field that cannot be empty is a 400 naming it, on every kind. */
+static void test_null_refused_on_update(void **state)
+{
+    (void)state;
+    char body[512], goal[40], ref[40], chk[40], path[120];
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"text\":\"Sleep\",\"topic\":\"diet\","
+             "\"agreed_date\":\"2026-10-01\",\"target_date\":\"2026-12-01\"}",
+             G.person);
+    create(ANN, "/api/goals", body, goal);
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"destination\":\"gp\",\"sent_date\":\"2026-10-02\"}",
+             G.person);
+    create(ANN, "/api/referrals", body, ref);
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"arrived_at\":\"2026-10-02T09:00:00Z\"}", G.person);
+    create(ANN, "/api/checkins", body, chk);
+    snprintf(path, sizeof(path), "/api/goals/%s", goal);
+    expect(ANN, "PATCH", path, "{\"status\":null}", 400, "status");
+    expect(ANN, "PATCH", path, "{\"target_date\":null}", 200, NULL); /* may be empty */
+    expect_str(ANN, path, "status", "agreed");
+    snprintf(path, sizeof(path), "/api/referrals/%s", ref);
+    expect(ANN, "PATCH", path, "{\"status\":null}", 400, "status");
+    snprintf(path, sizeof(path), "/api/checkins/%s", chk);
+    expect(ANN, "PATCH", path, "{\"status\":null}", 400, "status");
+    snprintf(path, sizeof(path), "/api/participants/%s", G.person);
+    expect(ANN, "PATCH", path, "{\"status\":null}", 400, "status");
+    expect_str(ANN, path, "status", "active");
+}
+
+/* F39: every stored date and time lies within 1900-2099; a smoking follow-up is not after
+ * the day of the measure. */
+static void test_date_ranges(void **state)
+{
+    (void)state;
+    char body[1024], prog[40];
+    expect(ANN, "POST", "/api/programmes",
+           "{\"name\":\"Walk\",\"topic\":\"physical_activity\",\"team\":\"bury-town\","
+           "\"start_date\":\"0000-02-29\",\"weeks\":4}",
+           400, "start_date");
+    expect(ANN, "POST", "/api/programmes",
+           "{\"name\":\"Walk\",\"topic\":\"physical_activity\",\"team\":\"bury-town\","
+           "\"start_date\":\"2100-01-01\",\"weeks\":4}",
+           400, "start_date");
+    create(ANN, "/api/programmes",
+           "{\"name\":\"Walk\",\"topic\":\"physical_activity\",\"team\":\"bury-town\","
+           "\"start_date\":\"2099-12-31\",\"weeks\":4}",
+           prog);
+    snprintf(
+        body, sizeof(body),
+        "{\"programme_id\":\"%s\",\"session_number\":1,\"starts_at\":\"9999-12-31T23:59:59Z\"}",
+        prog);
+    expect(ANN, "POST", "/api/group-sessions", body, 400, "starts_at");
+    snprintf(
+        body, sizeof(body),
+        "{\"participant_id\":\"%s\",\"type\":\"phone\",\"occurred_at\":\"2026-10-01T09:00:00Z\","
+        "\"next_follow_up\":\"0000-01-01\"}",
+        G.person);
+    expect(ANN, "POST", "/api/encounters", body, 400, "next_follow_up");
+    measure_body(body, sizeof(body), G.person, "smoking",
+                 "{\"status\":\"quit_attempt\",\"quit_date\":\"2199-01-01\"}", NULL);
+    expect(ANN, "POST", "/api/measures", body, 400, "responses.quit_date");
+    measure_body(body, sizeof(body), G.person, "smoking",
+                 "{\"status\":\"quit_attempt\",\"quit_date\":\"2026-09-01\","
+                 "\"followup_date\":\"2199-01-01\",\"self_reported_quit\":true}",
+                 NULL);
+    expect(ANN, "POST", "/api/measures", body, 400, "responses.followup_date");
+    /* taken 2026-10-01: a follow-up on the 2nd has not happened yet */
+    measure_body(body, sizeof(body), G.person, "smoking",
+                 "{\"status\":\"quit_attempt\",\"quit_date\":\"2026-09-01\","
+                 "\"followup_date\":\"2026-10-02\",\"self_reported_quit\":true}",
+                 NULL);
+    expect(ANN, "POST", "/api/measures", body, 400, "responses.followup_date");
+    measure_body(body, sizeof(body), G.person, "smoking",
+                 "{\"status\":\"quit_attempt\",\"quit_date\":\"2026-09-01\","
+                 "\"followup_date\":\"2026-10-01\",\"self_reported_quit\":true}",
+                 NULL);
+    expect(ANN, "POST", "/api/measures", body, 201, NULL);
+}
+
+/* F40: one live waiting check-in per person and day; distinct session numbers per programme. */
+static void test_duplicates_refused(void **state)
+{
+    (void)state;
+    char body[512], c1[40], c2[40], prog[40], s1[40], s2[40], path[120];
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"arrived_at\":\"2026-10-03T09:00:00Z\"}", G.person);
+    create(ANN, "/api/checkins", body, c1);
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"arrived_at\":\"2026-10-03T15:00:00Z\"}", G.person);
+    expect(ANN, "POST", "/api/checkins", body, 409, "participant_id");
+    snprintf(body, sizeof(body),
+             "{\"participant_id\":\"%s\",\"arrived_at\":\"2026-10-04T09:00:00Z\"}", G.person);
+    create(ANN, "/api/checkins", body, c2);
+    snprintf(path, sizeof(path), "/api/checkins/%s", c2);
+    expect(ANN, "PATCH", path, "{\"arrived_at\":\"2026-10-03T16:00:00Z\"}", 409, "participant_id");
+    /* once the first is seen, the person may wait again that day */
+    snprintf(path, sizeof(path), "/api/checkins/%s", c1);
+    expect(ANN, "PATCH", path, "{\"status\":\"seen\"}", 200, NULL);
+    snprintf(path, sizeof(path), "/api/checkins/%s", c2);
+    expect(ANN, "PATCH", path, "{\"arrived_at\":\"2026-10-03T16:00:00Z\"}", 200, NULL);
+
+    create(ANN, "/api/programmes",
+           "{\"name\":\"Cook\",\"topic\":\"diet\",\"team\":\"bury-town\","
+           "\"start_date\":\"2026-10-01\",\"weeks\":4}",
+           prog);
+    snprintf(
+        body, sizeof(body),
+        "{\"programme_id\":\"%s\",\"session_number\":1,\"starts_at\":\"2026-10-01T10:00:00Z\"}",
+        prog);
+    create(ANN, "/api/group-sessions", body, s1);
+    snprintf(
+        body, sizeof(body),
+        "{\"programme_id\":\"%s\",\"session_number\":1,\"starts_at\":\"2026-10-08T10:00:00Z\"}",
+        prog);
+    expect(ANN, "POST", "/api/group-sessions", body, 409, "session_number");
+    snprintf(
+        body, sizeof(body),
+        "{\"programme_id\":\"%s\",\"session_number\":2,\"starts_at\":\"2026-10-08T10:00:00Z\"}",
+        prog);
+    create(ANN, "/api/group-sessions", body, s2);
+    snprintf(path, sizeof(path), "/api/group-sessions/%s", s2);
+    expect(ANN, "PATCH", path, "{\"session_number\":1}", 409, "session_number");
+    expect(ANN, "PATCH", path, "{\"session_number\":2,\"notes\":\"same\"}", 200, NULL);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -403,6 +661,11 @@ int main(void)
         cmocka_unit_test(test_access_across_teams_and_roles),
         cmocka_unit_test(test_venues_and_programmes),
         cmocka_unit_test(test_conflicts_api),
+        cmocka_unit_test(test_goal_status_follows_latest_review),
+        cmocka_unit_test(test_measure_encounter_checked),
+        cmocka_unit_test(test_null_refused_on_update),
+        cmocka_unit_test(test_date_ranges),
+        cmocka_unit_test(test_duplicates_refused),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();

@@ -487,6 +487,15 @@ static void seed(void)
     contact(ALICE, 7, "one_to_one", "2026-06-15T10:00:00Z", NULL, "[\"physical_activity\"]");
     contact(BOB, 8, "one_to_one", "2026-08-01T10:00:00Z", NULL, "[\"smoking\"]");
 
+    /* attendance needs an enrolment (F31) */
+    for (int n = 1; n <= 7; n += 2) {
+        if (n != 5) {
+            post(LENA, "/api/enrolments",
+                 json_pack("{s:s, s:s, s:s}", "participant_id", G.p[n], "programme_id", G.prog,
+                           "enrolled_on", "2026-06-01"),
+                 NULL);
+        }
+    }
     attend(3, G.s1, "attended");
     attend(7, G.s1, "absent");
     attend(1, G.s1, "apologies");
