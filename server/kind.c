@@ -426,31 +426,35 @@ static int checkin_prepare(const struct cb_kind_ctx *k, json_t *vals, struct cb_
 }
 
 /*
- * Set team on every live row of t whose column col is id and whose team
- * differs, row by row through the record layer so each move is captured for
- * sync.  Caller holds the write transaction.
+ * For every live row of t whose column col is id (and, with team, whose team
+ * differs from it): set its team to team (team not NULL) or tombstone it
+ * (team NULL), row by row through the record layer so each change is
+ * captured for sync.  The ids are read first: the writes change what the
+ * query reads.  Caller holds the write transaction.
  */
-static int retag_rows(struct cb_conn *c, const struct cb_table *t, const char *col, const char *id,
+static int each_child(struct cb_conn *c, const struct cb_table *t, const char *col, const char *id,
                       const char *team, const char *now)
 {
     char sql[200];
     sqlite3_stmt *st;
-    snprintf(sql, sizeof(sql), "SELECT id FROM %s WHERE %s = ?1 AND deleted = 0 AND team <> ?2",
-             t->name, col);
+    snprintf(sql, sizeof(sql), "SELECT id FROM %s WHERE %s = ?1 AND deleted = 0%s", t->name, col,
+             team ? " AND team <> ?2" : "");
     int rc = cb_conn_prepare(c, sql, &st);
     if (rc) {
         return rc;
     }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, team, -1, SQLITE_TRANSIENT);
+    if (team) {
+        sqlite3_bind_text(st, 2, team, -1, SQLITE_TRANSIENT);
+    }
     json_t *ids = json_array();
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         json_array_append_new(ids, json_string((const char *)sqlite3_column_text(st, 0)));
     }
     cb_stmt_done(st);
-    json_t *upd = json_pack("{s:s}", "team", team);
-    if (!ids || !upd) {
+    json_t *upd = team ? json_pack("{s:s}", "team", team) : NULL;
+    if (!ids || (team && !upd)) {
         json_decref(ids);
         json_decref(upd);
         return CB_ENOMEM;
@@ -463,12 +467,21 @@ static int retag_rows(struct cb_conn *c, const struct cb_table *t, const char *c
     json_array_foreach(ids, i, idv)
     {
         if (rc == CB_OK) {
-            rc = cb_record_update(c, t, json_string_value(idv), upd, now);
+            rc = team ? cb_record_update(c, t, json_string_value(idv), upd, now)
+                      : cb_record_delete(c, t, json_string_value(idv), now);
         }
     }
     json_decref(ids);
     json_decref(upd);
     return rc;
+}
+
+/* Set team on every live row of t whose column col is id (each_child). */
+static int retag_rows(struct cb_conn *c, const struct cb_table *t, const char *col, const char *id,
+                      const char *team, const char *now)
+{
+    assert(team);
+    return each_child(c, t, col, id, team, now);
 }
 
 /* A programme moved to another team takes its group sessions (scoped for sync by their own
@@ -1047,44 +1060,11 @@ int cb_kind_patch(struct cb_conn *c, const struct cb_actor *a, const struct cb_k
     return rc;
 }
 
-/*
- * Tombstone every live row of t whose column col is id, row by row through
- * the record layer so each is captured for sync.  Caller holds the write
- * transaction.
- */
+/* Tombstone every live row of t whose column col is id (each_child). */
 static int tombstone_children(struct cb_conn *c, const struct cb_table *t, const char *col,
                               const char *id, const char *now)
 {
-    char sql[200];
-    sqlite3_stmt *st;
-    snprintf(sql, sizeof(sql), "SELECT id FROM %s WHERE %s = ?1 AND deleted = 0", t->name, col);
-    int rc = cb_conn_prepare(c, sql, &st);
-    if (rc) {
-        return rc;
-    }
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    json_t *ids = json_array();
-    int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        json_array_append_new(ids, json_string((const char *)sqlite3_column_text(st, 0)));
-    }
-    cb_stmt_done(st);
-    if (!ids) {
-        return CB_ENOMEM;
-    }
-    if (s != SQLITE_DONE) {
-        rc = cb_store_rc(s);
-    }
-    size_t i;
-    json_t *idv;
-    json_array_foreach(ids, i, idv)
-    {
-        if (rc == CB_OK) {
-            rc = cb_record_delete(c, t, json_string_value(idv), now);
-        }
-    }
-    json_decref(ids);
-    return rc;
+    return each_child(c, t, col, id, NULL, now);
 }
 
 /*

@@ -133,21 +133,6 @@ static int flags_check(const struct flags *f, const char *const *known)
     return 0;
 }
 
-/* open_store for a command that only uses a store: none there is a mistyped
- * --data far more often than a wish for an empty one (no store is created). */
-static int open_existing(const char *dir, struct cb_store **s)
-{
-    if (!cb_store_exists(dir)) {
-        fprintf(stderr, "coachbox: no coachbox data in %s (is --data right?)\n", dir);
-        return CB_ENOTFOUND;
-    }
-    int rc = cb_store_open(dir, s);
-    if (rc) {
-        fprintf(stderr, "coachbox: cannot open the data directory %s: %s\n", dir, cb_strerror(rc));
-    }
-    return rc;
-}
-
 static int open_store(const char *dir, struct cb_store **s)
 {
     int rc = cb_store_open(dir, s);
@@ -358,7 +343,7 @@ static int user_password(struct flags *f, const char *data, const char *username
     }
     struct cb_store *s;
     struct cb_conn *c;
-    if (open_existing(data, &s) || cb_store_conn(s, &c)) {
+    if (cb_store_open_existing(data, &s) || cb_store_conn(s, &c)) {
         memset(pw, 0, sizeof(pw));
         return 1;
     }
@@ -450,7 +435,7 @@ static int cmd_user(int argc, char **argv)
         }
         struct cb_store *s;
         struct cb_conn *c;
-        if (open_existing(data, &s) || cb_store_conn(s, &c)) {
+        if (cb_store_open_existing(data, &s) || cb_store_conn(s, &c)) {
             return 1;
         }
         /* Disabling stays possible at an enrolled site (a lost tablet while central
@@ -533,7 +518,7 @@ static int cmd_settings(struct flags *f)
     }
     struct cb_store *s;
     struct cb_conn *c;
-    if (open_existing(data, &s) || cb_store_conn(s, &c)) {
+    if (cb_store_open_existing(data, &s) || cb_store_conn(s, &c)) {
         return 1;
     }
     json_t *out = NULL;
@@ -578,7 +563,7 @@ static json_t *flag_values(const struct flags *f, const char *name)
 
 static int open_central(const char *data, struct cb_store **s, struct cb_conn **c)
 {
-    if (open_existing(data, s)) {
+    if (cb_store_open_existing(data, s)) {
         return 1;
     }
     if (strcmp(cb_store_role(*s), "central") != 0) {
@@ -738,7 +723,7 @@ static int cmd_sync(struct flags *f)
     }
     const char *data = flag_value(f, "--data") ? flag_value(f, "--data") : "./coachbox-data";
     struct cb_store *s;
-    if (open_existing(data, &s)) {
+    if (cb_store_open_existing(data, &s)) {
         return 1;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -69,13 +69,8 @@ static int parse(int argc, char **argv, const char *allowed, int positional, str
 
 static int open_conn(const char *dir, struct cb_store **s, struct cb_conn **c)
 {
-    if (!cb_store_exists(dir)) {
-        fprintf(stderr, "coachbox: no coachbox data in %s (is --data right?)\n", dir);
-        return CB_ENOTFOUND;
-    }
-    int rc = cb_store_open(dir, s);
+    int rc = cb_store_open_existing(dir, s);
     if (rc) {
-        fprintf(stderr, "coachbox: cannot open the data directory %s: %s\n", dir, cb_strerror(rc));
         return rc;
     }
     rc = cb_store_conn(*s, c);

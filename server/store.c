@@ -995,6 +995,20 @@ int cb_store_exists(const char *data_dir)
     return n > 0 && (size_t)n < sizeof(path) && stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+int cb_store_open_existing(const char *data_dir, struct cb_store **out)
+{
+    if (!cb_store_exists(data_dir)) {
+        fprintf(stderr, "coachbox: no coachbox data in %s (is --data right?)\n", data_dir);
+        return CB_ENOTFOUND;
+    }
+    int rc = cb_store_open(data_dir, out);
+    if (rc) {
+        fprintf(stderr, "coachbox: cannot open the data directory %s: %s\n", data_dir,
+                cb_strerror(rc));
+    }
+    return rc;
+}
+
 int cb_store_open(const char *data_dir, struct cb_store **out)
 {
     pthread_once(&sqlite_once, sqlite_global_init);

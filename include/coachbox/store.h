@@ -44,6 +44,11 @@ int cb_store_schema_version(void);
 int cb_store_open(const char *data_dir, struct cb_store **out);
 /* 1 if DIR/coachbox.db exists (commands that only use a store check first). */
 int cb_store_exists(const char *data_dir);
+/*
+ * cb_store_open for a command that only uses a store: CB_ENOTFOUND when DIR
+ * holds none (a mistyped --data; none is created).  Says what failed on stderr.
+ */
+int cb_store_open_existing(const char *data_dir, struct cb_store **out);
 /* Close every connection and free the store.  No thread may still use it. */
 void cb_store_close(struct cb_store *s);
 /* Path of the database file (owned by the store). */
