@@ -5,6 +5,7 @@
  */
 #include "coachbox/api.h"
 #include "coachbox/audit.h"
+#include "coachbox/uuid.h"
 #include "coachbox/json.h"
 #include "coachbox/kind.h"
 #include "coachbox/sites.h"
@@ -83,7 +84,8 @@ static int conflicts_list(struct cb_req *r)
         return cb_reply_problem(r, 400, "invalid", "status must be open or resolved", "status",
                                 NULL);
     }
-    if (cb_req_query(r, "participant_id", pid, sizeof(pid)) < 0) {
+    if (cb_req_query(r, "participant_id", pid, sizeof(pid)) < 0 ||
+        (pid[0] && !cb_uuid_valid(pid))) {
         return cb_reply_problem(r, 400, "invalid", "participant_id is not an id", "participant_id",
                                 NULL);
     }

@@ -186,6 +186,12 @@ static int schedule_args(const json_t *in, const json_t *prog, int64_t *first, l
     if (rc == CB_OK) {
         rc = opt_int(in, "interval_days", 1, CB_SCHEDULE_MAX_INTERVAL, interval, fe);
     }
+    /* The last session too must fall before 2100, as every stored time (a day of
+     * slack for the UK offset the schedule steps in). */
+    if (rc == CB_OK && *first + (int64_t)(*count - 1) * *interval * DAY_MS + DAY_MS >=
+                           cb_days_from_civil(2100, 1, 1) * DAY_MS) {
+        rc = cb_field_fail(fe, "count", "the last session would fall after 2099");
+    }
     return rc;
 }
 

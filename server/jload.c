@@ -285,10 +285,57 @@ json_t *cb_jload_fast(const char *text, size_t len, size_t flags)
     return parse_fast(text, len, flags);
 }
 
+size_t cb_jload_too_deep(const char *text, size_t len)
+{
+    int depth = 0, in_string = 0;
+    for (size_t i = 0; text && i < len; i++) {
+        char ch = text[i];
+        if (in_string) {
+            if (ch == '\\') {
+                i++; /* the escaped character, whatever it is */
+            } else if (ch == '"') {
+                in_string = 0;
+            }
+        } else if (ch == '"') {
+            in_string = 1;
+        } else if (ch == '[' || ch == '{') {
+            if (++depth > CB_JLOAD_MAX_DEPTH) {
+                return i + 1;
+            }
+        } else if ((ch == ']' || ch == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return 0;
+}
+
 json_t *cb_jload(const char *text, size_t len, size_t flags, json_error_t *err)
 {
     json_t *v = cb_jload_fast(text, len, flags);
     if (!v) {
+        size_t deep = cb_jload_too_deep(text, len);
+        if (deep) {
+            /* Never to jansson: its parser recurses once per level, and a few
+             * hundred levels overflow a server thread's stack (one request
+             * could stop the server). */
+            if (err) {
+                memset(err, 0, sizeof(*err));
+                err->line = 1;
+                size_t line_start = 0;
+                for (size_t i = 0; i + 1 < deep; i++) {
+                    if (text[i] == '\n') {
+                        err->line++;
+                        line_start = i + 1;
+                    }
+                }
+                err->column = (int)(deep - line_start);
+                err->position = (int)deep;
+                snprintf(err->source, sizeof(err->source), "%s", "<buffer>");
+                snprintf(err->text, sizeof(err->text), "nested more than %d levels deep",
+                         CB_JLOAD_MAX_DEPTH);
+            }
+            return NULL;
+        }
         /* Refused here: jansson decides, and names the error. */
         return json_loadb(text, len, flags, err);
     }

@@ -14,13 +14,14 @@
  * could differ from jansson's, the text is handed to json_loadb itself:
  *   - any parse YAJL or this module refuses (bad syntax, a duplicate key under
  *     JSON_REJECT_DUPLICATES, NUL in a string or key, invalid UTF-8, an integer
- *     or real out of range, depth past CB_JLOAD_MAX_DEPTH, anything but white
- *     space after the document, a top-level scalar), so every error message
- *     is jansson's;
+ *     or real out of range, anything but white space after the document, a
+ *     top-level scalar), so every error message is jansson's;
  *   - a text with a \u escape of a UTF-16 surrogate (YAJL decodes an unpaired
  *     one to '?', jansson refuses it) or a form feed or vertical tab byte (YAJL
  *     takes them as white space, jansson does not);
  *   - flags other than JSON_REJECT_DUPLICATES and JSON_DECODE_ANY.
+ * The one difference: a text nested deeper than CB_JLOAD_MAX_DEPTH is refused
+ * here with an error of this module's (below); json_loadb would take it.
  * Strings and keys are checked as UTF-8 by jansson (json_stringn,
  * json_object_setn_new).  tests/unit/test_jload.c compares both parsers on a
  * table of corner cases and on mutated texts; tests/fuzz/fuzz_jload.c does so
@@ -36,11 +37,22 @@
 #include <jansson.h>
 #include <stddef.h>
 
-/* Nesting handled here; deeper texts go to json_loadb (its limit is 2048). */
+/* Nesting allowed.  Deeper texts are refused by cb_jload itself, never handed
+ * to json_loadb: jansson recurses once per level up to 2048, and ~900 levels
+ * overflowed a server worker's stack (docs/SECURITY.md, F47). */
 #define CB_JLOAD_MAX_DEPTH 256
 
-/* json_loadb(text, len, flags, err), faster: see the contract above. */
+/*
+ * json_loadb(text, len, flags, err), faster: see the contract above - with one
+ * exception: a text nested deeper than CB_JLOAD_MAX_DEPTH (cb_jload_too_deep)
+ * is refused with err->text "nested more than 256 levels deep" at the bracket
+ * that went past it, where json_loadb would accept it up to 2048 levels.
+ */
 json_t *cb_jload(const char *text, size_t len, size_t flags, json_error_t *err);
+
+/* 0, or 1 + the offset of the first '[' or '{' (outside strings) that opens a
+ * level past CB_JLOAD_MAX_DEPTH. */
+size_t cb_jload_too_deep(const char *text, size_t len);
 
 /*
  * The fast path alone, for tests and fuzzers: the tree, or NULL when this

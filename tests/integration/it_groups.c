@@ -472,6 +472,11 @@ static void test_schedule(void **state)
         &G.lead, "POST", path,
         json_pack("{s:s, s:i}", "first_session_at", "2025-02-18T10:00:00Z", "weeks", 3), 400,
         "weeks", "unknown key");
+    /* Every session must fall before 2100, the last one too. */
+    send_expect_error(&G.lead, "POST", path,
+                      json_pack("{s:s, s:i, s:i}", "first_session_at", "2099-12-01T10:00:00Z",
+                                "count", 104, "interval_days", 28),
+                      400, "count", "sessions past 2099");
     snprintf(path, sizeof(path), "/api/programmes/%s/group-sessions", prog);
     rq(&G.lead, "GET", path, NULL, &r);
     assert_int_equal(json_array_size(items_of(&r)), 16);

@@ -1583,6 +1583,45 @@ static void test_password_change(void **state)
     cbt_client_free(&c);
 }
 
+/*
+ * F47: a small body nested ~900 levels deep (before any sign-in) crashed the
+ * whole server: jansson's parser recursed past a worker's stack.  Refused with
+ * 400 now, at any depth, and the server goes on answering.
+ */
+static void test_deeply_nested_body(void **state)
+{
+    (void)state;
+    static const int depths[] = {300, 900, 5000, 100000};
+    for (size_t d = 0; d < sizeof(depths) / sizeof(depths[0]); d++) {
+        int n = depths[d];
+        char *body = malloc((size_t)n * 5 + 2);
+        assert_non_null(body);
+        size_t at = 0;
+        for (int i = 0; i < n; i++) {
+            memcpy(body + at, d % 2 ? "{\"a\":" : "[", d % 2 ? 5 : 1);
+            at += d % 2 ? 5 : 1;
+        }
+        body[at] = '\0';
+        struct cbt_client c;
+        struct cbt_resp r;
+        cbt_client_init(&c, G.srv.url);
+        rq(&c, "POST", "/api/login", body, &r);
+        if (r.status != 400 || !strstr(r.body, "nested")) {
+            fail_msg("a body nested %d deep: %ld %.200s", n, r.status, r.body);
+        }
+        cbt_resp_free(&r);
+        rq(&G.c[ALICE], "POST", "/api/participants", body, &r);
+        expect_status(&r, 400, "a signed-in write nested deep");
+        cbt_resp_free(&r);
+        cbt_client_free(&c);
+        free(body);
+    }
+    struct cbt_resp r;
+    rq(&G.c[ALICE], "GET", "/api/me", NULL, &r);
+    expect_status(&r, 200, "the server still answers");
+    cbt_resp_free(&r);
+}
+
 /* The server writes no core file (it would hold personal data, tokens and secrets). */
 static void test_no_core_dumps(void **state)
 {
@@ -2414,6 +2453,7 @@ int main(void)
         cmocka_unit_test(test_admin_ends_user_sessions),
         cmocka_unit_test(test_password_change),
         cmocka_unit_test(test_no_core_dumps),
+        cmocka_unit_test(test_deeply_nested_body),
         cmocka_unit_test(test_idle_expiry_on_write),
         cmocka_unit_test(test_headers_assets_and_304),
         cmocka_unit_test(test_headers_on_civetweb_errors),

@@ -987,6 +987,7 @@ static void test_conflict_same_field(void **state)
     json_t *dflt = api(&G.cl[SA], "GET", one, NULL, 200);
     assert_int_equal(json_array_size(json_object_get(dflt, "items")), 1);
     json_decref(dflt);
+    json_decref(api(&G.cl[SA], "GET", "/api/conflicts?participant_id=abc", NULL, 400));
     json_t *who = json_object_get(json_array_get(mine, 0), "participant");
     assert_string_equal(jstr(who, "id"), G.p_conf);
     assert_string_equal(jstr(who, "given_name"), "Cora");

@@ -31,8 +31,15 @@ static const size_t flag_sets[] = {0, JSON_REJECT_DUPLICATES, JSON_DECODE_ANY,
 static int check_one(const char *text, size_t len, size_t flags)
 {
     json_error_t ej, ef;
-    json_t *j = json_loadb(text, len, flags, &ej);
     json_t *f = cb_jload(text, len, flags, &ef);
+    if (cb_jload_too_deep(text, len)) {
+        /* The one difference from json_loadb (jload.h): refused here. */
+        assert_null(f);
+        assert_non_null(strstr(ef.text, "nested more than"));
+        assert_null(cb_jload_fast(text, len, flags));
+        return 0;
+    }
+    json_t *j = json_loadb(text, len, flags, &ej);
     json_t *fast = cb_jload_fast(text, len, flags);
     if (!j != !f) {
         fail_msg("acceptance differs (flags %zu) on [%.*s]: jansson %s", flags, (int)len, text,
@@ -157,13 +164,22 @@ static void test_corner_cases(void **state)
     }
     memcpy(big + n, "e2]", 4);
     assert_true(check_one(big, strlen(big), 0));
+    /* Brackets inside strings (escaped quotes too) are not nesting. */
+    char deep_str[1200];
+    size_t m = (size_t)snprintf(deep_str, sizeof(deep_str), "[\"\\\"");
+    memset(deep_str + m, '[', 1000);
+    memcpy(deep_str + m + 1000, "\"]", 3);
+    assert_int_equal(cb_jload_too_deep(deep_str, strlen(deep_str)), 0);
+    assert_true(check_one(deep_str, strlen(deep_str), 0));
     char key[2100] = "{\"";
     memset(key + 2, 'k', 2000);
     memcpy(key + 2002, "\":1}", 5);
     assert_true(check_one(key, strlen(key), 0));
 }
 
-/* Nesting at, past and far past this module's limit and jansson's (2048). */
+/* Nesting at, past and far past this module's limit and jansson's (2048):
+ * past CB_JLOAD_MAX_DEPTH refused by cb_jload itself (never to jansson, whose
+ * recursion overflowed a server thread's stack), naming where. */
 static void test_depth(void **state)
 {
     (void)state;
@@ -178,6 +194,12 @@ static void test_depth(void **state)
         t[2 * n] = '\0';
         int took = check_one(t, (size_t)n * 2, 0);
         assert_int_equal(took, n <= CB_JLOAD_MAX_DEPTH);
+        if (n > CB_JLOAD_MAX_DEPTH) {
+            json_error_t e;
+            assert_null(cb_jload(t, (size_t)n * 2, 0, &e));
+            assert_int_equal(e.position, CB_JLOAD_MAX_DEPTH + 1);
+            assert_int_equal(e.line, 1);
+        }
         free(t);
     }
 }
