@@ -60,6 +60,24 @@ static int in_values(const char *const *values, const char *s)
     return 0;
 }
 
+/* The allowed values as "a, b, c" for an error message, in out (len >= 8
+ * bytes); where they do not all fit, the list ends with ", ...". */
+static void values_list(const char *const *values, char *out, size_t len)
+{
+    assert(len >= 8);
+    size_t at = 0;
+    out[0] = '\0';
+    for (const char *const *v = values; v && *v; v++) {
+        size_t need = strlen(*v) + (at ? 2 : 0);
+        size_t keep = v[1] ? sizeof(", ...") : 1; /* room for the cut mark after it */
+        if (at + need + keep > len) {
+            snprintf(out + at, len - at, "%s...", at ? ", " : "");
+            return;
+        }
+        at += (size_t)snprintf(out + at, len - at, "%s%s", at ? ", " : "", *v);
+    }
+}
+
 /* Does a live row with this id exist in table?  (table names are static.) */
 static int row_exists(struct cb_conn *c, const char *table, const char *id, int *exists)
 {
@@ -212,7 +230,9 @@ static int validate_value(struct cb_conn *c, const struct cb_field *f, const jso
     }
     case CB_F_ENUM:
         if (!s || !in_values(f->values, s)) {
-            return cb_field_fail(fe, f->name, "must be one of the listed values");
+            char list[200];
+            values_list(f->values, list, sizeof(list));
+            return cb_field_fail(fe, f->name, "must be one of: %s", list);
         }
         *out = json_string(s);
         return CB_OK;
@@ -292,7 +312,9 @@ static int validate_value(struct cb_conn *c, const struct cb_field *f, const jso
         json_array_foreach(v, i, item)
         {
             if (!json_is_string(item) || !in_values(f->values, json_string_value(item))) {
-                return cb_field_fail(fe, f->name, "item %zu is not one of the listed values", i);
+                char list[180];
+                values_list(f->values, list, sizeof(list));
+                return cb_field_fail(fe, f->name, "item %zu is not one of: %s", i, list);
             }
             for (size_t j = 0; j < i; j++) {
                 if (json_equal(json_array_get(v, j), item)) {

@@ -472,6 +472,17 @@ static void test_schedule(void **state)
         &G.lead, "POST", path,
         json_pack("{s:s, s:i}", "first_session_at", "2025-02-18T10:00:00Z", "weeks", 3), 400,
         "weeks", "unknown key");
+    /* An unknown code is refused naming the field and the codes it may be. */
+    struct cbt_resp er;
+    rqj(&G.lead, "POST", "/api/programmes",
+        json_pack("{s:s, s:s, s:s, s:s}", "name", "Bad topic", "topic", "knitting", "team",
+                  "prestwich", "start_date", "2026-09-01"),
+        &er);
+    expect_error(&er, 400, "topic", "an unknown topic");
+    if (!strstr(er.body, "smoking, physical_activity") || !strstr(er.body, "other")) {
+        fail_msg("the topic error does not list the codes: %s", er.body);
+    }
+    cbt_resp_free(&er);
     /* Every session must fall before 2100, the last one too. */
     send_expect_error(&G.lead, "POST", path,
                       json_pack("{s:s, s:i, s:i}", "first_session_at", "2099-12-01T10:00:00Z",
